@@ -1,0 +1,70 @@
+"""The only place in mcr that reads the wall clock.
+
+Everything that needs "now" takes a `Clock`. Production uses `SystemClock`; tests, replays
+and simulations use `FakeClock`, which only moves when told to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FakeClock:
+    """A clock that stands still until advanced; thread-safe so a scheduler thread can read it."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime (with a time zone)")
+        self._now = start.astimezone(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("FakeClock.set needs an aware datetime (with a time zone)")
+        with self._lock:
+            self._now = when.astimezone(timezone.utc)
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def monotonic(self) -> float:
+        return self.now().timestamp()
+
+
+def to_us(when: datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (how the store keeps instants)."""
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when.isoformat()} has no time zone")
+    return int(round(when.timestamp() * 1_000_000))
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc)
+
+
+def wall_time() -> float:
+    """Seconds for measuring durations (benchmarks, backoff), never for business time."""
+    return time.perf_counter()

@@ -1,0 +1,206 @@
+"""Database access: one `Database` per URL, SQLite file by default, PostgreSQL by URL.
+
+Two ways in:
+* `db.tx()` — a raw DB-API transaction for the hot path (engine/sql.py statements), because
+  the ORM alone cannot reach the throughput target (see docs/performance.md);
+* `db.session()` — a SQLModel session for everything else.
+
+SQLite runs in WAL mode with `synchronous=FULL` (override with MCR_SQLITE_SYNCHRONOUS) and a
+busy timeout, so `mcr serve` and a CLI command can share one file; writers take the write
+lock up front (`BEGIN IMMEDIATE`) so a read-then-write step can never deadlock on upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session, SQLModel
+
+from engine.errors import ConfigError
+
+DEFAULT_URL = "sqlite:///mcr.db"
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("MCR_DATABASE_URL") or DEFAULT_URL
+
+
+class Tx:
+    """A raw transaction: `execute(sql, params)` with `:name` parameters on every backend."""
+
+    def __init__(self, dbapi_conn: Any, is_pg: bool) -> None:
+        self.conn = dbapi_conn
+        self.is_pg = is_pg
+        self.cur = dbapi_conn.cursor()
+
+    def sql(self, statement: str) -> str:
+        return _to_pyformat(statement) if self.is_pg else statement
+
+    def execute(self, statement: str, params: dict[str, Any] | Sequence[Any] = ()) -> Any:
+        self.cur.execute(self.sql(statement), params)
+        return self.cur
+
+    def one(self, statement: str, params: dict[str, Any] | Sequence[Any] = ()) -> Any:
+        self.cur.execute(self.sql(statement), params)
+        return self.cur.fetchone()
+
+    def all(self, statement: str, params: dict[str, Any] | Sequence[Any] = ()) -> list[Any]:
+        self.cur.execute(self.sql(statement), params)
+        return self.cur.fetchall()
+
+    def many(self, statement: str, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.cur.executemany(self.sql(statement), rows)
+
+
+_pyformat_cache: dict[str, str] = {}
+
+
+def _to_pyformat(statement: str) -> str:
+    cached = _pyformat_cache.get(statement)
+    if cached is None:
+        cached = _NAMED.sub(r"%(\1)s", statement.replace("%", "%%"))
+        _pyformat_cache[statement] = cached
+    return cached
+
+
+class Database:
+    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+        self.url = database_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError as exc:
+            raise ConfigError(f"bad database URL '{self.url}': {exc}") from exc
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ConfigError(f"bad database URL '{self.url}': only sqlite:/// and postgresql:// are supported")
+        self.is_pg = backend == "postgresql"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_pg:
+            if parsed.drivername in ("postgresql", "postgres"):
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+        else:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        try:
+            self.engine: Engine = create_engine(parsed, **kwargs)
+        except Exception as exc:  # e.g. the driver is missing
+            raise ConfigError(f"bad database URL '{self.url}': {exc}") from exc
+        if not self.is_pg:
+            self._configure_sqlite()
+
+    def _configure_sqlite(self) -> None:
+        sync = os.environ.get("MCR_SQLITE_SYNCHRONOUS", "FULL").upper()
+        if sync not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigError(f"MCR_SQLITE_SYNCHRONOUS={sync!r}: use OFF, NORMAL, FULL or EXTRA")
+        self.sqlite_synchronous = sync
+
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Autocommit at the driver level: we issue BEGIN ourselves, so SELECTs are inside
+            # the transaction too (the stdlib driver would otherwise start it only at the first write).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+    def check(self) -> None:
+        """Connect once, turning driver errors into one readable line."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise ConfigError(f"cannot connect to database {self.safe_url}: {reason}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def tx(self) -> Iterator[Tx]:
+        """One raw write transaction; commits on success, rolls back on any exception."""
+        raw = self.engine.raw_connection()
+        try:
+            dbapi = raw.driver_connection
+            tx = Tx(dbapi, self.is_pg)
+            if not self.is_pg:
+                tx.cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                dbapi.rollback() if self.is_pg else _sqlite_rollback(tx)
+                raise
+            else:
+                if self.is_pg:
+                    dbapi.commit()
+                else:
+                    tx.cur.execute("COMMIT")
+            finally:
+                tx.cur.close()
+        finally:
+            raw.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A raw read-only transaction (no write lock taken on SQLite)."""
+        raw = self.engine.raw_connection()
+        try:
+            dbapi = raw.driver_connection
+            tx = Tx(dbapi, self.is_pg)
+            if not self.is_pg:
+                tx.cur.execute("BEGIN")
+            try:
+                yield tx
+            finally:
+                if self.is_pg:
+                    dbapi.rollback()
+                else:
+                    _sqlite_rollback(tx)
+                tx.cur.close()
+        finally:
+            raw.close()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def is_empty(self) -> bool:
+        return not inspect(self.engine).get_table_names()
+
+    def upgrade(self, revision: str = "head") -> None:
+        from engine import migrate  # local import: alembic is only needed here
+
+        migrate.upgrade(self, revision)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_rollback(tx: Tx) -> None:
+    try:
+        tx.cur.execute("ROLLBACK")
+    except Exception:  # no transaction open (e.g. BEGIN itself failed): nothing to undo
+        pass
+
+
+def metadata() -> Any:
+    import engine.store  # noqa: F401  - registers the engine tables
+
+    return SQLModel.metadata

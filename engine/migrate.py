@@ -1,0 +1,45 @@
+"""Schema migrations with Alembic, run by `mcr db upgrade` and by `mcr serve` on an empty database.
+
+The migration scripts live in engine/migrations/versions; `metadata()` (every SQLModel table of
+the product) is what `alembic revision --autogenerate` compares against.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from alembic import command
+from alembic.config import Config
+
+if TYPE_CHECKING:
+    from engine.db import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(db: "Database") -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    cfg.attributes["database"] = db
+    return cfg
+
+
+def upgrade(db: "Database", revision: str = "head") -> None:
+    command.upgrade(alembic_config(db), revision)
+
+
+def current(db: "Database") -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()

@@ -1,0 +1,515 @@
+"""The runtime: start an instance, send an event, fire a timer — each ONE SQL transaction.
+
+A step loads the instance (row-locked on PostgreSQL; under the single write lock on SQLite),
+checks its version, picks the transition (state, event, guard), runs the actions, updates the
+instance with a version check, appends history, cancels the old state's timers and arms the
+new state's, writes outbox rows, and commits once. A refused step raises a typed
+`TransitionRefused`, changes nothing, and is logged in `flow_refusal` (in its own small
+transaction). This module knows nothing of HTTP, CLI, SMTP or the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from engine import sql
+from engine.clock import Clock, SystemClock, from_us, to_us
+from engine.db import Database, Tx
+from engine.definition import DEFAULT_LOCALE, DefinitionSet, FlowDefinition, StateSpec, TransitionSpec
+from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, MCRError, StaleVersion,
+                           TransitionRefused, UnknownInstance)
+from engine.registry import Registry, registry as default_registry
+from engine.templates import render
+from engine.timespec import TimeSpecError, lookup_path
+
+log = logging.getLogger("mcr.runtime")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+
+
+@dataclass
+class StepResult:
+    instance_id: int
+    from_state: str | None
+    to_state: str
+    version: int
+    duplicate: bool = False
+    mails: int = 0
+    earliest_timer: datetime | None = None
+
+
+@dataclass
+class QueuedMail:
+    template: str
+    recipient: str
+    locale: str
+    context: dict[str, Any]
+    dedupe_key: str | None
+    template_dir: str
+
+
+@dataclass
+class StepContext:
+    """What a guard or an action sees; actions may change `data`, queue mail, or refuse."""
+
+    runtime: "Runtime"
+    tx: Tx
+    defn: FlowDefinition
+    instance_id: int
+    state: str | None
+    target: str | None
+    event: str
+    actor: str
+    payload: dict[str, Any]
+    data: dict[str, Any]
+    now: datetime
+    locale: str
+    calendar_name: str | None
+    mails: list[QueuedMail] = field(default_factory=list)
+    earliest_timer: datetime | None = None
+
+    @property
+    def calendar(self) -> Any:
+        return self.runtime.calendars.get(self.calendar_name)
+
+    @property
+    def local_now(self) -> datetime:
+        return self.now.astimezone(self.calendar.tz)
+
+    def mail(self, template: str, to: str | Iterable[str], *, dedupe_key: str | None = None,
+             locale: str | None = None, template_dir: str | None = None, **context: Any) -> None:
+        recipients = [to] if isinstance(to, str) else list(to)
+        for r in recipients:
+            if not r:
+                continue
+            key = f"{dedupe_key}:{r}" if dedupe_key else None
+            self.mails.append(QueuedMail(template, r, locale or self.locale, context, key,
+                                         template_dir or self.defn.template_dir))
+
+    def refuse(self, message: str, error: type[ActionFailed] = ActionFailed) -> None:
+        raise error(message, instance_id=self.instance_id, event=self.event, state=self.state)
+
+    def start(self, flow: str, data: dict[str, Any], *, subject: str | None = None,
+              calendar: str | None = None, locale: str | None = None) -> int:
+        """Start another flow's instance inside this same transaction."""
+        return self.runtime._start_in(self.tx, flow, data, actor=self.actor, subject=subject,
+                                      calendar=calendar, locale=locale, now=self.now).instance_id
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Runtime:
+    def __init__(self, db: Database, definitions: DefinitionSet, *, clock: Clock | None = None,
+                 calendars: Any = None, registry: Registry | None = None,
+                 worker_id: str | None = None, lease: timedelta | None = None,
+                 catch_up_grace: timedelta | None = None) -> None:
+        self.db = db
+        self.definitions = definitions
+        self.clock: Clock = clock or SystemClock()
+        if calendars is None:
+            from engine.calendar import builtin_registry
+
+            calendars = builtin_registry()
+        self.calendars = calendars
+        self.registry = registry or default_registry
+        self.worker_id = worker_id or _worker_id()
+        self.lease = lease or timedelta(seconds=float(os.environ.get("MCR_TIMER_LEASE_S", "60")))
+        # A timer found due longer ago than this was missed while the engine was down; its
+        # catch-up policy decides whether it still fires.
+        self.catch_up_grace = catch_up_grace or timedelta(
+            seconds=float(os.environ.get("MCR_CATCH_UP_GRACE_S", "300")))
+        self.on_timer_armed: Callable[[datetime], None] | None = None
+        self._registered: set[tuple[str, int]] = set()
+
+    # ------------------------------------------------------------------ definitions
+
+    def register_definitions(self) -> None:
+        """Record each loaded definition version; a changed file under an existing version is refused."""
+        from engine.errors import InvalidDefinition, Problem
+
+        now = to_us(self.clock.now())
+        problems = []
+        with self.db.tx() as tx:
+            for defn in self.definitions.by_key.values():
+                row = tx.one("SELECT digest FROM flow_definition WHERE name = :n AND version = :v",
+                             {"n": defn.name, "v": defn.version})
+                if row is None:
+                    tx.execute(
+                        "INSERT INTO flow_definition (name, version, digest, source, source_file, registered_us) "
+                        "VALUES (:n, :v, :d, :s, :f, :now)",
+                        {"n": defn.name, "v": defn.version, "d": defn.digest, "s": defn.source_text,
+                         "f": defn.source_file, "now": now})
+                elif row[0] != defn.digest:
+                    problems.append(Problem(defn.source_file, defn.line,
+                                            f"flow '{defn.name}' version {defn.version} differs from the copy "
+                                            "instances were started on; raise 'version' to change a flow"))
+                self._registered.add(defn.key)
+        if problems:
+            raise InvalidDefinition(problems)
+
+    # ------------------------------------------------------------------ public steps
+
+    def start(self, flow: str, data: dict[str, Any] | None = None, *, actor: str = "system",
+              subject: str | None = None, calendar: str | None = None, locale: str | None = None) -> StepResult:
+        """Start an instance of the latest version of `flow`; with a subject, at most one per subject."""
+        now = self.clock.now()
+        try:
+            with self.db.tx() as tx:
+                result = self._start_in(tx, flow, data or {}, actor=actor, subject=subject,
+                                        calendar=calendar, locale=locale, now=now)
+        except TransitionRefused as exc:
+            self._log_refusal(None, actor, "start", exc)
+            raise
+        self._wake(result)
+        return result
+
+    def send(self, instance_id: int, event: str, *, actor: str, payload: dict[str, Any] | None = None,
+             client_event_id: str | None = None, expected_version: int | None = None) -> StepResult:
+        """Apply `event` to the instance; refused events raise and change nothing."""
+        now = self.clock.now()
+        try:
+            with self.db.tx() as tx:
+                result = self._step(tx, instance_id, event, actor=actor, payload=payload or {},
+                                    client_event_id=client_event_id, expected_version=expected_version,
+                                    now=now)
+        except TransitionRefused as exc:
+            self._log_refusal(instance_id, actor, event, exc)
+            raise
+        self._wake(result)
+        return result
+
+    def _wake(self, result: StepResult) -> None:
+        if result.earliest_timer is not None and self.on_timer_armed is not None:
+            self.on_timer_armed(result.earliest_timer)
+
+    def fire_timer(self, timer_id: int) -> StepResult | None:
+        """Fire one timer if it is still pending: its event is sent, once, as a step."""
+        now = self.clock.now()
+        try:
+            with self.db.tx() as tx:
+                row = tx.one(sql.SELECT_TIMER, {"id": timer_id})
+                if row is None or row[7] != "pending":
+                    return None
+                tid, instance_id, name, event, due_us, catch_up, _key, _status, _state = row
+                late = now - from_us(due_us)
+                if catch_up == "skip" and late > self.catch_up_grace:
+                    tx.execute(sql.FINISH_TIMER, {"id": tid, "status": "skipped", "now": to_us(now),
+                                                  "note": f"missed while the engine was down (due "
+                                                          f"{from_us(due_us).isoformat()}, late by {_fmt(late)}); "
+                                                          "catch-up policy is skip"})
+                    return None
+                note = f"fired late by {_fmt(late)}" if late > self.catch_up_grace else None
+                tx.execute(sql.FINISH_TIMER, {"id": tid, "status": "fired", "now": to_us(now), "note": note})
+                result = self._step(tx, instance_id, event, actor=f"timer:{name}",
+                                    payload={"timer": name, "due": from_us(due_us).isoformat()},
+                                    client_event_id=f"timer:{tid}", expected_version=None, now=now,
+                                    fired_timer=(name, _key))
+                return result
+        except TransitionRefused as exc:
+            # The timer's event no longer applies (guard false, state moved on): record the skip.
+            with self.db.tx() as tx:
+                tx.execute(sql.FINISH_TIMER, {"id": timer_id, "status": "skipped", "now": to_us(now),
+                                              "note": f"event refused: {exc}"})
+            return None
+
+    def claim_due_timers(self, limit: int = 500) -> list[int]:
+        now = self.clock.now()
+        stmt = sql.CLAIM_DUE_TIMERS_PG if self.db.is_pg else sql.CLAIM_DUE_TIMERS_SQLITE
+        with self.db.tx() as tx:
+            rows = tx.all(stmt, {"worker": self.worker_id, "now": to_us(now),
+                                 "lease_until": to_us(now + self.lease), "limit": limit})
+        return sorted(r[0] for r in rows)
+
+    def sweep(self, limit: int = 500, pause_after_claim: float = 0.0) -> int:
+        """Claim the due timers and fire them one step each; returns how many fired."""
+        fired = 0
+        while True:
+            claimed = self.claim_due_timers(limit)
+            if not claimed:
+                return fired
+            if pause_after_claim:
+                import time as _time
+
+                _time.sleep(pause_after_claim)  # fault-injection window for crash drills
+            for tid in claimed:
+                if self.fire_timer(tid) is not None:
+                    fired += 1
+            if len(claimed) < limit:
+                return fired
+
+    def next_due(self) -> datetime | None:
+        with self.db.read() as tx:
+            row = tx.one(sql.NEXT_DUE_TIMER)
+        return from_us(row[0]) if row and row[0] is not None else None
+
+    # ------------------------------------------------------------------ the step itself
+
+    def _start_in(self, tx: Tx, flow: str, data: dict[str, Any], *, actor: str, subject: str | None,
+                  calendar: str | None, locale: str | None, now: datetime) -> StepResult:
+        defn = self.definitions.get(flow)
+        if defn.key not in self._registered:
+            self._register_one(tx, defn, now)
+        data = dict(data)
+        calendar = calendar or (str(lookup_path(data, defn.calendar)) if defn.calendar and
+                                lookup_path(data, defn.calendar) else None)
+        locale = locale or (str(lookup_path(data, defn.locale)) if defn.locale and
+                            lookup_path(data, defn.locale) else DEFAULT_LOCALE)
+        initial = defn.initial
+        row = tx.one(sql.INSERT_INSTANCE, {
+            "flow": defn.name, "flow_version": defn.version, "state": initial.name, "subject": subject,
+            "calendar": calendar, "locale": locale, "data": dumps(data), "now": to_us(now),
+            "ended": None})
+        if row is None:  # this subject already has an instance: starting again changes nothing
+            existing = tx.one(sql.SELECT_INSTANCE_BY_SUBJECT, {"flow": defn.name, "subject": subject})
+            return StepResult(existing[0], None, existing[1], existing[2], duplicate=True)
+        instance_id = row[0]
+        ctx = StepContext(self, tx, defn, instance_id, None, initial.name, "start", actor, {}, data, now,
+                          locale, calendar)
+        tx.execute(sql.INSERT_HISTORY, {
+            "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": "start",
+            "from_state": None, "to_state": initial.name, "payload": "{}", "client_event_id": None,
+            "version": 1})
+        self._arm_timers(tx, ctx, initial, entry_version=1)
+        mails = self._write_mails(tx, ctx)
+        return StepResult(instance_id, None, initial.name, 1, mails=mails, earliest_timer=ctx.earliest_timer)
+
+    def _register_one(self, tx: Tx, defn: FlowDefinition, now: datetime) -> None:
+        row = tx.one("SELECT digest FROM flow_definition WHERE name = :n AND version = :v",
+                     {"n": defn.name, "v": defn.version})
+        if row is None:
+            tx.execute("INSERT INTO flow_definition (name, version, digest, source, source_file, registered_us) "
+                       "VALUES (:n, :v, :d, :s, :f, :now) ON CONFLICT DO NOTHING",
+                       {"n": defn.name, "v": defn.version, "d": defn.digest, "s": defn.source_text,
+                        "f": defn.source_file, "now": to_us(now)})
+        self._registered.add(defn.key)
+
+    def _step(self, tx: Tx, instance_id: int, event: str, *, actor: str, payload: dict[str, Any],
+              client_event_id: str | None, expected_version: int | None, now: datetime,
+              fired_timer: tuple[str, str] | None = None) -> StepResult:
+        if client_event_id is not None:
+            seen = tx.one(sql.SELECT_CLIENT_EVENT, {"cid": client_event_id})
+            if seen is not None:
+                return StepResult(seen[0], seen[1], seen[2], seen[3], duplicate=True)
+        row = tx.one(sql.SELECT_INSTANCE_FOR_UPDATE if self.db.is_pg else sql.SELECT_INSTANCE,
+                     {"id": instance_id})
+        if row is None:
+            raise UnknownInstance(f"no flow instance with id {instance_id}", instance_id=instance_id, event=event)
+        _id, flow, flow_version, state, version, calendar, locale, data_text = row
+        if expected_version is not None and expected_version != version:
+            raise StaleVersion(
+                f"instance {instance_id} is at version {version}, not {expected_version}: "
+                "it changed since you read it; reload and try again",
+                instance_id=instance_id, event=event, state=state)
+        defn = self.definitions.get(flow, flow_version)
+        candidates = defn.transitions_for(state, event)
+        if not candidates:
+            allowed = ", ".join(defn.events_allowed_in(state)) or "none (the instance has ended)"
+            raise EventNotAllowed(
+                f"event '{event}' is not allowed for {flow} #{instance_id} in state '{state}'; "
+                f"allowed: {allowed}", instance_id=instance_id, event=event, state=state)
+        data = json.loads(data_text)
+        ctx = StepContext(self, tx, defn, instance_id, state, None, event, actor, payload, data, now,
+                          locale, calendar)
+        transition = self._choose(ctx, candidates)
+        target = transition.target or state
+        ctx.target = target
+        for ref in transition.actions:
+            self._run_action(ctx, ref.name, ref.params)
+        new_version = version + 1
+        target_spec = defn.state(target)
+        entered = transition.target is not None
+        cur = tx.execute(sql.UPDATE_INSTANCE, {
+            "id": instance_id, "state": target, "new_version": new_version, "data": dumps(ctx.data),
+            "now": to_us(now), "ended": to_us(now) if target_spec.terminal else None, "version": version})
+        if cur.rowcount != 1:
+            raise StaleVersion(f"instance {instance_id} was changed by someone else during this step; try again",
+                               instance_id=instance_id, event=event, state=state)
+        tx.execute(sql.INSERT_HISTORY, {
+            "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": event,
+            "from_state": state, "to_state": target, "payload": dumps(payload),
+            "client_event_id": client_event_id, "version": new_version})
+        if entered:
+            tx.execute(sql.CANCEL_INSTANCE_TIMERS, {"instance_id": instance_id, "now": to_us(now),
+                                                    "note": f"left state '{state}' on '{event}'"})
+            self._arm_timers(tx, ctx, target_spec, entry_version=new_version)
+        elif fired_timer is not None:
+            self._rearm_repeating(tx, ctx, defn.state(state), fired_timer)
+        mails = self._write_mails(tx, ctx)
+        return StepResult(instance_id, state, target, new_version, mails=mails,
+                          earliest_timer=ctx.earliest_timer)
+
+    def _choose(self, ctx: StepContext, candidates: list[TransitionSpec]) -> TransitionSpec:
+        rejected: list[str] = []
+        for t in candidates:
+            if t.guard is None:
+                return t
+            fn = self.registry.guards[t.guard_name]  # type: ignore[index]
+            ok = bool(fn(ctx))
+            if t.guard_negated:
+                ok = not ok
+            if ok:
+                return t
+            rejected.append(t.guard)
+        raise GuardRejected(
+            f"event '{ctx.event}' refused for {ctx.defn.name} #{ctx.instance_id} in state '{ctx.state}': "
+            f"guard {', '.join(repr(g) for g in rejected)} is false",
+            instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
+
+    def _run_action(self, ctx: StepContext, name: str, params: dict[str, Any]) -> None:
+        if name == "mail":
+            p = dict(params)
+            template = p.pop("template")
+            to_expr = p.pop("to")
+            dedupe = p.pop("dedupe", None)
+            recipients = _resolve_recipients(ctx, to_expr)
+            ctx.mail(template, recipients, dedupe_key=f"{ctx.instance_id}:{dedupe}" if dedupe else None, **p)
+            return
+        if name == "set":
+            for key, value in params.items():
+                ctx.data[key] = _set_value(ctx, value)
+            return
+        self.registry.actions[name](ctx, **params)
+
+    def _arm_timers(self, tx: Tx, ctx: StepContext, state: StateSpec, entry_version: int) -> None:
+        if not state.timers:
+            return
+        rows = []
+        for spec in state.timers:
+            rows.append(self._timer_row(ctx, state.name, spec, ctx.now, f"{ctx.instance_id}:{entry_version}:{spec.name}:0"))
+        tx.many(sql.INSERT_TIMER, rows)
+        self._note_due(ctx, [r["due_us"] for r in rows if r["status"] == "pending"])
+
+    @staticmethod
+    def _note_due(ctx: StepContext, due_us: list[int]) -> None:
+        if due_us:
+            due = from_us(min(due_us))
+            if ctx.earliest_timer is None or due < ctx.earliest_timer:
+                ctx.earliest_timer = due
+
+    def _timer_row(self, ctx: StepContext, state: str, spec: Any, base: datetime, key: str) -> dict[str, Any]:
+        status, note, due = "pending", None, None
+        try:
+            cal = self.calendars.get(ctx.calendar_name) if (spec.at_spec or (spec.after_spec and spec.after_spec.business)) else None
+            if spec.after_spec is not None:
+                due = spec.after_spec.add_to(base, cal)
+            else:
+                tz = cal.tz if cal is not None else ZoneInfo("UTC")
+                due = spec.at_spec.resolve(ctx.data, base, cal, tz)
+                if due is None:
+                    status, note = "skipped", f"not armed: {spec.at_spec.path} is empty"
+        except (TimeSpecError, MCRError) as exc:
+            status, note = "skipped", f"not armed: {exc}"
+        due_us = to_us(due) if due is not None else to_us(ctx.now)
+        return {"instance_id": ctx.instance_id, "timer_key": key, "name": spec.name, "event": spec.event,
+                "state": state, "due_us": due_us, "catch_up": spec.catch_up, "status": status,
+                "done_us": to_us(ctx.now) if status != "pending" else None, "note": note}
+
+    def _rearm_repeating(self, tx: Tx, ctx: StepContext, state: StateSpec, fired: tuple[str, str]) -> None:
+        name, key = fired
+        spec = next((t for t in state.timers if t.name == name), None)
+        if spec is None or spec.every_spec is None:
+            return
+        prefix, _, n = key.rpartition(":")
+        row = tx.one("SELECT due_us FROM timer WHERE timer_key = :k", {"k": key})
+        base = from_us(row[0]) if row else ctx.now
+        cal = self.calendars.get(ctx.calendar_name) if spec.every_spec.business else None
+        due = spec.every_spec.add_to(base, cal)
+        while due <= ctx.now:  # after downtime, do not replay every missed repetition
+            due = spec.every_spec.add_to(due, cal)
+        tx.execute(sql.INSERT_TIMER, {
+            "instance_id": ctx.instance_id, "timer_key": f"{prefix}:{int(n) + 1}", "name": name,
+            "event": spec.event, "state": state.name, "due_us": to_us(due), "catch_up": spec.catch_up,
+            "status": "pending", "done_us": None, "note": None})
+        self._note_due(ctx, [to_us(due)])
+
+    def _write_mails(self, tx: Tx, ctx: StepContext) -> int:
+        if not ctx.mails:
+            return 0
+        rows = []
+        base = {"data": ctx.data, "payload": ctx.payload, "event": ctx.event, "actor": ctx.actor,
+                "instance": {"id": ctx.instance_id, "flow": ctx.defn.name, "state": ctx.target,
+                             "title": ctx.defn.title_of(ctx.locale)},
+                "now": ctx.now}
+        for m in ctx.mails:
+            subject, body = render(m.template_dir, m.template, m.locale, {**base, **m.context})
+            rows.append({"instance_id": ctx.instance_id, "dedupe_key": m.dedupe_key, "template": m.template,
+                         "locale": m.locale, "recipient": m.recipient, "subject": subject, "body": body,
+                         "now": to_us(ctx.now)})
+        tx.many(sql.INSERT_OUTBOX, rows)
+        return len(rows)
+
+    def _log_refusal(self, instance_id: int | None, actor: str, event: str, exc: TransitionRefused) -> None:
+        log.info("refused %s on #%s by %s: %s", event, instance_id, actor, exc)
+        try:
+            with self.db.tx() as tx:
+                tx.execute(sql.INSERT_REFUSAL, {"instance_id": instance_id, "now": to_us(self.clock.now()),
+                                                "actor": actor, "event": event, "code": exc.code,
+                                                "message": str(exc)})
+        except Exception:  # the refusal itself must reach the caller even if logging fails
+            log.exception("could not record refusal")
+
+
+def _resolve_recipients(ctx: StepContext, expr: Any) -> list[str]:
+    exprs = expr if isinstance(expr, list) else [expr]
+    out: list[str] = []
+    for e in exprs:
+        e = str(e)
+        if "@" in e:
+            out.append(e)
+            continue
+        value = _lookup(ctx, e)
+        if isinstance(value, list):
+            out.extend(str(v) for v in value if v)
+        elif value:
+            out.append(str(value))
+    return out
+
+
+def _lookup(ctx: StepContext, path: str) -> Any:
+    root, _, rest = path.partition(".")
+    if root == "payload":
+        return lookup_path(ctx.payload, rest) if rest else ctx.payload
+    if root == "data":
+        return lookup_path(ctx.data, rest) if rest else ctx.data
+    return lookup_path(ctx.data, path)
+
+
+def _set_value(ctx: StepContext, value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("$"):
+        expr = value[1:]
+        if expr == "now":
+            return ctx.now.isoformat()
+        if expr == "actor":
+            return ctx.actor
+        return _lookup(ctx, expr)
+    return value
+
+
+def _fmt(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}min"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

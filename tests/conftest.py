@@ -1,0 +1,90 @@
+"""Shared fixtures: real databases (a SQLite file and the PostgreSQL server), a fake clock,
+and a real SMTP server on loopback.
+
+Every storage test takes the `db` fixture, which runs it once on SQLite and once on
+PostgreSQL. PostgreSQL comes from MCR_TEST_POSTGRES_URL (CI sets it); when the variable is set
+and the server is unreachable the tests FAIL, they are not skipped. Each test gets its own
+PostgreSQL schema, migrated from scratch with Alembic, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from engine.clock import FakeClock
+from engine.db import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_FLOWS = ROOT / "tests" / "flows"
+PG_URL = os.environ.get("MCR_TEST_POSTGRES_URL")
+
+# Prefect must never write into the user's home or phone home from the test suite.
+os.environ.setdefault("PREFECT_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"mcr-prefect-{os.getpid()}"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _backends() -> list[object]:
+    pg = pytest.param("postgres", marks=[] if PG_URL else pytest.mark.skip(
+        reason="MCR_TEST_POSTGRES_URL is not set (CI sets it; set it to run the PostgreSQL half)"))
+    return ["sqlite", pg]
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"  # type: ignore[operator]
+    return f"{PG_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=_backends())
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: a SQLite file, or a fresh schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'mcr.db'}")
+        database.upgrade()
+        yield database
+        database.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = Database(PG_URL)
+    admin.check()  # unreachable server: this raises, the test errors out loudly
+    with admin.engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    database = Database(_pg_schema_url(schema))
+    try:
+        database.upgrade()
+        yield database
+    finally:
+        database.dispose()
+        with admin.engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'mcr.db'}")
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # A Thursday morning in Shenzhen: 2026-11-26 09:00 Asia/Shanghai.
+    return FakeClock(datetime(2026, 11, 26, 1, 0, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator["object"]:
+    from tests.support.smtp import RecordingSMTPServer
+
+    server = RecordingSMTPServer()
+    server.start()
+    yield server
+    server.stop()
