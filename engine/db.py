@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -98,6 +99,11 @@ class Database:
             raise ConfigError(f"bad database URL '{self.url}': {exc}") from exc
         if not self.is_pg:
             self._configure_sqlite()
+        # Each thread keeps one connection for the hot path: checking a connection out of the
+        # pool and resetting it on return costs more than a whole SQLite step's Python work.
+        self._local = threading.local()
+        self._held: list[Any] = []
+        self._held_lock = threading.Lock()
 
     def _configure_sqlite(self) -> None:
         sync = os.environ.get("MCR_SQLITE_SYNCHRONOUS", "FULL").upper()
@@ -134,49 +140,58 @@ class Database:
     def safe_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def _thread_conn(self) -> Any:
+        dbapi = getattr(self._local, "dbapi", None)
+        if dbapi is None or (self.is_pg and dbapi.closed):
+            raw = self.engine.raw_connection()
+            dbapi = raw.driver_connection
+            raw.detach()  # ours for the life of this thread; the pool does not manage it
+            self._local.dbapi = dbapi
+            with self._held_lock:
+                self._held.append(dbapi)
+        return dbapi
+
     @contextmanager
     def tx(self) -> Iterator[Tx]:
         """One raw write transaction; commits on success, rolls back on any exception."""
-        raw = self.engine.raw_connection()
+        dbapi = self._thread_conn()
+        tx = Tx(dbapi, self.is_pg)
         try:
-            dbapi = raw.driver_connection
-            tx = Tx(dbapi, self.is_pg)
             if not self.is_pg:
                 tx.cur.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
             except BaseException:
-                dbapi.rollback() if self.is_pg else _sqlite_rollback(tx)
+                if self.is_pg:
+                    if not dbapi.closed:
+                        dbapi.rollback()
+                else:
+                    _sqlite_rollback(tx)
                 raise
             else:
                 if self.is_pg:
                     dbapi.commit()
                 else:
                     tx.cur.execute("COMMIT")
-            finally:
-                tx.cur.close()
         finally:
-            raw.close()
+            tx.cur.close()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A raw read-only transaction (no write lock taken on SQLite)."""
-        raw = self.engine.raw_connection()
+        dbapi = self._thread_conn()
+        tx = Tx(dbapi, self.is_pg)
         try:
-            dbapi = raw.driver_connection
-            tx = Tx(dbapi, self.is_pg)
             if not self.is_pg:
                 tx.cur.execute("BEGIN")
-            try:
-                yield tx
-            finally:
-                if self.is_pg:
-                    dbapi.rollback()
-                else:
-                    _sqlite_rollback(tx)
-                tx.cur.close()
+            yield tx
         finally:
-            raw.close()
+            if self.is_pg:
+                if not dbapi.closed:
+                    dbapi.rollback()
+            else:
+                _sqlite_rollback(tx)
+            tx.cur.close()
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -190,6 +205,14 @@ class Database:
         migrate.upgrade(self, revision)
 
     def dispose(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, []
+        for dbapi in held:
+            try:
+                dbapi.close()
+            except Exception:  # already broken: nothing left to release
+                pass
+        self._local = threading.local()
         self.engine.dispose()
 
 

@@ -428,14 +428,79 @@ def flow_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.yaml") if "templates" not in p.parts)
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledTimer:
+    name: str
+    event: str
+    after: Duration | None
+    at: Anchor | None
+    every: Duration | None
+    catch_up: str
+    needs_calendar: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTransition:
+    target: str | None
+    guard: str | None
+    guard_name: str | None
+    guard_negated: bool
+    actions: tuple[tuple[str, dict[str, Any]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledState:
+    name: str
+    terminal: bool
+    timers: tuple[CompiledTimer, ...]
+
+
+class CompiledFlow:
+    """Plain lookup tables the runtime uses on every event (no pydantic on the hot path)."""
+
+    __slots__ = ("defn", "name", "version", "template_dir", "initial", "states", "index", "allowed")
+
+    def __init__(self, defn: FlowDefinition) -> None:
+        self.defn = defn
+        self.name, self.version, self.template_dir = defn.name, defn.version, defn.template_dir
+        self.states = {
+            s.name: CompiledState(s.name, s.terminal, tuple(
+                CompiledTimer(t.name, t.event, t.after_spec, t.at_spec, t.every_spec, t.catch_up,
+                              bool(t.at_spec or (t.after_spec and t.after_spec.business)
+                                   or (t.every_spec and t.every_spec.business)))
+                for t in s.timers))
+            for s in defn.states}
+        self.initial = self.states[defn.initial.name]
+        index: dict[tuple[str, str], list[CompiledTransition]] = {}
+        for t in defn.transitions:
+            sources = [s.name for s in defn.states if not s.terminal] if "*" in t.source else t.source
+            ct = CompiledTransition(t.target, t.guard, t.guard_name, t.guard_negated,
+                                    tuple((a.name, dict(a.params)) for a in t.actions))
+            for src in sources:
+                index.setdefault((src, t.event), []).append(ct)
+        self.index = index
+        allowed: dict[str, list[str]] = {}
+        for (src, event) in index:
+            allowed.setdefault(src, []).append(event)
+        self.allowed = {k: sorted(set(v)) for k, v in allowed.items()}
+
+
 @dataclass
 class DefinitionSet:
     """Every loaded definition by (name, version); new instances start on the latest version."""
 
     by_key: dict[tuple[str, int], FlowDefinition] = field(default_factory=dict)
+    _compiled: dict[tuple[str, int], CompiledFlow] = field(default_factory=dict)
 
     def add(self, defn: FlowDefinition) -> None:
         self.by_key[defn.key] = defn
+        self._compiled[defn.key] = CompiledFlow(defn)
+
+    def compiled(self, name: str, version: int) -> CompiledFlow:
+        found = self._compiled.get((name, version))
+        if found is None:
+            found = self._compiled[self.get(name, version).key]
+        return found
 
     def get(self, name: str, version: int | None = None) -> FlowDefinition:
         if version is not None:

@@ -17,12 +17,12 @@ import socket
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
-from zoneinfo import ZoneInfo
 
 from engine import sql
 from engine.clock import Clock, SystemClock, from_us, to_us
 from engine.db import Database, Tx
-from engine.definition import DEFAULT_LOCALE, DefinitionSet, FlowDefinition, StateSpec, TransitionSpec
+from engine.definition import (DEFAULT_LOCALE, CompiledFlow, CompiledState, CompiledTransition, DefinitionSet,
+                               FlowDefinition)
 from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, MCRError, StaleVersion,
                            TransitionRefused, UnknownInstance)
 from engine.registry import Registry, registry as default_registry
@@ -71,7 +71,7 @@ class StepContext:
 
     runtime: "Runtime"
     tx: Tx
-    defn: FlowDefinition
+    flow: CompiledFlow
     instance_id: int
     state: str | None
     target: str | None
@@ -101,10 +101,14 @@ class StepContext:
                 continue
             key = f"{dedupe_key}:{r}" if dedupe_key else None
             self.mails.append(QueuedMail(template, r, locale or self.locale, context, key,
-                                         template_dir or self.defn.template_dir))
+                                         template_dir or self.flow.template_dir))
 
     def refuse(self, message: str, error: type[ActionFailed] = ActionFailed) -> None:
         raise error(message, instance_id=self.instance_id, event=self.event, state=self.state)
+
+    @property
+    def defn(self) -> FlowDefinition:
+        return self.flow.defn
 
     def start(self, flow: str, data: dict[str, Any], *, subject: str | None = None,
               calendar: str | None = None, locale: str | None = None) -> int:
@@ -273,7 +277,8 @@ class Runtime:
                                 lookup_path(data, defn.calendar) else None)
         locale = locale or (str(lookup_path(data, defn.locale)) if defn.locale and
                             lookup_path(data, defn.locale) else DEFAULT_LOCALE)
-        initial = defn.initial
+        cflow = self.definitions.compiled(defn.name, defn.version)
+        initial = cflow.initial
         row = tx.one(sql.INSERT_INSTANCE, {
             "flow": defn.name, "flow_version": defn.version, "state": initial.name, "subject": subject,
             "calendar": calendar, "locale": locale, "data": dumps(data), "now": to_us(now),
@@ -282,7 +287,7 @@ class Runtime:
             existing = tx.one(sql.SELECT_INSTANCE_BY_SUBJECT, {"flow": defn.name, "subject": subject})
             return StepResult(existing[0], None, existing[1], existing[2], duplicate=True)
         instance_id = row[0]
-        ctx = StepContext(self, tx, defn, instance_id, None, initial.name, "start", actor, {}, data, now,
+        ctx = StepContext(self, tx, cflow, instance_id, None, initial.name, "start", actor, {}, data, now,
                           locale, calendar)
         tx.execute(sql.INSERT_HISTORY, {
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": "start",
@@ -319,23 +324,23 @@ class Runtime:
                 f"instance {instance_id} is at version {version}, not {expected_version}: "
                 "it changed since you read it; reload and try again",
                 instance_id=instance_id, event=event, state=state)
-        defn = self.definitions.get(flow, flow_version)
-        candidates = defn.transitions_for(state, event)
+        cflow = self.definitions.compiled(flow, flow_version)
+        candidates = cflow.index.get((state, event))
         if not candidates:
-            allowed = ", ".join(defn.events_allowed_in(state)) or "none (the instance has ended)"
+            allowed = ", ".join(cflow.allowed.get(state, ())) or "none (the instance has ended)"
             raise EventNotAllowed(
                 f"event '{event}' is not allowed for {flow} #{instance_id} in state '{state}'; "
                 f"allowed: {allowed}", instance_id=instance_id, event=event, state=state)
         data = json.loads(data_text)
-        ctx = StepContext(self, tx, defn, instance_id, state, None, event, actor, payload, data, now,
+        ctx = StepContext(self, tx, cflow, instance_id, state, None, event, actor, payload, data, now,
                           locale, calendar)
         transition = self._choose(ctx, candidates)
         target = transition.target or state
         ctx.target = target
-        for ref in transition.actions:
-            self._run_action(ctx, ref.name, ref.params)
+        for name, params in transition.actions:
+            self._run_action(ctx, name, params)
         new_version = version + 1
-        target_spec = defn.state(target)
+        target_spec = cflow.states[target]
         entered = transition.target is not None
         cur = tx.execute(sql.UPDATE_INSTANCE, {
             "id": instance_id, "state": target, "new_version": new_version, "data": dumps(ctx.data),
@@ -352,12 +357,12 @@ class Runtime:
                                                     "note": f"left state '{state}' on '{event}'"})
             self._arm_timers(tx, ctx, target_spec, entry_version=new_version)
         elif fired_timer is not None:
-            self._rearm_repeating(tx, ctx, defn.state(state), fired_timer)
+            self._rearm_repeating(tx, ctx, cflow.states[state], fired_timer)
         mails = self._write_mails(tx, ctx)
         return StepResult(instance_id, state, target, new_version, mails=mails,
                           earliest_timer=ctx.earliest_timer)
 
-    def _choose(self, ctx: StepContext, candidates: list[TransitionSpec]) -> TransitionSpec:
+    def _choose(self, ctx: StepContext, candidates: list[CompiledTransition]) -> CompiledTransition:
         rejected: list[str] = []
         for t in candidates:
             if t.guard is None:
@@ -370,7 +375,7 @@ class Runtime:
                 return t
             rejected.append(t.guard)
         raise GuardRejected(
-            f"event '{ctx.event}' refused for {ctx.defn.name} #{ctx.instance_id} in state '{ctx.state}': "
+            f"event '{ctx.event}' refused for {ctx.flow.name} #{ctx.instance_id} in state '{ctx.state}': "
             f"guard {', '.join(repr(g) for g in rejected)} is false",
             instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
 
@@ -389,13 +394,15 @@ class Runtime:
             return
         self.registry.actions[name](ctx, **params)
 
-    def _arm_timers(self, tx: Tx, ctx: StepContext, state: StateSpec, entry_version: int) -> None:
+    def _arm_timers(self, tx: Tx, ctx: StepContext, state: CompiledState, entry_version: int) -> None:
         if not state.timers:
             return
-        rows = []
-        for spec in state.timers:
-            rows.append(self._timer_row(ctx, state.name, spec, ctx.now, f"{ctx.instance_id}:{entry_version}:{spec.name}:0"))
-        tx.many(sql.INSERT_TIMER, rows)
+        rows = [self._timer_row(ctx, state.name, spec, ctx.now, f"{ctx.instance_id}:{entry_version}:{spec.name}:0")
+                for spec in state.timers]
+        if len(rows) == 1:
+            tx.execute(sql.INSERT_TIMER, rows[0])
+        else:
+            tx.many(sql.INSERT_TIMER, rows)
         self._note_due(ctx, [r["due_us"] for r in rows if r["status"] == "pending"])
 
     @staticmethod
@@ -408,14 +415,13 @@ class Runtime:
     def _timer_row(self, ctx: StepContext, state: str, spec: Any, base: datetime, key: str) -> dict[str, Any]:
         status, note, due = "pending", None, None
         try:
-            cal = self.calendars.get(ctx.calendar_name) if (spec.at_spec or (spec.after_spec and spec.after_spec.business)) else None
-            if spec.after_spec is not None:
-                due = spec.after_spec.add_to(base, cal)
+            cal = self.calendars.get(ctx.calendar_name) if spec.needs_calendar else None
+            if spec.after is not None:
+                due = spec.after.add_to(base, cal)
             else:
-                tz = cal.tz if cal is not None else ZoneInfo("UTC")
-                due = spec.at_spec.resolve(ctx.data, base, cal, tz)
+                due = spec.at.resolve(ctx.data, base, cal, cal.tz)
                 if due is None:
-                    status, note = "skipped", f"not armed: {spec.at_spec.path} is empty"
+                    status, note = "skipped", f"not armed: {spec.at.path} is empty"
         except (TimeSpecError, MCRError) as exc:
             status, note = "skipped", f"not armed: {exc}"
         due_us = to_us(due) if due is not None else to_us(ctx.now)
@@ -423,18 +429,18 @@ class Runtime:
                 "state": state, "due_us": due_us, "catch_up": spec.catch_up, "status": status,
                 "done_us": to_us(ctx.now) if status != "pending" else None, "note": note}
 
-    def _rearm_repeating(self, tx: Tx, ctx: StepContext, state: StateSpec, fired: tuple[str, str]) -> None:
+    def _rearm_repeating(self, tx: Tx, ctx: StepContext, state: CompiledState, fired: tuple[str, str]) -> None:
         name, key = fired
         spec = next((t for t in state.timers if t.name == name), None)
-        if spec is None or spec.every_spec is None:
+        if spec is None or spec.every is None:
             return
         prefix, _, n = key.rpartition(":")
         row = tx.one("SELECT due_us FROM timer WHERE timer_key = :k", {"k": key})
         base = from_us(row[0]) if row else ctx.now
-        cal = self.calendars.get(ctx.calendar_name) if spec.every_spec.business else None
-        due = spec.every_spec.add_to(base, cal)
+        cal = self.calendars.get(ctx.calendar_name) if spec.every.business else None
+        due = spec.every.add_to(base, cal)
         while due <= ctx.now:  # after downtime, do not replay every missed repetition
-            due = spec.every_spec.add_to(due, cal)
+            due = spec.every.add_to(due, cal)
         tx.execute(sql.INSERT_TIMER, {
             "instance_id": ctx.instance_id, "timer_key": f"{prefix}:{int(n) + 1}", "name": name,
             "event": spec.event, "state": state.name, "due_us": to_us(due), "catch_up": spec.catch_up,
@@ -446,15 +452,18 @@ class Runtime:
             return 0
         rows = []
         base = {"data": ctx.data, "payload": ctx.payload, "event": ctx.event, "actor": ctx.actor,
-                "instance": {"id": ctx.instance_id, "flow": ctx.defn.name, "state": ctx.target,
-                             "title": ctx.defn.title_of(ctx.locale)},
+                "instance": {"id": ctx.instance_id, "flow": ctx.flow.name, "state": ctx.target,
+                             "title": ctx.flow.defn.title_of(ctx.locale)},
                 "now": ctx.now}
         for m in ctx.mails:
             subject, body = render(m.template_dir, m.template, m.locale, {**base, **m.context})
             rows.append({"instance_id": ctx.instance_id, "dedupe_key": m.dedupe_key, "template": m.template,
                          "locale": m.locale, "recipient": m.recipient, "subject": subject, "body": body,
                          "now": to_us(ctx.now)})
-        tx.many(sql.INSERT_OUTBOX, rows)
+        if len(rows) == 1:
+            tx.execute(sql.INSERT_OUTBOX, rows[0])
+        else:
+            tx.many(sql.INSERT_OUTBOX, rows)
         return len(rows)
 
     def _log_refusal(self, instance_id: int | None, actor: str, event: str, exc: TransitionRefused) -> None:

@@ -21,16 +21,18 @@ _env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_ne
                    trim_blocks=True, lstrip_blocks=True)
 
 
-@lru_cache(maxsize=512)
-def _compiled(path: str, mtime: float) -> tuple[Template, Template]:
-    text = Path(path).read_text(encoding="utf-8")
-    first, _, rest = text.partition("\n")
-    if not first.lower().startswith("subject:"):
+# Templates are read once per process (a changed template takes effect at the next start, like a
+# changed flow definition); the subject line and body are one Jinja2 template, rendered in one go.
+@lru_cache(maxsize=1024)
+def _compiled(template_dir: str, name: str, locale: str) -> tuple[Path, Template]:
+    path = find_template(template_dir, name, locale)
+    text = path.read_text(encoding="utf-8")
+    if not text.lower().startswith("subject:"):
         raise TemplateMissing(f"{path}:1: a mail template must start with 'Subject: ...'")
     try:
-        return _env.from_string(first[len("subject:"):].strip()), _env.from_string(rest.lstrip("\n"))
+        return path, _env.from_string(text)
     except TemplateError as exc:
-        raise TemplateMissing(f"{path}: {exc}") from exc
+        raise TemplateMissing(f"{path}:{getattr(exc, 'lineno', 1)}: {exc}") from exc
 
 
 def find_template(template_dir: str | Path, name: str, locale: str) -> Path:
@@ -43,9 +45,10 @@ def find_template(template_dir: str | Path, name: str, locale: str) -> Path:
 
 
 def render(template_dir: str | Path, name: str, locale: str, context: dict[str, Any]) -> tuple[str, str]:
-    path = find_template(template_dir, name, locale)
-    subject_t, body_t = _compiled(str(path), path.stat().st_mtime)
+    path, template = _compiled(str(template_dir), name, locale)
     try:
-        return subject_t.render(context).strip(), body_t.render(context)
+        text = template.render(context)
     except TemplateError as exc:
         raise TemplateMissing(f"{path}: cannot render: {exc}") from exc
+    first, _, rest = text.partition("\n")
+    return first[len("subject:"):].strip(), rest.lstrip("\n")

@@ -1,0 +1,402 @@
+"""`mcr` — the command line: a thin shell over the service functions; no business rule lives here.
+
+Every `MCRError` becomes one line on stderr and exit code 1; never a traceback for a user's
+mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from engine.clock import from_us
+from engine.errors import MCRError
+from engine.i18n import t
+
+app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False)
+flows_app = typer.Typer(help="流程定义 / flow definitions", no_args_is_help=True)
+instances_app = typer.Typer(help="流程实例 / flow instances", no_args_is_help=True)
+event_app = typer.Typer(help="事件 / events", no_args_is_help=True)
+timers_app = typer.Typer(help="定时器 / timers", no_args_is_help=True)
+outbox_app = typer.Typer(help="待发邮件 / outbox", no_args_is_help=True)
+db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+app.add_typer(instances_app, name="instances")
+app.add_typer(event_app, name="event")
+app.add_typer(timers_app, name="timers")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(db_app, name="db")
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _ts(us: int | None) -> str:
+    return from_us(us).isoformat(timespec="seconds") if us is not None else "-"
+
+
+def _runtime() -> Any:
+    from engine.app import build_runtime
+
+    return build_runtime()
+
+
+# ---------------------------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations (Alembic) to MCR_DATABASE_URL."""
+    from engine import migrate
+    from engine.db import Database
+
+    db = Database()
+    db.check()
+    db.upgrade()
+    typer.echo(t("db_upgraded", rev=migrate.current(db), url=db.safe_url))
+
+
+@app.command("init")
+def init() -> None:
+    """Create/upgrade the database, validate the shipped flows and rules, register the flows."""
+    rt = _runtime()
+    typer.echo(t("init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
+
+
+# ---------------------------------------------------------------------------------------------- flows
+
+
+@flows_app.command("validate")
+def flows_validate(path: Optional[Path] = typer.Argument(None, help="flow file or folder (default: the shipped flows/)")) -> None:
+    """Validate flow definitions; prints file:line: message for each problem, exit 1 if any."""
+    from engine.definition import flow_files, load_definitions
+    from engine.rules import flows_dir
+
+    root = path or flows_dir()
+    defs = load_definitions(root)
+    files = len(flow_files(root)) if root.exists() else 0
+    typer.echo(t("flows_ok", files=files, flows=len(defs),
+                 states=sum(len(d.states) for d in defs.by_key.values()),
+                 transitions=sum(len(d.transitions) for d in defs.by_key.values())))
+
+
+@flows_app.command("list")
+def flows_list(path: Optional[Path] = typer.Option(None, "--path")) -> None:
+    """List loaded flows with version, states and source file."""
+    from engine.definition import load_definitions
+    from engine.i18n import locale
+    from engine.rules import flows_dir
+
+    defs = load_definitions(path or flows_dir())
+    for d in sorted(defs.by_key.values(), key=lambda d: d.key):
+        typer.echo(f"{d.name}\tv{d.version}\t{d.title_of(locale())}\t{len(d.states)} states\t{d.source_file}")
+
+
+@flows_app.command("show")
+def flows_show(name: str, format: str = typer.Option("text", "--format", help="text | mermaid"),
+               path: Optional[Path] = typer.Option(None, "--path")) -> None:
+    """Show one flow as text or as a Mermaid state diagram."""
+    from engine import diagram
+    from engine.definition import load_definitions
+    from engine.i18n import locale
+    from engine.rules import flows_dir
+
+    defn = load_definitions(path or flows_dir()).get(name)
+    if format == "mermaid":
+        typer.echo(diagram.mermaid(defn, locale()), nl=False)
+    elif format == "text":
+        typer.echo(diagram.text(defn, locale()), nl=False)
+    else:
+        raise MCRError(f"unknown format '{format}': use text or mermaid")
+
+
+# ---------------------------------------------------------------------------------------------- instances
+
+
+@instances_app.command("start")
+def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JSON object"),
+                    subject: Optional[str] = typer.Option(None, "--subject"),
+                    actor: str = typer.Option("cli", "--actor"),
+                    calendar: Optional[str] = typer.Option(None, "--calendar")) -> None:
+    """Start an instance of FLOW (latest version)."""
+    rt = _runtime()
+    res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
+    typer.echo(t("start_duplicate", id=res.instance_id) if res.duplicate else
+               t("started", id=res.instance_id, flow=flow, state=res.to_state))
+
+
+@instances_app.command("list")
+def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Optional[str] = typer.Option(None, "--state"),
+                   limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """List instances, newest first."""
+    from engine.db import Database
+
+    db = Database()
+    sql_text = "SELECT id, flow, flow_version, state, version, subject, updated_us FROM flow_instance WHERE 1=1"
+    params: dict[str, Any] = {"limit": limit}
+    if flow:
+        sql_text += " AND flow = :flow"
+        params["flow"] = flow
+    if state:
+        sql_text += " AND state = :state"
+        params["state"] = state
+    with db.read() as tx:
+        rows = tx.all(sql_text + " ORDER BY id DESC LIMIT :limit", params)
+    items = [{"id": r[0], "flow": r[1], "flow_version": r[2], "state": r[3], "version": r[4], "subject": r[5],
+              "updated": _ts(r[6])} for r in rows]
+    if as_json:
+        _echo_json(items)
+        return
+    for i in items:
+        typer.echo(f"#{i['id']}\t{i['flow']} v{i['flow_version']}\t{i['state']}\tversion {i['version']}\t"
+                   f"{i['subject'] or '-'}\t{i['updated']}")
+    if not items:
+        typer.echo(t("nothing"))
+
+
+@instances_app.command("show")
+def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one instance with its data, history and timers."""
+    from engine.db import Database
+    from engine.errors import UnknownInstance
+
+    db = Database()
+    with db.read() as tx:
+        row = tx.one("SELECT id, flow, flow_version, state, version, subject, calendar, locale, data, created_us, "
+                     "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
+        if row is None:
+            raise UnknownInstance(f"no flow instance with id {instance_id}")
+        hist = tx.all("SELECT at_us, actor, event, from_state, to_state, payload, client_event_id, version "
+                      "FROM flow_history WHERE instance_id = :i ORDER BY id", {"i": instance_id})
+        tms = tx.all("SELECT id, name, event, status, due_us, note FROM timer WHERE instance_id = :i ORDER BY id",
+                     {"i": instance_id})
+    out = {"id": row[0], "flow": row[1], "flow_version": row[2], "state": row[3], "version": row[4], "subject": row[5],
+           "calendar": row[6], "locale": row[7], "data": json.loads(row[8]), "created": _ts(row[9]),
+           "updated": _ts(row[10]), "ended": _ts(row[11]),
+           "history": [{"at": _ts(h[0]), "actor": h[1], "event": h[2], "from": h[3], "to": h[4],
+                        "payload": json.loads(h[5]), "client_event_id": h[6], "version": h[7]} for h in hist],
+           "timers": [{"id": x[0], "name": x[1], "event": x[2], "status": x[3], "due": _ts(x[4]), "note": x[5]}
+                      for x in tms]}
+    if as_json:
+        _echo_json(out)
+        return
+    typer.echo(f"#{out['id']} {out['flow']} v{out['flow_version']}  state={out['state']}  version={out['version']}  "
+               f"subject={out['subject'] or '-'}")
+    typer.echo(f"data: {json.dumps(out['data'], ensure_ascii=False)}")
+    typer.echo("history:")
+    for h in out["history"]:
+        typer.echo(f"  {h['at']}  {h['actor']}: {h['event']}  {h['from'] or '∅'} -> {h['to']}  "
+                   f"{json.dumps(h['payload'], ensure_ascii=False) if h['payload'] else ''}")
+    typer.echo("timers:")
+    for x in out["timers"]:
+        typer.echo(f"  {x['id']}  {x['name']} -> {x['event']}  {x['status']}  due {x['due']}  {x['note'] or ''}")
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+def _json_arg(text: str, option: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MCRError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    if not isinstance(value, dict):
+        raise MCRError(f"{option} must be a JSON object, like '{{\"key\": \"value\"}}'")
+    return value
+
+
+@event_app.command("send")
+def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--actor", help="who sends it"),
+               payload: str = typer.Option("{}", "--payload", help="JSON object"),
+               client_event_id: Optional[str] = typer.Option(None, "--client-event-id"),
+               expected_version: Optional[int] = typer.Option(None, "--expected-version")) -> None:
+    """Send EVENT to instance ID as ACTOR. A refused event exits 1 and changes nothing."""
+    rt = _runtime()
+    res = rt.send(instance_id, event, actor=actor, payload=_json_arg(payload, "--payload"),
+                  client_event_id=client_event_id, expected_version=expected_version)
+    key = "event_duplicate" if res.duplicate else "event_applied"
+    typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
+
+
+# ---------------------------------------------------------------------------------------------- timers
+
+
+@timers_app.command("list")
+def timers_list(status: Optional[str] = typer.Option("pending", "--status", help="pending|fired|skipped|cancelled|all"),
+                limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """List timers (by default the pending ones, soonest first)."""
+    from engine.db import Database
+
+    db = Database()
+    where = "" if status in (None, "all") else "WHERE status = :status"
+    with db.read() as tx:
+        rows = tx.all(f"SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM timer {where} "
+                      "ORDER BY due_us LIMIT :limit", {"status": status, "limit": limit})
+    items = [{"id": r[0], "instance": r[1], "name": r[2], "event": r[3], "status": r[4], "due": _ts(r[5]),
+              "claimed_by": r[6], "note": r[7]} for r in rows]
+    if as_json:
+        _echo_json(items)
+        return
+    for i in items:
+        typer.echo(f"{i['id']}\t#{i['instance']}\t{i['name']} -> {i['event']}\t{i['status']}\tdue {i['due']}\t{i['note'] or ''}")
+    if not items:
+        typer.echo(t("nothing"))
+
+
+@timers_app.command("sweep")
+def timers_sweep() -> None:
+    """Fire every due timer now (what `mcr serve` does at each due time)."""
+    rt = _runtime()
+    typer.echo(t("swept", n=rt.sweep()))
+
+
+# ---------------------------------------------------------------------------------------------- outbox
+
+
+@outbox_app.command("list")
+def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail that could not be delivered"),
+                status: Optional[str] = typer.Option(None, "--status", help="pending|sent|failed"),
+                limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """List outbox rows (mail), newest first."""
+    from engine.db import Database
+    from engine.notify import list_outbox
+
+    rows = list_outbox(Database(), "failed" if failed else status, limit)
+    if as_json:
+        _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r.id}\t{r.status}\t{r.recipient}\t{r.subject}\tattempts {r.attempts}\t{r.last_error or ''}")
+    if not rows:
+        typer.echo(t("nothing"))
+
+
+@outbox_app.command("send")
+def outbox_send() -> None:
+    """Deliver due mail now (what `mcr serve` does continuously)."""
+    from engine.clock import SystemClock
+    from engine.db import Database
+    from engine.mailers import mailer_from_env
+    from engine.notify import OutboxSender
+
+    sender = OutboxSender(Database(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
+    r = sender.deliver_due_sync()
+    typer.echo(t("sent", sent=r.sent, retried=r.retried, failed=r.failed))
+
+
+@outbox_app.command("retry")
+def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
+    """Put failed mail back in the queue (all failed rows, or the given ids)."""
+    from engine.clock import SystemClock
+    from engine.db import Database
+    from engine.notify import retry_failed
+
+    n = retry_failed(Database(), SystemClock(), list(ids) if ids else None)
+    typer.echo(f"{n}")
+
+
+# ---------------------------------------------------------------------------------------------- serve
+
+
+@app.command("serve")
+def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
+          pause_after_claim: float = typer.Option(
+              float(os.environ.get("MCR_FAULT_PAUSE_AFTER_CLAIM_S", "0")), "--pause-after-claim", hidden=True,
+              help="fault injection for crash drills: seconds to wait between claiming and firing timers")) -> None:
+    """Run the engine: migrations, scheduler (timers, launches) and mail delivery, until Ctrl+C."""
+    from engine.clock import SystemClock
+    from engine.mailers import mailer_from_env
+    from engine.notify import OutboxSender
+    from engine.scheduler import EngineScheduler
+
+    logging.basicConfig(level=os.environ.get("MCR_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rt = _runtime()
+    if demo:
+        _load_demo(rt)
+    mailer = mailer_from_env()
+    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id)
+    sched = EngineScheduler(rt, sender, pause_after_claim=pause_after_claim)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sched.start()
+    typer.echo(t("serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        sched.shutdown()
+        typer.echo(t("stopped"), err=True)
+
+
+def _describe(mailer: Any) -> str:
+    return getattr(mailer, "describe", lambda: type(mailer).__name__)()
+
+
+def _load_demo(rt: Any) -> None:
+    try:
+        from engine.masterdata.demo import generate_demo
+    except ImportError as exc:  # master data not installed in this build
+        raise MCRError(f"--demo needs the master-data module: {exc}") from exc
+    with rt.db.session() as session:
+        generate_demo(session, customers=200, seed=1, clock=rt.clock)
+        session.commit()
+
+
+# ---------------------------------------------------------------------------------------------- bench
+
+
+@app.command("bench")
+def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.Option(2000, "--instances"),
+          timers: int = typer.Option(1_000_000, "--timers", help="pending timers for the claim benchmark (0 to skip)"),
+          rss_events: int = typer.Option(100_000, "--rss-events", help="events for the memory check (0 to skip)"),
+          synchronous: str = typer.Option("FULL", "--synchronous"),
+          workdir: Optional[Path] = typer.Option(None, "--workdir")) -> None:
+    """Benchmark the hot path against raw sqlite3 in the same run; prints JSON."""
+    from engine.bench import run_bench
+
+    _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,
+                         synchronous=synchronous, workdir=workdir))
+
+
+# ---------------------------------------------------------------------------------------------- plugins
+
+
+def _register_plugins() -> None:
+    """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
+    import importlib
+
+    for module in ("engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # that module is not part of this build
+            raise
+        mod.register(app)
+
+
+def main() -> None:
+    try:
+        _register_plugins()
+        app()
+    except MCRError as exc:
+        typer.echo(f"{t('error')}: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

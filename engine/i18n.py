@@ -1,0 +1,33 @@
+"""User-facing words of the CLI and reports: Simplified Chinese by default, English with MCR_LOCALE=en."""
+
+from __future__ import annotations
+
+import os
+
+CATALOG: dict[str, dict[str, str]] = {
+    "error": {"zh-CN": "错误", "en": "error"},
+    "flows_ok": {"zh-CN": "流程定义校验通过：{files} 个文件，{flows} 个流程，{states} 个状态，{transitions} 个迁移",
+                 "en": "flow definitions valid: {files} file(s), {flows} flow(s), {states} states, {transitions} transitions"},
+    "db_upgraded": {"zh-CN": "数据库已升级到 {rev}（{url}）", "en": "database upgraded to {rev} ({url})"},
+    "init_done": {"zh-CN": "初始化完成：数据库 {url}，{flows} 个流程已登记", "en": "initialised: database {url}, {flows} flow(s) registered"},
+    "serving": {"zh-CN": "mcr 已启动：数据库 {url}，{flows} 个流程，邮件 → {mail}。按 Ctrl+C 停止。",
+                "en": "mcr is running: database {url}, {flows} flow(s), mail -> {mail}. Press Ctrl+C to stop."},
+    "stopped": {"zh-CN": "mcr 已停止", "en": "mcr stopped"},
+    "event_applied": {"zh-CN": "实例 #{id}：{src} → {dst}（版本 {version}）", "en": "instance #{id}: {src} -> {dst} (version {version})"},
+    "event_duplicate": {"zh-CN": "该客户端事件已处理过，未重复执行：实例 #{id} 当前 {dst}（版本 {version}）",
+                        "en": "client event already applied, not applied again: instance #{id} at {dst} (version {version})"},
+    "started": {"zh-CN": "已启动实例 #{id}（{flow}，状态 {state}）", "en": "started instance #{id} ({flow}, state {state})"},
+    "start_duplicate": {"zh-CN": "该对象已有实例 #{id}，未重复启动", "en": "this subject already has instance #{id}; nothing started"},
+    "swept": {"zh-CN": "已触发 {n} 个到期定时器", "en": "fired {n} due timer(s)"},
+    "sent": {"zh-CN": "邮件：发送 {sent}，重试 {retried}，失败 {failed}", "en": "mail: sent {sent}, retried {retried}, failed {failed}"},
+    "nothing": {"zh-CN": "（无）", "en": "(none)"},
+}
+
+
+def locale() -> str:
+    return "en" if os.environ.get("MCR_LOCALE", "zh-CN").lower().startswith("en") else "zh-CN"
+
+
+def t(key: str, **kwargs: object) -> str:
+    entry = CATALOG[key]
+    return entry.get(locale(), entry["zh-CN"]).format(**kwargs)
