@@ -36,8 +36,9 @@ class _Located(BaseModel):
     @classmethod
     def _take_line(cls, data: Any) -> Any:
         if isinstance(data, dict) and hasattr(data, "line"):
+            line = getattr(data, "line", 0)
             data = dict(data)
-            data["line"] = data.get("line", getattr(data, "line", 0))
+            data.setdefault("line", line)
         return data
 
 
