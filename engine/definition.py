@@ -72,6 +72,11 @@ class TimerSpec(_Located):
         return self._after
 
     @property
+    def after_path(self) -> str | None:
+        """`after: data.sla` — the duration is read from the instance's data when the timer is armed."""
+        return self.after if self.after is not None and is_data_path(self.after) else None
+
+    @property
     def at_spec(self) -> Anchor | None:
         return self._at
 
@@ -227,6 +232,10 @@ class FlowDefinition(_Located):
     _index: dict[tuple[str, str], list[TransitionSpec]] = {}
 
 
+def is_data_path(text: str) -> bool:
+    return str(text).startswith("data.")
+
+
 def template_path(defn: FlowDefinition, template: str, locale: str) -> Path:
     return Path(defn.template_dir) / f"{template}.{locale}.j2"
 
@@ -306,7 +315,8 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
         for tm in s.timers:
             known_event(tm.event, tm.line, f"timer '{tm.name}'")
             try:
-                tm._after = parse_duration(tm.after) if tm.after is not None else None
+                tm._after = (parse_duration(tm.after)
+                             if tm.after is not None and not is_data_path(tm.after) else None)
                 tm._at = parse_anchor(tm.at) if tm.at is not None else None
                 tm._every = parse_duration(tm.every) if tm.every is not None else None
             except TimeSpecError as exc:
@@ -434,6 +444,7 @@ class CompiledTimer:
     name: str
     event: str
     after: Duration | None
+    after_path: str | None
     at: Anchor | None
     every: Duration | None
     catch_up: str
@@ -466,8 +477,8 @@ class CompiledFlow:
         self.name, self.version, self.template_dir = defn.name, defn.version, defn.template_dir
         self.states = {
             s.name: CompiledState(s.name, s.terminal, tuple(
-                CompiledTimer(t.name, t.event, t.after_spec, t.at_spec, t.every_spec, t.catch_up,
-                              bool(t.at_spec or (t.after_spec and t.after_spec.business)
+                CompiledTimer(t.name, t.event, t.after_spec, t.after_path, t.at_spec, t.every_spec, t.catch_up,
+                              bool(t.at_spec or t.after_path or (t.after_spec and t.after_spec.business)
                                    or (t.every_spec and t.every_spec.business)))
                 for t in s.timers))
             for s in defn.states}

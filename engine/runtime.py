@@ -27,7 +27,7 @@ from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, MCRErro
                            TransitionRefused, UnknownInstance)
 from engine.registry import Registry, registry as default_registry
 from engine.templates import render
-from engine.timespec import TimeSpecError, lookup_path
+from engine.timespec import TimeSpecError, lookup_path, parse_duration
 
 log = logging.getLogger("mcr.runtime")
 
@@ -416,7 +416,13 @@ class Runtime:
         status, note, due = "pending", None, None
         try:
             cal = self.calendars.get(ctx.calendar_name) if spec.needs_calendar else None
-            if spec.after is not None:
+            if spec.after_path is not None:
+                value = lookup_path(ctx.data, spec.after_path)
+                if value in (None, ""):
+                    status, note = "skipped", f"not armed: {spec.after_path} is empty"
+                else:
+                    due = parse_duration(str(value)).add_to(base, cal)
+            elif spec.after is not None:
                 due = spec.after.add_to(base, cal)
             else:
                 due = spec.at.resolve(ctx.data, base, cal, cal.tz)

@@ -144,15 +144,21 @@ class Anchor:
                 tz: ZoneInfo) -> datetime | None:
         """The due instant, or None when the data field it hangs on is empty."""
         ref_local = reference.astimezone(tz).date()
+        instant: datetime | None = None
         if self.kind == "day_of_year":
             target = next_day_of_year(self.day, self.month, ref_local)
         else:
             raw = lookup_path(data, self.path)
             if raw in (None, ""):
                 return None
-            value = coerce_date(raw, self.path)
-            target = next_anniversary(value, ref_local) if self.kind == "anniversary" else value
-        anchor = datetime.combine(target, self.at_time, tz)
+            instant = coerce_instant(raw) if self.kind == "path" else None
+            if instant is not None:  # a full timestamp in the data is used as it is
+                anchor = instant
+            else:
+                value = coerce_date(raw, self.path)
+                target = next_anniversary(value, ref_local) if self.kind == "anniversary" else value
+        if self.kind == "day_of_year" or instant is None:
+            anchor = datetime.combine(target, self.at_time, tz)
         if self.offset is None:
             return anchor.astimezone(timezone.utc)
         if self.direction == "before":
@@ -170,6 +176,20 @@ def lookup_path(data: dict[str, Any], path: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+def coerce_instant(raw: Any) -> datetime | None:
+    """An aware timestamp if `raw` is one (datetime or ISO text with a time and offset), else None."""
+    if isinstance(raw, datetime):
+        return raw if raw.tzinfo else None
+    text = str(raw)
+    if len(text) <= 10:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo else None
 
 
 def coerce_date(raw: Any, path: str) -> date:

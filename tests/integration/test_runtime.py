@@ -129,7 +129,7 @@ def test_due_timer_fires_once_and_moves_the_instance(rt: Runtime, db: Database, 
     assert rt.sweep() == 1
     assert rt.sweep() == 0
     (state, version, _), hist, tms, _ = snapshot(db, iid)
-    assert state == "escalated" and tms == [("sla", "fired")]
+    assert state == "escalated" and tms[0] == ("sla", "fired")
     with db.read() as tx:
         actor, = tx.one("SELECT actor FROM flow_history WHERE instance_id = :i AND event = 'sla_breached'", {"i": iid})
     assert actor == "timer:sla"
@@ -246,3 +246,23 @@ def test_changing_a_definition_without_raising_its_version_is_refused(db: Databa
     f.write_text(f.read_text().replace("after: 3 days", "after: 4 days"))
     with pytest.raises(InvalidDefinition, match="raise 'version'"):
         Runtime(db, load_definitions(flows), clock=clock).register_definitions()
+
+
+def test_timer_duration_and_instant_can_come_from_the_instance_data(rt: Runtime, db: Database,
+                                                                    clock: FakeClock) -> None:
+    iid = rt.start("ticket", {"followup_after": "4 business hours", "due_at": "2026-12-01T15:30:00+08:00"},
+                   actor="a").instance_id
+    clock.advance(timedelta(days=4, hours=1))  # Monday 10:00 Shanghai: the SLA escalates
+    rt.sweep()
+    by_name = {t[0]: t for t in timers(db, iid)}
+    # escalated when the sweep ran, Monday 10:00, + 4 business hours (lunch 12:00-13:30) = 15:30
+    assert by_name["followup"][2] == to_us(datetime(2026, 11, 30, 7, 30, tzinfo=timezone.utc))
+    assert by_name["deadline"][2] == to_us(datetime(2026, 12, 1, 7, 30, tzinfo=timezone.utc))
+
+
+def test_timer_with_empty_duration_field_is_a_recorded_skip(rt: Runtime, db: Database, clock: FakeClock) -> None:
+    iid = rt.start("ticket", {}, actor="a").instance_id
+    clock.advance(timedelta(days=5))
+    rt.sweep()
+    by_name = {t[0]: t for t in timers(db, iid)}
+    assert by_name["followup"][1] == "skipped" and by_name["followup"][3] == "not armed: data.followup_after is empty"
