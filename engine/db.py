@@ -61,8 +61,35 @@ class Tx:
         if rows:
             self.cur.executemany(self.sql(statement), rows)
 
+    def run(self, statement: Any) -> Any:
+        """Execute a SQLAlchemy Core statement (e.g. `insert(Issue.__table__).values(...)`) inside
+        this same raw transaction — so an action can use the domain tables without a second
+        connection (which would break one-transaction-per-step, and wait on SQLite's write lock)."""
+        compiled = statement.compile(dialect=_dialect(self.is_pg), compile_kwargs={"render_postcompile": True})
+        params = compiled.params
+        if compiled.positiontup:  # pragma: no cover - named dialects never produce positional params
+            raise RuntimeError("positional parameters are not supported")
+        self.cur.execute(str(compiled), params)
+        return self.cur
+
 
 _pyformat_cache: dict[str, str] = {}
+_dialects: dict[bool, Any] = {}
+
+
+def _dialect(is_pg: bool) -> Any:
+    found = _dialects.get(is_pg)
+    if found is None:
+        if is_pg:
+            from sqlalchemy.dialects.postgresql import psycopg
+
+            found = psycopg.dialect(paramstyle="pyformat")
+        else:
+            from sqlalchemy.dialects import sqlite
+
+            found = sqlite.dialect(paramstyle="named")
+        _dialects[is_pg] = found
+    return found
 
 
 def _to_pyformat(statement: str) -> str:
@@ -199,7 +226,7 @@ class Database:
     def is_empty(self) -> bool:
         return not inspect(self.engine).get_table_names()
 
-    def upgrade(self, revision: str = "head") -> None:
+    def upgrade(self, revision: str = "heads") -> None:
         from engine import migrate  # local import: alembic is only needed here
 
         migrate.upgrade(self, revision)

@@ -26,7 +26,7 @@ def alembic_config(db: "Database") -> Config:
     return cfg
 
 
-def upgrade(db: "Database", revision: str = "head") -> None:
+def upgrade(db: "Database", revision: str = "heads") -> None:
     command.upgrade(alembic_config(db), revision)
 
 
@@ -34,12 +34,14 @@ def current(db: "Database") -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with db.engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ", ".join(sorted(heads)) if heads else None
 
 
-def head() -> str | None:
+def heads() -> list[str]:
+    """Each product module (master data, ITR, planning, surveys) is its own branch after 0002."""
     from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return sorted(ScriptDirectory.from_config(cfg).get_heads())
