@@ -1,0 +1,389 @@
+"""Delivers outbox rows as e-mail: claim due rows under a lease, send, record the outcome.
+
+The runtime only ever INSERTs outbox rows, inside the step's transaction; this module is the
+one that turns them into mail. One `deliver_due` round is three short steps:
+
+1. claim up to `limit` due rows in one transaction (a lease: `claimed_by`/`claimed_until_us`;
+   `FOR UPDATE SKIP LOCKED` on PostgreSQL so several senders take disjoint rows);
+2. build one `EmailMessage` per row and hand the batch to the `Mailer` — no transaction open;
+3. in one transaction, mark each accepted row `sent` (only if still `pending`: exactly once in
+   the table) and give each refused row a retry time with exponential backoff, or `failed`.
+
+A crash between 2 and 3 resends those messages when their lease runs out; they carry the same
+`Message-ID` (derived from the row), so a receiver can drop the copy (docs/mail.md).
+
+This module must never hold a database transaction open across network I/O, never read the
+wall clock (the `Clock` says what time it is, backoff included), and never talk SMTP itself
+(that is engine/mailers.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, Sequence
+
+from engine.clock import Clock, from_us, to_us
+from engine.db import Database
+from engine.errors import MCRError
+from engine.mailers import OUTBOX_ID_HEADER, Mailer, MailRefused, one_line
+
+log = logging.getLogger("mcr.mail")
+
+OUTBOX_STATUSES = ("pending", "sent", "failed")
+MAX_BACKOFF = timedelta(hours=6)
+
+# --- the sender's SQL ------------------------------------------------------------------------
+# Same conventions as engine/sql.py: `:name` parameters (translated for psycopg by engine.db),
+# instants as integer microseconds UTC, valid on SQLite 3.35+ and PostgreSQL.
+
+# Claim due rows with a lease. A row whose lease ran out (its sender died mid-batch) is due
+# again. The inner SELECT walks the partial index ix_outbox_pending (status = 'pending').
+CLAIM_DUE_OUTBOX_SQLITE = """
+UPDATE outbox SET claimed_by = :worker, claimed_until_us = :lease_until
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE status = 'pending' AND next_attempt_us <= :now
+      AND (claimed_until_us IS NULL OR claimed_until_us < :now)
+    ORDER BY next_attempt_us, id LIMIT :limit)
+RETURNING id, instance_id, template, locale, recipient, subject, body, attempts, created_us
+"""
+
+# PostgreSQL: SKIP LOCKED lets several senders claim disjoint batches without waiting for each
+# other (SQLite needs no such thing: BEGIN IMMEDIATE already serialises the claimers).
+CLAIM_DUE_OUTBOX_PG = """
+UPDATE outbox SET claimed_by = :worker, claimed_until_us = :lease_until
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE status = 'pending' AND next_attempt_us <= :now
+      AND (claimed_until_us IS NULL OR claimed_until_us < :now)
+    ORDER BY next_attempt_us, id LIMIT :limit
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, instance_id, template, locale, recipient, subject, body, attempts, created_us
+"""
+
+# Keep our lease alive while a slow batch is still being sent, so no other sender takes (and
+# resends) rows we are working on. Only rows still pending and still ours.
+RENEW_OUTBOX_LEASE = """
+UPDATE outbox SET claimed_until_us = :lease_until
+WHERE claimed_by = :worker AND status = 'pending' AND claimed_until_us IS NOT NULL
+"""
+
+# Exactly once in the table: only the update that moves the row out of 'pending' counts; a
+# second sender that (after a lost lease) also got it accepted changes nothing here. It is not
+# conditioned on the claim: the server accepted the mail, and that is what must be recorded.
+MARK_OUTBOX_SENT = """
+UPDATE outbox SET status = 'sent', sent_us = :now, claimed_by = NULL, claimed_until_us = NULL
+WHERE id = :id AND status = 'pending'
+"""
+
+# A refused attempt: count it, keep the reason, set the next try (or give up: status 'failed').
+# Only while we still hold the claim — if our lease ran out, the row's new holder decides.
+MARK_OUTBOX_RETRY = """
+UPDATE outbox SET status = :status, attempts = :attempts, last_error = :error,
+                  next_attempt_us = :next_attempt, claimed_by = NULL, claimed_until_us = NULL
+WHERE id = :id AND status = 'pending' AND claimed_by = :worker
+"""
+
+# The operator's "try these again": back to pending, due now, with a fresh attempt budget.
+# last_error is kept so the reason stays visible until the mail actually goes out.
+RETRY_FAILED_OUTBOX = """
+UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_us = :now,
+                  claimed_by = NULL, claimed_until_us = NULL
+WHERE status = 'failed'
+"""
+RETRY_FAILED_OUTBOX_ONE = RETRY_FAILED_OUTBOX + " AND id = :id"
+
+SELECT_OUTBOX_VIEW = """
+SELECT id, status, recipient, subject, attempts, last_error, created_us, sent_us, next_attempt_us,
+       instance_id, template
+FROM outbox
+"""
+
+# When the scheduler should next wake up for mail.
+NEXT_DUE_OUTBOX = "SELECT MIN(next_attempt_us) FROM outbox WHERE status = 'pending'"
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+class UnknownOutboxStatus(MCRError):
+    """That is not an outbox status; use pending, sent or failed."""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A claimed row: what is needed to build its message."""
+
+    id: int
+    instance_id: int | None
+    template: str
+    locale: str
+    recipient: str
+    subject: str
+    body: str
+    attempts: int
+    created_us: int
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    """One outbox row as an operator sees it (`mcr outbox list`)."""
+
+    id: int
+    status: str
+    recipient: str
+    subject: str
+    attempts: int
+    last_error: str | None
+    created: datetime
+    sent: datetime | None
+    next_attempt: datetime
+    instance_id: int | None
+    template: str
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one `deliver_due` round did: accepted, to be tried again, given up."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    @property
+    def claimed(self) -> int:
+        return self.sent + self.retried + self.failed
+
+
+# --- building the message --------------------------------------------------------------------
+
+
+def message_id_for(row_id: int, created_us: int, sender_address: str) -> str:
+    """The row's Message-ID: the same on every attempt, so a receiver can drop a resent copy.
+
+    `created_us` is in it because outbox ids restart with a new database (a test install, a
+    restore): a bare id could make a receiver drop a *different* mail as a duplicate.
+    """
+    return f"<mcr-outbox-{row_id}.{created_us}@{_domain_of(sender_address)}>"
+
+
+def _domain_of(sender_address: str) -> str:
+    address = email.utils.parseaddr(sender_address)[1]
+    domain = address.rpartition("@")[2].strip().lower() if "@" in address else ""
+    if not domain:
+        return "localhost"
+    try:
+        return domain.encode("idna").decode("ascii")  # Message-ID must be ASCII
+    except UnicodeError:
+        return "localhost"
+
+
+def build_message(row: OutboxRow, sender_address: str) -> EmailMessage:
+    """The e-mail for one outbox row; the same row always gives the same message."""
+    msg = EmailMessage()
+    msg["From"] = sender_address
+    msg["To"] = row.recipient
+    msg["Subject"] = row.subject  # non-ASCII (Chinese) is RFC 2047-encoded by the email package
+    # The time the mail was queued (the business event), not the attempt: a retried copy stays
+    # byte-identical to the first one.
+    msg["Date"] = email.utils.format_datetime(from_us(row.created_us))
+    msg["Message-ID"] = message_id_for(row.id, row.created_us, sender_address)
+    msg[OUTBOX_ID_HEADER] = str(row.id)
+    if row.instance_id is not None:
+        msg["X-MCR-Instance-Id"] = str(row.instance_id)
+    msg["X-MCR-Template"] = row.template
+    # RFC 3834: a notification, so vacation responders do not answer it.
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(row.body, subtype="plain", charset="utf-8")
+    return msg
+
+
+def backoff_delay(failed_attempts_before: int, base: timedelta, cap: timedelta = MAX_BACKOFF) -> timedelta:
+    """Wait before the next try: base, 2·base, 4·base … (`failed_attempts_before` = 0, 1, 2 …), capped."""
+    # Double step by step and stop at the cap: base * 2**n for a long-failing row would
+    # overflow timedelta.
+    delay = base
+    for _ in range(failed_attempts_before):
+        if delay >= cap:
+            break
+        delay *= 2
+    return min(delay, cap)
+
+
+# --- the sender ------------------------------------------------------------------------------
+
+
+class OutboxSender:
+    """Claims due outbox rows, sends them through a `Mailer`, records sent / retry / failed."""
+
+    def __init__(self, db: Database, mailer: Mailer, clock: Clock, *, sender_address: str | None = None,
+                 worker_id: str, lease: timedelta = timedelta(seconds=60), max_attempts: int = 8,
+                 backoff_base: timedelta = timedelta(seconds=30)) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if lease <= timedelta(0):
+            raise ValueError("lease must be positive")
+        self.db = db
+        self.mailer = mailer
+        self.clock = clock
+        self.sender_address = sender_address or os.environ.get("MCR_MAIL_FROM") or "mcr@localhost"
+        # Must be unique among senders running at the same time: the lease is by this name.
+        self.worker_id = worker_id
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+
+    def deliver_due_sync(self, limit: int = 200) -> DeliveryReport:
+        """`deliver_due` for a thread without an event loop (the scheduler's)."""
+        return asyncio.run(self.deliver_due(limit))
+
+    async def deliver_due(self, limit: int = 200) -> DeliveryReport:
+        """One round: claim up to `limit` due rows, send them as one batch, record each outcome.
+
+        The database steps are short but blocking: run this on a loop of its own (the
+        scheduler thread, through `deliver_due_sync`), not on a web server's event loop.
+        """
+        rows = self._claim(limit)
+        if not rows:
+            return DeliveryReport()
+        messages: list[EmailMessage] = []
+        built: list[OutboxRow] = []
+        errors: dict[int, Exception] = {}
+        for row in rows:
+            try:
+                messages.append(build_message(row, self.sender_address))
+                built.append(row)
+            except Exception as exc:  # e.g. a line break in the recipient: that row only
+                errors[row.id] = MailRefused(f"cannot build the message: {one_line(exc)}")
+        results = await self._send(messages)
+        for row, result in zip(built, results):
+            if result is not None:
+                errors[row.id] = result
+        return self._record(rows, errors)
+
+    # -- steps
+
+    def _claim(self, limit: int) -> list[OutboxRow]:
+        now = self.clock.now()
+        with self.db.tx() as tx:
+            found = tx.all(CLAIM_DUE_OUTBOX_PG if self.db.is_pg else CLAIM_DUE_OUTBOX_SQLITE,
+                           {"worker": self.worker_id, "now": to_us(now),
+                            "lease_until": to_us(now + self.lease), "limit": limit})
+        return sorted((OutboxRow(*r) for r in found), key=lambda r: r.id)
+
+    async def _send(self, messages: list[EmailMessage]) -> list[Exception | None]:
+        if not messages:
+            return []
+        keeper = asyncio.create_task(self._keep_lease())
+        try:
+            results = await self.mailer.send_many(messages)
+        except Exception as exc:
+            # A mailer bug must not leave rows claimed until the lease expires: count it as a
+            # failed attempt for each (they are retried; a message that did go out is deduped).
+            log.exception("mailer %r raised instead of answering per message", self.mailer)
+            return [exc for _ in messages]
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        if len(results) != len(messages):
+            err = RuntimeError(f"mailer {self.mailer!r} answered {len(results)} results for "
+                               f"{len(messages)} messages")
+            return [err for _ in messages]
+        return list(results)
+
+    async def _keep_lease(self) -> None:
+        # Renew at half the lease (as APScheduler does), in real time: asyncio.sleep measures a
+        # duration, it does not read the time of day.
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 2)
+            try:
+                await asyncio.to_thread(self._renew_lease)
+            except Exception:  # a missed renewal only risks a duplicate, which receivers drop
+                log.warning("could not renew the outbox lease of %s", self.worker_id, exc_info=True)
+
+    def _renew_lease(self) -> None:
+        with self.db.tx() as tx:
+            tx.execute(RENEW_OUTBOX_LEASE, {"worker": self.worker_id,
+                                            "lease_until": to_us(self.clock.now() + self.lease)})
+
+    def _record(self, rows: Sequence[OutboxRow], errors: dict[int, Exception]) -> DeliveryReport:
+        now = self.clock.now()
+        sent_rows: list[dict[str, Any]] = []
+        retry_rows: list[dict[str, Any]] = []
+        retried = failed = 0
+        for row in rows:
+            exc = errors.get(row.id)
+            if exc is None:
+                sent_rows.append({"id": row.id, "now": to_us(now)})
+                continue
+            attempts = row.attempts + 1
+            give_up = attempts >= self.max_attempts
+            next_attempt = now + backoff_delay(row.attempts, self.backoff_base)
+            error = one_line(str(exc) or type(exc).__name__)
+            retry_rows.append({"id": row.id, "worker": self.worker_id, "attempts": attempts,
+                               "status": "failed" if give_up else "pending", "error": error,
+                               "next_attempt": to_us(next_attempt)})
+            if give_up:
+                failed += 1
+                log.error("mail #%s to %s failed after %d attempts, giving up: %s",
+                          row.id, row.recipient, attempts, error)
+            else:
+                retried += 1
+                log.warning("mail #%s to %s not sent (attempt %d of %d), next try at %s: %s",
+                            row.id, row.recipient, attempts, self.max_attempts,
+                            next_attempt.isoformat(), error)
+        with self.db.tx() as tx:
+            tx.many(MARK_OUTBOX_SENT, sent_rows)
+            tx.many(MARK_OUTBOX_RETRY, retry_rows)
+        return DeliveryReport(sent=len(sent_rows), retried=retried, failed=failed)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending mail is due (for the scheduler's wake-up), or None."""
+        return next_outbox_due(self.db)
+
+
+# --- for the CLI -----------------------------------------------------------------------------
+
+
+def next_outbox_due(db: Database) -> datetime | None:
+    with db.read() as tx:
+        row = tx.one(NEXT_DUE_OUTBOX)
+    return from_us(row[0]) if row and row[0] is not None else None
+
+
+def list_outbox(db: Database, status: str | None = None, limit: int = 50) -> list[OutboxView]:
+    """The newest outbox rows, optionally only those with `status` (pending, sent, failed)."""
+    if status is not None and status not in OUTBOX_STATUSES:
+        raise UnknownOutboxStatus(f"unknown outbox status {status!r}; use one of: {', '.join(OUTBOX_STATUSES)}")
+    query = SELECT_OUTBOX_VIEW
+    params: dict[str, Any] = {"limit": limit}
+    if status is not None:
+        query += " WHERE status = :status"
+        params["status"] = status
+    query += " ORDER BY id DESC LIMIT :limit"
+    with db.read() as tx:
+        rows = tx.all(query, params)
+    return [OutboxView(id=r[0], status=r[1], recipient=r[2], subject=r[3], attempts=r[4], last_error=r[5],
+                       created=from_us(r[6]), sent=from_us(r[7]) if r[7] is not None else None,
+                       next_attempt=from_us(r[8]), instance_id=r[9], template=r[10])
+            for r in rows]
+
+
+def retry_failed(db: Database, clock: Clock, ids: list[int] | None = None) -> int:
+    """Put failed rows (all, or those of `ids`) back to pending, due now, attempts reset; returns how many."""
+    now = to_us(clock.now())
+    with db.tx() as tx:
+        if ids is None:
+            return int(tx.execute(RETRY_FAILED_OUTBOX, {"now": now}).rowcount)
+        count = 0
+        for row_id in dict.fromkeys(ids):  # a repeated id is put back once
+            count += int(tx.execute(RETRY_FAILED_OUTBOX_ONE, {"now": now, "id": row_id}).rowcount)
+        return count
