@@ -321,6 +321,8 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
 
     logging.basicConfig(level=os.environ.get("MCR_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     rt = _runtime()
     if demo:
         _load_demo(rt)

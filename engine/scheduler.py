@@ -47,6 +47,7 @@ class EngineScheduler:
         runtime.on_timer_armed = self.wake_at
 
     def start(self) -> None:
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.scheduler.start()
         self.scheduler.add_job(self._rescan, IntervalTrigger(seconds=self.rescan.total_seconds()),
                                id="rescan", next_run_time=self.runtime.clock.now())
@@ -60,11 +61,12 @@ class EngineScheduler:
     def wake_at(self, when: datetime) -> None:
         """Make sure the sweep runs no later than `when` (called after a step commits)."""
         with self._lock:
-            if self._planned is not None and self._planned <= when:
+            if (self._planned is not None and self._planned <= when
+                    and self.scheduler.get_job("sweep") is not None):
                 return
             self._planned = when
-        self.scheduler.add_job(self._sweep, DateTrigger(run_date=self._real_time(when)), id="sweep",
-                               replace_existing=True)
+            self.scheduler.add_job(self._sweep, DateTrigger(run_date=self._real_time(when)), id="sweep",
+                                   replace_existing=True)
 
     def _real_time(self, when: datetime) -> datetime:
         # Timer due times follow the runtime's clock; APScheduler follows the wall clock. With the
@@ -81,12 +83,18 @@ class EngineScheduler:
             self._deliver()
         except Exception:  # keep the service alive; the rows are still there for the next sweep
             log.exception("sweep failed")
-        self._plan_sweep()
+        self._plan_sweep(after_sweep=True)
 
-    def _plan_sweep(self) -> None:
+    def _plan_sweep(self, after_sweep: bool = False) -> None:
         due = self.runtime.next_due()
-        if due is not None:
-            self.wake_at(due)
+        if due is None:
+            return
+        now = self.runtime.clock.now()
+        if after_sweep and due <= now:
+            # Still due right after a sweep: another worker holds its lease (or a crashed one did).
+            # Look again when such a lease can have run out, instead of spinning.
+            due = now + min(self.runtime.lease, self.rescan)
+        self.wake_at(due)
 
     def _rescan(self) -> None:
         try:

@@ -1,0 +1,29 @@
+# Two commands do all the set-up on a fresh clone (Python 3.11+ and the package index assumed):
+#   make serve   — install into .venv, then run `mcr serve` on an embedded SQLite file (./mcr.db)
+#   make test    — install into .venv (with test extras), then run the whole test suite
+VENV ?= .venv
+PYTHON ?= python3
+MCR_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+export MCR_TEST_POSTGRES_URL
+
+.PHONY: install serve test bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(VENV)/bin/mcr serve $(ARGS)
+
+test: install
+	$(VENV)/bin/pytest $(ARGS)
+
+bench: install
+	$(VENV)/bin/mcr bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
