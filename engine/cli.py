@@ -120,6 +120,18 @@ def flows_show(name: str, format: str = typer.Option("text", "--format", help="t
         raise MCRError(f"unknown format '{format}': use text or mermaid")
 
 
+@flows_app.command("diagrams")
+def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--output"),
+                   path: Optional[Path] = typer.Option(None, "--path")) -> None:
+    """Write the Mermaid diagram of every flow into one Markdown file (default docs/diagrams.md)."""
+    from engine.definition import load_definitions
+    from engine.docgen import diagrams_markdown
+    from engine.rules import flows_dir
+
+    output.write_text(diagrams_markdown(load_definitions(path or flows_dir())), encoding="utf-8")
+    typer.echo(str(output))
+
+
 # ---------------------------------------------------------------------------------------------- instances
 
 
