@@ -252,5 +252,6 @@ def _sqlite_rollback(tx: Tx) -> None:
 
 def metadata() -> Any:
     import engine.store  # noqa: F401  - registers the engine tables
+    import engine.masterdata.models  # noqa: F401
 
     return SQLModel.metadata

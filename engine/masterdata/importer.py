@@ -1,0 +1,1105 @@
+"""Import of master data from CSV and XLSX files — all or nothing per file.
+
+A file is read into a `Table` (CSV in UTF-8 with or without BOM, GBK as saved by a Chinese
+Excel, or UTF-16; XLSX through openpyxl in read-only mode), its header bound to a layout of
+`engine.masterdata.layouts`, every cell parsed, and every row checked against the file itself
+and against the database *as it would be after the import*. Every problem is collected — file,
+row, column, reason — and if there is any, `ImportRejected` is raised before a single row is
+written. Only a clean file is upserted, by stable keys (unit code, emp_no, customer code, contact
+code, contact + year), so importing the same file twice changes nothing the second time.
+
+A column that is absent from the file leaves that field as it is; an empty cell clears it.
+Each insert and update writes an audit row; tier and owner changes write their own event too.
+This module never commits a caller's session except in `import_file`, which is one transaction.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+from engine.clock import Clock, to_us
+from engine.errors import ImportRejected, Problem
+from engine.i18n import locale
+from engine.masterdata import audit
+from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
+from engine.masterdata.messages import m
+from engine.masterdata.models import (UNIT_PARENT_KIND, Assessment, Contact, ContactLevel, Customer, DecisionRole,
+                                      Dimension, Employee, OrgUnit, Project, ProjectLevel, Role,
+                                      SponsorPairing, TierChange, UnitKind)
+from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
+from engine.masterdata.tiers import TierRules, load_tier_rules
+
+KINDS = tuple(LAYOUTS)
+
+
+# ============================================================================================ reading
+
+
+@dataclass
+class Table:
+    """A file's cells: the header row and the data rows, each with its spreadsheet row number."""
+
+    source: str
+    headers: list[str]
+    header_row: int
+    rows: list[tuple[int, list[Any]]]
+
+
+def _reject(source: str, problems: list[Problem]) -> ImportRejected:
+    return ImportRejected(problems, header=m("rejected", file=source, n=len(problems)))
+
+
+def _file_problem(source: str, key: str, **kwargs: Any) -> ImportRejected:
+    return _reject(source, [Problem(source, 0, m(key, **kwargs))])
+
+
+def read_table(path: Path | str) -> Table:
+    """Read a .csv or .xlsx file; an unreadable file is one clear `ImportRejected`."""
+    path = Path(path)
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm"):
+        raise _file_problem(source, "file_type", suffix=path.suffix or path.name)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _file_problem(source, "file_missing", reason=exc.strerror or str(exc)) from exc
+    grid = _xlsx_rows(source, raw) if suffix in (".xlsx", ".xlsm") else _csv_rows(source, raw)
+    header_row = 0
+    headers: list[str] = []
+    rows: list[tuple[int, list[Any]]] = []
+    for number, cells in grid:
+        values = [_clean(v) for v in cells]
+        if all(v is None for v in values):
+            continue  # blank lines are not rows
+        if not header_row:
+            header_row = number
+            headers = ["" if v is None else str(v).strip() for v in values]
+            while headers and not headers[-1]:
+                headers.pop()
+            continue
+        rows.append((number, values))
+    if not header_row:
+        raise _file_problem(source, "empty_file")
+    return Table(source, headers, header_row, rows)
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _decode(source: str, raw: bytes) -> str:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")  # Excel's "Unicode text" export
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            # A Chinese Windows Excel saves "CSV (comma delimited)" in the ANSI code page, GBK.
+            return raw.decode("gbk")
+        except UnicodeDecodeError:
+            offset = utf8_error.start
+            raise _file_problem(source, "undecodable", offset=offset, byte=raw[offset]) from utf8_error
+
+
+def _csv_rows(source: str, raw: bytes) -> list[tuple[int, list[Any]]]:
+    text = _decode(source, raw)
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((",", "\t", ";"), key=first_line.count) if first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    out: list[tuple[int, list[Any]]] = []
+    try:
+        for number, cells in enumerate(reader, start=1):
+            out.append((number, list(cells)))
+    except csv.Error as exc:
+        raise _reject(source, [Problem(source, reader.line_num, m("bad_csv", reason=str(exc)))]) from exc
+    return out
+
+
+def _xlsx_rows(source: str, raw: bytes) -> list[tuple[int, list[Any]]]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise _file_problem(source, "bad_xlsx", reason=str(exc) or type(exc).__name__) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        return [(number, list(cells)) for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1)]
+    finally:
+        workbook.close()
+
+
+# ============================================================================================ cells
+
+
+class BadValue(ValueError):
+    """A cell that does not parse; the message is the localised reason."""
+
+
+_SEPARATORS = re.compile(r"[;；,，、|\n]+")
+
+
+def cell_text(value: Any) -> str:
+    """A cell as text: Excel's numeric 10023.0 becomes '10023', a date its ISO form."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _words(value: Any) -> list[str]:
+    return [w.strip() for w in _SEPARATORS.split(cell_text(value)) if w.strip()]
+
+
+def _choice(value: Any, table: dict[str, str]) -> str:
+    word = cell_text(value)
+    found = table.get(word.lower())
+    if found is None:
+        raise BadValue(m("bad_choice", value=word, choices=_choices(table)))
+    return found
+
+
+def _choices(table: dict[str, str]) -> str:
+    seen: dict[str, list[str]] = {}
+    for word, value in table.items():
+        seen.setdefault(value, []).append(word)
+    return "，".join("/".join(ws[:2]) for ws in seen.values()) if locale() != "en" else \
+        ", ".join("/".join(ws[:2]) for ws in seen.values())
+
+
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+
+
+def parse_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = cell_text(value)
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            try:
+                return date(int(match[1]), int(match[2]), int(match[3]))
+            except ValueError:
+                break
+    raise BadValue(m("not_date", value=text))
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise BadValue(m("not_int", value=value))
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise BadValue(m("not_int", value=value))
+    text = cell_text(value).replace(",", "").replace("，", "").replace(" ", "")
+    if re.fullmatch(r"[+-]?\d+(?:\.0*)?", text):
+        return int(float(text)) if "." in text else int(text)
+    raise BadValue(m("not_int", value=cell_text(value)))
+
+
+_BOOL = {"是": True, "否": False, "y": True, "n": False, "yes": True, "no": False, "true": True, "false": False,
+         "1": True, "0": False, "√": True, "✓": True, "×": False, "x": True, "有": True, "无": False}
+
+_ORG_KIND = {"hq": "hq", "公司": "hq", "总部": "hq", "region": "region", "地区部": "region", "office": "office",
+             "代表处": "office", "team": "team", "系统部": "team", "employee": "employee", "员工": "employee",
+             "人员": "employee"}
+
+_LOCALE = {"zh-cn": "zh-CN", "zh": "zh-CN", "zh_cn": "zh-CN", "中文": "zh-CN", "简体中文": "zh-CN", "en": "en",
+           "english": "en", "en-us": "en", "en-gb": "en", "英文": "en", "英语": "en"}
+
+_ROLE = {r.value: r.value for r in Role} | {
+    "销售管理部": "sales_management", "销售管理": "sales_management", "客户经理": "account_manager",
+    "客户代表": "account_manager", "主管": "supervisor", "系统部部长": "supervisor", "问题接收人": "issue_handler",
+    "流程qa": "qa", "赞助人": "sponsor", "客户关怀代表": "customer_care"}
+
+_DECISION = {r.value: r.value for r in DecisionRole} | {
+    "发起者": "initiator", "使用者": "user", "影响者": "influencer", "决定者": "decider", "决策者": "decider",
+    "批准者": "approver", "购买者": "buyer", "控制者": "gatekeeper"}
+
+_GENDER = {"男": "male", "male": "male", "m": "male", "女": "female", "female": "female", "f": "female"}
+
+_LEVEL = {c.value: c.value for c in ContactLevel} | {"高层": "senior", "中层": "middle", "基层": "base"}
+
+_CADENCE = {"monthly": "monthly", "每月": "monthly", "月度": "monthly", "每月一次": "monthly",
+            "bimonthly": "bimonthly", "双月": "bimonthly", "每两月": "bimonthly", "每两个月": "bimonthly",
+            "两月一次": "bimonthly"}
+
+_PROJECT_LEVEL = {p.value: p.value for p in ProjectLevel} | {
+    "公司": "company", "公司级": "company", "地区部": "region", "地区部级": "region", "代表处": "office",
+    "代表处级": "office"}
+
+_KEY_EVENT = (re.compile(r"^(\d{1,2})(?:[-/.](\d{1,2}))?\s+(.+)$"),
+              re.compile(r"^(\d{1,2})月(?:(\d{1,2})日)?\s*(.+)$"))
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class Context:
+    session: Session
+    clock: Clock
+    actor: str
+    rules: MasterDataRules
+    tiers: TierRules
+    source: str = ""
+
+    @property
+    def today(self) -> date:
+        return self.clock.now().date()
+
+
+def _scale_text(rules: MasterDataRules) -> str:
+    loc = locale()
+    return ", ".join(f"{lvl.score} {lvl.en if loc == 'en' else lvl.zh}" for lvl in rules.assessment_scale)
+
+
+def parse_score(value: Any, rules: MasterDataRules) -> int:
+    text = cell_text(value)
+    for level in rules.assessment_scale:  # a label is as good as its number
+        if text in (level.zh, level.en):
+            return level.score
+    try:
+        score = _int(value)
+    except BadValue:
+        raise BadValue(m("bad_score", value=text, scale=_scale_text(rules))) from None
+    if score not in rules.scores:
+        raise BadValue(m("bad_score", value=text, scale=_scale_text(rules)))
+    return score
+
+
+def _key_events(value: Any) -> str:
+    events = []
+    for item in re.split(r"[;；\n]+", cell_text(value)):
+        item = item.strip()
+        if item:
+            event = _key_event(item)
+            if event is None:
+                raise BadValue(m("bad_key_event", value=item))
+            events.append(event)
+    return json.dumps(events, ensure_ascii=False)
+
+
+def _key_event(item: str) -> dict[str, Any] | None:
+    for pattern in _KEY_EVENT:
+        match = pattern.match(item)
+        if match:
+            month, day = int(match[1]), (int(match[2]) if match[2] else None)
+            try:
+                date(2024, month, day or 1)  # a leap year, so 02-29 is a valid day
+            except ValueError:
+                return None
+            return {"month": month, "day": day, "title": match[3].strip()}
+    return None
+
+
+def _bool(value: Any) -> bool:
+    found = _BOOL.get(cell_text(value).lower())
+    if found is None:
+        raise BadValue(m("not_bool", value=cell_text(value)))
+    return found
+
+
+def _competitors(value: Any, rules: MasterDataRules) -> str:
+    names = _words(value)
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            raise BadValue(m("duplicate_competitor", name=name))
+        seen.add(name.lower())
+    if len(names) > rules.max_locked_competitors:
+        raise BadValue(m("too_many_competitors", n=len(names), names="、".join(names), max=rules.max_locked_competitors))
+    return json.dumps(names, ensure_ascii=False)
+
+
+def _competitor_support(value: Any, rules: MasterDataRules) -> str:
+    support: dict[str, int] = {}
+    for item in _words(value):
+        parts = re.split(r"\s*[:：=]\s*", item)
+        if len(parts) != 2 or not parts[0]:
+            raise BadValue(m("bad_competitor_support", value=item))
+        if parts[0] in support:
+            raise BadValue(m("duplicate_competitor", name=parts[0]))
+        support[parts[0]] = parse_score(parts[1], rules)
+    return json.dumps(support, ensure_ascii=False, sort_keys=True)
+
+
+def _timezone(value: Any) -> str:
+    text = cell_text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadValue(m("bad_timezone", value=text)) from None
+    return text
+
+
+def _email(value: Any) -> str:
+    text = cell_text(value).lower()
+    if not _EMAIL.match(text):
+        raise BadValue(m("not_email", value=cell_text(value)))
+    return text
+
+
+def _money(value: Any) -> int:
+    amount = _int(value)
+    if amount < 0:
+        raise BadValue(m("negative", value=amount))
+    return amount
+
+
+def _year(value: Any, ctx: Context) -> int:
+    lo, hi = 1990, ctx.today.year + 1
+    try:
+        year = _int(value)
+    except BadValue:
+        raise BadValue(m("bad_year", value=cell_text(value), lo=lo, hi=hi)) from None
+    if not lo <= year <= hi:
+        raise BadValue(m("bad_year", value=year, lo=lo, hi=hi))
+    return year
+
+
+def _tier(value: Any, ctx: Context) -> str:
+    tier = ctx.tiers.normalise(cell_text(value))
+    if tier is None:
+        raise BadValue(m("bad_tier", value=cell_text(value)))
+    return tier
+
+
+def _credit(value: Any) -> str:
+    text = cell_text(value).upper()
+    if text not in ("A", "B", "C", "D"):
+        raise BadValue(m("bad_choice", value=cell_text(value), choices="A, B, C, D"))
+    return text
+
+
+def _multi(value: Any, table: dict[str, str], order: list[str]) -> str:
+    picked = {_choice(word, table) for word in _words(value)}
+    return ",".join(v for v in order if v in picked)
+
+
+# parser name -> (parse non-empty cell, value of an empty cell)
+_PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
+    "text": (lambda v, c: cell_text(v), None),
+    "code": (lambda v, c: cell_text(v), None),
+    "email": (lambda v, c: _email(v), None),
+    "date": (lambda v, c: parse_date(v), None),
+    "date_any": (lambda v, c: parse_date(v), None),
+    "money": (lambda v, c: _money(v), None),
+    "bool": (lambda v, c: _bool(v), False),
+    "tier": (_tier, None),
+    "credit": (lambda v, c: _credit(v), None),
+    "score": (lambda v, c: parse_score(v, c.rules), None),
+    "year": (_year, None),
+    "locale": (lambda v, c: _choice(v, _LOCALE), "zh-CN"),
+    "roles": (lambda v, c: _multi(v, _ROLE, [r.value for r in Role]), ""),
+    "org_kind": (lambda v, c: _choice(v, _ORG_KIND), None),
+    "gender": (lambda v, c: _choice(v, _GENDER), None),
+    "contact_level": (lambda v, c: _choice(v, _LEVEL), None),
+    "decision_roles": (lambda v, c: _multi(v, _DECISION, [r.value for r in DecisionRole]), ""),
+    "competitors": (lambda v, c: _competitors(v, c.rules), "[]"),
+    "key_events": (lambda v, c: _key_events(v), "[]"),
+    "competitor_support": (lambda v, c: _competitor_support(v, c.rules), "{}"),
+    "cadence": (lambda v, c: _choice(v, _CADENCE), "monthly"),
+    "project_level": (lambda v, c: _choice(v, _PROJECT_LEVEL), None),
+    "timezone": (lambda v, c: _timezone(v), None),
+}
+
+
+# ============================================================================================ rows and problems
+
+
+@dataclass
+class Row:
+    number: int
+    values: dict[str, Any]                  # field -> parsed value, only for columns in the file
+    bad: set[str] = field(default_factory=set)   # fields whose cell did not parse
+
+    def has(self, name: str) -> bool:
+        return name in self.values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+
+class Problems:
+    """Collects everything wrong with one file, in file order."""
+
+    def __init__(self, table: Table, layout: tuple[Col, ...]) -> None:
+        self.table = table
+        self.items: list[Problem] = []
+        self.header_of: dict[str, str] = {c.field: c.header(locale()) for c in layout}
+
+    def header(self, key: str, **kwargs: Any) -> None:
+        self.items.append(Problem(self.table.source, self.table.header_row, m(key, **kwargs)))
+
+    def cell(self, row: Row | int, name: str, reason: str) -> None:
+        number = row.number if isinstance(row, Row) else row
+        self.items.append(Problem(self.table.source, number,
+                                  m("cell", row=number, col=self.header_of.get(name, name), reason=reason)))
+
+    def row(self, row: Row, reason: str) -> None:
+        self.items.append(Problem(self.table.source, row.number, m("row", row=row.number, reason=reason)))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            self.items.sort(key=lambda p: p.line)
+            raise _reject(self.table.source, self.items)
+
+
+def _bind(table: Table, layout: tuple[Col, ...], ctx: Context, problems: Problems) -> dict[int, Col]:
+    index = header_index(layout)
+    bound: dict[int, Col] = {}
+    first_header: dict[str, str] = {}
+    unknown: list[str] = []
+    for position, text in enumerate(table.headers):
+        if not text:
+            continue
+        column = index.get(normalise_header(text))
+        if column is None:
+            unknown.append(text)
+            continue
+        if column.field in first_header:
+            problems.header("duplicate_column", col=text, other=first_header[column.field])
+            continue
+        if column.sensitive and not ctx.rules.store_sensitive:
+            problems.header("sensitive_off", col=text)
+            continue
+        first_header[column.field] = text
+        problems.header_of[column.field] = text  # messages quote the header the user wrote
+        bound[position] = column
+    if unknown:
+        zh = locale() != "en"
+        problems.header("unknown_column", cols=("、".join(f"「{u}」" for u in unknown) if zh else
+                                               ", ".join(f"'{u}'" for u in unknown)),
+                        known=("，".join(c.header_zh for c in layout) if zh else ", ".join(c.header_en for c in layout)))
+    missing = [c.label for c in layout if c.required and c.field not in first_header]
+    if missing:
+        problems.header("missing_columns", cols="，".join(missing) if locale() != "en" else ", ".join(missing))
+    return bound
+
+
+def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[list[Row], Problems]:
+    problems = Problems(table, layout)
+    bound = _bind(table, layout, ctx, problems)
+    if not table.rows:
+        problems.header("no_rows")
+    if problems.items:
+        # A header that cannot be read makes every row's findings noise: report the header alone.
+        problems.raise_if_any()
+    rows: list[Row] = []
+    for number, cells in table.rows:
+        row = Row(number, {})
+        for position, column in bound.items():
+            raw = cells[position] if position < len(cells) else None
+            parse, empty = _PARSERS[column.parser]
+            if raw is None:
+                if column.required:
+                    problems.cell(row, column.field, m("required"))
+                    row.bad.add(column.field)
+                row.values[column.field] = empty
+                continue
+            try:
+                row.values[column.field] = parse(raw, ctx)
+            except BadValue as exc:
+                problems.cell(row, column.field, str(exc))
+                row.bad.add(column.field)
+                row.values[column.field] = empty
+        rows.append(row)
+    return rows, problems
+
+
+def _first_rows(rows: Iterable[Row], key: Callable[[Row], Any], problems: Problems, name: str, what: str) -> list[Row]:
+    """Rows whose key is seen for the first time; a repeated key is reported on the later row."""
+    first: dict[Any, int] = {}
+    kept: list[Row] = []
+    for row in rows:
+        value = key(row)
+        if value is None:
+            continue
+        if value in first:
+            problems.cell(row, name, m("duplicate_key", what=m(what), key=_key_text(value), first=first[value]))
+            continue
+        first[value] = row.number
+        kept.append(row)
+    return kept
+
+
+def _key_text(value: Any) -> str:
+    return " / ".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+# ============================================================================================ results and writing
+
+
+class ImportResult(BaseModel):
+    kind: str
+    source: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def summary(self) -> str:
+        return m("imported", inserted=self.inserted, updated=self.updated, unchanged=self.unchanged)
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def _diff(obj: SQLModel, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (getattr(obj, k), v) for k, v in values.items() if getattr(obj, k) != v}
+
+
+def _model_values(model: type[SQLModel], row: Row, *, drop: Iterable[str] = ()) -> dict[str, Any]:
+    fields = set(model.model_fields) - {"id"} - set(drop)
+    return {k: v for k, v in row.values.items() if k in fields}
+
+
+def _upsert(ctx: Context, result: ImportResult, model: type[SQLModel], existing: Optional[SQLModel],
+            values: dict[str, Any], *, entity: str, key: str, row: int) -> tuple[SQLModel, dict[str, tuple[Any, Any]]]:
+    """Insert or update one record and audit it; returns the record and what changed (empty if unchanged)."""
+    if existing is None:
+        obj = model(**values)
+        ctx.session.add(obj)
+        result.count("inserted")
+        audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="insert", entity=entity, key=key,
+                     source=ctx.source, row=row)
+        return obj, {name: (None, value) for name, value in values.items()}
+    changes = _diff(existing, values)
+    if not changes:
+        result.count("unchanged")
+        return existing, {}
+    for name, (_, new) in changes.items():
+        setattr(existing, name, new)
+    ctx.session.add(existing)
+    result.count("updated")
+    audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="update", entity=entity, key=key,
+                 source=ctx.source, row=row, changed=audit.changed_fields(changes))
+    return existing, changes
+
+
+def _owner_event(ctx: Context, entity: str, key: str, changes: dict[str, tuple[Any, Any]], row: int) -> None:
+    owner_changes = {k: v for k, v in changes.items() if k in ("owner_emp_no", "backup_emp_no")}
+    if owner_changes:
+        audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="owner_change", entity=entity, key=key,
+                     source=ctx.source, row=row, changed=audit.changed_fields(owner_changes))
+
+
+# ============================================================================================ org
+
+
+_EMPLOYEE_ONLY = ("unit_code", "supervisor_emp_no", "email", "locale", "roles")
+_UNIT_ONLY = ("parent_code", "calendar", "timezone")
+
+
+def _kind_name(kind: str) -> str:
+    return m(f"k_{kind}")
+
+
+def _import_org(ctx: Context, table: Table) -> ImportResult:
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["org"], ctx)
+    units_db = {u.code: u for u in session.exec(select(OrgUnit))}
+    emps_db = {e.emp_no: e for e in session.exec(select(Employee))}
+
+    unit_rows = [r for r in rows if r.get("kind") not in (None, "employee")]
+    emp_rows = [r for r in rows if r.get("kind") == "employee"]
+    for row in unit_rows:
+        for name in _EMPLOYEE_ONLY:
+            value = row.get(name)
+            # locale and roles parse an empty cell to their defaults; only a written value is a mistake
+            if value not in (None, "") and not (name == "locale" and value == "zh-CN"):
+                problems.cell(row, name, m("employee_only"))
+    for row in emp_rows:
+        for name in _UNIT_ONLY:
+            if row.get(name) is not None:
+                problems.cell(row, name, m("unit_only"))
+    unit_rows = _first_rows(unit_rows, lambda r: r.get("code"), problems, "code", "w_unit")
+    emp_rows = _first_rows(emp_rows, lambda r: r.get("code"), problems, "code", "w_employee")
+
+    # --- units, judged on the tree as it will be after the import
+    final_units: dict[str, tuple[str, Optional[str]]] = {c: (u.kind, u.parent_code) for c, u in units_db.items()}
+    for row in unit_rows:
+        code, kind = row.get("code"), row.get("kind")
+        existing = units_db.get(code)
+        if existing is not None and existing.kind != kind:
+            problems.cell(row, "kind", m("kind_changed", key=code, old=_kind_name(existing.kind), new=_kind_name(kind)))
+        parent = row.get("parent_code") if row.has("parent_code") else (existing.parent_code if existing else None)
+        final_units[code] = (kind, parent)
+    hq_codes = sorted(c for c, (k, _) in final_units.items() if k == UnitKind.hq.value)
+    for row in unit_rows:
+        code = row.get("code")
+        kind, parent = final_units[code]
+        expected = UNIT_PARENT_KIND[UnitKind(kind)]
+        if expected is None:
+            if parent:
+                problems.cell(row, "parent_code", m("hq_has_parent"))
+            others = [c for c in hq_codes if c != code]
+            if others and code not in units_db:
+                problems.cell(row, "kind", m("second_hq", existing=others[0]))
+            continue
+        if "parent_code" in row.bad:
+            continue
+        if not parent:
+            problems.cell(row, "parent_code", m("parent_required"))
+        elif parent not in final_units:
+            problems.cell(row, "parent_code", m("unknown_ref", what=m("w_parent"), key=parent))
+        elif final_units[parent][0] != expected.value:
+            problems.cell(row, "parent_code", m("wrong_kind", what=m("w_parent"), key=parent,
+                                                actual=_kind_name(final_units[parent][0]),
+                                                expected=_kind_name(expected.value)))
+
+    # --- employees, judged on the organisation as it will be after the import
+    final_sup: dict[str, Optional[str]] = {e: x.supervisor_emp_no for e, x in emps_db.items()}
+    # Addresses after the import: the file's where it gives one, the database's otherwise.
+    final_email: dict[str, str] = {e: x.email for e, x in emps_db.items()}
+    readdressed: set[str] = set()
+    for row in emp_rows:
+        code = row.get("code")
+        if row.has("supervisor_emp_no"):
+            final_sup[code] = row.get("supervisor_emp_no")
+        elif code not in emps_db:
+            final_sup[code] = None
+        if row.get("email"):
+            final_email[code] = row.get("email")
+            readdressed.add(code)
+    holders: dict[str, list[str]] = {}
+    for emp_no, email in final_email.items():
+        holders.setdefault(email, []).append(emp_no)
+    first_email: dict[str, int] = {}
+    for row in emp_rows:
+        code = row.get("code")
+        existing = emps_db.get(code)
+        email = row.get("email")
+        if not email and "email" not in row.bad and (existing is None or row.has("email")):
+            problems.cell(row, "email", m("email_required_emp"))
+        if email:
+            if email in first_email:
+                problems.cell(row, "email", m("duplicate_email", email=email, first=first_email[email]))
+            else:
+                first_email[email] = row.number
+                others = sorted(e for e in holders.get(email, []) if e != code and e not in readdressed)
+                if others:
+                    problems.cell(row, "email", m("email_taken", email=email, owner=others[0]))
+        unit = row.get("unit_code") if row.has("unit_code") else (existing.unit_code if existing else None)
+        if "unit_code" not in row.bad:
+            if not unit:
+                problems.cell(row, "unit_code", m("unit_required"))
+            elif unit not in final_units:
+                problems.cell(row, "unit_code", m("unknown_ref", what=m("w_unit"), key=unit))
+        supervisor = final_sup.get(code)
+        if supervisor and "supervisor_emp_no" not in row.bad:
+            if supervisor == code:
+                problems.cell(row, "supervisor_emp_no", m("self_supervisor"))
+            elif supervisor not in final_sup:
+                problems.cell(row, "supervisor_emp_no", m("unknown_ref", what=m("w_supervisor"), key=supervisor))
+    reported: set[frozenset[str]] = set()
+    for row in emp_rows:
+        cycle = _cycle_from(row.get("code"), final_sup)
+        # reported once, on the first row of the file that is part of the loop
+        if cycle and len(cycle) > 2 and row.get("code") in cycle and frozenset(cycle) not in reported:
+            reported.add(frozenset(cycle))
+            problems.cell(row, "supervisor_emp_no", m("supervisor_cycle", path=" → ".join(cycle)))
+    problems.raise_if_any()
+
+    # --- write: parents before children, inserts before updates, so every reference exists when written
+    result = ImportResult(kind="org", source=ctx.source)
+    depth = {"hq": 0, "region": 1, "office": 2, "team": 3}
+    new_units = sorted((r for r in unit_rows if r.get("code") not in units_db), key=lambda r: depth[r.get("kind")])
+    for row in new_units:
+        _upsert(ctx, result, OrgUnit, None, _unit_values(row), entity="org_unit", key=row.get("code"), row=row.number)
+    session.flush()
+    moved_teams: dict[str, str] = {}
+    for row in unit_rows:
+        if row.get("code") in units_db:
+            unit, changes = _upsert(ctx, result, OrgUnit, units_db[row.get("code")], _unit_values(row),
+                                    entity="org_unit", key=row.get("code"), row=row.number)
+            if "parent_code" in changes and unit.kind == UnitKind.team.value:  # type: ignore[attr-defined]
+                moved_teams[unit.code] = unit.parent_code  # type: ignore[attr-defined]
+    session.flush()
+    _follow_moved_teams(ctx, moved_teams)
+    levels = {code: _depth(code, final_sup) for code in final_sup}
+    new_emps = sorted((r for r in emp_rows if r.get("code") not in emps_db), key=lambda r: levels[r.get("code")])
+    for row in new_emps:
+        _upsert(ctx, result, Employee, None, _employee_values(row), entity="employee", key=row.get("code"),
+                row=row.number)
+    session.flush()
+    # Addresses may move between people in one file (A takes B's, B gets a new one): park the
+    # changing ones on placeholders first, or the unique index would refuse the intermediate state.
+    moving = [(emps_db[r.get("code")], emps_db[r.get("code")].email) for r in emp_rows
+              if r.get("code") in emps_db and r.get("email") and r.get("email") != emps_db[r.get("code")].email]
+    if moving:
+        for emp, _ in moving:
+            emp.email = f"~moving~{emp.emp_no}"
+        session.flush()
+        for emp, old_email in moving:
+            emp.email = old_email  # back to the committed value, so the audit shows old → new
+    for row in emp_rows:
+        if row.get("code") in emps_db:
+            _upsert(ctx, result, Employee, emps_db[row.get("code")], _employee_values(row), entity="employee",
+                    key=row.get("code"), row=row.number)
+    session.flush()
+    return result
+
+
+def _follow_moved_teams(ctx: Context, moved: dict[str, str]) -> None:
+    """A team moved to another office takes its customers along (customer.office_code follows)."""
+    if not moved:
+        return
+    for customer in ctx.session.exec(select(Customer).where(col(Customer.team_code).in_(list(moved)))):
+        new_office = moved[customer.team_code]  # type: ignore[index]
+        if customer.office_code != new_office:
+            audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="update", entity="customer",
+                         key=customer.code, source=ctx.source, changed={"office_code": [customer.office_code, new_office]},
+                         reason=f"team {customer.team_code} moved")
+            customer.office_code = new_office
+            ctx.session.add(customer)
+    ctx.session.flush()
+
+
+def _unit_values(row: Row) -> dict[str, Any]:
+    return _model_values(OrgUnit, row)
+
+
+def _employee_values(row: Row) -> dict[str, Any]:
+    values = _model_values(Employee, row)
+    values["emp_no"] = row.get("code")
+    return values
+
+
+def _cycle_from(start: str, sup: dict[str, Optional[str]]) -> list[str] | None:
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node: Optional[str] = start
+    while node is not None and node in sup:
+        if node in seen:
+            return path[seen[node]:] + [node]
+        seen[node] = len(path)
+        path.append(node)
+        node = sup[node]
+    return None
+
+
+def _depth(code: str, sup: dict[str, Optional[str]]) -> int:
+    depth, node, seen = 0, sup.get(code), {code}
+    while node is not None and node not in seen:
+        seen.add(node)
+        depth += 1
+        node = sup.get(node)
+    return depth
+
+
+# ============================================================================================ customers
+
+
+def _import_customers(ctx: Context, table: Table) -> ImportResult:
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["customers"], ctx)
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "w_customer")
+    units = {u.code: u for u in session.exec(select(OrgUnit))}
+    employees = set(session.exec(select(Employee.emp_no)))
+    existing = {c.code: c for c in session.exec(select(Customer))}
+    for row in rows:
+        old = existing.get(row.get("code"))
+        office = row.get("office_code")
+        if office and "office_code" not in row.bad:
+            _check_unit(problems, row, "office_code", office, "office", units, "w_office")
+        team = row.get("team_code") if row.has("team_code") else (old.team_code if old else None)
+        if team and "team_code" not in row.bad and _check_unit(problems, row, "team_code", team, "team", units, "w_team"):
+            if office and units.get(office) is not None and units[team].parent_code != office:
+                problems.cell(row, "team_code", m("team_not_in_office", team=team, office=office,
+                                                  actual=units[team].parent_code))
+        _check_people(problems, row, employees, old)
+    problems.raise_if_any()
+
+    result = ImportResult(kind="customers", source=ctx.source)
+    tier_events: list[tuple[str, Optional[str], str, int]] = []
+    for row in rows:
+        code = row.get("code")
+        old = existing.get(code)
+        old_tier = old.tier if old else None
+        obj, changes = _upsert(ctx, result, Customer, old, _model_values(Customer, row), entity="customer", key=code,
+                               row=row.number)
+        if "tier" in changes:
+            tier_events.append((code, old_tier, obj.tier, row.number))
+        if old is not None:
+            _owner_event(ctx, "customer", code, changes, row.number)
+    session.flush()  # tier events refer to the customer rows
+    for code, old_tier, new_tier, number in tier_events:
+        _tier_event(ctx, code, old_tier, new_tier, reason=f"import {ctx.source}", row=number)
+    session.flush()
+    return result
+
+
+def _tier_event(ctx: Context, code: str, old: Optional[str], new: str, *, reason: Optional[str], row: int | None = None) -> TierChange:
+    change = TierChange(customer_code=code, from_tier=old, to_tier=new, actor=ctx.actor, at_us=to_us(ctx.clock.now()),
+                        reason=reason)
+    ctx.session.add(change)
+    audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="tier_change", entity="customer", key=code,
+                 changed={"tier": [old, new]}, reason=reason, **({"row": row} if row else {}))
+    return change
+
+
+def _check_unit(problems: Problems, row: Row, name: str, code: str, kind: str, units: dict[str, OrgUnit],
+                what: str) -> bool:
+    unit = units.get(code)
+    if unit is None:
+        problems.cell(row, name, m("unknown_ref", what=m(what), key=code))
+        return False
+    if unit.kind != kind:
+        problems.cell(row, name, m("wrong_kind", what=m(what), key=code, actual=_kind_name(unit.kind),
+                                   expected=_kind_name(kind)))
+        return False
+    return True
+
+
+def _check_people(problems: Problems, row: Row, employees: set[str], old: Any) -> None:
+    owner = row.get("owner_emp_no")
+    if owner and "owner_emp_no" not in row.bad and owner not in employees:
+        problems.cell(row, "owner_emp_no", m("unknown_ref", what=m("w_owner"), key=owner))
+    backup = row.get("backup_emp_no")
+    if backup and "backup_emp_no" not in row.bad:
+        if backup not in employees:
+            problems.cell(row, "backup_emp_no", m("unknown_ref", what=m("w_backup"), key=backup))
+        elif backup == (owner or (old.owner_emp_no if old else None)):
+            problems.cell(row, "backup_emp_no", m("backup_is_owner"))
+
+
+# ============================================================================================ contacts
+
+
+def _import_contacts(ctx: Context, table: Table) -> ImportResult:
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["contacts"], ctx)
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "w_contact")
+    customers = set(session.exec(select(Customer.code)))
+    employees = set(session.exec(select(Employee.emp_no)))
+    existing = {c.code: c for c in session.exec(select(Contact))}
+    for row in rows:
+        old = existing.get(row.get("code"))
+        customer = row.get("customer_code")
+        if customer and "customer_code" not in row.bad:
+            if customer not in customers:
+                problems.cell(row, "customer_code", m("unknown_ref", what=m("w_customer"), key=customer))
+            elif old is not None and old.customer_code != customer:
+                problems.cell(row, "customer_code", m("customer_changed", key=old.code, old=old.customer_code,
+                                                      new=customer))
+        birthday = row.get("birthday")
+        if birthday is not None and birthday > ctx.today:
+            problems.cell(row, "birthday", m("future_date", value=birthday.isoformat()))
+        _check_people(problems, row, employees, old)
+    problems.raise_if_any()
+
+    result = ImportResult(kind="contacts", source=ctx.source)
+    for row in rows:
+        code = row.get("code")
+        old = existing.get(code)
+        _, changes = _upsert(ctx, result, Contact, old, _model_values(Contact, row), entity="contact", key=code,
+                             row=row.number)
+        if old is not None:
+            _owner_event(ctx, "contact", code, changes, row.number)
+    session.flush()
+    return result
+
+
+# ============================================================================================ assessments
+
+
+ASSESSMENT_FIELDS: tuple[str, ...] = tuple(
+    [f for d in Dimension for f in (d.value, f"{d.value}_evidence")] + ["support_us", "competitor_support",
+                                                                          "assessor_emp_no"])
+
+
+def _import_assessments(ctx: Context, table: Table) -> ImportResult:
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["assessments"], ctx)
+    rows = _first_rows(rows, lambda r: (r.get("contact_code"), r.get("year")) if r.get("contact_code") and r.get("year")
+                       else None, problems, "contact_code", "w_assessment")
+    contacts = {c: cust for c, cust in session.exec(select(Contact.code, Contact.customer_code))}
+    locked = {code: json.loads(comp) for code, comp in session.exec(select(Customer.code, Customer.locked_competitors))}
+    employees = set(session.exec(select(Employee.emp_no)))
+    latest = _latest_assessments(session)
+    for row in rows:
+        contact = row.get("contact_code")
+        if contact and "contact_code" not in row.bad and contact not in contacts:
+            problems.cell(row, "contact_code", m("unknown_ref", what=m("w_contact"), key=contact))
+            continue
+        values = _assessment_snapshot(row, latest.get((contact, row.get("year"))))
+        if ctx.rules.assessment_requires_evidence:
+            for dim in Dimension:
+                if values[dim.value] is not None and not values[f"{dim.value}_evidence"] and dim.value not in row.bad:
+                    evidence_col = f"{dim.value}_evidence"
+                    problems.cell(row, evidence_col, m("evidence_required", col=problems.header_of.get(evidence_col)))
+        support = json.loads(values["competitor_support"] or "{}")
+        if support and contact in contacts:
+            customer = contacts[contact]
+            allowed = locked.get(customer, [])
+            for name in support:
+                if name not in allowed:
+                    problems.cell(row, "competitor_support", m("competitor_not_locked", name=name, customer=customer,
+                                                               locked="、".join(allowed) or "-"))
+        assessor = row.get("assessor_emp_no")
+        if assessor and assessor not in employees:
+            problems.cell(row, "assessor_emp_no", m("unknown_ref", what=m("w_assessor"), key=assessor))
+    problems.raise_if_any()
+
+    result = ImportResult(kind="assessments", source=ctx.source)
+    for row in rows:
+        key = (row.get("contact_code"), row.get("year"))
+        previous = latest.get(key)
+        values = _assessment_snapshot(row, previous)
+        if previous is not None and all(getattr(previous, f) == values[f] for f in ASSESSMENT_FIELDS):
+            result.count("unchanged")
+            continue
+        revision = (previous.revision + 1) if previous else 1
+        session.add(Assessment(contact_code=key[0], year=key[1], revision=revision, actor=ctx.actor, source=ctx.source,
+                               recorded_us=to_us(ctx.clock.now()), **values))
+        result.count("updated" if previous else "inserted")
+        changed = ({f: [getattr(previous, f), values[f]] for f in ASSESSMENT_FIELDS if getattr(previous, f) != values[f]}
+                   if previous else {})
+        audit.record(session, ctx.clock, actor=ctx.actor, action="update" if previous else "insert",
+                     entity="assessment", key=f"{key[0]}/{key[1]}", source=ctx.source, row=row.number,
+                     revision=revision, **({"changed": changed} if changed else {}))
+    session.flush()
+    return result
+
+
+def _latest_assessments(session: Session) -> dict[tuple[str, int], Assessment]:
+    latest: dict[tuple[str, int], Assessment] = {}
+    for a in session.exec(select(Assessment).order_by(col(Assessment.revision))):
+        latest[(a.contact_code, a.year)] = a
+    return latest
+
+
+def _assessment_snapshot(row: Row, previous: Optional[Assessment]) -> dict[str, Any]:
+    """The full revision this row makes: its columns, and the previous revision's for absent ones."""
+    out: dict[str, Any] = {}
+    for name in ASSESSMENT_FIELDS:
+        if row.has(name):
+            out[name] = row.get(name)
+        elif previous is not None:
+            out[name] = getattr(previous, name)
+        else:
+            out[name] = "{}" if name == "competitor_support" else None
+    return out
+
+
+# ============================================================================================ sponsors, projects
+
+
+def _import_sponsors(ctx: Context, table: Table) -> ImportResult:
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["sponsors"], ctx)
+    rows = _first_rows(rows, lambda r: (r.get("sponsor_emp_no"), r.get("contact_code"))
+                       if r.get("sponsor_emp_no") and r.get("contact_code") else None, problems, "contact_code",
+                       "w_pairing")
+    employees = set(session.exec(select(Employee.emp_no)))
+    contacts = set(session.exec(select(Contact.code)))
+    existing = {(p.sponsor_emp_no, p.contact_code): p for p in session.exec(select(SponsorPairing))}
+    for row in rows:
+        if row.get("sponsor_emp_no") not in employees:
+            problems.cell(row, "sponsor_emp_no", m("unknown_ref", what=m("w_sponsor"), key=row.get("sponsor_emp_no")))
+        if row.get("contact_code") not in contacts:
+            problems.cell(row, "contact_code", m("unknown_ref", what=m("w_contact"), key=row.get("contact_code")))
+    problems.raise_if_any()
+    result = ImportResult(kind="sponsors", source=ctx.source)
+    for row in rows:
+        key = (row.get("sponsor_emp_no"), row.get("contact_code"))
+        _upsert(ctx, result, SponsorPairing, existing.get(key), _model_values(SponsorPairing, row),
+                entity="sponsor_pairing", key="/".join(key), row=row.number)
+    session.flush()
+    return result
+
+
+def _import_projects(ctx: Context, table: Table) -> ImportResult:
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["projects"], ctx)
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "w_project")
+    customers = set(session.exec(select(Customer.code)))
+    units = {u.code: u for u in session.exec(select(OrgUnit))}
+    existing = {p.code: p for p in session.exec(select(Project))}
+    for row in rows:
+        customer = row.get("customer_code")
+        if customer and customer not in customers:
+            problems.cell(row, "customer_code", m("unknown_ref", what=m("w_customer"), key=customer))
+        team = row.get("team_code")
+        if team and "team_code" not in row.bad:
+            _check_unit(problems, row, "team_code", team, "team", units, "w_team")
+    problems.raise_if_any()
+    result = ImportResult(kind="projects", source=ctx.source)
+    for row in rows:
+        _upsert(ctx, result, Project, existing.get(row.get("code")), _model_values(Project, row), entity="project",
+                key=row.get("code"), row=row.number)
+    session.flush()
+    return result
+
+
+# ============================================================================================ entry points
+
+
+_HANDLERS: dict[str, Callable[[Context, Table], ImportResult]] = {
+    "org": _import_org, "customers": _import_customers, "contacts": _import_contacts,
+    "assessments": _import_assessments, "sponsors": _import_sponsors, "projects": _import_projects,
+}
+
+
+def import_table(session: Session, kind: str, table: Table, *, clock: Clock, actor: str = "import",
+                 rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
+    """Validate and upsert one table into the session (flushed, not committed).
+
+    Raises `ImportRejected` listing every problem before anything is written.
+    """
+    if kind not in _HANDLERS:
+        raise ValueError(f"unknown import kind {kind!r}; one of {', '.join(_HANDLERS)}")
+    ctx = Context(session, clock, actor, rules or load_masterdata_rules(), tiers or load_tier_rules(), table.source)
+    try:
+        return _HANDLERS[kind](ctx, table)
+    except IntegrityError as exc:
+        session.rollback()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise _file_problem(table.source, "conflict", reason=reason) from exc
+
+
+def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, actor: str = "import",
+                rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
+    """Import one file in one transaction: committed when clean, nothing written otherwise."""
+    table = read_table(path)
+    try:
+        result = import_table(session, kind, table, clock=clock, actor=actor, rules=rules, tiers=tiers)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result

@@ -1,0 +1,78 @@
+"""Master-data policy from `rules/masterdata.yaml`: the relationship scale, the sensitive-data
+switch, the locked-competitor limit and the 29 February birthday rule.
+
+Validated once at load time (file:line problems via `engine.rules`); the importer, the service
+layer and the demo generator receive the resulting `MasterDataRules` and trust it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engine.rules import load_rules
+
+
+class ScaleLevel(BaseModel):
+    """One level of the relationship scale (客户关系现状评估的等级), e.g. 3 = 教练 (coach)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score: int = Field(ge=-3, le=3)
+    zh: str
+    en: str
+
+
+def _default_scale() -> list[ScaleLevel]:
+    # Table 3-1 of the method: 3 教练, 2 支持排他, 1 支持, 0 中立, −1 反对.
+    return [ScaleLevel(score=3, zh="教练", en="coach"),
+            ScaleLevel(score=2, zh="支持排他", en="supports us exclusively"),
+            ScaleLevel(score=1, zh="支持", en="supports"),
+            ScaleLevel(score=0, zh="中立", en="neutral"),
+            ScaleLevel(score=-1, zh="反对", en="opposes")]
+
+
+class MasterDataRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    assessment_scale: list[ScaleLevel] = Field(default_factory=_default_scale, min_length=2)
+    # Each score must cite a key event (关键事件) — the method's evidence rule.
+    assessment_requires_evidence: bool = True
+    # false = "only desensitised data enters the system": family and pain points are refused.
+    store_sensitive: bool = True
+    max_locked_competitors: int = Field(default=2, ge=0, le=5)
+    # Whose birthday is 29 February is greeted on this day in common years.
+    leap_day_birthdays: Literal["feb28", "mar1"] = "feb28"
+
+    @field_validator("assessment_scale")
+    @classmethod
+    def _distinct_scores(cls, value: list[ScaleLevel]) -> list[ScaleLevel]:
+        scores = [level.score for level in value]
+        if len(set(scores)) != len(scores):
+            raise ValueError("each score may appear only once in assessment_scale")
+        return sorted(value, key=lambda level: -level.score)
+
+    @property
+    def scores(self) -> list[int]:
+        return [level.score for level in self.assessment_scale]
+
+    @property
+    def min_score(self) -> int:
+        return min(self.scores)
+
+    @property
+    def max_score(self) -> int:
+        return max(self.scores)
+
+    def label(self, score: int, locale: str = "zh-CN") -> str:
+        for level in self.assessment_scale:
+            if level.score == score:
+                return level.en if locale == "en" else level.zh
+        return str(score)
+
+
+def load_masterdata_rules(directory: Path | None = None) -> MasterDataRules:
+    """rules/masterdata.yaml of MCR_RULES_DIR (or the product's rules/); defaults when absent."""
+    return load_rules("masterdata.yaml", MasterDataRules, directory)
