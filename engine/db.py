@@ -180,9 +180,16 @@ class Database:
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:
-        """One raw write transaction; commits on success, rolls back on any exception."""
+        """One raw write transaction; commits on success, rolls back on any exception.
+
+        Called while this thread already has a transaction open, it joins that transaction
+        (the outer one commits or rolls back everything)."""
         dbapi = self._thread_conn()
+        if getattr(self._local, "depth", 0):
+            yield from self._joined(dbapi)
+            return
         tx = Tx(dbapi, self.is_pg)
+        self._local.depth = 1
         try:
             if not self.is_pg:
                 tx.cur.execute("BEGIN IMMEDIATE")
@@ -201,18 +208,33 @@ class Database:
                 else:
                     tx.cur.execute("COMMIT")
         finally:
+            self._local.depth = 0
+            tx.cur.close()
+
+    def _joined(self, dbapi: Any) -> Iterator[Tx]:
+        tx = Tx(dbapi, self.is_pg)
+        self._local.depth += 1
+        try:
+            yield tx
+        finally:
+            self._local.depth -= 1
             tx.cur.close()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
         """A raw read-only transaction (no write lock taken on SQLite)."""
         dbapi = self._thread_conn()
+        if getattr(self._local, "depth", 0):
+            yield from self._joined(dbapi)
+            return
         tx = Tx(dbapi, self.is_pg)
+        self._local.depth = 1
         try:
             if not self.is_pg:
                 tx.cur.execute("BEGIN")
             yield tx
         finally:
+            self._local.depth = 0
             if self.is_pg:
                 if not dbapi.closed:
                     dbapi.rollback()
@@ -253,5 +275,6 @@ def _sqlite_rollback(tx: Tx) -> None:
 def metadata() -> Any:
     import engine.store  # noqa: F401  - registers the engine tables
     import engine.masterdata.models  # noqa: F401
+    import flows.survey.models  # noqa: F401
 
     return SQLModel.metadata

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
+import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,8 +343,6 @@ def import_flow_module(module: str, base: Path) -> Any:
     """Import a flow's Python module: a dotted name, or a `.py` file beside the flow file."""
     if not module.endswith(".py"):
         return importlib.import_module(module)
-    import importlib.util
-    import sys
 
     file = (base / module).resolve()
     name = "mcr_flowmod_" + hashlib.sha1(str(file).encode()).hexdigest()[:12]

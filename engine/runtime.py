@@ -180,7 +180,7 @@ class Runtime:
             with self.db.tx() as tx:
                 result = self._start_in(tx, flow, data or {}, actor=actor, subject=subject,
                                         calendar=calendar, locale=locale, now=now)
-        except TransitionRefused as exc:
+        except MCRError as exc:
             self._log_refusal(None, actor, "start", exc)
             raise
         self._wake(result)
@@ -195,7 +195,7 @@ class Runtime:
                 result = self._step(tx, instance_id, event, actor=actor, payload=payload or {},
                                     client_event_id=client_event_id, expected_version=expected_version,
                                     now=now)
-        except TransitionRefused as exc:
+        except MCRError as exc:  # a refusal, or a business error raised by an action: logged, nothing changed
             self._log_refusal(instance_id, actor, event, exc)
             raise
         self._wake(result)
@@ -255,8 +255,13 @@ class Runtime:
 
                 _time.sleep(pause_after_claim)  # fault-injection window for crash drills
             for tid in claimed:
-                if self.fire_timer(tid) is not None:
-                    fired += 1
+                try:
+                    if self.fire_timer(tid) is not None:
+                        fired += 1
+                except MCRError as exc:
+                    # Not the event's fault but the configuration's (e.g. a template that cannot
+                    # render): the timer stays pending and is tried again when its lease runs out.
+                    log.error("timer %s could not fire and will be retried: %s", tid, exc)
             if len(claimed) < limit:
                 return fired
 
@@ -472,12 +477,13 @@ class Runtime:
             tx.many(sql.INSERT_OUTBOX, rows)
         return len(rows)
 
-    def _log_refusal(self, instance_id: int | None, actor: str, event: str, exc: TransitionRefused) -> None:
+    def _log_refusal(self, instance_id: int | None, actor: str, event: str, exc: MCRError) -> None:
         log.info("refused %s on #%s by %s: %s", event, instance_id, actor, exc)
         try:
             with self.db.tx() as tx:
                 tx.execute(sql.INSERT_REFUSAL, {"instance_id": instance_id, "now": to_us(self.clock.now()),
-                                                "actor": actor, "event": event, "code": exc.code,
+                                                "actor": actor, "event": event,
+                                                "code": getattr(exc, "code", type(exc).__name__),
                                                 "message": str(exc)})
         except Exception:  # the refusal itself must reach the caller even if logging fails
             log.exception("could not record refusal")

@@ -1,0 +1,203 @@
+"""Survey policy as data: the pydantic model of `rules/survey.yaml` (SPEC §6 and §9).
+
+Every number of the satisfaction surveys — which project levels are always called back, the
+10 % sample rate and its seed, the callback due time, the low-score threshold, the activity types
+and their 3-day limit, the annual sample sizes by order volume, the level ratios and their
+tolerance — lives in the rules file; this module validates it once (`load_survey_rules`, errors
+as `file:line: message`) and the rest of flows/survey/ trusts the types. It never touches the
+database or the clock.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.rules import load_rules, rules_dir
+from engine.timespec import Duration, TimeSpecError, parse_duration
+
+PROJECT_LEVELS: tuple[str, ...] = ("company", "region", "office")
+CALLBACK_ITEMS: tuple[str, ...] = ("product", "solution", "delivery", "service_attitude")
+CONTACT_LEVELS: tuple[str, ...] = ("senior", "middle", "base")
+METHODS: tuple[str, ...] = ("face_to_face", "phone", "questionnaire")
+CATEGORIES: tuple[str, ...] = ("product", "service", "brand")
+PHASES: tuple[str, ...] = ("pre_sale", "in_sale", "after_sale")
+ACTIVITY_TYPES: tuple[str, ...] = (
+    "company_visit", "exhibition_forum", "showcase_visit", "technical_exchange", "executive_visit",
+    "management_seminar", "onsite_meeting", "summit", "customer_training", "joint_innovation", "business_event",
+    "cultural_sports", "other")
+
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: str) -> str:
+    try:
+        parse_duration(value)
+    except TimeSpecError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _hhmm(value: object) -> str:
+    if isinstance(value, int):
+        raise ValueError(f"got the number {value}: quote times in YAML, e.g. \"18:00\"")
+    m = _HHMM.match(str(value).strip())
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
+    return f"{int(m[1]):02d}:{m[2]}"
+
+
+class ImprovementIssue(_Strict):
+    """How the improvement issue opened in ITR by a low score is classified."""
+
+    type: Literal["technical", "non_technical", "spare_parts", "complaint"] = "non_technical"
+    severity: Literal["urgent", "major", "normal", "minor"] = "normal"
+    source: str = "survey"
+
+
+class ProjectCallbackRules(_Strict):
+    """Post-project satisfaction callback (项目结束后的端到端满意度回访)."""
+
+    always_levels: list[Literal["company", "region", "office"]] = ["company", "region"]
+    sample_rate: float = Field(default=0.10, ge=0, le=1)
+    seed: int = 20260101
+    due: str = "5 business days"
+    remind_before: str = "1 business days"
+    low_score_below: int = Field(default=3, ge=1, le=6)
+    same_contact_gap_days: int = Field(default=10, ge=0)
+    contact_preference: list[Literal["senior", "middle", "base"]] = ["senior", "middle", "base"]
+    improvement: ImprovementIssue = ImprovementIssue()
+
+    @field_validator("due", "remind_before")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return _duration(value)
+
+    @property
+    def due_duration(self) -> Duration:
+        return parse_duration(self.due)
+
+    @property
+    def remind_duration(self) -> Duration:
+        return parse_duration(self.remind_before)
+
+
+class ActivityCallbackRules(_Strict):
+    """Callback after a marketing activity (展会结束3天内回访)."""
+
+    types: list[str] = ["exhibition_forum"]
+    within: str = "3 days"
+    ends_at: str = "18:00"
+    roll_to_workday: bool = True
+    remind_at: str = "09:00"
+    escalate_after: str = "1 business days"
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        for t in value:
+            if t not in ACTIVITY_TYPES:
+                raise ValueError(f"unknown activity type '{t}'; known: {', '.join(ACTIVITY_TYPES)}")
+        return value
+
+    @field_validator("within", "escalate_after")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return _duration(value)
+
+    @field_validator("ends_at", "remind_at", mode="before")
+    @classmethod
+    def _times(cls, value: object) -> str:
+        return _hhmm(value)
+
+    @property
+    def within_duration(self) -> Duration:
+        return parse_duration(self.within)
+
+    @property
+    def escalate_duration(self) -> Duration:
+        return parse_duration(self.escalate_after)
+
+
+class SampleSize(_Strict):
+    """From this yearly order volume (USD) on, a customer's sample list needs at least `contacts`."""
+
+    min_order_usd: int = Field(ge=0)
+    contacts: int = Field(ge=1)
+
+
+class AnnualSurveyRules(_Strict):
+    """Annual third-party survey sample (第三方满意度调查样本)."""
+
+    tiers: list[Literal["S", "A", "B", "C"]] = ["S", "A", "B"]
+    sizes: list[SampleSize] = [SampleSize(min_order_usd=0, contacts=10),
+                               SampleSize(min_order_usd=10_000_000, contacts=20),
+                               SampleSize(min_order_usd=50_000_000, contacts=30),
+                               SampleSize(min_order_usd=100_000_000, contacts=40),
+                               SampleSize(min_order_usd=300_000_000, contacts=60)]
+    levels: dict[Literal["senior", "middle", "base"], float] = {"senior": 0.2, "middle": 0.3, "base": 0.5}
+    tolerance: float = Field(default=0.05, ge=0, le=1)
+    methods: list[Literal["face_to_face", "phone", "questionnaire"]] = ["face_to_face", "phone", "questionnaire"]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AnnualSurveyRules":
+        if not self.sizes:
+            raise ValueError("sizes: give at least one row")
+        thresholds = [s.min_order_usd for s in self.sizes]
+        if thresholds != sorted(thresholds) or len(set(thresholds)) != len(thresholds):
+            raise ValueError("sizes: list the rows by increasing min_order_usd, each once")
+        if thresholds[0] != 0:
+            raise ValueError("sizes: the first row must start at min_order_usd: 0")
+        if set(self.levels) != set(CONTACT_LEVELS):
+            raise ValueError("levels: give a ratio for each of senior, middle and base")
+        total = sum(self.levels.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"levels: the ratios must add up to 1, they add up to {total:g}")
+        return self
+
+    def required_size(self, order_usd: int | None) -> int:
+        """The minimum sample size for a customer with this yearly order volume (unknown = 0)."""
+        volume = order_usd or 0
+        return [s.contacts for s in self.sizes if s.min_order_usd <= volume][-1]
+
+
+class ReportRules(_Strict):
+    lowest: int = Field(default=10, ge=1)
+    low_score_below: int = Field(default=3, ge=1, le=6)
+
+
+class SurveyRules(_Strict):
+    project_callback: ProjectCallbackRules = ProjectCallbackRules()
+    activity_callback: ActivityCallbackRules = ActivityCallbackRules()
+    annual: AnnualSurveyRules = AnnualSurveyRules()
+    report: ReportRules = ReportRules()
+
+
+def load_survey_rules() -> SurveyRules:
+    """`rules/survey.yaml` from the configured rules folder (MCR_RULES_DIR), validated."""
+    return load_rules("survey.yaml", SurveyRules)
+
+
+_cache: dict[tuple[str, float], SurveyRules] = {}
+
+
+def current_rules() -> SurveyRules:
+    """`load_survey_rules()`, validated once per version of the file (scenarios switch MCR_RULES_DIR,
+    an edited file is picked up at once)."""
+    path = rules_dir() / "survey.yaml"
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        key = (str(path), 0.0)
+    found = _cache.get(key)
+    if found is None:
+        found = load_survey_rules()
+        _cache.clear()
+        _cache[key] = found
+    return found

@@ -1,0 +1,469 @@
+"""The survey module's entry points, for the CLI, the replay scenarios, the web app and other modules
+(the project-close path calls `project_closed`).
+
+Each function checks what it can before writing (an unknown project, an activity type that needs no
+callback, a sample list or result file with problems — refused with every problem, nothing
+written), then acts through the runtime: one flow step = one transaction. The rules are read from
+rules/survey.yaml on each call. User-facing strings come from `flows.survey.messages`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from engine.clock import from_us, to_us
+from engine.errors import MCRError
+from engine.runtime import Runtime
+
+from flows.survey import org, results, samples
+from flows.survey.deadlines import activity_due
+from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
+from flows.survey.messages import label, m
+from flows.survey.rules import CALLBACK_ITEMS, current_rules
+from flows.survey.sampling import decide
+from flows.survey.tables import read_rows, rejected, text
+
+PROJECT_FLOW = "project_callback"
+ACTIVITY_FLOW = "activity_callback"
+ANNUAL_FLOW = "annual_survey"
+
+
+def _instance(rt: Runtime, flow: str, subject: str) -> tuple[int, str] | None:
+    with rt.db.read() as tx:
+        row = tx.one("SELECT id, state FROM flow_instance WHERE flow = :f AND subject = :s", {"f": flow, "s": subject})
+    return (row[0], row[1]) if row else None
+
+
+def _local(cal: Any, when: datetime) -> str:
+    return when.astimezone(cal.tz).isoformat(timespec="minutes")
+
+
+# ============================================================================================ project callback
+
+
+@dataclass
+class ProjectDecision:
+    project: str
+    level: str
+    selected: bool
+    reason: str
+    seed: int
+    rate: float
+    draw: float
+    instance: Optional[int] = None
+    state: Optional[str] = None
+    duplicate: bool = False
+
+    def summary(self) -> str:
+        args = dict(project=self.project, reason=label("reason", self.reason), draw=self.draw, rate=self.rate)
+        if self.selected:
+            return m("project_drawn", instance=self.instance, state=self.state, **args)
+        return m("project_skipped", **args)
+
+
+_INSERT_DRAW = """
+INSERT INTO survey_project_draw (project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor)
+VALUES (:project, :customer, :level, :selected, :reason, :seed, :rate, :draw, :now, :actor)
+ON CONFLICT (project_code) DO NOTHING
+"""
+
+
+def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", contact: str | None = None) -> ProjectDecision:
+    """A project closed: draw it (once, ever) and, if drawn, start its satisfaction callback.
+
+    Marks the project closed in master data if it is not yet. Running it again for the same
+    project changes nothing and returns the first decision."""
+    policy = current_rules().project_callback
+    with rt.db.read() as tx:
+        project = org.project(tx, project_code)
+        if project is None:
+            raise UnknownSurveyRecord(m("unknown_project", project=project_code))
+        customer = org.customer(tx, project.customer_code)
+        if customer is None:
+            raise UnknownSurveyRecord(m("project_no_customer", project=project_code, customer=project.customer_code))
+        named = None
+        if contact:
+            named = org.contact(tx, contact)
+            if named is None:
+                raise UnknownSurveyRecord(m("unknown_contact", contact=contact))
+            if named.customer_code != customer.code:
+                raise MCRError(m("contact_not_of_customer", contact=contact, customer=customer.code))
+        owner = org.employee(tx, customer.owner_emp_no)
+        if owner is None:
+            raise UnknownSurveyRecord(m("no_owner_email", customer=customer.code, owner=customer.owner_emp_no))
+        boss = org.employee(tx, owner.supervisor_emp_no)
+        has_contacts = bool(named or org.contacts_of_customer(tx, customer.code))
+        calendar = org.calendar_of(tx, customer.office_code, rt.calendars)
+        existing = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
+                          "WHERE project_code = :p", {"p": project_code})
+    decision = decide(project_code, project.level, policy)
+    if existing is None and decision.selected and not has_contacts:
+        raise MCRError(m("no_contact", customer=customer.code))
+    with rt.db.tx() as tx:
+        if not project.closed:
+            tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
+        tx.execute(_INSERT_DRAW, {"project": project_code, "customer": customer.code, "level": project.level,
+                                  "selected": decision.selected, "reason": decision.reason, "seed": decision.seed,
+                                  "rate": decision.rate, "draw": decision.draw, "now": to_us(rt.clock.now()),
+                                  "actor": actor})
+        row = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
+                     "WHERE project_code = :p", {"p": project_code})
+    out = ProjectDecision(project_code, row[0], bool(row[1]), row[2], int(row[3]), float(row[4]), float(row[5]),
+                          duplicate=existing is not None)
+    if not out.selected:
+        return out
+    data = {
+        "project": project.code, "project_name": project.name, "level": project.level, "customer": customer.code,
+        "customer_name": customer.name, "office": customer.office_code, "team": project.team_code or customer.team_code,
+        "owner": owner.emp_no, "owner_name": owner.name, "owner_email": owner.email,
+        "supervisor": boss.emp_no if boss else None, "supervisor_name": boss.name if boss else None,
+        "supervisor_email": boss.email if boss else None, "named_contact": named.code if named else None,
+        "calendar": calendar, "locale": owner.locale or "zh-CN",
+        "draw_reason": label("reason", out.reason, owner.locale), "reason": out.reason, "draw": out.draw,
+        "rate": out.rate, "low_score_below": policy.low_score_below, "gap_days": policy.same_contact_gap_days,
+    }
+    started = rt.start(PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
+    state = started.to_state
+    if state == "opened":
+        state = rt.send(started.instance_id, "schedule", actor=actor).to_state
+    if row[6] is None:
+        with rt.db.tx() as tx:
+            tx.execute("UPDATE survey_project_draw SET instance_id = :i WHERE project_code = :p",
+                       {"i": started.instance_id, "p": project_code})
+    out.instance, out.state = started.instance_id, state
+    return out
+
+
+def sync_closed_projects(rt: Runtime, *, actor: str = "system") -> list[ProjectDecision]:
+    """Draw every closed project of master data that has no decision yet (e.g. closed by an import)."""
+    with rt.db.read() as tx:
+        codes = [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
+                                      "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
+                                      {"t": True})]
+    return [project_closed(rt, code, actor=actor) for code in codes]
+
+
+def _project_instance(rt: Runtime, project_code: str) -> int:
+    found = _instance(rt, PROJECT_FLOW, f"project:{project_code}")
+    if found is not None:
+        return found[0]
+    with rt.db.read() as tx:
+        draw = tx.one("SELECT selected, reason, draw, rate FROM survey_project_draw WHERE project_code = :p",
+                      {"p": project_code})
+        known = org.project(tx, project_code)
+    if known is None:
+        raise UnknownSurveyRecord(m("unknown_project", project=project_code))
+    if draw is not None and not draw[0]:
+        raise NoCallbackNeeded(m("project_not_drawn", project=project_code, reason=label("reason", draw[1]),
+                                 draw=draw[2], rate=draw[3]))
+    raise UnknownSurveyRecord(m("project_no_callback", project=project_code))
+
+
+def record_project_callback(rt: Runtime, *, actor: str, project: str | None = None, instance: int | None = None,
+                            scores: dict[str, Any] | None = None, comment: str | None = None,
+                            reached: bool = True) -> dict[str, Any]:
+    """Record the customer's scores (or an attempt that did not reach them) for a project callback."""
+    target = instance if instance is not None else _project_instance(rt, str(project))
+    payload: dict[str, Any] = {k: v for k, v in (scores or {}).items() if v is not None}
+    if comment:
+        payload["comment"] = comment
+    res = rt.send(int(target), "record" if reached else "attempt", actor=actor, payload=payload)
+    return _callback_view(rt, res.instance_id)
+
+
+def _callback_view(rt: Runtime, instance_id: int) -> dict[str, Any]:
+    with rt.db.read() as tx:
+        row = tx.one("SELECT id, flow, state, data FROM flow_instance WHERE id = :i", {"i": instance_id})
+    data = json.loads(row[3])
+    keys = ("project", "activity", "contact", "scores", "low_items", "improvement_issue", "outstanding",
+            "due_at", "called_back_at")
+    return {"instance": row[0], "flow": row[1], "state": row[2], **{k: data.get(k) for k in keys if k in data}}
+
+
+def cancel_callback(rt: Runtime, instance: int, *, actor: str, reason: str) -> dict[str, Any]:
+    rt.send(int(instance), "cancel", actor=actor, payload={"reason": reason})
+    return _callback_view(rt, int(instance))
+
+
+# ============================================================================================ activity callback
+
+
+def activity_ended(rt: Runtime, activity_code: str, *, actor: str = "system",
+                   ended_on: date | None = None) -> dict[str, Any]:
+    """The activity is over: start the callbacks of every invited contact (once per activity)."""
+    policy = current_rules().activity_callback
+    existing = _instance(rt, ACTIVITY_FLOW, f"activity:{activity_code}")
+    if existing is not None:
+        return {"instance": existing[0], "state": existing[1], "duplicate": True,
+                "message": m("activity_duplicate", activity=activity_code, instance=existing[0], state=existing[1])}
+    with rt.db.read() as tx:
+        act = org.activity(tx, activity_code)
+        if act is None:
+            raise UnknownSurveyRecord(m("unknown_activity", activity=activity_code))
+        if act.type not in policy.types:
+            raise NoCallbackNeeded(m("activity_type_off", activity=activity_code, type=act.type,
+                                     types=", ".join(policy.types)))
+        if act.status == "cancelled":
+            raise NoCallbackNeeded(m("activity_cancelled", activity=activity_code))
+        invited = org.contacts(tx, org.invitees(tx, activity_code))
+        if not invited:
+            raise NoCallbackNeeded(m("activity_no_invitees", activity=activity_code))
+        customer = org.customer(tx, act.customer_code)
+        inviter = org.employee(tx, act.inviter_emp_no)
+        if inviter is None:
+            raise UnknownSurveyRecord(m("no_owner_email", customer=act.customer_code, owner=act.inviter_emp_no))
+        boss = org.employee(tx, inviter.supervisor_emp_no)
+        calendar = org.calendar_of(tx, customer.office_code if customer else None, rt.calendars)
+    cal = rt.calendars.get(calendar)
+    day = ended_on or (act.activity_date if isinstance(act.activity_date, date)
+                       else date.fromisoformat(str(act.activity_date)[:10]))
+    due = activity_due(day, policy, cal)
+    data = {
+        "activity": act.code, "activity_title": act.title, "type": act.type, "project": act.project_code,
+        "customer": act.customer_code, "customer_name": customer.name if customer else act.customer_code,
+        "inviter": inviter.emp_no, "inviter_name": inviter.name, "inviter_email": inviter.email,
+        "supervisor": boss.emp_no if boss else None, "supervisor_name": boss.name if boss else None,
+        "supervisor_email": boss.email if boss else None, "calendar": calendar, "locale": inviter.locale or "zh-CN",
+        "ended_on": day.isoformat(), "within": policy.within, "due_at": _local(cal, due.due_at),
+        "remind_at": _local(cal, due.remind_at), "escalate_at": _local(cal, due.escalate_at),
+        "contacts": {c.code: {"name": c.name, "level": c.level, "status": "pending"} for c in invited.values()},
+        "outstanding": sorted(invited),
+    }
+    res = rt.start(ACTIVITY_FLOW, data, actor=actor, subject=f"activity:{activity_code}")
+    return {"instance": res.instance_id, "state": res.to_state, "duplicate": res.duplicate,
+            "due_at": data["due_at"], "contacts": sorted(invited),
+            "message": m("activity_started", activity=activity_code, instance=res.instance_id, n=len(invited),
+                         due=data["due_at"][:16].replace("T", " "))}
+
+
+def record_activity_callback(rt: Runtime, *, actor: str, activity: str | None = None, instance: int | None = None,
+                             contact: str, score: Any = None, comment: str | None = None,
+                             reached: bool = True) -> dict[str, Any]:
+    if instance is None:
+        found = _instance(rt, ACTIVITY_FLOW, f"activity:{activity}")
+        if found is None:
+            raise UnknownSurveyRecord(m("activity_no_callback", activity=activity))
+        instance = found[0]
+    payload: dict[str, Any] = {"contact": contact}
+    if score is not None:
+        payload["score"] = score
+    if comment:
+        payload["comment"] = comment
+    res = rt.send(int(instance), "record" if reached else "attempt", actor=actor, payload=payload)
+    return _callback_view(rt, res.instance_id)
+
+
+def record_callback(rt: Runtime, *, actor: str, project: str | None = None, activity: str | None = None,
+                    instance: int | None = None, contact: str | None = None, scores: dict[str, Any] | None = None,
+                    score: Any = None, comment: str | None = None, reached: bool = True) -> dict[str, Any]:
+    """`mcr survey callback record`: a project callback, or one contact of an activity's callbacks."""
+    flow = None
+    if instance is not None:
+        with rt.db.read() as tx:
+            row = tx.one("SELECT flow FROM flow_instance WHERE id = :i", {"i": instance})
+        if row is None or row[0] not in (PROJECT_FLOW, ACTIVITY_FLOW):
+            raise UnknownSurveyRecord(m("unknown_instance", instance=instance))
+        flow = row[0]
+    elif project:
+        flow = PROJECT_FLOW
+    elif activity:
+        flow = ACTIVITY_FLOW
+    else:
+        raise MCRError(m("need_target"))
+    if flow == PROJECT_FLOW:
+        return record_project_callback(rt, actor=actor, project=project, instance=instance, scores=scores,
+                                       comment=comment, reached=reached)
+    if not contact:
+        raise MCRError(m("need_contact"))
+    return record_activity_callback(rt, actor=actor, activity=activity, instance=instance, contact=contact,
+                                    score=score, comment=comment, reached=reached)
+
+
+# ============================================================================================ annual survey
+
+
+def ensure_year(rt: Runtime, year: int, *, actor: str = "system") -> int:
+    """The year's survey instance, started if needed (one per year)."""
+    found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
+    if found is not None:
+        if found[1] == "closed":
+            raise MCRError(m("year_closed", year=year))
+        return found[0]
+    return rt.start(ANNUAL_FLOW, {"year": int(year)}, actor=actor, subject=f"annual:{year}").instance_id
+
+
+def _sample_source(file: Path | str | None, rows: list[dict[str, Any]] | None) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
+    if file is not None:
+        sheet = read_rows(file, samples.COLUMNS, sheets=(samples.SAMPLE_SHEET, "sample", "Sample"))
+        return str(file), [(r, {k: text(v) for k, v in cells.items()}) for r, cells in sheet.rows]
+    return "inline", [(r, {k: text(v) for k, v in cells.items()}) for r, cells in samples.inline_rows(rows or [])]
+
+
+def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str | None = None,
+                      rows: list[dict[str, Any]] | None = None) -> samples.Checked:
+    """Check a list against the rules and master data without storing it (`mcr survey sample check`)."""
+    source, parsed = _sample_source(file, rows)
+    with rt.db.read() as tx:
+        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=current_rules().annual)
+    if checked.problems:
+        raise rejected(source, checked.problems)
+    return checked
+
+
+def submit_sample_list(rt: Runtime, customer: str, year: int, *, actor: str, file: Path | str | None = None,
+                       rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Check the team's sample list and store it for the year; with any problem nothing is written."""
+    source, parsed = _sample_source(file, rows)
+    with rt.db.read() as tx:  # fail fast, before taking the write lock; the step checks again
+        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=current_rules().annual)
+        published = tx.one("SELECT 1 FROM survey_sample WHERE year = :y AND customer_code = :c AND status = 'published'",
+                           {"y": year, "c": customer})
+    if checked.problems:
+        raise rejected(source, checked.problems)
+    if published:
+        raise MCRError(m("sample_published", customer=customer, year=year))
+    instance = ensure_year(rt, year, actor=actor)
+    rt.send(instance, "submit_list", actor=actor,
+            payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]})
+    with rt.db.read() as tx:
+        row = tx.one("SELECT size, required_size, revision, status FROM survey_sample WHERE year = :y AND customer_code = :c",
+                     {"y": year, "c": customer})
+    return {"customer": customer, "year": year, "size": row[0], "required": row[1], "revision": row[2],
+            "status": row[3], "instance": instance, **checked.counts,
+            "message": m("sample_saved", customer=customer, year=year, size=row[0], revision=row[2])}
+
+
+def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
+                 statuses: tuple[str, ...] = ("accepted", "exported", "published")) -> list[dict[str, Any]]:
+    """The year's lists with their entries and the contacts' names and phones (for the export)."""
+    out = []
+    with rt.db.read() as tx:
+        lists = tx.all("SELECT id, customer_code, status, size, required_size, revision FROM survey_sample "
+                       "WHERE year = :y ORDER BY customer_code", {"y": year})
+        for sid, code, status, size, required, revision in lists:
+            if customers and code not in customers:
+                continue
+            if status not in statuses:
+                continue
+            cust = org.customer(tx, code)
+            entries = tx.all("SELECT row_no, contact_code, level, method FROM survey_sample_entry WHERE sample_id = :s "
+                             "ORDER BY row_no", {"s": sid})
+            people = org.contacts(tx, [e[1] for e in entries])
+            out.append({"year": year, "customer_code": code, "customer_name": cust.name if cust else code,
+                        "status": status, "size": size, "required": required, "revision": revision,
+                        "entries": [{"row": e[0], "contact_code": e[1], "level": e[2], "method": e[3],
+                                     "name": people[e[1]].name if e[1] in people else "",
+                                     "title": people[e[1]].title if e[1] in people else None,
+                                     "phone": people[e[1]].phone if e[1] in people else None,
+                                     "email": people[e[1]].email if e[1] in people else None} for e in entries]})
+    return out
+
+
+def export_samples(rt: Runtime, year: int, path: Path | str, *, actor: str, customers: list[str] | None = None,
+                   locale: str | None = None) -> dict[str, Any]:
+    """Write the accepted (and re-export the exported) lists as XLSX for the survey firm, then mark them exported."""
+    from engine.i18n import locale as current
+
+    lists = sample_lists(rt, year, customers, statuses=("accepted", "exported"))
+    if not lists:
+        raise MCRError(m("nothing_to_export", year=year))
+    path = Path(path)
+    n = samples.write_export(path, lists, locale or current())
+    instance = ensure_year(rt, year, actor=actor)
+    codes = [lst["customer_code"] for lst in lists]
+    rt.send(instance, "export", actor=actor, payload={"customers": codes, "file": str(path)})
+    return {"file": str(path), "lists": len(lists), "contacts": n, "customers": codes,
+            "message": m("exported", lists=len(lists), n=n, file=path)}
+
+
+def import_results(rt: Runtime, year: int, *, actor: str, file: Path | str | None = None,
+                   rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Import the survey firm's result file (all or nothing) and publish it in full to the teams."""
+    if file is not None:
+        path = Path(file)
+        sheet = read_rows(path, results.COLUMNS, sheets=("结果", "results", "Results", samples.RESULT_TEMPLATE_SHEET))
+        source, parsed = str(path), sheet.rows
+    else:
+        source, parsed = "inline", results.inline_rows(rows or [])
+    with rt.db.read() as tx:
+        checked = results.check_in(tx, source, parsed, year=year)
+    if checked.problems:
+        raise rejected(source, checked.problems)
+    instance = ensure_year(rt, year, actor=actor)
+    if file is not None:
+        payload = {"file": str(Path(file).resolve()), "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
+    else:
+        payload = {"rows": rows, "source": source}
+    rt.send(instance, "results", actor=actor, payload=payload)
+    return {"rows": len(checked.rows), "customers": checked.customers, "instance": instance,
+            "message": m("results_imported", rows=len(checked.rows), customers=len(checked.customers),
+                         list=", ".join(checked.customers))}
+
+
+def close_year(rt: Runtime, year: int, *, actor: str) -> dict[str, Any]:
+    found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
+    if found is None:
+        raise UnknownSurveyRecord(m("year_closed", year=year))
+    res = rt.send(found[0], "close", actor=actor)
+    return {"instance": res.instance_id, "state": res.to_state}
+
+
+# ============================================================================================ logs
+
+
+def sample_log(db: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every sampling decision, newest first: project, level, drawn or not, why, seed, rate and draw."""
+    with db.read() as tx:
+        rows = tx.all("SELECT project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor, "
+                      "instance_id FROM survey_project_draw ORDER BY at_us DESC, id DESC"
+                      + (" LIMIT :n" if limit else ""), {"n": limit} if limit else {})
+    return [{"project": r[0], "customer": r[1], "level": r[2], "selected": bool(r[3]), "reason": r[4],
+             "seed": int(r[5]), "rate": float(r[6]), "draw": round(float(r[7]), 6),
+             "at": from_us(r[8]).isoformat(timespec="seconds"), "actor": r[9], "instance": r[10]} for r in rows]
+
+
+def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -> list[dict[str, Any]]:
+    sql = ("SELECT id, kind, instance_id, project_code, activity_code, customer_code, contact_code, at_us, actor, reached, "
+           "product, solution, delivery, service_attitude, score, comment, low_items, improvement_issue_id "
+           "FROM survey_callback WHERE 1 = 1")
+    params: dict[str, Any] = {}
+    if kind:
+        sql += " AND kind = :k"
+        params["k"] = kind
+    if contact:
+        sql += " AND contact_code = :c"
+        params["c"] = contact
+    with db.read() as tx:
+        rows = tx.all(sql + " ORDER BY at_us, id", params)
+    out = []
+    for r in rows:
+        item = {"id": r[0], "kind": r[1], "instance": r[2], "project": r[3], "activity": r[4], "customer": r[5],
+                "contact": r[6], "at": from_us(r[7]).isoformat(timespec="seconds"), "actor": r[8], "reached": bool(r[9])}
+        if r[1] == "project":
+            item["scores"] = dict(zip(CALLBACK_ITEMS, r[10:14]))
+            item["low_items"] = json.loads(r[16] or "[]")
+            item["improvement_issue"] = r[17]
+        else:
+            item["score"] = r[14]
+        item["comment"] = r[15]
+        out.append(item)
+    return out
+
+
+def report(db: Any, year: int, *, locale: str | None = None) -> dict[str, Any]:
+    from flows.survey.report import build_report
+
+    policy = current_rules().report
+    with db.read() as tx:
+        return build_report(tx, year, lowest=policy.lowest, low_below=policy.low_score_below, locale=locale)
+
+
+__all__ = ["project_closed", "sync_closed_projects", "record_callback", "record_project_callback",
+           "record_activity_callback", "cancel_callback", "activity_ended", "ensure_year", "check_sample_list",
+           "submit_sample_list", "sample_lists", "export_samples", "import_results", "close_year", "sample_log",
+           "callbacks", "report", "ProjectDecision"]
