@@ -91,8 +91,10 @@ def first_registered(runtime: "Runtime", flow: str) -> datetime | None:
     return from_us(row[0]) if row and row[0] is not None else None
 
 
-def run_due_launches(runtime: "Runtime", grace: timedelta | None = None) -> list[LaunchOutcome]:
-    """Run (or skip, per policy) every launch whose latest occurrence has not run yet."""
+def run_due_launches(runtime: "Runtime", grace: timedelta | None = None,
+                     only: set[str] | None = None) -> list[LaunchOutcome]:
+    """Run (or skip, per policy) every launch whose latest occurrence has not run yet
+    (`only`: restrict to these `flow:launch` names)."""
     grace = grace or runtime.catch_up_grace
     now = runtime.clock.now()
     outcomes = []
@@ -101,6 +103,8 @@ def run_due_launches(runtime: "Runtime", grace: timedelta | None = None) -> list
             continue
         since = first_registered(runtime, defn.name)
         for spec in defn.launches:
+            if only is not None and launch_name(defn, spec) not in only:
+                continue
             occurrence = spec.recurrence.previous(now)
             if occurrence is None or since is None or occurrence < since:
                 continue
@@ -116,7 +120,8 @@ def run_due_launches(runtime: "Runtime", grace: timedelta | None = None) -> list
     return outcomes
 
 
-def next_launch(runtime: "Runtime") -> datetime | None:
+def next_launch(runtime: "Runtime", only: set[str] | None = None) -> datetime | None:
     now = runtime.clock.now()
-    times = [spec.recurrence.next(now) for d in runtime.definitions.latest() for spec in d.launches]
+    times = [spec.recurrence.next(now) for d in runtime.definitions.latest() for spec in d.launches
+             if only is None or launch_name(d, spec) in only]
     return min(times) if times else None

@@ -163,19 +163,20 @@ def advance_to(ctx: ReplayContext, target: datetime) -> None:
     from engine.launches import next_launch, run_due_launches
 
     rt = ctx.runtime
+    only = ctx.extra.get("launches")
     while True:
         now = ctx.clock.now()
-        candidates = [t for t in (rt.next_due(), next_launch(rt)) if t is not None and t <= target]
+        candidates = [t for t in (rt.next_due(), next_launch(rt, only)) if t is not None and t <= target]
         if not candidates:
             break
         step_to = max(min(candidates), now)
         ctx.clock.set(step_to)
-        run_due_launches(rt)
+        run_due_launches(rt, only=only)
         fired = rt.sweep()
         if not fired and step_to == now and rt.next_due() is not None and rt.next_due() <= now:
             break  # nothing could fire (all leased elsewhere): avoid spinning
     ctx.clock.set(max(target, ctx.clock.now()))
-    run_due_launches(rt)
+    run_due_launches(rt, only=only)
     rt.sweep()
 
 
@@ -194,7 +195,7 @@ def run_scenario(path: Path, *, database_url: str | None = None) -> dict[str, An
         raise InvalidScenario([Problem(file, 1, "a scenario needs 'scenario', 'start' and 'steps'")])
     tz = ZoneInfo(str(raw.get("timezone", "Asia/Shanghai")))
     start = parse_instant(raw.get("start", "2026-11-23 09:00"), tz, file, getattr(raw, "key_lines", {}).get("start", 1))
-    known = {"scenario", "description", "start", "timezone", "seed", "rules", "steps", "expect", "flows"}
+    known = {"scenario", "description", "start", "timezone", "seed", "rules", "steps", "expect", "flows", "launches"}
     problems = [Problem(file, raw.key_lines.get(k, 1) if isinstance(raw, LineDict) else 1,
                         f"unknown scenario key '{k}'; known: {', '.join(sorted(known | set(SETUPS)))}")
                 for k in raw if k not in known and k not in SETUPS]
@@ -222,6 +223,11 @@ def run_scenario(path: Path, *, database_url: str | None = None) -> dict[str, An
             extra = [(path.parent / f) if (path.parent / f).exists() else Path(f) for f in raw.get("flows") or []]
             rt = build_runtime(db, clock=clock, rules=rules, flows=[flows_dir(), *extra])
             ctx = ReplayContext(rt, clock, tz, int(raw.get("seed", 1)), file)
+            # `launches: none` or a list of `flow:launch` names keeps other processes' recurring
+            # launches (the 1 Dec kit, the daily care scan …) out of a scenario about one rule.
+            launches = raw.get("launches", "all")
+            if launches != "all":
+                ctx.extra["launches"] = set() if launches in ("none", None) else {str(x) for x in launches}
             for key, handler in SETUPS.items():
                 if key in raw:
                     handler(ctx, raw[key])
