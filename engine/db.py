@@ -275,6 +275,8 @@ def _sqlite_rollback(tx: Tx) -> None:
 def metadata() -> Any:
     import engine.store  # noqa: F401  - registers the engine tables
     import engine.masterdata.models  # noqa: F401
+    import flows.itr.models  # noqa: F401
+    import flows.planning.models  # noqa: F401
     import flows.survey.models  # noqa: F401
 
     return SQLModel.metadata

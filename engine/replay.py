@@ -106,7 +106,12 @@ class ReplayContext:
                 raise InvalidScenario([Problem(self.file, 0, f"unknown reference '{value}'")])
             node = self.refs[head]
             for part in rest.split(".") if rest else []:
-                node = node[part] if isinstance(node, dict) else getattr(node, part)
+                if isinstance(node, dict):
+                    node = node[part]
+                elif isinstance(node, (list, tuple)) and part.lstrip("-").isdigit():
+                    node = node[int(part)]
+                else:
+                    node = getattr(node, part)
             return node
         if isinstance(value, dict):
             return {k: self.resolve(v) for k, v in value.items()}
@@ -135,13 +140,22 @@ def parse_instant(text: Any, tz: ZoneInfo, file: str, line: int) -> datetime:
     return value.replace(tzinfo=zone) if value.tzinfo is None else value
 
 
+def _plain(value: Any) -> Any:
+    """Line-tracking YAML containers back to plain dicts and lists (yaml.safe_dump needs them)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _merge(base: Any, override: Any) -> Any:
     if isinstance(base, dict) and isinstance(override, dict):
         out = dict(base)
         for k, v in override.items():
             out[k] = _merge(base.get(k), v)
         return out
-    return copy.deepcopy(override)
+    return _plain(copy.deepcopy(override))
 
 
 def _prepare_rules(overrides: dict[str, Any], workdir: Path) -> Path:
@@ -234,7 +248,7 @@ def run_scenario(path: Path, *, database_url: str | None = None) -> dict[str, An
             for step in raw["steps"]:
                 _run_step(ctx, step, raw)
             outcome = _outcome(ctx, raw)
-            failures = _check(outcome, raw.get("expect") or {}, "")
+            failures = _check(outcome, ctx.resolve(raw.get("expect") or {}), "")
             outcome["expectations"] = {"checked": bool(raw.get("expect")), "failures": failures}
             return outcome
         finally:
@@ -275,7 +289,8 @@ def _run_step(ctx: ReplayContext, step: dict[str, Any], raw: dict[str, Any]) -> 
             raise
         entry.update(outcome="refused", error=type(exc).__name__, message=str(exc))
         ctx.log.append(entry)
-        if expected and expected not in (type(exc).__name__, getattr(exc, "code", None), "any"):
+        names = {cls.__name__ for cls in type(exc).__mro__} | {getattr(exc, "code", None), "any"}
+        if expected and expected not in names:
             raise ScenarioFailed(f"{ctx.file}:{line}: expected {expected}, got {type(exc).__name__}: {exc}") from exc
         return
     if expected:

@@ -270,6 +270,17 @@ class Runtime:
             row = tx.one(sql.NEXT_DUE_TIMER)
         return from_us(row[0]) if row and row[0] is not None else None
 
+    def start_in(self, tx: Tx, flow: str, data: dict[str, Any], *, actor: str, subject: str | None = None,
+                 calendar: str | None = None, locale: str | None = None) -> StepResult:
+        """Start an instance inside the caller's open transaction (`db.tx()`), so a service can write
+        its own rows and the instance atomically. Call `wake(result)` after the commit."""
+        return self._start_in(tx, flow, data, actor=actor, subject=subject, calendar=calendar, locale=locale,
+                              now=self.clock.now())
+
+    def wake(self, result: StepResult) -> None:
+        """Tell the scheduler about the earliest timer a committed step armed."""
+        self._wake(result)
+
     # ------------------------------------------------------------------ the step itself
 
     def _start_in(self, tx: Tx, flow: str, data: dict[str, Any], *, actor: str, subject: str | None,

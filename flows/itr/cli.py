@@ -1,0 +1,345 @@
+"""`mcr issue …` and `mcr itr …`: the ITR commands, a thin shell over flows/itr/service.py.
+
+No business rule lives here. Errors are `MCRError`s raised by the service and propagate: the main
+CLI prints them on one line and exits 1. Text is Simplified Chinese unless MCR_LOCALE=en; every
+listing command also has `--json`. The acting employee is `--as EMP` (or MCR_USER).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from flows.itr.messages import t, type_names
+
+issue_app = typer.Typer(help="客户问题（ITR）/ customer issues", no_args_is_help=True)
+cases_app = typer.Typer(help="案例库 / case library", no_args_is_help=True)
+itr_app = typer.Typer(help="ITR 监控 / monitoring", no_args_is_help=True)
+issue_app.add_typer(cases_app, name="cases")
+
+AS = typer.Option(..., "--as", envvar="MCR_USER", help="acting employee number (工号); or set MCR_USER")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(issue_app, name="issue")
+    app.add_typer(itr_app, name="itr")
+
+
+def _rt() -> Any:
+    from engine.app import build_runtime
+
+    return build_runtime()
+
+
+def _json(value: Any) -> None:
+    if isinstance(value, list):
+        value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
+    elif hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _state(view: Any, as_json: bool) -> None:
+    if as_json:
+        _json(view)
+    else:
+        typer.echo(t("state_now", id=view.id, state=view.state_title))
+
+
+# ---------------------------------------------------------------------------------------------- issue
+
+
+@issue_app.command("open")
+def open_(customer: str = typer.Option(..., "--customer"), contact: str = typer.Option(..., "--contact"),
+          type: str = typer.Option(..., "--type", help="technical | non_technical | spare_parts | complaint"),
+          severity: str = typer.Option(..., "--severity", help="urgent | major | normal | minor"),
+          source: str = typer.Option(..., "--source", help="hotline | service_request | sales_report | return | online | "
+                                                         "interview | handling_team | survey | partner | observation | market_report"),
+          title: str = typer.Option(..., "--title"), description: str = typer.Option("", "--description"),
+          office: Optional[str] = typer.Option(None, "--office", help="default: the customer's office"),
+          contract: Optional[str] = typer.Option(None, "--contract", help="contract with its own SLA (rules/itr.yaml)"),
+          major: bool = typer.Option(False, "--major", help="major incident (重大事故)"),
+          care_rep: Optional[str] = typer.Option(None, "--care-rep", help="customer-care representative of a major incident"),
+          submitter: Optional[str] = typer.Option(None, "--submitter", help="default: --as"),
+          actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """受理: record a customer issue."""
+    from flows.itr import service
+
+    view = service.open_issue(_rt(), actor=actor, customer=customer, contact=contact, type=type, severity=severity,
+                              source=source, title=title, description=description, office=office, contract=contract,
+                              major_incident=major, care_rep=care_rep, submitter=submitter)
+    if as_json:
+        _json(view)
+    else:
+        typer.echo(t("opened", id=view.id, state=view.state_title, sla=f"{view.sla_hours:g} h", due=view.sla_due))
+
+
+@issue_app.command("dispatch")
+def dispatch(issue: int, queue: Optional[str] = typer.Option(None, "--queue"),
+             to: Optional[str] = typer.Option(None, "--to", help="handler's employee number"),
+             actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """分派 to the owning queue (by type unless --queue)."""
+    from flows.itr import service
+
+    _state(service.dispatch(_rt(), issue, actor=actor, queue=queue, handler=to), as_json)
+
+
+@issue_app.command("redispatch")
+def redispatch(issue: int, reason: str = typer.Option(..., "--reason"), queue: Optional[str] = typer.Option(None, "--queue"),
+               to: Optional[str] = typer.Option(None, "--to"), actor: str = AS,
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """重新分派 (counts against first-time dispatch accuracy)."""
+    from flows.itr import service
+
+    _state(service.redispatch(_rt(), issue, actor=actor, reason=reason, queue=queue, handler=to), as_json)
+
+
+@issue_app.command("accept")
+def accept(issue: int, actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """接收: the handler takes ownership (首问负责制)."""
+    from flows.itr import service
+
+    _state(service.accept(_rt(), issue, actor=actor), as_json)
+
+
+@issue_app.command("reject")
+def reject(issue: int, reason: str = typer.Option(..., "--reason"), actor: str = AS,
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """判为无效问题."""
+    from flows.itr import service
+
+    _state(service.reject(_rt(), issue, actor=actor, reason=reason), as_json)
+
+
+@issue_app.command("note")
+def note(issue: int, text: str, actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """进展说明 (shown in the major-incident progress reports)."""
+    from flows.itr import service
+
+    _state(service.note(_rt(), issue, actor=actor, text=text), as_json)
+
+
+@issue_app.command("major")
+def major(issue: int, care_rep: str = typer.Option(..., "--care-rep"), actor: str = AS,
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """定为重大事故: hourly progress reports to the customer contact until resolved."""
+    from flows.itr import service
+
+    _state(service.declare_major(_rt(), issue, actor=actor, care_rep=care_rep), as_json)
+
+
+@issue_app.command("escalate")
+def escalate(issue: int,
+             reason: Optional[str] = typer.Option(None, "--reason", help="time_limit_exceeded | no_owner | "
+                                                                         "bid_or_social_impact | arbitration_needed"),
+             note: Optional[str] = typer.Option(None, "--note"),
+             override_by: Optional[str] = typer.Option(None, "--override-by", help="who approves escalating past the quota"),
+             override_why: Optional[str] = typer.Option(None, "--override-why", help="why (flagged for QA)"),
+             actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """升级 office → region → HQ."""
+    from flows.itr import service
+
+    esc = service.escalate(_rt(), issue, actor=actor, reason=reason, note=note, override_by=override_by,
+                           override_why=override_why)
+    if as_json:
+        _json(esc)
+    else:
+        typer.echo(t("escalation_done", id=esc.issue, level=t(f"level_{esc.to_level}"), decision=esc.decision,
+                     handler=esc.handler or "-"))
+
+
+@issue_app.command("resolve")
+def resolve(issue: int, solution: str = typer.Option(..., "--solution"), case: Optional[str] = typer.Option(None, "--case"),
+            add_case: bool = typer.Option(False, "--add-case", help="add the solution to the case library"),
+            actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """解决: the plan agreed with the customer was carried out."""
+    from flows.itr import service
+
+    _state(service.resolve(_rt(), issue, actor=actor, solution=solution, case=case, add_to_library=add_case), as_json)
+
+
+@issue_app.command("close")
+def close(issue: int, actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """关闭 (submitter only); the callback policy may require a callback first."""
+    from flows.itr import service
+
+    _state(service.close(_rt(), issue, actor=actor), as_json)
+
+
+@issue_app.command("callback")
+def callback(issue: int, score: Optional[int] = typer.Option(None, "--score", help="1-5"),
+             unreached: bool = typer.Option(False, "--unreached", help="the customer could not be reached"),
+             note: Optional[str] = typer.Option(None, "--note"), actor: str = AS,
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """回访: record the customer's score (≥ 3 closes, < 3 opens a QA retrospective)."""
+    from flows.itr import service
+
+    _state(service.record_callback(_rt(), issue, actor=actor, score=score, reached=not unreached, note=note), as_json)
+
+
+@issue_app.command("qa-decide")
+def qa_decide(case: int, decision: str = typer.Option(..., "--decision", help="close | reopen (low score); "
+                                                                              "justified | unjustified (override)"),
+              accountable: Optional[str] = typer.Option(None, "--accountable"),
+              note: Optional[str] = typer.Option(None, "--note"), actor: str = AS,
+              as_json: bool = typer.Option(False, "--json")) -> None:
+    """流程QA decides a case."""
+    from flows.itr import service
+
+    view = service.qa_decide(_rt(), case, actor=actor, decision=decision, accountable=accountable, note=note)
+    if as_json:
+        _json(view)
+    else:
+        typer.echo(t("qa_decided", case=view.id, decision=view.decision))
+
+
+@issue_app.command("show")
+def show(issue: int, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one issue with its dispatches, escalations, callbacks and QA cases."""
+    from flows.itr import service
+
+    view = service.get_issue(_rt(), issue)
+    if as_json:
+        _json(view)
+        return
+    typer.echo(f"#{view.id} {view.title}  [{view.state_title}]")
+    for label, value in (("customer", f"{view.customer} / {view.contact}"), ("type", f"{view.type} / {view.severity} / "
+                         f"{view.source}"), ("office", f"{view.office} ({view.level})"), ("handler", view.handler),
+                         ("submitter", view.submitter), ("sla", f"{view.sla_hours:g} h, due {view.sla_due}, "
+                                                               f"breaches {view.sla_breaches}"),
+                         ("resolution", view.resolution)):
+        typer.echo(f"  {label}: {value if value is not None else '-'}")
+    for d in view.dispatches:
+        again = f" (re-dispatch: {d.reason or ''})" if d.redispatch else ""
+        typer.echo(f"  dispatch {d.seq} {d.at} {d.queue} -> {d.handler}{again}")
+    for e in view.escalations:
+        typer.echo(f"  escalation {e.at} {e.from_level}->{e.to_level} {e.reason} {e.decision}"
+                   f"{' by ' + e.override_by if e.override_by else ''}")
+    for c in view.callback_decisions:
+        typer.echo(f"  callback decision {c.at}: {'required' if c.required else 'not required'} ({c.reason}, "
+                   f"draw {c.draw:.4f}, seed {c.seed})")
+    for c in view.callbacks:
+        typer.echo(f"  callback {c.at} {c.contact}: {c.score if c.reached else 'not reached'}")
+    for q in view.qa_cases:
+        typer.echo(f"  QA #{q.id} {q.kind} {q.status} {q.decision or ''}")
+
+
+@issue_app.command("list")
+def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optional[str] = typer.Option(None, "--state"),
+          customer: Optional[str] = typer.Option(None, "--customer"), limit: int = typer.Option(50, "--limit"),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """List issues, oldest first."""
+    from engine.i18n import t as et
+    from flows.itr import service
+
+    rows = service.list_issues(_rt(), office=office, state=state, customer=customer, limit=limit)
+    if as_json:
+        _json(rows)
+        return
+    for v in rows:
+        typer.echo(t("issue_line", id=v.id, state=v.state_title, level=v.level, severity=v.severity,
+                     customer=v.customer, handler=v.handler or "-", title=v.title))
+    if not rows:
+        typer.echo(et("nothing"))
+
+
+@cases_app.command("search")
+def cases_search(query: list[str] = typer.Argument(..., help="words to search for (Chinese works)"),
+                 limit: int = typer.Option(10, "--limit"), kind: Optional[str] = typer.Option(None, "--kind"),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Full-text search of cases and handling guides (Chinese works)."""
+    from engine.i18n import t as et
+    from flows.itr import service
+
+    hits = service.search_cases(_rt(), " ".join(query), limit=limit, kind=kind)
+    if as_json:
+        _json(hits)
+        return
+    for h in hits:
+        typer.echo(f"{h.code}\t{h.kind}\t{h.score:.2f}\t{h.title}\t{h.snippet}")
+    if not hits:
+        typer.echo(et("nothing"))
+
+
+@cases_app.command("add")
+def cases_add(code: str = typer.Option(..., "--code"), title: str = typer.Option(..., "--title"),
+              body: str = typer.Option(..., "--body"), kind: str = typer.Option("case", "--kind", help="case | guide"),
+              issue_type: Optional[str] = typer.Option(None, "--issue-type"), tags: Optional[str] = typer.Option(None, "--tags"),
+              actor: str = AS) -> None:
+    """Add (or replace, same code) a case-library entry."""
+    from flows.itr import service
+
+    service.add_case(_rt(), actor=actor, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags)
+    typer.echo(t("case_saved", code=code))
+
+
+@cases_app.command("load")
+def cases_load(path: Optional[Path] = typer.Argument(None, help="YAML file or folder (default rules/case-library)"),
+               actor: str = typer.Option("import", "--as", envvar="MCR_USER")) -> None:
+    """Load handling guides and cases from YAML."""
+    from flows.itr import service
+
+    typer.echo(t("cases_loaded", n=service.load_case_library(_rt(), path, actor=actor)))
+
+
+# ---------------------------------------------------------------------------------------------- itr
+
+
+@itr_app.command("report")
+def report(week: Optional[str] = typer.Option(None, "--week", help="ISO week, e.g. 2026-W48"),
+           month: Optional[str] = typer.Option(None, "--month", help="e.g. 2026-11"),
+           office: Optional[str] = typer.Option(None, "--office"), region: Optional[str] = typer.Option(None, "--region"),
+           type: Optional[list[str]] = typer.Option(None, "--type", help="only issues of this type (repeatable)"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Monitoring report of an office (or region, or HQ without either) for a week or month."""
+    from engine.templates import render
+    from flows.itr import service
+    from engine.i18n import locale
+
+    rep = service.report(_rt(), week=week, month=month, office=office, region=region, types=list(type or []))
+    if as_json:
+        _json(rep)
+        return
+    folder = Path(__file__).parent / "templates"
+    subject, body = render(folder, "review_report", locale(), {
+        "report": rep.model_dump(mode="json"), "kind": "weekly" if week else "monthly", "recipient_name": "-",
+        "type_names": type_names(rep.types, locale())})
+    typer.echo(subject)
+    typer.echo("\n".join(body.splitlines()[2:]))
+
+
+@itr_app.command("weekly-check")
+def weekly_check(week: str = typer.Option(..., "--week"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """每周有效问题检查: teams of big customers with too few valid issues in the week."""
+    from engine.i18n import t as et
+    from flows.itr import service
+
+    res = service.weekly_check(_rt(), week)
+    if as_json:
+        _json(res)
+        return
+    for s in res.shortfalls:
+        typer.echo(t("weekly_line", week=s.week, team=s.team or s.office, customer=s.customer, count=s.valid_issues,
+                     required=s.required))
+    if not res.shortfalls:
+        typer.echo(et("nothing"))
+
+
+@itr_app.command("qa-cases")
+def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open | decided | all"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Process-QA cases (low-score retrospectives, escalation overrides)."""
+    from engine.i18n import t as et
+    from flows.itr import service
+
+    rows = service.qa_cases(_rt(), status=None if status == "all" else status)
+    if as_json:
+        _json(rows)
+        return
+    for q in rows:
+        typer.echo(f"#{q.id}\tissue #{q.issue}\t{q.kind}\t{q.status}\t{q.reason}")
+    if not rows:
+        typer.echo(et("nothing"))

@@ -1,0 +1,312 @@
+"""The ITR monitoring report and the weekly valid-issue check, as pydantic models built by
+read-only queries (except the check's score entries, written once per key).
+
+`build_report` covers one period (an ISO week or a month) and one unit: an office (weekly office
+review), a region or HQ (monthly quality analysis) — a unit's figures are those of the offices
+below it. Period figures count what happened inside [start, end) of the unit's local calendar;
+"open" figures (QA cases, unowned and overdue issues) are as of `now`. All SQL is here, named by
+what it measures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from pydantic import BaseModel
+
+from engine.clock import to_us
+from flows.itr import org
+from flows.itr.errors import ItrUsageError
+from flows.itr.messages import t
+from flows.itr.policy import month_bounds, parse_week, ratio, self_resolution_rate, week_bounds, week_of
+from flows.itr.rules import ItrRules
+
+OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq")
+
+
+class UnitRate(BaseModel):
+    """问题自行解决率 of one office or region over the period."""
+
+    unit: str
+    kind: str
+    name: str
+    issues: int
+    escalated: int
+    self_resolution_rate: Optional[float]
+    quota: float
+    within_quota: bool
+
+
+class DispatchFigures(BaseModel):
+    dispatched: int
+    first_time_right: int
+    accuracy: Optional[float]
+
+
+class ClosureFigures(BaseModel):
+    closed: int
+    on_time: int
+    timely_rate: Optional[float]
+
+
+class EscalationFigures(BaseModel):
+    granted: int
+    refused: int
+    overridden: int
+    automatic: int
+
+
+class CallbackFigures(BaseModel):
+    closed: int
+    called_back: int
+    coverage: Optional[float]
+    urgent_closed: int
+    urgent_called_back: int
+    urgent_coverage: Optional[float]
+    scores: int
+    average_score: Optional[float]
+
+
+class ShortfallEntry(BaseModel):
+    week: str
+    office: str
+    team: Optional[str]
+    customer: str
+    valid_issues: int
+    required: int
+
+
+class NegativeEntry(BaseModel):
+    week: str
+    office: str
+    team: Optional[str]
+    customer: str
+    issue: Optional[int]
+    points: int
+    reason: str
+
+
+class ItrReport(BaseModel):
+    """Figures of the weekly office review / monthly region and HQ review."""
+
+    period: str
+    period_start: str
+    period_end: str
+    unit: str
+    unit_kind: str
+    unit_name: str
+    types: list[str]
+    generated_at: str
+    new_valid_issues: int
+    new_issues_by_type: dict[str, int]
+    rejected: int
+    dispatch: DispatchFigures
+    closure: ClosureFigures
+    self_resolution: list[UnitRate]
+    escalations: EscalationFigures
+    callbacks: CallbackFigures
+    qa_cases_open: int
+    open_issues: int
+    unowned_open: int
+    overdue_open: int
+    weekly_shortfalls: list[ShortfallEntry]
+    negative_scores: list[NegativeEntry]
+
+
+class WeeklyCheck(BaseModel):
+    """每周有效问题检查: big customers' teams that recorded too few valid issues, and negative scores."""
+
+    week: str
+    revenue_line_usd: int
+    required: int
+    customers_checked: int
+    shortfalls: list[ShortfallEntry]
+    teams_short: list[str]
+    negative_scores: list[NegativeEntry]
+
+
+def _in(prefix: str, values: list[str]) -> tuple[str, dict[str, Any]]:
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{k}" for k in params) or "NULL", params
+
+
+def period_bounds(period: str, tz: Any, kind: Optional[str] = None) -> tuple[datetime, datetime, str]:
+    """'2026-W48' (a week) or '2026-11' (a month) → [start, end) and the kind."""
+    if (kind or ("week" if "W" in period else "month")) == "week":
+        try:
+            start, end = week_bounds(period, tz)
+        except ValueError:
+            raise ItrUsageError(t("bad_week", week=period)) from None
+        return start, end, "week"
+    try:
+        start, end = month_bounds(period, tz)
+    except ValueError:
+        raise ItrUsageError(t("bad_month", month=period)) from None
+    return start, end, "month"
+
+
+def _weeks_of(period: str, kind: str, start: datetime, end: datetime, tz: Any) -> list[str]:
+    if kind == "week":
+        return [period]
+    weeks, day = [], start.astimezone(tz).date()
+    last = (end.astimezone(tz) - timedelta(microseconds=1)).date()
+    while day <= last:
+        if day.weekday() == 0:
+            weeks.append(week_of(datetime.combine(day, datetime.min.time(), tz), tz))
+        day += timedelta(days=1)
+    return weeks
+
+
+def unit_tz(tx: Any, runtime: Any, code: str) -> Any:
+    name = org.calendar_of(tx, code) or runtime.calendars.default_name
+    return runtime.calendars.get(name if name in runtime.calendars else None).tz
+
+
+def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_code: str, now: datetime,
+                 kind: Optional[str] = None, types: Optional[list[str]] = None) -> ItrReport:
+    unit = org.unit(tx, unit_code)
+    if unit is None or unit.kind not in ("office", "region", "hq"):
+        raise ItrUsageError(t("report_unit", code=unit_code, kind="office / region / hq"))
+    tz = unit_tz(tx, runtime, unit.code)
+    start, end, kind = period_bounds(period, tz, kind)
+    offices = [u.code for u in org.units_of_kind(tx, "office", under=unit.code)] if unit.kind != "office" else [unit.code]
+    marks, params = _in("o", offices)
+    p = {**params, "s": to_us(start), "e": to_us(end), "now": to_us(now), "yes": True, "no": False}
+    in_offices = f"i.office_code IN ({marks})"
+    if types:  # e.g. the weekly office review of non-technical issues (SPEC §5)
+        type_marks, type_params = _in("ty", sorted(types))
+        p.update(type_params)
+        in_offices += f" AND i.type IN ({type_marks})"
+    type_filter = in_offices[in_offices.index(" AND i.type"):] if types else ""
+
+    # New issues of the period, by validity and type.
+    by_type = {r[0]: int(r[1]) for r in tx.all(
+        f"SELECT i.type, COUNT(*) FROM itr_issue i WHERE {in_offices} AND i.valid = :yes "
+        "AND i.opened_us >= :s AND i.opened_us < :e GROUP BY i.type", p)}
+    rejected = int(tx.one(f"SELECT COUNT(*) FROM itr_issue i WHERE {in_offices} AND i.valid = :no "
+                          "AND i.opened_us >= :s AND i.opened_us < :e", p)[0])
+
+    # Dispatch first-time accuracy: first dispatches of the period never corrected by a re-dispatch.
+    firsts = tx.all(f"SELECT d.issue_id, (SELECT COUNT(*) FROM itr_dispatch d2 WHERE d2.issue_id = d.issue_id "
+                    f"AND d2.seq > 1) FROM itr_dispatch d JOIN itr_issue i ON i.id = d.issue_id WHERE {in_offices} "
+                    "AND d.seq = 1 AND d.at_us >= :s AND d.at_us < :e", p)
+    right = sum(1 for r in firsts if int(r[1]) == 0)
+
+    # Timely closure: issues closed in the period that never breached a time limit.
+    closed_rows = tx.all(f"SELECT i.id, i.sla_breaches, i.severity FROM itr_issue i WHERE {in_offices} "
+                         "AND i.closed_us >= :s AND i.closed_us < :e", p)
+    on_time = sum(1 for r in closed_rows if int(r[1]) == 0)
+
+    # Self-resolution per office (and per region above them) over the period.
+    rates: list[UnitRate] = []
+    for code in offices:
+        rates.append(_unit_rate(tx, rules, org.unit(tx, code), "office_code", p, type_filter))  # type: ignore[arg-type]
+    regions = ([org.region_of(tx, unit.code)] if unit.kind == "office" else
+               [unit] if unit.kind == "region" else org.units_of_kind(tx, "region", under=unit.code))
+    for region in regions:
+        if region is not None:
+            rates.append(_unit_rate(tx, rules, region, "region_code", p, type_filter))
+
+    esc = tx.all(f"SELECT e.decision, e.automatic FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id "
+                 f"WHERE {in_offices} AND e.at_us >= :s AND e.at_us < :e", p)
+
+    # Callback coverage of the issues closed in the period, and the scores given in it.
+    called = {int(r[0]) for r in tx.all(
+        f"SELECT DISTINCT c.issue_id FROM itr_callback c JOIN itr_issue i ON i.id = c.issue_id WHERE {in_offices} "
+        "AND c.reached = :yes AND i.closed_us >= :s AND i.closed_us < :e", p)}
+    urgent = [int(r[0]) for r in closed_rows if r[2] == "urgent"]
+    scores = tx.one(f"SELECT COUNT(c.score), AVG(c.score) FROM itr_callback c JOIN itr_issue i ON i.id = c.issue_id "
+                    f"WHERE {in_offices} AND c.reached = :yes AND c.at_us >= :s AND c.at_us < :e", p)
+
+    # As of now: open QA cases, open issues without owner, open issues past their time limit.
+    qa_open = int(tx.one(f"SELECT COUNT(*) FROM itr_qa_case q JOIN itr_issue i ON i.id = q.issue_id "
+                         f"WHERE {in_offices} AND q.status = 'open'", p)[0])
+    open_marks, open_params = _in("st", list(OPEN_STATES))
+    p.update(open_params)
+    open_rows = tx.all(f"SELECT i.handler_emp_no, i.sla_due_us FROM itr_issue i JOIN flow_instance f ON f.id = i.id "
+                       f"WHERE {in_offices} AND f.state IN ({open_marks})", p)
+
+    weeks = _weeks_of(period, kind, start, end, tz)
+    short, negative = weekly_entries(tx, weeks, offices)
+    return ItrReport(
+        period=period, period_start=start.astimezone(tz).isoformat(), period_end=end.astimezone(tz).isoformat(),
+        unit=unit.code, unit_kind=unit.kind, unit_name=unit.name, types=sorted(types or []), generated_at=now.astimezone(tz).isoformat(),
+        new_valid_issues=sum(by_type.values()), new_issues_by_type=dict(sorted(by_type.items())), rejected=rejected,
+        dispatch=DispatchFigures(dispatched=len(firsts), first_time_right=right, accuracy=ratio(right, len(firsts))),
+        closure=ClosureFigures(closed=len(closed_rows), on_time=on_time, timely_rate=ratio(on_time, len(closed_rows))),
+        self_resolution=rates,
+        escalations=EscalationFigures(granted=sum(1 for r in esc if r[0] == "granted"),
+                                      refused=sum(1 for r in esc if r[0] == "refused"),
+                                      overridden=sum(1 for r in esc if r[0] == "overridden"),
+                                      automatic=sum(1 for r in esc if r[1])),
+        callbacks=CallbackFigures(
+            closed=len(closed_rows), called_back=len(called), coverage=ratio(len(called), len(closed_rows)),
+            urgent_closed=len(urgent), urgent_called_back=len(called & set(urgent)),
+            urgent_coverage=ratio(len(called & set(urgent)), len(urgent)), scores=int(scores[0] or 0),
+            average_score=round(float(scores[1]), 2) if scores[1] is not None else None),
+        qa_cases_open=qa_open, open_issues=len(open_rows),
+        unowned_open=sum(1 for r in open_rows if r[0] is None),
+        overdue_open=sum(1 for r in open_rows if r[1] is not None and int(r[1]) < to_us(now)),
+        weekly_shortfalls=short, negative_scores=negative)
+
+
+def _unit_rate(tx: Any, rules: ItrRules, unit: org.Unit, column: str, p: dict[str, Any],
+               type_filter: str = "") -> UnitRate:
+    q = {**p, "u": unit.code}
+    issues = int(tx.one(f"SELECT COUNT(*) FROM itr_issue i WHERE i.{column} = :u AND i.valid = :yes "
+                        f"AND i.opened_us >= :s AND i.opened_us < :e{type_filter}", q)[0])
+    escalated = int(tx.one("SELECT COUNT(*) FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id "
+                           "WHERE e.unit_code = :u AND e.counted = :yes "
+                           f"AND e.at_us >= :s AND e.at_us < :e{type_filter}", q)[0])
+    limit = rules.quota.office if unit.kind == "office" else rules.quota.region
+    rate = self_resolution_rate(issues, escalated)
+    return UnitRate(unit=unit.code, kind=unit.kind, name=unit.name, issues=issues, escalated=escalated,
+                    self_resolution_rate=rate, quota=limit,
+                    within_quota=rate is None or round(1 - rate, 4) <= limit + 1e-9)
+
+
+def weekly_entries(tx: Any, weeks: list[str], offices: list[str]) -> tuple[list[ShortfallEntry], list[NegativeEntry]]:
+    if not weeks:
+        return [], []
+    wm, wp = _in("w", weeks)
+    om, op = _in("o", offices)
+    rows = tx.all(f"SELECT kind, week, office_code, team_code, customer_code, issue_id, valid_issues, required, "
+                  f"points, reason FROM itr_weekly_score WHERE week IN ({wm}) AND office_code IN ({om}) "
+                  "ORDER BY week, team_code, customer_code, id", {**wp, **op})
+    short = [ShortfallEntry(week=r[1], office=r[2], team=r[3], customer=r[4], valid_issues=int(r[6] or 0),
+                            required=int(r[7] or 0)) for r in rows if r[0] == "shortfall"]
+    neg = [NegativeEntry(week=r[1], office=r[2], team=r[3], customer=r[4], issue=r[5], points=int(r[8]),
+                         reason=r[9]) for r in rows if r[0] == "negative"]
+    return short, neg
+
+
+def run_weekly_check(tx: Any, runtime: Any, rules: ItrRules, week: str, now: datetime) -> WeeklyCheck:
+    """Record a shortfall entry for each big customer with fewer valid issues than required in the week."""
+    try:
+        parse_week(week)
+    except ValueError:
+        raise ItrUsageError(t("bad_week", week=week)) from None
+    wq = rules.weekly_quota
+    customers = org.big_customers(tx, wq.revenue_line_usd)
+    for cust in customers:
+        start, end = week_bounds(week, unit_tz(tx, runtime, cust.office_code))
+        count = int(tx.one("SELECT COUNT(*) FROM itr_issue WHERE customer_code = :c AND valid = :yes "
+                           "AND opened_us >= :s AND opened_us < :e",
+                           {"c": cust.code, "yes": True, "s": to_us(start), "e": to_us(end)})[0])
+        if count >= wq.min_valid_issues:
+            continue
+        # Written once per week and customer: re-running the check changes nothing.
+        tx.execute("INSERT INTO itr_weekly_score (key, week, kind, office_code, team_code, customer_code, issue_id, "
+                   "valid_issues, required, points, reason, created_us) VALUES (:key, :week, 'shortfall', :office, "
+                   ":team, :cust, NULL, :count, :req, 0, :reason, :now) ON CONFLICT (key) DO NOTHING",
+                   {"key": f"shortfall:{week}:{cust.code}", "week": week, "office": cust.office_code,
+                    "team": cust.team_code, "cust": cust.code, "count": count, "req": wq.min_valid_issues,
+                    "reason": f"{count} < {wq.min_valid_issues}", "now": to_us(now)})
+    offices = sorted({c.office_code for c in customers} | {r[0] for r in tx.all(
+        "SELECT DISTINCT office_code FROM itr_weekly_score WHERE week = :w", {"w": week})})
+    short, neg = weekly_entries(tx, [week], offices)
+    return WeeklyCheck(week=week, revenue_line_usd=wq.revenue_line_usd, required=wq.min_valid_issues,
+                       customers_checked=len(customers), shortfalls=short,
+                       teams_short=sorted({s.team or s.office for s in short}), negative_scores=neg)
+

@@ -1,0 +1,85 @@
+"""The scheduled ITR reviews (flows/itr/itr_review.yaml): weekly office review, monthly region/HQ review.
+
+A launcher runs outside any step: it runs the weekly valid-issue check, builds each report with
+read-only queries, then starts one `itr_review` instance per unit and period (its subject makes a
+second start a no-op) and publishes it, which mails the report through the outbox. Units that
+never recorded an issue are not reviewed: ITR is not in use there (yet), and an empty review
+would only be noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.itr import org
+from flows.itr.policy import previous_month, previous_week
+from flows.itr.reports import ItrReport, build_report, run_weekly_check
+from flows.itr.rules import load_itr_rules
+
+ACTOR = "launcher:itr_review"
+
+
+def _publish(runtime: Any, *, kind: str, period: str, unit: org.Unit, report: ItrReport,
+             recipients: list[org.Person]) -> int:
+    data = {"kind": kind, "period": period, "unit": unit.code, "unit_name": unit.name,
+            "report": report.model_dump(mode="json"),
+            "recipients": [{"emp_no": p.emp_no, "name": p.name, "email": p.email, "locale": p.locale}
+                           for p in recipients]}
+    res = runtime.start("itr_review", data, actor=ACTOR, subject=f"{kind}:{period}:{unit.code}")
+    if res.duplicate and res.to_state != "prepared":
+        return 0
+    runtime.send(res.instance_id, "publish", actor=ACTOR)
+    return 0 if res.duplicate else 1
+
+
+def _units_with_issues(runtime: Any) -> tuple[list[str], list[str], list[str]]:
+    with runtime.db.read() as tx:
+        offices = sorted(r[0] for r in tx.all("SELECT DISTINCT office_code FROM itr_issue"))
+        regions = sorted({r[0] for r in tx.all("SELECT DISTINCT region_code FROM itr_issue") if r[0]})
+        hqs = sorted({hq.code for hq in (org.hq_of(tx, o) for o in offices) if hq is not None})
+    return offices, regions, hqs
+
+
+def run_weekly_review(lctx: Any) -> int:
+    """Monday 09:00: the previous ISO week's review for every office, to its heads and sales management."""
+    runtime = lctx.runtime
+    rules = load_itr_rules()
+    if not rules.reviews.weekly_enabled:
+        return 0
+    week = previous_week(lctx.occurrence, lctx.launch.recurrence.tz)
+    now = runtime.clock.now()
+    with runtime.db.tx() as tx:
+        run_weekly_check(tx, runtime, rules, week, now)
+    offices, _, _ = _units_with_issues(runtime)
+    started = 0
+    for code in offices:
+        with runtime.db.read() as tx:
+            unit = org.unit(tx, code)
+            report = build_report(tx, runtime, rules, period=week, unit_code=code, now=now, kind="week",
+                                  types=rules.reviews.weekly_types)
+            recipients = org.heads(tx, code, rules.reviews.weekly_roles)
+        if unit is not None:
+            started += _publish(runtime, kind="weekly", period=week, unit=unit, report=report, recipients=recipients)
+    return started
+
+
+def run_monthly_review(lctx: Any) -> int:
+    """The 1st, 09:00: last month's quality analysis for every region (its heads) and HQ (sales management)."""
+    runtime = lctx.runtime
+    rules = load_itr_rules()
+    if not rules.reviews.monthly_enabled:
+        return 0
+    month = previous_month(lctx.occurrence, lctx.launch.recurrence.tz)
+    now = runtime.clock.now()
+    _, regions, hqs = _units_with_issues(runtime)
+    started = 0
+    for code, roles in [(r, rules.reviews.region_roles) for r in regions] + [(h, rules.reviews.hq_roles) for h in hqs]:
+        with runtime.db.read() as tx:
+            unit = org.unit(tx, code)
+            report = build_report(tx, runtime, rules, period=month, unit_code=code, now=now, kind="month",
+                                  types=rules.reviews.monthly_types)
+            recipients = org.heads(tx, code, roles)
+        if unit is not None:
+            started += _publish(runtime, kind="monthly", period=month, unit=unit, report=report,
+                                recipients=recipients)
+    return started

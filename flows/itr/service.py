@@ -1,0 +1,590 @@
+"""The ITR service layer: what the CLI, the replay plugin and the web app call.
+
+Each write is one flow step (one transaction) through the runtime: the business rules run in the
+flow's actions (flows/itr/actions.py), so a refusal changes nothing and is recorded in
+`flow_refusal`. This layer adds what a step cannot do for itself: intake before the instance
+exists (`open_issue`), the refused-escalation audit row (written after the refused step rolled
+back), readable views (pydantic models) and the reports. Reads use `db.session()` / `db.read()`,
+never the step's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from engine import sql
+from engine.clock import from_us, to_us
+from engine.errors import EventNotAllowed, TransitionRefused
+from engine.i18n import locale as current_locale
+from engine.rules import rules_dir
+from engine.store import FlowInstance
+from engine.yamlsrc import YamlSyntaxError, load_yaml
+from flows.itr.errors import (EscalationQuotaExceeded, InvalidIssueInput, IssueStateRefused, ItrUsageError, NotQa,
+                              UnknownIssue, UnknownRecord)
+from flows.itr.intake import prepare, record
+from flows.itr.messages import STATE_WORDS, t
+from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
+                              WeeklyScore)
+from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
+from flows.itr.rules import TYPES, load_itr_rules
+from flows.itr.search import search as _search, upsert_entry
+
+FLOW = "itr_issue"
+
+
+# ---------------------------------------------------------------------------------------------- views
+
+
+class DispatchView(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    queue: str
+    handler: Optional[str]
+    redispatch: bool
+    reason: Optional[str]
+
+
+class EscalationView(BaseModel):
+    id: int
+    issue: int
+    title: str
+    at: str
+    actor: str
+    from_level: str
+    to_level: str
+    unit: str
+    reason: str
+    note: Optional[str]
+    decision: str
+    automatic: bool
+    counted: bool
+    override_by: Optional[str]
+    override_why: Optional[str]
+    qa_flag: bool
+    escalated_before: int
+    unit_issues: int
+    quota_limit: str
+    handler: Optional[str]
+    message: Optional[str]
+
+
+class CallbackDecisionView(BaseModel):
+    id: int
+    at: str
+    required: bool
+    reason: str
+    seed: int
+    draw: float
+    threshold: float
+    coverage_done: int
+    coverage_base: int
+    contact: str
+    last_callback: Optional[str]
+    not_before: Optional[str]
+    carry_pending: bool
+    carried_from: Optional[int]
+    carried_to: Optional[int]
+
+
+class CallbackView(BaseModel):
+    id: int
+    at: str
+    actor: str
+    contact: str
+    reached: bool
+    score: Optional[int]
+    note: Optional[str]
+
+
+class QaCaseView(BaseModel):
+    id: int
+    issue: int
+    title: str
+    office: str
+    kind: str
+    opened: str
+    opened_by: str
+    reason: str
+    score: Optional[int]
+    escalation: Optional[int]
+    status: str
+    decision: Optional[str]
+    accountable: Optional[str]
+    decided_by: Optional[str]
+    decided: Optional[str]
+    note: Optional[str]
+
+
+class IssueView(BaseModel):
+    """One issue as users see it (mcr issue show, replay output, web app)."""
+
+    id: int
+    state: str
+    state_title: str
+    title: str
+    description: Optional[str]
+    type: str
+    severity: str
+    source: str
+    customer: str
+    contact: str
+    submitter: str
+    office: str
+    region: Optional[str]
+    team: Optional[str]
+    contract: Optional[str]
+    level: str
+    queue: Optional[str]
+    handler: Optional[str]
+    major_incident: bool
+    care_rep: Optional[str]
+    sla_hours: float
+    calendar: str
+    sla_due: Optional[str]
+    sla_breaches: int
+    valid: bool
+    opened: str
+    dispatched: Optional[str]
+    resolved: Optional[str]
+    resolved_level: Optional[str]
+    closed: Optional[str]
+    resolution: Optional[str]
+    callback_required: Optional[bool]
+    dispatches: list[DispatchView] = []
+    escalations: list[EscalationView] = []
+    callback_decisions: list[CallbackDecisionView] = []
+    callbacks: list[CallbackView] = []
+    qa_cases: list[QaCaseView] = []
+    notes: list[dict[str, Any]] = []
+
+
+class CaseHit(BaseModel):
+    code: str
+    kind: str
+    title: str
+    score: float
+    matched: int
+    snippet: str
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _log_refusal(rt: Any, instance_id: Optional[int], actor: str, event: str, exc: TransitionRefused) -> None:
+    """Record a refusal raised outside a flow step, in the same log the runtime uses (flow_refusal)."""
+    with rt.db.tx() as tx:
+        tx.execute(sql.INSERT_REFUSAL, {"instance_id": instance_id, "now": to_us(rt.clock.now()), "actor": actor,
+                                        "event": event, "code": exc.code, "message": str(exc)})
+
+
+def _local(us: Optional[int], tz: Any) -> Optional[str]:
+    return from_us(us).astimezone(tz).isoformat(timespec="minutes") if us is not None else None
+
+
+def _tz(rt: Any, calendar: Optional[str]) -> Any:
+    return rt.calendars.get(calendar if calendar in rt.calendars else None).tz
+
+
+def _state_title(rt: Any, state: str, locale: Optional[str] = None) -> str:
+    spec = rt.definitions.get(FLOW).state_by_name(state)
+    return spec.title.get(locale or current_locale()) or spec.title.get("zh-CN") or state
+
+
+def _event_title(rt: Any, event: str) -> str:
+    spec = next((e for e in rt.definitions.get(FLOW).events if e.name == event), None)
+    return (spec.title.get(current_locale()) or spec.title.get("zh-CN") or event) if spec else event
+
+
+def _require_issue(rt: Any, issue_id: Any, actor: str, event: str) -> int:
+    try:
+        iid = int(issue_id)
+    except (TypeError, ValueError):
+        iid = -1
+    with rt.db.read() as tx:
+        found = tx.one("SELECT id FROM itr_issue WHERE id = :i", {"i": iid}) if iid >= 0 else None
+    if found is None:
+        exc = UnknownIssue(t("unknown_issue", id=issue_id), instance_id=None, event=event)
+        _log_refusal(rt, None, actor, event, exc)
+        raise exc
+    return iid
+
+
+def _send(rt: Any, issue_id: Any, event: str, *, actor: str, payload: Optional[dict[str, Any]] = None) -> Any:
+    iid = _require_issue(rt, issue_id, actor, event)
+    try:
+        return rt.send(iid, event, actor=actor, payload=payload or {})
+    except EventNotAllowed as exc:
+        # Already in flow_refusal (the runtime logs it); say it in the user's words.
+        state = exc.state or "?"
+        if state in STATE_WORDS:
+            msg = t("state_ended", id=iid, state=STATE_WORDS[state][current_locale()], event=_event_title(rt, event))
+        else:
+            allowed = rt.definitions.compiled(FLOW, rt.definitions.get(FLOW).version).allowed.get(state, [])
+            msg = t("state_refused", id=iid, state=_state_title(rt, state), event=_event_title(rt, event),
+                    allowed=", ".join(_event_title(rt, e) for e in allowed if e not in ("sla_breached",
+                                                                                       "progress_report")))
+        raise IssueStateRefused(msg, instance_id=iid, event=event, state=state) from exc
+
+
+# ---------------------------------------------------------------------------------------------- intake
+
+
+def open_issue(rt: Any, *, actor: str, **fields: Any) -> IssueView:
+    """受理: record a new issue (validated against master data) and start its flow, in one transaction."""
+    rules = load_itr_rules()
+    now = rt.clock.now()
+    try:
+        with rt.db.tx() as tx:
+            intake = prepare(tx, rt, rules, fields, actor=actor, now=now)
+            # The engine has no public "start inside my transaction" outside a step; _start_in is
+            # what StepContext.start uses. Instance and issue row commit together or not at all.
+            res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=None, calendar=intake.calendar,
+                               locale=intake.locale, now=now)
+            record(tx, res.instance_id, intake, rules, now)
+    except TransitionRefused as exc:
+        _log_refusal(rt, None, actor, "open", exc)
+        raise
+    if res.earliest_timer is not None and rt.on_timer_armed is not None:
+        rt.on_timer_armed(res.earliest_timer)
+    return get_issue(rt, res.instance_id)
+
+
+def open_issue_in(ctx: Any, **fields: Any) -> int:
+    """Open an improvement issue inside another flow's step (e.g. a survey's low score); returns its number.
+
+    Same checks as `open_issue`; a refusal refuses the calling step. `submitter` defaults to the
+    step's actor — a timer-driven step must name one.
+    """
+    rules = load_itr_rules()
+    intake = prepare(ctx.tx, ctx.runtime, rules, fields, actor=ctx.actor, now=ctx.now)
+    issue_id = ctx.start(FLOW, intake.data, calendar=intake.calendar, locale=intake.locale)
+    record(ctx.tx, issue_id, intake, rules, ctx.now)
+    return issue_id
+
+
+# ---------------------------------------------------------------------------------------------- handling
+
+
+def dispatch(rt: Any, issue_id: Any, *, actor: str, queue: Optional[str] = None,
+             handler: Optional[str] = None) -> IssueView:
+    """分派 by type to the owning queue (or the named queue / handler)."""
+    _send(rt, issue_id, "dispatch", actor=actor, payload={"queue": queue, "handler": handler})
+    return get_issue(rt, issue_id)
+
+
+def redispatch(rt: Any, issue_id: Any, *, actor: str, reason: str, queue: Optional[str] = None,
+               handler: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "redispatch", actor=actor, payload={"queue": queue, "handler": handler, "reason": reason})
+    return get_issue(rt, issue_id)
+
+
+def accept(rt: Any, issue_id: Any, *, actor: str) -> IssueView:
+    _send(rt, issue_id, "accept", actor=actor)
+    return get_issue(rt, issue_id)
+
+
+def reject(rt: Any, issue_id: Any, *, actor: str, reason: str) -> IssueView:
+    _send(rt, issue_id, "reject", actor=actor, payload={"reason": reason})
+    return get_issue(rt, issue_id)
+
+
+def note(rt: Any, issue_id: Any, *, actor: str, text: str) -> IssueView:
+    _send(rt, issue_id, "note", actor=actor, payload={"text": text})
+    return get_issue(rt, issue_id)
+
+
+def declare_major(rt: Any, issue_id: Any, *, actor: str, care_rep: str) -> IssueView:
+    """重大事故: names the customer-care representative; hourly progress reports start."""
+    _send(rt, issue_id, "declare_major", actor=actor, payload={"care_rep": care_rep})
+    return get_issue(rt, issue_id)
+
+
+def resolve(rt: Any, issue_id: Any, *, actor: str, solution: str, case: Optional[str] = None,
+            add_to_library: bool = False) -> IssueView:
+    _send(rt, issue_id, "resolve", actor=actor,
+          payload={"solution": solution, "case": case, "add_to_library": add_to_library})
+    return get_issue(rt, issue_id)
+
+
+def escalate(rt: Any, issue_id: Any, *, actor: str, reason: Optional[str], note: Optional[str] = None,
+             override_by: Optional[str] = None, override_why: Optional[str] = None) -> EscalationView:
+    """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
+    payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
+    try:
+        _send(rt, issue_id, "escalate", actor=actor, payload=payload)
+    except EscalationQuotaExceeded as exc:
+        _record_refused_escalation(rt, int(issue_id), actor, exc)
+        raise
+    return escalations(rt, issue_id=int(issue_id))[-1]
+
+
+def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: EscalationQuotaExceeded) -> None:
+    """The refused step left nothing behind; the decision itself is kept for the report and QA."""
+    d = exc.details
+    with rt.db.tx() as tx:
+        tx.run(insert(Escalation.__table__).values(
+            issue_id=issue_id, at_us=to_us(rt.clock.now()), actor=actor, from_level=d["level"],
+            to_level=d["to_level"], unit_code=d["unit"], reason=d["reason"], note=d.get("note"), decision="refused",
+            automatic=False, counted=False, qa_flag=False, escalated_before=d["escalated_before"],
+            unit_issues=d["unit_issues"], quota_limit=d["quota_limit"], window_start_us=d["window_start_us"],
+            window_end_us=d["window_end_us"], message=str(exc)))
+
+
+# ---------------------------------------------------------------------------------------------- close, callback, QA
+
+
+def close(rt: Any, issue_id: Any, *, actor: str) -> IssueView:
+    """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
+    _send(rt, issue_id, "close", actor=actor)
+    return get_issue(rt, issue_id)
+
+
+def record_callback(rt: Any, issue_id: Any, *, actor: str, score: Any = None, reached: bool = True,
+                    note: Optional[str] = None) -> IssueView:
+    """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
+    _send(rt, issue_id, "callback", actor=actor, payload={"score": score, "reached": reached, "note": note})
+    return get_issue(rt, issue_id)
+
+
+QA_DECISIONS = {"low_score": ("close", "reopen"), "escalation_override": ("justified", "unjustified")}
+
+
+def qa_decide(rt: Any, case_id: Any, *, actor: str, decision: str, accountable: Optional[str] = None,
+              note: Optional[str] = None) -> QaCaseView:
+    """流程QA decides a case: a low-score retrospective closes or reopens the issue; an override is judged."""
+    with rt.db.session() as s:
+        case = s.get(QaCase, int(case_id)) if str(case_id).isdigit() else None
+    if case is None:
+        exc: TransitionRefused = UnknownRecord(t("unknown_qa_case", case=case_id), event="qa_decide")
+        _log_refusal(rt, None, actor, "qa_decide", exc)
+        raise exc
+    allowed = QA_DECISIONS[case.kind]
+    if decision not in allowed:
+        exc = InvalidIssueInput(t("bad_qa_decision", decision=decision, allowed=", ".join(allowed)),
+                                instance_id=case.issue_id, event="qa_decide")
+        _log_refusal(rt, case.issue_id, actor, "qa_decide", exc)
+        raise exc
+    if case.kind == "low_score":
+        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", actor=actor,
+              payload={"case": case.id, "accountable": accountable, "note": note})
+        return qa_case(rt, case.id)
+    with rt.db.tx() as tx:
+        roles = tx.one("SELECT roles FROM employee WHERE emp_no = :e", {"e": actor})
+        refusal: Optional[TransitionRefused] = None
+        if roles is None or "qa" not in (roles[0] or "").split(","):
+            refusal = NotQa(t("not_qa", id=case.issue_id, actor=actor), instance_id=case.issue_id, event="qa_decide")
+        elif case.status != "open":
+            refusal = InvalidIssueInput(t("qa_case_decided", case=case.id), instance_id=case.issue_id,
+                                        event="qa_decide")
+        elif accountable and tx.one("SELECT 1 FROM employee WHERE emp_no = :e", {"e": accountable}) is None:
+            refusal = UnknownRecord(t("unknown_employee", emp=accountable), instance_id=case.issue_id,
+                                    event="qa_decide")
+        else:
+            tx.execute("UPDATE itr_qa_case SET status = 'decided', decision = :d, accountable_emp_no = :a, "
+                       "decided_by = :by, decided_us = :now, note = :n WHERE id = :c AND status = 'open'",
+                       {"d": decision, "a": accountable, "by": actor, "now": to_us(rt.clock.now()), "n": note,
+                        "c": case.id})
+    if refusal is not None:
+        _log_refusal(rt, case.issue_id, actor, "qa_decide", refusal)
+        raise refusal
+    return qa_case(rt, case.id)
+
+
+# ---------------------------------------------------------------------------------------------- case library
+
+
+def search_cases(rt: Any, query: str, *, limit: int = 10, kind: Optional[str] = None) -> list[CaseHit]:
+    """Search cases and handling guides (works for Chinese on SQLite and PostgreSQL)."""
+    with rt.db.read() as tx:
+        return [CaseHit(code=h.code, kind=h.kind, title=h.title, score=h.score, matched=h.matched, snippet=h.snippet)
+                for h in _search(tx, query, limit=limit, kind=kind)]
+
+
+def add_case(rt: Any, *, actor: str, code: str, kind: str, title: str, body: str, issue_type: Optional[str] = None,
+             tags: Optional[str] = None) -> int:
+    if kind not in ("case", "guide"):
+        raise ItrUsageError(t("bad_choice", field="kind", value=kind, allowed="case, guide"))
+    if not (code and title and body):
+        raise ItrUsageError(t("missing_field", field="code / title / body"))
+    with rt.db.tx() as tx:
+        return upsert_entry(tx, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags,
+                            source_issue_id=None, now_us=to_us(rt.clock.now()), actor=actor)
+
+
+def load_case_library(rt: Any, path: Optional[Path] = None, *, actor: str = "import") -> int:
+    """Load handling guides and cases from YAML files (default: rules/case-library/*.yaml); same code = replace."""
+    root = Path(path) if path else rules_dir() / "case-library"
+    files = sorted(root.glob("*.yaml")) if root.is_dir() else [root]
+    n = 0
+    for f in files:
+        try:
+            entries = load_yaml(f)
+        except YamlSyntaxError as exc:
+            raise ItrUsageError(str(exc.problem)) from exc
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ItrUsageError(t("bad_case_file", file=f))
+        for e in entries:
+            add_case(rt, actor=actor, code=str(e.get("code") or ""), kind=str(e.get("kind") or "guide"),
+                     title=str(e.get("title") or ""), body=str(e.get("body") or ""), issue_type=e.get("issue_type"),
+                     tags=", ".join(e["tags"]) if isinstance(e.get("tags"), list) else e.get("tags"))
+            n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- monitoring
+
+
+def weekly_check(rt: Any, week: str) -> WeeklyCheck:
+    """每周有效问题检查: which big customers' teams fell short of the weekly minimum (entries written once)."""
+    with rt.db.tx() as tx:
+        return run_weekly_check(tx, rt, load_itr_rules(), week, rt.clock.now())
+
+
+def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, office: Optional[str] = None,
+           region: Optional[str] = None, unit: Optional[str] = None, types: Optional[list[str]] = None,
+           now: Optional[datetime] = None) -> ItrReport:
+    """`mcr itr report --week 2026-W48 --office X`: the monitoring figures of one unit and period."""
+    if (week is None) == (month is None):
+        raise ItrUsageError(t("report_period"))
+    bad = sorted(set(types or []) - set(TYPES))
+    if bad:
+        raise ItrUsageError(t("bad_choice", field="type", value=", ".join(bad), allowed=", ".join(TYPES)))
+    code = office or region or unit
+    with rt.db.read() as tx:
+        if code is None:
+            row = tx.one("SELECT code FROM org_unit WHERE kind = 'hq' ORDER BY code LIMIT 1")
+            code = row[0] if row else "?"
+        found = tx.one("SELECT kind FROM org_unit WHERE code = :c", {"c": code})
+        expected = "office" if office else "region" if region else None
+        if found is None or (expected and found[0] != expected):
+            raise ItrUsageError(t("report_unit", code=code, kind=expected or "office / region / hq"))
+        return build_report(tx, rt, load_itr_rules(), period=str(week or month), unit_code=code,
+                            now=now or rt.clock.now(), kind="week" if week else "month", types=types)
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+
+def _escalation_view(e: Escalation, tz: Any, title: str) -> EscalationView:
+    return EscalationView(id=e.id, issue=e.issue_id, title=title, at=_local(e.at_us, tz), actor=e.actor, from_level=e.from_level,
+                          to_level=e.to_level, unit=e.unit_code, reason=e.reason, note=e.note, decision=e.decision,
+                          automatic=e.automatic, counted=e.counted, override_by=e.override_by,
+                          override_why=e.override_why, qa_flag=e.qa_flag, escalated_before=e.escalated_before,
+                          unit_issues=e.unit_issues, quota_limit=e.quota_limit, handler=e.handler_emp_no,
+                          message=e.message)
+
+
+def _qa_view(q: QaCase, tz: Any, title: str) -> QaCaseView:
+    return QaCaseView(id=q.id, issue=q.issue_id, title=title, office=q.office_code, kind=q.kind, opened=_local(q.opened_us, tz),
+                      opened_by=q.opened_by, reason=q.reason, score=q.score, escalation=q.escalation_id,
+                      status=q.status, decision=q.decision, accountable=q.accountable_emp_no,
+                      decided_by=q.decided_by, decided=_local(q.decided_us, tz), note=q.note)
+
+
+def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail: bool) -> IssueView:
+    tz = _tz(rt, issue.calendar)
+    view = IssueView(
+        id=issue.id, state=inst.state, state_title=_state_title(rt, inst.state), title=issue.title,
+        description=issue.description, type=issue.type, severity=issue.severity, source=issue.source,
+        customer=issue.customer_code, contact=issue.contact_code, submitter=issue.submitter_emp_no,
+        office=issue.office_code, region=issue.region_code, team=issue.team_code, contract=issue.contract,
+        level=issue.level, queue=issue.queue, handler=issue.handler_emp_no, major_incident=issue.major_incident,
+        care_rep=issue.care_rep_emp_no, sla_hours=issue.sla_hours, calendar=issue.calendar,
+        sla_due=_local(issue.sla_due_us, tz), sla_breaches=issue.sla_breaches, valid=issue.valid,
+        opened=_local(issue.opened_us, tz), dispatched=_local(issue.dispatched_us, tz),
+        resolved=_local(issue.resolved_us, tz), resolved_level=issue.resolved_level, closed=_local(issue.closed_us, tz),
+        resolution=issue.resolution, callback_required=issue.callback_required)
+    if not detail:
+        return view
+    iid = issue.id
+    view.dispatches = [DispatchView(seq=d.seq, at=_local(d.at_us, tz), actor=d.actor, queue=d.queue,  # type: ignore[arg-type]
+                                    handler=d.handler_emp_no, redispatch=d.redispatch, reason=d.reason)
+                       for d in s.exec(select(Dispatch).where(Dispatch.issue_id == iid).order_by(col(Dispatch.seq)))]
+    view.escalations = [_escalation_view(e, tz, issue.title) for e in
+                        s.exec(select(Escalation).where(Escalation.issue_id == iid).order_by(col(Escalation.id)))]
+    view.callback_decisions = [
+        CallbackDecisionView(id=d.id, at=_local(d.at_us, tz),  # type: ignore[arg-type]
+                             required=d.required, reason=d.reason, seed=d.seed,
+                             draw=d.draw, threshold=d.threshold, coverage_done=d.coverage_done,
+                             coverage_base=d.coverage_base, contact=d.contact_code,
+                             last_callback=_local(d.last_callback_us, tz), not_before=_local(d.not_before_us, tz),
+                             carry_pending=d.carry_pending, carried_from=d.carried_from, carried_to=d.carried_to)
+        for d in s.exec(select(CallbackDecision).where(CallbackDecision.issue_id == iid)
+                        .order_by(col(CallbackDecision.id)))]
+    view.callbacks = [CallbackView(id=c.id, at=_local(c.at_us, tz), actor=c.actor, contact=c.contact_code,  # type: ignore[arg-type]
+                                   reached=c.reached, score=c.score, note=c.note)
+                      for c in s.exec(select(Callback).where(Callback.issue_id == iid).order_by(col(Callback.id)))]
+    view.qa_cases = [_qa_view(q, tz, issue.title) for q in
+                     s.exec(select(QaCase).where(QaCase.issue_id == iid).order_by(col(QaCase.id)))]
+    view.notes = list(json.loads(inst.data).get("notes") or [])
+    return view
+
+
+def get_issue(rt: Any, issue_id: Any) -> IssueView:
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+        inst = s.get(FlowInstance, issue.id) if issue else None
+        if issue is None or inst is None:
+            raise UnknownIssue(t("unknown_issue", id=issue_id))
+        return _issue_view(rt, s, issue, inst, detail=True)
+
+
+def list_issues(rt: Any, *, office: Optional[str] = None, state: Optional[str] = None, customer: Optional[str] = None,
+                limit: int = 50, detail: bool = False) -> list[IssueView]:
+    with rt.db.session() as s:
+        q = select(Issue, FlowInstance).join(FlowInstance, col(FlowInstance.id) == col(Issue.id))
+        if office:
+            q = q.where(Issue.office_code == office)
+        if customer:
+            q = q.where(Issue.customer_code == customer)
+        if state:
+            q = q.where(FlowInstance.state == state)
+        rows = s.exec(q.order_by(col(Issue.id)).limit(limit)).all()
+        return [_issue_view(rt, s, i, f, detail=detail) for i, f in rows]
+
+
+def escalations(rt: Any, *, issue_id: Optional[int] = None) -> list[EscalationView]:
+    with rt.db.session() as s:
+        q = select(Escalation, Issue.calendar, Issue.title).join(Issue, col(Issue.id) == col(Escalation.issue_id))
+        if issue_id is not None:
+            q = q.where(Escalation.issue_id == issue_id)
+        return [_escalation_view(e, _tz(rt, cal), title) for e, cal, title in s.exec(q.order_by(col(Escalation.id)))]
+
+
+def qa_case(rt: Any, case_id: int) -> QaCaseView:
+    with rt.db.session() as s:
+        q = s.get(QaCase, case_id)
+        issue = s.get(Issue, q.issue_id) if q else None
+        if q is None:
+            raise ItrUsageError(t("unknown_qa_case", case=case_id))
+        return _qa_view(q, _tz(rt, issue.calendar if issue else None), issue.title if issue else "")
+
+
+def qa_cases(rt: Any, *, status: Optional[str] = None) -> list[QaCaseView]:
+    with rt.db.session() as s:
+        q = select(QaCase, Issue.calendar, Issue.title).join(Issue, col(Issue.id) == col(QaCase.issue_id))
+        if status:
+            q = q.where(QaCase.status == status)
+        return [_qa_view(c, _tz(rt, cal), title) for c, cal, title in s.exec(q.order_by(col(QaCase.id)))]
+
+
+def weekly_scores(rt: Any) -> list[dict[str, Any]]:
+    with rt.db.session() as s:
+        return [{"week": w.week, "kind": w.kind, "office": w.office_code, "team": w.team_code,
+                 "customer": w.customer_code, "issue": w.issue_id, "valid_issues": w.valid_issues,
+                 "required": w.required, "points": w.points, "reason": w.reason}
+                for w in s.exec(select(WeeklyScore).order_by(col(WeeklyScore.id)))]
+
+
+def cases(rt: Any) -> list[dict[str, Any]]:
+    with rt.db.session() as s:
+        return [{"code": c.code, "kind": c.kind, "title": c.title, "source_issue": c.source_issue_id}
+                for c in s.exec(select(CaseEntry).order_by(col(CaseEntry.id)))]

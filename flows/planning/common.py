@@ -1,0 +1,88 @@
+"""Small helpers shared by the planning and care services (no business rule lives here)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from engine.db import Database
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    id: int
+    flow: str
+    state: str
+    version: int
+    subject: Optional[str]
+    data: dict[str, Any]
+
+
+def find_instance(db: Database, flow: str, subject: str) -> InstanceRef | None:
+    """The instance of `flow` for a business subject (one per subject by the schema), or None."""
+    with db.read() as tx:
+        row = tx.one("SELECT id, flow, state, version, subject, data FROM flow_instance WHERE flow = :f AND subject = :s",
+                     {"f": flow, "s": subject})
+    return InstanceRef(row[0], row[1], row[2], row[3], row[4], json.loads(row[5])) if row else None
+
+
+def get_instance(db: Database, instance_id: int) -> InstanceRef | None:
+    with db.read() as tx:
+        row = tx.one("SELECT id, flow, state, version, subject, data FROM flow_instance WHERE id = :i",
+                     {"i": instance_id})
+    return InstanceRef(row[0], row[1], row[2], row[3], row[4], json.loads(row[5])) if row else None
+
+
+def instances(db: Database, flow: str, subject_like: str | None = None) -> list[InstanceRef]:
+    sql = "SELECT id, flow, state, version, subject, data FROM flow_instance WHERE flow = :f"
+    params: dict[str, Any] = {"f": flow}
+    if subject_like is not None:
+        sql += " AND subject LIKE :s"
+        params["s"] = subject_like
+    with db.read() as tx:
+        rows = tx.all(sql + " ORDER BY id", params)
+    return [InstanceRef(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+
+def start_and_kick(runtime: Any, flow: str, data: dict[str, Any], *, subject: str, event: str, actor: str,
+                   payload: dict[str, Any] | None = None, calendar: str | None = None,
+                   locale: str | None = None) -> tuple[int, bool]:
+    """Start an instance for `subject` and send its first event — safe to repeat.
+
+    The engine runs no actions on start, so a flow that must act at once (mail the kit, the
+    digest, the alert) starts in a waiting state and is kicked by `event`. If a previous attempt
+    died between the two transactions, the instance still waits in its initial state and is
+    kicked now; an instance already past it is left alone. Returns (instance id, started now).
+    """
+    res = runtime.start(flow, data, actor=actor, subject=subject, calendar=calendar, locale=locale)
+    initial = runtime.definitions.get(flow).initial.name
+    state = res.to_state
+    if res.duplicate:
+        found = get_instance(runtime.db, res.instance_id)
+        state = found.state if found else state
+    if state == initial:
+        runtime.send(res.instance_id, event, actor=actor, payload=payload or {},
+                     client_event_id=f"kick:{flow}:{subject}")
+        return res.instance_id, True
+    return res.instance_id, False
+
+
+def kit_dir() -> Path:
+    """Where kit workbooks are written: MCR_KIT_DIR, default ./kits."""
+    return Path(os.environ.get("MCR_KIT_DIR") or "kits").resolve()
+
+
+def kit_link(path: Path) -> str:
+    """A link to a kit for the mail: MCR_KIT_URL/<year>/<file> when a share is configured, else file://."""
+    base = os.environ.get("MCR_KIT_URL")
+    if base:
+        return f"{base.rstrip('/')}/{path.parent.name}/{path.name}"
+    return path.resolve().as_uri()
+
+
+def iso(value: date | datetime | None) -> Optional[str]:
+    return value.isoformat() if value is not None else None

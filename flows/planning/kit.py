@@ -1,0 +1,320 @@
+"""The year-end planning kit (客户关系规划三件套) as services: who gets a kit, issuing one,
+submitting a filled workbook, the supervisor's review, completion status and the budget roll-up.
+
+Every step is a plain function of (runtime or session, arguments) so that the Prefect launch
+(flows/planning/launch.py), the recurring launcher, the CLI and the replay scenarios all call the
+same code, and tests call it directly. Issuing is idempotent: one kit instance per team and year
+(instance subject `kit:<team>:<year>`), so a re-run never gives a team a second kit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from sqlmodel import Session
+
+from engine.errors import MCRError
+from engine.masterdata import service
+from flows.planning import org
+from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, kit_link, start_and_kick
+from flows.planning.dates import kit_schedule
+from flows.planning.messages import msg
+from flows.planning.rules import PlanningRules, kit_tiers, load_planning_rules
+from flows.planning.workbook import (OBJECTIVES_SHEET, PLAN_SHEET, ASSESSMENT_SHEET, ParsedKit, kit_content,
+                                     parse_kit, write_kit_workbook)
+from flows.planning.rules import masterdata_rules as load_masterdata_rules
+
+log = logging.getLogger("mcr.planning")
+
+KIT_FLOW = "planning_kit"
+# The steps of the kit in order: (state waiting for it, event that completes it, workbook section).
+KIT_STEPS = (("issued", "submit_assessment", "assessment"),
+             ("assessment_submitted", "submit_objectives", "objectives"),
+             ("objectives_submitted", "submit_plan", "plan"))
+SECTION_SHEET = {"assessment": ASSESSMENT_SHEET, "objectives": OBJECTIVES_SHEET, "plan": PLAN_SHEET}
+OPEN_STATES = ("issued", "assessment_submitted", "objectives_submitted", "plan_submitted")
+
+
+def kit_subject(team: str, year: int) -> str:
+    return f"kit:{team}:{year}"
+
+
+class KitRefused(MCRError):
+    """The kit cannot take this action in its current state."""
+
+
+# ============================================================================================ issuing
+
+
+def teams_due_a_kit(session: Session, year: int, tiers: Iterable[str]) -> list[str]:
+    """Teams (系统部) that own at least one customer of `tiers` — each gets the `year` kit.
+
+    `year` is the planning year; it does not change who is due (ownership as of today decides),
+    but names what the list is for. A team owning only B/C customers gets none.
+    """
+    return service.teams_owning(session, list(tiers))
+
+
+@dataclass
+class IssueOutcome:
+    team: str
+    year: int
+    status: str  # issued | already
+    instance_id: int
+    path: Optional[str] = None
+
+    def describe(self) -> str:
+        key = "outcome_issued" if self.status == "issued" else "outcome_already"
+        return msg(key, id=self.instance_id)
+
+
+def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None = None,
+              tiers: Iterable[str] | None = None, folder: Path | None = None, actor: str = "system") -> IssueOutcome:
+    """Issue `team`'s kit for planning `year`: write the pre-filled workbook, start the kit flow
+    (`runtime.start("planning_kit", ..., subject="kit:<team>:<year>")`) and mail the team.
+
+    Safe to repeat: an issued kit is left alone (status `already`); a kit whose start succeeded but
+    whose mail step did not is finished.
+    """
+    subject = kit_subject(team, year)
+    existing = find_instance(runtime.db, KIT_FLOW, subject)
+    if existing is not None and existing.state != "preparing":
+        return IssueOutcome(team, year, "already", existing.id, existing.data.get("kit_path"))
+    rules = rules or load_planning_rules()
+    tiers = list(tiers) if tiers is not None else kit_tiers(rules)
+    md_rules = load_masterdata_rules()
+    with runtime.db.session() as session:
+        info = org.team_info(session, team)
+        content = kit_content(session, team, info.name, year, tiers, md_rules)
+        sales = org.sales_management(session, rules.kit.sales_management_emails)
+    cal = runtime.calendars.get(info.calendar)
+    schedule = kit_schedule(year, rules.kit, cal)
+    path = (folder or kit_dir()) / str(year) / f"{team}-{year}-客户关系规划三件套.xlsx"
+    write_kit_workbook(content, path)
+    head = info.head
+    timers = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(schedule.reminders)}
+    timers.update(overdue=schedule.deadline_at.isoformat(), escalate=schedule.escalate_at.isoformat())
+    data = {
+        "team": team, "team_name": info.name, "year": year,
+        "office": info.office_code, "office_name": info.office_name,
+        "region": info.region_code, "region_name": info.region_name,
+        "supervisor": head.emp_no if head else None, "supervisor_name": head.name if head else None,
+        "supervisor_email": head.email if head else None,
+        "team_emails": info.member_emails, "sales_management": sales,
+        "customers": [c["code"] for c in content.customers],
+        "contacts": len(content.contacts), "projects": len(content.projects),
+        "kit_path": str(path), "kit_link": kit_link(path),
+        "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
+        "remind_days": {f"r{i + 1}": d for i, (d, _) in enumerate(schedule.reminders)},
+        "timers": timers,
+        "review_after": f"{rules.kit.review_reminder_business_days} business days",
+        "calendar": info.calendar, "locale": info.locale,
+        "submissions": 0, "reviews": 0,
+    }
+    iid, _ = start_and_kick(runtime, KIT_FLOW, data, subject=subject, event="issue", actor=actor)
+    log.info("planning kit %s %s issued as instance #%s (%s)", team, year, iid, path)
+    return IssueOutcome(team, year, "issued", iid, str(path))
+
+
+@dataclass
+class LaunchReport:
+    year: int
+    teams: list[str]
+    outcomes: list[IssueOutcome] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issued(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == "issued")
+
+    @property
+    def already(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == "already")
+
+    def summary(self) -> str:
+        return msg("launch_summary", year=self.year, issued=self.issued, already=self.already,
+                   failed=len(self.failures), teams=len(self.teams))
+
+
+def launch_kits_direct(runtime: Any, year: int, *, rules: PlanningRules | None = None,
+                       progress: Any = None) -> LaunchReport:
+    """The launch without Prefect: the same steps, one team after the other, failures collected."""
+    rules = rules or load_planning_rules()
+    tiers = kit_tiers(rules)
+    with runtime.db.session() as session:
+        teams = teams_due_a_kit(session, year, tiers)
+    report = LaunchReport(year, teams)
+    for i, team in enumerate(teams, start=1):
+        try:
+            outcome = issue_kit(runtime, team, year, rules=rules, tiers=tiers)
+            report.outcomes.append(outcome)
+            text = outcome.describe()
+        except MCRError as exc:
+            report.failures[team] = str(exc)
+            text = msg("outcome_failed", error=exc)
+        if progress is not None:
+            progress(msg("launch_progress", i=i, n=len(teams), team=team, outcome=text))
+    return report
+
+
+# ============================================================================================ submitting
+
+
+def kit_instance(runtime: Any, team: str, year: Optional[int] = None) -> InstanceRef:
+    """The team's kit for `year`, or (no year) its latest kit."""
+    if year is not None:
+        found = find_instance(runtime.db, KIT_FLOW, kit_subject(team, year))
+    else:
+        found = max(instances(runtime.db, KIT_FLOW, f"kit:{team}:%"), key=lambda i: i.data.get("year", 0),
+                    default=None)
+    if found is None:
+        raise KitRefused(msg("kit_no_instance", team=team, year=year or "-",
+                             tiers="/".join(kit_tiers(load_planning_rules()))))
+    return found
+
+
+@dataclass
+class SubmitResult:
+    instance_id: int
+    team: str
+    year: int
+    sections: list[str]
+    state: str
+    budget: int
+
+    def describe(self) -> str:
+        return msg("kit_submitted", team=self.team, year=self.year, id=self.instance_id,
+                   sections="、".join(self.sections), state=self.state)
+
+
+def submit_kit(runtime: Any, team: str, file: Path | str, *, actor: str, year: Optional[int] = None) -> SubmitResult:
+    """Validate a filled kit workbook and move the kit flow on by the sections it completes.
+
+    Every problem (sheet, row, column) is reported in one `ImportRejected` and nothing is
+    recorded. On success the kit advances from its current step through each completed section
+    (assessment → objectives → action plan, each one step recording its rows) and, with the
+    plan in, asks the supervisor to review.
+    """
+    inst = kit_instance(runtime, team, year)
+    year = int(inst.data["year"])
+    if inst.state == "supervisor_review":
+        raise KitRefused(msg("kit_in_review", team=team, year=year))
+    if inst.state == "done":
+        raise KitRefused(msg("kit_done", team=team, year=year))
+    if inst.state == "preparing":
+        raise KitRefused(msg("kit_preparing", team=team, year=year))
+    rules = load_planning_rules()
+    with runtime.db.session() as session:
+        parsed = parse_kit(session, file, team, year, kit_tiers(rules), load_masterdata_rules())
+    return apply_submission(runtime, inst, parsed, actor=actor)
+
+
+def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, actor: str) -> SubmitResult:
+    state = inst.state
+    steps = [s for s in KIT_STEPS if s[0] == state] if state != "plan_submitted" else []
+    done: list[str] = []
+    if steps:
+        start = KIT_STEPS.index(steps[0])
+        first_section = KIT_STEPS[start][2]
+        if first_section not in parsed.sections:
+            raise KitRefused(msg("kit_missing_section", sheet=SECTION_SHEET[first_section]))
+        for waiting, event, section in KIT_STEPS[start:]:
+            if section not in parsed.sections:
+                break
+            res = runtime.send(inst.id, event, actor=actor,
+                               payload={"file": parsed.file, "rows": parsed.section_payload(section)})
+            state = res.to_state
+            done.append(section)
+    if state == "plan_submitted":
+        state = runtime.send(inst.id, "request_review", actor=actor, payload={"budget": parsed.budget}).to_state
+    return SubmitResult(inst.id, inst.data["team"], int(inst.data["year"]), done, state, parsed.budget)
+
+
+# ============================================================================================ review
+
+
+def review_kit(runtime: Any, team: str, year: int, *, actor: str, approve: bool, step: Optional[str] = None,
+               comment: Optional[str] = None) -> Any:
+    """The supervisor approves the kit, or sends it back to a step (assessment/objectives/plan) with comments."""
+    inst = kit_instance(runtime, team, year)
+    if approve:
+        return runtime.send(inst.id, "approve", actor=actor, payload={"comment": comment or ""})
+    return runtime.send(inst.id, "send_back", actor=actor, payload={"step": step or "", "comment": comment or ""})
+
+
+# ============================================================================================ status and budget
+
+
+@dataclass
+class KitStatusRow:
+    region: Optional[str]
+    office: Optional[str]
+    team: str
+    team_name: str
+    instance_id: int
+    state: str
+    deadline: str
+    overdue: bool
+
+
+def _overdue(inst: InstanceRef, now: Any) -> bool:
+    from datetime import datetime
+
+    deadline = inst.data.get("deadline_at")
+    return inst.state in OPEN_STATES and bool(deadline) and datetime.fromisoformat(deadline) <= now
+
+
+def kit_status(runtime: Any, year: int) -> dict[str, Any]:
+    """Completion of the `year` kits per region, office and team (what `mcr planning status` prints)."""
+    now = runtime.clock.now()
+    rows = [KitStatusRow(i.data.get("region"), i.data.get("office"), i.data["team"], i.data.get("team_name", ""),
+                         i.id, i.state, i.data.get("deadline", ""), _overdue(i, now))
+            for i in instances(runtime.db, KIT_FLOW, f"kit:%:{year}") if int(i.data.get("year", 0)) == year]
+    rows.sort(key=lambda r: (r.region or "", r.office or "", r.team))
+
+    def summary(items: list[KitStatusRow]) -> dict[str, Any]:
+        n = len(items)
+        done = sum(1 for r in items if r.state == "done")
+        return {"kits": n, "done": done, "in_review": sum(1 for r in items if r.state == "supervisor_review"),
+                "in_progress": sum(1 for r in items if r.state in OPEN_STATES or r.state == "preparing"),
+                "overdue": sum(1 for r in items if r.overdue),
+                "completion_pct": round(100.0 * done / n, 1) if n else 0.0}
+
+    regions: dict[str, list[KitStatusRow]] = {}
+    offices: dict[str, list[KitStatusRow]] = {}
+    for r in rows:
+        regions.setdefault(r.region or "-", []).append(r)
+        offices.setdefault(r.office or "-", []).append(r)
+    return {"year": year, "total": summary(rows),
+            "regions": {k: summary(v) for k, v in regions.items()},
+            "offices": {k: summary(v) for k, v in offices.items()},
+            "teams": [r.__dict__ for r in rows]}
+
+
+def budget_rollup(session: Session, year: int) -> dict[str, Any]:
+    """Planned budgets (current action plans, superseded rows left out) per team, office and region."""
+    from sqlmodel import func, select
+
+    from engine.masterdata.models import OrgUnit
+    from flows.planning.models import PlanActivity
+
+    rows = session.exec(select(PlanActivity.team_code, func.sum(PlanActivity.budget), func.count())
+                        .where(PlanActivity.year == year, PlanActivity.superseded_by == None)  # noqa: E711
+                        .group_by(PlanActivity.team_code)).all()
+    units = {u.code: u for u in session.exec(select(OrgUnit))}
+    teams: dict[str, dict[str, Any]] = {}
+    offices: dict[str, int] = {}
+    regions: dict[str, int] = {}
+    for team, total, count in rows:
+        office = units[team].parent_code if team in units else None
+        region = units[office].parent_code if office in units else None
+        teams[team] = {"team": team, "name": units[team].name if team in units else team, "office": office,
+                       "region": region, "activities": int(count), "budget": int(total or 0)}
+        offices[office or "-"] = offices.get(office or "-", 0) + int(total or 0)
+        regions[region or "-"] = regions.get(region or "-", 0) + int(total or 0)
+    return {"year": year, "total": sum(offices.values()),
+            "regions": dict(sorted(regions.items())), "offices": dict(sorted(offices.items())),
+            "teams": [teams[k] for k in sorted(teams, key=lambda t: (teams[t]["region"] or "", teams[t]["office"] or "", t))]}

@@ -1,0 +1,317 @@
+"""Planning and care policy as data: `rules/planning.yaml`, `rules/care.yaml`, `rules/festivals.yaml`.
+
+Every number the planning and care flows use — which tiers get the kit, the 31 March deadline,
+reminder days, the self-check due time, the weekly-rhythm teams, visit cadences, the festival
+dates, the rotation period, the win-rate alert threshold — is read from these files, validated
+once into the pydantic models below (file:line problems through `engine.rules`). Nothing in
+flows/planning/ hard-codes those numbers; the defaults here equal the shipped files.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Optional, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.rules import load_rules_file, rules_dir
+
+M = TypeVar("M", bound=BaseModel)
+
+_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+Quarter = Literal[1, 2, 3, 4]
+
+
+def _month_day(value: str) -> tuple[int, int]:
+    m = _MONTH_DAY.match(str(value).strip())
+    if not m:
+        raise ValueError(f"'{value}' is not a day of the year; write MM-DD, e.g. 03-31")
+    month, day = int(m[1]), int(m[2])
+    try:
+        date(2028, month, day)  # a leap year, so 02-29 is accepted
+    except ValueError:
+        raise ValueError(f"'{value}' is not a day of the year") from None
+    return month, day
+
+
+def _hhmm(value: str) -> str:
+    if isinstance(value, int):
+        raise ValueError(f"got the number {value}: quote times in YAML, e.g. \"18:00\"")
+    m = _HHMM.match(str(value).strip())
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
+    return f"{int(m[1]):02d}:{m[2]}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------------------- planning.yaml
+
+
+class KitRules(_Strict):
+    """The year-end planning kit (客户关系规划三件套)."""
+
+    # Which customer tiers earn a team the kit; empty = the tiers rules/tiers.yaml marks planning_kit (S, A).
+    tiers: list[Literal["S", "A", "B", "C"]] = Field(default_factory=list)
+    # Deadline day of the planning year (MM-DD) and what happens when it is not a workday:
+    # `previous_workday` = the last workday before it (default), `next_workday` = the first after it.
+    deadline: str = "03-31"
+    deadline_roll: Literal["previous_workday", "next_workday"] = "previous_workday"
+    # The deadline ends at this local time of the deadline day; overdue fires then.
+    deadline_time: str = "18:00"
+    # Reminders this many calendar days before the deadline day, at `reminder_time`, moved back to
+    # the previous workday when they fall on a day off. At most three.
+    reminder_days_before: list[int] = Field(default_factory=lambda: [14, 7, 1], max_length=3)
+    reminder_time: str = "09:00"
+    # Overdue: the supervisor is told at the deadline; sales management this many days later.
+    escalate_to_sales_management_days: int = Field(default=7, ge=1)
+    # The supervisor has this many business days to review before being reminded (repeats).
+    review_reminder_business_days: int = Field(default=5, ge=1)
+    # Extra sales-management addresses (销售管理部) besides employees holding that role.
+    sales_management_emails: list[str] = Field(default_factory=list)
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline(cls, value: str) -> str:
+        _month_day(value)
+        return value
+
+    @field_validator("deadline_time", "reminder_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return _hhmm(value)
+
+    @field_validator("reminder_days_before")
+    @classmethod
+    def _days(cls, value: list[int]) -> list[int]:
+        if any(d < 1 for d in value):
+            raise ValueError("reminder days must be 1 or more")
+        if len(set(value)) != len(value):
+            raise ValueError("each reminder day may appear once")
+        return sorted(value, reverse=True)
+
+    @property
+    def deadline_month_day(self) -> tuple[int, int]:
+        return _month_day(self.deadline)
+
+
+class CheckRules(_Strict):
+    """A recurring check (self-check, weekly check, card review, evaluation): due time and reminders."""
+
+    due_business_days: int = Field(ge=1)
+    reminder_business_days_before: list[int] = Field(default_factory=list, max_length=2)
+
+    @field_validator("reminder_business_days_before")
+    @classmethod
+    def _sorted(cls, value: list[int]) -> list[int]:
+        if any(d < 1 for d in value):
+            raise ValueError("reminder days must be 1 or more")
+        return sorted(set(value), reverse=True)
+
+    @model_validator(mode="after")
+    def _before_due(self) -> "CheckRules":
+        if any(d >= self.due_business_days for d in self.reminder_business_days_before):
+            raise ValueError("a reminder must come after the start: use fewer days than due_business_days")
+        return self
+
+
+class RhythmRules(_Strict):
+    """Execution rhythm (SPEC §4)."""
+
+    self_check: CheckRules = CheckRules(due_business_days=10, reminder_business_days_before=[3, 1])
+    # Teams (系统部 codes) on the weekly rhythm get a weekly check instead of the quarterly one.
+    weekly_teams: list[str] = Field(default_factory=list)
+    weekly_check: CheckRules = CheckRules(due_business_days=2, reminder_business_days_before=[1])
+    # Key-customer expansion card (关键客户拓展卡片): reviewed every quarter (3 months).
+    card_review: CheckRules = CheckRules(due_business_days=10, reminder_business_days_before=[3])
+    # Tiers whose key contacts make an employee's card: default S, A, B.
+    card_tiers: list[Literal["S", "A", "B", "C"]] = Field(default_factory=lambda: ["S", "A", "B"])
+    half_year_review: CheckRules = CheckRules(due_business_days=15, reminder_business_days_before=[5])
+    # Objectives may be revised this many times per half year (集中修订).
+    revisions_per_half: int = Field(default=1, ge=0)
+    annual_evaluation: CheckRules = CheckRules(due_business_days=15, reminder_business_days_before=[5, 1])
+
+
+class StrategyRules(_Strict):
+    """Customer strategy review (客户策略审视) and the win-rate watch of general (C) customers."""
+
+    # Default cadence of the tier re-evaluation, and per-industry exceptions for fast industries.
+    default_cadence: Literal["yearly", "half_yearly", "quarterly"] = "yearly"
+    industry_cadence: dict[str, Literal["yearly", "half_yearly", "quarterly"]] = Field(default_factory=dict)
+    # The quarter in which yearly reviews run (half-yearly: this one and the one two later).
+    review_quarter: Quarter = 1
+    review: CheckRules = CheckRules(due_business_days=10, reminder_business_days_before=[3])
+    # A C customer's win rate falling by at least this many percentage points from one period to
+    # the next raises an alert to the office; empty = rules/tiers.yaml `win_rate_drop_alert_points`.
+    win_rate_drop_points: Optional[float] = Field(default=None, gt=0, le=100)
+
+
+class PlanningRules(_Strict):
+    kit: KitRules = KitRules()
+    rhythm: RhythmRules = RhythmRules()
+    strategy: StrategyRules = StrategyRules()
+
+
+# ----------------------------------------------------------------------------------------- care.yaml
+
+
+class VisitRules(_Strict):
+    # Days between visits of a key contact per customer tier; empty = rules/tiers.yaml
+    # `key_contact_visit_days` (S 7, A 14, B 30; C has no per-contact norm).
+    days_by_tier: dict[Literal["S", "A", "B", "C"], int] = Field(default_factory=dict)
+    # Days between a sponsor's (赞助人) meetings with the paired contact.
+    sponsor_days: dict[Literal["monthly", "bimonthly"], int] = Field(
+        default_factory=lambda: {"monthly": 30, "bimonthly": 60})
+    # The owner is reminded the day after a visit falls due; the owner's supervisor this many days later.
+    escalate_after_days: int = Field(default=7, ge=1)
+
+
+class HandoverRules(_Strict):
+    # Who takes over a contact, tried in order; the first that is a current employee other than the
+    # previous owner wins. customer_owner / customer_backup = the A/B roles of the contact's customer;
+    # team_head = the head (role supervisor) of the team covering the customer; previous_supervisor =
+    # the previous owner's supervisor.
+    new_owner: list[Literal["customer_owner", "customer_backup", "team_head", "previous_supervisor"]] = Field(
+        default_factory=lambda: ["customer_owner", "customer_backup", "team_head", "previous_supervisor"],
+        min_length=1)
+    # Contacts of this level are covered by the team head first (e.g. after a promotion to 高层).
+    senior_by_team_head: bool = False
+    remind_after_business_days: int = Field(default=3, ge=1)
+    escalate_after_business_days: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> "HandoverRules":
+        if self.escalate_after_business_days <= self.remind_after_business_days:
+            raise ValueError("escalate_after_business_days must be more than remind_after_business_days")
+        return self
+
+
+class RotationRules(_Strict):
+    # Sales staff rotate after covering the same customer this many years; flagged this many days ahead.
+    years: int = Field(default=4, ge=1)
+    flag_days_ahead: int = Field(default=91, ge=0)
+
+
+class CareRules(_Strict):
+    # The daily scan looks this many days ahead for birthdays (default: the day before).
+    birthday_days_before: int = Field(default=1, ge=0)
+    # Customer tiers whose key contacts get birthday and festival care; C is coverage only.
+    tiers: list[Literal["S", "A", "B", "C"]] = Field(default_factory=lambda: ["S", "A", "B"])
+    # Remind the customer owner of the customer's annual key events (客户年度关键事件日历).
+    key_event_days_before: int = Field(default=3, ge=0)
+    visits: VisitRules = VisitRules()
+    handover: HandoverRules = HandoverRules()
+    rotation: RotationRules = RotationRules()
+
+
+# ----------------------------------------------------------------------------------------- festivals.yaml
+
+
+class LunarFestival(_Strict):
+    """A festival on a lunar date (农历), converted to the solar date each year with `lunardate`."""
+
+    name: str
+    zh: str
+    en: str
+    lunar_month: int = Field(ge=1, le=12)
+    lunar_day: int = Field(ge=1, le=30)
+    days_before: int = Field(default=1, ge=0)
+
+
+class CompanyDate(_Strict):
+    """A company date: every year on `day` (MM-DD), or once `on` a date (YYYY-MM-DD)."""
+
+    name: str
+    zh: str
+    en: str
+    day: Optional[str] = None
+    on: Optional[date] = None
+    days_before: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> "CompanyDate":
+        if (self.day is None) == (self.on is None):
+            raise ValueError(f"company date '{self.name}' needs exactly one of 'day' (MM-DD) or 'on' (YYYY-MM-DD)")
+        if self.day is not None:
+            _month_day(self.day)
+        return self
+
+
+class FestivalRules(_Strict):
+    lunar: list[LunarFestival] = Field(default_factory=lambda: [
+        LunarFestival(name="spring_festival", zh="春节", en="Spring Festival", lunar_month=1, lunar_day=1,
+                      days_before=3),
+        LunarFestival(name="dragon_boat", zh="端午节", en="Dragon Boat Festival", lunar_month=5, lunar_day=5),
+        LunarFestival(name="mid_autumn", zh="中秋节", en="Mid-Autumn Festival", lunar_month=8, lunar_day=15,
+                      days_before=3),
+    ])
+    company: list[CompanyDate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "FestivalRules":
+        names = [f.name for f in self.lunar] + [c.name for c in self.company]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"festival names must be unique: {', '.join(dup)}")
+        return self
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+_cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def _load(name: str, model: type[M], directory: Path | None) -> M:
+    """`load_rules`, but a file is parsed again only when it changed (a daily scan over a year of
+    replay would otherwise parse the same YAML thousands of times)."""
+    path = (directory or rules_dir()) / name
+    try:
+        st = path.stat()
+        stamp: Any = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    key = (str(path.resolve()) if stamp else str(path), model.__qualname__)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]  # type: ignore[no-any-return]
+    value = load_rules_file(path, model)
+    _cache[key] = (stamp, value)
+    return value
+
+
+def load_planning_rules(directory: Path | None = None) -> PlanningRules:
+    return _load("planning.yaml", PlanningRules, directory)
+
+
+def load_care_rules(directory: Path | None = None) -> CareRules:
+    return _load("care.yaml", CareRules, directory)
+
+
+def load_festival_rules(directory: Path | None = None) -> FestivalRules:
+    return _load("festivals.yaml", FestivalRules, directory)
+
+
+def tier_rules(directory: Path | None = None) -> Any:
+    """rules/tiers.yaml (engine.masterdata.tiers.TierRules), cached like the planning rules."""
+    from engine.masterdata.tiers import TierRules
+
+    return _load("tiers.yaml", TierRules, directory)
+
+
+def masterdata_rules(directory: Path | None = None) -> Any:
+    """rules/masterdata.yaml (engine.masterdata.settings.MasterDataRules), cached like the planning rules."""
+    from engine.masterdata.settings import MasterDataRules
+
+    return _load("masterdata.yaml", MasterDataRules, directory)
+
+
+def kit_tiers(rules: PlanningRules, directory: Path | None = None) -> list[str]:
+    """The tiers that earn a kit: planning.yaml `kit.tiers`, else tiers.yaml's planning_kit tiers."""
+    if rules.kit.tiers:
+        return list(rules.kit.tiers)
+    return tier_rules(directory).with_planning_kit()  # type: ignore[no-any-return]

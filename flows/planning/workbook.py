@@ -1,0 +1,804 @@
+"""The three-piece kit (客户关系规划三件套) as ONE XLSX workbook: written pre-filled from master
+data, read back and validated when the team submits it.
+
+Sheets (names are fixed; the reader looks them up by name):
+1. 客户关系现状评估表 — one row per key contact of the team's kit customers: last year's six
+   scores (上年…) pre-filled, this year's scores with their key event (关键事件) to fill in;
+2. 客户关系目标任务书 — one row per kit customer: market target → relationship target;
+3. 客户关系公关计划 — the action plan: activity, supported project, date, budget, owner;
+plus two read-only helper sheets: 项目参考 (projects with decision dates) and 填写说明.
+
+Headers are on row 1, so a problem's row number is the row the user sees in Excel. Validation
+collects EVERY problem — sheet, row, column (and the cell reference) — and raises one
+`ImportRejected`; a workbook with any problem records nothing. This module reads the master
+data it is given and never writes the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from sqlmodel import Session, col, select
+
+from engine.errors import ImportRejected, Problem
+from engine.i18n import locale
+from engine.masterdata.models import (ACTIVITY_TYPE_ZH, DIMENSION_ZH, ActivityType, Assessment, Contact, Customer,
+                                      Dimension, Employee, Project)
+from engine.masterdata.settings import MasterDataRules
+from flows.planning.messages import msg
+
+ASSESSMENT_SHEET = "客户关系现状评估表"
+OBJECTIVES_SHEET = "客户关系目标任务书"
+PLAN_SHEET = "客户关系公关计划"
+PROJECTS_SHEET = "项目参考"
+README_SHEET = "填写说明"
+KIT_SHEETS = (ASSESSMENT_SHEET, OBJECTIVES_SHEET, PLAN_SHEET)
+SECTION_OF_SHEET = {ASSESSMENT_SHEET: "assessment", OBJECTIVES_SHEET: "objectives", PLAN_SHEET: "plan"}
+DIMENSIONS = [d.value for d in Dimension]
+
+
+@dataclass(frozen=True)
+class KCol:
+    key: str
+    zh: str
+    en: str
+    input: bool = True  # False: pre-filled for reference, ignored when read back
+    required: bool = False
+    width: int = 14
+
+
+def _assessment_cols() -> tuple[KCol, ...]:
+    cols = [KCol("customer_code", "客户编码", "customer code", input=False, required=True, width=10),
+            KCol("customer_name", "客户名称", "customer name", input=False, width=20),
+            KCol("contact_code", "联系人编码", "contact code", input=False, required=True, width=14),
+            KCol("contact_name", "姓名", "name", input=False, width=10),
+            KCol("title", "职务", "title", input=False, width=18),
+            KCol("roles", "决策链角色", "decision roles", input=False, width=14),
+            KCol("owner", "负责人", "owner", input=False, width=10)]
+    cols += [KCol(f"last_{d}", f"上年{DIMENSION_ZH[Dimension(d)]}", f"last year {d}", input=False, width=10)
+             for d in DIMENSIONS]
+    for d in DIMENSIONS:
+        zh = DIMENSION_ZH[Dimension(d)]
+        cols += [KCol(d, zh, d, width=10), KCol(f"{d}_evidence", f"{zh}关键事件", f"{d} evidence", width=24)]
+    cols += [KCol("support_us", "对我方支持度", "support for us", width=10),
+             KCol("locked", "锁定竞争对手", "locked competitors", input=False, width=16),
+             KCol("competitor_support", "对竞争对手支持度", "competitor support", width=20)]
+    return tuple(cols)
+
+
+ASSESSMENT_COLS = _assessment_cols()
+OBJECTIVE_COLS = (
+    KCol("customer_code", "客户编码", "customer code", input=False, required=True, width=10),
+    KCol("customer_name", "客户名称", "customer name", input=False, width=20),
+    KCol("tier", "客户级别", "tier", input=False, width=8),
+    KCol("market_target", "市场目标", "market target", width=30),
+    KCol("relationship_target", "关系目标", "relationship target", required=True, width=36),
+    KCol("target_count", "目标人数", "target count", width=8),
+    KCol("target_level", "目标关系等级", "target level", width=10),
+    KCol("owner", "责任人工号", "owner emp_no", width=10),
+    KCol("due_date", "完成时间", "due date", width=12),
+)
+PLAN_COLS = (
+    KCol("customer_code", "客户编码", "customer code", required=True, width=10),
+    KCol("contacts", "邀请联系人编码", "invited contacts", width=22),
+    KCol("activity_type", "活动类型", "activity type", required=True, width=12),
+    KCol("title", "活动名称", "activity", required=True, width=28),
+    KCol("project_code", "支持项目编码", "supported project", required=True, width=14),
+    KCol("planned_date", "计划日期", "planned date", required=True, width=12),
+    KCol("budget", "预算（元）", "budget", required=True, width=12),
+    KCol("owner", "责任人工号", "owner emp_no", width=10),
+    KCol("remark", "备注", "remark", input=False, width=20),
+)
+COLUMNS = {ASSESSMENT_SHEET: ASSESSMENT_COLS, OBJECTIVES_SHEET: OBJECTIVE_COLS, PLAN_SHEET: PLAN_COLS}
+
+
+# ============================================================================================ problems
+
+
+@dataclass(frozen=True)
+class SheetProblem(Problem):
+    """A problem located by sheet, row and column (row 0: the sheet or workbook as a whole)."""
+
+    sheet: str = ""
+    column: str = ""
+
+
+def _col_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+class Problems:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.items: list[SheetProblem] = []
+
+    def cell(self, sheet: str, row: int, col: KCol, index: int, reason: str) -> None:
+        self.items.append(SheetProblem(self.file, row, msg("cell", sheet=sheet, row=row, col=col.zh,
+                                                           ref=f"{_col_letter(index)}{row}", reason=reason),
+                                       sheet=sheet, column=col.zh))
+
+    def row(self, sheet: str, row: int, reason: str) -> None:
+        self.items.append(SheetProblem(self.file, row, msg("sheet_row", sheet=sheet, row=row, reason=reason),
+                                       sheet=sheet))
+
+    def sheet(self, sheet: str, reason: str, column: str = "") -> None:
+        self.items.append(SheetProblem(self.file, 1 if column else 0, msg("sheet_level", sheet=sheet, reason=reason),
+                                       sheet=sheet, column=column))
+
+    def workbook(self, reason: str) -> None:
+        self.items.append(SheetProblem(self.file, 0, reason))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ImportRejected(self.items, header=msg("kit_rejected", file=self.file, n=len(self.items)))
+
+
+# ============================================================================================ writing
+
+
+@dataclass
+class ContactLine:
+    code: str
+    name: str
+    title: Optional[str]
+    roles: str
+    owner: str
+    customer_code: str
+    customer_name: str
+    locked: list[str]
+    last_scores: dict[str, Optional[int]]
+    last_year: Optional[int]
+
+
+@dataclass
+class ProjectLine:
+    code: str
+    name: str
+    customer_code: str
+    level: str
+    phase: Optional[str]
+    decision_date: Optional[date]
+
+
+@dataclass
+class KitContent:
+    """Everything the kit is pre-filled with: the team's kit customers, contacts, last scores, projects."""
+
+    team_code: str
+    team_name: str
+    year: int
+    customers: list[dict[str, Any]]  # code, name, tier, locked
+    contacts: list[ContactLine]
+    projects: list[ProjectLine]
+    scale: list[tuple[int, str]]
+
+
+_DECISION_ZH = {"initiator": "发起者", "user": "使用者", "influencer": "影响者", "decider": "决定者",
+                "approver": "批准者", "buyer": "购买者", "gatekeeper": "控制者"}
+
+
+def kit_content(session: Session, team_code: str, team_name: str, year: int, tiers: Iterable[str],
+                rules: MasterDataRules) -> KitContent:
+    """Read the master data the kit of `team_code` for planning year `year` is pre-filled with."""
+    custs = session.exec(select(Customer).where(Customer.team_code == team_code, col(Customer.tier).in_(list(tiers)))
+                         .order_by(col(Customer.code))).all()
+    codes = [c.code for c in custs]
+    by_code = {c.code: c for c in custs}
+    people = {e.emp_no: e.name for e in session.exec(select(Employee))}
+    contacts = session.exec(select(Contact).where(col(Contact.customer_code).in_(codes))
+                            .order_by(col(Contact.customer_code), col(Contact.code))).all() if codes else []
+    last: dict[str, Assessment] = {}
+    if contacts:
+        rows = session.exec(select(Assessment).where(col(Assessment.contact_code).in_([c.code for c in contacts]),
+                                                     Assessment.year < year)
+                            .order_by(col(Assessment.year), col(Assessment.revision))).all()
+        for a in rows:  # the latest year's latest revision wins
+            last[a.contact_code] = a
+    lines = []
+    for c in contacts:
+        a = last.get(c.code)
+        cust = by_code[c.customer_code]
+        lines.append(ContactLine(
+            c.code, c.name, c.title, "、".join(_DECISION_ZH.get(r, r) for r in c.decision_roles.split(",") if r),
+            people.get(c.owner_emp_no, c.owner_emp_no), c.customer_code, cust.name,
+            json.loads(cust.locked_competitors or "[]"),
+            {d: getattr(a, d) if a else None for d in DIMENSIONS}, a.year if a else None))
+    projects = session.exec(select(Project).where(col(Project.customer_code).in_(codes), Project.closed == False)  # noqa: E712
+                            .order_by(col(Project.customer_code), col(Project.code))).all() if codes else []
+    return KitContent(team_code, team_name, year,
+                      [{"code": c.code, "name": c.name, "tier": c.tier,
+                        "locked": json.loads(c.locked_competitors or "[]")} for c in custs],
+                      lines,
+                      [ProjectLine(p.code, p.name, p.customer_code, p.level, p.phase, p.decision_date) for p in projects],
+                      [(lvl.score, lvl.zh) for lvl in rules.assessment_scale])
+
+
+def write_kit_workbook(content: KitContent, path: Path) -> Path:
+    """Write the pre-filled kit to `path` (parent folders created); returns the path."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    head_font = Font(bold=True)
+    info_fill = PatternFill("solid", fgColor="EEEEEE")
+    input_fill = PatternFill("solid", fgColor="FFF8DC")
+
+    def sheet(ws: Any, cols: tuple[KCol, ...]) -> None:
+        for i, c in enumerate(cols):
+            cell = ws.cell(row=1, column=i + 1, value=c.zh + ("*" if c.required and c.input else ""))
+            cell.font = head_font
+            cell.fill = input_fill if c.input else info_fill
+            cell.alignment = Alignment(wrap_text=True, vertical="center")
+            ws.column_dimensions[_col_letter(i)].width = c.width
+        ws.freeze_panes = "A2"
+
+    ws = wb.active
+    ws.title = ASSESSMENT_SHEET
+    sheet(ws, ASSESSMENT_COLS)
+    idx = {c.key: i + 1 for i, c in enumerate(ASSESSMENT_COLS)}
+    for r, line in enumerate(content.contacts, start=2):
+        values = {"customer_code": line.customer_code, "customer_name": line.customer_name,
+                  "contact_code": line.code, "contact_name": line.name, "title": line.title, "roles": line.roles,
+                  "owner": line.owner, "locked": "；".join(line.locked) or None}
+        values.update({f"last_{d}": line.last_scores.get(d) for d in DIMENSIONS})
+        for key, value in values.items():
+            ws.cell(row=r, column=idx[key], value=value)
+
+    ws = wb.create_sheet(OBJECTIVES_SHEET)
+    sheet(ws, OBJECTIVE_COLS)
+    idx = {c.key: i + 1 for i, c in enumerate(OBJECTIVE_COLS)}
+    for r, cust in enumerate(content.customers, start=2):
+        ws.cell(row=r, column=idx["customer_code"], value=cust["code"])
+        ws.cell(row=r, column=idx["customer_name"], value=cust["name"])
+        ws.cell(row=r, column=idx["tier"], value=cust["tier"])
+
+    ws = wb.create_sheet(PLAN_SHEET)
+    sheet(ws, PLAN_COLS)
+    types = DataValidation(type="list", formula1='"' + ",".join(ACTIVITY_TYPE_ZH.values()) + '"', allow_blank=True)
+    ws.add_data_validation(types)
+    types.add(f"{_col_letter([c.key for c in PLAN_COLS].index('activity_type'))}2:"
+              f"{_col_letter([c.key for c in PLAN_COLS].index('activity_type'))}500")
+
+    ws = wb.create_sheet(PROJECTS_SHEET)
+    heads = ("项目编码", "项目名称", "客户编码", "级别", "阶段", "决策日期")
+    for i, h in enumerate(heads):
+        ws.cell(row=1, column=i + 1, value=h).font = head_font
+        ws.column_dimensions[_col_letter(i)].width = (14, 36, 10, 8, 10, 12)[i]
+    level_zh = {"company": "公司级", "region": "地区部级", "office": "代表处级"}
+    for r, p in enumerate(content.projects, start=2):
+        for i, v in enumerate((p.code, p.name, p.customer_code, level_zh.get(p.level, p.level), p.phase,
+                               p.decision_date)):
+            cell = ws.cell(row=r, column=i + 1, value=v)
+            if isinstance(v, date):
+                cell.number_format = "yyyy-mm-dd"
+    ws.freeze_panes = "A2"
+
+    ws = wb.create_sheet(README_SHEET)
+    scale = "；".join(f"{s} {label}" for s, label in content.scale)
+    lines = [
+        f"{content.team_name}（{content.team_code}） {content.year} 年客户关系规划三件套",
+        "",
+        f"1. {ASSESSMENT_SHEET}：为每位关键客户填写六个维度的本年度评分（{scale}），每个分数都要填写对应的关键事件作为依据；"
+        "灰色列是上年评分和主数据，仅供参考。不适用的维度留空。对竞争对手支持度写成「竞争对手:分数」，用分号分隔。",
+        f"2. {OBJECTIVES_SHEET}：把市场目标分解为关系目标，例如「2–3 名 CXO 支持排他，3–4 名关键客户支持」。",
+        f"3. {PLAN_SHEET}：每项活动必须写明支持的项目（见「{PROJECTS_SHEET}」），计划日期必须早于该项目的决策日期，并填写预算（元）。",
+        "",
+        f"不要重命名或删除工作表；填好后运行：mcr planning submit {content.team_code} <文件>",
+    ]
+    for r, text in enumerate(lines, start=1):
+        ws.cell(row=r, column=1, value=text)
+    ws.column_dimensions["A"].width = 120
+    wb.properties.title = f"{content.team_code} {content.year} 客户关系规划三件套"
+    wb.properties.keywords = f"mcr-kit team={content.team_code} year={content.year}"
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    tmp.replace(path)  # a reader never sees half a workbook
+    return path
+
+
+# ============================================================================================ reading
+
+
+_BLANKS = re.compile(r"[\s*＊_\-]+")
+
+
+def _norm(header: Any) -> str:
+    text = str(header or "").strip().replace("（", "(").replace("）", ")")
+    return _BLANKS.sub("", text).lower()
+
+
+@dataclass
+class RawSheet:
+    name: str
+    columns: dict[str, int]  # key -> 0-based column index
+    rows: list[tuple[int, dict[str, Any]]]
+
+
+@dataclass
+class RawKit:
+    file: str
+    sheets: dict[str, RawSheet]
+    meta: dict[str, str]
+    problems: Problems
+
+
+def read_kit_workbook(path: Path | str) -> RawKit:
+    """Read the three kit sheets (cells as they are); sheet and header problems are collected, not raised."""
+    from openpyxl import load_workbook
+
+    file = str(path)
+    problems = Problems(file)
+    p = Path(path)
+    if not p.is_file():
+        problems.workbook(msg("no_file", file=file))
+        problems.raise_if_any()
+    try:
+        wb = load_workbook(p, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        problems.workbook(msg("not_xlsx", reason=str(exc) or type(exc).__name__))
+        problems.raise_if_any()
+        raise AssertionError("unreachable")
+    meta: dict[str, str] = {}
+    for word in (wb.properties.keywords or "").split():
+        k, _, v = word.partition("=")
+        if v:
+            meta[k] = v
+    sheets: dict[str, RawSheet] = {}
+    names = [ws.title for ws in wb.worksheets]
+    for name in KIT_SHEETS:
+        ws = wb[name] if name in names else None
+        if ws is None:
+            problems.workbook(msg("missing_sheet", sheet=name, found="、".join(names) or "-"))
+            continue
+        cols = COLUMNS[name]
+        header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1), ())]
+        wanted = {_norm(c.zh): c.key for c in cols} | {_norm(c.en): c.key for c in cols}
+        found: dict[str, int] = {}
+        for i, h in enumerate(header):
+            key = wanted.get(_norm(h))
+            if key is not None and key not in found:
+                found[key] = i
+        for c in cols:
+            if c.key not in found and (c.required or c.input):
+                problems.sheet(name, msg("missing_column", col=c.zh), column=c.zh)
+        rows = []
+        for r, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+            cells = {key: _clean(values[i]) if i < len(values) else None for key, i in found.items()}
+            if any(v is not None for v in cells.values()):
+                rows.append((r, cells))
+        sheets[name] = RawSheet(name, found, rows)
+    wb.close()
+    return RawKit(file, sheets, meta, problems)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+# ============================================================================================ validation
+
+
+@dataclass
+class AssessmentRow:
+    row: int
+    customer_code: str
+    contact_code: str
+    scores: dict[str, Optional[int]]
+    evidence: dict[str, Optional[str]]
+    support_us: Optional[int]
+    competitor_support: dict[str, int]
+
+
+@dataclass
+class ObjectiveRow:
+    row: int
+    customer_code: str
+    market_target: Optional[str]
+    relationship_target: str
+    target_count: Optional[int]
+    target_level: Optional[int]
+    owner: Optional[str]
+    due_date: Optional[date]
+
+
+@dataclass
+class ActivityRow:
+    row: int
+    customer_code: str
+    contacts: list[str]
+    activity_type: str
+    title: str
+    project_code: str
+    planned_date: date
+    budget: int
+    owner: Optional[str]
+
+
+@dataclass
+class ParsedKit:
+    """A validated workbook: the rows of each sheet that carry something to record."""
+
+    file: str
+    team: str
+    year: int
+    assessments: list[AssessmentRow] = field(default_factory=list)
+    objectives: list[ObjectiveRow] = field(default_factory=list)
+    activities: list[ActivityRow] = field(default_factory=list)
+
+    @property
+    def sections(self) -> list[str]:
+        return [name for name, rows in (("assessment", self.assessments), ("objectives", self.objectives),
+                                        ("plan", self.activities)) if rows]
+
+    @property
+    def budget(self) -> int:
+        return sum(a.budget for a in self.activities)
+
+    def section_payload(self, section: str) -> list[dict[str, Any]]:
+        rows = {"assessment": self.assessments, "objectives": self.objectives, "plan": self.activities}[section]
+        return [_jsonable(r.__dict__) for r in rows]
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in d.items()}
+
+
+@dataclass
+class KitReference:
+    """The master data a workbook is checked against."""
+
+    team: str
+    year: int
+    customers: dict[str, dict[str, Any]]  # the team's kit customers: code -> {name, tier, locked}
+    contacts: dict[str, str]  # contact code -> customer code (codes named in the workbook)
+    projects: dict[str, tuple[str, Optional[date], bool]]  # code -> (customer, decision date, closed)
+    employees: set[str]
+    rules: MasterDataRules
+
+
+def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: Iterable[str],
+                   rules: MasterDataRules) -> KitReference:
+    custs = session.exec(select(Customer).where(Customer.team_code == team, col(Customer.tier).in_(list(tiers)))).all()
+    named: dict[str, set[str]] = {"contact": set(), "project": set(), "emp": set()}
+    for sheet in raw.sheets.values():
+        for _, cells in sheet.rows:
+            if cells.get("contact_code"):
+                named["contact"].add(_text(cells["contact_code"]))
+            for code in _split(cells.get("contacts")):
+                named["contact"].add(code)
+            if cells.get("project_code"):
+                named["project"].add(_text(cells["project_code"]))
+            if cells.get("owner") and sheet.name != ASSESSMENT_SHEET:
+                named["emp"].add(_text(cells["owner"]))
+    contacts = {c: cu for c, cu in session.exec(select(Contact.code, Contact.customer_code)
+                                                 .where(col(Contact.code).in_(named["contact"])))} \
+        if named["contact"] else {}
+    projects = {p.code: (p.customer_code, p.decision_date, bool(p.closed)) for p in
+                session.exec(select(Project).where(col(Project.code).in_(named["project"])))} \
+        if named["project"] else {}
+    emps = set(session.exec(select(Employee.emp_no).where(col(Employee.emp_no).in_(named["emp"])))) \
+        if named["emp"] else set()
+    return KitReference(team, year, {c.code: {"name": c.name, "tier": c.tier,
+                                              "locked": json.loads(c.locked_competitors or "[]")} for c in custs},
+                        contacts, projects, emps, rules)
+
+
+_SEPARATORS = re.compile(r"[;；,，、|\n]+")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _split(value: Any) -> list[str]:
+    return [w.strip() for w in _SEPARATORS.split(_text(value))] if value is not None and _text(value) else []
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Bad(msg("not_int", value=value))
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = _text(value).replace("，", ",").replace(",", "").replace(" ", "").replace("−", "-").replace("＋", "+")
+    if re.fullmatch(r"[+-]?\d+(\.0*)?", text):
+        return int(float(text))
+    raise _Bad(msg("not_int", value=_text(value)))
+
+
+def _scale_text(rules: MasterDataRules) -> str:
+    en = locale() == "en"
+    return ", ".join(f"{lvl.score} {lvl.en if en else lvl.zh}" for lvl in rules.assessment_scale)
+
+
+def _score(value: Any, rules: MasterDataRules) -> int:
+    text = _text(value)
+    for lvl in rules.assessment_scale:
+        if text in (lvl.zh, lvl.en):
+            return lvl.score
+    try:
+        score = _int(value)
+    except _Bad:
+        raise _Bad(msg("bad_score", value=text, scale=_scale_text(rules))) from None
+    if score not in rules.scores:
+        raise _Bad(msg("bad_score", value=text, scale=_scale_text(rules)))
+    return score
+
+
+_DATE_RE = (re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T][\d:.]+)?$"),
+            re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+            re.compile(r"^(\d{4})(\d{2})(\d{2})$"))
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = _text(value)
+    for pattern in _DATE_RE:
+        m = pattern.match(text)
+        if m:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                break
+    raise _Bad(msg("not_date", value=text))
+
+
+def _money(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Bad(msg("not_money", value=value))
+    if isinstance(value, (int, float)):
+        amount = float(value)
+    else:
+        text = _text(value).replace("，", ",").replace(",", "").replace(" ", "").replace("元", "").replace("¥", "")
+        text = text.replace("￥", "").replace("−", "-")
+        factor = 10_000 if text.endswith("万") else 1
+        text = text.rstrip("万")
+        try:
+            amount = float(text) * factor
+        except ValueError:
+            raise _Bad(msg("not_money", value=_text(value))) from None
+    if amount < 0:
+        raise _Bad(msg("negative", value=_text(value)))
+    return int(round(amount))
+
+
+_ACTIVITY = {t.value: t.value for t in ActivityType} | {zh: t.value for t, zh in ACTIVITY_TYPE_ZH.items()} | {
+    "专题交流": "technical_exchange", "展会": "exhibition_forum", "论坛": "exhibition_forum",
+    "高层互访": "executive_visit"}
+
+
+def _activity_type(value: Any) -> str:
+    text = _text(value)
+    found = _ACTIVITY.get(text) or _ACTIVITY.get(text.lower())
+    if found is None:
+        raise _Bad(msg("bad_activity_type", value=text, choices="、".join(ACTIVITY_TYPE_ZH.values())))
+    return found
+
+
+def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
+    """Check every row of the three sheets; raise one `ImportRejected` listing every problem."""
+    problems = raw.problems
+    if raw.meta.get("team") and (raw.meta.get("team"), raw.meta.get("year")) != (ref.team, str(ref.year)):
+        problems.workbook(msg("wrong_kit", team=raw.meta.get("team"), year=raw.meta.get("year"), want_team=ref.team,
+                              want_year=ref.year))
+    out = ParsedKit(raw.file, ref.team, ref.year)
+    known = "、".join(sorted(ref.customers)) or "-"
+
+    def checker(sheet: RawSheet, cols: tuple[KCol, ...]) -> Any:
+        by_key = {c.key: c for c in cols}
+
+        def bad(row: int, key: str, reason: str) -> None:
+            problems.cell(sheet.name, row, by_key[key], sheet.columns.get(key, 0), reason)
+
+        def parse(row: int, cells: dict[str, Any], key: str, fn: Any, *, required: bool = False) -> Any:
+            value = cells.get(key)
+            if value is None:
+                if required and key in sheet.columns:
+                    bad(row, key, msg("required"))
+                return None
+            try:
+                return fn(value)
+            except _Bad as exc:
+                bad(row, key, str(exc))
+                return None
+        return bad, parse
+
+    def customer(row: int, cells: dict[str, Any], bad: Any) -> Optional[str]:
+        code = _text(cells["customer_code"]) if cells.get("customer_code") is not None else None
+        if code is None:
+            bad(row, "customer_code", msg("required"))
+        elif code not in ref.customers:
+            bad(row, "customer_code", msg("unknown_customer", value=code, known=known))
+            return None
+        return code
+
+    # ---------------------------------------------------------------- 客户关系现状评估表
+    sheet = raw.sheets.get(ASSESSMENT_SHEET)
+    if sheet is not None:
+        bad, parse = checker(sheet, ASSESSMENT_COLS)
+        seen: dict[str, int] = {}
+        for row, cells in sheet.rows:
+            if not any(cells.get(c.key) is not None for c in ASSESSMENT_COLS if c.input):
+                continue  # a pre-filled contact nobody assessed this time
+            cust = customer(row, cells, bad)
+            contact = _text(cells["contact_code"]) if cells.get("contact_code") is not None else None
+            if contact is None:
+                bad(row, "contact_code", msg("required"))
+            elif contact not in ref.contacts:
+                bad(row, "contact_code", msg("unknown_contact", value=contact))
+                contact = None
+            elif cust is not None and ref.contacts[contact] != cust:
+                bad(row, "contact_code", msg("contact_other_customer", value=contact, actual=ref.contacts[contact],
+                                             customer=cust))
+            elif contact in seen:
+                bad(row, "contact_code", msg("duplicate_contact", value=contact, first=seen[contact]))
+            if contact is not None:
+                seen.setdefault(contact, row)
+            scores: dict[str, Optional[int]] = {}
+            evidence: dict[str, Optional[str]] = {}
+            for d in DIMENSIONS:
+                scores[d] = parse(row, cells, d, lambda v: _score(v, ref.rules))
+                evidence[d] = _text(cells[f"{d}_evidence"]) if cells.get(f"{d}_evidence") is not None else None
+                if cells.get(d) is not None and evidence[d] is None and ref.rules.assessment_requires_evidence:
+                    bad(row, f"{d}_evidence", msg("evidence_required"))
+            support = parse(row, cells, "support_us", lambda v: _score(v, ref.rules))
+            comp: dict[str, int] = {}
+            raw_comp = cells.get("competitor_support")
+            locked = ref.customers.get(cust or "", {}).get("locked", [])
+            for item in _split(raw_comp):
+                name, sep, score_text = item.replace("：", ":").rpartition(":")
+                if not sep or not name.strip():
+                    bad(row, "competitor_support", msg("competitor_format", value=item))
+                    continue
+                try:
+                    comp[name.strip()] = _score(score_text.strip(), ref.rules)
+                except _Bad as exc:
+                    bad(row, "competitor_support", str(exc))
+                    continue
+                if cust is not None and name.strip() not in locked:
+                    bad(row, "competitor_support", msg("competitor_not_locked", name=name.strip(), customer=cust,
+                                                       locked="、".join(locked) or "-"))
+            if cust and contact:
+                out.assessments.append(AssessmentRow(row, cust, contact, scores, evidence, support, comp))
+
+    # ---------------------------------------------------------------- 客户关系目标任务书
+    sheet = raw.sheets.get(OBJECTIVES_SHEET)
+    if sheet is not None:
+        bad, parse = checker(sheet, OBJECTIVE_COLS)
+        for row, cells in sheet.rows:
+            if not any(cells.get(c.key) is not None for c in OBJECTIVE_COLS if c.input):
+                continue  # a pre-filled customer without objectives (yet)
+            cust = customer(row, cells, bad)
+            target = parse(row, cells, "relationship_target", _text, required=True)
+            count = parse(row, cells, "target_count", _int)
+            if count is not None and count < 1:
+                bad(row, "target_count", msg("negative", value=count))
+            level = parse(row, cells, "target_level", lambda v: _score(v, ref.rules))
+            owner = parse(row, cells, "owner", _text)
+            if owner is not None and owner not in ref.employees:
+                bad(row, "owner", msg("unknown_employee", value=owner))
+            due = parse(row, cells, "due_date", _date)
+            if cust and target:
+                out.objectives.append(ObjectiveRow(row, cust, _text(cells["market_target"])
+                                                   if cells.get("market_target") is not None else None,
+                                                   target, count, level, owner, due))
+
+    # ---------------------------------------------------------------- 客户关系公关计划
+    sheet = raw.sheets.get(PLAN_SHEET)
+    if sheet is not None:
+        bad, parse = checker(sheet, PLAN_COLS)
+        for row, cells in sheet.rows:
+            if not any(cells.get(c.key) is not None for c in PLAN_COLS if c.input):
+                continue
+            ok = True
+            cust = customer(row, cells, bad)
+            kind = parse(row, cells, "activity_type", _activity_type, required=True)
+            title = parse(row, cells, "title", _text, required=True)
+            when = parse(row, cells, "planned_date", _date, required=True)
+            budget = parse(row, cells, "budget", _money, required=True)
+            project = parse(row, cells, "project_code", _text, required=True)
+            if project is not None:
+                found = ref.projects.get(project)
+                if found is None:
+                    bad(row, "project_code", msg("unknown_project", value=project))
+                    ok = False
+                elif cust is not None and found[0] != cust:
+                    bad(row, "project_code", msg("project_other_customer", value=project, actual=found[0],
+                                                 customer=cust))
+                    ok = False
+                elif found[2]:
+                    bad(row, "project_code", msg("project_closed", value=project))
+                    ok = False
+                elif found[1] is None:
+                    bad(row, "project_code", msg("project_no_decision", value=project))
+                    ok = False
+                elif when is not None and when >= found[1]:
+                    bad(row, "planned_date", msg("after_decision", date=when.isoformat(), project=project,
+                                                 decision=found[1].isoformat()))
+                    ok = False
+            contacts = _split(cells.get("contacts"))
+            for c in contacts:
+                if c not in ref.contacts:
+                    bad(row, "contacts", msg("unknown_contact", value=c))
+                    ok = False
+                elif cust is not None and ref.contacts[c] != cust:
+                    bad(row, "contacts", msg("contact_other_customer", value=c, actual=ref.contacts[c], customer=cust))
+                    ok = False
+            owner = parse(row, cells, "owner", _text)
+            if owner is not None and owner not in ref.employees:
+                bad(row, "owner", msg("unknown_employee", value=owner))
+                ok = False
+            if ok and None not in (cust, kind, title, when, budget, project):
+                out.activities.append(ActivityRow(row, cust, contacts, kind, title, project, when, budget,  # type: ignore[arg-type]
+                                                  owner))
+    if not problems.items and not out.sections:
+        problems.workbook(msg("nothing_filled"))
+    problems.raise_if_any()
+    return out
+
+
+def parse_kit(session: Session, path: Path | str, team: str, year: int, tiers: Iterable[str],
+              rules: MasterDataRules) -> ParsedKit:
+    """Read and validate a filled kit; `ImportRejected` with every problem, or the rows to record."""
+    raw = read_kit_workbook(path)
+    return validate_kit(raw, load_reference(session, raw, team, year, tiers, rules))
+
+
+# ============================================================================================ building test/replay workbooks
+
+
+def workbook_from_rows(path: Path, *, team: str, year: int, assessments: list[dict[str, Any]] | None = None,
+                       objectives: list[dict[str, Any]] | None = None, plan: list[dict[str, Any]] | None = None,
+                       sheet_names: dict[str, str] | None = None) -> Path:
+    """A filled kit written from plain rows keyed by column key (tests, replay scenarios, demos).
+
+    `sheet_names` renames sheets (to build the wrong-sheet-name case).
+    """
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, cols, rows in ((ASSESSMENT_SHEET, ASSESSMENT_COLS, assessments or []),
+                             (OBJECTIVES_SHEET, OBJECTIVE_COLS, objectives or []),
+                             (PLAN_SHEET, PLAN_COLS, plan or [])):
+        ws = wb.create_sheet((sheet_names or {}).get(name, name))
+        for i, c in enumerate(cols):
+            ws.cell(row=1, column=i + 1, value=c.zh)
+        for r, values in enumerate(rows, start=2):
+            for i, c in enumerate(cols):
+                if c.key in values:
+                    ws.cell(row=r, column=i + 1, value=values[c.key])
+    wb.properties.keywords = f"mcr-kit team={team} year={year}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
