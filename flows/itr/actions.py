@@ -431,15 +431,34 @@ def _window_counts(ctx: Any, rules: ItrRules) -> tuple[int, int]:
     return done, base
 
 
+def _last_reached(tx: Any, contact: str) -> Optional[datetime]:
+    """The latest successful callback to the contact in ANY flow: the 10-day rule spans ITR and the
+    satisfaction-survey callbacks (flows/survey/contact_gap.py reads both)."""
+    try:
+        from flows.survey.contact_gap import last_callback_at
+    except ModuleNotFoundError:  # a build without the survey module: ITR callbacks only
+        row = tx.one("SELECT MAX(at_us) FROM itr_callback WHERE contact_code = :c AND reached = :yes",
+                     {"c": contact, "yes": True})
+        return from_us(row[0]) if row and row[0] is not None else None
+    return last_callback_at(tx, contact)
+
+
+def _survey_call_planned(tx: Any, contact: str) -> bool:
+    try:
+        from flows.survey.contact_gap import planned_callbacks
+    except ModuleNotFoundError:
+        return False
+    return bool(planned_callbacks(tx, contact))
+
+
 def _last_callback(tx: Any, contact: str, exclude_issue: int, now: datetime) -> tuple[Optional[datetime], bool]:
-    """The latest successful callback to the contact, and whether another issue's callback to them is pending."""
-    row = tx.one("SELECT MAX(at_us) FROM itr_callback WHERE contact_code = :c AND reached = :yes",
-                 {"c": contact, "yes": True})
-    last = from_us(row[0]) if row and row[0] is not None else None
+    """The latest successful callback to the contact, and whether another callback to them is pending
+    (another issue's, or a survey callback already assigned)."""
+    last = _last_reached(tx, contact)
     pending = tx.one("SELECT COUNT(*) FROM itr_callback_decision d JOIN flow_instance f ON f.id = d.issue_id "
                      "WHERE d.contact_code = :c AND d.required = :yes AND f.state = 'callback_pending' "
                      "AND d.issue_id <> :me", {"c": contact, "yes": True, "me": exclude_issue})[0]
-    return last, bool(pending)
+    return last, bool(pending) or _survey_call_planned(tx, contact)
 
 
 def _callback_decision(ctx: Any) -> dict[str, Any]:
@@ -543,9 +562,7 @@ def record_callback(ctx: Any) -> None:
     contact = ctx.data["contact"]
     gap = rules.callback.same_contact_gap_days
     if reached:
-        row = ctx.tx.one("SELECT MAX(at_us) FROM itr_callback WHERE contact_code = :c AND reached = :yes",
-                         {"c": contact, "yes": True})
-        last = from_us(row[0]) if row and row[0] is not None else None
+        last = _last_reached(ctx.tx, contact)
         if last is not None and not contact_free(last, ctx.now, gap):
             local = ctx.calendar.tz
             _refuse(ctx, CallbackTooSoon, "callback_too_soon", contact=contact, days=gap,
