@@ -17,22 +17,10 @@ from datetime import date
 from enum import Enum
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def _text(nullable: bool = True, *, fk: str | None = None, index: bool = False) -> Column:
-    if fk:
-        return Column(Text, ForeignKey(fk), nullable=nullable, index=index)
-    return Column(Text, nullable=nullable, index=index)
-
-
-def _us(nullable: bool = False) -> Column:
-    return Column(BigInteger, nullable=nullable)
-
-
-def _flag() -> Column:
-    return Column(Boolean, nullable=False, default=False)
+from engine.columns import text_col as _text, us_col as _us, flag_col as _flag
 
 
 # ---------------------------------------------------------------------------------------------- enums

@@ -14,28 +14,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def _text(nullable: bool = True, *, fk: str | None = None) -> Column:
-    if fk:
-        return Column(Text, ForeignKey(fk), nullable=nullable)
-    return Column(Text, nullable=nullable)
-
-
-def _us(nullable: bool = False) -> Column:
-    return Column(BigInteger, nullable=nullable)
-
-
-def _int(nullable: bool = True, *, fk: str | None = None) -> Column:
-    if fk:
-        return Column(Integer, ForeignKey(fk), nullable=nullable)
-    return Column(Integer, nullable=nullable)
-
-
-def _flag(default: bool = False) -> Column:
-    return Column(Boolean, nullable=False, default=default)
+from engine.columns import text_col as _text, us_col as _us, int_col as _int, flag_col as _flag
 
 
 class Issue(SQLModel, table=True):

@@ -20,20 +20,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from engine.columns import text_col as _text, us_col as _us
+
 import engine.masterdata.models  # noqa: F401  - the tables these refer to
-
-
-def _text(nullable: bool = True, *, fk: str | None = None, index: bool = False) -> Column:
-    if fk:
-        return Column(Text, ForeignKey(fk), nullable=nullable, index=index)
-    return Column(Text, nullable=nullable, index=index)
-
-
-def _us() -> Column:
-    return Column(BigInteger, nullable=False)
 
 
 class PlanSubmission(SQLModel, table=True):
