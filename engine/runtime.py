@@ -163,9 +163,17 @@ class Runtime:
                         {"n": defn.name, "v": defn.version, "d": defn.digest, "s": defn.source_text,
                          "f": defn.source_file, "now": now})
                 elif row[0] != defn.digest:
-                    problems.append(Problem(defn.source_file, defn.line,
-                                            f"flow '{defn.name}' version {defn.version} differs from the copy "
-                                            "instances were started on; raise 'version' to change a flow"))
+                    used = tx.one("SELECT COUNT(*) FROM flow_instance WHERE flow = :n AND flow_version = :v",
+                                  {"n": defn.name, "v": defn.version})[0]
+                    if used:
+                        problems.append(Problem(defn.source_file, defn.line,
+                                                f"flow '{defn.name}' version {defn.version} differs from the copy "
+                                                f"{used} instance(s) were started on; raise 'version' to change a flow"))
+                    else:  # nothing runs on this version yet: the edited file simply replaces it
+                        tx.execute("UPDATE flow_definition SET digest = :d, source = :s, source_file = :f "
+                                   "WHERE name = :n AND version = :v",
+                                   {"n": defn.name, "v": defn.version, "d": defn.digest, "s": defn.source_text,
+                                    "f": defn.source_file})
                 self._registered.add(defn.key)
         if problems:
             raise InvalidDefinition(problems)

@@ -241,10 +241,14 @@ def test_changing_a_definition_without_raising_its_version_is_refused(db: Databa
 
     flows = tmp_path / "flows"
     shutil.copytree(TEST_FLOWS / "ticket", flows / "ticket")
-    Runtime(db, load_definitions(flows), clock=clock).register_definitions()
+    rt = Runtime(db, load_definitions(flows), clock=clock)
+    rt.register_definitions()
     f = flows / "ticket" / "ticket.yaml"
     f.write_text(f.read_text().replace("after: 3 days", "after: 4 days"))
-    with pytest.raises(InvalidDefinition, match="raise 'version'"):
+    Runtime(db, load_definitions(flows), clock=clock).register_definitions()  # no instance yet: accepted
+    Runtime(db, load_definitions(flows), clock=clock).start("ticket", {}, actor="a")
+    f.write_text(f.read_text().replace("after: 4 days", "after: 5 days"))
+    with pytest.raises(InvalidDefinition, match=r"differs from the copy 1 instance\(s\) were started on; raise 'version'"):
         Runtime(db, load_definitions(flows), clock=clock).register_definitions()
 
 
