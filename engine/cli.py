@@ -187,7 +187,7 @@ def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json
         row = tx.one("SELECT id, flow, flow_version, state, version, subject, calendar, locale, data, created_us, "
                      "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
         if row is None:
-            raise UnknownInstance(f"no flow instance with id {instance_id}")
+            raise UnknownInstance(t("unknown_instance", id=instance_id))
         hist = tx.all("SELECT at_us, actor, event, from_state, to_state, payload, client_event_id, version "
                       "FROM flow_history WHERE instance_id = :i ORDER BY id", {"i": instance_id})
         tms = tx.all("SELECT id, name, event, status, due_us, note FROM timer WHERE instance_id = :i ORDER BY id",
@@ -221,9 +221,9 @@ def _json_arg(text: str, option: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MCRError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}") from exc
+        raise MCRError(t("bad_json", option=option, msg=exc.msg, col=exc.colno)) from exc
     if not isinstance(value, dict):
-        raise MCRError(f"{option} must be a JSON object, like '{{\"key\": \"value\"}}'")
+        raise MCRError(t("json_object", option=option))
     return value
 
 

@@ -21,6 +21,21 @@ CATALOG: dict[str, dict[str, str]] = {
     "swept": {"zh-CN": "已触发 {n} 个到期定时器", "en": "fired {n} due timer(s)"},
     "sent": {"zh-CN": "邮件：发送 {sent}，重试 {retried}，失败 {failed}", "en": "mail: sent {sent}, retried {retried}, failed {failed}"},
     "nothing": {"zh-CN": "（无）", "en": "(none)"},
+    # refusals of the runtime (engine/runtime.py)
+    "unknown_instance": {"zh-CN": "没有编号为 {id} 的流程实例", "en": "no flow instance with id {id}"},
+    "stale_version": {"zh-CN": "实例 {id} 当前为版本 {version}，不是 {expected}：读取之后已被他人修改，请重新读取后再试",
+                      "en": "instance {id} is at version {version}, not {expected}: it changed since you read it; "
+                            "reload and try again"},
+    "stale_during_step": {"zh-CN": "实例 {id} 在本步骤执行期间被他人修改，请重试",
+                          "en": "instance {id} was changed by someone else during this step; try again"},
+    "not_allowed": {"zh-CN": "{flow} #{id} 处于状态“{state}”，不允许事件“{event}”；允许的事件：{allowed}",
+                    "en": "event '{event}' is not allowed for {flow} #{id} in state '{state}'; allowed: {allowed}"},
+    "ended": {"zh-CN": "无（实例已结束）", "en": "none (the instance has ended)"},
+    "guard_false": {"zh-CN": "{flow} #{id} 在状态“{state}”拒绝事件“{event}”：条件 {guards} 不成立",
+                    "en": "event '{event}' refused for {flow} #{id} in state '{state}': guard {guards} is false"},
+    "bad_json": {"zh-CN": "{option} 不是有效的 JSON：第 {col} 列，{msg}", "en": "{option} is not valid JSON: {msg} at column {col}"},
+    "json_object": {"zh-CN": "{option} 必须是 JSON 对象，例如 '{{\"key\": \"value\"}}'",
+                    "en": "{option} must be a JSON object, like '{{\"key\": \"value\"}}'"},
 }
 
 

@@ -25,6 +25,7 @@ from engine.definition import (DEFAULT_LOCALE, CompiledFlow, CompiledState, Comp
                                FlowDefinition)
 from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, MCRError, StaleVersion,
                            TransitionRefused, UnknownInstance)
+from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
 from engine.templates import render
 from engine.timespec import TimeSpecError, lookup_path, parse_duration
@@ -341,20 +342,17 @@ class Runtime:
         row = tx.one(sql.SELECT_INSTANCE_FOR_UPDATE if self.db.is_pg else sql.SELECT_INSTANCE,
                      {"id": instance_id})
         if row is None:
-            raise UnknownInstance(f"no flow instance with id {instance_id}", instance_id=instance_id, event=event)
+            raise UnknownInstance(t("unknown_instance", id=instance_id), instance_id=instance_id, event=event)
         _id, flow, flow_version, state, version, calendar, locale, data_text = row
         if expected_version is not None and expected_version != version:
-            raise StaleVersion(
-                f"instance {instance_id} is at version {version}, not {expected_version}: "
-                "it changed since you read it; reload and try again",
-                instance_id=instance_id, event=event, state=state)
+            raise StaleVersion(t("stale_version", id=instance_id, version=version, expected=expected_version),
+                               instance_id=instance_id, event=event, state=state)
         cflow = self.definitions.compiled(flow, flow_version)
         candidates = cflow.index.get((state, event))
         if not candidates:
-            allowed = ", ".join(cflow.allowed.get(state, ())) or "none (the instance has ended)"
-            raise EventNotAllowed(
-                f"event '{event}' is not allowed for {flow} #{instance_id} in state '{state}'; "
-                f"allowed: {allowed}", instance_id=instance_id, event=event, state=state)
+            allowed = ", ".join(cflow.allowed.get(state, ())) or t("ended")
+            raise EventNotAllowed(t("not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
+                                  instance_id=instance_id, event=event, state=state)
         data = json.loads(data_text)
         ctx = StepContext(self, tx, cflow, instance_id, state, None, event, actor, payload, data, now,
                           locale, calendar)
@@ -370,7 +368,7 @@ class Runtime:
             "id": instance_id, "state": target, "new_version": new_version, "data": dumps(ctx.data),
             "now": to_us(now), "ended": to_us(now) if target_spec.terminal else None, "version": version})
         if cur.rowcount != 1:
-            raise StaleVersion(f"instance {instance_id} was changed by someone else during this step; try again",
+            raise StaleVersion(t("stale_during_step", id=instance_id),
                                instance_id=instance_id, event=event, state=state)
         tx.execute(sql.INSERT_HISTORY, {
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": event,
@@ -388,19 +386,19 @@ class Runtime:
 
     def _choose(self, ctx: StepContext, candidates: list[CompiledTransition]) -> CompiledTransition:
         rejected: list[str] = []
-        for t in candidates:
-            if t.guard is None:
-                return t
-            fn = self.registry.guards[t.guard_name]  # type: ignore[index]
+        for tr in candidates:
+            if tr.guard is None:
+                return tr
+            fn = self.registry.guards[tr.guard_name]  # type: ignore[index]
             ok = bool(fn(ctx))
-            if t.guard_negated:
+            if tr.guard_negated:
                 ok = not ok
             if ok:
-                return t
-            rejected.append(t.guard)
+                return tr
+            rejected.append(tr.guard)
         raise GuardRejected(
-            f"event '{ctx.event}' refused for {ctx.flow.name} #{ctx.instance_id} in state '{ctx.state}': "
-            f"guard {', '.join(repr(g) for g in rejected)} is false",
+            t("guard_false", event=ctx.event, flow=ctx.flow.name, id=ctx.instance_id, state=ctx.state,
+              guards=", ".join(repr(g) for g in rejected)),
             instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
 
     def _run_action(self, ctx: StepContext, name: str, params: dict[str, Any]) -> None:

@@ -62,8 +62,10 @@ def test_start_send_show_and_a_refused_event(env: dict[str, str]) -> None:
     assert again.returncode == 0 and "已处理过" in again.stdout
     refused = mcr("event", "send", "1", "close", "--actor", "mallory", env=env)
     assert refused.returncode == 1
-    assert refused.stderr.strip() == ("错误: event 'close' is not allowed for ticket #1 in state 'assigned'; "
-                                      "allowed: birthday, note, remind, resolve")
+    assert refused.stderr.strip() == "错误: ticket #1 处于状态“assigned”，不允许事件“close”；允许的事件：birthday, note, remind, resolve"
+    refused_en = mcr("event", "send", "1", "close", "--actor", "mallory", env={**env, "MCR_LOCALE": "en"})
+    assert refused_en.stderr.strip() == ("error: event 'close' is not allowed for ticket #1 in state 'assigned'; "
+                                         "allowed: birthday, note, remind, resolve")
     shown = json.loads(mcr("instances", "show", "1", "--json", env=env).stdout)
     assert shown["state"] == "assigned" and [h["event"] for h in shown["history"]] == ["start", "assign"]
     assert {t["name"]: t["status"] for t in shown["timers"]}["sla"] == "cancelled"
@@ -76,9 +78,9 @@ def test_start_send_show_and_a_refused_event(env: dict[str, str]) -> None:
 
 def test_bad_json_payload_and_unknown_instance_are_one_line_errors(env: dict[str, str]) -> None:
     res = mcr("event", "send", "1", "assign", "--actor", "a", "--payload", "{oops", env=env)
-    assert res.returncode == 1 and res.stderr.startswith("错误: --payload is not valid JSON")
+    assert res.returncode == 1 and res.stderr.startswith("错误: --payload 不是有效的 JSON")
     res = mcr("event", "send", "42", "assign", "--actor", "a", env=env)
-    assert res.returncode == 1 and res.stderr.strip() == "错误: no flow instance with id 42"
+    assert res.returncode == 1 and res.stderr.strip() == "错误: 没有编号为 42 的流程实例"
 
 
 def test_bad_database_url_is_a_one_line_error(env: dict[str, str]) -> None:

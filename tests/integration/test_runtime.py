@@ -15,6 +15,12 @@ from engine.runtime import Runtime
 from tests.conftest import TEST_FLOWS
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the English messages; test_refusal_messages_are_chinese_by_default the default."""
+    monkeypatch.setenv("MCR_LOCALE", "en")
+
+
 @pytest.fixture
 def rt(db: Database, clock: FakeClock) -> Runtime:
     runtime = Runtime(db, load_definitions(TEST_FLOWS), clock=clock, worker_id="w1")
@@ -270,3 +276,13 @@ def test_timer_with_empty_duration_field_is_a_recorded_skip(rt: Runtime, db: Dat
     rt.sweep()
     by_name = {t[0]: t for t in timers(db, iid)}
     assert by_name["followup"][1] == "skipped" and by_name["followup"][3] == "not armed: data.followup_after is empty"
+
+
+def test_refusal_messages_are_chinese_by_default(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCR_LOCALE")
+    iid = rt.start("ticket", {}, actor="alice").instance_id
+    with pytest.raises(EventNotAllowed) as err:
+        rt.send(iid, "close", actor="mallory")
+    assert str(err.value) == f"ticket #{iid} 处于状态“new”，不允许事件“close”；允许的事件：assign, note, sla_breached"
+    with pytest.raises(GuardRejected, match="条件 'has_assignee' 不成立"):
+        rt.send(iid, "assign", actor="alice", payload={})
