@@ -184,6 +184,7 @@ class FlowDefinition(_Located):
     states: list[StateSpec]
     transitions: list[TransitionSpec]
     launches: list[LaunchSpec] = []
+    on_start: list[ActionRef] = Field(default=[], description="actions run in the start step itself")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -292,6 +293,17 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
         if name not in events:
             bad(line, f"unknown event '{name}' in {role}; declare it under 'events'")
 
+    def known_actions(refs: list[ActionRef], line: int) -> None:
+        for a in refs:
+            if a.name in BUILTIN_ACTIONS:
+                if a.name == "mail":
+                    _check_mail(defn, a, bad)
+                continue
+            if a.name not in reg.actions:
+                bad(a.line or line, f"unknown action '{a.name}'"
+                    + (f" (module {defn.module} does not register it)" if defn.module else ""))
+
+    known_actions(defn.on_start, defn.line)
     for t in defn.transitions:
         for src in t.source:
             if src != "*":
@@ -304,14 +316,7 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
         if t.guard_name and t.guard_name not in reg.guards:
             bad(t.line, f"unknown guard '{t.guard_name}'"
                 + (f" (module {defn.module} does not register it)" if defn.module else ""))
-        for a in t.actions:
-            if a.name in BUILTIN_ACTIONS:
-                if a.name == "mail":
-                    _check_mail(defn, a, bad)
-                continue
-            if a.name not in reg.actions:
-                bad(a.line or t.line, f"unknown action '{a.name}'"
-                    + (f" (module {defn.module} does not register it)" if defn.module else ""))
+        known_actions(t.actions, t.line)
 
     for s in defn.states:
         for tm in s.timers:
@@ -470,7 +475,7 @@ class CompiledState:
 class CompiledFlow:
     """Plain lookup tables the runtime uses on every event (no pydantic on the hot path)."""
 
-    __slots__ = ("defn", "name", "version", "template_dir", "initial", "states", "index", "allowed")
+    __slots__ = ("defn", "name", "version", "template_dir", "initial", "states", "index", "allowed", "on_start")
 
     def __init__(self, defn: FlowDefinition) -> None:
         self.defn = defn
@@ -495,6 +500,7 @@ class CompiledFlow:
         for (src, event) in index:
             allowed.setdefault(src, []).append(event)
         self.allowed = {k: sorted(set(v)) for k, v in allowed.items()}
+        self.on_start = tuple((a.name, dict(a.params)) for a in defn.on_start)
 
 
 @dataclass

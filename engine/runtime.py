@@ -318,6 +318,11 @@ class Runtime:
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": "start",
             "from_state": None, "to_state": initial.name, "payload": "{}", "client_event_id": None,
             "version": 1})
+        if cflow.on_start:  # e.g. mail the kit, compute a due date the initial state's timers read
+            for name, params in cflow.on_start:
+                self._run_action(ctx, name, params)
+            tx.execute("UPDATE flow_instance SET data = :data WHERE id = :id",
+                       {"data": dumps(ctx.data), "id": instance_id})
         self._arm_timers(tx, ctx, initial, entry_version=1)
         mails = self._write_mails(tx, ctx)
         return StepResult(instance_id, None, initial.name, 1, mails=mails, earliest_timer=ctx.earliest_timer)

@@ -286,3 +286,20 @@ def test_refusal_messages_are_chinese_by_default(rt: Runtime, monkeypatch: pytes
     assert str(err.value) == f"ticket #{iid} 处于状态“new”，不允许事件“close”；允许的事件：assign, note, sla_breached"
     with pytest.raises(GuardRejected, match="条件 'has_assignee' 不成立"):
         rt.send(iid, "assign", actor="alice", payload={})
+
+
+def test_on_start_actions_run_in_the_start_step_and_feed_the_initial_timers(rt: Runtime, db: Database,
+                                                                             clock: FakeClock) -> None:
+    iid = rt.start("launchy", {"team": "T9"}, actor="planner").instance_id
+    (state, version, data), hist, tms, _ = snapshot(db, iid)
+    assert (state, version, hist) == ("open", 1, 1)
+    assert '"opened_by":"planner"' in data and '"due_at"' in data
+    assert timers(db, iid)[0][:3] == ("due", "pending", to_us(clock.now() + timedelta(days=3)))
+
+
+def test_an_on_start_action_that_refuses_starts_nothing(rt: Runtime, db: Database) -> None:
+    with pytest.raises(ActionFailed, match="team FAIL cannot be started"):
+        rt.start("launchy", {"team": "FAIL"}, actor="planner")
+    with db.read() as tx:
+        assert tx.one("SELECT COUNT(*) FROM flow_instance")[0] == 0
+        assert tx.one("SELECT code FROM flow_refusal")[0] == "action_refused"

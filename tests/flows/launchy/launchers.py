@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from engine.registry import launcher
+from datetime import timedelta
+
+from engine.registry import action, launcher
 
 CALLS: list[str] = []
 
@@ -20,3 +22,10 @@ def start_one_per_team(ctx) -> int:
 def count_days(ctx) -> int:
     CALLS.append(ctx.period_key)
     return 0
+
+
+@action("stamp_due")
+def stamp_due(ctx) -> None:
+    if ctx.data.get("team") == "FAIL":
+        ctx.refuse("team FAIL cannot be started")
+    ctx.data["due_at"] = (ctx.now + timedelta(days=3)).isoformat()
