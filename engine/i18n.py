@@ -89,8 +89,9 @@ def _texts(loc: str) -> dict[str, str]:
     return {str(m.id): str(m.string) for m in catalog(loc) if m.id and m.string}
 
 
-def t(key: str, locale: Optional[str] = None, **kwargs: object) -> str:
-    """The text of `key` in `locale` (default: the process locale), placeholders filled from kwargs."""
+def t(key: str, /, locale: Optional[str] = None, **kwargs: object) -> str:
+    """The text of `key` in `locale` (default: the process locale), placeholders filled from kwargs
+    (`key` is positional-only, so a text may have a `{key}` placeholder; none may be called `locale`)."""
     loc = normalize(locale)
     try:
         text = _texts(loc)[key]

@@ -86,13 +86,13 @@ def register(app: typer.Typer) -> None:
     def export_customers(file: Path = out_file, viewer: Optional[str] = as_viewer) -> None:
         """客户 / customers."""
         from engine.masterdata.exporter import export_customers as run
-        from engine.masterdata.messages import m
+        from engine.i18n import t
 
         db = _database()
         try:
             with db.session() as session:
                 n = run(session, file, viewer=viewer)
-            typer.echo(m("exported", n=n, file=file))
+            typer.echo(t("md.exported", n=n, file=file))
         finally:
             db.dispose()
 
@@ -100,13 +100,13 @@ def register(app: typer.Typer) -> None:
     def export_contacts(file: Path = out_file, viewer: Optional[str] = as_viewer) -> None:
         """关键客户 / key contacts (each exported card is an audited read)."""
         from engine.masterdata.exporter import export_contacts as run
-        from engine.masterdata.messages import m
+        from engine.i18n import t
 
         db = _database()
         try:
             with db.session() as session:
                 n = run(session, file, viewer=viewer, clock=SystemClock())
-            typer.echo(m("exported", n=n, file=file))
+            typer.echo(t("md.exported", n=n, file=file))
         finally:
             db.dispose()
 

@@ -20,10 +20,9 @@ from sqlmodel import Session, col, select
 
 from engine.clock import Clock
 from engine.errors import MCRError
-from engine.i18n import locale
+from engine.i18n import locale, t
 from engine.masterdata import audit
 from engine.masterdata.layouts import CONTACTS, CUSTOMERS, Col
-from engine.masterdata.messages import m
 from engine.masterdata.models import Contact, Customer
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.visibility import can_see_contact, can_see_customer, can_see_sensitive, viewer_of
@@ -85,7 +84,7 @@ def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
         book.save(path)
         return
     if suffix != ".csv":
-        raise MCRError(m("file_type", suffix=path.suffix or path.name))
+        raise MCRError(t("md.file_type", suffix=path.suffix or path.name))
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(headers)

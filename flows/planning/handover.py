@@ -29,7 +29,7 @@ from engine.masterdata.models import AuditEntry, Contact, Customer, Employee
 from engine.registry import action
 from flows.planning import org
 from flows.planning.common import find_instance, get_instance, start_and_kick
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.rules import CareRules, load_care_rules
 
 CONTACT_MOVES = ("promotion", "department", "region", "company")
@@ -119,9 +119,9 @@ def _start(runtime: Any, data: dict[str, Any], actor: str) -> HandoverResult:
                                   calendar=data.get("calendar"), locale=data.get("locale"))
     if existing is not None and existing.state != "opening":
         return HandoverResult(data["contact"], iid, data["from_owner"], data["to_owner"], False,
-                              msg("handover_exists", id=iid, state=existing.state))
+                              i18n.t("planning.handover_exists", id=iid, state=existing.state))
     return HandoverResult(data["contact"], iid, data["from_owner"], data["to_owner"], True,
-                          msg("handover_started", id=iid, contact=data["contact"], src=data["from_owner"],
+                          i18n.t("planning.handover_started", id=iid, contact=data["contact"], src=data["from_owner"],
                               dst=data["to_owner"]))
 
 
@@ -131,26 +131,26 @@ def contact_moved(runtime: Any, contact_code: str, *, reason: str, actor: str, n
     """A key contact was promoted or moved (department, region, company): hand the relationship to
     whoever now covers them. With the same owner, only the card's facts change (no handover)."""
     if reason not in CONTACT_MOVES:
-        raise HandoverRefused(msg("unknown_reason", value=reason, choices=", ".join(CONTACT_MOVES)))
+        raise HandoverRefused(i18n.t("planning.unknown_reason", value=reason, choices=", ".join(CONTACT_MOVES)))
     rules = rules or load_care_rules()
     with runtime.db.session() as session:
         contact = session.exec(select(Contact).where(Contact.code == contact_code)).first()
         if contact is None:
-            raise HandoverRefused(msg("unknown_contact_cli", value=contact_code))
+            raise HandoverRefused(i18n.t("planning.unknown_contact_cli", value=contact_code))
         if new_customer and session.exec(select(Customer).where(Customer.code == new_customer)).first() is None:
-            raise HandoverRefused(msg("unknown_customer_cli", value=new_customer))
+            raise HandoverRefused(i18n.t("planning.unknown_customer_cli", value=new_customer))
         if to is not None and not _is_employee(session, to):
-            raise HandoverRefused(msg("outside_org", value=to))
+            raise HandoverRefused(i18n.t("planning.outside_org", value=to))
         target = new_customer or contact.customer_code
         owner = to or new_owner_for(session, target, new_level or contact.level, previous=contact.owner_emp_no,
                                     leaving=False, rules=rules)
         if owner is None:
-            raise HandoverRefused(msg("no_new_owner", contact=contact_code, rules=", ".join(rules.handover.new_owner)))
+            raise HandoverRefused(i18n.t("planning.no_new_owner", contact=contact_code, rules=", ".join(rules.handover.new_owner)))
         if owner == contact.owner_emp_no:
             _apply_facts_only(runtime, session, contact, actor=actor, reason=reason, new_customer=new_customer,
                               new_title=new_title, new_level=new_level)
             return HandoverResult(contact_code, None, owner, owner, False,
-                                  msg("same_owner", contact=contact_code, owner=owner))
+                                  i18n.t("planning.same_owner", contact=contact_code, owner=owner))
         data = _data(session, contact, owner, reason=reason, rules=rules, new_customer=new_customer,
                      new_title=new_title, new_level=new_level)
     return _start(runtime, data, actor)
@@ -160,21 +160,21 @@ def employee_moved(runtime: Any, emp: str, *, reason: str, actor: str, to: Optio
                    rules: CareRules | None = None) -> list[HandoverResult]:
     """An employee rotates or leaves: one handover per key contact they own (nothing is left ownerless)."""
     if reason not in EMPLOYEE_MOVES:
-        raise HandoverRefused(msg("unknown_reason", value=reason, choices=", ".join(EMPLOYEE_MOVES)))
+        raise HandoverRefused(i18n.t("planning.unknown_reason", value=reason, choices=", ".join(EMPLOYEE_MOVES)))
     rules = rules or load_care_rules()
     with runtime.db.session() as session:
         if not _is_employee(session, emp):
-            raise HandoverRefused(msg("outside_org", value=emp))
+            raise HandoverRefused(i18n.t("planning.outside_org", value=emp))
         if to is not None and (not _is_employee(session, to) or to == emp):
-            raise HandoverRefused(msg("outside_org", value=to))
+            raise HandoverRefused(i18n.t("planning.outside_org", value=to))
         contacts = session.exec(select(Contact).where(Contact.owner_emp_no == emp).order_by(col(Contact.code))).all()
         if not contacts:
-            raise HandoverRefused(msg("no_contacts", emp=emp))
+            raise HandoverRefused(i18n.t("planning.no_contacts", emp=emp))
         plans = []
         for c in contacts:  # decide every new owner first: all or nothing
             owner = to or new_owner_for(session, c.customer_code, c.level, previous=emp, leaving=True, rules=rules)
             if owner is None:
-                raise HandoverRefused(msg("no_new_owner", contact=c.code, rules=", ".join(rules.handover.new_owner)))
+                raise HandoverRefused(i18n.t("planning.no_new_owner", contact=c.code, rules=", ".join(rules.handover.new_owner)))
             plans.append(_data(session, c, owner, reason=reason, rules=rules, new_customer=None, new_title=None,
                                new_level=None))
     return [_start(runtime, data, actor) for data in plans]
@@ -200,7 +200,7 @@ def introduce(runtime: Any, instance_id: int, *, actor: str, note: str = "", on:
     """The previous owner (or their supervisor) logs that the new owner was introduced."""
     inst = get_instance(runtime.db, instance_id)
     if inst is None or inst.flow != "handover":
-        raise HandoverRefused(msg("no_instance", what=f"handover #{instance_id}"))
+        raise HandoverRefused(i18n.t("planning.no_instance", what=f"handover #{instance_id}"))
     return runtime.send(instance_id, "introduce", actor=actor,
                         payload={"note": note, "date": on.isoformat() if on else None})
 
@@ -220,10 +220,10 @@ def open_handover(ctx: Any) -> None:
     d = ctx.data
     new = org.tx_employee(ctx.tx, d["to_owner"])
     if new is None:  # checked before the start too; the step re-checks inside its own transaction
-        ctx.refuse(msg("outside_org", value=d["to_owner"]))
+        ctx.refuse(i18n.t("planning.outside_org", value=d["to_owner"]))
     contact = org.tx_contact(ctx.tx, d["contact"])
     if contact is None:
-        ctx.refuse(msg("unknown_contact_cli", value=d["contact"]))
+        ctx.refuse(i18n.t("planning.unknown_contact_cli", value=d["contact"]))
     t = Contact.__table__
     values: dict[str, Any] = {"owner_emp_no": d["to_owner"]}
     changed: dict[str, Any] = {"owner_emp_no": [contact["owner_emp_no"], d["to_owner"]]}
@@ -250,7 +250,7 @@ def log_introduction(ctx: Any) -> None:
     allowed = {d.get("from_owner"), d.get("from_supervisor")}
     who = org.tx_employee(ctx.tx, ctx.actor)
     if ctx.actor not in allowed and not (who and "sales_management" in who["roles"]):
-        ctx.refuse(msg("not_introducer", actor=ctx.actor, src=d.get("from_owner")))
+        ctx.refuse(i18n.t("planning.not_introducer", actor=ctx.actor, src=d.get("from_owner")))
     d.update(introduced_by=ctx.actor, introduced_at=ctx.now.isoformat(),
              introduction_date=ctx.payload.get("date") or ctx.local_now.date().isoformat(),
              introduction_note=ctx.payload.get("note") or "")
