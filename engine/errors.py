@@ -125,5 +125,9 @@ class NotVisible(MCRError):
     """You may not see this record."""
 
 
+class NotPermitted(MCRError):
+    """You may not do this: your role or place in the organisation does not allow it."""
+
+
 class MailError(MCRError):
     """A mail could not be delivered."""

@@ -33,6 +33,15 @@ CATALOG: dict[str, dict[str, str]] = {
     "ended": {"zh-CN": "无（实例已结束）", "en": "none (the instance has ended)"},
     "guard_false": {"zh-CN": "{flow} #{id} 在状态“{state}”拒绝事件“{event}”：条件 {guards} 不成立",
                     "en": "event '{event}' refused for {flow} #{id} in state '{state}': guard {guards} is false"},
+    # who is asking (engine/auth/principal.py, the CLI's --as)
+    "unknown_employee": {"zh-CN": "没有工号为「{emp}」的员工：--as 必须是主数据中的员工",
+                         "en": "no employee '{emp}' in the master data: --as must name an employee"},
+    "needs_as": {"zh-CN": "{what} 需要以员工身份执行：请加 --as 工号（操作员 {operator} 代该员工执行，审计中两者都会记录）",
+                 "en": "{what} must be done as an employee: add --as EMP (operator {operator} acts for them; "
+                       "the audit records both)"},
+    "internal_event": {"zh-CN": "事件“{event}”是流程 {flow} 的内部事件，只能由引擎（定时器、启动任务）发送；实例 #{id} 未改变",
+                       "en": "event '{event}' is internal to flow {flow}: only the engine (timers, launches) may "
+                             "send it; instance #{id} was not changed"},
     "bad_json": {"zh-CN": "{option} 不是有效的 JSON：第 {col} 列，{msg}", "en": "{option} is not valid JSON: {msg} at column {col}"},
     "json_object": {"zh-CN": "{option} 必须是 JSON 对象，例如 '{{\"key\": \"value\"}}'",
                     "en": "{option} must be a JSON object, like '{{\"key\": \"value\"}}'"},

@@ -77,7 +77,7 @@ def insert_org(db: Any, spec: dict[str, Any], clock: Any = None, source: str = "
         for kind, rows in masterdata_rows(spec).items():
             if rows:
                 import_table(session, kind, rows_table(f"{source}.{kind}", rows), clock=clock or SystemClock(),
-                             actor="itr_org")
+                             principal=Principal.engine("itr_org"))
                 session.flush()
         session.commit()
 
