@@ -120,15 +120,19 @@ def os_user() -> str:
     return getpass.getuser()
 
 
-def cli_principal(session: Any, as_emp: Optional[str] = None, *, operator: Optional[str] = None) -> Principal:
+def cli_principal(source: Any, as_emp: Optional[str] = None, *, operator: Optional[str] = None) -> Principal:
     """The principal of one CLI command: the operator alone, or the operator acting for `--as EMP`.
 
-    An unknown `EMP` raises `UnknownEmployee` (one line, exit 1) before anything is read or done.
+    `source` is an open session or a `Database`. An unknown `EMP` raises `UnknownEmployee` (one
+    line, exit 1) before anything is read or done.
     """
     user = operator or os_user()
     if as_emp is None:
         return Principal.operator_only(user)
-    return load_principal(session, as_emp, operator=user, via="cli")
+    if hasattr(source, "exec"):
+        return load_principal(source, as_emp, operator=user, via="cli")
+    with source.session() as session:
+        return load_principal(session, as_emp, operator=user, via="cli")
 
 
 def require_employee(principal: Principal, what: str) -> None:
