@@ -17,12 +17,13 @@ from typing import Any, Optional
 
 import typer
 
+from engine.cli_usage import LocalizedGroup
 from engine.clock import from_us
 from engine.errors import MCRError
 from engine.i18n import t
 
 app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
-                  add_completion=False)
+                  add_completion=False, cls=LocalizedGroup)
 flows_app = typer.Typer(help="流程定义 / flow definitions", no_args_is_help=True)
 instances_app = typer.Typer(help="流程实例 / flow instances", no_args_is_help=True)
 event_app = typer.Typer(help="事件 / events", no_args_is_help=True)
