@@ -193,6 +193,14 @@ def test_translations_object_serves_jinja_install_gettext_translations() -> None
     assert out == "2026: average 3.14 (4 scores, 2 customers); lowest items:"
 
 
+def test_the_default_language_follows_mcr_locale_even_after_the_catalogue_is_cached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCR_LOCALE", "en")
+    assert i18n.translations().gettext("engine.ended") == "none (the instance has ended)"
+    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
+    assert i18n.translations().gettext("engine.ended") == "无（实例已结束）"
+
+
 MOMENT = datetime(2026, 12, 4, 9, 30, tzinfo=timezone.utc)
 
 
