@@ -96,6 +96,21 @@ class StepContext:
         """
         return self.principal.emp_no if self.principal is not None else self.actor
 
+    def who(self) -> Principal:
+        """The step's principal for permission checks (the supervisor chain, roles).
+
+        Steps sent without one (the engine's own timers, launches, scans) act as the engine; an
+        internal caller that passed only an employee number gets that employee's principal.
+        """
+        if self.principal is None:
+            from engine.auth.principal import principal_in_tx
+
+            engine_actor = self.actor in ("system", "engine", "scenario") or self.actor.startswith("timer:")
+            found = None if engine_actor else principal_in_tx(self.tx, self.actor)
+            self.principal = found or (Principal.engine(self.actor) if engine_actor
+                                       else Principal(emp_no=self.actor, name=self.actor, via="step"))
+        return self.principal
+
     @property
     def calendar(self) -> Any:
         return self.runtime.calendars.get(self.calendar_name)
