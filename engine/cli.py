@@ -37,6 +37,12 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
 
 
+# The CLI runs as the operator (the OS account); `--as EMP` acts for an employee of the master data,
+# and history and audit record both ("operator root for E00012"). Identity is never self-declared.
+AS_OPTION = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit "
+                                            "records the operator too)")
+
+
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -138,11 +144,15 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
 @instances_app.command("start")
 def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JSON object"),
                     subject: Optional[str] = typer.Option(None, "--subject"),
-                    actor: str = typer.Option("cli", "--actor"),
+                    as_emp: Optional[str] = AS_OPTION,
                     calendar: Optional[str] = typer.Option(None, "--calendar")) -> None:
-    """Start an instance of FLOW (latest version)."""
+    """Start an instance of FLOW (latest version), as the operator or `--as` an employee."""
+    from engine.auth.principal import cli_principal
+
     rt = _runtime()
-    res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.start(flow, _json_arg(data, "--data"), actor=principal.actor, principal=principal, subject=subject,
+                   calendar=calendar)
     typer.echo(t("cli.start_duplicate", id=res.instance_id) if res.duplicate else
                t("cli.started", id=res.instance_id, flow=flow, state=res.to_state))
 
@@ -228,14 +238,19 @@ def _json_arg(text: str, option: str) -> dict[str, Any]:
 
 
 @event_app.command("send")
-def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--actor", help="who sends it"),
+def event_send(instance_id: int, event: str, as_emp: Optional[str] = AS_OPTION,
                payload: str = typer.Option("{}", "--payload", help="JSON object"),
                client_event_id: Optional[str] = typer.Option(None, "--client-event-id"),
                expected_version: Optional[int] = typer.Option(None, "--expected-version")) -> None:
-    """Send EVENT to instance ID as ACTOR. A refused event exits 1 and changes nothing."""
+    """Send EVENT to instance ID, as the operator or `--as` an employee. A refused event exits 1 and
+    changes nothing; an event the flow marks internal (timers' events) is always refused here."""
+    from engine.auth.principal import cli_principal
+
     rt = _runtime()
-    res = rt.send(instance_id, event, actor=actor, payload=_json_arg(payload, "--payload"),
-                  client_event_id=client_event_id, expected_version=expected_version)
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.send(instance_id, event, actor=principal.actor, principal=principal,
+                  payload=_json_arg(payload, "--payload"), client_event_id=client_event_id,
+                  expected_version=expected_version)
     key = "cli.event_duplicate" if res.duplicate else "cli.event_applied"
     typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
 
