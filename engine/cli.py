@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -339,7 +340,8 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()
-    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id)
+    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id,
+                          lease=timedelta(seconds=float(os.environ.get("MCR_MAIL_LEASE_S", "60"))))
     sched = EngineScheduler(rt, sender, pause_after_claim=pause_after_claim)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
