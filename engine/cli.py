@@ -46,10 +46,19 @@ def _ts(us: int | None) -> str:
     return from_us(us).isoformat(timespec="seconds") if us is not None else "-"
 
 
-def _runtime() -> Any:
+def _runtime(create: bool = False) -> Any:
+    """The runtime on MCR_DATABASE_URL; only `init`, `serve` and `instances start` create a missing SQLite file."""
     from engine.app import build_runtime
+    from engine.db import Database
 
-    return build_runtime()
+    return build_runtime(Database(create=create))
+
+
+def _db() -> Any:
+    """The database for a command that only reads or updates existing rows: never creates one."""
+    from engine.db import Database
+
+    return Database(create=False)
 
 
 # ---------------------------------------------------------------------------------------------- db
@@ -70,7 +79,7 @@ def db_upgrade() -> None:
 @app.command("init")
 def init() -> None:
     """Create/upgrade the database, validate the shipped flows and rules, register the flows."""
-    rt = _runtime()
+    rt = _runtime(create=True)
     typer.echo(t("init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
 
 
@@ -142,7 +151,7 @@ def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JS
                     actor: str = typer.Option("cli", "--actor"),
                     calendar: Optional[str] = typer.Option(None, "--calendar")) -> None:
     """Start an instance of FLOW (latest version)."""
-    rt = _runtime()
+    rt = _runtime(create=True)
     res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
     typer.echo(t("start_duplicate", id=res.instance_id) if res.duplicate else
                t("started", id=res.instance_id, flow=flow, state=res.to_state))
@@ -152,9 +161,7 @@ def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JS
 def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Optional[str] = typer.Option(None, "--state"),
                    limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List instances, newest first."""
-    from engine.db import Database
-
-    db = Database()
+    db = _db()
     sql_text = "SELECT id, flow, flow_version, state, version, subject, updated_us FROM flow_instance WHERE 1=1"
     params: dict[str, Any] = {"limit": limit}
     if flow:
@@ -180,10 +187,9 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
 @instances_app.command("show")
 def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one instance with its data, history and timers."""
-    from engine.db import Database
     from engine.errors import UnknownInstance
 
-    db = Database()
+    db = _db()
     with db.read() as tx:
         row = tx.one("SELECT id, flow, flow_version, state, version, subject, calendar, locale, data, created_us, "
                      "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
@@ -234,8 +240,9 @@ def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--a
                client_event_id: Optional[str] = typer.Option(None, "--client-event-id"),
                expected_version: Optional[int] = typer.Option(None, "--expected-version")) -> None:
     """Send EVENT to instance ID as ACTOR. A refused event exits 1 and changes nothing."""
+    body = _json_arg(payload, "--payload")  # the user's input first, before touching the database
     rt = _runtime()
-    res = rt.send(instance_id, event, actor=actor, payload=_json_arg(payload, "--payload"),
+    res = rt.send(instance_id, event, actor=actor, payload=body,
                   client_event_id=client_event_id, expected_version=expected_version)
     key = "event_duplicate" if res.duplicate else "event_applied"
     typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
@@ -248,9 +255,7 @@ def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--a
 def timers_list(status: Optional[str] = typer.Option("pending", "--status", help="pending|fired|skipped|cancelled|all"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List timers (by default the pending ones, soonest first)."""
-    from engine.db import Database
-
-    db = Database()
+    db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
         rows = tx.all(f"SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM timer {where} "
@@ -281,10 +286,9 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
                 status: Optional[str] = typer.Option(None, "--status", help="pending|sent|failed"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List outbox rows (mail), newest first."""
-    from engine.db import Database
     from engine.notify import list_outbox
 
-    rows = list_outbox(Database(), "failed" if failed else status, limit)
+    rows = list_outbox(_db(), "failed" if failed else status, limit)
     if as_json:
         _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
         return
@@ -298,11 +302,10 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
 def outbox_send() -> None:
     """Deliver due mail now (what `mcr serve` does continuously)."""
     from engine.clock import SystemClock
-    from engine.db import Database
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
 
-    sender = OutboxSender(Database(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
+    sender = OutboxSender(_db(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
     r = sender.deliver_due_sync()
     typer.echo(t("sent", sent=r.sent, retried=r.retried, failed=r.failed))
 
@@ -311,10 +314,9 @@ def outbox_send() -> None:
 def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
     """Put failed mail back in the queue (all failed rows, or the given ids)."""
     from engine.clock import SystemClock
-    from engine.db import Database
     from engine.notify import retry_failed
 
-    n = retry_failed(Database(), SystemClock(), list(ids) if ids else None)
+    n = retry_failed(_db(), SystemClock(), list(ids) if ids else None)
     typer.echo(f"{n}")
 
 
@@ -336,7 +338,7 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    rt = _runtime()
+    rt = _runtime(create=True)
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()
@@ -412,6 +414,16 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # The one place where an infrastructure fault (database missing, not a database, read-only,
+        # busy, unreachable, too new) becomes one line instead of a traceback.
+        from engine.db import fault_from
+
+        fault = fault_from(exc)
+        if fault is None:
+            raise
+        typer.echo(f"{t('error')}: {fault}", err=True)
+        sys.exit(fault.exit_code)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,32 @@ CATALOG: dict[str, dict[str, str]] = {
     "bad_json": {"zh-CN": "{option} 不是有效的 JSON：第 {col} 列，{msg}", "en": "{option} is not valid JSON: {msg} at column {col}"},
     "json_object": {"zh-CN": "{option} 必须是 JSON 对象，例如 '{{\"key\": \"value\"}}'",
                     "en": "{option} must be a JSON object, like '{{\"key\": \"value\"}}'"},
+    # infrastructure faults (engine/db.py): one line, what is wrong and what to do
+    "db.missing": {"zh-CN": "没有数据库文件 {path}：请检查 MCR_DATABASE_URL，或先运行 mcr init 创建数据库",
+                   "en": "no database file {path}: check MCR_DATABASE_URL, or run `mcr init` to create it"},
+    "db.not_a_database": {"zh-CN": "{path} 不是 SQLite 数据库文件（文件已损坏，或是其他类型的文件）",
+                          "en": "{path} is not a SQLite database file (it is damaged, or some other kind of file)"},
+    "db.read_only": {"zh-CN": "数据库 {where} 是只读的，无法写入：请检查文件及其所在文件夹的写权限",
+                     "en": "database {where} is read-only: check write permission on the file and its folder"},
+    "db.cannot_open": {"zh-CN": "无法打开数据库文件 {where}：{reason}",
+                       "en": "cannot open database file {where}: {reason}"},
+    "db.busy": {"zh-CN": "数据库 {where} 一直被其他进程占用（已等待并重试 {attempts} 次），未做任何修改；请稍后再试",
+                "en": "database {where} stayed busy (another process kept writing; waited and retried {attempts} "
+                      "times); nothing was changed, try again later"},
+    "db.unreachable": {"zh-CN": "无法连接数据库 {where}：{reason}",
+                       "en": "cannot connect to database {where}: {reason}"},
+    "db.not_initialised": {"zh-CN": "数据库 {where} 尚未初始化（没有表 {table}）：请先运行 mcr init",
+                           "en": "database {where} is not initialised (no table {table}): run `mcr init` first"},
+    "db.schema_too_new": {"zh-CN": "数据库 {where} 的结构版本 {revision} 比本程序新：请使用已升级的 mcr，本版本不会写入它",
+                          "en": "database {where} is at schema revision {revision}, newer than this mcr: use the "
+                                "upgraded mcr; this one will not write to it"},
+    "db.disk_full": {"zh-CN": "数据库 {where} 无法写入磁盘（磁盘已满或出错）：{reason}",
+                     "en": "database {where} cannot write to disk (disk full or failing): {reason}"},
+    "db.fault": {"zh-CN": "数据库 {where} 出错：{reason}", "en": "database {where} failed: {reason}"},
+    "db.in_use": {"zh-CN": "另一个 mcr 服务（进程 {pid}）已在使用 SQLite 文件 {path}；同一文件只能运行一个 mcr serve"
+                           "（多个服务请使用 PostgreSQL）",
+                  "en": "another mcr server (process {pid}) already runs on the SQLite file {path}; one mcr serve per "
+                        "file (use PostgreSQL for several)"},
 }
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from engine.clock import Clock, to_us
+from engine.db import retry_busy
 from engine.errors import ImportRejected, Problem
 from engine.i18n import locale
 from engine.masterdata import audit
@@ -1094,12 +1095,19 @@ def import_table(session: Session, kind: str, table: Table, *, clock: Clock, act
 
 def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, actor: str = "import",
                 rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
-    """Import one file in one transaction: committed when clean, nothing written otherwise."""
+    """Import one file in one transaction: committed when clean, nothing written otherwise.
+
+    If another process writes meanwhile and the database stays busy, the whole transaction is
+    rolled back and run again (`retry_busy`); the file is read only once."""
     table = read_table(path)
-    try:
-        result = import_table(session, kind, table, clock=clock, actor=actor, rules=rules, tiers=tiers)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return result
+
+    def attempt() -> ImportResult:
+        try:
+            result = import_table(session, kind, table, clock=clock, actor=actor, rules=rules, tiers=tiers)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return result
+
+    return retry_busy(attempt)
