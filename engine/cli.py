@@ -338,7 +338,12 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    rt = _runtime(create=True)
+    from engine.app import build_runtime
+    from engine.db import Database
+
+    db = Database(create=True)
+    db.hold_server_lock()  # one server per SQLite file, before migrations or any work
+    rt = build_runtime(db)
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, SQLModel
 
-from engine.errors import ConfigError, DatabaseBusy, DatabaseFault, DatabaseMissing, SchemaTooNew
+from engine.errors import ConfigError, DatabaseBusy, DatabaseFault, DatabaseInUse, DatabaseMissing, SchemaTooNew
 from engine.i18n import t
 
 DEFAULT_URL = "sqlite:///mcr.db"
@@ -262,6 +262,28 @@ class Database:
             else:
                 _sqlite_rollback(tx)
             tx.cur.close()
+
+    def hold_server_lock(self) -> None:
+        """Refuse a second `mcr serve` on the same SQLite file; held until this process ends.
+
+        An exclusive `flock` on `<file>.serve.lock`: the kernel releases it when the process dies,
+        even by `kill -9`, so a crash never leaves a stale lock behind. PostgreSQL needs none —
+        several servers share one database safely (leases, SKIP LOCKED)."""
+        if self.is_pg or self.sqlite_path is None or getattr(self, "_server_lock", None) is not None:
+            return
+        import fcntl
+
+        lock_path = self.sqlite_path.with_name(self.sqlite_path.name + ".serve.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DatabaseInUse(t("db.in_use", pid=holder, path=self.sqlite_path)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._server_lock = fd  # kept open: closing the descriptor would release the lock
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
