@@ -62,6 +62,22 @@ CATALOG: dict[str, dict[str, str]] = {
                            "（多个服务请使用 PostgreSQL）",
                   "en": "another mcr server (process {pid}) already runs on the SQLite file {path}; one mcr serve per "
                         "file (use PostgreSQL for several)"},
+    # file names (engine/paths.py)
+    "paths.blank": {"zh-CN": "名称 {name} 不能用作文件名（为空、首尾有空白，或是 . / ..）",
+                    "en": "the name {name} cannot be a file name (empty, blank at either end, or . / ..)"},
+    "paths.separator": {"zh-CN": "名称 {name} 含有路径分隔符、控制字符或形似分隔符/句点的字符，不能用作文件名",
+                        "en": "the name {name} contains a path separator, a control character or a look-alike of a "
+                              "separator or dot; it cannot be a file name"},
+    "paths.normalised": {"zh-CN": "名称 {name} 经 Unicode 规范化后会变成路径，不能用作文件名",
+                         "en": "the name {name} turns into a path once Unicode-normalised; it cannot be a file name"},
+    "paths.windows": {"zh-CN": "名称 {name} 在 Windows 上不是合法的文件名",
+                      "en": "the name {name} is not a valid file name on Windows"},
+    "paths.outside": {"zh-CN": "{path} 不在文件夹 {root} 之内，拒绝写入",
+                      "en": "{path} is not inside the folder {root}; refused"},
+    "paths.outside_output": {"zh-CN": "{path} 不在输出文件夹 {root}（MCR_OUTPUT_DIR）之内，拒绝写入",
+                             "en": "{path} is not inside the output folder {root} (MCR_OUTPUT_DIR); refused"},
+    "paths.nul": {"zh-CN": "文件名 {name} 含有 NUL 字符", "en": "file name {name} contains a NUL character"},
+    "paths.folder": {"zh-CN": "{path} 是文件夹，不是文件", "en": "{path} is a folder, not a file"},
 }
 
 

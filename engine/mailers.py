@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from engine.errors import ConfigError, MailError
+from engine.paths import safe_join
 
 DEFAULT_MAIL_DIR = "./mail-outbox"
 OUTBOX_ID_HEADER = "X-MCR-Outbox-Id"
@@ -195,7 +196,7 @@ class FolderMailer:
         name = _SAFE_NAME.sub("_", key).strip("._")
         if not name:
             raise MailRefused(f"message has neither an {OUTBOX_ID_HEADER} nor a Message-ID header")
-        return self.directory / f"{name}.eml"
+        return safe_join(self.directory, f"{name}.eml")
 
     def _write_durably(self, message: EmailMessage) -> Exception | None:
         try:
