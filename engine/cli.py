@@ -399,12 +399,22 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           timers: int = typer.Option(1_000_000, "--timers", help="pending timers for the claim benchmark (0 to skip)"),
           rss_events: int = typer.Option(100_000, "--rss-events", help="events for the memory check (0 to skip)"),
           synchronous: str = typer.Option("FULL", "--synchronous"),
+          suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3) or flows "
+                                    "(the shipped flows through their services, at 1,000 and 100,000 issues)"),
+          repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir")) -> None:
-    """Benchmark the hot path against raw sqlite3 in the same run; prints JSON."""
+    """Benchmark against a baseline measured in the same run; prints JSON."""
+    if suite == "flows":
+        from engine.bench_flows import run_flows_bench
+
+        _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir))
+        return
+    if suite != "engine":
+        raise typer.BadParameter(f"--suite {suite}: use engine or flows")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,
-                         synchronous=synchronous, workdir=workdir))
+                         synchronous=synchronous, rounds=repeat, workdir=workdir))
 
 
 # ---------------------------------------------------------------------------------------------- plugins
