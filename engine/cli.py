@@ -391,7 +391,7 @@ def _register_plugins() -> None:
     """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
     import importlib
 
-    for module in ("engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
