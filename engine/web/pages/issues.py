@@ -25,16 +25,18 @@ def _itr() -> Any:
     return service
 
 
-def _level_title(level: Optional[str]) -> str:
-    from flows.itr.messages import t
+def _words(locale: str) -> dict[str, Any]:
+    """The ITR words a page shows for codes (levels, reasons, type, severity, source), in `locale`."""
+    from flows.itr.messages import LABELS, reason_title, t
 
-    return t(f"level_{level}") if level else "—"
+    def level_title(level: Optional[str]) -> str:
+        return t(f"level_{level}", locale=locale) if level else "—"
 
+    def label(kind: str, value: Optional[str]) -> str:
+        pair = LABELS[kind].get(str(value))
+        return (pair[1] if locale == "en" else pair[0]) if pair else str(value)
 
-def _reason_title(reason: str) -> str:
-    from flows.itr.messages import reason_title
-
-    return reason_title(reason)
+    return {"level_title": level_title, "reason_title": lambda r: reason_title(r, locale), "label": label}
 
 
 # ---------------------------------------------------------------------------------------------- lists
@@ -99,13 +101,13 @@ def queue_page(request: Request, unit: str, rt: Runtime, principal: PagePrincipa
 
 def _new_issue_context(rt: Any, principal: Any, form: dict[str, str]) -> dict[str, Any]:
     from engine.masterdata.service import visible_contacts, visible_customers
-    from flows.itr.rules import TYPES, load_itr_rules
+    from flows.itr.rules import SOURCES, TYPES, load_itr_rules
 
     with rt.db.session() as s:
         customers = visible_customers(s, principal=principal)
         contacts = visible_contacts(s, principal=principal, customer_code=form["customer"]) if form.get("customer") else []
-    return {"customers": customers, "contacts": contacts, "form": form, "types": TYPES,
-            "severities": list(load_itr_rules().sla.severities)}
+    return {"customers": customers, "contacts": contacts, "form": form, "types": TYPES, "sources": SOURCES,
+            "severities": list(load_itr_rules().sla.severities), **_words(principal.locale)}
 
 
 @router.get("/issues/new", response_class=HTMLResponse)
@@ -129,7 +131,8 @@ async def open_issue(request: Request, rt: Runtime, principal: PagePrincipal) ->
     """受理: record the issue and dispatch it by type to the owning queue (one form, two steps)."""
     form = await form_of(request)
     svc = _itr()
-    fields = {k: opt(form.get(k)) for k in ("customer", "contact", "title", "description", "type", "severity")}
+    fields = {k: opt(form.get(k)) for k in ("customer", "contact", "title", "description", "type", "severity",
+                                             "source")}
     view = svc.open_issue(rt, principal=principal, client_event_id=form.get("client_event_id"),
                           **{k: v for k, v in fields.items() if v is not None})
     if view.state == "received":
@@ -158,7 +161,7 @@ def issue_page(request: Request, issue_id: int, rt: Runtime, principal: PagePrin
     return page(request, "issue.html", {
         "issue": issue, "actions": actions, "open_form": open, "reasons": REASONS, "care_reps": care_reps,
         "outlook": svc.escalation_outlook(rt, issue_id, principal=principal) if "escalate" in actions else None,
-        "qa_decisions": svc.QA_DECISIONS, "level_title": _level_title, "reason_title": _reason_title,
+        "qa_decisions": svc.QA_DECISIONS, **_words(principal.locale),
         "diagram": diagram_with_state(mermaid(defn, principal.locale), issue.state),
         "history": history_of(rt, issue_id, "itr_issue", principal.locale),
     }, principal=principal)
