@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from engine.auth.accounts import AuthSettings, _env_int
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-
-
-def base_url() -> str:
-    """The address staff reach the web app at (mail links, redirects); no trailing slash."""
-    return (os.environ.get("MCR_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+from engine.templates import DEFAULT_BASE_URL, base_url
 
 
 @dataclass(frozen=True)
