@@ -177,18 +177,18 @@ def _account(session: Session, emp_no: str) -> Optional[Account]:
 def _require_account(session: Session, emp_no: str, locale: Optional[str] = None) -> Account:
     account = _account(session, emp_no)
     if account is None:
-        raise UnknownAccount(t("auth.no_account", locale, emp=emp_no))
+        raise UnknownAccount(t("engine.auth.no_account", locale, emp=emp_no))
     return account
 
 
 def _check_password_strength(password: str, settings: AuthSettings, locale: Optional[str] = None) -> None:
     if len(password) < settings.min_password_length:
-        raise WeakPassword(t("auth.weak_password", locale, n=settings.min_password_length))
+        raise WeakPassword(t("engine.auth.weak_password", locale, n=settings.min_password_length))
 
 
 def _check_locale(value: Optional[str]) -> Optional[str]:
     if value is not None and value not in LOCALES:
-        raise AccountError(t("auth.bad_locale", value=value))
+        raise AccountError(t("engine.auth.bad_locale", value=value))
     return value
 
 
@@ -214,9 +214,9 @@ def add_account(db: Database, emp_no: str, password: str, *, clock: Clock, opera
         try:
             load_principal(session, emp_no)
         except UnknownEmployee as exc:
-            raise UnknownEmployee(t("auth.unknown_employee", emp=emp_no)) from exc
+            raise UnknownEmployee(t("engine.auth.unknown_employee", emp=emp_no)) from exc
         if _account(session, emp_no) is not None:
-            raise AccountExists(t("auth.account_exists", emp=emp_no))
+            raise AccountExists(t("engine.auth.account_exists", emp=emp_no))
         session.add(Account(emp_no=emp_no, password_hash=_hasher.hash(password), operator=operator, locale=locale,
                             created_us=now, password_changed_us=now))
         session.commit()
@@ -226,7 +226,7 @@ def add_account(db: Database, emp_no: str, password: str, *, clock: Clock, opera
 def get_account(db: Database, emp_no: str) -> AccountView:
     found = list_accounts(db, emp_no=emp_no)
     if not found:
-        raise UnknownAccount(t("auth.no_account", emp=emp_no))
+        raise UnknownAccount(t("engine.auth.no_account", emp=emp_no))
     return found[0]
 
 
@@ -268,9 +268,9 @@ def change_password(db: Database, principal: Principal, current: str, new: str, 
     with db.session() as session:
         account = _require_account(session, principal.emp_no, principal.locale)
         if not _verify(account.password_hash, current):
-            raise BadCredentials(t("auth.bad_credentials", principal.locale))
+            raise BadCredentials(t("engine.auth.bad_credentials", principal.locale))
     if new != confirm:
-        raise AccountError(t("auth.password_mismatch", principal.locale))
+        raise AccountError(t("engine.auth.password_mismatch", principal.locale))
     set_password(db, principal.emp_no, new, clock=clock, settings=settings, keep_session=keep_session)
 
 
@@ -328,14 +328,14 @@ def authenticate(db: Database, emp_no: str, password: str, *, address: str, cloc
     with db.session() as session:
         wait = _locked_for(session, emp_no, address, now_us, settings)
         if wait:
-            raise AccountLocked(t("auth.locked", locale, minutes=max(1, (wait + 59) // 60)), retry_after=wait)
+            raise AccountLocked(t("engine.auth.locked", locale, minutes=max(1, (wait + 59) // 60)), retry_after=wait)
         account = _account(session, emp_no)
         if account is None or not _verify(account.password_hash, password):
             session.add(SigninFailure(emp_no=emp_no, address=address, at_us=now_us))
             session.commit()
-            raise BadCredentials(t("auth.bad_credentials", locale))
+            raise BadCredentials(t("engine.auth.bad_credentials", locale))
         if account.disabled:
-            raise AccountDisabled(t("auth.disabled", locale, emp=emp_no))
+            raise AccountDisabled(t("engine.auth.disabled", locale, emp=emp_no))
         if _hasher.check_needs_rehash(account.password_hash):
             account.password_hash = _hasher.hash(password)
             session.add(account)
@@ -377,7 +377,7 @@ def session_principal(db: Database, sid: str, *, clock: Clock,
             if row is not None:
                 session.delete(row)
                 session.commit()
-            raise SessionExpired(t("auth.session_expired", account.locale if account else None))
+            raise SessionExpired(t("engine.auth.session_expired", account.locale if account else None))
         # Touch at most once a minute: a page with many requests should not write on every one.
         if now_us - row.last_seen_us > 60_000_000:
             session.exec(update(WebSession).where(WebSession.id == row.id).values(last_seen_us=now_us))  # type: ignore[call-overload, arg-type]
@@ -423,7 +423,7 @@ def token_principal(db: Database, token: str, *, clock: Clock) -> Principal:
         row = session.exec(select(ApiToken).where(ApiToken.token_hash == _sha256(token))).first()
         account = _account(session, row.emp_no) if row is not None else None
         if row is None or row.revoked_us is not None or account is None or account.disabled:
-            raise BadToken(t("auth.bad_token", account.locale if account else None))
+            raise BadToken(t("engine.auth.bad_token", account.locale if account else None))
         session.exec(update(ApiToken).where(ApiToken.id == row.id).values(last_used_us=to_us(clock.now())))  # type: ignore[call-overload, arg-type]
         session.commit()
         return _principal(session, account, "api")

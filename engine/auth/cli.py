@@ -34,9 +34,9 @@ def _password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
         if not line:
-            raise AccountError(t("auth.password_stdin_empty"))
+            raise AccountError(t("cli.user.password_stdin_empty"))
         return line
-    return str(typer.prompt(t("auth.password_prompt"), hide_input=True, confirmation_prompt=True))
+    return str(typer.prompt(t("cli.user.password_prompt"), hide_input=True, confirmation_prompt=True))
 
 
 @user_app.command("add")
@@ -57,10 +57,10 @@ def user_add(emp_no: str = typer.Argument(..., help="employee number (工号) of
             try:
                 load_principal(session, emp_no)
             except UnknownEmployee as exc:
-                raise UnknownEmployee(t("auth.unknown_employee", emp=emp_no)) from exc
+                raise UnknownEmployee(t("engine.auth.unknown_employee", emp=emp_no)) from exc
         view = accounts.add_account(db, emp_no, _password(password_stdin), clock=SystemClock(), operator=operator,
                                     locale=locale)
-        typer.echo(t("auth.user_added", emp=view.emp_no, name=view.name))
+        typer.echo(t("cli.user.user_added", emp=view.emp_no, name=view.name))
     finally:
         db.dispose()
 
@@ -74,7 +74,7 @@ def user_passwd(emp_no: str, password_stdin: bool = _STDIN) -> None:
     try:
         accounts.get_account(db, emp_no)
         accounts.set_password(db, emp_no, _password(password_stdin), clock=SystemClock())
-        typer.echo(t("auth.password_set", emp=emp_no))
+        typer.echo(t("cli.user.password_set", emp=emp_no))
     finally:
         db.dispose()
 
@@ -87,7 +87,7 @@ def user_disable(emp_no: str) -> None:
     db = _database()
     try:
         accounts.set_disabled(db, emp_no, True)
-        typer.echo(t("auth.user_disabled", emp=emp_no))
+        typer.echo(t("cli.user.user_disabled", emp=emp_no))
     finally:
         db.dispose()
 
@@ -127,10 +127,10 @@ def user_token(emp_no: str, revoke: bool = typer.Option(False, "--revoke", help=
     db = _database()
     try:
         if revoke:
-            typer.echo(t("auth.tokens_revoked", emp=emp_no, n=accounts.revoke_tokens(db, emp_no, clock=SystemClock())))
+            typer.echo(t("cli.user.tokens_revoked", emp=emp_no, n=accounts.revoke_tokens(db, emp_no, clock=SystemClock())))
             return
         token = accounts.issue_token(db, emp_no, clock=SystemClock())
-        typer.echo(t("auth.token_issued", emp=emp_no), err=True)
+        typer.echo(t("cli.user.token_issued", emp=emp_no), err=True)
         typer.echo(token)
     finally:
         db.dispose()

@@ -58,7 +58,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise BodyTooLarge(t("auth.too_large", limit=self.limit))
+                    raise BodyTooLarge(t("engine.auth.too_large", limit=self.limit))
             return message
 
         await self.app(scope, counted, send)
@@ -66,7 +66,7 @@ class BodySizeLimit:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         from starlette.requests import Request as StarletteRequest
 
-        exc = BodyTooLarge(t("auth.too_large", request_locale(StarletteRequest(scope)), limit=self.limit))
+        exc = BodyTooLarge(t("engine.auth.too_large", request_locale(StarletteRequest(scope)), limit=self.limit))
         await JSONResponse(error_body(exc), status_code=413)(scope, receive, send)
 
 

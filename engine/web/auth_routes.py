@@ -33,7 +33,7 @@ def home() -> RedirectResponse:
 def signin_page(request: Request, principal: OptionalPrincipal, next: str = "/inbox", expired: int = 0) -> Response:
     if principal is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    message = t("auth.session_expired", request_locale(request)) if expired else None
+    message = t("engine.auth.session_expired", request_locale(request)) if expired else None
     return render(request, "signin.html", {"next": _safe_next(next), "error": message, "emp_no": ""})
 
 

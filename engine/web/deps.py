@@ -119,7 +119,7 @@ def page_principal(request: Request) -> Principal:
     if principal is None:
         expired = bool(getattr(request.state, "session_expired", False))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        key = "auth.session_expired" if expired else "auth.unauthenticated"
+        key = "engine.auth.session_expired" if expired else "engine.auth.unauthenticated"
         raise SignInRequired(t(key, request_locale(request)), next_url=target, expired=expired)
     return principal
 
@@ -130,8 +130,8 @@ def api_principal(request: Request) -> Principal:
     if principal is None:
         expired = bool(getattr(request.state, "session_expired", False))
         if expired:
-            raise SessionExpired(t("auth.session_expired", request_locale(request)))
-        raise AuthError(t("auth.unauthenticated", request_locale(request)))
+            raise SessionExpired(t("engine.auth.session_expired", request_locale(request)))
+        raise AuthError(t("engine.auth.unauthenticated", request_locale(request)))
     return principal
 
 
@@ -174,7 +174,7 @@ async def require_csrf(request: Request) -> None:
     locale = getattr(request.state, "principal", None).locale if getattr(request.state, "principal", None) \
         else request_locale(request)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise CsrfRejected(t("auth.csrf", locale))
+        raise CsrfRejected(t("engine.auth.csrf", locale))
 
 
 CsrfChecked = Depends(require_csrf)

@@ -3,7 +3,8 @@ every page needs to the context.
 
 One environment for all users; the language is per request: `_`, `gettext` and `ngettext` are put
 in each render's context (Jinja2's i18n extension looks them up there before the environment's),
-so two users in two languages never share state.
+so two users in two languages never share state. Words come from the one catalogue
+(engine/locale/*/mcr.po) through `engine.i18n.t`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-from engine.i18n import CATALOG, t
+from engine.i18n import t
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def make_templates(folder: Path = TEMPLATES_DIR) -> Jinja2Templates:
+    """One autoescaped environment with the i18n extension; the words come per render (`translator`)."""
     env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(["html", "xml", "j2"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
@@ -29,26 +31,16 @@ def make_templates(folder: Path = TEMPLATES_DIR) -> Jinja2Templates:
 
 
 def translator(locale: str) -> tuple[Callable[..., str], Callable[..., str]]:
-    """`gettext` and `ngettext` for one language. Dotted keys (`web.signin.title`) come from the one
-    catalogue through `engine.i18n.t`; with the Babel catalogue (`engine.i18n.translations`) any
-    msgid is looked up there."""
-    import engine.i18n as i18n
+    """`gettext` and `ngettext` over the one catalogue (engine.i18n.t) for one language: an unknown key
+    raises instead of showing itself. A count picks the key of one or of many, as the catalogue's
+    Translations do; the whole result is escaped by the template's autoescape."""
 
-    catalogue = i18n.translations(locale) if hasattr(i18n, "translations") else None  # type: ignore[attr-defined]
-
-    def gettext(message: str, **kwargs: Any) -> str:
-        if message in CATALOG:
-            return t(message, locale, **kwargs)
-        text = catalogue.gettext(message) if catalogue is not None else message
-        return text % kwargs if kwargs and "%(" in text else text.format(**kwargs) if kwargs else text
+    def gettext(key: str, **kwargs: Any) -> str:
+        return t(key, locale, **kwargs)
 
     def ngettext(singular: str, plural: str, n: int, **kwargs: Any) -> str:
         kwargs.setdefault("num", n)
-        if catalogue is not None:
-            text = catalogue.ngettext(singular, plural, n)
-        else:
-            text = singular if n == 1 else plural
-        return text % kwargs if "%(" in text else text.format(**kwargs)
+        return t(singular if n == 1 else plural, locale, **kwargs)
 
     return gettext, ngettext
 
