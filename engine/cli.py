@@ -338,11 +338,13 @@ def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
 
 
 @app.command("serve")
-def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web app listens on"),
+          port: int = typer.Option(8080, "--port", help="port of the web app"),
+          demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
           pause_after_claim: float = typer.Option(
               float(os.environ.get("MCR_FAULT_PAUSE_AFTER_CLAIM_S", "0")), "--pause-after-claim", hidden=True,
               help="fault injection for crash drills: seconds to wait between claiming and firing timers")) -> None:
-    """Run the engine: migrations, scheduler (timers, launches) and mail delivery, until Ctrl+C."""
+    """Run the engine: migrations, scheduler (timers, launches), mail delivery and the web app, until Ctrl+C."""
     from engine.clock import SystemClock
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
@@ -370,11 +372,34 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
     sched.start()
     typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
+        _serve_web(rt, host, port, stop)
         while not stop.wait(1.0):
             pass
     finally:
         sched.shutdown()
         typer.echo(t("cli.stopped"), err=True)
+
+
+def _serve_web(rt: Any, host: str, port: int, stop: threading.Event) -> None:
+    """The web app (uvicorn) in this thread, beside the scheduler's threads; returns on Ctrl+C/SIGTERM.
+
+    uvicorn takes over SIGINT/SIGTERM while it runs and hands them back when it stops, so `stop`
+    is set either way and the scheduler is shut down by the caller."""
+    import uvicorn
+
+    from engine.web import WebSettings, create_app
+
+    settings = WebSettings.from_env()
+    # X-Forwarded-Proto / -For are trusted only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
+    # setting; default 127.0.0.1, i.e. a reverse proxy on the same machine).
+    config = uvicorn.Config(create_app(rt, settings), host=host, port=port, log_level="warning", proxy_headers=True,
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    typer.echo(t("cli.web_serving", url=f"http://{host}:{port}"), err=True)
+    if settings.base_url != f"http://{host}:{port}":
+        typer.echo(f"MCR_BASE_URL={settings.base_url}", err=True)
+    server.run()
+    stop.set()
 
 
 def _describe(mailer: Any) -> str:
@@ -424,7 +449,7 @@ def _register_plugins() -> None:
     """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
     import importlib
 
-    for module in ("engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

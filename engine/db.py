@@ -453,5 +453,6 @@ def metadata() -> Any:
     import flows.itr.models  # noqa: F401
     import flows.planning.models  # noqa: F401
     import flows.survey.models  # noqa: F401
+    import engine.auth.models  # noqa: F401
 
     return SQLModel.metadata

@@ -26,7 +26,10 @@ class Issue(SQLModel, table=True):
     __tablename__ = "itr_issue"
     __table_args__ = (Index("ix_itr_issue_office_opened", "office_code", "opened_us"),
                       Index("ix_itr_issue_customer_opened", "customer_code", "opened_us"),
-                      Index("ix_itr_issue_handler", "handler_emp_no"))
+                      # The my-work inbox reads open issues only (engine/inbox.py, flows/itr/inbox.py).
+                      Index("ix_itr_issue_handler_open", "handler_emp_no", "resolved_us"),
+                      Index("ix_itr_issue_submitter_open", "submitter_emp_no", "closed_us"),
+                      Index("ix_itr_issue_care_open", "care_rep_emp_no", "closed_us"))
 
     id: int = Field(sa_column=Column(Integer, ForeignKey("flow_instance.id"), primary_key=True,
                                      autoincrement=False))
