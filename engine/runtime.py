@@ -386,21 +386,21 @@ class Runtime:
         row = tx.one(sql.SELECT_INSTANCE_FOR_UPDATE if self.db.is_pg else sql.SELECT_INSTANCE,
                      {"id": instance_id})
         if row is None:
-            raise UnknownInstance(t("unknown_instance", id=instance_id), instance_id=instance_id, event=event)
+            raise UnknownInstance(t("engine.unknown_instance", id=instance_id), instance_id=instance_id, event=event)
         _id, flow, flow_version, state, version, calendar, locale, data_text = row
         if expected_version is not None and expected_version != version:
-            raise StaleVersion(t("stale_version", id=instance_id, version=version, expected=expected_version),
+            raise StaleVersion(t("engine.stale_version", id=instance_id, version=version, expected=expected_version),
                                instance_id=instance_id, event=event, state=state)
         cflow = self.definitions.compiled(flow, flow_version)
         if not internal and event in cflow.internal:
-            raise InternalEventRefused(t("internal_event", event=event, flow=flow, id=instance_id),
+            raise InternalEventRefused(t("engine.internal_event", event=event, flow=flow, id=instance_id),
                                        instance_id=instance_id, event=event, state=state)
         candidates = cflow.index.get((state, event))
         if not candidates:
             # An outside sender is told only the events it could send; the engine sees them all.
             allowed = ", ".join(e for e in cflow.allowed.get(state, ()) if internal or e not in cflow.internal) \
-                or t("ended")
-            raise EventNotAllowed(t("not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
+                or t("engine.ended")
+            raise EventNotAllowed(t("engine.not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
                                   instance_id=instance_id, event=event, state=state)
         data = json.loads(data_text)
         ctx = StepContext(self, tx, cflow, instance_id, state, None, event, actor, payload, data, now,
@@ -417,7 +417,7 @@ class Runtime:
             "id": instance_id, "state": target, "new_version": new_version, "data": dumps(ctx.data),
             "now": to_us(now), "ended": to_us(now) if target_spec.terminal else None, "version": version})
         if cur.rowcount != 1:
-            raise StaleVersion(t("stale_during_step", id=instance_id),
+            raise StaleVersion(t("engine.stale_during_step", id=instance_id),
                                instance_id=instance_id, event=event, state=state)
         tx.execute(sql.INSERT_HISTORY, {
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": event,
@@ -446,7 +446,7 @@ class Runtime:
                 return tr
             rejected.append(tr.guard)
         raise GuardRejected(
-            t("guard_false", event=ctx.event, flow=ctx.flow.name, id=ctx.instance_id, state=ctx.state,
+            t("engine.guard_false", event=ctx.event, flow=ctx.flow.name, id=ctx.instance_id, state=ctx.state,
               guards=", ".join(repr(g) for g in rejected)),
             instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
 

@@ -107,7 +107,7 @@ def load_principal(session: Any, emp_no: str, *, operator: Optional[str] = None,
     if employee is None:
         from engine.i18n import t
 
-        raise UnknownEmployee(t("unknown_employee", emp=emp_no))
+        raise UnknownEmployee(t("engine.unknown_employee", emp=emp_no))
     return Principal(emp_no=employee.emp_no, name=employee.name, roles=frozenset(employee.role_set),
                      unit_code=employee.unit_code, below=frozenset(below(supervisor_tree(session), emp_no)),
                      locale=locale or employee.locale or "zh-CN", operator=operator, via=via)
@@ -153,4 +153,4 @@ def require_employee(principal: Principal, what: str) -> None:
         from engine.errors import NotPermitted
         from engine.i18n import t
 
-        raise NotPermitted(t("needs_as", what=what, operator=principal.operator))
+        raise NotPermitted(t("engine.needs_as", what=what, operator=principal.operator))

@@ -255,7 +255,7 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
         typer.echo(t("issue_line", id=v.id, state=v.state_title, level=v.level, severity=v.severity,
                      customer=v.customer, handler=v.handler or "-", title=v.title))
     if not rows:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))
 
 
 @cases_app.command("search")
@@ -273,7 +273,7 @@ def cases_search(query: list[str] = typer.Argument(..., help="words to search fo
     for h in hits:
         typer.echo(f"{h.code}\t{h.kind}\t{h.score:.2f}\t{h.title}\t{h.snippet}")
     if not hits:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))
 
 
 @cases_app.command("add")
@@ -338,7 +338,7 @@ def weekly_check(week: str = typer.Option(..., "--week"), as_json: bool = typer.
         typer.echo(t("weekly_line", week=s.week, team=s.team or s.office, customer=s.customer, count=s.valid_issues,
                      required=s.required))
     if not res.shortfalls:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))
 
 
 @itr_app.command("qa-cases")
@@ -355,4 +355,4 @@ def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open
     for q in rows:
         typer.echo(f"#{q.id}\tissue #{q.issue}\t{q.kind}\t{q.status}\t{q.reason}")
     if not rows:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))

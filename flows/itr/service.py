@@ -685,3 +685,101 @@ def cases(rt: Any) -> list[dict[str, Any]]:
     with rt.db.session() as s:
         return [{"code": c.code, "kind": c.kind, "title": c.title, "source_issue": c.source_issue_id}
                 for c in s.exec(select(CaseEntry).order_by(col(CaseEntry.id)))]
+
+
+# ---------------------------------------------------------------------------------------------- what a person may do now
+
+
+_OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq")
+_HANDLER_EVENTS = {"accept": ("dispatched",), "resolve": ("dispatched", "handling", "escalated_region", "escalated_hq"),
+                   "escalate": ("dispatched", "handling", "escalated_region")}
+
+
+class EscalationOutlook(BaseModel):
+    """Where the unit of the issue's current level stands against its quota (问题自行解决率), this window."""
+
+    unit: str
+    level: str
+    issues: int
+    escalated: int
+    limit: float
+    remaining: int
+    self_resolution_rate: Optional[float]
+    window_start: datetime
+    window_end: datetime
+
+
+def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
+    """The events of `issue_id` that `principal` may send now (the page offers exactly these).
+
+    The same questions the flow's actions ask (flows/itr/actions.py): in this state, is this person
+    the current handler, a head of the level's unit, the submitter, QA? `qa_decide` stands for the
+    QA decision on an open case of the issue.
+    """
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+        inst = s.get(FlowInstance, issue.id) if issue else None
+        open_qa = bool(issue) and s.exec(select(QaCase.id).where(QaCase.issue_id == issue.id)
+                                         .where(QaCase.status == "open")).first() is not None
+    if issue is None or inst is None:
+        return []
+    me, state = principal.emp_no, inst.state
+    handler = issue.handler_emp_no
+    out: list[str] = []
+    for event, states in _HANDLER_EVENTS.items():
+        if state in states and me == handler:
+            out.append(event)
+    if "escalate" not in out and state in _HANDLER_EVENTS["escalate"]:
+        unit = issue.office_code if issue.level == "office" else issue.region_code
+        from flows.itr import org
+        with rt.db.read() as tx:
+            heads = {p.emp_no for p in org.heads(tx, unit, ["supervisor"])} if unit else set()
+        if me in heads:
+            out.append("escalate")
+    if state == "received" and (me == issue.submitter_emp_no or principal.covers(issue.submitter_emp_no)):
+        out.append("dispatch")
+    if state in _OPEN_STATES and (me == handler or principal.supervises(handler)):
+        out.append("declare_major")
+    if state == "resolved" and me == issue.submitter_emp_no:
+        out.append("close")
+    if state == "callback_pending" and me != handler and (me == issue.submitter_emp_no
+                                                          or principal.has_role("customer_care")):
+        out.append("callback")
+    if open_qa and principal.is_qa:
+        out.append("qa_decide")
+    if not inst.ended_us and (me in (handler, issue.submitter_emp_no, issue.care_rep_emp_no)
+                              or principal.supervises(handler) or principal.is_qa):
+        out.append("note")
+    return out
+
+
+def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[EscalationOutlook]:
+    """The quota figures the escalate form shows; None when the issue cannot be escalated further."""
+    from flows.itr.policy import check_quota, self_resolution_rate, window_bounds
+
+    rules = load_itr_rules()
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+    if issue is None or issue.level not in ("office", "region"):
+        return None
+    unit = issue.office_code if issue.level == "office" else issue.region_code
+    if not unit:
+        return None
+    tz = _tz(rt, issue.calendar)
+    start, end = window_bounds(rules.quota.window, rt.clock.now(), tz)
+    column = "office_code" if issue.level == "office" else "region_code"
+    params = {"u": unit, "s": to_us(start), "e": to_us(end), "yes": True}
+    with rt.db.read() as tx:
+        escalated = int(tx.one("SELECT COUNT(*) FROM itr_escalation WHERE unit_code = :u AND counted = :yes "
+                               "AND at_us >= :s AND at_us < :e", params)[0])
+        issues = int(tx.one(f"SELECT COUNT(*) FROM itr_issue WHERE {column} = :u AND valid = :yes "
+                            "AND opened_us >= :s AND opened_us < :e", params)[0])
+    if not (to_us(start) <= issue.opened_us < to_us(end)):
+        issues += 1  # as the action counts it: the issue being escalated is one of the unit's
+    limit = rules.quota.limit(issue.level)
+    remaining = 0
+    while check_quota(escalated + remaining, issues, limit).allowed:
+        remaining += 1
+    return EscalationOutlook(unit=unit, level=issue.level, issues=issues, escalated=escalated, limit=float(limit),
+                             remaining=remaining, self_resolution_rate=self_resolution_rate(issues, escalated),
+                             window_start=start, window_end=end)

@@ -102,6 +102,7 @@ def test_an_unknown_as_is_one_line_and_exit_1(env: dict[str, str]) -> None:
 def test_bad_json_payload_and_unknown_instance_are_one_line_errors(env: dict[str, str]) -> None:
     res = mcr("event", "send", "1", "assign", "--payload", "{oops", env=env)
     assert res.returncode == 1 and res.stderr.startswith("错误: --payload 不是有效的 JSON")
+    assert mcr("init", env=env).returncode == 0
     res = mcr("event", "send", "42", "assign", env=env)
     assert res.returncode == 1 and res.stderr.strip() == "错误: 没有编号为 42 的流程实例"
 
@@ -111,7 +112,7 @@ def test_bad_database_url_is_a_one_line_error(env: dict[str, str]) -> None:
     assert res.returncode == 1
     assert res.stderr.strip().startswith("错误: bad database URL 'mysql://nobody@nowhere/x'")
     res = mcr("db", "upgrade", env={**env, "MCR_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
-    assert res.returncode == 1 and "cannot connect to database" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 1 and "无法连接数据库" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_timers_list_shows_pending_and_skipped(env: dict[str, str]) -> None:

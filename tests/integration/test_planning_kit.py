@@ -91,7 +91,7 @@ def test_issue_finishes_a_kit_whose_mail_step_was_cut_off(rt: Any, db: Database,
     assert len(mails(db, "kit_issued")) == 3
 
 
-def test_the_kit_workbook_is_prefilled_and_mailed_with_its_path(rt: Any, db: Database) -> None:
+def test_the_kit_workbook_is_prefilled_and_mailed_with_a_link_to_its_page(rt: Any, db: Database) -> None:
     from openpyxl import load_workbook
 
     out = issue_kit(rt, "T-SZ-OP", 2027)
@@ -105,7 +105,8 @@ def test_the_kit_workbook_is_prefilled_and_mailed_with_its_path(rt: Any, db: Dat
     assert projects == ["P001", "P002", "P003"]  # open projects of the kit customers; closed P009 left out
     with db.read() as tx:
         body = tx.one("SELECT body FROM outbox WHERE template = 'kit_issued' AND recipient = 'e101@example.com'")[0]
-    assert out.path in body and "2027-03-31" in body
+    assert f"http://127.0.0.1:8080/instances/{out.instance_id}" in body and "2027-03-31" in body
+    assert out.path not in body  # a path on the server means nothing to the team (mail links, not paths)
 
 
 def test_submit_records_every_sheet_and_asks_the_supervisor(rt: Any, db: Database, tmp_path: Path) -> None:
