@@ -73,14 +73,14 @@ def db_upgrade() -> None:
     db = Database()
     db.check()
     db.upgrade()
-    typer.echo(t("db_upgraded", rev=migrate.current(db), url=db.safe_url))
+    typer.echo(t("cli.db_upgraded", rev=migrate.current(db), url=db.safe_url))
 
 
 @app.command("init")
 def init() -> None:
     """Create/upgrade the database, validate the shipped flows and rules, register the flows."""
     rt = _runtime(create=True)
-    typer.echo(t("init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
+    typer.echo(t("cli.init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
 
 
 # ---------------------------------------------------------------------------------------------- flows
@@ -95,7 +95,7 @@ def flows_validate(path: Optional[Path] = typer.Argument(None, help="flow file o
     root = path or flows_dir()
     defs = load_definitions(root)
     files = len(flow_files(root)) if root.exists() else 0
-    typer.echo(t("flows_ok", files=files, flows=len(defs),
+    typer.echo(t("cli.flows_ok", files=files, flows=len(defs),
                  states=sum(len(d.states) for d in defs.by_key.values()),
                  transitions=sum(len(d.transitions) for d in defs.by_key.values())))
 
@@ -153,8 +153,8 @@ def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JS
     """Start an instance of FLOW (latest version)."""
     rt = _runtime(create=True)
     res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
-    typer.echo(t("start_duplicate", id=res.instance_id) if res.duplicate else
-               t("started", id=res.instance_id, flow=flow, state=res.to_state))
+    typer.echo(t("cli.start_duplicate", id=res.instance_id) if res.duplicate else
+               t("cli.started", id=res.instance_id, flow=flow, state=res.to_state))
 
 
 @instances_app.command("list")
@@ -181,7 +181,7 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
         typer.echo(f"#{i['id']}\t{i['flow']} v{i['flow_version']}\t{i['state']}\tversion {i['version']}\t"
                    f"{i['subject'] or '-'}\t{i['updated']}")
     if not items:
-        typer.echo(t("nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @instances_app.command("show")
@@ -194,7 +194,7 @@ def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json
         row = tx.one("SELECT id, flow, flow_version, state, version, subject, calendar, locale, data, created_us, "
                      "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
         if row is None:
-            raise UnknownInstance(t("unknown_instance", id=instance_id))
+            raise UnknownInstance(t("engine.unknown_instance", id=instance_id))
         hist = tx.all("SELECT at_us, actor, event, from_state, to_state, payload, client_event_id, version "
                       "FROM flow_history WHERE instance_id = :i ORDER BY id", {"i": instance_id})
         tms = tx.all("SELECT id, name, event, status, due_us, note FROM timer WHERE instance_id = :i ORDER BY id",
@@ -228,9 +228,9 @@ def _json_arg(text: str, option: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MCRError(t("bad_json", option=option, msg=exc.msg, col=exc.colno)) from exc
+        raise MCRError(t("cli.bad_json", option=option, msg=exc.msg, col=exc.colno)) from exc
     if not isinstance(value, dict):
-        raise MCRError(t("json_object", option=option))
+        raise MCRError(t("cli.json_object", option=option))
     return value
 
 
@@ -244,7 +244,7 @@ def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--a
     rt = _runtime()
     res = rt.send(instance_id, event, actor=actor, payload=body,
                   client_event_id=client_event_id, expected_version=expected_version)
-    key = "event_duplicate" if res.duplicate else "event_applied"
+    key = "cli.event_duplicate" if res.duplicate else "cli.event_applied"
     typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
 
 
@@ -268,14 +268,14 @@ def timers_list(status: Optional[str] = typer.Option("pending", "--status", help
     for i in items:
         typer.echo(f"{i['id']}\t#{i['instance']}\t{i['name']} -> {i['event']}\t{i['status']}\tdue {i['due']}\t{i['note'] or ''}")
     if not items:
-        typer.echo(t("nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @timers_app.command("sweep")
 def timers_sweep() -> None:
     """Fire every due timer now (what `mcr serve` does at each due time)."""
     rt = _runtime()
-    typer.echo(t("swept", n=rt.sweep()))
+    typer.echo(t("cli.swept", n=rt.sweep()))
 
 
 # ---------------------------------------------------------------------------------------------- outbox
@@ -295,7 +295,7 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
     for r in rows:
         typer.echo(f"{r.id}\t{r.status}\t{r.recipient}\t{r.subject}\tattempts {r.attempts}\t{r.last_error or ''}")
     if not rows:
-        typer.echo(t("nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @outbox_app.command("send")
@@ -307,7 +307,7 @@ def outbox_send() -> None:
 
     sender = OutboxSender(_db(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
     r = sender.deliver_due_sync()
-    typer.echo(t("sent", sent=r.sent, retried=r.retried, failed=r.failed))
+    typer.echo(t("cli.sent", sent=r.sent, retried=r.retried, failed=r.failed))
 
 
 @outbox_app.command("retry")
@@ -354,13 +354,13 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     sched.start()
-    typer.echo(t("serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
+    typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
         while not stop.wait(1.0):
             pass
     finally:
         sched.shutdown()
-        typer.echo(t("stopped"), err=True)
+        typer.echo(t("cli.stopped"), err=True)
 
 
 def _describe(mailer: Any) -> str:
@@ -415,7 +415,7 @@ def main() -> None:
         _register_plugins()
         app()
     except MCRError as exc:
-        typer.echo(f"{t('error')}: {exc}", err=True)
+        typer.echo(f"{t('cli.error')}: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -427,7 +427,7 @@ def main() -> None:
         fault = fault_from(exc)
         if fault is None:
             raise
-        typer.echo(f"{t('error')}: {fault}", err=True)
+        typer.echo(f"{t('cli.error')}: {fault}", err=True)
         sys.exit(fault.exit_code)
 
 

@@ -132,7 +132,7 @@ class Database:
             self.sqlite_path = _sqlite_file(parsed.database)
             if self.sqlite_path is not None:
                 if not create and not self.sqlite_path.exists():
-                    raise DatabaseMissing(t("db.missing", path=self.sqlite_path))
+                    raise DatabaseMissing(t("engine.db.missing", path=self.sqlite_path))
                 if create:
                     self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms() / 1000}
@@ -280,7 +280,7 @@ class Database:
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise DatabaseInUse(t("db.in_use", pid=holder, path=self.sqlite_path)) from None
+            raise DatabaseInUse(t("engine.db.in_use", pid=holder, path=self.sqlite_path)) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._server_lock = fd  # kept open: closing the descriptor would release the lock
@@ -378,34 +378,34 @@ def fault_from(exc: BaseException, where: str | None = None) -> DatabaseFault | 
     if type(err).__module__.startswith("alembic"):
         found = re.search(r"revision identified by '([^']+)'", text)
         if found:
-            return SchemaTooNew(t("db.schema_too_new", where=where, revision=found.group(1)))
-        return DatabaseFault(t("db.fault", where=where, reason=text))
+            return SchemaTooNew(t("engine.db.schema_too_new", where=where, revision=found.group(1)))
+        return DatabaseFault(t("engine.db.fault", where=where, reason=text))
     if is_busy(err):
-        return DatabaseBusy(t("db.busy", where=where, attempts=1))
+        return DatabaseBusy(t("engine.db.busy", where=where, attempts=1))
     if isinstance(err, sqlite3.Error):
         if "file is not a database" in low or "malformed" in low:
-            return DatabaseFault(t("db.not_a_database", path=where))
+            return DatabaseFault(t("engine.db.not_a_database", path=where))
         if "readonly" in low or "read-only" in low:
-            return DatabaseFault(t("db.read_only", where=where))
+            return DatabaseFault(t("engine.db.read_only", where=where))
         if "unable to open database file" in low:
-            return DatabaseFault(t("db.cannot_open", where=where, reason=text))
+            return DatabaseFault(t("engine.db.cannot_open", where=where, reason=text))
         if "disk is full" in low or "disk i/o error" in low:
-            return DatabaseFault(t("db.disk_full", where=where, reason=text))
+            return DatabaseFault(t("engine.db.disk_full", where=where, reason=text))
         if low.startswith("no such table"):
-            return DatabaseFault(t("db.not_initialised", where=where, table=text.split(":", 1)[1].strip()))
+            return DatabaseFault(t("engine.db.not_initialised", where=where, table=text.split(":", 1)[1].strip()))
         if type(err) in (sqlite3.OperationalError, sqlite3.DatabaseError):  # not an IntegrityError: a rule
-            return DatabaseFault(t("db.fault", where=where, reason=text))
+            return DatabaseFault(t("engine.db.fault", where=where, reason=text))
         return None
     # psycopg
     if name == "UndefinedTable":
         found = _NO_TABLE.search(text)
-        return DatabaseFault(t("db.not_initialised", where=where, table=found.group(1) if found else "?"))
+        return DatabaseFault(t("engine.db.not_initialised", where=where, table=found.group(1) if found else "?"))
     if name in ("ReadOnlySqlTransaction", "InsufficientPrivilege"):
-        return DatabaseFault(t("db.read_only", where=where))
+        return DatabaseFault(t("engine.db.read_only", where=where))
     if name == "DiskFull":
-        return DatabaseFault(t("db.disk_full", where=where, reason=text))
+        return DatabaseFault(t("engine.db.disk_full", where=where, reason=text))
     if name in ("OperationalError", "InterfaceError") or "connection" in low:
-        return DatabaseFault(t("db.unreachable", where=where, reason=text))
+        return DatabaseFault(t("engine.db.unreachable", where=where, reason=text))
     return None
 
 
@@ -426,7 +426,7 @@ def retry_busy(work: Callable[[], T], *, attempts: int = 4, first_wait: float = 
             if not is_busy(exc):
                 raise
             if attempt == attempts:
-                raise DatabaseBusy(t("db.busy", where=where or safe_url(database_url()), attempts=attempts)) from exc
+                raise DatabaseBusy(t("engine.db.busy", where=where or safe_url(database_url()), attempts=attempts)) from exc
         # Real time, not business time: how long to let the other writer finish.
         time.sleep(wait)
         wait *= 2

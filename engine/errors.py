@@ -93,6 +93,12 @@ class EventNotAllowed(TransitionRefused):
     code = "not_allowed"
 
 
+class InternalEventRefused(TransitionRefused):
+    """The event is internal to its flow: only the engine (a timer, a launch) may send it."""
+
+    code = "internal_event"
+
+
 class GuardRejected(TransitionRefused):
     """A guard of the transition said no."""
 
@@ -143,6 +149,10 @@ class DatabaseInUse(DatabaseFault):
 
 class NotVisible(MCRError):
     """You may not see this record."""
+
+
+class NotPermitted(MCRError):
+    """You may not do this: your role or place in the organisation does not allow it."""
 
 
 class MailError(MCRError):

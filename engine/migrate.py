@@ -45,7 +45,7 @@ def refuse_newer_schema(db: "Database") -> None:
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config(db)).walk_revisions()}
     unknown = sorted(set(found) - known)
     if unknown:
-        raise SchemaTooNew(t("db.schema_too_new", where=db.safe_url, revision=", ".join(unknown)))
+        raise SchemaTooNew(t("engine.db.schema_too_new", where=db.safe_url, revision=", ".join(unknown)))
 
 
 def current(db: "Database") -> str | None:

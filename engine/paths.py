@@ -41,15 +41,15 @@ def check_name(part: str) -> str:
     text = str(part)
     shown = repr(text)
     if not text or text.strip() != text or text in (".", ".."):
-        raise UnsafePath(t("paths.blank", name=shown))
+        raise UnsafePath(t("engine.paths.blank", name=shown))
     if any(ch in _LOOKALIKES for ch in text) or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
                                                     for ch in text):
-        raise UnsafePath(t("paths.separator", name=shown))
+        raise UnsafePath(t("engine.paths.separator", name=shown))
     folded = unicodedata.normalize("NFKC", text)
     if folded != text and (set("/\\") & set(folded) or ".." in folded):
-        raise UnsafePath(t("paths.normalised", name=shown))
+        raise UnsafePath(t("engine.paths.normalised", name=shown))
     if text.split(".")[0].upper() in _WINDOWS_RESERVED or text.endswith((".", " ")) or ":" in text:
-        raise UnsafePath(t("paths.windows", name=shown))
+        raise UnsafePath(t("engine.paths.windows", name=shown))
     return text
 
 
@@ -61,7 +61,7 @@ def safe_join(base: str | os.PathLike[str], *parts: str | int) -> Path:
         path = path / check_name(str(part))
     resolved = path.resolve()  # follows symbolic links: a link out of the folder is refused too
     if resolved != root and root not in resolved.parents:
-        raise UnsafePath(t("paths.outside", path=path, root=root))
+        raise UnsafePath(t("engine.paths.outside", path=path, root=root))
     return resolved
 
 
@@ -69,17 +69,17 @@ def output_file(path: str | os.PathLike[str]) -> Path:
     """A file the user named for mcr to write; inside MCR_OUTPUT_DIR when that is set."""
     text = os.fspath(path)
     if "\x00" in text:
-        raise UnsafePath(t("paths.nul", name=repr(text)))
+        raise UnsafePath(t("engine.paths.nul", name=repr(text)))
     target = Path(text)
     base = os.environ.get("MCR_OUTPUT_DIR")
     if base:
         root = Path(base).resolve()
         relative = target.resolve().relative_to(root) if target.is_absolute() and _inside(target, root) else target
         if relative.is_absolute():
-            raise UnsafePath(t("paths.outside_output", path=target, root=root))
+            raise UnsafePath(t("engine.paths.outside_output", path=target, root=root))
         target = safe_join(root, *relative.parts)
     if target.is_dir() or not target.name:
-        raise UnsafePath(t("paths.folder", path=target))
+        raise UnsafePath(t("engine.paths.folder", path=target))
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
 

@@ -31,10 +31,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from engine.auth.principal import Principal
 from engine.clock import Clock, to_us
 from engine.csvsafe import restore
 from engine.db import retry_busy
-from engine.errors import ImportRejected, Problem
+from engine.errors import ImportRejected, NotPermitted, Problem
 from engine.i18n import locale
 from engine.masterdata import audit
 from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
@@ -293,10 +294,15 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class Context:
     session: Session
     clock: Clock
-    actor: str
+    principal: Principal
     rules: MasterDataRules
     tiers: TierRules
     source: str = ""
+
+    @property
+    def actor(self) -> str:
+        """Who imports, as audit rows and tier events record it."""
+        return self.principal.actor
 
     @property
     def today(self) -> date:
@@ -884,6 +890,7 @@ def _import_customers(ctx: Context, table: Table) -> ImportResult:
                                                   actual=units[team].parent_code))
         _check_people(problems, row, employees, old)
     problems.raise_if_any()
+    _refuse_unmanaged(ctx, "customer", rows, existing, ("tier", "owner_emp_no", "backup_emp_no"))
 
     result = ImportResult(kind="customers", source=ctx.source)
     tier_events: list[tuple[str, Optional[str], str, int]] = []
@@ -902,6 +909,34 @@ def _import_customers(ctx: Context, table: Table) -> ImportResult:
         _tier_event(ctx, code, old_tier, new_tier, reason=f"import {ctx.source}", row=number)
     session.flush()
     return result
+
+
+def _refuse_unmanaged(ctx: Context, entity: str, rows: list[Row], existing: dict[str, Any],
+                      guarded: tuple[str, ...]) -> None:
+    """Tier and owner changes through an import obey the rule of `change_tier`/`change_owner`.
+
+    New records may be imported by anyone allowed to import; changing the tier or owner of an
+    existing one needs sales management or a supervisor above its current owner. A refusal writes
+    nothing but one refused audit row per record, and names every record refused.
+    """
+    from engine.masterdata.service import may_manage
+
+    refused = []
+    for row in rows:
+        old = existing.get(row.get("code"))
+        if old is None or may_manage(ctx.principal, old.owner_emp_no):
+            continue
+        if any(row.has(name) and row.get(name) != getattr(old, name) for name in guarded):
+            refused.append(old.code)
+    if not refused:
+        return
+    ctx.session.rollback()
+    for key in refused:
+        audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="tier_or_owner_change", entity=entity, key=key,
+                     allowed=False, source=ctx.source)
+    ctx.session.commit()
+    raise NotPermitted(m("not_allowed_import_owner", viewer=ctx.actor, what=m("w_" + entity),
+                         keys=", ".join(refused)))
 
 
 def _tier_event(ctx: Context, code: str, old: Optional[str], new: str, *, reason: Optional[str], row: int | None = None) -> TierChange:
@@ -962,6 +997,7 @@ def _import_contacts(ctx: Context, table: Table) -> ImportResult:
             problems.cell(row, "birthday", m("future_date", value=birthday.isoformat()))
         _check_people(problems, row, employees, old)
     problems.raise_if_any()
+    _refuse_unmanaged(ctx, "contact", rows, existing, ("owner_emp_no", "backup_emp_no"))
 
     result = ImportResult(kind="contacts", source=ctx.source)
     for row in rows:
@@ -1116,15 +1152,23 @@ _HANDLERS: dict[str, Callable[[Context, Table], ImportResult]] = {
 }
 
 
-def import_table(session: Session, kind: str, table: Table, *, clock: Clock, actor: str = "import",
+def import_table(session: Session, kind: str, table: Table, *, clock: Clock, principal: Principal,
                  rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
-    """Validate and upsert one table into the session (flushed, not committed).
+    """Validate and upsert one table into the session (flushed, not committed), as `principal`.
 
-    Raises `ImportRejected` listing every problem before anything is written.
+    Raises `ImportRejected` listing every problem before anything is written; `NotPermitted` when
+    the principal may not import the organisation or change a tier or owner (audited).
     """
     if kind not in _HANDLERS:
         raise ValueError(f"unknown import kind {kind!r}; one of {', '.join(_HANDLERS)}")
-    ctx = Context(session, clock, actor, rules or load_masterdata_rules(), tiers or load_tier_rules(), table.source)
+    if kind == "org" and not (principal.is_operator or principal.is_engine):
+        session.rollback()
+        audit.record(session, clock, actor=principal.actor, action="import", entity="org", key=table.source,
+                     allowed=False)
+        session.commit()
+        raise NotPermitted(m("not_allowed_import_org", viewer=principal.actor))
+    ctx = Context(session, clock, principal, rules or load_masterdata_rules(), tiers or load_tier_rules(),
+                  table.source)
     try:
         return _HANDLERS[kind](ctx, table)
     except IntegrityError as exc:
@@ -1133,7 +1177,7 @@ def import_table(session: Session, kind: str, table: Table, *, clock: Clock, act
         raise _file_problem(table.source, "conflict", reason=reason) from exc
 
 
-def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, actor: str = "import",
+def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, principal: Principal,
                 rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
     """Import one file in one transaction: committed when clean, nothing written otherwise.
 
@@ -1144,7 +1188,7 @@ def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, 
 
     def attempt() -> ImportResult:
         try:
-            result = import_table(session, kind, table, clock=clock, actor=actor, rules=rules, tiers=tiers)
+            result = import_table(session, kind, table, clock=clock, principal=principal, rules=rules, tiers=tiers)
             session.commit()
         except BaseException:
             session.rollback()

@@ -128,6 +128,19 @@ CATALOG: dict[str, tuple[str, str]] = {
     "not_allowed_owner": ("{viewer} 无权更换联系人 {key} 的负责人：需要销售管理部角色或是负责人的上级主管",
                           "{viewer} may not change the owner of contact {key}: needs the sales_management role or to "
                           "supervise its owner"),
+    "not_allowed_import_owner": ("{viewer} 无权通过导入调整{what} {keys} 的级别或负责人：需要销售管理部角色或是负责人的上级主管；未写入任何数据",
+                                 "{viewer} may not change the tier or owner of {what} {keys} through an import: needs "
+                                 "the sales_management role or to supervise the owner; nothing was written"),
+    "not_allowed_import_org": ("{viewer} 无权导入组织与员工：只有管理员（不带 --as 的操作员）可以导入",
+                               "{viewer} may not import the organisation: only the operator (without --as) may"),
+    "not_allowed_assessment": ("{viewer} 无权为联系人 {key} 记录评估：只有负责人、B角及其上级主管可以",
+                               "{viewer} may not record an assessment of contact {key}: only its owner, backup owner "
+                               "and their supervisors may"),
+    "not_allowed_sponsor": ("{viewer} 无权为联系人 {key} 配对赞助人：需要销售管理部角色或是负责人的上级主管",
+                            "{viewer} may not pair a sponsor with contact {key}: needs the sales_management role or "
+                            "to supervise its owner"),
+    "not_allowed_accept": ("{viewer} 不能代替 {sponsor} 接受赞助人角色：只有本人可以接受",
+                           "{viewer} may not accept the sponsor role for {sponsor}: only they may"),
     "unknown_record": ("{what}「{key}」不存在", "{what} '{key}' does not exist"),
     "same_tier": ("客户 {key} 已经是 {tier} 级", "customer {key} is already tier {tier}"),
     "activity_after_decision": ("活动日期 {date} 不早于项目 {project} 的决策日期 {decision}",

@@ -130,7 +130,7 @@ def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", con
     started = rt.start(PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
     state = started.to_state
     if state == "opened":
-        state = rt.send(started.instance_id, "schedule", actor=actor).to_state
+        state = rt.send(started.instance_id, "schedule", actor=actor, internal=True).to_state
     if row[6] is None:
         with rt.db.tx() as tx:
             tx.execute("UPDATE survey_project_draw SET instance_id = :i WHERE project_code = :p",

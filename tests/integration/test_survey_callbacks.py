@@ -18,6 +18,7 @@ from engine.runtime import Runtime
 from flows.survey import contact_gap, service
 from flows.survey.errors import InvalidScore, NoCallbackNeeded, NotInvited, SurveyRefused, UnknownSurveyRecord
 from flows.survey.fixtures import insert_org, standard_org
+from tests.support.principals import principal_of
 
 SURVEY_TABLES = ("survey_project_draw", "survey_callback", "survey_sample", "survey_sample_entry",
                  "survey_result_import", "survey_result")
@@ -172,7 +173,7 @@ def _itr_callback(rt: Runtime, db: Database, contact: str, at: datetime, *, reac
     """An ITR callback (回访) of an issue, as the ITR flow records it."""
     from flows.itr import service as itr
 
-    issue = itr.open_issue(rt, actor="E6", customer="C1", contact=contact, type="technical", severity="normal",
+    issue = itr.open_issue(rt, principal=principal_of(rt, "E6"), customer="C1", contact=contact, type="technical", severity="normal",
                            source="hotline", title="网络抖动")
     with db.tx() as tx:
         tx.execute("INSERT INTO itr_callback (issue_id, contact_code, at_us, actor, reached, score) "
