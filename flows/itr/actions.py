@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from engine.clock import from_us, to_us
 from engine.registry import action, guard, launcher
@@ -21,7 +21,7 @@ from flows.itr.errors import (CallbackTooSoon, EscalationQuotaExceeded, Escalati
                               NoHandler, NotHandler, NotQa, NotSubmitter, ScoreOutOfRange, UnknownRecord)
 from flows.itr.intake import care_rep as _named_care_rep, progress_every
 from flows.itr.messages import CATALOG, labels, reason_title, t, type_names
-from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, Issue, QaCase
+from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, QaCase
 from flows.itr.policy import (CallbackInputs, check_quota, closes_with_score, contact_free, decide_callback,
                               draw, sla_due, window_bounds)
 from flows.itr.rules import REASONS, ItrRules, load_itr_rules
@@ -37,18 +37,26 @@ def _rules() -> ItrRules:
     return load_itr_rules()
 
 
-def _issue_table() -> Any:
-    return Issue.__table__
-
-
 def _update_issue(ctx: Any, **values: Any) -> None:
-    tbl = _issue_table()
-    ctx.tx.run(update(tbl).where(tbl.c.id == ctx.instance_id).values(**values))
+    sets = ", ".join(f"{c} = :{c}" for c in values)
+    ctx.tx.execute(f"UPDATE itr_issue SET {sets} WHERE id = :_id", {**values, "_id": ctx.instance_id})
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _defaults(table: Any) -> dict[str, Any]:
+    """The table's scalar column defaults (what SQLAlchemy's insert() would have filled in)."""
+    found = _DEFAULTS.get(table.name)
+    if found is None:
+        found = {c.name: c.default.arg for c in table.columns
+                 if c.default is not None and getattr(c.default, "is_scalar", False)}
+        _DEFAULTS[table.name] = found
+    return found
 
 
 def _insert(ctx: Any, table: Any, **values: Any) -> int:
-    cur = ctx.tx.run(insert(table).values(**values).returning(table.c.id))
-    return int(cur.fetchone()[0])
+    return int(ctx.tx.insert_row(table.name, {**_defaults(table), **values}, returning="id"))
 
 
 def _refuse(ctx: Any, error: type, key: str, **kwargs: Any) -> None:

@@ -11,6 +11,7 @@ never the step's transaction.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -489,7 +490,15 @@ def _qa_view(q: QaCase, tz: Any, title: str) -> QaCaseView:
                       decided_by=q.decided_by, decided=_local(q.decided_us, tz), note=q.note)
 
 
-def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail: bool) -> IssueView:
+def _rows(tx: Any, model: Any, where: str, params: dict[str, Any], order: str = "id") -> list[Any]:
+    """Rows of an ITR table as attribute objects, read on the raw connection: a view is rebuilt after every
+    service call, and the ORM's per-query overhead was most of that call's cost."""
+    cols = [c.name for c in model.__table__.columns]
+    return [SimpleNamespace(**dict(zip(cols, r))) for r in
+            tx.all(f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}", params)]
+
+
+def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> IssueView:
     tz = _tz(rt, issue.calendar)
     view = IssueView(
         id=issue.id, state=inst.state, state_title=_state_title(rt, inst.state), title=issue.title,
@@ -507,9 +516,8 @@ def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail
     iid = issue.id
     view.dispatches = [DispatchView(seq=d.seq, at=_local(d.at_us, tz), actor=d.actor, queue=d.queue,  # type: ignore[arg-type]
                                     handler=d.handler_emp_no, redispatch=d.redispatch, reason=d.reason)
-                       for d in s.exec(select(Dispatch).where(Dispatch.issue_id == iid).order_by(col(Dispatch.seq)))]
-    view.escalations = [_escalation_view(e, tz, issue.title) for e in
-                        s.exec(select(Escalation).where(Escalation.issue_id == iid).order_by(col(Escalation.id)))]
+                       for d in _rows(tx, Dispatch, "issue_id = :i", {"i": iid}, "seq")]
+    view.escalations = [_escalation_view(e, tz, issue.title) for e in _rows(tx, Escalation, "issue_id = :i", {"i": iid})]
     view.callback_decisions = [
         CallbackDecisionView(id=d.id, at=_local(d.at_us, tz),  # type: ignore[arg-type]
                              required=d.required, reason=d.reason, seed=d.seed,
@@ -517,24 +525,22 @@ def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail
                              coverage_base=d.coverage_base, contact=d.contact_code,
                              last_callback=_local(d.last_callback_us, tz), not_before=_local(d.not_before_us, tz),
                              carry_pending=d.carry_pending, carried_from=d.carried_from, carried_to=d.carried_to)
-        for d in s.exec(select(CallbackDecision).where(CallbackDecision.issue_id == iid)
-                        .order_by(col(CallbackDecision.id)))]
+        for d in _rows(tx, CallbackDecision, "issue_id = :i", {"i": iid})]
     view.callbacks = [CallbackView(id=c.id, at=_local(c.at_us, tz), actor=c.actor, contact=c.contact_code,  # type: ignore[arg-type]
                                    reached=c.reached, score=c.score, note=c.note)
-                      for c in s.exec(select(Callback).where(Callback.issue_id == iid).order_by(col(Callback.id)))]
-    view.qa_cases = [_qa_view(q, tz, issue.title) for q in
-                     s.exec(select(QaCase).where(QaCase.issue_id == iid).order_by(col(QaCase.id)))]
+                      for c in _rows(tx, Callback, "issue_id = :i", {"i": iid})]
+    view.qa_cases = [_qa_view(q, tz, issue.title) for q in _rows(tx, QaCase, "issue_id = :i", {"i": iid})]
     view.notes = list(json.loads(inst.data).get("notes") or [])
     return view
 
 
 def get_issue(rt: Any, issue_id: Any) -> IssueView:
-    with rt.db.session() as s:
-        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
-        inst = s.get(FlowInstance, issue.id) if issue else None
-        if issue is None or inst is None:
+    with rt.db.read() as tx:
+        found = _rows(tx, Issue, "id = :i", {"i": int(issue_id)}) if str(issue_id).isdigit() else []
+        inst = tx.one("SELECT state, data FROM flow_instance WHERE id = :i", {"i": found[0].id}) if found else None
+        if not found or inst is None:
             raise UnknownIssue(t("unknown_issue", id=issue_id))
-        return _issue_view(rt, s, issue, inst, detail=True)
+        return _issue_view(rt, tx, found[0], SimpleNamespace(state=inst[0], data=inst[1]), detail=True)
 
 
 def list_issues(rt: Any, *, office: Optional[str] = None, state: Optional[str] = None, customer: Optional[str] = None,
@@ -548,15 +554,16 @@ def list_issues(rt: Any, *, office: Optional[str] = None, state: Optional[str] =
         if state:
             q = q.where(FlowInstance.state == state)
         rows = s.exec(q.order_by(col(Issue.id)).limit(limit)).all()
-        return [_issue_view(rt, s, i, f, detail=detail) for i, f in rows]
+    with rt.db.read() as tx:
+        return [_issue_view(rt, tx, i, f, detail=detail) for i, f in rows]
 
 
 def escalations(rt: Any, *, issue_id: Optional[int] = None) -> list[EscalationView]:
-    with rt.db.session() as s:
-        q = select(Escalation, Issue.calendar, Issue.title).join(Issue, col(Issue.id) == col(Escalation.issue_id))
-        if issue_id is not None:
-            q = q.where(Escalation.issue_id == issue_id)
-        return [_escalation_view(e, _tz(rt, cal), title) for e, cal, title in s.exec(q.order_by(col(Escalation.id)))]
+    with rt.db.read() as tx:
+        rows = _rows(tx, Escalation, "issue_id = :i" if issue_id is not None else "1 = 1", {"i": issue_id})
+        issues = {i.id: i for i in _rows(tx, Issue, "id IN (SELECT issue_id FROM itr_escalation"
+                                         + (" WHERE issue_id = :i)" if issue_id is not None else ")"), {"i": issue_id})}
+    return [_escalation_view(e, _tz(rt, issues[e.issue_id].calendar), issues[e.issue_id].title) for e in rows]
 
 
 def qa_case(rt: Any, case_id: int) -> QaCaseView:
