@@ -24,7 +24,7 @@ from flows.itr.messages import CATALOG, labels, reason_title, t, type_names
 from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, QaCase
 from flows.itr.policy import (CallbackInputs, check_quota, closes_with_score, contact_free, decide_callback,
                               draw, sla_due, window_bounds)
-from flows.itr.rules import REASONS, ItrRules, load_itr_rules
+from flows.itr.rules import REASONS, ItrRules
 from flows.itr.search import upsert_entry
 
 NEXT_LEVEL = {"office": "region", "region": "hq"}
@@ -33,8 +33,9 @@ NEXT_LEVEL = {"office": "region", "region": "hq"}
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _rules() -> ItrRules:
-    return load_itr_rules()
+def _rules(ctx: Any) -> ItrRules:
+    """rules/itr.yaml as registered when this issue started (pinned: a later change never reaches it)."""
+    return ctx.rules.get("itr.yaml", ItrRules)
 
 
 def _update_issue(ctx: Any, **values: Any) -> None:
@@ -153,7 +154,7 @@ def callback_unreached(ctx: Any) -> bool:
 @guard("itr_callback_score_ok")
 def callback_score_ok(ctx: Any) -> bool:
     score = _score(ctx.payload.get("score"))
-    return score is not None and closes_with_score(score, _rules().callback.close_min_score)
+    return score is not None and closes_with_score(score, _rules(ctx).callback.close_min_score)
 
 
 # ---------------------------------------------------------------------------------------------- dispatch
@@ -198,7 +199,7 @@ def _record_dispatch(ctx: Any, *, queue: str, handler: org.Person, redispatch: b
 @action("itr_dispatch")
 def dispatch(ctx: Any) -> None:
     """受理后分派: by type to the owning queue (non-technical → the office's sales organisation)."""
-    rules = _rules()
+    rules = _rules(ctx)
     queue = ctx.payload.get("queue") or rules.dispatch.by_type[ctx.data["type"]]
     if queue not in rules.dispatch.queues:
         _refuse(ctx, InvalidIssueInput, "bad_choice", field="queue", value=queue,
@@ -210,7 +211,7 @@ def dispatch(ctx: Any) -> None:
 @action("itr_redispatch")
 def redispatch(ctx: Any) -> None:
     """A correction of the dispatch: recorded, so first-time dispatch accuracy can be measured."""
-    rules = _rules()
+    rules = _rules(ctx)
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
         _refuse(ctx, InvalidIssueInput, "redispatch_reason")
@@ -279,7 +280,7 @@ def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tupl
 
 def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
               override_by: Optional[str], override_why: Optional[str]) -> None:
-    rules = _rules()
+    rules = _rules(ctx)
     level = ctx.data.get("level", "office")
     to_level = NEXT_LEVEL.get(level)
     if to_level is None:
@@ -486,7 +487,7 @@ def _callback_decision(ctx: Any) -> dict[str, Any]:
     cached = getattr(ctx, "_itr_callback", None)
     if cached is not None:
         return cached
-    rules = _rules()
+    rules = _rules(ctx)
     cb = rules.callback
     contact = ctx.data["contact"]
     last, pending = _last_callback(ctx.tx, contact, ctx.instance_id, ctx.now)
@@ -553,7 +554,7 @@ def close(ctx: Any) -> None:
         _update_issue(ctx, callback_required=False, closed_us=to_us(ctx.now))
         return
     _update_issue(ctx, callback_required=True)
-    rules = _rules()
+    rules = _rules(ctx)
     not_before = (datetime.fromisoformat(d["not_before"]).astimezone(ctx.calendar.tz).strftime("%Y-%m-%d %H:%M")
                   if d["not_before"] else "")
     for agent in _agents(ctx.tx, ctx.data, rules.callback.agent_role):
@@ -577,7 +578,7 @@ def _score(value: Any) -> Optional[int]:
 @action("itr_record_callback")
 def record_callback(ctx: Any) -> None:
     """回访: a reached customer scores 1–5; ≥ 3 closes, < 3 opens a QA retrospective (回溯)."""
-    rules = _rules()
+    rules = _rules(ctx)
     reached = ctx.payload.get("reached") is not False
     score = _score(ctx.payload.get("score"))
     if reached and (score is None or not 1 <= score <= 5):

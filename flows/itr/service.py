@@ -34,7 +34,7 @@ from flows.itr.messages import STATE_WORDS, t
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
                               WeeklyScore)
 from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
-from flows.itr.rules import TYPES, load_itr_rules
+from flows.itr.rules import TYPES, ItrRules
 from flows.itr.search import search as _search, upsert_entry
 
 FLOW = "itr_issue"
@@ -240,7 +240,7 @@ def _send(rt: Any, issue_id: Any, event: str, *, actor: str, payload: Optional[d
 
 def open_issue(rt: Any, *, actor: str, **fields: Any) -> IssueView:
     """受理: record a new issue (validated against master data) and start its flow, in one transaction."""
-    rules = load_itr_rules()
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
     try:
         with rt.db.tx() as tx:
@@ -264,7 +264,7 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
     Same checks as `open_issue`; a refusal refuses the calling step. `submitter` defaults to the
     step's actor — a timer-driven step must name one.
     """
-    rules = load_itr_rules()
+    rules = ctx.runtime.current_rules().get("itr.yaml", ItrRules)  # what the new issue will be pinned to
     intake = prepare(ctx.tx, ctx.runtime, rules, fields, actor=ctx.actor, now=ctx.now)
     issue_id = ctx.start(FLOW, intake.data, calendar=intake.calendar, locale=intake.locale)
     record(ctx.tx, issue_id, intake, rules, ctx.now)
@@ -446,7 +446,7 @@ def load_case_library(rt: Any, path: Optional[Path] = None, *, actor: str = "imp
 def weekly_check(rt: Any, week: str) -> WeeklyCheck:
     """每周有效问题检查: which big customers' teams fell short of the weekly minimum (entries written once)."""
     with rt.db.tx() as tx:
-        return run_weekly_check(tx, rt, load_itr_rules(), week, rt.clock.now())
+        return run_weekly_check(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), week, rt.clock.now())
 
 
 def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, office: Optional[str] = None,
@@ -467,7 +467,7 @@ def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, 
         expected = "office" if office else "region" if region else None
         if found is None or (expected and found[0] != expected):
             raise ItrUsageError(t("report_unit", code=code, kind=expected or "office / region / hq"))
-        return build_report(tx, rt, load_itr_rules(), period=str(week or month), unit_code=code,
+        return build_report(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), period=str(week or month), unit_code=code,
                             now=now or rt.clock.now(), kind="week" if week else "month", types=types)
 
 
