@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,6 +38,12 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
 
 
+# The CLI runs as the operator (the OS account); `--as EMP` acts for an employee of the master data,
+# and history and audit record both ("operator root for E00012"). Identity is never self-declared.
+AS_OPTION = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit "
+                                            "records the operator too)")
+
+
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -45,10 +52,19 @@ def _ts(us: int | None) -> str:
     return from_us(us).isoformat(timespec="seconds") if us is not None else "-"
 
 
-def _runtime() -> Any:
+def _runtime(create: bool = False) -> Any:
+    """The runtime on MCR_DATABASE_URL; only `init`, `serve` and `instances start` create a missing SQLite file."""
     from engine.app import build_runtime
+    from engine.db import Database
 
-    return build_runtime()
+    return build_runtime(Database(create=create))
+
+
+def _db() -> Any:
+    """The database for a command that only reads or updates existing rows: never creates one."""
+    from engine.db import Database
+
+    return Database(create=False)
 
 
 # ---------------------------------------------------------------------------------------------- db
@@ -69,7 +85,7 @@ def db_upgrade() -> None:
 @app.command("init")
 def init() -> None:
     """Create/upgrade the database, validate the shipped flows and rules, register the flows."""
-    rt = _runtime()
+    rt = _runtime(create=True)
     typer.echo(t("cli.init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
 
 
@@ -138,11 +154,15 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
 @instances_app.command("start")
 def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JSON object"),
                     subject: Optional[str] = typer.Option(None, "--subject"),
-                    actor: str = typer.Option("cli", "--actor"),
+                    as_emp: Optional[str] = AS_OPTION,
                     calendar: Optional[str] = typer.Option(None, "--calendar")) -> None:
-    """Start an instance of FLOW (latest version)."""
-    rt = _runtime()
-    res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
+    """Start an instance of FLOW (latest version), as the operator or `--as` an employee."""
+    from engine.auth.principal import cli_principal
+
+    body = _json_arg(data, "--data")  # the user's input first, before touching the database
+    rt = _runtime(create=True)
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.start(flow, body, actor=principal.actor, principal=principal, subject=subject, calendar=calendar)
     typer.echo(t("cli.start_duplicate", id=res.instance_id) if res.duplicate else
                t("cli.started", id=res.instance_id, flow=flow, state=res.to_state))
 
@@ -151,9 +171,7 @@ def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JS
 def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Optional[str] = typer.Option(None, "--state"),
                    limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List instances, newest first."""
-    from engine.db import Database
-
-    db = Database()
+    db = _db()
     sql_text = "SELECT id, flow, flow_version, state, version, subject, updated_us FROM flow_instance WHERE 1=1"
     params: dict[str, Any] = {"limit": limit}
     if flow:
@@ -179,10 +197,9 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
 @instances_app.command("show")
 def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one instance with its data, history and timers."""
-    from engine.db import Database
     from engine.errors import UnknownInstance
 
-    db = Database()
+    db = _db()
     with db.read() as tx:
         row = tx.one("SELECT id, flow, flow_version, state, version, subject, calendar, locale, data, created_us, "
                      "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
@@ -228,13 +245,18 @@ def _json_arg(text: str, option: str) -> dict[str, Any]:
 
 
 @event_app.command("send")
-def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--actor", help="who sends it"),
+def event_send(instance_id: int, event: str, as_emp: Optional[str] = AS_OPTION,
                payload: str = typer.Option("{}", "--payload", help="JSON object"),
                client_event_id: Optional[str] = typer.Option(None, "--client-event-id"),
                expected_version: Optional[int] = typer.Option(None, "--expected-version")) -> None:
-    """Send EVENT to instance ID as ACTOR. A refused event exits 1 and changes nothing."""
+    """Send EVENT to instance ID, as the operator or `--as` an employee. A refused event exits 1 and
+    changes nothing; an event the flow marks internal (timers' events) is always refused here."""
+    from engine.auth.principal import cli_principal
+
+    body = _json_arg(payload, "--payload")  # the user's input first, before touching the database
     rt = _runtime()
-    res = rt.send(instance_id, event, actor=actor, payload=_json_arg(payload, "--payload"),
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.send(instance_id, event, actor=principal.actor, principal=principal, payload=body,
                   client_event_id=client_event_id, expected_version=expected_version)
     key = "cli.event_duplicate" if res.duplicate else "cli.event_applied"
     typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
@@ -247,9 +269,7 @@ def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--a
 def timers_list(status: Optional[str] = typer.Option("pending", "--status", help="pending|fired|skipped|cancelled|all"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List timers (by default the pending ones, soonest first)."""
-    from engine.db import Database
-
-    db = Database()
+    db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
         rows = tx.all(f"SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM timer {where} "
@@ -280,10 +300,9 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
                 status: Optional[str] = typer.Option(None, "--status", help="pending|sent|failed"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List outbox rows (mail), newest first."""
-    from engine.db import Database
     from engine.notify import list_outbox
 
-    rows = list_outbox(Database(), "failed" if failed else status, limit)
+    rows = list_outbox(_db(), "failed" if failed else status, limit)
     if as_json:
         _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
         return
@@ -297,11 +316,10 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
 def outbox_send() -> None:
     """Deliver due mail now (what `mcr serve` does continuously)."""
     from engine.clock import SystemClock
-    from engine.db import Database
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
 
-    sender = OutboxSender(Database(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
+    sender = OutboxSender(_db(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
     r = sender.deliver_due_sync()
     typer.echo(t("cli.sent", sent=r.sent, retried=r.retried, failed=r.failed))
 
@@ -310,10 +328,9 @@ def outbox_send() -> None:
 def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
     """Put failed mail back in the queue (all failed rows, or the given ids)."""
     from engine.clock import SystemClock
-    from engine.db import Database
     from engine.notify import retry_failed
 
-    n = retry_failed(Database(), SystemClock(), list(ids) if ids else None)
+    n = retry_failed(_db(), SystemClock(), list(ids) if ids else None)
     typer.echo(f"{n}")
 
 
@@ -337,11 +354,17 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    rt = _runtime()
+    from engine.app import build_runtime
+    from engine.db import Database
+
+    db = Database(create=True)
+    db.hold_server_lock()  # one server per SQLite file, before migrations or any work
+    rt = build_runtime(db)
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()
-    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id)
+    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id,
+                          lease=timedelta(seconds=float(os.environ.get("MCR_MAIL_LEASE_S", "60"))))
     sched = EngineScheduler(rt, sender, pause_after_claim=pause_after_claim)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -401,12 +424,22 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           timers: int = typer.Option(1_000_000, "--timers", help="pending timers for the claim benchmark (0 to skip)"),
           rss_events: int = typer.Option(100_000, "--rss-events", help="events for the memory check (0 to skip)"),
           synchronous: str = typer.Option("FULL", "--synchronous"),
+          suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3) or flows "
+                                    "(the shipped flows through their services, at 1,000 and 100,000 issues)"),
+          repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir")) -> None:
-    """Benchmark the hot path against raw sqlite3 in the same run; prints JSON."""
+    """Benchmark against a baseline measured in the same run; prints JSON."""
+    if suite == "flows":
+        from engine.bench_flows import run_flows_bench
+
+        _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir))
+        return
+    if suite != "engine":
+        raise typer.BadParameter(f"--suite {suite}: use engine or flows")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,
-                         synchronous=synchronous, workdir=workdir))
+                         synchronous=synchronous, rounds=repeat, workdir=workdir))
 
 
 # ---------------------------------------------------------------------------------------------- plugins
@@ -435,6 +468,16 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # The one place where an infrastructure fault (database missing, not a database, read-only,
+        # busy, unreachable, too new) becomes one line instead of a traceback.
+        from engine.db import fault_from
+
+        fault = fault_from(exc)
+        if fault is None:
+            raise
+        typer.echo(f"{t('error')}: {fault}", err=True)
+        sys.exit(fault.exit_code)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,26 @@ class ImportRejected(ProblemsError):
     """The file was not imported; nothing was written."""
 
 
+class DatabaseFault(MCRError):
+    """The database cannot be used (missing, not a database, read-only, busy, unreachable, too new)."""
+
+
+class DatabaseMissing(DatabaseFault):
+    """There is no database at that place; `mcr init` creates it."""
+
+
+class DatabaseBusy(DatabaseFault):
+    """The database stayed busy (another process kept writing); nothing was changed."""
+
+
+class SchemaTooNew(DatabaseFault):
+    """The database was upgraded by a newer mcr than this one."""
+
+
+class DatabaseInUse(DatabaseFault):
+    """Another mcr server already runs on this SQLite file."""
+
+
 class NotVisible(MCRError):
     """You may not see this record."""
 

@@ -382,7 +382,9 @@ class Runtime:
                                        instance_id=instance_id, event=event, state=state)
         candidates = cflow.index.get((state, event))
         if not candidates:
-            allowed = ", ".join(cflow.allowed.get(state, ())) or t("engine.ended")
+            # An outside sender is told only the events it could send; the engine sees them all.
+            allowed = ", ".join(e for e in cflow.allowed.get(state, ()) if internal or e not in cflow.internal) \
+                or t("engine.ended")
             raise EventNotAllowed(t("engine.not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
                                   instance_id=instance_id, event=event, state=state)
         data = json.loads(data_text)

@@ -23,6 +23,12 @@ CATALOG: dict[str, tuple[str, str]] = {
     "conflict": ("数据库拒绝了写入（可能有人同时在修改同一数据），未写入任何数据：{reason}",
                  "the database refused the write (someone may be changing the same data); nothing was written: {reason}"),
     "no_rows": ("文件只有表头，没有数据行", "the file has a header but no data rows"),
+    "too_big": ("文件有 {mb:.1f} MB，超过上限 {limit:g} MB（rules/masterdata.yaml 的 limits.max_file_mb）；请拆分后分批导入",
+                "the file is {mb:.1f} MB, over the limit of {limit:g} MB (limits.max_file_mb in rules/masterdata.yaml); "
+                "split it and import the parts"),
+    "too_many_rows": ("文件超过 {limit} 个数据行（rules/masterdata.yaml 的 limits.max_rows）；请拆分后分批导入",
+                      "the file has more than {limit} data rows (limits.max_rows in rules/masterdata.yaml); "
+                      "split it and import the parts"),
     # --- header
     "missing_columns": ("表头缺少必填列：{cols}", "missing required column(s): {cols}"),
     "unknown_column": ("无法识别的列：{cols}；可用的列：{known}", "unknown column(s): {cols}; known columns: {known}"),
@@ -35,6 +41,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "cell": ("第 {row} 行，列「{col}」：{reason}", "row {row}, column '{col}': {reason}"),
     "row": ("第 {row} 行：{reason}", "row {row}: {reason}"),
     "required": ("必填，不能为空", "required, must not be empty"),
+    "too_long": ("有 {n} 个字符，超过上限 {limit}（rules/masterdata.yaml 的 limits.{key}）",
+                 "{n} characters, over the limit of {limit} (limits.{key} in rules/masterdata.yaml)"),
+    "bad_code": ("编码「{value}」不合规则：只能使用字母、数字及 . _ -，以字母或数字开头（rules/masterdata.yaml 的 code_pattern：{pattern}）",
+                 "code '{value}' does not match the rule: letters, digits and . _ - only, starting with a letter "
+                 "or digit (code_pattern in rules/masterdata.yaml: {pattern})"),
     "not_date": ("「{value}」不是日期（请写成 YYYY-MM-DD）", "'{value}' is not a date (write YYYY-MM-DD)"),
     "future_date": ("「{value}」在今天之后", "'{value}' lies in the future"),
     "not_int": ("「{value}」不是整数", "'{value}' is not a whole number"),

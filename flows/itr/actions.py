@@ -16,7 +16,7 @@ from sqlalchemy import insert, update
 
 from engine.clock import from_us, to_us
 from engine.registry import action, guard, launcher
-from flows.itr import org
+from flows.itr import counters, org
 from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuotaExceeded, EscalationReasonMissing,
                               InvalidIssueInput, NoHandler, NotHandler, NotQa, NotSubmitter, OverrideNotAllowed,
                               ScoreOutOfRange, UnknownRecord)
@@ -232,7 +232,11 @@ def reject(ctx: Any) -> None:
     if not reason:
         _refuse(ctx, InvalidIssueInput, "reject_reason")
     ctx.data["rejected_reason"] = reason
+    row = ctx.tx.one("SELECT office_code, region_code, opened_us, valid FROM itr_issue WHERE id = :i",
+                     {"i": ctx.instance_id})
     _update_issue(ctx, valid=False)
+    if row is not None and row[3]:
+        counters.issue_opened(ctx.tx, row[0], row[1], row[2], -1)
 
 
 @action("itr_note")
@@ -256,13 +260,10 @@ def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tupl
         # Two escalations of one unit in parallel must not both see the last free place in the quota:
         # the unit's row lock serialises them (SQLite's write lock already does).
         ctx.tx.one("SELECT code FROM org_unit WHERE code = :u FOR UPDATE", {"u": unit})
-    start, end = window_bounds(rules.quota.window, ctx.now, ctx.calendar.tz)
-    params = {"u": unit, "s": to_us(start), "e": to_us(end), "yes": True}
-    before = int(ctx.tx.one("SELECT COUNT(*) FROM itr_escalation WHERE unit_code = :u AND counted = :yes "
-                            "AND at_us >= :s AND at_us < :e", params)[0])
-    column = "office_code" if level == "office" else "region_code"
-    issues = int(ctx.tx.one(f"SELECT COUNT(*) FROM itr_issue WHERE {column} = :u AND valid = :yes "
-                            "AND opened_us >= :s AND opened_us < :e", params)[0])
+    window = rules.quota.window
+    start, end = window_bounds(window, ctx.now, ctx.calendar.tz)
+    before = counters.count(ctx.tx, "esc", unit, start, end, window=window)
+    issues = counters.count(ctx.tx, "issues", unit, start, end, window=window, level=level)
     opened = ctx.tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": ctx.instance_id})[0]
     if not (to_us(start) <= opened < to_us(end)):
         issues += 1  # the issue being escalated is always one of the unit's issues
@@ -312,6 +313,7 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                      override_why=override_why, qa_flag=decision == "overridden", escalated_before=before,
                      unit_issues=issues, quota_limit=str(check.limit), window_start_us=to_us(start),
                      window_end_us=to_us(end), handler_emp_no=handler.emp_no if handler else None)
+    counters.add(ctx.tx, "esc", unit, to_us(ctx.now))
     due = sla_due(ctx.calendar, ctx.now, float(ctx.data["sla_hours"]))
     ctx.data.update(level=to_level, sla_due=due.astimezone(ctx.calendar.tz).isoformat(),
                     escalations=int(ctx.data.get("escalations", 0)) + 1)
@@ -439,13 +441,24 @@ def resolve(ctx: Any) -> None:
 
 
 def _window_counts(ctx: Any, rules: ItrRules) -> tuple[int, int]:
-    start, end = window_bounds(rules.callback.window, ctx.now, ctx.calendar.tz)
-    params = {"o": ctx.data["office"], "s": to_us(start), "e": to_us(end), "yes": True, "me": ctx.instance_id}
-    base = int(ctx.tx.one("SELECT COUNT(DISTINCT issue_id) FROM itr_callback_decision WHERE office_code = :o "
-                          "AND at_us >= :s AND at_us < :e AND issue_id <> :me", params)[0]) + 1
-    done = int(ctx.tx.one("SELECT COUNT(DISTINCT issue_id) FROM itr_callback_decision WHERE office_code = :o "
-                          "AND at_us >= :s AND at_us < :e AND required = :yes AND issue_id <> :me", params)[0])
-    return done, base
+    """Coverage so far in the office's window, this issue counted once in the base (not yet as done)."""
+    window = rules.callback.window
+    start, end = window_bounds(window, ctx.now, ctx.calendar.tz)
+    office = ctx.data["office"]
+    base = counters.count(ctx.tx, "cb_base", office, start, end, window=window)
+    done = counters.count(ctx.tx, "cb_done", office, start, end, window=window)
+    mine = _decided_in(ctx.tx, ctx.instance_id, to_us(start), to_us(end))
+    return done - int(mine == "required"), base - int(mine is not None) + 1
+
+
+def _decided_in(tx: Any, issue_id: int, start_us: int, end_us: int, *, other_than: Optional[int] = None) -> Optional[str]:
+    """Whether the issue already has a callback decision in the window: 'required', 'decided' or None."""
+    row = tx.one("SELECT MAX(CASE WHEN required = :yes THEN 1 ELSE 0 END), COUNT(*) FROM itr_callback_decision "
+                 "WHERE issue_id = :i AND at_us >= :s AND at_us < :e AND id <> :other",
+                 {"yes": True, "i": issue_id, "s": start_us, "e": end_us, "other": other_than or -1})
+    if not row or not row[1]:
+        return None
+    return "required" if row[0] else "decided"
 
 
 def _last_reached(tx: Any, contact: str) -> Optional[datetime]:
@@ -473,7 +486,7 @@ def _last_callback(tx: Any, contact: str, exclude_issue: int, now: datetime) -> 
     (another issue's, or a survey callback already assigned)."""
     last = _last_reached(tx, contact)
     pending = tx.one("SELECT COUNT(*) FROM itr_callback_decision d JOIN flow_instance f ON f.id = d.issue_id "
-                     "WHERE d.contact_code = :c AND d.required = :yes AND f.state = 'callback_pending' "
+                     "WHERE d.contact_code = :c AND d.required = :yes AND f.flow = 'itr_issue' AND f.state = 'callback_pending' "
                      "AND d.issue_id <> :me", {"c": contact, "yes": True, "me": exclude_issue})[0]
     return last, bool(pending) or _survey_call_planned(tx, contact)
 
@@ -535,6 +548,10 @@ def close(ctx: Any) -> None:
         last_callback_us=to_us(datetime.fromisoformat(d["last_callback"])) if d["last_callback"] else None,
         not_before_us=to_us(datetime.fromisoformat(d["not_before"])) if d["not_before"] else None,
         carry_pending=d["carry_pending"], carried_from=d["carried_from"])
+    counters.decision_recorded(
+        ctx.tx, ctx.instance_id, ctx.data["office"], to_us(ctx.now), bool(d["required"]),
+        lambda s, e, required_only: (_decided_in(ctx.tx, ctx.instance_id, s, e, other_than=decision_id)
+                                     in (("required",) if required_only else ("required", "decided"))))
     if d["carried_from"] is not None:
         tbl = DecisionRow.__table__
         ctx.tx.run(update(tbl).where(tbl.c.issue_id == d["carried_from"], tbl.c.carry_pending.is_(True),

@@ -114,12 +114,29 @@ class Escalation(SQLModel, table=True):
     message: Optional[str] = Field(default=None, sa_column=_text())
 
 
+class Counter(SQLModel, table=True):
+    """One figure of one unit over one window (flows/itr/counters.py): kept in the steps' own
+    transactions so the quota and the callback coverage never scan a period."""
+
+    __tablename__ = "itr_counter"
+    __table_args__ = (UniqueConstraint("metric", "unit_code", "start_us", "end_us", name="uq_itr_counter_window"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    metric: str = Field(sa_column=_text(False), description="esc / issues:office / issues:region / cb_base / cb_done")
+    unit_code: str = Field(sa_column=_text(False))
+    start_us: int = Field(sa_column=_us())
+    end_us: int = Field(sa_column=_us())
+    n: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
 class CallbackDecision(SQLModel, table=True):
     """Whether an issue must be called back before closing, and why — with the seed and the draw."""
 
     __tablename__ = "itr_callback_decision"
     __table_args__ = (Index("ix_itr_callback_decision_issue", "issue_id"),
-                      Index("ix_itr_callback_decision_office", "office_code", "at_us"))
+                      Index("ix_itr_callback_decision_office", "office_code", "at_us"),
+                      Index("ix_itr_callback_decision_contact", "contact_code"),
+                      Index("ix_itr_callback_decision_owed", "office_code", "carry_pending", "carried_to", "id"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     issue_id: int = Field(sa_column=_int(False, fk="itr_issue.id"))
@@ -240,4 +257,4 @@ class WeeklyScore(SQLModel, table=True):
     created_us: int = Field(sa_column=_us())
 
 
-ITR_TABLES = (Issue, Dispatch, Escalation, CallbackDecision, Callback, QaCase, CaseEntry, CaseToken, WeeklyScore)
+ITR_TABLES = (Issue, Dispatch, Escalation, Counter, CallbackDecision, Callback, QaCase, CaseEntry, CaseToken, WeeklyScore)

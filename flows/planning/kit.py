@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from engine.errors import MCRError
 from engine.masterdata import service
+from engine.paths import safe_join
 from flows.planning import org
 from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, kit_link, start_and_kick
 from flows.planning.dates import kit_schedule
@@ -92,7 +93,8 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         sales = org.sales_management(session, rules.kit.sales_management_emails)
     cal = runtime.calendars.get(info.calendar)
     schedule = kit_schedule(year, rules.kit, cal)
-    path = (folder or kit_dir()) / str(year) / f"{team}-{year}-客户关系规划三件套.xlsx"
+    # The team code comes from imported data: joined through the one guard against leaving the folder.
+    path = safe_join(folder or kit_dir(), year, f"{team}-{year}-客户关系规划三件套.xlsx")
     write_kit_workbook(content, path)
     head = info.head
     timers = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(schedule.reminders)}

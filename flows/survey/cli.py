@@ -275,8 +275,9 @@ def report(year: int = YEAR, as_json: bool = JSON,
 
     data = service.report(_rt().db, year, locale=locale())
     if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(render_html(data, locale()), encoding="utf-8")
+        from engine.paths import output_file
+
+        output_file(html).write_text(render_html(data, locale()), encoding="utf-8")
     if as_json:
         _json(data)
         return

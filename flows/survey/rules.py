@@ -184,20 +184,6 @@ def load_survey_rules() -> SurveyRules:
     return load_rules("survey.yaml", SurveyRules)
 
 
-_cache: dict[tuple[str, float], SurveyRules] = {}
-
-
 def current_rules() -> SurveyRules:
-    """`load_survey_rules()`, validated once per version of the file (scenarios switch MCR_RULES_DIR,
-    an edited file is picked up at once)."""
-    path = rules_dir() / "survey.yaml"
-    try:
-        key = (str(path), path.stat().st_mtime)
-    except OSError:
-        key = (str(path), 0.0)
-    found = _cache.get(key)
-    if found is None:
-        found = load_survey_rules()
-        _cache.clear()
-        _cache[key] = found
-    return found
+    """`load_survey_rules()` — validated once per content of the file (engine.rules)."""
+    return load_survey_rules()

@@ -150,7 +150,8 @@ def test_xlsx_import_reads_dates_and_numbers_from_cells(db: Database, clock: Fak
     book.save(tmp_path / "contacts.xlsx")
     with pytest.raises(ImportRejected) as info:  # owner 6 does not exist: E6 does
         run_import(db, clock, "contacts", tmp_path / "contacts.xlsx")
-    assert "contacts.xlsx:2:" in str(info.value) and "'6'" in str(info.value) or "「6」" in str(info.value)
+    message = str(info.value)
+    assert "contacts.xlsx:2:" in message and ("'6'" in message or "「6」" in message), message
     sheet.cell(row=2, column=5, value="E6")
     book.save(tmp_path / "contacts.xlsx")
     assert run_import(db, clock, "contacts", tmp_path / "contacts.xlsx").inserted == 1
