@@ -189,3 +189,12 @@ def test_oversized_request_is_refused_with_413(rt: Runtime) -> None:
     with TestClient(create_app(rt, WebSettings(max_upload_bytes=1024))) as client:
         res = client.post("/api/issues", content=b"x" * 4096, headers={"Content-Type": "application/json"})
     assert res.status_code == 413 and res.json()["error"] == "too_large"
+
+
+def test_an_action_sent_twice_with_one_client_event_id_is_applied_once(client: TestClient, rt: Runtime) -> None:
+    issue = new_issue(rt)
+    token = accounts.issue_token(rt.db, "SZ-HL", clock=rt.clock)
+    headers = {"Authorization": f"Bearer {token}", "X-Client-Event-Id": "note-7f3a"}
+    for _ in range(2):
+        assert client.post(f"/api/issues/{issue}/note", json={"text": "已联系客户"}, headers=headers).status_code == 200
+    assert [h for h in history(rt, issue) if h[0] == "note"] == [("note", "SZ-HL")]
