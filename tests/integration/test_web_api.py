@@ -138,6 +138,9 @@ def test_state_changing_calls_without_csrf_token_are_refused_and_change_nothing(
     # A form post without its hidden field: the password stays what it was.
     res = client.post("/password", data={"current": PASSWORD, "new": "another pass 1", "confirm": "another pass 1"})
     assert res.status_code == 403 and "安全令牌" in res.text
+    with rt.db.read() as tx:
+        refused = tx.all("SELECT actor, allowed FROM masterdata_audit WHERE action = 'csrf_refused'")
+    assert [tuple(r) for r in refused] == [("SZ-HL", False)] * 3  # two API calls and the form
     assert accounts.authenticate(rt.db, "SZ-HL", PASSWORD, address="t", clock=rt.clock).emp_no == "SZ-HL"
     ok = client.post(f"/api/issues/{issue}/note", json={"text": "客户已回电"},
                      headers={"X-CSRF-Token": session_csrf(rt, "SZ-HL")})
