@@ -743,9 +743,11 @@ def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
         out.append("declare_major")
     if state == "resolved" and me == issue.submitter_emp_no:
         out.append("close")
-    if state == "callback_pending" and me != handler and (me == issue.submitter_emp_no
-                                                          or principal.has_role("customer_care")):
-        out.append("callback")
+    if state == "callback_pending" and (me == issue.submitter_emp_no or principal.has_role("customer_care")):
+        from flows.itr.actions import handlers_of
+        with rt.db.read() as tx:
+            if me not in handlers_of(tx, issue.id, json.loads(inst.data)):
+                out.append("callback")
     if open_qa and principal.is_qa:
         out.append("qa_decide")
     if not inst.ended_us and (me in (handler, issue.submitter_emp_no, issue.care_rep_emp_no)
@@ -755,8 +757,10 @@ def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
 
 
 def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[EscalationOutlook]:
-    """The quota figures the escalate form shows; None when the issue cannot be escalated further."""
-    from flows.itr.policy import check_quota, self_resolution_rate, window_bounds
+    """The quota figures the escalate form shows (counted as the escalate action counts them); None
+    when the issue cannot be escalated further."""
+    from flows.itr.actions import escalation_counts
+    from flows.itr.policy import check_quota, self_resolution_rate
 
     rules = load_itr_rules()
     with rt.db.session() as s:
@@ -766,17 +770,9 @@ def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[Es
     unit = issue.office_code if issue.level == "office" else issue.region_code
     if not unit:
         return None
-    tz = _tz(rt, issue.calendar)
-    start, end = window_bounds(rules.quota.window, rt.clock.now(), tz)
-    column = "office_code" if issue.level == "office" else "region_code"
-    params = {"u": unit, "s": to_us(start), "e": to_us(end), "yes": True}
-    with rt.db.read() as tx:
-        escalated = int(tx.one("SELECT COUNT(*) FROM itr_escalation WHERE unit_code = :u AND counted = :yes "
-                               "AND at_us >= :s AND at_us < :e", params)[0])
-        issues = int(tx.one(f"SELECT COUNT(*) FROM itr_issue WHERE {column} = :u AND valid = :yes "
-                            "AND opened_us >= :s AND opened_us < :e", params)[0])
-    if not (to_us(start) <= issue.opened_us < to_us(end)):
-        issues += 1  # as the action counts it: the issue being escalated is one of the unit's
+    with rt.db.tx() as tx:  # a counter row is made on first use
+        escalated, issues, start, end = escalation_counts(tx, rules, level=issue.level, unit=unit, issue_id=issue.id,
+                                                          now=rt.clock.now(), tz=_tz(rt, issue.calendar))
     limit = rules.quota.limit(issue.level)
     remaining = 0
     while check_quota(escalated + remaining, issues, limit).allowed:
