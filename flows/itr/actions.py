@@ -264,19 +264,27 @@ def _window_title(window: str) -> str:
     return t(key) if key in CATALOG else window
 
 
+def escalation_counts(tx: Any, rules: ItrRules, *, level: str, unit: str, issue_id: int, now: datetime,
+                      tz: Any) -> tuple[int, int, datetime, datetime]:
+    """The unit's counted escalations and its issues in the quota window holding `now` (the issue
+    being escalated always counted among the issues); also what the escalate form shows."""
+    window = rules.quota.window
+    start, end = window_bounds(window, now, tz)
+    before = counters.count(tx, "esc", unit, start, end, window=window)
+    issues = counters.count(tx, "issues", unit, start, end, window=window, level=level)
+    opened = tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": issue_id})[0]
+    if not (to_us(start) <= opened < to_us(end)):
+        issues += 1  # the issue being escalated is always one of the unit's issues
+    return before, issues, start, end
+
+
 def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tuple[int, int, datetime, datetime]:
     if ctx.tx.is_pg:
         # Two escalations of one unit in parallel must not both see the last free place in the quota:
         # the unit's row lock serialises them (SQLite's write lock already does).
         ctx.tx.one("SELECT code FROM org_unit WHERE code = :u FOR UPDATE", {"u": unit})
-    window = rules.quota.window
-    start, end = window_bounds(window, ctx.now, ctx.calendar.tz)
-    before = counters.count(ctx.tx, "esc", unit, start, end, window=window)
-    issues = counters.count(ctx.tx, "issues", unit, start, end, window=window, level=level)
-    opened = ctx.tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": ctx.instance_id})[0]
-    if not (to_us(start) <= opened < to_us(end)):
-        issues += 1  # the issue being escalated is always one of the unit's issues
-    return before, issues, start, end
+    return escalation_counts(ctx.tx, rules, level=level, unit=unit, issue_id=ctx.instance_id, now=ctx.now,
+                             tz=ctx.calendar.tz)
 
 
 def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
@@ -592,7 +600,7 @@ def _score(value: Any) -> Optional[int]:
     return None
 
 
-def _handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
+def handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
     """Everyone who handled the issue: its handler now and every handler it was dispatched or escalated to."""
     found = {r[0] for r in tx.all("SELECT handler_emp_no FROM itr_dispatch WHERE issue_id = :i "
                                   "UNION SELECT handler_emp_no FROM itr_escalation WHERE issue_id = :i",
@@ -610,7 +618,7 @@ def record_callback(ctx: Any) -> None:
         _refuse(ctx, ScoreOutOfRange, "score_out_of_range", score=ctx.payload.get("score"))
     if not reached and ctx.payload.get("score") is not None:
         _refuse(ctx, ScoreOutOfRange, "score_unreached")
-    if ctx.emp_no in _handlers_of(ctx.tx, ctx.instance_id, ctx.data):
+    if ctx.emp_no in handlers_of(ctx.tx, ctx.instance_id, ctx.data):
         _refuse(ctx, CallbackByHandler, "callback_by_handler", actor=ctx.actor)
     contact = ctx.data["contact"]
     gap = rules.callback.same_contact_gap_days

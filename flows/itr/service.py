@@ -222,10 +222,11 @@ def _require_issue(rt: Any, issue_id: Any, principal: Principal, event: str) -> 
 
 
 def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal,
-          payload: Optional[dict[str, Any]] = None) -> Any:
+          payload: Optional[dict[str, Any]] = None, client_event_id: Optional[str] = None) -> Any:
     iid = _require_issue(rt, issue_id, principal, event)
     try:
-        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {})
+        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {},
+                       client_event_id=client_event_id)
     except EventNotAllowed as exc:
         # Already in flow_refusal (the runtime logs it); say it in the user's words.
         state = exc.state or "?"
@@ -282,53 +283,53 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
 # ---------------------------------------------------------------------------------------------- handling
 
 
-def dispatch(rt: Any, issue_id: Any, *, principal: Principal, queue: Optional[str] = None,
+def dispatch(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, queue: Optional[str] = None,
              handler: Optional[str] = None) -> IssueView:
     """分派 by type to the owning queue (or the named queue / handler)."""
-    _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler})
+    _send(rt, issue_id, "dispatch", principal=principal, client_event_id=client_event_id, payload={"queue": queue, "handler": handler})
     return _acted(rt, issue_id)
 
 
-def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, queue: Optional[str] = None,
+def redispatch(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: str, queue: Optional[str] = None,
                handler: Optional[str] = None) -> IssueView:
-    _send(rt, issue_id, "redispatch", principal=principal, payload={"queue": queue, "handler": handler, "reason": reason})
+    _send(rt, issue_id, "redispatch", principal=principal, client_event_id=client_event_id, payload={"queue": queue, "handler": handler, "reason": reason})
     return _acted(rt, issue_id)
 
 
-def accept(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
-    _send(rt, issue_id, "accept", principal=principal)
+def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "accept", principal=principal, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str) -> IssueView:
-    _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason})
+def reject(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: str) -> IssueView:
+    _send(rt, issue_id, "reject", principal=principal, client_event_id=client_event_id, payload={"reason": reason})
     return _acted(rt, issue_id)
 
 
-def note(rt: Any, issue_id: Any, *, principal: Principal, text: str) -> IssueView:
-    _send(rt, issue_id, "note", principal=principal, payload={"text": text})
+def note(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, text: str) -> IssueView:
+    _send(rt, issue_id, "note", principal=principal, client_event_id=client_event_id, payload={"text": text})
     return _acted(rt, issue_id)
 
 
-def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str) -> IssueView:
+def declare_major(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, care_rep: str) -> IssueView:
     """重大事故: names the customer-care representative; hourly progress reports start."""
-    _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep})
+    _send(rt, issue_id, "declare_major", principal=principal, client_event_id=client_event_id, payload={"care_rep": care_rep})
     return _acted(rt, issue_id)
 
 
-def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case: Optional[str] = None,
+def resolve(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, solution: str, case: Optional[str] = None,
             add_to_library: bool = False) -> IssueView:
-    _send(rt, issue_id, "resolve", principal=principal,
+    _send(rt, issue_id, "resolve", principal=principal, client_event_id=client_event_id,
           payload={"solution": solution, "case": case, "add_to_library": add_to_library})
     return _acted(rt, issue_id)
 
 
-def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[str], note: Optional[str] = None,
+def escalate(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: Optional[str], note: Optional[str] = None,
              override_by: Optional[str] = None, override_why: Optional[str] = None) -> EscalationView:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
     try:
-        _send(rt, issue_id, "escalate", principal=principal, payload=payload)
+        _send(rt, issue_id, "escalate", principal=principal, client_event_id=client_event_id, payload=payload)
     except EscalationQuotaExceeded as exc:
         _record_refused_escalation(rt, int(issue_id), principal.actor, exc)
         raise
@@ -350,23 +351,23 @@ def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: Escalati
 # ---------------------------------------------------------------------------------------------- close, callback, QA
 
 
-def close(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
+def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
     """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
-    _send(rt, issue_id, "close", principal=principal)
+    _send(rt, issue_id, "close", principal=principal, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any = None, reached: bool = True,
+def record_callback(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, score: Any = None, reached: bool = True,
                     note: Optional[str] = None) -> IssueView:
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
-    _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note})
+    _send(rt, issue_id, "callback", principal=principal, client_event_id=client_event_id, payload={"score": score, "reached": reached, "note": note})
     return _acted(rt, issue_id)
 
 
 QA_DECISIONS = {"low_score": ("close", "reopen"), "escalation_override": ("justified", "unjustified")}
 
 
-def qa_decide(rt: Any, case_id: Any, *, principal: Principal, decision: str, accountable: Optional[str] = None,
+def qa_decide(rt: Any, case_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, decision: str, accountable: Optional[str] = None,
               note: Optional[str] = None) -> QaCaseView:
     """流程QA decides a case: a low-score retrospective closes or reopens the issue; an override is judged."""
     with rt.db.session() as s:
@@ -382,7 +383,7 @@ def qa_decide(rt: Any, case_id: Any, *, principal: Principal, decision: str, acc
         _log_refusal(rt, case.issue_id, principal.actor, "qa_decide", exc)
         raise exc
     if case.kind == "low_score":
-        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", principal=principal,
+        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", principal=principal, client_event_id=client_event_id,
               payload={"case": case.id, "accountable": accountable, "note": note})
         return qa_case(rt, case.id, principal=Principal.engine())
     with rt.db.tx() as tx:
@@ -751,9 +752,11 @@ def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
         out.append("declare_major")
     if state == "resolved" and me == issue.submitter_emp_no:
         out.append("close")
-    if state == "callback_pending" and me != handler and (me == issue.submitter_emp_no
-                                                          or principal.has_role("customer_care")):
-        out.append("callback")
+    if state == "callback_pending" and (me == issue.submitter_emp_no or principal.has_role("customer_care")):
+        from flows.itr.actions import handlers_of
+        with rt.db.read() as tx:
+            if me not in handlers_of(tx, issue.id, json.loads(inst.data)):
+                out.append("callback")
     if open_qa and principal.is_qa:
         out.append("qa_decide")
     if not inst.ended_us and (me in (handler, issue.submitter_emp_no, issue.care_rep_emp_no)
@@ -763,8 +766,10 @@ def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
 
 
 def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[EscalationOutlook]:
-    """The quota figures the escalate form shows; None when the issue cannot be escalated further."""
-    from flows.itr.policy import check_quota, self_resolution_rate, window_bounds
+    """The quota figures the escalate form shows (counted as the escalate action counts them); None
+    when the issue cannot be escalated further."""
+    from flows.itr.actions import escalation_counts
+    from flows.itr.policy import check_quota, self_resolution_rate
 
     rules = rt.current_rules().get("itr.yaml", ItrRules)
     with rt.db.session() as s:
@@ -774,17 +779,9 @@ def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[Es
     unit = issue.office_code if issue.level == "office" else issue.region_code
     if not unit:
         return None
-    tz = _tz(rt, issue.calendar)
-    start, end = window_bounds(rules.quota.window, rt.clock.now(), tz)
-    column = "office_code" if issue.level == "office" else "region_code"
-    params = {"u": unit, "s": to_us(start), "e": to_us(end), "yes": True}
-    with rt.db.read() as tx:
-        escalated = int(tx.one("SELECT COUNT(*) FROM itr_escalation WHERE unit_code = :u AND counted = :yes "
-                               "AND at_us >= :s AND at_us < :e", params)[0])
-        issues = int(tx.one(f"SELECT COUNT(*) FROM itr_issue WHERE {column} = :u AND valid = :yes "
-                            "AND opened_us >= :s AND opened_us < :e", params)[0])
-    if not (to_us(start) <= issue.opened_us < to_us(end)):
-        issues += 1  # as the action counts it: the issue being escalated is one of the unit's
+    with rt.db.tx() as tx:  # a counter row is made on first use
+        escalated, issues, start, end = escalation_counts(tx, rules, level=issue.level, unit=unit, issue_id=issue.id,
+                                                          now=rt.clock.now(), tz=_tz(rt, issue.calendar))
     limit = rules.quota.limit(issue.level)
     remaining = 0
     while check_quota(escalated + remaining, issues, limit).allowed:
