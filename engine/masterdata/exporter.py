@@ -2,7 +2,9 @@
 re-imports to exactly the same data (`export → import` changes nothing).
 
 Headers are Chinese by default and English with MCR_LOCALE=en (the importer reads both). CSV is
-written as UTF-8 with a BOM, which Excel opens correctly. With a viewer (`--as EMP_NO`) only what
+written as UTF-8 with a BOM, which Excel opens correctly; a text cell that a spreadsheet would run
+as a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe (engine/csvsafe.py), which
+the importer removes again. XLSX writes such values as text cells. With a viewer (`--as EMP_NO`) only what
 that employee may see is written, and the sensitive columns are left out entirely unless they may
 see them on every exported contact — an absent column leaves data untouched on re-import, while an
 empty cell would erase it. Every exported personal card is an audited read.
@@ -20,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from engine.auth.principal import Principal
 from engine.clock import Clock
+from engine.csvsafe import FORMULA_STARTS, neutralise
 from engine.errors import MCRError
 from engine.i18n import locale, t
 from engine.masterdata import audit
@@ -27,6 +30,7 @@ from engine.masterdata.layouts import CONTACTS, CUSTOMERS, Col
 from engine.masterdata.models import Contact, Customer
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.visibility import can_see_contact, can_see_customer, can_see_sensitive
+from engine.paths import output_file
 
 _DECISION_ZH = {"initiator": "发起者", "user": "使用者", "influencer": "影响者", "decider": "决定者",
                 "approver": "批准者", "buyer": "购买者", "gatekeeper": "控制者"}
@@ -64,7 +68,9 @@ def format_cell(column: Col, value: Any, loc: str) -> Any:
 
 def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix not in (".xlsx", ".csv"):
+        raise MCRError(t("md.file_type", suffix=path.suffix or path.name))
+    path = output_file(path)
     if suffix == ".xlsx":
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
@@ -75,7 +81,7 @@ def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
         for row in rows:
             cells: list[Any] = []
             for value in row:
-                if isinstance(value, str) and value.startswith("="):
+                if isinstance(value, str) and value.startswith(FORMULA_STARTS):
                     # text, not a formula: "=…" typed in a CRM field must come back as typed
                     cell = WriteOnlyCell(sheet, value=value)
                     cell.data_type = "s"
@@ -84,13 +90,13 @@ def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
             sheet.append(cells)
         book.save(path)
         return
-    if suffix != ".csv":
-        raise MCRError(t("md.file_type", suffix=path.suffix or path.name))
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, date) else v) for v in row])
+            # Formula-looking text gets a leading apostrophe (engine/csvsafe.py, OWASP).
+            writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, date) else neutralise(v))
+                             for v in row])
 
 
 def _table(columns: Iterable[Col], records: list[Any], loc: str) -> tuple[list[str], list[list[Any]]]:

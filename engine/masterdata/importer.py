@@ -33,6 +33,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from engine.auth.principal import Principal
 from engine.clock import Clock, to_us
+from engine.csvsafe import restore
+from engine.db import retry_busy
 from engine.errors import ImportRejected, NotPermitted, Problem
 from engine.i18n import locale, t
 from engine.masterdata import audit
@@ -67,14 +69,31 @@ def _file_problem(source: str, key: str, **kwargs: Any) -> ImportRejected:
     return _reject(source, [Problem(source, 0, t(key, **kwargs))])
 
 
-def read_table(path: Path | str) -> Table:
+IMPORT_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+
+
+def check_upload(size: int, name: str, *, rules: MasterDataRules | None = None) -> None:
+    """The limits of rules/masterdata.yaml for a file about to be imported — by `mcr import` and by
+    the web app before it stores an upload: a known file type, at most `limits.max_file_mb`.
+    Raises `ImportRejected` (one problem, in the user's language) when the file is refused."""
+    limits = (rules or load_masterdata_rules()).limits
+    suffix = Path(name).suffix.lower()
+    if suffix not in IMPORT_SUFFIXES:
+        raise _file_problem(name, "md.file_type", suffix=Path(name).suffix or name)
+    if size > limits.max_file_mb * 1024 * 1024:
+        raise _file_problem(name, "md.too_big", mb=size / 1024 / 1024, limit=limits.max_file_mb)
+
+
+def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Table:
     """Read a .csv or .xlsx file; an unreadable file is one clear `ImportRejected`."""
     path = Path(path)
     source = str(path)
+    rules = rules or load_masterdata_rules()
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm"):
+    if suffix not in IMPORT_SUFFIXES:
         raise _file_problem(source, "md.file_type", suffix=path.suffix or path.name)
     try:
+        check_upload(path.stat().st_size, source, rules=rules)
         raw = path.read_bytes()
     except OSError as exc:
         raise _file_problem(source, "md.file_missing", reason=exc.strerror or str(exc)) from exc
@@ -92,6 +111,8 @@ def read_table(path: Path | str) -> Table:
             while headers and not headers[-1]:
                 headers.pop()
             continue
+        if len(rows) >= rules.limits.max_rows:
+            raise _file_problem(source, "md.too_many_rows", limit=rules.limits.max_rows)
         rows.append((number, values))
     if not header_row:
         raise _file_problem(source, "md.empty_file")
@@ -102,7 +123,7 @@ def _clean(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, str):
-        value = value.strip()
+        value = restore(value.strip())  # `'=x` written by our CSV export is `=x` (engine/csvsafe.py)
         return value or None
     return value
 
@@ -410,6 +431,14 @@ def _credit(value: Any) -> str:
     return text
 
 
+def _code(value: Any, ctx: "Context") -> str:
+    # Codes become file names (kit workbooks, exports): refused here, where they enter.
+    text = cell_text(value)
+    if not re.fullmatch(ctx.rules.code_pattern, text):
+        raise BadValue(t("md.bad_code", value=text, pattern=ctx.rules.code_pattern))
+    return text
+
+
 def _multi(value: Any, table: dict[str, str], order: list[str]) -> str:
     picked = {_choice(word, table) for word in _words(value)}
     return ",".join(v for v in order if v in picked)
@@ -418,7 +447,7 @@ def _multi(value: Any, table: dict[str, str], order: list[str]) -> str:
 # parser name -> (parse non-empty cell, value of an empty cell)
 _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "text": (lambda v, c: cell_text(v), None),
-    "code": (lambda v, c: cell_text(v), None),
+    "code": (lambda v, c: _code(v, c), None),
     "email": (lambda v, c: _email(v), None),
     "date": (lambda v, c: parse_date(v), None),
     "date_any": (lambda v, c: parse_date(v), None),
@@ -525,11 +554,23 @@ def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[li
         # A header that cannot be read makes every row's findings noise: report the header alone.
         problems.raise_if_any()
     rows: list[Row] = []
+    limits = ctx.rules.limits
     for number, cells in table.rows:
         row = Row(number, {})
         for position, column in bound.items():
             raw = cells[position] if position < len(cells) else None
             parse, empty = _PARSERS[column.parser]
+            if isinstance(raw, str) and len(raw) > limits.max_text_chars:
+                too_long = (len(raw), limits.max_text_chars, "max_text_chars")
+            elif isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
+                too_long = (len(raw), limits.max_name_chars, "max_name_chars")
+            else:
+                too_long = None
+            if too_long is not None:
+                problems.cell(row, column.field, t("md.too_long", n=too_long[0], limit=too_long[1], key=too_long[2]))
+                row.bad.add(column.field)
+                row.values[column.field] = empty
+                continue
             if raw is None:
                 if column.required:
                     problems.cell(row, column.field, t("md.required"))
@@ -893,7 +934,7 @@ def _refuse_unmanaged(ctx: Context, entity: str, rows: list[Row], existing: dict
         audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="tier_or_owner_change", entity=entity, key=key,
                      allowed=False, source=ctx.source)
     ctx.session.commit()
-    raise NotPermitted(t("md.not_allowed_import_owner", viewer=ctx.actor, what=t("w_" + entity),
+    raise NotPermitted(t("md.not_allowed_import_owner", viewer=ctx.actor, what=t("md.w_" + entity),
                          keys=", ".join(refused)))
 
 
@@ -1137,12 +1178,20 @@ def import_table(session: Session, kind: str, table: Table, *, clock: Clock, pri
 
 def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, principal: Principal,
                 rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
-    """Import one file in one transaction: committed when clean, nothing written otherwise."""
-    table = read_table(path)
-    try:
-        result = import_table(session, kind, table, clock=clock, principal=principal, rules=rules, tiers=tiers)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return result
+    """Import one file in one transaction: committed when clean, nothing written otherwise.
+
+    If another process writes meanwhile and the database stays busy, the whole transaction is
+    rolled back and run again (`retry_busy`); the file is read only once."""
+    rules = rules or load_masterdata_rules()
+    table = read_table(path, rules=rules)
+
+    def attempt() -> ImportResult:
+        try:
+            result = import_table(session, kind, table, clock=clock, principal=principal, rules=rules, tiers=tiers)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return result
+
+    return retry_busy(attempt)

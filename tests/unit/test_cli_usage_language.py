@@ -38,10 +38,10 @@ def test_the_same_mistake_in_english(runner: CliRunner) -> None:
 
 
 def test_a_missing_option_is_named(runner: CliRunner) -> None:
-    res = runner.invoke(cli.app, ["event", "send", "1", "go"], env=ZH)
-    assert res.exit_code == 2 and "错误: 缺少选项 '--actor'" in res.output
-    res = runner.invoke(cli.app, ["event", "send", "1", "go"], env=EN)
-    assert res.exit_code == 2 and "error: missing option '--actor'" in res.output
+    res = runner.invoke(cli.app, ["issue", "reject", "1"], env=ZH)
+    assert res.exit_code == 2 and "错误: 缺少选项 '--reason'" in res.output
+    res = runner.invoke(cli.app, ["issue", "reject", "1"], env=EN)
+    assert res.exit_code == 2 and "error: missing option '--reason'" in res.output
 
 
 def test_a_missing_argument_an_unknown_option_and_an_unknown_command(runner: CliRunner) -> None:

@@ -22,7 +22,12 @@ NAMESPACES = ("engine", "cli", "itr", "planning", "survey", "md", "web")
 KEY_LIKE = re.compile(rf"^({'|'.join(NAMESPACES)})\.[a-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 FILE_SUFFIXES = (".yaml", ".yml", ".py", ".html", ".j2", ".json", ".csv", ".po")
 LOOKUPS = {"t", "_", "gettext", "ngettext"}
-NOT_KEYS = {"label", "scenario_command"}  # label() takes a key prefix; scenario commands are named like keys
+NOT_KEYS = {"label", "scenario_command", "import_module"}  # a key prefix; scenario and module names
+
+
+def _is_module(text: str) -> bool:
+    path = ROOT / text.replace(".", "/")
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def _func_name(call: ast.Call) -> str:
@@ -46,10 +51,14 @@ def keys_used_in_python(source: str, filename: str) -> Iterator[tuple[str, int, 
         if isinstance(node, ast.Call):
             name = _func_name(node)
             args = list(node.args) + [k.value for k in node.keywords]
-            if name in LOOKUPS and node.args and isinstance(node.args[0], ast.JoinedStr):
-                head = node.args[0].values[0]
+            first = node.args[0] if node.args else None
+            if name in LOOKUPS and isinstance(first, ast.JoinedStr):  # t(f"itr.level.{level}")
+                head = first.values[0]
                 if isinstance(head, ast.Constant) and isinstance(head.value, str):
                     yield filename, node.lineno, "prefix", head.value
+            if name in LOOKUPS and isinstance(first, ast.BinOp) and isinstance(first.left, ast.Constant) \
+                    and isinstance(first.left.value, str):  # t("md.w_" + entity)
+                yield filename, node.lineno, "prefix", first.left.value
             if name == "label" and node.args and isinstance(node.args[0], ast.Constant):
                 yield filename, node.lineno, "prefix", f"{node.args[0].value}."
             if name in NOT_KEYS:
@@ -58,12 +67,13 @@ def keys_used_in_python(source: str, filename: str) -> Iterator[tuple[str, int, 
                 for lit in _literals(arg):
                     if isinstance(lit, ast.Constant) and isinstance(lit.value, str):
                         first_of_lookup = i == 0 and name in LOOKUPS and arg is node.args[0]
-                        if first_of_lookup or (KEY_LIKE.match(lit.value) and not lit.value.endswith(FILE_SUFFIXES)):
+                        if first_of_lookup or (KEY_LIKE.match(lit.value) and not lit.value.endswith(FILE_SUFFIXES)
+                                               and not _is_module(lit.value)):
                             yield filename, lit.lineno, "exact", lit.value
         elif isinstance(node, ast.Assign):
             for lit in _literals(node.value):
                 if isinstance(lit, ast.Constant) and isinstance(lit.value, str) and KEY_LIKE.match(lit.value) \
-                        and not lit.value.endswith(FILE_SUFFIXES):
+                        and not lit.value.endswith(FILE_SUFFIXES) and not _is_module(lit.value):
                     yield filename, lit.lineno, "exact", lit.value
 
 
@@ -127,6 +137,7 @@ def test_the_scan_finds_the_keys_of_t_calls_helpers_f_strings_labels_and_templat
         '    _refuse(ctx, Error, "itr.not_qa" if ok else "itr.no_such_refusal", actor=1)\n'
         '    t(f"itr.level.{level}")\n'
         '    t(f"itr.no_such_family.{level}")\n'
+        '    t("w_" + level)\n'
         '    label("survey.level", level)\n'
         '    label("survey.no_such_kind", level)\n'
         '    key = "cli.event_duplicate" if ok else "cli.no_such_line"\n'
@@ -136,7 +147,7 @@ def test_the_scan_finds_the_keys_of_t_calls_helpers_f_strings_labels_and_templat
     used = list(keys_used_in_python(python, "fake.py")) + list(keys_used_in_template(template, "fake.html"))
     assert missing_keys(used, set(entries("en"))) == [
         "fake.html:1: web.no_such_title", "fake.py:4: itr.no_such_refusal", "fake.py:6: itr.no_such_family.…",
-        "fake.py:8: survey.no_such_kind.…", "fake.py:9: cli.no_such_line"]
+        "fake.py:7: w_…", "fake.py:9: survey.no_such_kind.…", "fake.py:10: cli.no_such_line"]
 
 
 def test_no_placeholder_is_called_locale_which_t_takes_for_the_language() -> None:
