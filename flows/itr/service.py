@@ -220,11 +220,13 @@ def _require_issue(rt: Any, issue_id: Any, principal: Principal, event: str) -> 
     return iid
 
 
-def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal,
-          payload: Optional[dict[str, Any]] = None) -> Any:
+def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal, payload: Optional[dict[str, Any]] = None,
+          client_event_id: Optional[str] = None) -> Any:
+    # `client_event_id` (a form's nonce): the same submission twice is applied once.
     iid = _require_issue(rt, issue_id, principal, event)
     try:
-        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {})
+        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {},
+                       client_event_id=client_event_id)
     except EventNotAllowed as exc:
         # Already in flow_refusal (the runtime logs it); say it in the user's words.
         state = exc.state or "?"
@@ -282,52 +284,60 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
 
 
 def dispatch(rt: Any, issue_id: Any, *, principal: Principal, queue: Optional[str] = None,
-             handler: Optional[str] = None) -> IssueView:
+             handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
     """分派 by type to the owning queue (or the named queue / handler)."""
-    _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler})
+    _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, queue: Optional[str] = None,
-               handler: Optional[str] = None) -> IssueView:
-    _send(rt, issue_id, "redispatch", principal=principal, payload={"queue": queue, "handler": handler, "reason": reason})
+               handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "redispatch", principal=principal,
+          payload={"queue": queue, "handler": handler, "reason": reason}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def accept(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
-    _send(rt, issue_id, "accept", principal=principal)
+def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "accept", principal=principal, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str) -> IssueView:
-    _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason})
+def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str,
+           client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def note(rt: Any, issue_id: Any, *, principal: Principal, text: str) -> IssueView:
-    _send(rt, issue_id, "note", principal=principal, payload={"text": text})
+def note(rt: Any, issue_id: Any, *, principal: Principal, text: str,
+         client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "note", principal=principal, payload={"text": text}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str) -> IssueView:
+def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str,
+                  client_event_id: Optional[str] = None) -> IssueView:
     """重大事故: names the customer-care representative; hourly progress reports start."""
-    _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep})
+    _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case: Optional[str] = None,
-            add_to_library: bool = False) -> IssueView:
+            add_to_library: bool = False, client_event_id: Optional[str] = None) -> IssueView:
     _send(rt, issue_id, "resolve", principal=principal,
-          payload={"solution": solution, "case": case, "add_to_library": add_to_library})
+          payload={"solution": solution, "case": case, "add_to_library": add_to_library},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[str], note: Optional[str] = None,
-             override_by: Optional[str] = None, override_why: Optional[str] = None) -> EscalationView:
+             override_by: Optional[str] = None, override_why: Optional[str] = None,
+             client_event_id: Optional[str] = None) -> EscalationView:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
     try:
-        _send(rt, issue_id, "escalate", principal=principal, payload=payload)
+        _send(rt, issue_id, "escalate", principal=principal, payload=payload, client_event_id=client_event_id)
     except EscalationQuotaExceeded as exc:
         _record_refused_escalation(rt, int(issue_id), principal.actor, exc)
         raise
@@ -349,16 +359,17 @@ def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: Escalati
 # ---------------------------------------------------------------------------------------------- close, callback, QA
 
 
-def close(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
+def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
     """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
-    _send(rt, issue_id, "close", principal=principal)
+    _send(rt, issue_id, "close", principal=principal, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any = None, reached: bool = True,
-                    note: Optional[str] = None) -> IssueView:
+                    note: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
-    _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note})
+    _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 

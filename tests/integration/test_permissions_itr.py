@@ -67,3 +67,11 @@ def test_an_issue_is_read_only_by_those_who_may_see_it_and_a_refused_read_is_log
         assert [v.id for v in service.list_issues(rt, principal=principal_of(rt, emp))] == [issue.id], emp
     assert [v.id for v in service.list_issues(rt, principal=Principal.operator_only("root"))] == [issue.id]
     assert service.escalations(rt, principal=principal_of(rt, "GZ-H1")) == []
+
+
+def test_a_form_submitted_twice_is_applied_once(rt: Runtime, db: Database) -> None:
+    issue = to_handling(rt)
+    for _ in range(2):
+        service.note(rt, issue.id, principal=principal_of(rt, "SZ-H1"), text="已到现场", client_event_id="form-7")
+    view = service.get_issue(rt, issue.id, principal=principal_of(rt, "SZ-H1"))
+    assert [n["text"] for n in view.notes].count("已到现场") == 1
