@@ -271,28 +271,33 @@ class _Drive:
         self._timed_s += wall_time() - t0
 
 
-def _measure_size(size: int, per_flow: dict[str, int], repeat: int, root: Path) -> dict[str, list[float]]:
-    """ms per event of each flow, one figure per repetition (each repetition runs `per_flow[flow]` cycles)."""
-    from engine.app import build_runtime
-    from engine.db import Database
+class _Size:
+    """One pre-filled database with the shipped flows on it, warmed, ready for repetitions."""
 
-    os.environ.setdefault("MCR_KIT_DIR", str(root / "kits"))
-    db = Database(f"sqlite:///{root / f'flows-{size}.db'}")
-    db.upgrade()
-    org = prefill(db, size)
-    rt = build_runtime(db, clock=FakeClock(NOW.astimezone(timezone.utc)), migrate=False)
-    drive = _Drive(rt, org, root)
-    count = _Counter(db)
-    out: dict[str, list[float]] = {flow: [] for flow in FLOWS}
-    for flow in FLOWS:
-        # Warm: imports, compiled templates, and each office's window counters (made by a first read;
-        # a running deployment has them) — consecutive cycles go to different offices.
-        for _ in range(2 * OFFICES if flow == "itr_issue" else 1):
-            getattr(drive, flow)()
-    for _ in range(repeat):
+    def __init__(self, size: int, root: Path) -> None:
+        from engine.app import build_runtime
+        from engine.db import Database
+
+        root.mkdir(parents=True, exist_ok=True)
+        self.db = Database(f"sqlite:///{root / f'flows-{size}.db'}")
+        self.db.upgrade()
+        org = prefill(self.db, size)
+        rt = build_runtime(self.db, clock=FakeClock(NOW.astimezone(timezone.utc)), migrate=False)
+        self.drive = _Drive(rt, org, root)
+        self.count = _Counter(self.db)
+        for flow in FLOWS:
+            # Warm: imports, compiled templates, and each office's window counters (made by a first read;
+            # a running deployment has them) — consecutive cycles go to different offices.
+            for _ in range(2 * OFFICES if flow == "itr_issue" else 1):
+                getattr(self.drive, flow)()
+
+    def repetition(self, per_flow: dict[str, int]) -> dict[str, float]:
+        """ms per event of each flow over `per_flow[flow]` life cycles."""
+        out: dict[str, float] = {}
+        drive = self.drive
         for flow in FLOWS:
             step = getattr(drive, flow)
-            before = count()
+            before = self.count()
             drive._timed_s = 0.0
             elapsed = 0.0
             for _ in range(per_flow[flow]):
@@ -304,20 +309,8 @@ def _measure_size(size: int, per_flow: dict[str, int], repeat: int, root: Path) 
                     elapsed += wall_time() - t0
                 drive.clock.advance(timedelta(minutes=3))
             elapsed += drive._timed_s
-            out[flow].append(elapsed * 1000 / max(count() - before, 1))
-    db.dispose()
-    return out
-
-
-def _engine_rate(root: Path, events: int) -> float:
-    from engine.bench import _EngineSide
-
-    root.mkdir(parents=True, exist_ok=True)
-    side = _EngineSide(root, 500)
-    side.run(200, 0)
-    lat = side.run(events, 200)
-    side.db.dispose()
-    return events / sum(lat)
+            out[flow] = elapsed * 1000 / max(self.count() - before, 1)
+        return out
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -329,20 +322,33 @@ def run_flows_bench(*, sizes: tuple[int, ...] = SIZES, per_flow: dict[str, int] 
                     workdir: Path | None = None) -> dict[str, Any]:
     """The JSON of `mcr bench --suite flows` (see the module docstring and docs/performance.md).
 
-    Figures are medians of `repeat` repetitions, with their range; E is the bench flow's rate
-    measured before, between and after the sizes (median), so a noisy neighbour moves both sides."""
+    Figures are medians of `repeat` repetitions, with their range; each repetition measures E (the
+    bench flow of `mcr bench`, on its own database) and then every size, in turn."""
     per_flow = per_flow or {"itr_issue": 30, "planning_kit": 4, "project_callback": 30}
     previous = os.environ.get("MCR_SQLITE_SYNCHRONOUS")
     os.environ["MCR_SQLITE_SYNCHRONOUS"] = synchronous.upper()
     try:
         with tempfile.TemporaryDirectory(prefix="mcr-bench-flows-", dir=workdir) as tmp:
+            from engine.bench import _EngineSide
+
             root = Path(tmp)
-            engine_rates = [_engine_rate(root / "engine-0", engine_events)]
-            by_size: dict[int, dict[str, list[float]]] = {}
-            for k, size in enumerate(sizes, start=1):
-                (root / str(size)).mkdir()
-                by_size[size] = _measure_size(size, per_flow, repeat, root / str(size))
-                engine_rates.append(_engine_rate(root / f"engine-{k}", engine_events))
+            os.environ.setdefault("MCR_KIT_DIR", str(root / "kits"))
+            (root / "engine").mkdir()
+            engine = _EngineSide(root / "engine", 500)
+            engine.run(200, 0)
+            dbs = {size: _Size(size, root / str(size)) for size in sizes}
+            engine_rates: list[float] = []
+            by_size: dict[int, dict[str, list[float]]] = {size: {f: [] for f in FLOWS} for size in sizes}
+            # Repetitions interleave the engine path and every size, so a noisy neighbour (the disk's
+            # fsync rate moves a lot on a shared machine) hits all of them alike.
+            for rep in range(repeat):
+                engine_rates.append(engine_events / sum(engine.run(engine_events, 200 + rep * engine_events)))
+                for size in sizes:
+                    for flow, ms in dbs[size].repetition(per_flow).items():
+                        by_size[size][flow].append(ms)
+            engine.db.dispose()
+            for d in dbs.values():
+                d.db.dispose()
     finally:
         if previous is None:
             os.environ.pop("MCR_SQLITE_SYNCHRONOUS", None)

@@ -272,6 +272,7 @@ def change_password(db: Database, principal: Principal, current: str, new: str, 
     if new != confirm:
         raise AccountError(t("engine.auth.password_mismatch", principal.locale))
     set_password(db, principal.emp_no, new, clock=clock, settings=settings, keep_session=keep_session)
+    record_attempt(db, clock, actor=principal.actor, action="password_changed", key=principal.emp_no, allowed=True)
 
 
 def set_disabled(db: Database, emp_no: str, disabled: bool = True) -> None:
@@ -293,6 +294,17 @@ def set_locale(db: Database, emp_no: str, locale: Optional[str]) -> None:
         session.commit()
 
 
+def record_attempt(db: Database, clock: Clock, *, actor: str, action: str, key: str, allowed: bool,
+                   **detail: object) -> None:
+    """One row of the audit log (masterdata_audit, shown on the audit page) for a sign-in or a refused
+    request, in its own transaction so that it stays even though the request is refused."""
+    from engine.masterdata import audit
+
+    with db.session() as session:
+        audit.record(session, clock, actor=actor, action=action, entity="account", key=key, allowed=allowed, **detail)
+        session.commit()
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
@@ -301,6 +313,14 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- sign-in
+
+
+def _audit_signin(session: Session, clock: Clock, emp_no: str, allowed: bool, **detail: object) -> None:
+    from engine.masterdata import audit
+
+    # The number as typed (at most 64 characters): a failed attempt may name nobody.
+    audit.record(session, clock, actor=emp_no[:64] or "-", action="signin", entity="account", key=emp_no[:64] or "-",
+                 allowed=allowed, **detail)
 
 
 def _locked_for(session: Session, emp_no: str, address: str, now_us: int, settings: AuthSettings) -> int:
@@ -328,14 +348,19 @@ def authenticate(db: Database, emp_no: str, password: str, *, address: str, cloc
     with db.session() as session:
         wait = _locked_for(session, emp_no, address, now_us, settings)
         if wait:
+            _audit_signin(session, clock, emp_no, False, reason="locked", address=address, via=via)
             raise AccountLocked(t("engine.auth.locked", locale, minutes=max(1, (wait + 59) // 60)), retry_after=wait)
         account = _account(session, emp_no)
         if account is None or not _verify(account.password_hash, password):
             session.add(SigninFailure(emp_no=emp_no, address=address, at_us=now_us))
+            _audit_signin(session, clock, emp_no, False, reason="bad_credentials", address=address, via=via)
             session.commit()
             raise BadCredentials(t("engine.auth.bad_credentials", locale))
         if account.disabled:
+            _audit_signin(session, clock, emp_no, False, reason="disabled", address=address, via=via)
+            session.commit()
             raise AccountDisabled(t("engine.auth.disabled", locale, emp=emp_no))
+        _audit_signin(session, clock, emp_no, True, address=address, via=via)
         if _hasher.check_needs_rehash(account.password_hash):
             account.password_hash = _hasher.hash(password)
             session.add(account)

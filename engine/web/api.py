@@ -9,15 +9,18 @@ document is /api/openapi.json. No rule lives here: every handler is one service 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from pydantic import BaseModel, Field
 
 from engine.web.deps import ApiPrincipal, CsrfChecked, Runtime
 
 router = APIRouter(prefix="/api", tags=["api"])
 acts = APIRouter(tags=["api"], dependencies=[CsrfChecked])  # state-changing: CSRF when by cookie
+
+# A client's id for one action: sent again (a retry, a double click), the engine applies it once.
+ClientEventId = Annotated[Optional[str], Header(alias="X-Client-Event-Id", max_length=200)]
 
 
 class Me(BaseModel):
@@ -153,59 +156,59 @@ def open_issue(rt: Runtime, principal: ApiPrincipal, body: NewIssue) -> Any:
 
 
 @acts.post("/issues/{issue_id}/accept")
-def accept(rt: Runtime, principal: ApiPrincipal, issue_id: int) -> Any:
+def accept(rt: Runtime, principal: ApiPrincipal, issue_id: int, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.accept(rt, issue_id, principal=principal))
+    return _out(service.accept(rt, issue_id, principal=principal, client_event_id=cid))
 
 
 @acts.post("/issues/{issue_id}/note")
-def note(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: NoteIn) -> Any:
+def note(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: NoteIn, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.note(rt, issue_id, principal=principal, text=body.text))
+    return _out(service.note(rt, issue_id, principal=principal, client_event_id=cid, text=body.text))
 
 
 @acts.post("/issues/{issue_id}/escalate")
-def escalate(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: EscalateIn) -> Any:
+def escalate(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: EscalateIn, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.escalate(rt, issue_id, principal=principal, **body.model_dump()))
+    return _out(service.escalate(rt, issue_id, principal=principal, client_event_id=cid, **body.model_dump()))
 
 
 @acts.post("/issues/{issue_id}/resolve")
-def resolve(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: ResolveIn) -> Any:
+def resolve(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: ResolveIn, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.resolve(rt, issue_id, principal=principal, **body.model_dump()))
+    return _out(service.resolve(rt, issue_id, principal=principal, client_event_id=cid, **body.model_dump()))
 
 
 @acts.post("/issues/{issue_id}/close")
-def close(rt: Runtime, principal: ApiPrincipal, issue_id: int) -> Any:
+def close(rt: Runtime, principal: ApiPrincipal, issue_id: int, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.close(rt, issue_id, principal=principal))
+    return _out(service.close(rt, issue_id, principal=principal, client_event_id=cid))
 
 
 @acts.post("/issues/{issue_id}/callback")
-def callback(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: CallbackIn) -> Any:
+def callback(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: CallbackIn, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.record_callback(rt, issue_id, principal=principal, **body.model_dump()))
+    return _out(service.record_callback(rt, issue_id, principal=principal, client_event_id=cid, **body.model_dump()))
 
 
 @acts.post("/issues/{issue_id}/declare-major")
-def declare_major(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: MajorIn) -> Any:
+def declare_major(rt: Runtime, principal: ApiPrincipal, issue_id: int, body: MajorIn, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.declare_major(rt, issue_id, principal=principal, care_rep=body.care_rep))
+    return _out(service.declare_major(rt, issue_id, principal=principal, client_event_id=cid, care_rep=body.care_rep))
 
 
 @acts.post("/qa-cases/{case_id}/decision")
-def qa_decision(rt: Runtime, principal: ApiPrincipal, case_id: int, body: QaDecisionIn) -> Any:
+def qa_decision(rt: Runtime, principal: ApiPrincipal, case_id: int, body: QaDecisionIn, cid: ClientEventId = None) -> Any:
     from flows.itr import service
 
-    return _out(service.qa_decide(rt, case_id, principal=principal, **body.model_dump()))
+    return _out(service.qa_decide(rt, case_id, principal=principal, client_event_id=cid, **body.model_dump()))
 
 
 @router.get("/cases/search")

@@ -71,8 +71,8 @@ class BodySizeLimit:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api") or "application/json" in request.headers.get("accept", "") \
-        and "text/html" not in request.headers.get("accept", "")
+    accept = request.headers.get("accept", "")
+    return request.url.path.startswith("/api") or ("application/json" in accept and "text/html" not in accept)
 
 
 def _error_response(request: Request, status: int, code: str, message: str) -> Response:

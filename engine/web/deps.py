@@ -88,7 +88,7 @@ def _authenticate(request: Request) -> Optional[Principal]:
 
     A bearer token that is wrong raises `BadToken` (401); a cookie of an ended session gives None
     and marks `request.state.session_expired` so the sign-in page can say why."""
-    if "principal" in request.state._state:
+    if getattr(request.state, "authenticated", False):
         return request.state.principal  # type: ignore[no-any-return]
     app = request.app.state
     principal: Optional[Principal] = None
@@ -106,6 +106,7 @@ def _authenticate(request: Request) -> Optional[Principal]:
             except SessionExpired:
                 request.state.session_expired = True
     request.state.principal = principal
+    request.state.authenticated = True
     return principal
 
 
@@ -171,10 +172,13 @@ async def require_csrf(request: Request) -> None:
         sent = value if isinstance(value, str) else None
     view = getattr(request.state, "web_session", None)
     expected = view.csrf_token if view is not None else request.cookies.get(PRESESSION_CSRF_COOKIE)
-    locale = getattr(request.state, "principal", None).locale if getattr(request.state, "principal", None) \
-        else request_locale(request)
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        raise CsrfRejected(t("engine.auth.csrf", locale))
+        principal: Optional[Principal] = request.state.principal
+        rt = request.app.state.runtime
+        accounts.record_attempt(rt.db, rt.clock, actor=principal.actor if principal else "-", action="csrf_refused",
+                                key=principal.emp_no if principal else "-", allowed=False,
+                                path=request.url.path, address=client_address(request))
+        raise CsrfRejected(t("engine.auth.csrf", principal.locale if principal else request_locale(request)))
 
 
 CsrfChecked = Depends(require_csrf)

@@ -58,9 +58,11 @@ def render(request: Request, name: str, context: Optional[dict[str, Any]] = None
     gettext, ngettext = translator(locale)
     counts: dict[str, int] = {}
     if principal is not None:
-        from engine.inbox import counts as inbox_counts
+        from engine.inbox import Inbox, counts as inbox_counts
 
-        counts = inbox_counts(app.runtime, principal=principal)
+        # The inbox page already has the counts: do not read the inbox twice for one page.
+        given = (context or {}).get("inbox")
+        counts = given.counts if isinstance(given, Inbox) else inbox_counts(app.runtime, principal=principal)
     ctx: dict[str, Any] = {"principal": principal, "csrf_token": csrf_token_for(request), "locale": locale,
                            "base_url": app.settings.base_url, "nav_counts": counts,
                            "nav_counts_total": sum(counts.values()), "form_nonce": form_nonce,

@@ -97,7 +97,9 @@ def propose_tier(ctx: Any) -> None:
     from flows.planning.rhythm import _require_actor
 
     _require_actor(ctx, ctx.data.get("owner"), ctx.data.get("supervisor"))
-    tier = load_tier_rules().normalise(str(ctx.payload.get("tier") or ""))
+    from engine.masterdata.tiers import TierRules
+
+    tier = ctx.rules.get("tiers.yaml", TierRules).normalise(str(ctx.payload.get("tier") or ""))
     if tier is None:
         ctx.refuse(msg("bad_tier", value=ctx.payload.get("tier")))
     reason = str(ctx.payload.get("reason") or "").strip()

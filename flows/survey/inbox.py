@@ -9,10 +9,10 @@ from engine.auth import Principal
 from engine.inbox import Assignment, InboxItem, assigned_items, inbox_provider
 
 ASSIGNMENTS = (
-    Assignment("project_callback", ("pending", "overdue", "escalated"), "callback", who=("owner",), due="due_at",
+    Assignment("project_callback", ("pending", "escalated"), "callback", who=("owner",), due="due_at",
                label=("project_name", "customer_name")),
     Assignment("activity_callback", ("pending", "overdue", "escalated"), "callback", who=("inviter",), due="due_at",
-               label=("activity_name", "activity")),
+               label=("activity_title", "activity")),
 )
 
 

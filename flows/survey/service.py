@@ -25,13 +25,18 @@ from flows.survey import org, results, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from flows.survey.messages import label, m
-from flows.survey.rules import CALLBACK_ITEMS, current_rules
+from flows.survey.rules import CALLBACK_ITEMS, SurveyRules, load_survey_rules
 from flows.survey.sampling import decide
 from flows.survey.tables import read_rows, rejected, text
 
 PROJECT_FLOW = "project_callback"
 ACTIVITY_FLOW = "activity_callback"
 ANNUAL_FLOW = "annual_survey"
+
+
+def _rules(rt: Any) -> SurveyRules:
+    """rules/survey.yaml as registered now (what instances started from here run on)."""
+    return rt.current_rules().get("survey.yaml", SurveyRules)
 
 
 def _instance(rt: Runtime, flow: str, subject: str) -> tuple[int, str] | None:
@@ -84,7 +89,7 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
     Marks the project closed in master data if it is not yet. Running it again for the same
     project changes nothing and returns the first decision."""
     actor = principal.actor
-    policy = current_rules().project_callback
+    policy = _rules(rt).project_callback
     with rt.db.read() as tx:
         project = org.project(tx, project_code)
         if project is None:
@@ -204,7 +209,7 @@ def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _S
                    ended_on: date | None = None) -> dict[str, Any]:
     """The activity is over: start the callbacks of every invited contact (once per activity)."""
     actor = principal.actor
-    policy = current_rules().activity_callback
+    policy = _rules(rt).activity_callback
     existing = _instance(rt, ACTIVITY_FLOW, f"activity:{activity_code}")
     if existing is not None:
         return {"instance": existing[0], "state": existing[1], "duplicate": True,
@@ -319,7 +324,7 @@ def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str
     """Check a list against the rules and master data without storing it (`mcr survey sample check`)."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:
-        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=current_rules().annual)
+        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
     if checked.problems:
         raise rejected(source, checked.problems)
     return checked
@@ -330,7 +335,7 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
     """Check the team's sample list and store it for the year; with any problem nothing is written."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:  # fail fast, before taking the write lock; the step checks again
-        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=current_rules().annual)
+        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
         published = tx.one("SELECT 1 FROM survey_sample WHERE year = :y AND customer_code = :c AND status = 'published'",
                            {"y": year, "c": customer})
     if checked.problems:
@@ -468,7 +473,7 @@ def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -
 def report(db: Any, year: int, *, locale: str | None = None) -> dict[str, Any]:
     from flows.survey.report import build_report
 
-    policy = current_rules().report
+    policy = load_survey_rules().report  # a report of stored results: the rules file as it is now
     with db.read() as tx:
         return build_report(tx, year, lowest=policy.lowest, low_below=policy.low_score_below, locale=locale)
 

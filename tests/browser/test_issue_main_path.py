@@ -20,12 +20,13 @@ def _issue_id(page: Any) -> int:
     return int(m.group(1))
 
 
-def open_issue(page: Any, base: str, title: str, *, severity: str = "urgent") -> int:
+def open_issue(page: Any, base: str, title: str, *, severity: str = "urgent", customer: str = "C-BIG",
+               contact: str = "K-BIG1") -> int:
     page.goto(f"{base}/issues/new")
-    page.select_option("[data-testid=pick-customer]", "C-BIG")
+    page.select_option("[data-testid=pick-customer]", customer)
     # htmx fills the contact picker with the contacts this person may see
-    page.wait_for_selector("[data-testid=pick-contact] option[value=K-BIG1]", state="attached")
-    page.select_option("[data-testid=pick-contact]", "K-BIG1")
+    page.wait_for_selector(f"[data-testid=pick-contact] option[value={contact}]", state="attached")
+    page.select_option("[data-testid=pick-contact]", contact)
     page.fill("[data-testid=issue-title]", title)
     page.select_option("select[name=type]", "technical")
     page.select_option("select[name=severity]", severity)
@@ -156,6 +157,33 @@ def test_form_submitted_twice_is_applied_once(server: LiveServer, new_page: Call
     second = page.request.post(f"{server.url}/issues/{issue}/note", form=fields, max_redirects=0)
     assert first.status == 303 and second.status == 303
     assert server.history_count(issue, "note") == 1
+
+
+def test_refusals_are_pages_in_the_users_language_and_the_language_choice_is_kept(
+        server: LiveServer, new_page: Callable[..., Any]) -> None:
+    page = as_user(new_page, server, "SZ-AM2")
+    missing = page.goto(f"{server.url}/issues/999999")
+    assert missing is not None and missing.status == 404
+    assert "找不到" in page.locator("[data-testid=error-page]").inner_text()
+
+    issue = open_issue(page, server.url, "语言与拒绝页面", severity="normal", customer="C-MID", contact="K-MID1")
+    page.locator("form.locale-form button").click()  # English, saved on the account
+    page.wait_for_load_state()
+    assert "What you can do now" in page.content()
+    # closing an issue that is not resolved: refused in English, nothing changed
+    before = server.history_count(issue)
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    refused = page.request.post(f"{server.url}/issues/{issue}/close",
+                                form={"csrf_token": token, "client_event_id": "close-too-early"}, max_redirects=0)
+    assert refused.status == 409
+    assert "Not allowed in this state" in refused.text()
+    assert server.history_count(issue) == before and server.state(issue) == "dispatched"
+
+    again = as_user(new_page, server, "SZ-AM2")  # a new session keeps the choice
+    assert "My work" in again.locator("nav").inner_text()
+    again.locator("form.locale-form button").click()
+    again.wait_for_load_state()
+    assert "我的待办" in again.locator("nav").inner_text()
 
 
 def test_phone_width_nav_is_usable_and_the_body_does_not_overflow(server: LiveServer,

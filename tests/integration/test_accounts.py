@@ -144,3 +144,14 @@ def test_operator_account_carries_the_operator_role_under_its_own_number(db: Dat
     add_accounts(db, clock, "HQ-SM", operator=True)
     principal = accounts.authenticate(db, "HQ-SM", PASSWORD, address="a", clock=clock)
     assert principal.is_operator and principal.actor == "operator HQ-SM"
+
+
+def test_sign_in_attempts_are_in_the_audit_log_refused_ones_included(org: Database, clock: FakeClock) -> None:
+    with pytest.raises(BadCredentials):
+        accounts.authenticate(org, "SZ-H1", "wrong", address="10.0.0.1", clock=clock)
+    accounts.authenticate(org, "SZ-H1", PASSWORD, address="10.0.0.1", clock=clock)
+    with org.read() as tx:
+        rows = tx.all("SELECT actor, action, entity, entity_key, allowed FROM masterdata_audit "
+                      "WHERE action = 'signin' ORDER BY id")
+    assert [tuple(r) for r in rows] == [("SZ-H1", "signin", "account", "SZ-H1", False),
+                                        ("SZ-H1", "signin", "account", "SZ-H1", True)]

@@ -1,8 +1,8 @@
-"""inbox indexes: the my-work inbox reads open issues only (handler, submitter, care representative).
+"""inbox indexes: partial indexes over the open issues only, for the my-work inbox (flows/itr/inbox.py).
 
-Replaces ix_itr_issue_handler (handler_emp_no) by (handler_emp_no, resolved_us), whose prefix serves
-the same look-ups; adds (submitter_emp_no, closed_us) and (care_rep_emp_no, closed_us).
-On the "itr" branch after 0003_itr.
+(handler_emp_no) WHERE resolved_us IS NULL, (submitter_emp_no) WHERE closed_us IS NULL,
+(care_rep_emp_no) WHERE closed_us IS NULL: they hold open rows alone, so the inbox does not slow
+down as closed issues pile up. On the "itr" branch after 0003_itr.
 
 Revision ID: 0007_inbox_indexes
 Revises: 0003_itr
@@ -11,6 +11,7 @@ Create Date: 2026-12-04 17:20:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -19,18 +20,17 @@ down_revision = '0003_itr'
 branch_labels = None
 depends_on = None
 
+_INDEXES = (("ix_itr_issue_handler_open", "handler_emp_no", "resolved_us IS NULL"),
+            ("ix_itr_issue_submitter_open", "submitter_emp_no", "closed_us IS NULL"),
+            ("ix_itr_issue_care_open", "care_rep_emp_no", "closed_us IS NULL"))
+
 
 def upgrade() -> None:
-    with op.batch_alter_table('itr_issue', schema=None) as batch_op:
-        batch_op.drop_index('ix_itr_issue_handler')
-        batch_op.create_index('ix_itr_issue_handler_open', ['handler_emp_no', 'resolved_us'], unique=False)
-        batch_op.create_index('ix_itr_issue_submitter_open', ['submitter_emp_no', 'closed_us'], unique=False)
-        batch_op.create_index('ix_itr_issue_care_open', ['care_rep_emp_no', 'closed_us'], unique=False)
+    for name, column, where in _INDEXES:
+        op.create_index(name, 'itr_issue', [column], unique=False, sqlite_where=sa.text(where),
+                        postgresql_where=sa.text(where))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('itr_issue', schema=None) as batch_op:
-        batch_op.drop_index('ix_itr_issue_care_open')
-        batch_op.drop_index('ix_itr_issue_submitter_open')
-        batch_op.drop_index('ix_itr_issue_handler_open')
-        batch_op.create_index('ix_itr_issue_handler', ['handler_emp_no'], unique=False)
+    for name, _column, _where in _INDEXES:
+        op.drop_index(name, table_name='itr_issue')

@@ -39,24 +39,8 @@ def _as_datetime(value: Any) -> Optional[datetime]:
     raise TypeError(f"not a date-time: {value!r}")
 
 
-def _babel_formatters() -> tuple[Any, Any, Any, Any]:
-    """engine.i18n's Babel helpers; until they are on main, the same calls made here directly."""
-    try:
-        from engine.i18n import fmt_date, fmt_datetime, fmt_number, fmt_percent
-        return fmt_date, fmt_datetime, fmt_number, fmt_percent
-    except ImportError:
-        from babel import dates, numbers
-
-        def loc(locale: str) -> str:
-            return locale.replace("-", "_")
-        return (lambda d, locale: dates.format_date(d, "medium", locale=loc(locale)),
-                lambda dt, locale, tz: dates.format_datetime(dt, "medium", tzinfo=tz, locale=loc(locale)),
-                lambda n, locale: numbers.format_decimal(n, locale=loc(locale)),
-                lambda n, locale: numbers.format_percent(n, "#,##0.#%", locale=loc(locale)))
-
-
 def _filters(locale: str, tz: ZoneInfo) -> dict[str, Any]:
-    fmt_date, fmt_datetime, fmt_number, fmt_percent = _babel_formatters()
+    from engine.i18n import fmt_date, fmt_datetime, fmt_number, fmt_percent
 
     def dt(value: Any) -> str:
         when = _as_datetime(value)
