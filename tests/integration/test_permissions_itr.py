@@ -12,6 +12,7 @@ import pytest
 
 from engine.auth.principal import Principal
 from engine.db import Database
+from engine.errors import InternalEventRefused
 from engine.runtime import Runtime
 from flows.itr import service
 from flows.itr.errors import CallbackByHandler, IssueNotVisible, OverrideNotAllowed
@@ -75,3 +76,13 @@ def test_a_form_submitted_twice_is_applied_once(rt: Runtime, db: Database) -> No
         service.note(rt, issue.id, principal=principal_of(rt, "SZ-H1"), text="已到现场", client_event_id="form-7")
     view = service.get_issue(rt, issue.id, principal=principal_of(rt, "SZ-H1"))
     assert [n["text"] for n in view.notes].count("已到现场") == 1
+
+
+def test_sla_breached_cannot_be_forged_to_escalate_past_the_quota(rt: Runtime, db: Database) -> None:
+    issue = to_handling(rt)
+    principal = principal_of(rt, "SZ-H1", operator="root")
+    before = snapshot(db)
+    with pytest.raises(InternalEventRefused, match="sla_breached"):
+        rt.send(issue.id, "sla_breached", actor=principal.actor, principal=principal)
+    assert snapshot(db) == before
+    assert refusals(db)[-1][:4] == (issue.id, "operator root for SZ-H1", "sla_breached", "internal_event")
