@@ -86,3 +86,26 @@ def test_sla_breached_cannot_be_forged_to_escalate_past_the_quota(rt: Runtime, d
         rt.send(issue.id, "sla_breached", actor=principal.actor, principal=principal)
     assert snapshot(db) == before
     assert refusals(db)[-1][:4] == (issue.id, "operator root for SZ-H1", "sla_breached", "internal_event")
+
+
+def test_the_list_filter_in_sql_agrees_with_the_read_rule_for_everyone(rt: Runtime, db: Database) -> None:
+    handling = to_handling(rt)
+    service.escalate(rt, handling.id, principal=principal_of(rt, handling.handler), reason="no_owner",
+                     override_by="SZ-SM", override_why="客户高层要求")  # now with the region's handler
+    sales = to_handling(rt, type="non_technical", contact="K-BIG2")
+    resolved(rt, customer="C-GZ", contact="K-GZ1", actor="GZ-AM1")
+    with db.read() as tx:
+        people = [r[0] for r in tx.all("SELECT emp_no FROM employee ORDER BY emp_no")]
+    every = {v.id: v for v in service.list_issues(rt, principal=Principal.engine())}
+    assert handling.id in every and sales.id in every
+    for emp in people:
+        who = principal_of(rt, emp)
+        listed = [v.id for v in service.list_issues(rt, principal=who, limit=1000)]
+        readable = []
+        for iid in every:
+            try:
+                service.get_issue(rt, iid, principal=who)
+                readable.append(iid)
+            except IssueNotVisible:
+                pass
+        assert listed == readable, emp
