@@ -158,6 +158,18 @@ def test_form_submitted_twice_is_applied_once(server: LiveServer, new_page: Call
     assert first.status == 303 and second.status == 303
     assert server.history_count(issue, "note") == 1
 
+    # the open-issue form sent twice: one issue, both answers lead to it
+    page.goto(f"{server.url}/issues/new")
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    nonce = page.locator("input[name=client_event_id]").first.input_value()
+    fields = {"csrf_token": token, "client_event_id": nonce, "customer": "C-BIG", "contact": "K-BIG1",
+              "title": "双击提交的问题", "type": "technical", "severity": "normal", "source": "hotline"}
+    answers = [page.request.post(f"{server.url}/issues/new", form=fields, max_redirects=0) for _ in range(2)]
+    assert [a.status for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    with server.db.read() as tx:
+        assert tx.one("SELECT COUNT(*) FROM itr_issue WHERE title = :t", {"t": "双击提交的问题"})[0] == 1
+
 
 def test_refusals_are_pages_in_the_users_language_and_the_language_choice_is_kept(
         server: LiveServer, new_page: Callable[..., Any]) -> None:

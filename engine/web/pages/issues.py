@@ -133,7 +133,8 @@ async def open_issue(request: Request, rt: Runtime, principal: PagePrincipal) ->
     svc = _itr()
     fields = {k: opt(form.get(k)) for k in ("customer", "contact", "title", "description", "type", "severity",
                                              "source")}
-    view = svc.open_issue(rt, principal=principal, **{k: v for k, v in fields.items() if v is not None})
+    view = svc.open_issue(rt, principal=principal, client_event_id=form.get("client_event_id"),
+                          **{k: v for k, v in fields.items() if v is not None})
     if view.state == "received":
         svc.dispatch(rt, view.id, principal=principal, client_event_id=f"{form.get('client_event_id')}:dispatch")
     return see_other(f"/issues/{view.id}")
