@@ -188,6 +188,16 @@ class _Drive:
         self.next_project = 0
         self.next_year = 2027
         self.kit_team = 0
+        self._principals: dict[str, Any] = {}
+
+    def _as(self, emp_no: str) -> Any:
+        """The employee's principal, loaded once (signing in is not what the suite measures)."""
+        if emp_no not in self._principals:
+            from engine.auth.principal import load_principal
+
+            with self.rt.db.session() as session:
+                self._principals[emp_no] = load_principal(session, emp_no, via="cli")
+        return self._principals[emp_no]
 
     def _fresh_customer(self) -> dict[str, Any]:
         # A customer none of the pre-filled issues' callbacks touched recently (the gap rule would
@@ -201,17 +211,19 @@ class _Drive:
         cust = self._fresh_customer()
         office = cust["office_code"]
         region = "R1" if int(office[1:]) < OFFICES // 2 else "R2"
-        issue = service.open_issue(self.rt, actor=f"{office}-HL", customer=cust["code"], contact=f"{cust['code']}-K3",
+        issue = service.open_issue(self.rt, principal=self._as(f"{office}-HL"), customer=cust["code"],
+                                   contact=f"{cust['code']}-K3",
                                    type="technical", severity="urgent", source="hotline", title="基站告警",
                                    description="光模块温度告警")
-        service.dispatch(self.rt, issue.id, actor=f"{office}-HL")
-        handler = service.get_issue(self.rt, issue.id).handler
-        service.accept(self.rt, issue.id, actor=handler)
-        esc = service.escalate(self.rt, issue.id, actor=handler, reason="arbitration_needed", note="需要仲裁")
-        service.resolve(self.rt, issue.id, actor=esc.handler or f"{region}-H1", solution="更换光模块")
-        closed = service.close(self.rt, issue.id, actor=f"{office}-HL")
+        service.dispatch(self.rt, issue.id, principal=self._as(f"{office}-HL"))
+        handler = service.get_issue(self.rt, issue.id, principal=self._as(f"{office}-HL")).handler
+        service.accept(self.rt, issue.id, principal=self._as(handler))
+        esc = service.escalate(self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
+                               note="需要仲裁")
+        service.resolve(self.rt, issue.id, principal=self._as(esc.handler or f"{region}-H1"), solution="更换光模块")
+        closed = service.close(self.rt, issue.id, principal=self._as(f"{office}-HL"))
         if closed.state == "callback_pending":
-            service.record_callback(self.rt, issue.id, actor=f"{office}-CC", score=4)
+            service.record_callback(self.rt, issue.id, principal=self._as(f"{office}-CC"), score=4)
 
     def planning_kit(self) -> None:
         from flows.planning.kit import issue_kit, review_kit, submit_kit
@@ -230,8 +242,8 @@ class _Drive:
             plan=[{"customer_code": cust["code"], "activity_type": "技术交流", "title": "云化交流",
                    "project_code": f"P{cust['code'][1:]}", "planned_date": f"{year}-04-20", "budget": 12000}])
         self._timed(lambda: (issue_kit(self.rt, team, year, folder=self.workdir / "kits"),
-                             submit_kit(self.rt, team, filled, actor=f"{team}-AM", year=year),
-                             review_kit(self.rt, team, year, actor=f"{team}-HEAD", approve=True)))
+                             submit_kit(self.rt, team, filled, principal=self._as(f"{team}-AM"), year=year),
+                             review_kit(self.rt, team, year, principal=self._as(f"{team}-HEAD"), approve=True)))
 
     def _kit_team(self) -> tuple[str, str]:
         units = [u for u in self.org["org_unit"] if u["kind"] == "team"]
@@ -244,9 +256,9 @@ class _Drive:
 
         cust = self._fresh_customer()
         project = f"P{cust['code'][1:]}"
-        decision = service.project_closed(self.rt, project, actor=cust["owner_emp_no"])
+        decision = service.project_closed(self.rt, project, principal=self._as(cust["owner_emp_no"]))
         if decision.state == "pending":
-            service.record_project_callback(self.rt, actor=cust["owner_emp_no"], project=project,
+            service.record_project_callback(self.rt, principal=self._as(cust["owner_emp_no"]), project=project,
                                             scores={"product": 4, "solution": 4, "delivery": 5,
                                                     "service_attitude": 4})
 
@@ -259,28 +271,33 @@ class _Drive:
         self._timed_s += wall_time() - t0
 
 
-def _measure_size(size: int, per_flow: dict[str, int], repeat: int, root: Path) -> dict[str, list[float]]:
-    """ms per event of each flow, one figure per repetition (each repetition runs `per_flow[flow]` cycles)."""
-    from engine.app import build_runtime
-    from engine.db import Database
+class _Size:
+    """One pre-filled database with the shipped flows on it, warmed, ready for repetitions."""
 
-    os.environ.setdefault("MCR_KIT_DIR", str(root / "kits"))
-    db = Database(f"sqlite:///{root / f'flows-{size}.db'}")
-    db.upgrade()
-    org = prefill(db, size)
-    rt = build_runtime(db, clock=FakeClock(NOW.astimezone(timezone.utc)), migrate=False)
-    drive = _Drive(rt, org, root)
-    count = _Counter(db)
-    out: dict[str, list[float]] = {flow: [] for flow in FLOWS}
-    for flow in FLOWS:
-        # Warm: imports, compiled templates, and each office's window counters (made by a first read;
-        # a running deployment has them) — consecutive cycles go to different offices.
-        for _ in range(2 * OFFICES if flow == "itr_issue" else 1):
-            getattr(drive, flow)()
-    for _ in range(repeat):
+    def __init__(self, size: int, root: Path) -> None:
+        from engine.app import build_runtime
+        from engine.db import Database
+
+        root.mkdir(parents=True, exist_ok=True)
+        self.db = Database(f"sqlite:///{root / f'flows-{size}.db'}")
+        self.db.upgrade()
+        org = prefill(self.db, size)
+        rt = build_runtime(self.db, clock=FakeClock(NOW.astimezone(timezone.utc)), migrate=False)
+        self.drive = _Drive(rt, org, root)
+        self.count = _Counter(self.db)
+        for flow in FLOWS:
+            # Warm: imports, compiled templates, and each office's window counters (made by a first read;
+            # a running deployment has them) — consecutive cycles go to different offices.
+            for _ in range(2 * OFFICES if flow == "itr_issue" else 1):
+                getattr(self.drive, flow)()
+
+    def repetition(self, per_flow: dict[str, int]) -> dict[str, float]:
+        """ms per event of each flow over `per_flow[flow]` life cycles."""
+        out: dict[str, float] = {}
+        drive = self.drive
         for flow in FLOWS:
             step = getattr(drive, flow)
-            before = count()
+            before = self.count()
             drive._timed_s = 0.0
             elapsed = 0.0
             for _ in range(per_flow[flow]):
@@ -292,20 +309,8 @@ def _measure_size(size: int, per_flow: dict[str, int], repeat: int, root: Path) 
                     elapsed += wall_time() - t0
                 drive.clock.advance(timedelta(minutes=3))
             elapsed += drive._timed_s
-            out[flow].append(elapsed * 1000 / max(count() - before, 1))
-    db.dispose()
-    return out
-
-
-def _engine_rate(root: Path, events: int) -> float:
-    from engine.bench import _EngineSide
-
-    root.mkdir(parents=True, exist_ok=True)
-    side = _EngineSide(root, 500)
-    side.run(200, 0)
-    lat = side.run(events, 200)
-    side.db.dispose()
-    return events / sum(lat)
+            out[flow] = elapsed * 1000 / max(self.count() - before, 1)
+        return out
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -317,20 +322,33 @@ def run_flows_bench(*, sizes: tuple[int, ...] = SIZES, per_flow: dict[str, int] 
                     workdir: Path | None = None) -> dict[str, Any]:
     """The JSON of `mcr bench --suite flows` (see the module docstring and docs/performance.md).
 
-    Figures are medians of `repeat` repetitions, with their range; E is the bench flow's rate
-    measured before, between and after the sizes (median), so a noisy neighbour moves both sides."""
+    Figures are medians of `repeat` repetitions, with their range; each repetition measures E (the
+    bench flow of `mcr bench`, on its own database) and then every size, in turn."""
     per_flow = per_flow or {"itr_issue": 30, "planning_kit": 4, "project_callback": 30}
     previous = os.environ.get("MCR_SQLITE_SYNCHRONOUS")
     os.environ["MCR_SQLITE_SYNCHRONOUS"] = synchronous.upper()
     try:
         with tempfile.TemporaryDirectory(prefix="mcr-bench-flows-", dir=workdir) as tmp:
+            from engine.bench import _EngineSide
+
             root = Path(tmp)
-            engine_rates = [_engine_rate(root / "engine-0", engine_events)]
-            by_size: dict[int, dict[str, list[float]]] = {}
-            for k, size in enumerate(sizes, start=1):
-                (root / str(size)).mkdir()
-                by_size[size] = _measure_size(size, per_flow, repeat, root / str(size))
-                engine_rates.append(_engine_rate(root / f"engine-{k}", engine_events))
+            os.environ.setdefault("MCR_KIT_DIR", str(root / "kits"))
+            (root / "engine").mkdir()
+            engine = _EngineSide(root / "engine", 500)
+            engine.run(200, 0)
+            dbs = {size: _Size(size, root / str(size)) for size in sizes}
+            engine_rates: list[float] = []
+            by_size: dict[int, dict[str, list[float]]] = {size: {f: [] for f in FLOWS} for size in sizes}
+            # Repetitions interleave the engine path and every size, so a noisy neighbour (the disk's
+            # fsync rate moves a lot on a shared machine) hits all of them alike.
+            for rep in range(repeat):
+                engine_rates.append(engine_events / sum(engine.run(engine_events, 200 + rep * engine_events)))
+                for size in sizes:
+                    for flow, ms in dbs[size].repetition(per_flow).items():
+                        by_size[size][flow].append(ms)
+            engine.db.dispose()
+            for d in dbs.values():
+                d.db.dispose()
     finally:
         if previous is None:
             os.environ.pop("MCR_SQLITE_SYNCHRONOUS", None)

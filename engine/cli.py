@@ -476,7 +476,7 @@ def main() -> None:
         fault = fault_from(exc)
         if fault is None:
             raise
-        typer.echo(f"{t('error')}: {fault}", err=True)
+        typer.echo(f"{t('cli.error')}: {fault}", err=True)
         sys.exit(fault.exit_code)
 
 

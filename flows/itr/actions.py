@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from engine.clock import from_us, to_us
 from engine.registry import action, guard, launcher
@@ -22,10 +22,10 @@ from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuot
                               ScoreOutOfRange, UnknownRecord)
 from flows.itr.intake import care_rep as _named_care_rep, progress_every
 from flows.itr.messages import CATALOG, labels, reason_title, t, type_names
-from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, Issue, QaCase
+from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, QaCase
 from flows.itr.policy import (CallbackInputs, check_quota, closes_with_score, contact_free, decide_callback,
                               draw, sla_due, window_bounds)
-from flows.itr.rules import REASONS, ItrRules, load_itr_rules
+from flows.itr.rules import REASONS, ItrRules
 from flows.itr.search import upsert_entry
 
 NEXT_LEVEL = {"office": "region", "region": "hq"}
@@ -34,22 +34,31 @@ NEXT_LEVEL = {"office": "region", "region": "hq"}
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _rules() -> ItrRules:
-    return load_itr_rules()
-
-
-def _issue_table() -> Any:
-    return Issue.__table__
+def _rules(ctx: Any) -> ItrRules:
+    """rules/itr.yaml as registered when this issue started (pinned: a later change never reaches it)."""
+    return ctx.rules.get("itr.yaml", ItrRules)
 
 
 def _update_issue(ctx: Any, **values: Any) -> None:
-    tbl = _issue_table()
-    ctx.tx.run(update(tbl).where(tbl.c.id == ctx.instance_id).values(**values))
+    sets = ", ".join(f"{c} = :{c}" for c in values)
+    ctx.tx.execute(f"UPDATE itr_issue SET {sets} WHERE id = :_id", {**values, "_id": ctx.instance_id})
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _defaults(table: Any) -> dict[str, Any]:
+    """The table's scalar column defaults (what SQLAlchemy's insert() would have filled in)."""
+    found = _DEFAULTS.get(table.name)
+    if found is None:
+        found = {c.name: c.default.arg for c in table.columns
+                 if c.default is not None and getattr(c.default, "is_scalar", False)}
+        _DEFAULTS[table.name] = found
+    return found
 
 
 def _insert(ctx: Any, table: Any, **values: Any) -> int:
-    cur = ctx.tx.run(insert(table).values(**values).returning(table.c.id))
-    return int(cur.fetchone()[0])
+    return int(ctx.tx.insert_row(table.name, {**_defaults(table), **values}, returning="id"))
 
 
 def _refuse(ctx: Any, error: type, key: str, **kwargs: Any) -> None:
@@ -146,7 +155,7 @@ def callback_unreached(ctx: Any) -> bool:
 @guard("itr_callback_score_ok")
 def callback_score_ok(ctx: Any) -> bool:
     score = _score(ctx.payload.get("score"))
-    return score is not None and closes_with_score(score, _rules().callback.close_min_score)
+    return score is not None and closes_with_score(score, _rules(ctx).callback.close_min_score)
 
 
 # ---------------------------------------------------------------------------------------------- dispatch
@@ -191,7 +200,7 @@ def _record_dispatch(ctx: Any, *, queue: str, handler: org.Person, redispatch: b
 @action("itr_dispatch")
 def dispatch(ctx: Any) -> None:
     """受理后分派: by type to the owning queue (non-technical → the office's sales organisation)."""
-    rules = _rules()
+    rules = _rules(ctx)
     queue = ctx.payload.get("queue") or rules.dispatch.by_type[ctx.data["type"]]
     if queue not in rules.dispatch.queues:
         _refuse(ctx, InvalidIssueInput, "bad_choice", field="queue", value=queue,
@@ -203,7 +212,7 @@ def dispatch(ctx: Any) -> None:
 @action("itr_redispatch")
 def redispatch(ctx: Any) -> None:
     """A correction of the dispatch: recorded, so first-time dispatch accuracy can be measured."""
-    rules = _rules()
+    rules = _rules(ctx)
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
         _refuse(ctx, InvalidIssueInput, "redispatch_reason")
@@ -280,7 +289,7 @@ def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tupl
 
 def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
               override_by: Optional[str], override_why: Optional[str]) -> None:
-    rules = _rules()
+    rules = _rules(ctx)
     level = ctx.data.get("level", "office")
     to_level = NEXT_LEVEL.get(level)
     if to_level is None:
@@ -503,7 +512,7 @@ def _callback_decision(ctx: Any) -> dict[str, Any]:
     cached = getattr(ctx, "_itr_callback", None)
     if cached is not None:
         return cached
-    rules = _rules()
+    rules = _rules(ctx)
     cb = rules.callback
     contact = ctx.data["contact"]
     last, pending = _last_callback(ctx.tx, contact, ctx.instance_id, ctx.now)
@@ -570,7 +579,7 @@ def close(ctx: Any) -> None:
         _update_issue(ctx, callback_required=False, closed_us=to_us(ctx.now))
         return
     _update_issue(ctx, callback_required=True)
-    rules = _rules()
+    rules = _rules(ctx)
     not_before = (datetime.fromisoformat(d["not_before"]).astimezone(ctx.calendar.tz).strftime("%Y-%m-%d %H:%M")
                   if d["not_before"] else "")
     for agent in _agents(ctx.tx, ctx.data, rules.callback.agent_role):
@@ -602,7 +611,7 @@ def handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
 @action("itr_record_callback")
 def record_callback(ctx: Any) -> None:
     """回访: a reached customer scores 1–5; ≥ 3 closes, < 3 opens a QA retrospective (回溯)."""
-    rules = _rules()
+    rules = _rules(ctx)
     reached = ctx.payload.get("reached") is not False
     score = _score(ctx.payload.get("score"))
     if reached and (score is None or not 1 <= score <= 5):

@@ -11,6 +11,7 @@ never the step's transaction.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -35,7 +36,7 @@ from flows.itr.messages import STATE_WORDS, t
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
                               WeeklyScore)
 from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
-from flows.itr.rules import TYPES, load_itr_rules
+from flows.itr.rules import TYPES, ItrRules
 from flows.itr.search import search as _search, upsert_entry
 
 FLOW = "itr_issue"
@@ -249,7 +250,7 @@ def open_issue(rt: Any, *, principal: Principal, client_event_id: Optional[str] 
     `client_event_id` (a form's one-time id) becomes the instance's subject, unique per flow by the
     schema: the same form sent twice opens one issue and answers with it both times.
     """
-    rules = load_itr_rules()
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
     actor = principal.actor
     try:
@@ -276,7 +277,7 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
     Same checks as `open_issue`; a refusal refuses the calling step. `submitter` defaults to the
     step's actor — a timer-driven step must name one.
     """
-    rules = load_itr_rules()
+    rules = ctx.runtime.current_rules().get("itr.yaml", ItrRules)  # what the new issue will be pinned to
     intake = prepare(ctx.tx, ctx.runtime, rules, fields, actor=ctx.emp_no, now=ctx.now)
     issue_id = ctx.start(FLOW, intake.data, calendar=intake.calendar, locale=intake.locale)
     record(ctx.tx, issue_id, intake, rules, ctx.now)
@@ -458,7 +459,7 @@ def load_case_library(rt: Any, path: Optional[Path] = None, *, principal: Princi
 def weekly_check(rt: Any, week: str) -> WeeklyCheck:
     """每周有效问题检查: which big customers' teams fell short of the weekly minimum (entries written once)."""
     with rt.db.tx() as tx:
-        return run_weekly_check(tx, rt, load_itr_rules(), week, rt.clock.now())
+        return run_weekly_check(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), week, rt.clock.now())
 
 
 def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, office: Optional[str] = None,
@@ -479,7 +480,7 @@ def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, 
         expected = "office" if office else "region" if region else None
         if found is None or (expected and found[0] != expected):
             raise ItrUsageError(t("report_unit", code=code, kind=expected or "office / region / hq"))
-        return build_report(tx, rt, load_itr_rules(), period=str(week or month), unit_code=code,
+        return build_report(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), period=str(week or month), unit_code=code,
                             now=now or rt.clock.now(), kind="week" if week else "month", types=types)
 
 
@@ -502,7 +503,15 @@ def _qa_view(q: QaCase, tz: Any, title: str) -> QaCaseView:
                       decided_by=q.decided_by, decided=_local(q.decided_us, tz), note=q.note)
 
 
-def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail: bool) -> IssueView:
+def _rows(tx: Any, model: Any, where: str, params: dict[str, Any], order: str = "id") -> list[Any]:
+    """Rows of an ITR table as attribute objects, read on the raw connection: a view is rebuilt after every
+    service call, and the ORM's per-query overhead was most of that call's cost."""
+    cols = [c.name for c in model.__table__.columns]
+    return [SimpleNamespace(**dict(zip(cols, r))) for r in
+            tx.all(f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}", params)]
+
+
+def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> IssueView:
     tz = _tz(rt, issue.calendar)
     view = IssueView(
         id=issue.id, state=inst.state, state_title=_state_title(rt, inst.state), title=issue.title,
@@ -520,9 +529,8 @@ def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail
     iid = issue.id
     view.dispatches = [DispatchView(seq=d.seq, at=_local(d.at_us, tz), actor=d.actor, queue=d.queue,  # type: ignore[arg-type]
                                     handler=d.handler_emp_no, redispatch=d.redispatch, reason=d.reason)
-                       for d in s.exec(select(Dispatch).where(Dispatch.issue_id == iid).order_by(col(Dispatch.seq)))]
-    view.escalations = [_escalation_view(e, tz, issue.title) for e in
-                        s.exec(select(Escalation).where(Escalation.issue_id == iid).order_by(col(Escalation.id)))]
+                       for d in _rows(tx, Dispatch, "issue_id = :i", {"i": iid}, "seq")]
+    view.escalations = [_escalation_view(e, tz, issue.title) for e in _rows(tx, Escalation, "issue_id = :i", {"i": iid})]
     view.callback_decisions = [
         CallbackDecisionView(id=d.id, at=_local(d.at_us, tz),  # type: ignore[arg-type]
                              required=d.required, reason=d.reason, seed=d.seed,
@@ -530,13 +538,11 @@ def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail
                              coverage_base=d.coverage_base, contact=d.contact_code,
                              last_callback=_local(d.last_callback_us, tz), not_before=_local(d.not_before_us, tz),
                              carry_pending=d.carry_pending, carried_from=d.carried_from, carried_to=d.carried_to)
-        for d in s.exec(select(CallbackDecision).where(CallbackDecision.issue_id == iid)
-                        .order_by(col(CallbackDecision.id)))]
+        for d in _rows(tx, CallbackDecision, "issue_id = :i", {"i": iid})]
     view.callbacks = [CallbackView(id=c.id, at=_local(c.at_us, tz), actor=c.actor, contact=c.contact_code,  # type: ignore[arg-type]
                                    reached=c.reached, score=c.score, note=c.note)
-                      for c in s.exec(select(Callback).where(Callback.issue_id == iid).order_by(col(Callback.id)))]
-    view.qa_cases = [_qa_view(q, tz, issue.title) for q in
-                     s.exec(select(QaCase).where(QaCase.issue_id == iid).order_by(col(QaCase.id)))]
+                      for c in _rows(tx, Callback, "issue_id = :i", {"i": iid})]
+    view.qa_cases = [_qa_view(q, tz, issue.title) for q in _rows(tx, QaCase, "issue_id = :i", {"i": iid})]
     view.notes = list(json.loads(inst.data).get("notes") or [])
     return view
 
@@ -554,7 +560,8 @@ class _IssueReader:
         self.principal = principal
         self.everyone = (principal.is_engine or principal.is_operator or principal.is_qa
                          or principal.is_sales_management)
-        self.rules = load_itr_rules()
+        self.rt = rt
+        self.rules = rt.current_rules().get("itr.yaml", ItrRules)
         self.path: set[str] = set()
         if not self.everyone and principal.unit_code:
             with rt.db.read() as tx:
@@ -562,12 +569,13 @@ class _IssueReader:
                 self.kind = {u.code: u.kind for u in org.unit_path(tx, principal.unit_code)}
         self.unit = principal.unit_code
 
-    def _handlers(self, s: Session, iid: int) -> set[str]:
-        rows = s.exec(select(Dispatch.handler_emp_no).where(Dispatch.issue_id == iid)).all()
-        rows += s.exec(select(Escalation.handler_emp_no).where(Escalation.issue_id == iid)).all()
-        return {r for r in rows if r}
+    def _handlers(self, iid: int) -> set[str]:
+        with self.rt.db.read() as tx:
+            rows = tx.all(f"SELECT handler_emp_no FROM {Dispatch.__tablename__} WHERE issue_id = :i UNION "
+                          f"SELECT handler_emp_no FROM {Escalation.__tablename__} WHERE issue_id = :i", {"i": iid})
+        return {r[0] for r in rows if r[0]}
 
-    def may_see(self, s: Session, issue: Issue) -> bool:
+    def may_see(self, issue: Any) -> bool:
         if self.everyone:
             return True
         p = self.principal
@@ -584,7 +592,7 @@ class _IssueReader:
                 return True
             if issue.level == "hq" and self.kind.get(self.unit or "") == "hq":
                 return True
-        handlers = self._handlers(s, issue.id or 0)
+        handlers = self._handlers(issue.id or 0)
         return p.emp_no in handlers or any(p.supervises(x) for x in handlers)
 
 
@@ -605,14 +613,14 @@ def get_issue(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
 
 def _issue(rt: Any, issue_id: Any, reader: Optional[_IssueReader]) -> Optional[IssueView]:
     """The issue's view; None when `reader` may not see it (no reader: the caller just acted on it)."""
-    with rt.db.session() as s:
-        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
-        inst = s.get(FlowInstance, issue.id) if issue else None
-        if issue is None or inst is None:
+    with rt.db.read() as tx:
+        found = _rows(tx, Issue, "id = :i", {"i": int(issue_id)}) if str(issue_id).isdigit() else []
+        inst = tx.one("SELECT state, data FROM flow_instance WHERE id = :i", {"i": found[0].id}) if found else None
+        if not found or inst is None:
             raise UnknownIssue(t("unknown_issue", id=issue_id))
-        if reader is not None and not reader.may_see(s, issue):
+        if reader is not None and not reader.may_see(found[0]):
             return None
-        return _issue_view(rt, s, issue, inst, detail=True)
+        return _issue_view(rt, tx, found[0], SimpleNamespace(state=inst[0], data=inst[1]), detail=True)
 
 
 def _acted(rt: Any, issue_id: Any) -> IssueView:
@@ -635,23 +643,24 @@ def list_issues(rt: Any, *, principal: Principal, office: Optional[str] = None, 
         if state:
             q = q.where(FlowInstance.state == state)
         out: list[IssueView] = []
-        for i, f in s.exec(q.order_by(col(Issue.id))):
-            if len(out) >= limit:
-                break
-            if reader.may_see(s, i):
-                out.append(_issue_view(rt, s, i, f, detail=detail))
+        with rt.db.read() as tx:
+            for i, f in s.exec(q.order_by(col(Issue.id))):
+                if len(out) >= limit:
+                    break
+                if reader.may_see(i):
+                    out.append(_issue_view(rt, tx, i, f, detail=detail))
         return out
 
 
 def escalations(rt: Any, *, principal: Principal, issue_id: Optional[int] = None) -> list[EscalationView]:
     """Escalation decisions of the issues `principal` may see (one issue's, or all)."""
     reader = _IssueReader(rt, principal)
-    with rt.db.session() as s:
-        q = select(Escalation, Issue).join(Issue, col(Issue.id) == col(Escalation.issue_id))
-        if issue_id is not None:
-            q = q.where(Escalation.issue_id == issue_id)
-        return [_escalation_view(e, _tz(rt, i.calendar), i.title) for e, i in s.exec(q.order_by(col(Escalation.id)))
-                if reader.may_see(s, i)]
+    with rt.db.read() as tx:
+        rows = _rows(tx, Escalation, "issue_id = :i" if issue_id is not None else "1 = 1", {"i": issue_id})
+        issues = {i.id: i for i in _rows(tx, Issue, "id IN (SELECT issue_id FROM itr_escalation"
+                                         + (" WHERE issue_id = :i)" if issue_id is not None else ")"), {"i": issue_id})}
+    return [_escalation_view(e, _tz(rt, issues[e.issue_id].calendar), issues[e.issue_id].title) for e in rows
+            if reader.may_see(issues[e.issue_id])]
 
 
 def qa_case(rt: Any, case_id: int, *, principal: Principal) -> QaCaseView:
@@ -661,7 +670,7 @@ def qa_case(rt: Any, case_id: int, *, principal: Principal) -> QaCaseView:
         issue = s.get(Issue, q.issue_id) if q else None
         if q is None:
             raise ItrUsageError(t("unknown_qa_case", case=case_id))
-        visible = issue is None or reader.may_see(s, issue)
+        visible = issue is None or reader.may_see(issue)
         if visible:
             return _qa_view(q, _tz(rt, issue.calendar if issue else None), issue.title if issue else "")
     _refuse_read(rt, principal, q.issue_id)
@@ -675,7 +684,7 @@ def qa_cases(rt: Any, *, principal: Principal, status: Optional[str] = None) -> 
         if status:
             q = q.where(QaCase.status == status)
         return [_qa_view(c, _tz(rt, i.calendar), i.title) for c, i in s.exec(q.order_by(col(QaCase.id)))
-                if reader.may_see(s, i)]
+                if reader.may_see(i)]
 
 
 def weekly_scores(rt: Any) -> list[dict[str, Any]]:
@@ -766,7 +775,7 @@ def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[Es
     from flows.itr.actions import escalation_counts
     from flows.itr.policy import check_quota, self_resolution_rate
 
-    rules = load_itr_rules()
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
     with rt.db.session() as s:
         issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
     if issue is None or issue.level not in ("office", "region"):

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.rules import load_rules, rules_dir
+from engine.rules import load_rules
 from engine.timespec import Duration, TimeSpecError, parse_duration
 
 PROJECT_LEVELS: tuple[str, ...] = ("company", "region", "office")
@@ -182,8 +182,3 @@ class SurveyRules(_Strict):
 def load_survey_rules() -> SurveyRules:
     """`rules/survey.yaml` from the configured rules folder (MCR_RULES_DIR), validated."""
     return load_rules("survey.yaml", SurveyRules)
-
-
-def current_rules() -> SurveyRules:
-    """`load_survey_rules()` — validated once per content of the file (engine.rules)."""
-    return load_survey_rules()

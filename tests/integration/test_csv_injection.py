@@ -12,9 +12,13 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.csvsafe import FORMULA_STARTS, neutralise, restore
+from engine.auth.principal import Principal
 from engine.db import Database
 from engine.masterdata.exporter import export_customers
 from engine.masterdata.importer import import_file
+
+IMPORT = Principal.engine("import")
+OPERATOR = Principal.operator_only("root")
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "masterdata"
 
@@ -28,9 +32,9 @@ HOSTILE = {
 @pytest.fixture
 def hostile_customers(db: Database, clock: FakeClock) -> Database:
     with db.session() as session:
-        import_file(session, "org", DATA / "org.csv", clock=clock)
+        import_file(session, "org", DATA / "org.csv", clock=clock, principal=IMPORT)
     with db.session() as session:
-        import_file(session, "customers", DATA / "customers.csv", clock=clock)
+        import_file(session, "customers", DATA / "customers.csv", clock=clock, principal=IMPORT)
     with db.tx() as tx:
         for code, name in HOSTILE.items():
             tx.execute("UPDATE customer SET name = :n WHERE code = :c", {"n": name, "c": code})
@@ -43,7 +47,7 @@ def test_csv_export_neutralises_formula_cells_and_reimports_unchanged(
     db = hostile_customers
     out = tmp_path / "customers.csv"
     with db.session() as session:
-        assert export_customers(session, out) == 3
+        assert export_customers(session, out, principal=OPERATOR) == 3
     with out.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     cells = [cell for row in rows[1:] for cell in row]
@@ -51,7 +55,7 @@ def test_csv_export_neutralises_formula_cells_and_reimports_unchanged(
     names = {row[0]: row[1] for row in rows[1:]}
     assert names["C1"] == "'" + HOSTILE["C1"] and names["C2"] == "'" + HOSTILE["C2"]
     with db.session() as session:
-        again = import_file(session, "customers", out, clock=clock)
+        again = import_file(session, "customers", out, clock=clock, principal=IMPORT)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
     with db.read() as tx:
         assert tx.one("SELECT name FROM customer WHERE code = 'C3'")[0] == HOSTILE["C3"]
@@ -60,7 +64,7 @@ def test_csv_export_neutralises_formula_cells_and_reimports_unchanged(
 def test_xlsx_export_keeps_formula_like_values_as_text(hostile_customers: Database, tmp_path: Path) -> None:
     out = tmp_path / "customers.xlsx"
     with hostile_customers.session() as session:
-        export_customers(session, out)
+        export_customers(session, out, principal=OPERATOR)
     sheet = openpyxl.load_workbook(out).worksheets[0]
     by_code = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
     for code, name in HOSTILE.items():

@@ -19,11 +19,14 @@ import pytest
 from sqlmodel import select
 
 from engine.clock import SystemClock
+from engine.auth.principal import Principal
 from engine.db import Database, fault_from, retry_busy
 from engine.errors import DatabaseBusy, DatabaseMissing, SchemaTooNew
 from engine.masterdata.importer import import_file
 from engine.masterdata.models import OrgUnit
 from tests.conftest import PG_URL, ROOT, TEST_FLOWS
+
+IMPORT = Principal.engine("import")
 
 ORG_CSV = ROOT / "tests" / "data" / "masterdata" / "org.csv"
 
@@ -114,7 +117,7 @@ def test_a_database_from_a_newer_mcr_is_refused_before_anything_is_written(
 
 
 @pytest.mark.parametrize("command", [("instances", "list"), ("outbox", "list"), ("timers", "list"),
-                                     ("instances", "show", "1"), ("event", "send", "1", "go", "--actor", "a")])
+                                     ("instances", "show", "1"), ("event", "send", "1", "go")])
 def test_a_read_command_on_a_typoed_sqlite_path_creates_nothing(tmp_path: Path, command: tuple[str, ...]) -> None:
     path = tmp_path / "typo-folder" / "mcr.db"
     res = mcr(*command, url=f"sqlite:///{path}")
@@ -174,7 +177,7 @@ def test_an_import_that_meets_a_writer_waits_retries_and_succeeds(
     started.wait(5)
     try:
         with db.session() as session:
-            result = import_file(session, "org", ORG_CSV, clock=SystemClock())
+            result = import_file(session, "org", ORG_CSV, clock=SystemClock(), principal=IMPORT)
         assert result.inserted > 0
         with db.session() as session:
             assert session.exec(select(OrgUnit)).first() is not None

@@ -38,9 +38,9 @@ TABLES: tuple[type[SQLModel], ...] = (OrgUnit, Employee, Customer, TierChange, C
 
 
 def run_import(db: Database, clock: FakeClock, kind: str, path: Path | str, *, as_emp: str | None = None,
-               **kwargs: Any) -> ImportResult:
-    """Import as the engine's "import" job, or as employee `as_emp` (the operator's `--as`)."""
-    principal = principal_of(db, as_emp) if as_emp else IMPORT
+               principal: Principal | None = None, **kwargs: Any) -> ImportResult:
+    """Import as the engine's "import" job, as `principal`, or as employee `as_emp` (the operator's `--as`)."""
+    principal = principal_of(db, as_emp) if as_emp else principal or IMPORT
     with db.session() as session:
         return import_file(session, kind, path, clock=clock, principal=principal, **kwargs)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.clock import FakeClock
+from engine.auth.principal import Principal
 from engine.db import Database
 from engine.errors import ImportRejected, InvalidRules
 from engine.mailers import FolderMailer, OUTBOX_ID_HEADER
@@ -21,6 +22,9 @@ from engine.masterdata.settings import load_masterdata_rules
 from engine.paths import UnsafePath, check_name, output_file, safe_join
 from flows.planning.kit import issue_kit
 from flows.planning.sample import planning_runtime
+
+IMPORT = Principal.engine("import")
+OPERATOR = Principal.operator_only("root")
 
 SH = timezone(timedelta(hours=8))
 
@@ -84,7 +88,7 @@ def test_an_import_with_a_path_like_code_is_refused_and_writes_nothing(
     csv.write_text("类型,编码,名称,上级单位\n公司,HQ,总部,\n系统部," + code.replace(",", "") + ",坏系统部,HQ\n",
                    encoding="utf-8")
     with db.session() as session, pytest.raises(ImportRejected) as err:
-        import_file(session, "org", csv, clock=clock)
+        import_file(session, "org", csv, clock=clock, principal=IMPORT)
     assert "code_pattern" in str(err.value)
     with db.read() as tx:
         assert tx.one("SELECT COUNT(*) FROM org_unit")[0] == 0
@@ -123,11 +127,11 @@ def test_an_export_stays_inside_the_output_folder_when_one_is_configured(
     out = tmp_path / "out"
     monkeypatch.setenv("MCR_OUTPUT_DIR", str(out))
     with db.session() as session:
-        assert export_customers(session, "customers.csv") == 0
+        assert export_customers(session, "customers.csv", principal=OPERATOR) == 0
         with pytest.raises(UnsafePath):
-            export_customers(session, "../customers.csv")
+            export_customers(session, "../customers.csv", principal=OPERATOR)
         with pytest.raises(UnsafePath):
-            export_customers(session, str(tmp_path / "elsewhere.csv"))
+            export_customers(session, str(tmp_path / "elsewhere.csv"), principal=OPERATOR)
     assert (out / "customers.csv").is_file() and not (tmp_path / "customers.csv").exists()
 
 
