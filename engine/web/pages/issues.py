@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from engine.diagram import mermaid
 from engine.web.deps import CsrfChecked, PagePrincipal, Runtime
 from engine.web.pages.common import form_of, opt, page, see_other
-from engine.web.pages.instances import diagram_with_state, history_of
+from engine.web.pages.instances import diagram_with_state, event_titles, history_of
 
 router = APIRouter()
 
@@ -162,7 +162,8 @@ def issue_page(request: Request, issue_id: int, rt: Runtime, principal: PagePrin
         "issue": issue, "actions": actions, "open_form": open, "reasons": REASONS, "care_reps": care_reps,
         "outlook": svc.escalation_outlook(rt, issue_id, principal=principal) if "escalate" in actions else None,
         "qa_decisions": svc.QA_DECISIONS, **_words(principal.locale),
-        "diagram": diagram_with_state(mermaid(defn, principal.locale), issue.state),
+        "diagram": diagram_with_state(mermaid(defn, principal.locale), issue.state,
+                                      event_titles(defn, principal.locale)),
         "history": history_of(rt, issue_id, "itr_issue", principal.locale),
     }, principal=principal)
 
