@@ -201,3 +201,18 @@ def test_an_action_sent_twice_with_one_client_event_id_is_applied_once(client: T
     for _ in range(2):
         assert client.post(f"/api/issues/{issue}/note", json={"text": "已联系客户"}, headers=headers).status_code == 200
     assert [h for h in history(rt, issue) if h[0] == "note"] == [("note", "SZ-HL")]
+
+
+def test_open_list_get_and_search_through_the_api(client: TestClient, rt: Runtime) -> None:
+    token = accounts.issue_token(rt.db, "SZ-HL", clock=rt.clock)
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"customer": "C-BIG", "contact": "K-BIG1", "type": "technical", "severity": "normal", "source": "hotline",
+            "title": "基站光模块告警"}
+    opened = client.post("/api/issues", json=body, headers=auth)
+    assert opened.status_code == 201, opened.text
+    issue = opened.json()["id"]
+    assert [i["id"] for i in client.get("/api/issues", params={"office": "OFF-SZ"}, headers=auth).json()] == [issue]
+    assert client.get(f"/api/issues/{issue}", headers=auth).json()["title"] == "基站光模块告警"
+    assert client.get("/api/cases/search", params={"q": "光模块"}, headers=auth).status_code == 200
+    bad = client.post("/api/issues", json={**body, "severity": "whenever"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["error"] and bad.json()["message"]
