@@ -126,6 +126,12 @@ def test_peer_contact_by_url_is_refused_and_audited(server: LiveServer, new_page
     assert "K-MID1" not in page.locator("main").inner_text() or "孙经理" not in page.content()
     own = page.goto(f"{server.url}/contacts/K-BIG1")
     assert own is not None and own.status == 200
+    # the customer list holds only what 李经理 may see, and narrows as he types
+    page.goto(f"{server.url}/customers")
+    listed = page.locator("[data-testid=customers] tbody tr")
+    assert "C-BIG" in listed.first.inner_text() and "C-MID" not in page.locator("main").inner_text()
+    page.fill("[data-testid=customer-search]", "不存在的客户")
+    page.wait_for_selector("[data-testid=customers]", state="detached")
     qa = as_user(new_page, server, "HQ-QA")
     qa.goto(f"{server.url}/audit?key=K-MID1&outcome=refused")
     rows = qa.locator("[data-testid=audit] tbody tr")
@@ -201,7 +207,9 @@ def test_refusals_are_pages_in_the_users_language_and_the_language_choice_is_kep
 def test_phone_width_nav_is_usable_and_the_body_does_not_overflow(server: LiveServer,
                                                                   new_page: Callable[..., Any]) -> None:
     page = as_user(new_page, server, "SZ-AM1", width=375, height=740)
-    for path in ("/inbox", "/customers", "/customers/C-BIG", "/issues"):
+    issue = open_issue(page, server.url, "手机上登记的问题", severity="normal")
+    for path in ("/inbox", "/customers", "/customers/C-BIG", "/issues", "/issues/new", f"/issues/{issue}",
+                 "/contacts/K-BIG1"):
         page.goto(server.url + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} overflows the 375 px body by {overflow} px"
