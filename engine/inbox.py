@@ -29,7 +29,7 @@ _loaded: set[Path] = set()
 _lock = threading.Lock()
 
 # The kinds of item, in the order the navigation lists their counts.
-KINDS = ("issue", "close", "callback", "qa", "major_incident", "kit", "self_check", "card_review", "review",
+KINDS = ("issue", "queue", "close", "callback", "qa", "major_incident", "kit", "self_check", "card_review", "review",
          "tier_review", "handover", "care")
 
 
