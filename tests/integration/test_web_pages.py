@@ -98,3 +98,37 @@ def test_refusal_pages_speak_the_users_language(rt: Runtime) -> None:
     english = signed_in(rt, "SZ-AM1")
     assert "My work" in english.get("/inbox").text
     assert "Not found" in english.get("/issues/424242").text
+
+
+def _token(page_html: str) -> str:
+    return page_html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_major_incident_and_qa_decision_through_their_forms(rt: Runtime) -> None:
+    am, care = principal_of(rt, "SZ-AM1"), principal_of(rt, "SZ-CC")
+    issue = service.open_issue(rt, principal=am, customer="C-BIG", contact="K-BIG1", type="technical",
+                               severity="urgent", source="hotline", title="全网告警").id
+    service.dispatch(rt, issue, principal=am, handler="SZ-H1")
+    handler = signed_in(rt, "SZ-H1")
+    page = handler.get(f"/issues/{issue}").text
+    assert 'action="/issues/%d/major"' % issue in page and 'value="SZ-CC"' in page
+    done = handler.post(f"/issues/{issue}/major", data={"csrf_token": _token(page), "client_event_id": "m-1",
+                                                        "care_rep": "SZ-CC"}, follow_redirects=False)
+    assert done.status_code == 303
+    view = service.get_issue(rt, issue, principal=am)
+    assert view.major_incident and view.care_rep == "SZ-CC"
+
+    h1 = principal_of(rt, "SZ-H1")
+    service.accept(rt, issue, principal=h1)
+    service.resolve(rt, issue, principal=h1, solution="更换光模块")
+    service.close(rt, issue, principal=am)
+    service.record_callback(rt, issue, principal=care, score=2)  # below 3: a QA retrospective opens
+    qa = signed_in(rt, "HQ-QA")
+    page = qa.get(f"/issues/{issue}").text
+    case = service.get_issue(rt, issue, principal=am).qa_cases[-1].id
+    assert f'action="/issues/{issue}/qa/{case}"' in page
+    decided = qa.post(f"/issues/{issue}/qa/{case}", data={"csrf_token": _token(page), "client_event_id": "q-1",
+                                                           "decision": "close", "note": "客户已认可"},
+                      follow_redirects=False)
+    assert decided.status_code == 303
+    assert service.get_issue(rt, issue, principal=am).state == "closed"
