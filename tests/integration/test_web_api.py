@@ -94,8 +94,12 @@ def test_sign_in_sets_an_httponly_lax_session_cookie_and_me_answers(client: Test
     cookie = res.headers["set-cookie"]
     assert "mcr_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     assert "Secure" not in cookie  # plain http on loopback
-    me = client.get("/api/me").json()
-    assert me["emp_no"] == "SZ-H1" and me["via"] == "web" and me["roles"] == ["issue_handler"]
+    me = client.get("/api/me")
+    assert me.json()["emp_no"] == "SZ-H1" and me.json()["via"] == "web" and me.json()["roles"] == ["issue_handler"]
+    assert me.headers["x-frame-options"] == "DENY" and me.headers["x-content-type-options"] == "nosniff"
+    sign_in(client, "SZ-H1")
+    with rt.db.read() as tx:  # signing in again replaced the session instead of adding one
+        assert tx.one("SELECT COUNT(*) FROM auth_session WHERE emp_no = 'SZ-H1'")[0] == 1
     client.post("/signout", data={"csrf_token": session_csrf(rt, "SZ-H1")}, follow_redirects=False)
     assert client.get("/api/me").status_code == 401
 
