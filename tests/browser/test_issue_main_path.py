@@ -83,7 +83,12 @@ def main_path(server: LiveServer, new_page: Callable[..., Any]) -> None:
     link = region.locator(f"[data-testid=inbox] a[href$='/issues/{issue}']")
     assert link.count() == 1
     link.click()
+    region.wait_for_selector("[data-testid=diagram] svg")  # Mermaid drew the flow, current state marked
+    assert region.locator("[data-testid=diagram] svg .current").count() >= 1
     region.click("[data-testid=open-resolve]")
+    region.fill("[data-testid=case-search]", "光模块")  # the case library answers as one types
+    region.locator("[data-testid=case-hits] [data-case-code]").first.click()
+    assert region.locator("[data-testid=case-code]").input_value().startswith("G-")
     region.fill("textarea[name=solution]", "更换光模块并调整散热")
     region.click("[data-testid=do-resolve]")
     region.wait_for_load_state()
