@@ -16,7 +16,7 @@ import importlib
 import importlib.util
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -180,10 +180,6 @@ def state_title(rt: Any, flow: str, state: str, locale: str) -> str:
     """The state's title from the flow definition, in `locale`."""
     spec = rt.definitions.get(flow).state_by_name(state)
     return spec.title.get(locale) or spec.title.get("zh-CN") or state
-
-
-def days(n: int) -> timedelta:
-    return timedelta(days=n)
 
 
 @dataclass(frozen=True)

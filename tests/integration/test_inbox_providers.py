@@ -4,7 +4,7 @@ exists in the shipped flows, and an open instance reaches the person its data na
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
