@@ -65,13 +65,24 @@ def _queues_of(rt: Any, principal: Any) -> list[Any]:
     return list(seen.values())
 
 
+OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq", "resolved",
+               "callback_pending", "qa_review")
+PER_STATE = 200  # a page lists at most this many issues of one state
+
+
+def _by_states(rt: Any, principal: Any, states: Any, *, office: Optional[str] = None) -> list[Any]:
+    """The issues in `states` this person may see (the service filters), oldest first within a state."""
+    out: list[Any] = []
+    for state in states:
+        out += _itr().list_issues(rt, principal=principal, state=state, office=office, limit=PER_STATE)
+    return sorted(out, key=lambda i: i.id)
+
+
 @router.get("/issues", response_class=HTMLResponse)
 def issues_page(request: Request, rt: Runtime, principal: PagePrincipal, state: Optional[str] = None) -> Response:
     from engine.i18n import t
 
-    issues = _itr().list_issues(rt, principal=principal, state=state or None, limit=200)
-    if not state:
-        issues = [i for i in issues if i.state not in ("closed", "rejected")]
+    issues = _by_states(rt, principal, [state] if state else OPEN_STATES)
     return page(request, "issues.html", {"issues": issues, "queues": _queues_of(rt, principal), "state": state,
                                          "states": _states(rt, principal.locale),
                                          "heading": t("web.issues.title", locale=principal.locale)},
@@ -86,10 +97,12 @@ def queue_page(request: Request, unit: str, rt: Runtime, principal: PagePrincipa
 
     with rt.db.session() as s:
         u = get_unit(s, unit)
-    level = {"office": "office", "region": "region", "hq": "hq"}.get(u.kind)
-    issues = [i for i in _itr().list_issues(rt, principal=principal, limit=500)
-              if i.state not in ("closed", "rejected", "resolved", "callback_pending", "qa_review")
-              and i.level == level and (level == "hq" or unit in (i.office, i.region))]
+    if u.kind == "office":
+        issues = _by_states(rt, principal, ["received", "dispatched", "handling"], office=unit)
+    elif u.kind == "region":
+        issues = [i for i in _by_states(rt, principal, ["escalated_region"]) if i.region == unit]
+    else:
+        issues = _by_states(rt, principal, ["escalated_hq"])
     return page(request, "issues.html", {"issues": issues, "queues": _queues_of(rt, principal), "state": None,
                                          "states": _states(rt, principal.locale),
                                          "heading": f"{t('web.issues.queue', locale=principal.locale)} · {u.name}"},
