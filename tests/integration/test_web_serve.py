@@ -99,3 +99,18 @@ def test_behind_a_tls_proxy_the_session_cookie_is_secure(tmp_path: Path) -> None
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_a_busy_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = dict(os.environ, MCR_DATABASE_URL=f"sqlite:///{tmp_path / 'mcr.db'}", MCR_FLOWS_DIR=str(TEST_FLOWS),
+               MCR_MAIL_DIR=str(tmp_path / "mail"), PREFECT_HOME=str(tmp_path / "prefect"), MCR_LOCALE="zh-CN")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "engine.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-2:] == [
+        "mcr 已停止", f"错误: 网页无法监听 127.0.0.1:{port}：端口已被占用或无权使用；请用 --port 换一个端口"]
+    assert "Traceback" not in res.stderr
