@@ -220,3 +220,18 @@ def test_open_list_get_and_search_through_the_api(client: TestClient, rt: Runtim
     assert client.get("/api/cases/search", params={"q": "光模块"}, headers=auth).status_code == 200
     bad = client.post("/api/issues", json={**body, "severity": "whenever"}, headers=auth)
     assert bad.status_code == 422 and bad.json()["error"] and bad.json()["message"]
+
+
+def test_an_expired_session_sends_pages_to_signin_and_the_api_answers_401(client: TestClient, rt: Runtime) -> None:
+    from datetime import timedelta
+
+    sign_in(client, "SZ-H1")
+    assert client.get("/api/me").status_code == 200
+    rt.clock.advance(timedelta(hours=2))  # idle longer than MCR_SESSION_IDLE_MINUTES (60)
+    res = client.get("/api/me")
+    assert res.status_code == 401 and res.json() == {"error": "session_expired", "message": "登录已过期，请重新登录"}
+    sign_in(client, "SZ-H1")
+    rt.clock.advance(timedelta(hours=2))
+    page = client.get("/password", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/signin?next=/password&expired=1"
+    assert "登录已过期" in client.get(page.headers["location"]).text
