@@ -196,6 +196,9 @@ def test_oversized_request_is_refused_with_413(rt: Runtime) -> None:
     with TestClient(create_app(rt, WebSettings(max_upload_bytes=1024))) as client:
         res = client.post("/api/issues", content=b"x" * 4096, headers={"Content-Type": "application/json"})
     assert res.status_code == 413 and res.json()["error"] == "too_large"
+    with TestClient(create_app(rt, WebSettings(max_upload_bytes=1024))) as client:
+        page = client.post("/password", content=b"x" * 4096, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert page.status_code == 413 and "请求过大（上限 1024 字节）" in page.text and "<html" in page.text
 
 
 def test_an_action_sent_twice_with_one_client_event_id_is_applied_once(client: TestClient, rt: Runtime) -> None:
