@@ -352,6 +352,10 @@ def authenticate(db: Database, emp_no: str, password: str, *, address: str, cloc
             raise AccountLocked(t("engine.auth.locked", locale, minutes=max(1, (wait + 59) // 60)), retry_after=wait)
         account = _account(session, emp_no)
         if account is None or not _verify(account.password_hash, password):
+            # Failures older than the window count for nothing: drop this account's and address's (indexed).
+            since = now_us - int(settings.failure_window.total_seconds() * 1_000_000)
+            for column, value in ((SigninFailure.emp_no, emp_no), (SigninFailure.address, address)):
+                session.exec(delete(SigninFailure).where(column == value, SigninFailure.at_us <= since))  # type: ignore[call-overload, arg-type]
             session.add(SigninFailure(emp_no=emp_no, address=address, at_us=now_us))
             _audit_signin(session, clock, emp_no, False, reason="bad_credentials", address=address, via=via)
             session.commit()
@@ -382,6 +386,9 @@ def open_session(db: Database, principal: Principal, *, clock: Clock, address: O
                      address=address, created_us=to_us(now), last_seen_us=to_us(now),
                      expires_us=to_us(now + settings.session_absolute))
     with db.session() as session:
+        # This person's sessions past their absolute expiry are dead rows: drop them (indexed by emp_no).
+        session.exec(delete(WebSession).where(WebSession.emp_no == principal.emp_no,  # type: ignore[call-overload, arg-type]
+                                              WebSession.expires_us <= to_us(now)))
         session.add(row)
         session.commit()
     return sid, WebSessionView(emp_no=row.emp_no, csrf_token=row.csrf_token, expires=from_us(row.expires_us))

@@ -243,10 +243,12 @@ def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal, payload: 
 # ---------------------------------------------------------------------------------------------- intake
 
 
-def open_issue(rt: Any, *, principal: Principal, **fields: Any) -> IssueView:
+def open_issue(rt: Any, *, principal: Principal, client_event_id: Optional[str] = None, **fields: Any) -> IssueView:
     """受理: record a new issue (validated against master data) and start its flow, in one transaction.
 
     The submitter defaults to the principal's employee; the operator alone (no `--as`) must name one.
+    `client_event_id` (a form's one-time id) becomes the instance's subject, unique per flow by the
+    schema: the same form sent twice opens one issue and answers with it both times.
     """
     rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
@@ -256,9 +258,11 @@ def open_issue(rt: Any, *, principal: Principal, **fields: Any) -> IssueView:
             intake = prepare(tx, rt, rules, fields, actor=principal.emp_no, now=now)
             # The engine has no public "start inside my transaction" outside a step; _start_in is
             # what StepContext.start uses. Instance and issue row commit together or not at all.
-            res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=None, calendar=intake.calendar,
+            subject = f"form:{client_event_id}" if client_event_id else None
+            res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=subject, calendar=intake.calendar,
                                locale=intake.locale, now=now, principal=principal)
-            record(tx, res.instance_id, intake, rules, now)
+            if not res.duplicate:
+                record(tx, res.instance_id, intake, rules, now)
     except TransitionRefused as exc:
         _log_refusal(rt, None, actor, "open", exc)
         raise
