@@ -26,6 +26,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "too_big": ("文件有 {mb:.1f} MB，超过上限 {limit:g} MB（rules/masterdata.yaml 的 limits.max_file_mb）；请拆分后分批导入",
                 "the file is {mb:.1f} MB, over the limit of {limit:g} MB (limits.max_file_mb in rules/masterdata.yaml); "
                 "split it and import the parts"),
+    "more_problems": ("……另有 {n} 个问题未列出", "... and {n} more problem(s) not listed"),
     "too_many_rows": ("文件超过 {limit} 个数据行（rules/masterdata.yaml 的 limits.max_rows）；请拆分后分批导入",
                       "the file has more than {limit} data rows (limits.max_rows in rules/masterdata.yaml); "
                       "split it and import the parts"),
