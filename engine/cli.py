@@ -38,6 +38,9 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
 
 
+TIMER_STATUSES = ("pending", "fired", "skipped", "cancelled")
+
+
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -161,6 +164,7 @@ def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JS
 def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Optional[str] = typer.Option(None, "--state"),
                    limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List instances, newest first."""
+    _known_flow_and_state(flow, state)
     db = _db()
     sql_text = "SELECT id, flow, flow_version, state, version, subject, updated_us FROM flow_instance WHERE 1=1"
     params: dict[str, Any] = {"limit": limit}
@@ -182,6 +186,22 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
                    f"{i['subject'] or '-'}\t{i['updated']}")
     if not items:
         typer.echo(t("cli.nothing"))
+
+
+def _known_flow_and_state(flow: Optional[str], state: Optional[str]) -> None:
+    """An unknown --flow or --state would list nothing and look like "no such instances": refuse it."""
+    if flow is None and state is None:
+        return
+    from engine.definition import load_definitions
+    from engine.rules import flows_dir
+
+    defs = list(load_definitions(flows_dir()).by_key.values())
+    names = sorted({d.name for d in defs})
+    if flow is not None and flow not in names:
+        raise MCRError(t("cli.unknown_choice", option="--flow", value=flow, allowed=", ".join(names)))
+    states = sorted({s.name for d in defs if flow is None or d.name == flow for s in d.states})
+    if state is not None and state not in states:
+        raise MCRError(t("cli.unknown_choice", option="--state", value=state, allowed=", ".join(states)))
 
 
 @instances_app.command("show")
@@ -255,6 +275,9 @@ def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--a
 def timers_list(status: Optional[str] = typer.Option("pending", "--status", help="pending|fired|skipped|cancelled|all"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List timers (by default the pending ones, soonest first)."""
+    if status not in (None, "all", *TIMER_STATUSES):
+        raise MCRError(t("cli.unknown_choice", option="--status", value=status,
+                         allowed=", ".join((*TIMER_STATUSES, "all"))))
     db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
@@ -317,7 +340,7 @@ def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
     from engine.notify import retry_failed
 
     n = retry_failed(_db(), SystemClock(), list(ids) if ids else None)
-    typer.echo(f"{n}")
+    typer.echo(t("cli.retried", n=n))
 
 
 # ---------------------------------------------------------------------------------------------- serve
