@@ -36,6 +36,8 @@ app.add_typer(event_app, name="event")
 app.add_typer(timers_app, name="timers")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
+calendars_app = typer.Typer(help="工作日历 / business calendars", no_args_is_help=True)
+app.add_typer(calendars_app, name="calendars")
 
 
 TIMER_STATUSES = ("pending", "fired", "skipped", "cancelled")
@@ -343,6 +345,35 @@ def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
     typer.echo(t("cli.retried", n=n))
 
 
+# ---------------------------------------------------------------------------------------------- calendars
+
+
+def _calendar_warnings(weeks: Optional[int] = None) -> list[str]:
+    """One line per calendar and year ahead that will run on projected days off (docs/calendars.md)."""
+    from engine.app import load_calendar_registry
+    from engine.calendar import china_official_through, coverage_gaps
+    from engine.clock import SystemClock
+
+    if weeks is None:
+        weeks = int(os.environ.get("MCR_CALENDAR_WARN_WEEKS", "8"))
+    registry = load_calendar_registry()
+    today = SystemClock().now().astimezone(registry.get(None).tz).date()
+    return [t("cli.calendar_gap", calendar=g.calendar, year=g.year, through=china_official_through())
+            for g in coverage_gaps(registry, today, weeks)]
+
+
+@calendars_app.command("check")
+def calendars_check(weeks: Optional[int] = typer.Option(
+        None, "--weeks", min=0, help="how far ahead to look (default MCR_CALENDAR_WARN_WEEKS, 8)")) -> None:
+    """Warn about coming years a calendar knows no official holidays for; exit 1 if there is one."""
+    lines = _calendar_warnings(weeks)
+    for line in lines:
+        typer.echo(f"{t('cli.warning')}: {line}", err=True)
+    if lines:
+        raise typer.Exit(1)
+    typer.echo(t("cli.calendars_ok"))
+
+
 # ---------------------------------------------------------------------------------------------- serve
 
 
@@ -377,6 +408,9 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     sched.start()
+    for line in _calendar_warnings():
+        logging.getLogger("mcr.calendar").warning("%s", line)
+        typer.echo(f"{t('cli.warning')}: {line}", err=True)
     typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
         while not stop.wait(1.0):
