@@ -154,10 +154,14 @@ def _throughput(root: Path, events: int, instances: int, synchronous: str, round
         lat_raw = raw.run(per_round, r * per_round)
         raw_rates.append(per_round / sum(lat_raw))
     eng, rw = statistics.median(eng_rates), statistics.median(raw_rates)
+    ratios = [e / r for e, r in zip(eng_rates, raw_rates)]
     eng_lat.sort()
     engine.db.dispose()
     raw.conn.close()
-    return {"engine_events_per_s": round(eng, 1), "raw_events_per_s": round(rw, 1), "ratio": round(eng / rw, 3),
+    return {"rounds": rounds, "engine_events_per_s": round(eng, 1),
+            "engine_events_per_s_range": [round(min(eng_rates), 1), round(max(eng_rates), 1)],
+            "raw_events_per_s": round(rw, 1), "raw_events_per_s_range": [round(min(raw_rates), 1), round(max(raw_rates), 1)],
+            "ratio": round(statistics.median(ratios), 3), "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
             "p99_ms": round(eng_lat[int(len(eng_lat) * 0.99) - 1] * 1000, 3),
             "p50_ms": round(eng_lat[len(eng_lat) // 2] * 1000, 3), "events": per_round * rounds}
 
@@ -211,14 +215,15 @@ def _rss(root: Path, events: int, instances: int) -> dict[str, Any]:
 
 
 def run_bench(*, events: int = 20000, instances: int = 2000, timers: int = 1_000_000, rss_events: int = 100_000,
-              synchronous: str = "FULL", workdir: Path | None = None) -> dict[str, Any]:
+              synchronous: str = "FULL", rounds: int = 3, workdir: Path | None = None) -> dict[str, Any]:
+    """The engine suite: each figure is the median of `rounds` alternating engine/raw rounds, with its range."""
     previous = os.environ.get("MCR_SQLITE_SYNCHRONOUS")
     os.environ["MCR_SQLITE_SYNCHRONOUS"] = synchronous.upper()
     try:
         with tempfile.TemporaryDirectory(prefix="mcr-bench-", dir=workdir) as tmp:
             root = Path(tmp)
             result: dict[str, Any] = {"synchronous": synchronous.upper()}
-            result.update(_throughput(root, events, instances, synchronous.upper()))
+            result.update(_throughput(root, events, instances, synchronous.upper(), rounds))
             if timers:
                 result.update(_timer_claim(root, timers))
             if rss_events:

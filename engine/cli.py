@@ -43,6 +43,12 @@ app.add_typer(calendars_app, name="calendars")
 TIMER_STATUSES = ("pending", "fired", "skipped", "cancelled")
 
 
+# The CLI runs as the operator (the OS account); `--as EMP` acts for an employee of the master data,
+# and history and audit record both ("operator root for E00012"). Identity is never self-declared.
+AS_OPTION = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit "
+                                            "records the operator too)")
+
+
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -153,11 +159,15 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
 @instances_app.command("start")
 def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JSON object"),
                     subject: Optional[str] = typer.Option(None, "--subject"),
-                    actor: str = typer.Option("cli", "--actor"),
+                    as_emp: Optional[str] = AS_OPTION,
                     calendar: Optional[str] = typer.Option(None, "--calendar")) -> None:
-    """Start an instance of FLOW (latest version)."""
+    """Start an instance of FLOW (latest version), as the operator or `--as` an employee."""
+    from engine.auth.principal import cli_principal
+
+    body = _json_arg(data, "--data")  # the user's input first, before touching the database
     rt = _runtime(create=True)
-    res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.start(flow, body, actor=principal.actor, principal=principal, subject=subject, calendar=calendar)
     typer.echo(t("cli.start_duplicate", id=res.instance_id) if res.duplicate else
                t("cli.started", id=res.instance_id, flow=flow, state=res.to_state))
 
@@ -257,14 +267,18 @@ def _json_arg(text: str, option: str) -> dict[str, Any]:
 
 
 @event_app.command("send")
-def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--actor", help="who sends it"),
+def event_send(instance_id: int, event: str, as_emp: Optional[str] = AS_OPTION,
                payload: str = typer.Option("{}", "--payload", help="JSON object"),
                client_event_id: Optional[str] = typer.Option(None, "--client-event-id"),
                expected_version: Optional[int] = typer.Option(None, "--expected-version")) -> None:
-    """Send EVENT to instance ID as ACTOR. A refused event exits 1 and changes nothing."""
+    """Send EVENT to instance ID, as the operator or `--as` an employee. A refused event exits 1 and
+    changes nothing; an event the flow marks internal (timers' events) is always refused here."""
+    from engine.auth.principal import cli_principal
+
     body = _json_arg(payload, "--payload")  # the user's input first, before touching the database
     rt = _runtime()
-    res = rt.send(instance_id, event, actor=actor, payload=body,
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.send(instance_id, event, actor=principal.actor, principal=principal, payload=body,
                   client_event_id=client_event_id, expected_version=expected_version)
     key = "cli.event_duplicate" if res.duplicate else "cli.event_applied"
     typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
@@ -378,11 +392,13 @@ def calendars_check(weeks: Optional[int] = typer.Option(
 
 
 @app.command("serve")
-def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web app listens on"),
+          port: int = typer.Option(8080, "--port", help="port of the web app"),
+          demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
           pause_after_claim: float = typer.Option(
               float(os.environ.get("MCR_FAULT_PAUSE_AFTER_CLAIM_S", "0")), "--pause-after-claim", hidden=True,
               help="fault injection for crash drills: seconds to wait between claiming and firing timers")) -> None:
-    """Run the engine: migrations, scheduler (timers, launches) and mail delivery, until Ctrl+C."""
+    """Run the engine: migrations, scheduler (timers, launches), mail delivery and the web app, until Ctrl+C."""
     from engine.clock import SystemClock
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
@@ -413,11 +429,34 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
         typer.echo(f"{t('cli.warning')}: {line}", err=True)
     typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
+        _serve_web(rt, host, port, stop)
         while not stop.wait(1.0):
             pass
     finally:
         sched.shutdown()
         typer.echo(t("cli.stopped"), err=True)
+
+
+def _serve_web(rt: Any, host: str, port: int, stop: threading.Event) -> None:
+    """The web app (uvicorn) in this thread, beside the scheduler's threads; returns on Ctrl+C/SIGTERM.
+
+    uvicorn takes over SIGINT/SIGTERM while it runs and hands them back when it stops, so `stop`
+    is set either way and the scheduler is shut down by the caller."""
+    import uvicorn
+
+    from engine.web import WebSettings, create_app
+
+    settings = WebSettings.from_env()
+    # X-Forwarded-Proto / -For are trusted only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
+    # setting; default 127.0.0.1, i.e. a reverse proxy on the same machine).
+    config = uvicorn.Config(create_app(rt, settings), host=host, port=port, log_level="warning", proxy_headers=True,
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    typer.echo(t("cli.web_serving", url=f"http://{host}:{port}"), err=True)
+    if settings.base_url != f"http://{host}:{port}":
+        typer.echo(f"MCR_BASE_URL={settings.base_url}", err=True)
+    server.run()
+    stop.set()
 
 
 def _describe(mailer: Any) -> str:
@@ -442,12 +481,22 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           timers: int = typer.Option(1_000_000, "--timers", help="pending timers for the claim benchmark (0 to skip)"),
           rss_events: int = typer.Option(100_000, "--rss-events", help="events for the memory check (0 to skip)"),
           synchronous: str = typer.Option("FULL", "--synchronous"),
+          suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3) or flows "
+                                    "(the shipped flows through their services, at 1,000 and 100,000 issues)"),
+          repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir")) -> None:
-    """Benchmark the hot path against raw sqlite3 in the same run; prints JSON."""
+    """Benchmark against a baseline measured in the same run; prints JSON."""
+    if suite == "flows":
+        from engine.bench_flows import run_flows_bench
+
+        _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir))
+        return
+    if suite != "engine":
+        raise typer.BadParameter(f"--suite {suite}: use engine or flows")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,
-                         synchronous=synchronous, workdir=workdir))
+                         synchronous=synchronous, rounds=repeat, workdir=workdir))
 
 
 # ---------------------------------------------------------------------------------------------- plugins
@@ -457,7 +506,7 @@ def _register_plugins() -> None:
     """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
     import importlib
 
-    for module in ("engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

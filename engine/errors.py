@@ -117,6 +117,12 @@ class ActionFailed(TransitionRefused):
     code = "action_refused"
 
 
+class ActionNotPermitted(ActionFailed):
+    """The person acting may not take this step: their role or place in the organisation does not allow it."""
+
+    code = "not_permitted"
+
+
 class QuotaExceeded(ActionFailed):
     """The escalation would break the unit's self-resolution quota."""
 

@@ -28,6 +28,7 @@ from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, Interna
                            TransitionRefused, UnknownInstance)
 from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
+from engine.rules import PinnedRules, pinned_rules, register_rules
 from engine.templates import render
 from engine.timespec import TimeSpecError, lookup_path, parse_duration
 
@@ -87,6 +88,7 @@ class StepContext:
     mails: list[QueuedMail] = field(default_factory=list)
     earliest_timer: datetime | None = None
     principal: Principal | None = None
+    rules_version: int | None = None
 
     @property
     def emp_no(self) -> str:
@@ -95,6 +97,26 @@ class StepContext:
         Permission checks compare this; history and audit rows record `actor` ("operator root for E1").
         """
         return self.principal.emp_no if self.principal is not None else self.actor
+
+    def who(self) -> Principal:
+        """The step's principal for permission checks (the supervisor chain, roles).
+
+        Steps sent without one (the engine's own timers, launches, scans) act as the engine; an
+        internal caller that passed only an employee number gets that employee's principal.
+        """
+        if self.principal is None:
+            from engine.auth.principal import principal_in_tx
+
+            engine_actor = self.actor in ("system", "engine", "scenario") or self.actor.startswith("timer:")
+            found = None if engine_actor else principal_in_tx(self.tx, self.actor)
+            self.principal = found or (Principal.engine(self.actor) if engine_actor
+                                       else Principal(emp_no=self.actor, name=self.actor, via="step"))
+        return self.principal
+
+    @property
+    def rules(self) -> PinnedRules:
+        """The rules this instance started under (engine/rules.py): `ctx.rules.get("itr.yaml", ItrRules)`."""
+        return self.runtime.rules_for(self.tx, self.rules_version)
 
     @property
     def calendar(self) -> Any:
@@ -155,6 +177,8 @@ class Runtime:
             seconds=float(os.environ.get("MCR_CATCH_UP_GRACE_S", "300")))
         self.on_timer_armed: Callable[[datetime], None] | None = None
         self._registered: set[tuple[str, int]] = set()
+        self._rules: PinnedRules | None = None  # the registered version new instances start under
+        self._pinned: dict[int, PinnedRules] = {}
 
     # ------------------------------------------------------------------ definitions
 
@@ -189,6 +213,31 @@ class Runtime:
                 self._registered.add(defn.key)
         if problems:
             raise InvalidDefinition(problems)
+        self.register_rules()
+
+    def register_rules(self, actor: str = "system") -> PinnedRules:
+        """Register the rules folder as it is now; instances started from here on run on it (audited)."""
+        with self.db.tx() as tx:
+            return self._register_rules(tx, actor)
+
+    def _register_rules(self, tx: Tx, actor: str) -> PinnedRules:
+        pinned = register_rules(tx, actor=actor, now_us=to_us(self.clock.now()))
+        self._rules = pinned
+        self._pinned[pinned.version] = pinned  # type: ignore[index]
+        return pinned
+
+    def current_rules(self) -> PinnedRules:
+        """The registered rules new instances start under — for services working outside a step."""
+        return self._rules if self._rules is not None else self.register_rules()
+
+    def rules_for(self, tx: Tx, version: int | None) -> PinnedRules:
+        """The rules of a registered version (an instance from before rules were pinned: the current ones)."""
+        if version is None:
+            return self._rules if self._rules is not None else self._register_rules(tx, "system")
+        found = self._pinned.get(version)
+        if found is None:
+            found = self._pinned[version] = pinned_rules(tx, version)
+        return found
 
     # ------------------------------------------------------------------ public steps
 
@@ -327,16 +376,17 @@ class Runtime:
                             lookup_path(data, defn.locale) else DEFAULT_LOCALE)
         cflow = self.definitions.compiled(defn.name, defn.version)
         initial = cflow.initial
+        rules = self.rules_for(tx, None)
         row = tx.one(sql.INSERT_INSTANCE, {
             "flow": defn.name, "flow_version": defn.version, "state": initial.name, "subject": subject,
             "calendar": calendar, "locale": locale, "data": dumps(data), "now": to_us(now),
-            "ended": None})
+            "ended": None, "rules_version": rules.version})
         if row is None:  # this subject already has an instance: starting again changes nothing
             existing = tx.one(sql.SELECT_INSTANCE_BY_SUBJECT, {"flow": defn.name, "subject": subject})
             return StepResult(existing[0], None, existing[1], existing[2], duplicate=True)
         instance_id = row[0]
         ctx = StepContext(self, tx, cflow, instance_id, None, initial.name, "start", actor, {}, data, now,
-                          locale, calendar, principal=principal)
+                          locale, calendar, principal=principal, rules_version=rules.version)
         tx.execute(sql.INSERT_HISTORY, {
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": "start",
             "from_state": None, "to_state": initial.name, "payload": "{}", "client_event_id": None,
@@ -372,7 +422,7 @@ class Runtime:
                      {"id": instance_id})
         if row is None:
             raise UnknownInstance(t("engine.unknown_instance", id=instance_id), instance_id=instance_id, event=event)
-        _id, flow, flow_version, state, version, calendar, locale, data_text = row
+        _id, flow, flow_version, state, version, calendar, locale, data_text, rules_version = row
         if expected_version is not None and expected_version != version:
             raise StaleVersion(t("engine.stale_version", id=instance_id, version=version, expected=expected_version),
                                instance_id=instance_id, event=event, state=state)
@@ -382,12 +432,14 @@ class Runtime:
                                        instance_id=instance_id, event=event, state=state)
         candidates = cflow.index.get((state, event))
         if not candidates:
-            allowed = ", ".join(cflow.allowed.get(state, ())) or t("engine.ended")
+            # An outside sender is told only the events it could send; the engine sees them all.
+            allowed = ", ".join(e for e in cflow.allowed.get(state, ()) if internal or e not in cflow.internal) \
+                or t("engine.ended")
             raise EventNotAllowed(t("engine.not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
                                   instance_id=instance_id, event=event, state=state)
         data = json.loads(data_text)
         ctx = StepContext(self, tx, cflow, instance_id, state, None, event, actor, payload, data, now,
-                          locale, calendar, principal=principal)
+                          locale, calendar, principal=principal, rules_version=rules_version)
         transition = self._choose(ctx, candidates)
         target = transition.target or state
         ctx.target = target

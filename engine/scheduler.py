@@ -32,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from engine.clock import SystemClock
 from engine.db import fault_from
 from engine.launches import next_launch, run_due_launches
 from engine.runtime import Runtime
@@ -65,7 +66,7 @@ class EngineScheduler:
             self._mail_thread.start()
         self.scheduler.start()
         self.scheduler.add_job(self._rescan, IntervalTrigger(seconds=self.rescan.total_seconds()),
-                               id="rescan", next_run_time=self.runtime.clock.now())
+                               id="rescan", next_run_time=SystemClock().now())
         self._plan_launch()
 
     def shutdown(self, mail_grace: float = 10.0) -> None:
@@ -92,9 +93,11 @@ class EngineScheduler:
                                    replace_existing=True)
 
     def _real_time(self, when: datetime) -> datetime:
-        # Timer due times follow the runtime's clock; APScheduler follows the wall clock. With the
-        # system clock they are the same; a fake clock (replays) never uses this scheduler.
-        return max(when, self.runtime.clock.now()).astimezone(timezone.utc)
+        # Timer due times follow the runtime's clock; APScheduler follows the wall clock. The wait is
+        # the runtime clock's distance to `when`, counted from the wall clock's now: the same instant
+        # with the system clock, and no busy loop on a fixed test clock (MCR_FAKE_NOW).
+        wait = max(when - self.runtime.clock.now(), timedelta(0))
+        return (SystemClock().now() + wait).astimezone(timezone.utc)
 
     def _sweep(self) -> None:
         with self._lock:

@@ -13,8 +13,8 @@ from __future__ import annotations
 # the existing one up) instead of a duplicate kit, reminder or survey.
 INSERT_INSTANCE = """
 INSERT INTO flow_instance (flow, flow_version, state, version, subject, calendar, locale, data,
-                           created_us, updated_us, ended_us)
-VALUES (:flow, :flow_version, :state, 1, :subject, :calendar, :locale, :data, :now, :now, :ended)
+                           created_us, updated_us, ended_us, rules_version)
+VALUES (:flow, :flow_version, :state, 1, :subject, :calendar, :locale, :data, :now, :now, :ended, :rules_version)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
@@ -22,7 +22,7 @@ RETURNING id
 SELECT_INSTANCE_BY_SUBJECT = "SELECT id, state, version FROM flow_instance WHERE flow = :flow AND subject = :subject"
 
 SELECT_INSTANCE = """
-SELECT id, flow, flow_version, state, version, calendar, locale, data
+SELECT id, flow, flow_version, state, version, calendar, locale, data, rules_version
 FROM flow_instance WHERE id = :id
 """
 

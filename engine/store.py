@@ -39,6 +39,34 @@ class FlowDefinitionRow(SQLModel, table=True):
     registered_us: int = Field(sa_column=_us())
 
 
+class RulesVersion(SQLModel, table=True):
+    """A registered state of the rules folder (engine/rules.py): which file contents it holds, who
+    registered it and when, and what changed against the version before. Instances started after
+    it run on it (`flow_instance.rules_version`)."""
+
+    __tablename__ = "rules_version"
+    __table_args__ = (Index("ix_rules_version_digest", "digest"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    digest: str = Field(sa_column=Column(Text, nullable=False), description="sha256 over the files' names and digests")
+    files: str = Field(sa_column=Column(Text, nullable=False), description="JSON {file name: sha256 of its bytes}")
+    registered_us: int = Field(sa_column=_us())
+    registered_by: str = Field(sa_column=Column(Text, nullable=False))
+    changes: str = Field(sa_column=Column(Text, nullable=False), description="JSON [{file, change, diff}]")
+
+
+class RulesSource(SQLModel, table=True):
+    """The text of one rules file content, by its digest (shared by every version that holds it)."""
+
+    __tablename__ = "rules_source"
+    __table_args__ = (UniqueConstraint("digest", name="uq_rules_source_digest"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    digest: str = Field(sa_column=Column(Text, nullable=False))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class FlowInstance(SQLModel, table=True):
     __tablename__ = "flow_instance"
     __table_args__ = (
@@ -61,6 +89,8 @@ class FlowInstance(SQLModel, table=True):
     created_us: int = Field(sa_column=_us())
     updated_us: int = Field(sa_column=_us())
     ended_us: Optional[int] = Field(default=None, sa_column=_us(nullable=True))
+    rules_version: Optional[int] = Field(default=None, sa_column=Column(Integer, nullable=True),
+                                         description="rules_version.id the instance started under (NULL: before 0007)")
 
 
 class FlowHistory(SQLModel, table=True):

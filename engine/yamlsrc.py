@@ -69,6 +69,11 @@ def load_yaml(path: Path) -> Any:
         raise YamlSyntaxError(Problem(str(path), 1, f"not UTF-8 text ({exc.reason})")) from exc
     except OSError as exc:
         raise YamlSyntaxError(Problem(str(path), 0, f"cannot read file: {exc.strerror}")) from exc
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path | str) -> Any:
+    """Parse YAML text that came from `path` (a file, or a stored copy of one); errors name it and the line."""
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:

@@ -37,7 +37,7 @@ class Principal:
     below: frozenset[str] = frozenset()
     locale: str = "zh-CN"
     operator: Optional[str] = None
-    via: str = "cli"                      # web | api | cli | engine
+    via: str = "cli"                      # web | api | cli | engine | step (an employee named by internal code)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     # ------------------------------------------------------------------ identity for audit and history
@@ -111,6 +111,18 @@ def load_principal(session: Any, emp_no: str, *, operator: Optional[str] = None,
     return Principal(emp_no=employee.emp_no, name=employee.name, roles=frozenset(employee.role_set),
                      unit_code=employee.unit_code, below=frozenset(below(supervisor_tree(session), emp_no)),
                      locale=locale or employee.locale or "zh-CN", operator=operator, via=via)
+
+
+def principal_in_tx(tx: Any, emp_no: str, *, via: str = "step") -> Principal | None:
+    """`load_principal` for code holding a raw `Tx` (a flow step): None when `emp_no` is no employee."""
+    from engine.masterdata.visibility import below
+
+    row = tx.one("SELECT emp_no, name, roles, unit_code, locale FROM employee WHERE emp_no = :e", {"e": emp_no})
+    if row is None:
+        return None
+    tree = {e: s for e, s in tx.all("SELECT emp_no, supervisor_emp_no FROM employee")}
+    return Principal(emp_no=row[0], name=row[1], roles=frozenset(r for r in (row[2] or "").split(",") if r),
+                     unit_code=row[3], below=frozenset(below(tree, emp_no)), locale=row[4] or "zh-CN", via=via)
 
 
 def os_user() -> str:

@@ -12,20 +12,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from engine.clock import from_us, to_us
 from engine.registry import action, guard, launcher
-from flows.itr import org
+from flows.itr import counters, org
 from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuotaExceeded, EscalationReasonMissing,
                               InvalidIssueInput, NoHandler, NotHandler, NotQa, NotSubmitter, OverrideNotAllowed,
                               ScoreOutOfRange, UnknownRecord)
 from flows.itr.intake import care_rep as _named_care_rep, progress_every
 from flows.itr.messages import CATALOG, labels, reason_title, t, type_names
-from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, Issue, QaCase
+from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, QaCase
 from flows.itr.policy import (CallbackInputs, check_quota, closes_with_score, contact_free, decide_callback,
                               draw, sla_due, window_bounds)
-from flows.itr.rules import REASONS, ItrRules, load_itr_rules
+from flows.itr.rules import REASONS, ItrRules
 from flows.itr.search import upsert_entry
 
 NEXT_LEVEL = {"office": "region", "region": "hq"}
@@ -34,22 +34,31 @@ NEXT_LEVEL = {"office": "region", "region": "hq"}
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _rules() -> ItrRules:
-    return load_itr_rules()
-
-
-def _issue_table() -> Any:
-    return Issue.__table__
+def _rules(ctx: Any) -> ItrRules:
+    """rules/itr.yaml as registered when this issue started (pinned: a later change never reaches it)."""
+    return ctx.rules.get("itr.yaml", ItrRules)
 
 
 def _update_issue(ctx: Any, **values: Any) -> None:
-    tbl = _issue_table()
-    ctx.tx.run(update(tbl).where(tbl.c.id == ctx.instance_id).values(**values))
+    sets = ", ".join(f"{c} = :{c}" for c in values)
+    ctx.tx.execute(f"UPDATE itr_issue SET {sets} WHERE id = :_id", {**values, "_id": ctx.instance_id})
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _defaults(table: Any) -> dict[str, Any]:
+    """The table's scalar column defaults (what SQLAlchemy's insert() would have filled in)."""
+    found = _DEFAULTS.get(table.name)
+    if found is None:
+        found = {c.name: c.default.arg for c in table.columns
+                 if c.default is not None and getattr(c.default, "is_scalar", False)}
+        _DEFAULTS[table.name] = found
+    return found
 
 
 def _insert(ctx: Any, table: Any, **values: Any) -> int:
-    cur = ctx.tx.run(insert(table).values(**values).returning(table.c.id))
-    return int(cur.fetchone()[0])
+    return int(ctx.tx.insert_row(table.name, {**_defaults(table), **values}, returning="id"))
 
 
 def _refuse(ctx: Any, error: type, key: str, **kwargs: Any) -> None:
@@ -146,7 +155,7 @@ def callback_unreached(ctx: Any) -> bool:
 @guard("itr_callback_score_ok")
 def callback_score_ok(ctx: Any) -> bool:
     score = _score(ctx.payload.get("score"))
-    return score is not None and closes_with_score(score, _rules().callback.close_min_score)
+    return score is not None and closes_with_score(score, _rules(ctx).callback.close_min_score)
 
 
 # ---------------------------------------------------------------------------------------------- dispatch
@@ -191,7 +200,7 @@ def _record_dispatch(ctx: Any, *, queue: str, handler: org.Person, redispatch: b
 @action("itr_dispatch")
 def dispatch(ctx: Any) -> None:
     """受理后分派: by type to the owning queue (non-technical → the office's sales organisation)."""
-    rules = _rules()
+    rules = _rules(ctx)
     queue = ctx.payload.get("queue") or rules.dispatch.by_type[ctx.data["type"]]
     if queue not in rules.dispatch.queues:
         _refuse(ctx, InvalidIssueInput, "bad_choice", field="queue", value=queue,
@@ -203,7 +212,7 @@ def dispatch(ctx: Any) -> None:
 @action("itr_redispatch")
 def redispatch(ctx: Any) -> None:
     """A correction of the dispatch: recorded, so first-time dispatch accuracy can be measured."""
-    rules = _rules()
+    rules = _rules(ctx)
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
         _refuse(ctx, InvalidIssueInput, "redispatch_reason")
@@ -232,7 +241,11 @@ def reject(ctx: Any) -> None:
     if not reason:
         _refuse(ctx, InvalidIssueInput, "reject_reason")
     ctx.data["rejected_reason"] = reason
+    row = ctx.tx.one("SELECT office_code, region_code, opened_us, valid FROM itr_issue WHERE id = :i",
+                     {"i": ctx.instance_id})
     _update_issue(ctx, valid=False)
+    if row is not None and row[3]:
+        counters.issue_opened(ctx.tx, row[0], row[1], row[2], -1)
 
 
 @action("itr_note")
@@ -251,27 +264,32 @@ def _window_title(window: str) -> str:
     return t(key) if key in CATALOG else window
 
 
-def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tuple[int, int, datetime, datetime]:
-    if ctx.tx.is_pg:
-        # Two escalations of one unit in parallel must not both see the last free place in the quota:
-        # the unit's row lock serialises them (SQLite's write lock already does).
-        ctx.tx.one("SELECT code FROM org_unit WHERE code = :u FOR UPDATE", {"u": unit})
-    start, end = window_bounds(rules.quota.window, ctx.now, ctx.calendar.tz)
-    params = {"u": unit, "s": to_us(start), "e": to_us(end), "yes": True}
-    before = int(ctx.tx.one("SELECT COUNT(*) FROM itr_escalation WHERE unit_code = :u AND counted = :yes "
-                            "AND at_us >= :s AND at_us < :e", params)[0])
-    column = "office_code" if level == "office" else "region_code"
-    issues = int(ctx.tx.one(f"SELECT COUNT(*) FROM itr_issue WHERE {column} = :u AND valid = :yes "
-                            "AND opened_us >= :s AND opened_us < :e", params)[0])
-    opened = ctx.tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": ctx.instance_id})[0]
+def escalation_counts(tx: Any, rules: ItrRules, *, level: str, unit: str, issue_id: int, now: datetime,
+                      tz: Any) -> tuple[int, int, datetime, datetime]:
+    """The unit's counted escalations and its issues in the quota window holding `now` (the issue
+    being escalated always counted among the issues); also what the escalate form shows."""
+    window = rules.quota.window
+    start, end = window_bounds(window, now, tz)
+    before = counters.count(tx, "esc", unit, start, end, window=window)
+    issues = counters.count(tx, "issues", unit, start, end, window=window, level=level)
+    opened = tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": issue_id})[0]
     if not (to_us(start) <= opened < to_us(end)):
         issues += 1  # the issue being escalated is always one of the unit's issues
     return before, issues, start, end
 
 
+def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tuple[int, int, datetime, datetime]:
+    if ctx.tx.is_pg:
+        # Two escalations of one unit in parallel must not both see the last free place in the quota:
+        # the unit's row lock serialises them (SQLite's write lock already does).
+        ctx.tx.one("SELECT code FROM org_unit WHERE code = :u FOR UPDATE", {"u": unit})
+    return escalation_counts(ctx.tx, rules, level=level, unit=unit, issue_id=ctx.instance_id, now=ctx.now,
+                             tz=ctx.calendar.tz)
+
+
 def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
               override_by: Optional[str], override_why: Optional[str]) -> None:
-    rules = _rules()
+    rules = _rules(ctx)
     level = ctx.data.get("level", "office")
     to_level = NEXT_LEVEL.get(level)
     if to_level is None:
@@ -312,6 +330,7 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                      override_why=override_why, qa_flag=decision == "overridden", escalated_before=before,
                      unit_issues=issues, quota_limit=str(check.limit), window_start_us=to_us(start),
                      window_end_us=to_us(end), handler_emp_no=handler.emp_no if handler else None)
+    counters.add(ctx.tx, "esc", unit, to_us(ctx.now))
     due = sla_due(ctx.calendar, ctx.now, float(ctx.data["sla_hours"]))
     ctx.data.update(level=to_level, sla_due=due.astimezone(ctx.calendar.tz).isoformat(),
                     escalations=int(ctx.data.get("escalations", 0)) + 1)
@@ -439,13 +458,24 @@ def resolve(ctx: Any) -> None:
 
 
 def _window_counts(ctx: Any, rules: ItrRules) -> tuple[int, int]:
-    start, end = window_bounds(rules.callback.window, ctx.now, ctx.calendar.tz)
-    params = {"o": ctx.data["office"], "s": to_us(start), "e": to_us(end), "yes": True, "me": ctx.instance_id}
-    base = int(ctx.tx.one("SELECT COUNT(DISTINCT issue_id) FROM itr_callback_decision WHERE office_code = :o "
-                          "AND at_us >= :s AND at_us < :e AND issue_id <> :me", params)[0]) + 1
-    done = int(ctx.tx.one("SELECT COUNT(DISTINCT issue_id) FROM itr_callback_decision WHERE office_code = :o "
-                          "AND at_us >= :s AND at_us < :e AND required = :yes AND issue_id <> :me", params)[0])
-    return done, base
+    """Coverage so far in the office's window, this issue counted once in the base (not yet as done)."""
+    window = rules.callback.window
+    start, end = window_bounds(window, ctx.now, ctx.calendar.tz)
+    office = ctx.data["office"]
+    base = counters.count(ctx.tx, "cb_base", office, start, end, window=window)
+    done = counters.count(ctx.tx, "cb_done", office, start, end, window=window)
+    mine = _decided_in(ctx.tx, ctx.instance_id, to_us(start), to_us(end))
+    return done - int(mine == "required"), base - int(mine is not None) + 1
+
+
+def _decided_in(tx: Any, issue_id: int, start_us: int, end_us: int, *, other_than: Optional[int] = None) -> Optional[str]:
+    """Whether the issue already has a callback decision in the window: 'required', 'decided' or None."""
+    row = tx.one("SELECT MAX(CASE WHEN required = :yes THEN 1 ELSE 0 END), COUNT(*) FROM itr_callback_decision "
+                 "WHERE issue_id = :i AND at_us >= :s AND at_us < :e AND id <> :other",
+                 {"yes": True, "i": issue_id, "s": start_us, "e": end_us, "other": other_than or -1})
+    if not row or not row[1]:
+        return None
+    return "required" if row[0] else "decided"
 
 
 def _last_reached(tx: Any, contact: str) -> Optional[datetime]:
@@ -473,7 +503,7 @@ def _last_callback(tx: Any, contact: str, exclude_issue: int, now: datetime) -> 
     (another issue's, or a survey callback already assigned)."""
     last = _last_reached(tx, contact)
     pending = tx.one("SELECT COUNT(*) FROM itr_callback_decision d JOIN flow_instance f ON f.id = d.issue_id "
-                     "WHERE d.contact_code = :c AND d.required = :yes AND f.state = 'callback_pending' "
+                     "WHERE d.contact_code = :c AND d.required = :yes AND f.flow = 'itr_issue' AND f.state = 'callback_pending' "
                      "AND d.issue_id <> :me", {"c": contact, "yes": True, "me": exclude_issue})[0]
     return last, bool(pending) or _survey_call_planned(tx, contact)
 
@@ -482,7 +512,7 @@ def _callback_decision(ctx: Any) -> dict[str, Any]:
     cached = getattr(ctx, "_itr_callback", None)
     if cached is not None:
         return cached
-    rules = _rules()
+    rules = _rules(ctx)
     cb = rules.callback
     contact = ctx.data["contact"]
     last, pending = _last_callback(ctx.tx, contact, ctx.instance_id, ctx.now)
@@ -535,6 +565,10 @@ def close(ctx: Any) -> None:
         last_callback_us=to_us(datetime.fromisoformat(d["last_callback"])) if d["last_callback"] else None,
         not_before_us=to_us(datetime.fromisoformat(d["not_before"])) if d["not_before"] else None,
         carry_pending=d["carry_pending"], carried_from=d["carried_from"])
+    counters.decision_recorded(
+        ctx.tx, ctx.instance_id, ctx.data["office"], to_us(ctx.now), bool(d["required"]),
+        lambda s, e, required_only: (_decided_in(ctx.tx, ctx.instance_id, s, e, other_than=decision_id)
+                                     in (("required",) if required_only else ("required", "decided"))))
     if d["carried_from"] is not None:
         tbl = DecisionRow.__table__
         ctx.tx.run(update(tbl).where(tbl.c.issue_id == d["carried_from"], tbl.c.carry_pending.is_(True),
@@ -545,7 +579,7 @@ def close(ctx: Any) -> None:
         _update_issue(ctx, callback_required=False, closed_us=to_us(ctx.now))
         return
     _update_issue(ctx, callback_required=True)
-    rules = _rules()
+    rules = _rules(ctx)
     not_before = (datetime.fromisoformat(d["not_before"]).astimezone(ctx.calendar.tz).strftime("%Y-%m-%d %H:%M")
                   if d["not_before"] else "")
     for agent in _agents(ctx.tx, ctx.data, rules.callback.agent_role):
@@ -566,7 +600,7 @@ def _score(value: Any) -> Optional[int]:
     return None
 
 
-def _handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
+def handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
     """Everyone who handled the issue: its handler now and every handler it was dispatched or escalated to."""
     found = {r[0] for r in tx.all("SELECT handler_emp_no FROM itr_dispatch WHERE issue_id = :i "
                                   "UNION SELECT handler_emp_no FROM itr_escalation WHERE issue_id = :i",
@@ -577,14 +611,14 @@ def _handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
 @action("itr_record_callback")
 def record_callback(ctx: Any) -> None:
     """回访: a reached customer scores 1–5; ≥ 3 closes, < 3 opens a QA retrospective (回溯)."""
-    rules = _rules()
+    rules = _rules(ctx)
     reached = ctx.payload.get("reached") is not False
     score = _score(ctx.payload.get("score"))
     if reached and (score is None or not 1 <= score <= 5):
         _refuse(ctx, ScoreOutOfRange, "score_out_of_range", score=ctx.payload.get("score"))
     if not reached and ctx.payload.get("score") is not None:
         _refuse(ctx, ScoreOutOfRange, "score_unreached")
-    if ctx.emp_no in _handlers_of(ctx.tx, ctx.instance_id, ctx.data):
+    if ctx.emp_no in handlers_of(ctx.tx, ctx.instance_id, ctx.data):
         _refuse(ctx, CallbackByHandler, "callback_by_handler", actor=ctx.actor)
     contact = ctx.data["contact"]
     gap = rules.callback.same_contact_gap_days

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from engine.clock import to_us
-from flows.itr import org
+from flows.itr import counters, org
 from flows.itr.errors import InvalidIssueInput, UnknownCustomer, UnknownRecord
 from flows.itr.messages import t
-from flows.itr.models import Issue, WeeklyScore
+from flows.itr.models import WeeklyScore
 from flows.itr.policy import is_major_issue, sla_due, sla_text, week_of
 from flows.itr.rules import SEVERITIES, SOURCES, TYPES, ItrRules
 
@@ -151,7 +151,8 @@ def _negative_score(tx: Any, rules: ItrRules, row: dict[str, Any], now: datetime
 
 def record(tx: Any, issue_id: int, intake: Intake, rules: ItrRules, now: datetime) -> None:
     """Write the issue row and, when intake found one, the team's negative score entry."""
-    tx.run(insert(Issue.__table__).values(id=issue_id, **intake.row))
+    tx.insert_row("itr_issue", {"id": issue_id, **intake.row})  # every column given: no defaults to fill
+    counters.issue_opened(tx, intake.row["office_code"], intake.row["region_code"], intake.row["opened_us"])
     if not intake.data.get("negative_score"):
         return
     neg = rules.weekly_quota.negative_score

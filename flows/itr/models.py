@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from engine.columns import text_col as _text, us_col as _us, int_col as _int, flag_col as _flag
@@ -26,7 +26,15 @@ class Issue(SQLModel, table=True):
     __tablename__ = "itr_issue"
     __table_args__ = (Index("ix_itr_issue_office_opened", "office_code", "opened_us"),
                       Index("ix_itr_issue_customer_opened", "customer_code", "opened_us"),
-                      Index("ix_itr_issue_handler", "handler_emp_no"))
+                      Index("ix_itr_issue_handler", "handler_emp_no"),
+                      # The my-work inbox reads open issues only (flows/itr/inbox.py): partial indexes hold
+                      # the open rows alone, so they stay small however many issues are closed.
+                      Index("ix_itr_issue_handler_open", "handler_emp_no", sqlite_where=text("resolved_us IS NULL"),
+                            postgresql_where=text("resolved_us IS NULL")),
+                      Index("ix_itr_issue_submitter_open", "submitter_emp_no", sqlite_where=text("closed_us IS NULL"),
+                            postgresql_where=text("closed_us IS NULL")),
+                      Index("ix_itr_issue_care_open", "care_rep_emp_no", sqlite_where=text("closed_us IS NULL"),
+                            postgresql_where=text("closed_us IS NULL")))
 
     id: int = Field(sa_column=Column(Integer, ForeignKey("flow_instance.id"), primary_key=True,
                                      autoincrement=False))
@@ -111,12 +119,29 @@ class Escalation(SQLModel, table=True):
     message: Optional[str] = Field(default=None, sa_column=_text())
 
 
+class Counter(SQLModel, table=True):
+    """One figure of one unit over one window (flows/itr/counters.py): kept in the steps' own
+    transactions so the quota and the callback coverage never scan a period."""
+
+    __tablename__ = "itr_counter"
+    __table_args__ = (UniqueConstraint("metric", "unit_code", "start_us", "end_us", name="uq_itr_counter_window"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    metric: str = Field(sa_column=_text(False), description="esc / issues:office / issues:region / cb_base / cb_done")
+    unit_code: str = Field(sa_column=_text(False))
+    start_us: int = Field(sa_column=_us())
+    end_us: int = Field(sa_column=_us())
+    n: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
 class CallbackDecision(SQLModel, table=True):
     """Whether an issue must be called back before closing, and why — with the seed and the draw."""
 
     __tablename__ = "itr_callback_decision"
     __table_args__ = (Index("ix_itr_callback_decision_issue", "issue_id"),
-                      Index("ix_itr_callback_decision_office", "office_code", "at_us"))
+                      Index("ix_itr_callback_decision_office", "office_code", "at_us"),
+                      Index("ix_itr_callback_decision_contact", "contact_code"),
+                      Index("ix_itr_callback_decision_owed", "office_code", "carry_pending", "carried_to", "id"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     issue_id: int = Field(sa_column=_int(False, fk="itr_issue.id"))
@@ -237,4 +262,4 @@ class WeeklyScore(SQLModel, table=True):
     created_us: int = Field(sa_column=_us())
 
 
-ITR_TABLES = (Issue, Dispatch, Escalation, CallbackDecision, Callback, QaCase, CaseEntry, CaseToken, WeeklyScore)
+ITR_TABLES = (Issue, Dispatch, Escalation, Counter, CallbackDecision, Callback, QaCase, CaseEntry, CaseToken, WeeklyScore)

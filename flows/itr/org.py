@@ -170,6 +170,10 @@ def contact(tx: Any, code: Optional[str]) -> ContactRow | None:
     return ContactRow(*row) if row else None
 
 
+OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq", "resolved",
+               "callback_pending", "qa_review")  # every state of itr_issue.yaml but closed and rejected
+
+
 def open_load(tx: Any, emp_nos: Iterable[str]) -> dict[str, int]:
     """Open (not ended) issues per handler, to spread new work over a queue's handlers."""
     emps = sorted(set(emp_nos))
@@ -177,8 +181,13 @@ def open_load(tx: Any, emp_nos: Iterable[str]) -> dict[str, int]:
         return {}
     params = {f"e{i}": e for i, e in enumerate(emps)}
     marks = ", ".join(f":e{i}" for i in range(len(emps)))
-    rows = tx.all("SELECT i.handler_emp_no, COUNT(*) FROM itr_issue i JOIN flow_instance f ON f.id = i.id "
-                  f"WHERE f.ended_us IS NULL AND i.handler_emp_no IN ({marks}) GROUP BY i.handler_emp_no", params)
+    # Driven from the open instances (ix_flow_instance_flow_state, one seek per open state) so the cost
+    # follows the work in hand, not every issue the handlers ever had.
+    opened = " UNION ALL ".join(f"SELECT id FROM flow_instance WHERE flow = 'itr_issue' AND state = '{s}'"
+                                for s in OPEN_STATES)
+    # CROSS JOIN keeps that order on SQLite (its planner would start from the handler index otherwise).
+    rows = tx.all(f"SELECT i.handler_emp_no, COUNT(*) FROM ({opened}) f CROSS JOIN itr_issue i "
+                  f"WHERE i.id = f.id AND i.handler_emp_no IN ({marks}) GROUP BY i.handler_emp_no", params)
     load = {e: 0 for e in emps}
     load.update({r[0]: int(r[1]) for r in rows})
     return load

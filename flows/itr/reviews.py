@@ -14,7 +14,7 @@ from typing import Any
 from flows.itr import org
 from flows.itr.policy import previous_month, previous_week
 from flows.itr.reports import ItrReport, build_report, run_weekly_check
-from flows.itr.rules import load_itr_rules
+from flows.itr.rules import ItrRules
 
 ACTOR = "launcher:itr_review"
 
@@ -43,7 +43,7 @@ def _units_with_issues(runtime: Any) -> tuple[list[str], list[str], list[str]]:
 def run_weekly_review(lctx: Any) -> int:
     """Monday 09:00: the previous ISO week's review for every office, to its heads and sales management."""
     runtime = lctx.runtime
-    rules = load_itr_rules()
+    rules = runtime.current_rules().get("itr.yaml", ItrRules)
     if not rules.reviews.weekly_enabled:
         return 0
     week = previous_week(lctx.occurrence, lctx.launch.recurrence.tz)
@@ -66,7 +66,7 @@ def run_weekly_review(lctx: Any) -> int:
 def run_monthly_review(lctx: Any) -> int:
     """The 1st, 09:00: last month's quality analysis for every region (its heads) and HQ (sales management)."""
     runtime = lctx.runtime
-    rules = load_itr_rules()
+    rules = runtime.current_rules().get("itr.yaml", ItrRules)
     if not rules.reviews.monthly_enabled:
         return 0
     month = previous_month(lctx.occurrence, lctx.launch.recurrence.tz)

@@ -11,12 +11,13 @@ never the step's transaction.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel
-from sqlalchemy import insert
+from sqlalchemy import and_, insert, or_, union
 from sqlmodel import Session, col, select
 
 from engine import sql
@@ -35,7 +36,7 @@ from flows.itr.messages import STATE_WORDS, t
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
                               WeeklyScore)
 from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
-from flows.itr.rules import TYPES, load_itr_rules
+from flows.itr.rules import TYPES, ItrRules
 from flows.itr.search import search as _search, upsert_entry
 
 FLOW = "itr_issue"
@@ -220,11 +221,13 @@ def _require_issue(rt: Any, issue_id: Any, principal: Principal, event: str) -> 
     return iid
 
 
-def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal,
-          payload: Optional[dict[str, Any]] = None) -> Any:
+def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal, payload: Optional[dict[str, Any]] = None,
+          client_event_id: Optional[str] = None) -> Any:
+    # `client_event_id` (a form's nonce): the same submission twice is applied once.
     iid = _require_issue(rt, issue_id, principal, event)
     try:
-        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {})
+        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {},
+                       client_event_id=client_event_id)
     except EventNotAllowed as exc:
         # Already in flow_refusal (the runtime logs it); say it in the user's words.
         state = exc.state or "?"
@@ -246,7 +249,7 @@ def open_issue(rt: Any, *, principal: Principal, **fields: Any) -> IssueView:
 
     The submitter defaults to the principal's employee; the operator alone (no `--as`) must name one.
     """
-    rules = load_itr_rules()
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
     actor = principal.actor
     try:
@@ -271,7 +274,7 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
     Same checks as `open_issue`; a refusal refuses the calling step. `submitter` defaults to the
     step's actor — a timer-driven step must name one.
     """
-    rules = load_itr_rules()
+    rules = ctx.runtime.current_rules().get("itr.yaml", ItrRules)  # what the new issue will be pinned to
     intake = prepare(ctx.tx, ctx.runtime, rules, fields, actor=ctx.emp_no, now=ctx.now)
     issue_id = ctx.start(FLOW, intake.data, calendar=intake.calendar, locale=intake.locale)
     record(ctx.tx, issue_id, intake, rules, ctx.now)
@@ -282,52 +285,60 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
 
 
 def dispatch(rt: Any, issue_id: Any, *, principal: Principal, queue: Optional[str] = None,
-             handler: Optional[str] = None) -> IssueView:
+             handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
     """分派 by type to the owning queue (or the named queue / handler)."""
-    _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler})
+    _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, queue: Optional[str] = None,
-               handler: Optional[str] = None) -> IssueView:
-    _send(rt, issue_id, "redispatch", principal=principal, payload={"queue": queue, "handler": handler, "reason": reason})
+               handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "redispatch", principal=principal,
+          payload={"queue": queue, "handler": handler, "reason": reason}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def accept(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
-    _send(rt, issue_id, "accept", principal=principal)
+def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "accept", principal=principal, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str) -> IssueView:
-    _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason})
+def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str,
+           client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def note(rt: Any, issue_id: Any, *, principal: Principal, text: str) -> IssueView:
-    _send(rt, issue_id, "note", principal=principal, payload={"text": text})
+def note(rt: Any, issue_id: Any, *, principal: Principal, text: str,
+         client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "note", principal=principal, payload={"text": text}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str) -> IssueView:
+def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str,
+                  client_event_id: Optional[str] = None) -> IssueView:
     """重大事故: names the customer-care representative; hourly progress reports start."""
-    _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep})
+    _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case: Optional[str] = None,
-            add_to_library: bool = False) -> IssueView:
+            add_to_library: bool = False, client_event_id: Optional[str] = None) -> IssueView:
     _send(rt, issue_id, "resolve", principal=principal,
-          payload={"solution": solution, "case": case, "add_to_library": add_to_library})
+          payload={"solution": solution, "case": case, "add_to_library": add_to_library},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[str], note: Optional[str] = None,
-             override_by: Optional[str] = None, override_why: Optional[str] = None) -> EscalationView:
+             override_by: Optional[str] = None, override_why: Optional[str] = None,
+             client_event_id: Optional[str] = None) -> EscalationView:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
     try:
-        _send(rt, issue_id, "escalate", principal=principal, payload=payload)
+        _send(rt, issue_id, "escalate", principal=principal, payload=payload, client_event_id=client_event_id)
     except EscalationQuotaExceeded as exc:
         _record_refused_escalation(rt, int(issue_id), principal.actor, exc)
         raise
@@ -349,23 +360,24 @@ def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: Escalati
 # ---------------------------------------------------------------------------------------------- close, callback, QA
 
 
-def close(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
+def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
     """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
-    _send(rt, issue_id, "close", principal=principal)
+    _send(rt, issue_id, "close", principal=principal, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any = None, reached: bool = True,
-                    note: Optional[str] = None) -> IssueView:
+                    note: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
-    _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note})
+    _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
 QA_DECISIONS = {"low_score": ("close", "reopen"), "escalation_override": ("justified", "unjustified")}
 
 
-def qa_decide(rt: Any, case_id: Any, *, principal: Principal, decision: str, accountable: Optional[str] = None,
+def qa_decide(rt: Any, case_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, decision: str, accountable: Optional[str] = None,
               note: Optional[str] = None) -> QaCaseView:
     """流程QA decides a case: a low-score retrospective closes or reopens the issue; an override is judged."""
     with rt.db.session() as s:
@@ -381,7 +393,7 @@ def qa_decide(rt: Any, case_id: Any, *, principal: Principal, decision: str, acc
         _log_refusal(rt, case.issue_id, principal.actor, "qa_decide", exc)
         raise exc
     if case.kind == "low_score":
-        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", principal=principal,
+        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", principal=principal, client_event_id=client_event_id,
               payload={"case": case.id, "accountable": accountable, "note": note})
         return qa_case(rt, case.id, principal=Principal.engine())
     with rt.db.tx() as tx:
@@ -453,7 +465,7 @@ def load_case_library(rt: Any, path: Optional[Path] = None, *, principal: Princi
 def weekly_check(rt: Any, week: str) -> WeeklyCheck:
     """每周有效问题检查: which big customers' teams fell short of the weekly minimum (entries written once)."""
     with rt.db.tx() as tx:
-        return run_weekly_check(tx, rt, load_itr_rules(), week, rt.clock.now())
+        return run_weekly_check(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), week, rt.clock.now())
 
 
 def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, office: Optional[str] = None,
@@ -474,7 +486,7 @@ def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, 
         expected = "office" if office else "region" if region else None
         if found is None or (expected and found[0] != expected):
             raise ItrUsageError(t("report_unit", code=code, kind=expected or "office / region / hq"))
-        return build_report(tx, rt, load_itr_rules(), period=str(week or month), unit_code=code,
+        return build_report(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), period=str(week or month), unit_code=code,
                             now=now or rt.clock.now(), kind="week" if week else "month", types=types)
 
 
@@ -497,7 +509,15 @@ def _qa_view(q: QaCase, tz: Any, title: str) -> QaCaseView:
                       decided_by=q.decided_by, decided=_local(q.decided_us, tz), note=q.note)
 
 
-def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail: bool) -> IssueView:
+def _rows(tx: Any, model: Any, where: str, params: dict[str, Any], order: str = "id") -> list[Any]:
+    """Rows of an ITR table as attribute objects, read on the raw connection: a view is rebuilt after every
+    service call, and the ORM's per-query overhead was most of that call's cost."""
+    cols = [c.name for c in model.__table__.columns]
+    return [SimpleNamespace(**dict(zip(cols, r))) for r in
+            tx.all(f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}", params)]
+
+
+def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> IssueView:
     tz = _tz(rt, issue.calendar)
     view = IssueView(
         id=issue.id, state=inst.state, state_title=_state_title(rt, inst.state), title=issue.title,
@@ -515,9 +535,8 @@ def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail
     iid = issue.id
     view.dispatches = [DispatchView(seq=d.seq, at=_local(d.at_us, tz), actor=d.actor, queue=d.queue,  # type: ignore[arg-type]
                                     handler=d.handler_emp_no, redispatch=d.redispatch, reason=d.reason)
-                       for d in s.exec(select(Dispatch).where(Dispatch.issue_id == iid).order_by(col(Dispatch.seq)))]
-    view.escalations = [_escalation_view(e, tz, issue.title) for e in
-                        s.exec(select(Escalation).where(Escalation.issue_id == iid).order_by(col(Escalation.id)))]
+                       for d in _rows(tx, Dispatch, "issue_id = :i", {"i": iid}, "seq")]
+    view.escalations = [_escalation_view(e, tz, issue.title) for e in _rows(tx, Escalation, "issue_id = :i", {"i": iid})]
     view.callback_decisions = [
         CallbackDecisionView(id=d.id, at=_local(d.at_us, tz),  # type: ignore[arg-type]
                              required=d.required, reason=d.reason, seed=d.seed,
@@ -525,13 +544,11 @@ def _issue_view(rt: Any, s: Session, issue: Issue, inst: FlowInstance, *, detail
                              coverage_base=d.coverage_base, contact=d.contact_code,
                              last_callback=_local(d.last_callback_us, tz), not_before=_local(d.not_before_us, tz),
                              carry_pending=d.carry_pending, carried_from=d.carried_from, carried_to=d.carried_to)
-        for d in s.exec(select(CallbackDecision).where(CallbackDecision.issue_id == iid)
-                        .order_by(col(CallbackDecision.id)))]
+        for d in _rows(tx, CallbackDecision, "issue_id = :i", {"i": iid})]
     view.callbacks = [CallbackView(id=c.id, at=_local(c.at_us, tz), actor=c.actor, contact=c.contact_code,  # type: ignore[arg-type]
                                    reached=c.reached, score=c.score, note=c.note)
-                      for c in s.exec(select(Callback).where(Callback.issue_id == iid).order_by(col(Callback.id)))]
-    view.qa_cases = [_qa_view(q, tz, issue.title) for q in
-                     s.exec(select(QaCase).where(QaCase.issue_id == iid).order_by(col(QaCase.id)))]
+                      for c in _rows(tx, Callback, "issue_id = :i", {"i": iid})]
+    view.qa_cases = [_qa_view(q, tz, issue.title) for q in _rows(tx, QaCase, "issue_id = :i", {"i": iid})]
     view.notes = list(json.loads(inst.data).get("notes") or [])
     return view
 
@@ -549,20 +566,23 @@ class _IssueReader:
         self.principal = principal
         self.everyone = (principal.is_engine or principal.is_operator or principal.is_qa
                          or principal.is_sales_management)
-        self.rules = load_itr_rules()
+        self.rt = rt
+        self.rules = rt.current_rules().get("itr.yaml", ItrRules)
         self.path: set[str] = set()
+        self.kind: dict[str, str] = {}
         if not self.everyone and principal.unit_code:
             with rt.db.read() as tx:
                 self.path = {u.code for u in org.unit_path(tx, principal.unit_code)}
                 self.kind = {u.code: u.kind for u in org.unit_path(tx, principal.unit_code)}
         self.unit = principal.unit_code
 
-    def _handlers(self, s: Session, iid: int) -> set[str]:
-        rows = s.exec(select(Dispatch.handler_emp_no).where(Dispatch.issue_id == iid)).all()
-        rows += s.exec(select(Escalation.handler_emp_no).where(Escalation.issue_id == iid)).all()
-        return {r for r in rows if r}
+    def _handlers(self, iid: int) -> set[str]:
+        with self.rt.db.read() as tx:
+            rows = tx.all(f"SELECT handler_emp_no FROM {Dispatch.__tablename__} WHERE issue_id = :i UNION "
+                          f"SELECT handler_emp_no FROM {Escalation.__tablename__} WHERE issue_id = :i", {"i": iid})
+        return {r[0] for r in rows if r[0]}
 
-    def may_see(self, s: Session, issue: Issue) -> bool:
+    def may_see(self, issue: Any) -> bool:
         if self.everyone:
             return True
         p = self.principal
@@ -579,8 +599,33 @@ class _IssueReader:
                 return True
             if issue.level == "hq" and self.kind.get(self.unit or "") == "hq":
                 return True
-        handlers = self._handlers(s, issue.id or 0)
+        handlers = self._handlers(issue.id or 0)
         return p.emp_no in handlers or any(p.supervises(x) for x in handlers)
+
+
+    def condition(self) -> Any:
+        """`may_see` as one SQL condition on `itr_issue` (None: everything), so a list is filtered
+        and limited by the database, not row by row."""
+        if self.everyone:
+            return None
+        p, dispatch = self.principal, self.rules.dispatch
+        people = sorted({p.emp_no} | set(p.below))
+        conds = [col(Issue.submitter_emp_no).in_(people), col(Issue.handler_emp_no).in_(people),
+                 col(Issue.care_rep_emp_no).in_(people)]
+        if self.path:
+            if self.rules.callback.agent_role in p.roles:
+                conds.append(col(Issue.office_code).in_(sorted(self.path)))
+            queues = sorted(q for q, rule in dispatch.queues.items() if rule.role in p.roles)
+            if queues:
+                conds.append(and_(col(Issue.office_code).in_(sorted(self.path)), col(Issue.queue).in_(queues)))
+        if dispatch.upper_role in p.roles and self.unit:
+            conds.append(and_(col(Issue.region_code) == self.unit, col(Issue.level).in_(("region", "hq"))))
+            if self.kind.get(self.unit) == "hq":
+                conds.append(col(Issue.level) == "hq")
+        handled = union(select(Dispatch.issue_id).where(col(Dispatch.handler_emp_no).in_(people)),
+                        select(Escalation.issue_id).where(col(Escalation.handler_emp_no).in_(people)))
+        conds.append(col(Issue.id).in_(select(handled.subquery().c.issue_id)))
+        return or_(*conds)
 
 
 def _refuse_read(rt: Any, principal: Principal, issue_id: Any) -> None:
@@ -600,14 +645,14 @@ def get_issue(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
 
 def _issue(rt: Any, issue_id: Any, reader: Optional[_IssueReader]) -> Optional[IssueView]:
     """The issue's view; None when `reader` may not see it (no reader: the caller just acted on it)."""
-    with rt.db.session() as s:
-        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
-        inst = s.get(FlowInstance, issue.id) if issue else None
-        if issue is None or inst is None:
+    with rt.db.read() as tx:
+        found = _rows(tx, Issue, "id = :i", {"i": int(issue_id)}) if str(issue_id).isdigit() else []
+        inst = tx.one("SELECT state, data FROM flow_instance WHERE id = :i", {"i": found[0].id}) if found else None
+        if not found or inst is None:
             raise UnknownIssue(t("unknown_issue", id=issue_id))
-        if reader is not None and not reader.may_see(s, issue):
+        if reader is not None and not reader.may_see(found[0]):
             return None
-        return _issue_view(rt, s, issue, inst, detail=True)
+        return _issue_view(rt, tx, found[0], SimpleNamespace(state=inst[0], data=inst[1]), detail=True)
 
 
 def _acted(rt: Any, issue_id: Any) -> IssueView:
@@ -629,24 +674,22 @@ def list_issues(rt: Any, *, principal: Principal, office: Optional[str] = None, 
             q = q.where(Issue.customer_code == customer)
         if state:
             q = q.where(FlowInstance.state == state)
-        out: list[IssueView] = []
-        for i, f in s.exec(q.order_by(col(Issue.id))):
-            if len(out) >= limit:
-                break
-            if reader.may_see(s, i):
-                out.append(_issue_view(rt, s, i, f, detail=detail))
-        return out
+        visible = reader.condition()
+        if visible is not None:
+            q = q.where(visible)
+        with rt.db.read() as tx:
+            return [_issue_view(rt, tx, i, f, detail=detail) for i, f in s.exec(q.order_by(col(Issue.id)).limit(limit))]
 
 
 def escalations(rt: Any, *, principal: Principal, issue_id: Optional[int] = None) -> list[EscalationView]:
     """Escalation decisions of the issues `principal` may see (one issue's, or all)."""
     reader = _IssueReader(rt, principal)
-    with rt.db.session() as s:
-        q = select(Escalation, Issue).join(Issue, col(Issue.id) == col(Escalation.issue_id))
-        if issue_id is not None:
-            q = q.where(Escalation.issue_id == issue_id)
-        return [_escalation_view(e, _tz(rt, i.calendar), i.title) for e, i in s.exec(q.order_by(col(Escalation.id)))
-                if reader.may_see(s, i)]
+    with rt.db.read() as tx:
+        rows = _rows(tx, Escalation, "issue_id = :i" if issue_id is not None else "1 = 1", {"i": issue_id})
+        issues = {i.id: i for i in _rows(tx, Issue, "id IN (SELECT issue_id FROM itr_escalation"
+                                         + (" WHERE issue_id = :i)" if issue_id is not None else ")"), {"i": issue_id})}
+    return [_escalation_view(e, _tz(rt, issues[e.issue_id].calendar), issues[e.issue_id].title) for e in rows
+            if reader.may_see(issues[e.issue_id])]
 
 
 def qa_case(rt: Any, case_id: int, *, principal: Principal) -> QaCaseView:
@@ -656,7 +699,7 @@ def qa_case(rt: Any, case_id: int, *, principal: Principal) -> QaCaseView:
         issue = s.get(Issue, q.issue_id) if q else None
         if q is None:
             raise ItrUsageError(t("unknown_qa_case", case=case_id))
-        visible = issue is None or reader.may_see(s, issue)
+        visible = issue is None or reader.may_see(issue)
         if visible:
             return _qa_view(q, _tz(rt, issue.calendar if issue else None), issue.title if issue else "")
     _refuse_read(rt, principal, q.issue_id)
@@ -670,7 +713,7 @@ def qa_cases(rt: Any, *, principal: Principal, status: Optional[str] = None) -> 
         if status:
             q = q.where(QaCase.status == status)
         return [_qa_view(c, _tz(rt, i.calendar), i.title) for c, i in s.exec(q.order_by(col(QaCase.id)))
-                if reader.may_see(s, i)]
+                if reader.may_see(i)]
 
 
 def weekly_scores(rt: Any) -> list[dict[str, Any]]:
@@ -685,3 +728,97 @@ def cases(rt: Any) -> list[dict[str, Any]]:
     with rt.db.session() as s:
         return [{"code": c.code, "kind": c.kind, "title": c.title, "source_issue": c.source_issue_id}
                 for c in s.exec(select(CaseEntry).order_by(col(CaseEntry.id)))]
+
+
+# ---------------------------------------------------------------------------------------------- what a person may do now
+
+
+_OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq")
+_HANDLER_EVENTS = {"accept": ("dispatched",), "resolve": ("dispatched", "handling", "escalated_region", "escalated_hq"),
+                   "escalate": ("dispatched", "handling", "escalated_region")}
+
+
+class EscalationOutlook(BaseModel):
+    """Where the unit of the issue's current level stands against its quota (问题自行解决率), this window."""
+
+    unit: str
+    level: str
+    issues: int
+    escalated: int
+    limit: float
+    remaining: int
+    self_resolution_rate: Optional[float]
+    window_start: datetime
+    window_end: datetime
+
+
+def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
+    """The events of `issue_id` that `principal` may send now (the page offers exactly these).
+
+    The same questions the flow's actions ask (flows/itr/actions.py): in this state, is this person
+    the current handler, a head of the level's unit, the submitter, QA? `qa_decide` stands for the
+    QA decision on an open case of the issue.
+    """
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+        inst = s.get(FlowInstance, issue.id) if issue else None
+        open_qa = bool(issue) and s.exec(select(QaCase.id).where(QaCase.issue_id == issue.id)
+                                         .where(QaCase.status == "open")).first() is not None
+    if issue is None or inst is None:
+        return []
+    me, state = principal.emp_no, inst.state
+    handler = issue.handler_emp_no
+    out: list[str] = []
+    for event, states in _HANDLER_EVENTS.items():
+        if state in states and me == handler:
+            out.append(event)
+    if "escalate" not in out and state in _HANDLER_EVENTS["escalate"]:
+        unit = issue.office_code if issue.level == "office" else issue.region_code
+        from flows.itr import org
+        with rt.db.read() as tx:
+            heads = {p.emp_no for p in org.heads(tx, unit, ["supervisor"])} if unit else set()
+        if me in heads:
+            out.append("escalate")
+    if state == "received" and (me == issue.submitter_emp_no or principal.covers(issue.submitter_emp_no)):
+        out.append("dispatch")
+    if state in _OPEN_STATES and (me == handler or principal.supervises(handler)):
+        out.append("declare_major")
+    if state == "resolved" and me == issue.submitter_emp_no:
+        out.append("close")
+    if state == "callback_pending" and (me == issue.submitter_emp_no or principal.has_role("customer_care")):
+        from flows.itr.actions import handlers_of
+        with rt.db.read() as tx:
+            if me not in handlers_of(tx, issue.id, json.loads(inst.data)):
+                out.append("callback")
+    if open_qa and principal.is_qa:
+        out.append("qa_decide")
+    if not inst.ended_us and (me in (handler, issue.submitter_emp_no, issue.care_rep_emp_no)
+                              or principal.supervises(handler) or principal.is_qa):
+        out.append("note")
+    return out
+
+
+def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[EscalationOutlook]:
+    """The quota figures the escalate form shows (counted as the escalate action counts them); None
+    when the issue cannot be escalated further."""
+    from flows.itr.actions import escalation_counts
+    from flows.itr.policy import check_quota, self_resolution_rate
+
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+    if issue is None or issue.level not in ("office", "region"):
+        return None
+    unit = issue.office_code if issue.level == "office" else issue.region_code
+    if not unit:
+        return None
+    with rt.db.tx() as tx:  # a counter row is made on first use
+        escalated, issues, start, end = escalation_counts(tx, rules, level=issue.level, unit=unit, issue_id=issue.id,
+                                                          now=rt.clock.now(), tz=_tz(rt, issue.calendar))
+    limit = rules.quota.limit(issue.level)
+    remaining = 0
+    while check_quota(escalated + remaining, issues, limit).allowed:
+        remaining += 1
+    return EscalationOutlook(unit=unit, level=issue.level, issues=issues, escalated=escalated, limit=float(limit),
+                             remaining=remaining, self_resolution_rate=self_resolution_rate(issues, escalated),
+                             window_start=start, window_end=end)

@@ -263,25 +263,8 @@ class FestivalRules(_Strict):
 
 # ----------------------------------------------------------------------------------------- loading
 
-_cache: dict[tuple[str, str], tuple[Any, Any]] = {}
-
-
 def _load(name: str, model: type[M], directory: Path | None) -> M:
-    """`load_rules`, but a file is parsed again only when it changed (a daily scan over a year of
-    replay would otherwise parse the same YAML thousands of times)."""
-    path = (directory or rules_dir()) / name
-    try:
-        st = path.stat()
-        stamp: Any = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = None
-    key = (str(path.resolve()) if stamp else str(path), model.__qualname__)
-    hit = _cache.get(key)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]  # type: ignore[no-any-return]
-    value = load_rules_file(path, model)
-    _cache[key] = (stamp, value)
-    return value
+    return load_rules_file((directory or rules_dir()) / name, model)  # validated once per content (engine.rules)
 
 
 def load_planning_rules(directory: Path | None = None) -> PlanningRules:

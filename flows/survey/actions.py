@@ -28,11 +28,17 @@ from flows.survey.messages import label, m
 from flows.survey.models import ResultImport, SampleEntry, SampleList, SurveyCallback, SurveyResult
 from flows.survey import results, samples
 from flows.survey.results import parse_score
-from flows.survey.rules import CALLBACK_ITEMS, CONTACT_LEVELS, current_rules as rules
+from flows.survey.rules import CALLBACK_ITEMS, CONTACT_LEVELS, SurveyRules
 from flows.survey.tables import rejected
+
 
 def _local(ctx: Any, when: datetime) -> str:
     return when.astimezone(ctx.calendar.tz).isoformat(timespec="minutes")
+
+
+def rules(ctx: Any) -> SurveyRules:
+    """rules/survey.yaml as registered when this instance started (pinned)."""
+    return ctx.rules.get("survey.yaml", SurveyRules)
 
 
 def _inserted_id(cur: Any) -> int:
@@ -48,7 +54,7 @@ def _candidates(ctx: Any) -> list[org.ContactRow]:
     if named:
         found = org.contact(ctx.tx, named)
         return [found] if found else []
-    prefs = rules().project_callback.contact_preference
+    prefs = rules(ctx).project_callback.contact_preference
     rank = {lv: i for i, lv in enumerate(prefs)}
     return sorted(org.contacts_of_customer(ctx.tx, ctx.data["customer"]),
                   key=lambda c: (rank.get(c.level or "", len(prefs)), c.code))
@@ -56,7 +62,7 @@ def _candidates(ctx: Any) -> list[org.ContactRow]:
 
 def _choose(ctx: Any) -> tuple[org.ContactRow | None, org.ContactRow | None, datetime | None]:
     """(a contact free to call now, else None; the contact free soonest and when)."""
-    gap = rules().project_callback.same_contact_gap_days
+    gap = rules(ctx).project_callback.same_contact_gap_days
     soonest: tuple[org.ContactRow | None, datetime | None] = (None, None)
     for c in _candidates(ctx):
         allowed = contact_gap.next_allowed_at(ctx.tx, c.code, gap, include_planned=True,
@@ -80,7 +86,7 @@ def assign_callback(ctx: Any) -> None:
     contact, _, _ = _choose(ctx)
     if contact is None:  # the guard said yes in this same transaction
         ctx.refuse(m("no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
-    due = project_due(ctx.now, rules().project_callback, ctx.calendar)
+    due = project_due(ctx.now, rules(ctx).project_callback, ctx.calendar)
     ctx.data.update(contact=contact.code, contact_name=contact.name, contact_level=contact.level,
                     assigned_at=_local(ctx, ctx.now), due_at=_local(ctx, due.due_at),
                     remind_at=_local(ctx, due.remind_at))
@@ -117,7 +123,7 @@ def _score(ctx: Any, item: str, value: Any, *, required: bool = True) -> int | N
 @action("record_project_callback")
 def record_project_callback(ctx: Any) -> None:
     """Scores 1–5 for product, solution, delivery and service attitude; a low item opens an ITR issue."""
-    policy = rules().project_callback
+    policy = rules(ctx).project_callback
     scores = {item: _score(ctx, item, ctx.payload.get(item)) for item in CALLBACK_ITEMS}
     comment = (str(ctx.payload.get("comment") or "").strip() or None)
     low = {k: v for k, v in scores.items() if v is not None and v < policy.low_score_below}
@@ -228,7 +234,7 @@ def _rows(payload: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
 @action("accept_sample_list")
 def accept_sample_list(ctx: Any) -> None:
     """Check the team's list against the rules and store it (replacing an earlier, unpublished one)."""
-    policy = rules().annual
+    policy = rules(ctx).annual
     code = str(ctx.payload.get("customer") or "")
     source = str(ctx.payload.get("source") or "inline")
     checked = samples.check_in(ctx.tx, source, _rows(ctx.payload), customer_code=code, year=_year(ctx), rules=policy)
@@ -340,7 +346,7 @@ def publish_results(ctx: Any) -> None:
 @action("remind_missing_lists")
 def remind_missing_lists(ctx: Any) -> None:
     """Teams whose in-scope customer has no accepted list for the year get a reminder (once a day)."""
-    policy = rules().annual
+    policy = rules(ctx).annual
     year = _year(ctx)
     have = {r[0] for r in ctx.tx.all("SELECT customer_code FROM survey_sample WHERE year = :y", {"y": year})}
     today = ctx.now.astimezone(ctx.calendar.tz).date().isoformat()

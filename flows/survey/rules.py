@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.rules import load_rules, rules_dir
+from engine.rules import load_rules
 from engine.timespec import Duration, TimeSpecError, parse_duration
 
 PROJECT_LEVELS: tuple[str, ...] = ("company", "region", "office")
@@ -182,22 +182,3 @@ class SurveyRules(_Strict):
 def load_survey_rules() -> SurveyRules:
     """`rules/survey.yaml` from the configured rules folder (MCR_RULES_DIR), validated."""
     return load_rules("survey.yaml", SurveyRules)
-
-
-_cache: dict[tuple[str, float], SurveyRules] = {}
-
-
-def current_rules() -> SurveyRules:
-    """`load_survey_rules()`, validated once per version of the file (scenarios switch MCR_RULES_DIR,
-    an edited file is picked up at once)."""
-    path = rules_dir() / "survey.yaml"
-    try:
-        key = (str(path), path.stat().st_mtime)
-    except OSError:
-        key = (str(path), 0.0)
-    found = _cache.get(key)
-    if found is None:
-        found = load_survey_rules()
-        _cache.clear()
-        _cache[key] = found
-    return found

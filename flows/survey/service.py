@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from engine.auth.principal import Principal
 from engine.clock import from_us, to_us
 from engine.errors import MCRError
 from engine.runtime import Runtime
@@ -24,13 +25,18 @@ from flows.survey import org, results, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from flows.survey.messages import label, m
-from flows.survey.rules import CALLBACK_ITEMS, current_rules
+from flows.survey.rules import CALLBACK_ITEMS, SurveyRules, load_survey_rules
 from flows.survey.sampling import decide
 from flows.survey.tables import read_rows, rejected, text
 
 PROJECT_FLOW = "project_callback"
 ACTIVITY_FLOW = "activity_callback"
 ANNUAL_FLOW = "annual_survey"
+
+
+def _rules(rt: Any) -> SurveyRules:
+    """rules/survey.yaml as registered now (what instances started from here run on)."""
+    return rt.current_rules().get("survey.yaml", SurveyRules)
 
 
 def _instance(rt: Runtime, flow: str, subject: str) -> tuple[int, str] | None:
@@ -73,12 +79,17 @@ ON CONFLICT (project_code) DO NOTHING
 """
 
 
-def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", contact: str | None = None) -> ProjectDecision:
+_SYSTEM = Principal.engine("system")  # scans and launches: the engine itself
+
+
+def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SYSTEM,
+                   contact: str | None = None) -> ProjectDecision:
     """A project closed: draw it (once, ever) and, if drawn, start its satisfaction callback.
 
     Marks the project closed in master data if it is not yet. Running it again for the same
     project changes nothing and returns the first decision."""
-    policy = current_rules().project_callback
+    actor = principal.actor
+    policy = _rules(rt).project_callback
     with rt.db.read() as tx:
         project = org.project(tx, project_code)
         if project is None:
@@ -139,13 +150,13 @@ def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", con
     return out
 
 
-def sync_closed_projects(rt: Runtime, *, actor: str = "system") -> list[ProjectDecision]:
+def sync_closed_projects(rt: Runtime, *, principal: Principal = _SYSTEM) -> list[ProjectDecision]:
     """Draw every closed project of master data that has no decision yet (e.g. closed by an import)."""
     with rt.db.read() as tx:
         codes = [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
                                       "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
                                       {"t": True})]
-    return [project_closed(rt, code, actor=actor) for code in codes]
+    return [project_closed(rt, code, principal=principal) for code in codes]
 
 
 def _project_instance(rt: Runtime, project_code: str) -> int:
@@ -164,7 +175,7 @@ def _project_instance(rt: Runtime, project_code: str) -> int:
     raise UnknownSurveyRecord(m("project_no_callback", project=project_code))
 
 
-def record_project_callback(rt: Runtime, *, actor: str, project: str | None = None, instance: int | None = None,
+def record_project_callback(rt: Runtime, *, principal: Principal, project: str | None = None, instance: int | None = None,
                             scores: dict[str, Any] | None = None, comment: str | None = None,
                             reached: bool = True) -> dict[str, Any]:
     """Record the customer's scores (or an attempt that did not reach them) for a project callback."""
@@ -172,7 +183,8 @@ def record_project_callback(rt: Runtime, *, actor: str, project: str | None = No
     payload: dict[str, Any] = {k: v for k, v in (scores or {}).items() if v is not None}
     if comment:
         payload["comment"] = comment
-    res = rt.send(int(target), "record" if reached else "attempt", actor=actor, payload=payload)
+    res = rt.send(int(target), "record" if reached else "attempt", actor=principal.actor, principal=principal,
+                  payload=payload)
     return _callback_view(rt, res.instance_id)
 
 
@@ -185,18 +197,19 @@ def _callback_view(rt: Runtime, instance_id: int) -> dict[str, Any]:
     return {"instance": row[0], "flow": row[1], "state": row[2], **{k: data.get(k) for k in keys if k in data}}
 
 
-def cancel_callback(rt: Runtime, instance: int, *, actor: str, reason: str) -> dict[str, Any]:
-    rt.send(int(instance), "cancel", actor=actor, payload={"reason": reason})
+def cancel_callback(rt: Runtime, instance: int, *, principal: Principal, reason: str) -> dict[str, Any]:
+    rt.send(int(instance), "cancel", actor=principal.actor, principal=principal, payload={"reason": reason})
     return _callback_view(rt, int(instance))
 
 
 # ============================================================================================ activity callback
 
 
-def activity_ended(rt: Runtime, activity_code: str, *, actor: str = "system",
+def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _SYSTEM,
                    ended_on: date | None = None) -> dict[str, Any]:
     """The activity is over: start the callbacks of every invited contact (once per activity)."""
-    policy = current_rules().activity_callback
+    actor = principal.actor
+    policy = _rules(rt).activity_callback
     existing = _instance(rt, ACTIVITY_FLOW, f"activity:{activity_code}")
     if existing is not None:
         return {"instance": existing[0], "state": existing[1], "duplicate": True,
@@ -241,7 +254,7 @@ def activity_ended(rt: Runtime, activity_code: str, *, actor: str = "system",
                          due=data["due_at"][:16].replace("T", " "))}
 
 
-def record_activity_callback(rt: Runtime, *, actor: str, activity: str | None = None, instance: int | None = None,
+def record_activity_callback(rt: Runtime, *, principal: Principal, activity: str | None = None, instance: int | None = None,
                              contact: str, score: Any = None, comment: str | None = None,
                              reached: bool = True) -> dict[str, Any]:
     if instance is None:
@@ -254,11 +267,12 @@ def record_activity_callback(rt: Runtime, *, actor: str, activity: str | None = 
         payload["score"] = score
     if comment:
         payload["comment"] = comment
-    res = rt.send(int(instance), "record" if reached else "attempt", actor=actor, payload=payload)
+    res = rt.send(int(instance), "record" if reached else "attempt", actor=principal.actor, principal=principal,
+                  payload=payload)
     return _callback_view(rt, res.instance_id)
 
 
-def record_callback(rt: Runtime, *, actor: str, project: str | None = None, activity: str | None = None,
+def record_callback(rt: Runtime, *, principal: Principal, project: str | None = None, activity: str | None = None,
                     instance: int | None = None, contact: str | None = None, scores: dict[str, Any] | None = None,
                     score: Any = None, comment: str | None = None, reached: bool = True) -> dict[str, Any]:
     """`mcr survey callback record`: a project callback, or one contact of an activity's callbacks."""
@@ -276,25 +290,26 @@ def record_callback(rt: Runtime, *, actor: str, project: str | None = None, acti
     else:
         raise MCRError(m("need_target"))
     if flow == PROJECT_FLOW:
-        return record_project_callback(rt, actor=actor, project=project, instance=instance, scores=scores,
+        return record_project_callback(rt, principal=principal, project=project, instance=instance, scores=scores,
                                        comment=comment, reached=reached)
     if not contact:
         raise MCRError(m("need_contact"))
-    return record_activity_callback(rt, actor=actor, activity=activity, instance=instance, contact=contact,
+    return record_activity_callback(rt, principal=principal, activity=activity, instance=instance, contact=contact,
                                     score=score, comment=comment, reached=reached)
 
 
 # ============================================================================================ annual survey
 
 
-def ensure_year(rt: Runtime, year: int, *, actor: str = "system") -> int:
+def ensure_year(rt: Runtime, year: int, *, principal: Principal = _SYSTEM) -> int:
     """The year's survey instance, started if needed (one per year)."""
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is not None:
         if found[1] == "closed":
             raise MCRError(m("year_closed", year=year))
         return found[0]
-    return rt.start(ANNUAL_FLOW, {"year": int(year)}, actor=actor, subject=f"annual:{year}").instance_id
+    return rt.start(ANNUAL_FLOW, {"year": int(year)}, actor=principal.actor, principal=principal,
+                    subject=f"annual:{year}").instance_id
 
 
 def _sample_source(file: Path | str | None, rows: list[dict[str, Any]] | None) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
@@ -309,26 +324,26 @@ def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str
     """Check a list against the rules and master data without storing it (`mcr survey sample check`)."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:
-        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=current_rules().annual)
+        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
     if checked.problems:
         raise rejected(source, checked.problems)
     return checked
 
 
-def submit_sample_list(rt: Runtime, customer: str, year: int, *, actor: str, file: Path | str | None = None,
+def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal, file: Path | str | None = None,
                        rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Check the team's sample list and store it for the year; with any problem nothing is written."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:  # fail fast, before taking the write lock; the step checks again
-        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=current_rules().annual)
+        checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
         published = tx.one("SELECT 1 FROM survey_sample WHERE year = :y AND customer_code = :c AND status = 'published'",
                            {"y": year, "c": customer})
     if checked.problems:
         raise rejected(source, checked.problems)
     if published:
         raise MCRError(m("sample_published", customer=customer, year=year))
-    instance = ensure_year(rt, year, actor=actor)
-    rt.send(instance, "submit_list", actor=actor,
+    instance = ensure_year(rt, year, principal=principal)
+    rt.send(instance, "submit_list", actor=principal.actor, principal=principal,
             payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]})
     with rt.db.read() as tx:
         row = tx.one("SELECT size, required_size, revision, status FROM survey_sample WHERE year = :y AND customer_code = :c",
@@ -364,7 +379,7 @@ def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
     return out
 
 
-def export_samples(rt: Runtime, year: int, path: Path | str, *, actor: str, customers: list[str] | None = None,
+def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Principal, customers: list[str] | None = None,
                    locale: str | None = None) -> dict[str, Any]:
     """Write the accepted (and re-export the exported) lists as XLSX for the survey firm, then mark them exported."""
     from engine.i18n import locale as current
@@ -374,14 +389,14 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, actor: str, cust
         raise MCRError(m("nothing_to_export", year=year))
     path = Path(path)
     n = samples.write_export(path, lists, locale or current())
-    instance = ensure_year(rt, year, actor=actor)
+    instance = ensure_year(rt, year, principal=principal)
     codes = [lst["customer_code"] for lst in lists]
-    rt.send(instance, "export", actor=actor, payload={"customers": codes, "file": str(path)})
+    rt.send(instance, "export", actor=principal.actor, principal=principal, payload={"customers": codes, "file": str(path)})
     return {"file": str(path), "lists": len(lists), "contacts": n, "customers": codes,
             "message": m("exported", lists=len(lists), n=n, file=path)}
 
 
-def import_results(rt: Runtime, year: int, *, actor: str, file: Path | str | None = None,
+def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path | str | None = None,
                    rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Import the survey firm's result file (all or nothing) and publish it in full to the teams."""
     if file is not None:
@@ -394,22 +409,22 @@ def import_results(rt: Runtime, year: int, *, actor: str, file: Path | str | Non
         checked = results.check_in(tx, source, parsed, year=year)
     if checked.problems:
         raise rejected(source, checked.problems)
-    instance = ensure_year(rt, year, actor=actor)
+    instance = ensure_year(rt, year, principal=principal)
     if file is not None:
         payload = {"file": str(Path(file).resolve()), "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
     else:
         payload = {"rows": rows, "source": source}
-    rt.send(instance, "results", actor=actor, payload=payload)
+    rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload)
     return {"rows": len(checked.rows), "customers": checked.customers, "instance": instance,
             "message": m("results_imported", rows=len(checked.rows), customers=len(checked.customers),
                          list=", ".join(checked.customers))}
 
 
-def close_year(rt: Runtime, year: int, *, actor: str) -> dict[str, Any]:
+def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any]:
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is None:
         raise UnknownSurveyRecord(m("year_closed", year=year))
-    res = rt.send(found[0], "close", actor=actor)
+    res = rt.send(found[0], "close", actor=principal.actor, principal=principal)
     return {"instance": res.instance_id, "state": res.to_state}
 
 
@@ -458,7 +473,7 @@ def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -
 def report(db: Any, year: int, *, locale: str | None = None) -> dict[str, Any]:
     from flows.survey.report import build_report
 
-    policy = current_rules().report
+    policy = load_survey_rules().report  # a report of stored results: the rules file as it is now
     with db.read() as tx:
         return build_report(tx, year, lowest=policy.lowest, low_below=policy.low_score_below, locale=locale)
 

@@ -38,9 +38,9 @@ TABLES: tuple[type[SQLModel], ...] = (OrgUnit, Employee, Customer, TierChange, C
 
 
 def run_import(db: Database, clock: FakeClock, kind: str, path: Path | str, *, as_emp: str | None = None,
-               **kwargs: Any) -> ImportResult:
-    """Import as the engine's "import" job, or as employee `as_emp` (the operator's `--as`)."""
-    principal = principal_of(db, as_emp) if as_emp else IMPORT
+               principal: Principal | None = None, **kwargs: Any) -> ImportResult:
+    """Import as the engine's "import" job, as `principal`, or as employee `as_emp` (the operator's `--as`)."""
+    principal = principal_of(db, as_emp) if as_emp else principal or IMPORT
     with db.session() as session:
         return import_file(session, kind, path, clock=clock, principal=principal, **kwargs)
 
@@ -150,7 +150,8 @@ def test_xlsx_import_reads_dates_and_numbers_from_cells(db: Database, clock: Fak
     book.save(tmp_path / "contacts.xlsx")
     with pytest.raises(ImportRejected) as info:  # owner 6 does not exist: E6 does
         run_import(db, clock, "contacts", tmp_path / "contacts.xlsx")
-    assert "contacts.xlsx:2:" in str(info.value) and "'6'" in str(info.value) or "「6」" in str(info.value)
+    message = str(info.value)
+    assert "contacts.xlsx:2:" in message and ("'6'" in message or "「6」" in message), message
     sheet.cell(row=2, column=5, value="E6")
     book.save(tmp_path / "contacts.xlsx")
     assert run_import(db, clock, "contacts", tmp_path / "contacts.xlsx").inserted == 1
