@@ -455,6 +455,10 @@ def _serve_web(rt: Any, host: str, port: int, stop: threading.Event) -> None:
     typer.echo(t("cli.web_serving", url=f"http://{host}:{port}"), err=True)
     if settings.base_url != f"http://{host}:{port}":
         typer.echo(f"MCR_BASE_URL={settings.base_url}", err=True)
+    # A SIGTERM that arrives before uvicorn has installed its own handlers only sets `stop`: pass
+    # it on, or the server would run on and ignore it.
+    threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), name="mcr-stop-web",
+                     daemon=True).start()
     server.run()
     stop.set()
 

@@ -78,7 +78,7 @@ def test_serve_warns_at_start_about_a_coming_year_without_official_data(db: Data
     env = dict(os.environ, MCR_DATABASE_URL=db.url, MCR_FLOWS_DIR=str(TEST_FLOWS), MCR_CALENDAR_WARN_WEEKS="520",
                MCR_RULES_DIR=str(rules_copy(tmp_path)), MCR_MAIL_DIR=str(tmp_path / "mail"),
                PREFECT_HOME=str(tmp_path / "prefect"), MCR_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", "0"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     lines: list[str] = []
     try:
@@ -89,7 +89,11 @@ def test_serve_warns_at_start_about_a_coming_year_without_official_data(db: Data
                 break
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        try:
+            proc.communicate(timeout=30)  # keep draining the pipe while it stops
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert any(f"日历 CN 的 {NEXT} 年没有官方节假日安排" in line for line in lines), "".join(lines)
 
 

@@ -95,7 +95,7 @@ def test_a_read_only_database_refuses_a_write_with_one_line(db: Database, tmp_pa
 # --------------------------------------------------------------------------- newer schema
 
 
-@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve",)])
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve", "--port", "0")])
 def test_a_database_from_a_newer_mcr_is_refused_before_anything_is_written(
         db: Database, command: tuple[str, ...]) -> None:
     with db.engine.begin() as conn:

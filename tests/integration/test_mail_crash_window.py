@@ -36,7 +36,7 @@ def _serve(db: Database, smtp_url: str, tmp: Path) -> subprocess.Popen:
     env = dict(os.environ, MCR_DATABASE_URL=db.url, MCR_FLOWS_DIR=str(TEST_FLOWS), MCR_SMTP_URL=smtp_url,
                MCR_MAIL_LEASE_S="2", MCR_RESCAN_S="0.5", MCR_LOG_LEVEL="WARNING",
                PREFECT_HOME=str(tmp / "prefect"))
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -40,7 +40,7 @@ def test_outbox_retry_of_an_unknown_id_is_refused(env: dict[str, str]) -> None:
 
 def test_outbox_retry_of_mail_that_did_not_fail_is_refused(env: dict[str, str]) -> None:
     mcr("instances", "start", "ticket", "--data", '{"summary": "x"}', env=env)
-    assert mcr("event", "send", "1", "assign", "--actor", "a", "--payload", '{"assignee": "b@example.com"}',
+    assert mcr("event", "send", "1", "assign", "--payload", '{"assignee": "b@example.com"}',
                env=env).returncode == 0
     refused(mcr("outbox", "retry", "1", env=env), "#1 (pending)")
 
@@ -72,4 +72,4 @@ def test_known_filter_values_still_list(env: dict[str, str]) -> None:
 
 def test_an_unknown_instance_is_refused(env: dict[str, str]) -> None:
     refused(mcr("instances", "show", "99999", env=env), "99999")
-    refused(mcr("event", "send", "99999", "assign", "--actor", "a", env=env), "99999")
+    refused(mcr("event", "send", "99999", "assign", env=env), "99999")
