@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock, clock_from_env
 from engine.db import Database
 from engine.definition import DefinitionSet, load_definitions
 from engine.rules import flows_dir, rules_dir
@@ -32,6 +32,6 @@ def build_runtime(db: Database | None = None, *, clock: Clock | None = None,
     if migrate:
         db.upgrade()
     defs = definitions or load_definitions(*(flows or [flows_dir()]))
-    runtime = Runtime(db, defs, clock=clock or SystemClock(), calendars=load_calendar_registry(rules))
+    runtime = Runtime(db, defs, clock=clock or clock_from_env(), calendars=load_calendar_registry(rules))
     runtime.register_definitions()
     return runtime

@@ -188,6 +188,16 @@ class _Drive:
         self.next_project = 0
         self.next_year = 2027
         self.kit_team = 0
+        self._principals: dict[str, Any] = {}
+
+    def _as(self, emp_no: str) -> Any:
+        """The employee's principal, loaded once (signing in is not what the suite measures)."""
+        if emp_no not in self._principals:
+            from engine.auth.principal import load_principal
+
+            with self.rt.db.session() as session:
+                self._principals[emp_no] = load_principal(session, emp_no, via="cli")
+        return self._principals[emp_no]
 
     def _fresh_customer(self) -> dict[str, Any]:
         # A customer none of the pre-filled issues' callbacks touched recently (the gap rule would
@@ -201,17 +211,19 @@ class _Drive:
         cust = self._fresh_customer()
         office = cust["office_code"]
         region = "R1" if int(office[1:]) < OFFICES // 2 else "R2"
-        issue = service.open_issue(self.rt, actor=f"{office}-HL", customer=cust["code"], contact=f"{cust['code']}-K3",
+        issue = service.open_issue(self.rt, principal=self._as(f"{office}-HL"), customer=cust["code"],
+                                   contact=f"{cust['code']}-K3",
                                    type="technical", severity="urgent", source="hotline", title="基站告警",
                                    description="光模块温度告警")
-        service.dispatch(self.rt, issue.id, actor=f"{office}-HL")
-        handler = service.get_issue(self.rt, issue.id).handler
-        service.accept(self.rt, issue.id, actor=handler)
-        esc = service.escalate(self.rt, issue.id, actor=handler, reason="arbitration_needed", note="需要仲裁")
-        service.resolve(self.rt, issue.id, actor=esc.handler or f"{region}-H1", solution="更换光模块")
-        closed = service.close(self.rt, issue.id, actor=f"{office}-HL")
+        service.dispatch(self.rt, issue.id, principal=self._as(f"{office}-HL"))
+        handler = service.get_issue(self.rt, issue.id, principal=self._as(f"{office}-HL")).handler
+        service.accept(self.rt, issue.id, principal=self._as(handler))
+        esc = service.escalate(self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
+                               note="需要仲裁")
+        service.resolve(self.rt, issue.id, principal=self._as(esc.handler or f"{region}-H1"), solution="更换光模块")
+        closed = service.close(self.rt, issue.id, principal=self._as(f"{office}-HL"))
         if closed.state == "callback_pending":
-            service.record_callback(self.rt, issue.id, actor=f"{office}-CC", score=4)
+            service.record_callback(self.rt, issue.id, principal=self._as(f"{office}-CC"), score=4)
 
     def planning_kit(self) -> None:
         from flows.planning.kit import issue_kit, review_kit, submit_kit
@@ -230,8 +242,8 @@ class _Drive:
             plan=[{"customer_code": cust["code"], "activity_type": "技术交流", "title": "云化交流",
                    "project_code": f"P{cust['code'][1:]}", "planned_date": f"{year}-04-20", "budget": 12000}])
         self._timed(lambda: (issue_kit(self.rt, team, year, folder=self.workdir / "kits"),
-                             submit_kit(self.rt, team, filled, actor=f"{team}-AM", year=year),
-                             review_kit(self.rt, team, year, actor=f"{team}-HEAD", approve=True)))
+                             submit_kit(self.rt, team, filled, principal=self._as(f"{team}-AM"), year=year),
+                             review_kit(self.rt, team, year, principal=self._as(f"{team}-HEAD"), approve=True)))
 
     def _kit_team(self) -> tuple[str, str]:
         units = [u for u in self.org["org_unit"] if u["kind"] == "team"]
@@ -244,9 +256,9 @@ class _Drive:
 
         cust = self._fresh_customer()
         project = f"P{cust['code'][1:]}"
-        decision = service.project_closed(self.rt, project, actor=cust["owner_emp_no"])
+        decision = service.project_closed(self.rt, project, principal=self._as(cust["owner_emp_no"]))
         if decision.state == "pending":
-            service.record_project_callback(self.rt, actor=cust["owner_emp_no"], project=project,
+            service.record_project_callback(self.rt, principal=self._as(cust["owner_emp_no"]), project=project,
                                             scores={"product": 4, "solution": 4, "delivery": 5,
                                                     "service_attitude": 4})
 

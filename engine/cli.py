@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -37,6 +38,12 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
 
 
+# The CLI runs as the operator (the OS account); `--as EMP` acts for an employee of the master data,
+# and history and audit record both ("operator root for E00012"). Identity is never self-declared.
+AS_OPTION = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit "
+                                            "records the operator too)")
+
+
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -45,10 +52,19 @@ def _ts(us: int | None) -> str:
     return from_us(us).isoformat(timespec="seconds") if us is not None else "-"
 
 
-def _runtime() -> Any:
+def _runtime(create: bool = False) -> Any:
+    """The runtime on MCR_DATABASE_URL; only `init`, `serve` and `instances start` create a missing SQLite file."""
     from engine.app import build_runtime
+    from engine.db import Database
 
-    return build_runtime()
+    return build_runtime(Database(create=create))
+
+
+def _db() -> Any:
+    """The database for a command that only reads or updates existing rows: never creates one."""
+    from engine.db import Database
+
+    return Database(create=False)
 
 
 # ---------------------------------------------------------------------------------------------- db
@@ -63,14 +79,14 @@ def db_upgrade() -> None:
     db = Database()
     db.check()
     db.upgrade()
-    typer.echo(t("db_upgraded", rev=migrate.current(db), url=db.safe_url))
+    typer.echo(t("cli.db_upgraded", rev=migrate.current(db), url=db.safe_url))
 
 
 @app.command("init")
 def init() -> None:
     """Create/upgrade the database, validate the shipped flows and rules, register the flows."""
-    rt = _runtime()
-    typer.echo(t("init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
+    rt = _runtime(create=True)
+    typer.echo(t("cli.init_done", url=rt.db.safe_url, flows=len(rt.definitions)))
 
 
 # ---------------------------------------------------------------------------------------------- flows
@@ -85,7 +101,7 @@ def flows_validate(path: Optional[Path] = typer.Argument(None, help="flow file o
     root = path or flows_dir()
     defs = load_definitions(root)
     files = len(flow_files(root)) if root.exists() else 0
-    typer.echo(t("flows_ok", files=files, flows=len(defs),
+    typer.echo(t("cli.flows_ok", files=files, flows=len(defs),
                  states=sum(len(d.states) for d in defs.by_key.values()),
                  transitions=sum(len(d.transitions) for d in defs.by_key.values())))
 
@@ -138,22 +154,24 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
 @instances_app.command("start")
 def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JSON object"),
                     subject: Optional[str] = typer.Option(None, "--subject"),
-                    actor: str = typer.Option("cli", "--actor"),
+                    as_emp: Optional[str] = AS_OPTION,
                     calendar: Optional[str] = typer.Option(None, "--calendar")) -> None:
-    """Start an instance of FLOW (latest version)."""
-    rt = _runtime()
-    res = rt.start(flow, _json_arg(data, "--data"), actor=actor, subject=subject, calendar=calendar)
-    typer.echo(t("start_duplicate", id=res.instance_id) if res.duplicate else
-               t("started", id=res.instance_id, flow=flow, state=res.to_state))
+    """Start an instance of FLOW (latest version), as the operator or `--as` an employee."""
+    from engine.auth.principal import cli_principal
+
+    body = _json_arg(data, "--data")  # the user's input first, before touching the database
+    rt = _runtime(create=True)
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.start(flow, body, actor=principal.actor, principal=principal, subject=subject, calendar=calendar)
+    typer.echo(t("cli.start_duplicate", id=res.instance_id) if res.duplicate else
+               t("cli.started", id=res.instance_id, flow=flow, state=res.to_state))
 
 
 @instances_app.command("list")
 def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Optional[str] = typer.Option(None, "--state"),
                    limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List instances, newest first."""
-    from engine.db import Database
-
-    db = Database()
+    db = _db()
     sql_text = "SELECT id, flow, flow_version, state, version, subject, updated_us FROM flow_instance WHERE 1=1"
     params: dict[str, Any] = {"limit": limit}
     if flow:
@@ -173,21 +191,20 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
         typer.echo(f"#{i['id']}\t{i['flow']} v{i['flow_version']}\t{i['state']}\tversion {i['version']}\t"
                    f"{i['subject'] or '-'}\t{i['updated']}")
     if not items:
-        typer.echo(t("nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @instances_app.command("show")
 def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one instance with its data, history and timers."""
-    from engine.db import Database
     from engine.errors import UnknownInstance
 
-    db = Database()
+    db = _db()
     with db.read() as tx:
         row = tx.one("SELECT id, flow, flow_version, state, version, subject, calendar, locale, data, created_us, "
                      "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
         if row is None:
-            raise UnknownInstance(t("unknown_instance", id=instance_id))
+            raise UnknownInstance(t("engine.unknown_instance", id=instance_id))
         hist = tx.all("SELECT at_us, actor, event, from_state, to_state, payload, client_event_id, version "
                       "FROM flow_history WHERE instance_id = :i ORDER BY id", {"i": instance_id})
         tms = tx.all("SELECT id, name, event, status, due_us, note FROM timer WHERE instance_id = :i ORDER BY id",
@@ -221,22 +238,27 @@ def _json_arg(text: str, option: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MCRError(t("bad_json", option=option, msg=exc.msg, col=exc.colno)) from exc
+        raise MCRError(t("cli.bad_json", option=option, msg=exc.msg, col=exc.colno)) from exc
     if not isinstance(value, dict):
-        raise MCRError(t("json_object", option=option))
+        raise MCRError(t("cli.json_object", option=option))
     return value
 
 
 @event_app.command("send")
-def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--actor", help="who sends it"),
+def event_send(instance_id: int, event: str, as_emp: Optional[str] = AS_OPTION,
                payload: str = typer.Option("{}", "--payload", help="JSON object"),
                client_event_id: Optional[str] = typer.Option(None, "--client-event-id"),
                expected_version: Optional[int] = typer.Option(None, "--expected-version")) -> None:
-    """Send EVENT to instance ID as ACTOR. A refused event exits 1 and changes nothing."""
+    """Send EVENT to instance ID, as the operator or `--as` an employee. A refused event exits 1 and
+    changes nothing; an event the flow marks internal (timers' events) is always refused here."""
+    from engine.auth.principal import cli_principal
+
+    body = _json_arg(payload, "--payload")  # the user's input first, before touching the database
     rt = _runtime()
-    res = rt.send(instance_id, event, actor=actor, payload=_json_arg(payload, "--payload"),
+    principal = cli_principal(rt.db, as_emp)
+    res = rt.send(instance_id, event, actor=principal.actor, principal=principal, payload=body,
                   client_event_id=client_event_id, expected_version=expected_version)
-    key = "event_duplicate" if res.duplicate else "event_applied"
+    key = "cli.event_duplicate" if res.duplicate else "cli.event_applied"
     typer.echo(t(key, id=res.instance_id, src=res.from_state, dst=res.to_state, version=res.version))
 
 
@@ -247,9 +269,7 @@ def event_send(instance_id: int, event: str, actor: str = typer.Option(..., "--a
 def timers_list(status: Optional[str] = typer.Option("pending", "--status", help="pending|fired|skipped|cancelled|all"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List timers (by default the pending ones, soonest first)."""
-    from engine.db import Database
-
-    db = Database()
+    db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
         rows = tx.all(f"SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM timer {where} "
@@ -262,14 +282,14 @@ def timers_list(status: Optional[str] = typer.Option("pending", "--status", help
     for i in items:
         typer.echo(f"{i['id']}\t#{i['instance']}\t{i['name']} -> {i['event']}\t{i['status']}\tdue {i['due']}\t{i['note'] or ''}")
     if not items:
-        typer.echo(t("nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @timers_app.command("sweep")
 def timers_sweep() -> None:
     """Fire every due timer now (what `mcr serve` does at each due time)."""
     rt = _runtime()
-    typer.echo(t("swept", n=rt.sweep()))
+    typer.echo(t("cli.swept", n=rt.sweep()))
 
 
 # ---------------------------------------------------------------------------------------------- outbox
@@ -280,40 +300,37 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
                 status: Optional[str] = typer.Option(None, "--status", help="pending|sent|failed"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List outbox rows (mail), newest first."""
-    from engine.db import Database
     from engine.notify import list_outbox
 
-    rows = list_outbox(Database(), "failed" if failed else status, limit)
+    rows = list_outbox(_db(), "failed" if failed else status, limit)
     if as_json:
         _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
         return
     for r in rows:
         typer.echo(f"{r.id}\t{r.status}\t{r.recipient}\t{r.subject}\tattempts {r.attempts}\t{r.last_error or ''}")
     if not rows:
-        typer.echo(t("nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @outbox_app.command("send")
 def outbox_send() -> None:
     """Deliver due mail now (what `mcr serve` does continuously)."""
     from engine.clock import SystemClock
-    from engine.db import Database
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
 
-    sender = OutboxSender(Database(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
+    sender = OutboxSender(_db(), mailer_from_env(), SystemClock(), worker_id=f"cli:{os.getpid()}")
     r = sender.deliver_due_sync()
-    typer.echo(t("sent", sent=r.sent, retried=r.retried, failed=r.failed))
+    typer.echo(t("cli.sent", sent=r.sent, retried=r.retried, failed=r.failed))
 
 
 @outbox_app.command("retry")
 def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
     """Put failed mail back in the queue (all failed rows, or the given ids)."""
     from engine.clock import SystemClock
-    from engine.db import Database
     from engine.notify import retry_failed
 
-    n = retry_failed(Database(), SystemClock(), list(ids) if ids else None)
+    n = retry_failed(_db(), SystemClock(), list(ids) if ids else None)
     typer.echo(f"{n}")
 
 
@@ -321,11 +338,13 @@ def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
 
 
 @app.command("serve")
-def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web app listens on"),
+          port: int = typer.Option(8080, "--port", help="port of the web app"),
+          demo: bool = typer.Option(False, "--demo", help="load demo data first (an organisation, 200 customers)"),
           pause_after_claim: float = typer.Option(
               float(os.environ.get("MCR_FAULT_PAUSE_AFTER_CLAIM_S", "0")), "--pause-after-claim", hidden=True,
               help="fault injection for crash drills: seconds to wait between claiming and firing timers")) -> None:
-    """Run the engine: migrations, scheduler (timers, launches) and mail delivery, until Ctrl+C."""
+    """Run the engine: migrations, scheduler (timers, launches), mail delivery and the web app, until Ctrl+C."""
     from engine.clock import SystemClock
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
@@ -335,23 +354,52 @@ def serve(demo: bool = typer.Option(False, "--demo", help="load demo data first 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    rt = _runtime()
+    from engine.app import build_runtime
+    from engine.db import Database
+
+    db = Database(create=True)
+    db.hold_server_lock()  # one server per SQLite file, before migrations or any work
+    rt = build_runtime(db)
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()
-    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id)
+    sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id,
+                          lease=timedelta(seconds=float(os.environ.get("MCR_MAIL_LEASE_S", "60"))))
     sched = EngineScheduler(rt, sender, pause_after_claim=pause_after_claim)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     sched.start()
-    typer.echo(t("serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
+    typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
+        _serve_web(rt, host, port, stop)
         while not stop.wait(1.0):
             pass
     finally:
         sched.shutdown()
-        typer.echo(t("stopped"), err=True)
+        typer.echo(t("cli.stopped"), err=True)
+
+
+def _serve_web(rt: Any, host: str, port: int, stop: threading.Event) -> None:
+    """The web app (uvicorn) in this thread, beside the scheduler's threads; returns on Ctrl+C/SIGTERM.
+
+    uvicorn takes over SIGINT/SIGTERM while it runs and hands them back when it stops, so `stop`
+    is set either way and the scheduler is shut down by the caller."""
+    import uvicorn
+
+    from engine.web import WebSettings, create_app
+
+    settings = WebSettings.from_env()
+    # X-Forwarded-Proto / -For are trusted only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
+    # setting; default 127.0.0.1, i.e. a reverse proxy on the same machine).
+    config = uvicorn.Config(create_app(rt, settings), host=host, port=port, log_level="warning", proxy_headers=True,
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    typer.echo(t("cli.web_serving", url=f"http://{host}:{port}"), err=True)
+    if settings.base_url != f"http://{host}:{port}":
+        typer.echo(f"MCR_BASE_URL={settings.base_url}", err=True)
+    server.run()
+    stop.set()
 
 
 def _describe(mailer: Any) -> str:
@@ -401,7 +449,7 @@ def _register_plugins() -> None:
     """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
     import importlib
 
-    for module in ("engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -416,10 +464,20 @@ def main() -> None:
         _register_plugins()
         app()
     except MCRError as exc:
-        typer.echo(f"{t('error')}: {exc}", err=True)
+        typer.echo(f"{t('cli.error')}: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # The one place where an infrastructure fault (database missing, not a database, read-only,
+        # busy, unreachable, too new) becomes one line instead of a traceback.
+        from engine.db import fault_from
+
+        fault = fault_from(exc)
+        if fault is None:
+            raise
+        typer.echo(f"{t('cli.error')}: {fault}", err=True)
+        sys.exit(fault.exit_code)
 
 
 if __name__ == "__main__":

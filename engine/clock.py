@@ -68,3 +68,21 @@ def from_us(us: int) -> datetime:
 def wall_time() -> float:
     """Seconds for measuring durations (benchmarks, backoff), never for business time."""
     return time.perf_counter()
+
+
+def clock_from_env() -> Clock:
+    """The clock of a process built from the environment (`mcr serve`, the CLI).
+
+    MCR_FAKE_NOW (an ISO date-time with its offset, e.g. 2026-11-26T09:00:00+08:00) is for tests
+    only: it pins "now" so browser tests and screenshots do not depend on the day they run. It
+    must never be set in production.
+    """
+    import os
+
+    fixed = os.environ.get("MCR_FAKE_NOW")
+    if not fixed:
+        return SystemClock()
+    when = datetime.fromisoformat(fixed)
+    if when.tzinfo is None:
+        raise ValueError(f"MCR_FAKE_NOW={fixed!r} needs a UTC offset, e.g. 2026-11-26T09:00:00+08:00")
+    return FakeClock(when)

@@ -8,25 +8,34 @@ Two ways in:
 SQLite runs in WAL mode with `synchronous=FULL` (override with MCR_SQLITE_SYNCHRONOUS) and a
 busy timeout, so `mcr serve` and a CLI command can share one file; writers take the write
 lock up front (`BEGIN IMMEDIATE`) so a read-then-write step can never deadlock on upgrade.
+
+Infrastructure faults are turned into one readable `DatabaseFault` here and nowhere else
+(`fault_from`): not a database, read-only, busy, unreachable, not initialised, schema too new.
+A database that is busy beyond the busy timeout is retried as a whole unit of work by
+`retry_busy`. `Database(create=False)` — what read commands use — never creates a file or folder.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, SQLModel
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DatabaseBusy, DatabaseFault, DatabaseInUse, DatabaseMissing, SchemaTooNew
+from engine.i18n import t
 
 DEFAULT_URL = "sqlite:///mcr.db"
+T = TypeVar("T")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -114,7 +123,9 @@ def _to_pyformat(statement: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, echo: bool = False, create: bool = True) -> None:
+        """`create=False`: a SQLite file that does not exist is `DatabaseMissing`, not a new empty file
+        (a typo in the path must not silently give an empty database and a new folder)."""
         self.url = database_url(url)
         try:
             parsed = make_url(self.url)
@@ -124,15 +135,20 @@ class Database:
         if backend not in ("sqlite", "postgresql"):
             raise ConfigError(f"bad database URL '{self.url}': only sqlite:/// and postgresql:// are supported")
         self.is_pg = backend == "postgresql"
+        self.sqlite_path: Path | None = None
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_pg:
             if parsed.drivername in ("postgresql", "postgres"):
                 parsed = parsed.set(drivername="postgresql+psycopg")
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         else:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            self.sqlite_path = _sqlite_file(parsed.database)
+            if self.sqlite_path is not None:
+                if not create and not self.sqlite_path.exists():
+                    raise DatabaseMissing(t("engine.db.missing", path=self.sqlite_path))
+                if create:
+                    self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_ms() / 1000}
         try:
             self.engine: Engine = create_engine(parsed, **kwargs)
         except Exception as exc:  # e.g. the driver is missing
@@ -159,7 +175,7 @@ class Database:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sync}")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -172,13 +188,18 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise ConfigError(f"cannot connect to database {self.safe_url}: {reason}") from exc
+                if not self.is_pg:
+                    # Reading the schema is what detects a file that is not a database.
+                    conn.exec_driver_sql("SELECT COUNT(*) FROM sqlite_master")
+        except Exception as exc:
+            fault = fault_from(exc, self.safe_url)
+            if fault is None:
+                raise
+            raise fault from exc
 
     @property
     def safe_url(self) -> str:
-        return make_url(self.url).render_as_string(hide_password=True)
+        return safe_url(self.url)
 
     def _thread_conn(self) -> Any:
         dbapi = getattr(self._local, "dbapi", None)
@@ -255,6 +276,28 @@ class Database:
                 _sqlite_rollback(tx)
             tx.cur.close()
 
+    def hold_server_lock(self) -> None:
+        """Refuse a second `mcr serve` on the same SQLite file; held until this process ends.
+
+        An exclusive `flock` on `<file>.serve.lock`: the kernel releases it when the process dies,
+        even by `kill -9`, so a crash never leaves a stale lock behind. PostgreSQL needs none —
+        several servers share one database safely (leases, SKIP LOCKED)."""
+        if self.is_pg or self.sqlite_path is None or getattr(self, "_server_lock", None) is not None:
+            return
+        import fcntl
+
+        lock_path = self.sqlite_path.with_name(self.sqlite_path.name + ".serve.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DatabaseInUse(t("engine.db.in_use", pid=holder, path=self.sqlite_path)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._server_lock = fd  # kept open: closing the descriptor would release the lock
+
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
@@ -278,6 +321,138 @@ class Database:
         self.engine.dispose()
 
 
+def _sqlite_file(database: str | None) -> Path | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def busy_timeout_ms() -> int:
+    """How long SQLite waits for another writer before it reports busy (MCR_SQLITE_BUSY_TIMEOUT_MS)."""
+    raw = os.environ.get("MCR_SQLITE_BUSY_TIMEOUT_MS", "30000")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"MCR_SQLITE_BUSY_TIMEOUT_MS={raw!r}: use a number of milliseconds") from None
+    if value < 0:
+        raise ConfigError(f"MCR_SQLITE_BUSY_TIMEOUT_MS={raw!r}: use a number of milliseconds")
+    return value
+
+
+# --- infrastructure faults -------------------------------------------------------------------
+
+
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The sqlite3 / psycopg / alembic error under `exc` (SQLAlchemy wraps them), or None."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        module = type(current).__module__
+        if isinstance(current, sqlite3.Error) or module.startswith(("psycopg", "alembic")):
+            return current
+        todo.extend([getattr(current, "orig", None), current.__cause__, current.__context__])
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_NO_TABLE = re.compile(r'(?:no such table:|relation) "?([\w.]+)"?')
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True when `exc` says another connection holds the lock (worth waiting and trying again)."""
+    err = _driver_error(exc)
+    if err is None:
+        return False
+    if isinstance(err, sqlite3.Error):
+        text = str(err).lower()
+        return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+    return type(err).__name__ in ("LockNotAvailable", "DeadlockDetected", "SerializationFailure")
+
+
+def fault_from(exc: BaseException, where: str | None = None) -> DatabaseFault | None:
+    """The one readable line for an infrastructure fault under `exc`; None if it is not one."""
+    if isinstance(exc, DatabaseFault):
+        return exc
+    err = _driver_error(exc)
+    if err is None:
+        return None
+    where = where or safe_url(database_url())
+    name = type(err).__name__
+    text = _first_line(err)
+    low = text.lower()
+    if type(err).__module__.startswith("alembic"):
+        found = re.search(r"revision identified by '([^']+)'", text)
+        if found:
+            return SchemaTooNew(t("engine.db.schema_too_new", where=where, revision=found.group(1)))
+        return DatabaseFault(t("engine.db.fault", where=where, reason=text))
+    if is_busy(err):
+        return DatabaseBusy(t("engine.db.busy", where=where, attempts=1))
+    if isinstance(err, sqlite3.Error):
+        if "file is not a database" in low or "malformed" in low:
+            return DatabaseFault(t("engine.db.not_a_database", path=where))
+        if "readonly" in low or "read-only" in low:
+            return DatabaseFault(t("engine.db.read_only", where=where))
+        if "unable to open database file" in low:
+            return DatabaseFault(t("engine.db.cannot_open", where=where, reason=text))
+        if "disk is full" in low or "disk i/o error" in low:
+            return DatabaseFault(t("engine.db.disk_full", where=where, reason=text))
+        if low.startswith("no such table"):
+            return DatabaseFault(t("engine.db.not_initialised", where=where, table=text.split(":", 1)[1].strip()))
+        if type(err) in (sqlite3.OperationalError, sqlite3.DatabaseError):  # not an IntegrityError: a rule
+            return DatabaseFault(t("engine.db.fault", where=where, reason=text))
+        return None
+    # psycopg
+    if name == "UndefinedTable":
+        found = _NO_TABLE.search(text)
+        return DatabaseFault(t("engine.db.not_initialised", where=where, table=found.group(1) if found else "?"))
+    if name in ("ReadOnlySqlTransaction", "InsufficientPrivilege"):
+        return DatabaseFault(t("engine.db.read_only", where=where))
+    if name == "DiskFull":
+        return DatabaseFault(t("engine.db.disk_full", where=where, reason=text))
+    if name in ("OperationalError", "InterfaceError") or "connection" in low:
+        return DatabaseFault(t("engine.db.unreachable", where=where, reason=text))
+    return None
+
+
+def retry_busy(work: Callable[[], T], *, attempts: int = 4, first_wait: float = 0.2,
+               where: str | None = None) -> T:
+    """Run `work` (a whole transaction: it must roll back on error) again while the database is busy.
+
+    SQLite already waits up to the busy timeout for a lock; this covers what that wait cannot:
+    a transaction that read first and finds, when it wants to write, that another process
+    wrote in between (WAL's "busy snapshot" is reported at once, without waiting). After the
+    last attempt the user gets `DatabaseBusy`, one line, and nothing was written.
+    """
+    wait = first_wait
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            if attempt == attempts:
+                raise DatabaseBusy(t("engine.db.busy", where=where or safe_url(database_url()), attempts=attempts)) from exc
+        # Real time, not business time: how long to let the other writer finish.
+        time.sleep(wait)
+        wait *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
 def _sqlite_rollback(tx: Tx) -> None:
     try:
         tx.cur.execute("ROLLBACK")
@@ -291,5 +466,6 @@ def metadata() -> Any:
     import flows.itr.models  # noqa: F401
     import flows.planning.models  # noqa: F401
     import flows.survey.models  # noqa: F401
+    import engine.auth.models  # noqa: F401
 
     return SQLModel.metadata

@@ -123,6 +123,9 @@ class StateSpec(_Located):
 class EventSpec(_Located):
     name: str
     title: dict[str, str] = {}
+    # Sent only by the engine (timers, launches, scans): the runtime refuses it from anyone else,
+    # so a user cannot forge e.g. `sla_breached` to escalate past a quota.
+    internal: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -475,7 +478,8 @@ class CompiledState:
 class CompiledFlow:
     """Plain lookup tables the runtime uses on every event (no pydantic on the hot path)."""
 
-    __slots__ = ("defn", "name", "version", "template_dir", "initial", "states", "index", "allowed", "on_start")
+    __slots__ = ("defn", "name", "version", "template_dir", "initial", "states", "index", "allowed", "on_start",
+                 "internal")
 
     def __init__(self, defn: FlowDefinition) -> None:
         self.defn = defn
@@ -501,6 +505,7 @@ class CompiledFlow:
             allowed.setdefault(src, []).append(event)
         self.allowed = {k: sorted(set(v)) for k, v in allowed.items()}
         self.on_start = tuple((a.name, dict(a.params)) for a in defn.on_start)
+        self.internal = frozenset(e.name for e in defn.events if e.internal)
 
 
 @dataclass

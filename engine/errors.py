@@ -93,6 +93,12 @@ class EventNotAllowed(TransitionRefused):
     code = "not_allowed"
 
 
+class InternalEventRefused(TransitionRefused):
+    """The event is internal to its flow: only the engine (a timer, a launch) may send it."""
+
+    code = "internal_event"
+
+
 class GuardRejected(TransitionRefused):
     """A guard of the transition said no."""
 
@@ -111,6 +117,12 @@ class ActionFailed(TransitionRefused):
     code = "action_refused"
 
 
+class ActionNotPermitted(ActionFailed):
+    """The person acting may not take this step: their role or place in the organisation does not allow it."""
+
+    code = "not_permitted"
+
+
 class QuotaExceeded(ActionFailed):
     """The escalation would break the unit's self-resolution quota."""
 
@@ -121,8 +133,32 @@ class ImportRejected(ProblemsError):
     """The file was not imported; nothing was written."""
 
 
+class DatabaseFault(MCRError):
+    """The database cannot be used (missing, not a database, read-only, busy, unreachable, too new)."""
+
+
+class DatabaseMissing(DatabaseFault):
+    """There is no database at that place; `mcr init` creates it."""
+
+
+class DatabaseBusy(DatabaseFault):
+    """The database stayed busy (another process kept writing); nothing was changed."""
+
+
+class SchemaTooNew(DatabaseFault):
+    """The database was upgraded by a newer mcr than this one."""
+
+
+class DatabaseInUse(DatabaseFault):
+    """Another mcr server already runs on this SQLite file."""
+
+
 class NotVisible(MCRError):
     """You may not see this record."""
+
+
+class NotPermitted(MCRError):
+    """You may not do this: your role or place in the organisation does not allow it."""
 
 
 class MailError(MCRError):

@@ -7,7 +7,10 @@
 * `MemoryMailer` — a list, for the tests of other modules.
 
 A mailer answers per message: `None` (accepted) or the exception that says why not. It never
-raises for a refused message, so one bad address cannot sink a batch. This module knows
+raises for a refused message, so one bad address cannot sink a batch. It also calls
+`on_accepted(i)` the moment message `i` is accepted, before offering the next one, so the caller
+can record each delivery at once: a crash mid-batch then leaves at most the one message in
+flight unrecorded (docs/mail.md). This module knows
 nothing of the database, the outbox table, retries or the clock (engine/notify.py does); it
 must never use the blocking `smtplib`, and never print or log a password.
 """
@@ -22,12 +25,13 @@ import tempfile
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Optional, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
 from engine.errors import ConfigError, MailError
+from engine.paths import safe_join
 
 DEFAULT_MAIL_DIR = "./mail-outbox"
 OUTBOX_ID_HEADER = "X-MCR-Outbox-Id"
@@ -45,8 +49,13 @@ class MailServerUnreachable(MailError):
     """The mail server could not be reached (or the connection dropped); this message was not sent."""
 
 
+# Called with the index of a message as soon as it is accepted (the server said 250, the file is
+# published); it must be quick and must not raise (the sender records the row and swallows errors).
+OnAccepted = Optional[Callable[[int], None]]
+
+
 class Mailer(Protocol):
-    async def send_many(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_many(self, messages: list[EmailMessage], on_accepted: OnAccepted = None) -> list[Exception | None]:
         """Send each message; one result per message, in order: None = accepted."""
         ...
 
@@ -85,7 +94,7 @@ class SmtpMailer:
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
-    async def send_many(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_many(self, messages: list[EmailMessage], on_accepted: OnAccepted = None) -> list[Exception | None]:
         if not messages:
             return []
         smtp = aiosmtplib.SMTP(
@@ -106,7 +115,6 @@ class SmtpMailer:
             for i, message in enumerate(messages):
                 try:
                     await smtp.send_message(message)
-                    results.append(None)
                 except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, ConnectionError) as exc:
                     # The connection is gone: this message's fate is unknown (it is retried, with
                     # the same Message-ID), and the rest were never offered.
@@ -118,6 +126,10 @@ class SmtpMailer:
                     # A refusal of this one message (451, 550, a bad address): aiosmtplib has
                     # already sent RSET, so the same connection carries on with the next one.
                     results.append(_refusal(exc))
+                else:
+                    results.append(None)
+                    if on_accepted is not None:
+                        on_accepted(i)
         finally:
             try:
                 await smtp.quit()
@@ -158,11 +170,23 @@ class FolderMailer:
     def __repr__(self) -> str:
         return f"FolderMailer({str(self.directory)!r})"
 
-    async def send_many(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_many(self, messages: list[EmailMessage], on_accepted: OnAccepted = None) -> list[Exception | None]:
         if not messages:
             return []
-        # Disk writes and fsyncs block; keep them off the event loop.
-        return await asyncio.to_thread(self._write_all, messages)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            err = MailServerUnreachable(f"cannot create mail folder {self.directory}: {one_line(exc)}")
+            return [err for _ in messages]
+        results: list[Exception | None] = []
+        for i, message in enumerate(messages):
+            # Disk writes and fsyncs block; keep them off the event loop. One message at a time,
+            # so each file is durable (and reported) before the next one is written.
+            result = await asyncio.to_thread(self._write_durably, message)
+            results.append(result)
+            if result is None and on_accepted is not None:
+                on_accepted(i)
+        return results
 
     def path_for(self, message: EmailMessage) -> Path:
         """The file a message goes to, named by its outbox id (else by its Message-ID)."""
@@ -172,27 +196,19 @@ class FolderMailer:
         name = _SAFE_NAME.sub("_", key).strip("._")
         if not name:
             raise MailRefused(f"message has neither an {OUTBOX_ID_HEADER} nor a Message-ID header")
-        return self.directory / f"{name}.eml"
+        return safe_join(self.directory, f"{name}.eml")
 
-    def _write_all(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    def _write_durably(self, message: EmailMessage) -> Exception | None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            err = MailServerUnreachable(f"cannot create mail folder {self.directory}: {one_line(exc)}")
-            return [err for _ in messages]
-        results: list[Exception | None] = []
-        for message in messages:
-            try:
-                self._write_once(message)
-                results.append(None)
-            except MailError as exc:
-                results.append(exc)
-            except Exception as exc:
-                err = MailRefused(f"cannot write {self.directory}: {one_line(exc)}")
-                err.__cause__ = exc
-                results.append(err)
+            self._write_once(message)
+        except MailError as exc:
+            return exc
+        except Exception as exc:
+            err = MailRefused(f"cannot write {self.directory}: {one_line(exc)}")
+            err.__cause__ = exc
+            return err
         _fsync_dir(self.directory)
-        return results
+        return None
 
     def _write_once(self, message: EmailMessage) -> None:
         final = self.path_for(message)
@@ -249,15 +265,17 @@ class MemoryMailer:
     sent: list[EmailMessage] = field(default_factory=list)
     fail_next: int = 0
 
-    async def send_many(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_many(self, messages: list[EmailMessage], on_accepted: OnAccepted = None) -> list[Exception | None]:
         results: list[Exception | None] = []
-        for message in messages:
+        for i, message in enumerate(messages):
             if self.fail_next > 0:
                 self.fail_next -= 1
                 results.append(MailRefused("451 4.3.0 try again later (MemoryMailer.fail_next)", code=451))
                 continue
             self.sent.append(message)
             results.append(None)
+            if on_accepted is not None:
+                on_accepted(i)
         return results
 
 

@@ -27,7 +27,25 @@ def alembic_config(db: "Database") -> Config:
 
 
 def upgrade(db: "Database", revision: str = "heads") -> None:
+    refuse_newer_schema(db)
     command.upgrade(alembic_config(db), revision)
+
+
+def refuse_newer_schema(db: "Database") -> None:
+    """A database migrated by a newer mcr (a revision these scripts do not know) is refused with
+    one line, before Alembic fails on it — and before this older code writes anything into it."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from engine.errors import SchemaTooNew
+    from engine.i18n import t
+
+    with db.engine.connect() as conn:
+        found = MigrationContext.configure(conn).get_current_heads()
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config(db)).walk_revisions()}
+    unknown = sorted(set(found) - known)
+    if unknown:
+        raise SchemaTooNew(t("engine.db.schema_too_new", where=db.safe_url, revision=", ".join(unknown)))
 
 
 def current(db: "Database") -> str | None:

@@ -5,12 +5,15 @@ one that turns them into mail. One `deliver_due` round is three short steps:
 
 1. claim up to `limit` due rows in one transaction (a lease: `claimed_by`/`claimed_until_us`;
    `FOR UPDATE SKIP LOCKED` on PostgreSQL so several senders take disjoint rows);
-2. build one `EmailMessage` per row and hand the batch to the `Mailer` — no transaction open;
-3. in one transaction, mark each accepted row `sent` (only if still `pending`: exactly once in
-   the table) and give each refused row a retry time with exponential backoff, or `failed`.
+2. build one `EmailMessage` per row and hand the batch to the `Mailer` — no transaction open
+   while the mailer talks to the server; each message the server accepts is marked `sent` in
+   its own short transaction at once (only if still `pending`: exactly once in the table);
+3. in one transaction, give each refused row a retry time with exponential backoff, or
+   `failed` (and mark any accepted row whose immediate mark did not get through).
 
-A crash between 2 and 3 resends those messages when their lease runs out; they carry the same
-`Message-ID` (derived from the row), so a receiver can drop the copy (docs/mail.md).
+A crash (even `kill -9`) in the middle of 2 resends only the message in flight — accepted by
+the server, not yet marked — when its lease runs out; it carries the same `Message-ID`
+(derived from the row), so a receiver can drop the copy (docs/mail.md).
 
 This module must never hold a database transaction open across network I/O, never read the
 wall clock (the `Clock` says what time it is, backoff included), and never talk SMTP itself
@@ -27,7 +30,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from engine.clock import Clock, from_us, to_us
 from engine.db import Database
@@ -262,11 +265,25 @@ class OutboxSender:
                 built.append(row)
             except Exception as exc:  # e.g. a line break in the recipient: that row only
                 errors[row.id] = MailRefused(f"cannot build the message: {one_line(exc)}")
-        results = await self._send(messages)
+        marked: set[int] = set()
+
+        def accepted(index: int) -> None:
+            # Record this delivery now, not at the end of the batch: a crash later in the batch
+            # must not make this message go out again.
+            row_id = built[index].id
+            try:
+                self._mark_sent(row_id)
+            except Exception:  # e.g. a busy database: `_record` marks it with the rest
+                log.warning("could not mark mail #%s sent yet; will retry at the end of the batch",
+                            row_id, exc_info=True)
+            else:
+                marked.add(row_id)
+
+        results = await self._send(messages, accepted)
         for row, result in zip(built, results):
             if result is not None:
                 errors[row.id] = result
-        return self._record(rows, errors)
+        return self._record(rows, errors, already_marked=marked)
 
     # -- steps
 
@@ -278,12 +295,12 @@ class OutboxSender:
                             "lease_until": to_us(now + self.lease), "limit": limit})
         return sorted((OutboxRow(*r) for r in found), key=lambda r: r.id)
 
-    async def _send(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def _send(self, messages: list[EmailMessage], accepted: Callable[[int], None]) -> list[Exception | None]:
         if not messages:
             return []
         keeper = asyncio.create_task(self._keep_lease())
         try:
-            results = await self.mailer.send_many(messages)
+            results = await self.mailer.send_many(messages, accepted)
         except Exception as exc:
             # A mailer bug must not leave rows claimed until the lease expires: count it as a
             # failed attempt for each (they are retried; a message that did go out is deduped).
@@ -314,15 +331,23 @@ class OutboxSender:
             tx.execute(RENEW_OUTBOX_LEASE, {"worker": self.worker_id,
                                             "lease_until": to_us(self.clock.now() + self.lease)})
 
-    def _record(self, rows: Sequence[OutboxRow], errors: dict[int, Exception]) -> DeliveryReport:
+    def _mark_sent(self, row_id: int) -> None:
+        with self.db.tx() as tx:
+            tx.execute(MARK_OUTBOX_SENT, {"id": row_id, "now": to_us(self.clock.now())})
+
+    def _record(self, rows: Sequence[OutboxRow], errors: dict[int, Exception],
+                already_marked: set[int] | frozenset[int] = frozenset()) -> DeliveryReport:
         now = self.clock.now()
+        sent = 0
         sent_rows: list[dict[str, Any]] = []
         retry_rows: list[dict[str, Any]] = []
         retried = failed = 0
         for row in rows:
             exc = errors.get(row.id)
             if exc is None:
-                sent_rows.append({"id": row.id, "now": to_us(now)})
+                sent += 1
+                if row.id not in already_marked:
+                    sent_rows.append({"id": row.id, "now": to_us(now)})
                 continue
             attempts = row.attempts + 1
             give_up = attempts >= self.max_attempts
@@ -340,10 +365,11 @@ class OutboxSender:
                 log.warning("mail #%s to %s not sent (attempt %d of %d), next try at %s: %s",
                             row.id, row.recipient, attempts, self.max_attempts,
                             next_attempt.isoformat(), error)
-        with self.db.tx() as tx:
-            tx.many(MARK_OUTBOX_SENT, sent_rows)
-            tx.many(MARK_OUTBOX_RETRY, retry_rows)
-        return DeliveryReport(sent=len(sent_rows), retried=retried, failed=failed)
+        if sent_rows or retry_rows:
+            with self.db.tx() as tx:
+                tx.many(MARK_OUTBOX_SENT, sent_rows)
+                tx.many(MARK_OUTBOX_RETRY, retry_rows)
+        return DeliveryReport(sent=sent, retried=retried, failed=failed)
 
     def next_due(self) -> datetime | None:
         """When the earliest pending mail is due (for the scheduler's wake-up), or None."""

@@ -94,6 +94,20 @@ class ReplayContext:
     def db(self) -> Any:
         return self.runtime.db
 
+    def principal(self, actor: str | None) -> Any:
+        """The scenario's `as:` as the services see it: the employee's principal (roles and tree as
+        they are now); without `as:` the engine itself ("scenario"). A name that is no employee acts
+        with no rights at all, so a scenario can show what a stranger is refused."""
+        from engine.auth.principal import Principal, UnknownEmployee, load_principal
+
+        if not actor:
+            return Principal.engine("scenario")
+        try:
+            with self.db.session() as session:
+                return load_principal(session, str(actor), via="cli")
+        except UnknownEmployee:
+            return Principal(emp_no=str(actor), name=str(actor), via="cli")
+
     def rng(self, purpose: str) -> random.Random:
         """A reproducible random stream per purpose (sampling stays the same run after run)."""
         return random.Random(f"{self.seed}:{purpose}")
@@ -377,13 +391,15 @@ def _check(actual: Any, expected: Any, where: str) -> list[str]:
 
 @scenario_command("flow.start")
 def _flow_start(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    res = ctx.runtime.start(args["flow"], args.get("data") or {}, actor=actor or "scenario",
+    principal = ctx.principal(actor)
+    res = ctx.runtime.start(args["flow"], args.get("data") or {}, actor=principal.actor, principal=principal,
                             subject=args.get("subject"), calendar=args.get("calendar"))
     return {"instance": res.instance_id, "state": res.to_state}
 
 
 @scenario_command("flow.send")
 def _flow_send(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    res = ctx.runtime.send(int(args["instance"]), args["event"], actor=actor or "scenario",
+    principal = ctx.principal(actor)
+    res = ctx.runtime.send(int(args["instance"]), args["event"], actor=principal.actor, principal=principal,
                            payload=args.get("payload") or {}, client_event_id=args.get("client_event_id"))
     return {"instance": res.instance_id, "state": res.to_state, "version": res.version}

@@ -23,7 +23,8 @@ from engine.clock import Clock, SystemClock, from_us, to_us
 from engine.db import Database, Tx
 from engine.definition import (DEFAULT_LOCALE, CompiledFlow, CompiledState, CompiledTransition, DefinitionSet,
                                FlowDefinition)
-from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, MCRError, StaleVersion,
+from engine.auth.principal import Principal
+from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, InternalEventRefused, MCRError, StaleVersion,
                            TransitionRefused, UnknownInstance)
 from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
@@ -86,7 +87,31 @@ class StepContext:
     calendar_name: str | None
     mails: list[QueuedMail] = field(default_factory=list)
     earliest_timer: datetime | None = None
+    principal: Principal | None = None
     rules_version: int | None = None
+
+    @property
+    def emp_no(self) -> str:
+        """Whose rights apply to this step: the principal's employee, else the actor (timers, the engine).
+
+        Permission checks compare this; history and audit rows record `actor` ("operator root for E1").
+        """
+        return self.principal.emp_no if self.principal is not None else self.actor
+
+    def who(self) -> Principal:
+        """The step's principal for permission checks (the supervisor chain, roles).
+
+        Steps sent without one (the engine's own timers, launches, scans) act as the engine; an
+        internal caller that passed only an employee number gets that employee's principal.
+        """
+        if self.principal is None:
+            from engine.auth.principal import principal_in_tx
+
+            engine_actor = self.actor in ("system", "engine", "scenario") or self.actor.startswith("timer:")
+            found = None if engine_actor else principal_in_tx(self.tx, self.actor)
+            self.principal = found or (Principal.engine(self.actor) if engine_actor
+                                       else Principal(emp_no=self.actor, name=self.actor, via="step"))
+        return self.principal
 
     @property
     def rules(self) -> PinnedRules:
@@ -122,7 +147,8 @@ class StepContext:
               calendar: str | None = None, locale: str | None = None) -> int:
         """Start another flow's instance inside this same transaction."""
         return self.runtime._start_in(self.tx, flow, data, actor=self.actor, subject=subject,
-                                      calendar=calendar, locale=locale, now=self.now).instance_id
+                                      calendar=calendar, locale=locale, now=self.now,
+                                      principal=self.principal).instance_id
 
 
 def _worker_id() -> str:
@@ -216,13 +242,17 @@ class Runtime:
     # ------------------------------------------------------------------ public steps
 
     def start(self, flow: str, data: dict[str, Any] | None = None, *, actor: str = "system",
-              subject: str | None = None, calendar: str | None = None, locale: str | None = None) -> StepResult:
-        """Start an instance of the latest version of `flow`; with a subject, at most one per subject."""
+              subject: str | None = None, calendar: str | None = None, locale: str | None = None,
+              principal: Principal | None = None) -> StepResult:
+        """Start an instance of the latest version of `flow`; with a subject, at most one per subject.
+
+        `principal`, when given, is whose rights the start's actions check (`ctx.emp_no`).
+        """
         now = self.clock.now()
         try:
             with self.db.tx() as tx:
                 result = self._start_in(tx, flow, data or {}, actor=actor, subject=subject,
-                                        calendar=calendar, locale=locale, now=now)
+                                        calendar=calendar, locale=locale, now=now, principal=principal)
         except MCRError as exc:
             self._log_refusal(None, actor, "start", exc)
             raise
@@ -230,14 +260,20 @@ class Runtime:
         return result
 
     def send(self, instance_id: int, event: str, *, actor: str, payload: dict[str, Any] | None = None,
-             client_event_id: str | None = None, expected_version: int | None = None) -> StepResult:
-        """Apply `event` to the instance; refused events raise and change nothing."""
+             client_event_id: str | None = None, expected_version: int | None = None,
+             principal: Principal | None = None, internal: bool = False) -> StepResult:
+        """Apply `event` to the instance; refused events raise and change nothing.
+
+        An event the flow marks `internal: true` is refused (`InternalEventRefused`) unless the
+        engine itself sends it (`internal=True`: timers, launches, scans) — never from a user's
+        request. `principal` is whose rights the step's actions check (`ctx.emp_no`).
+        """
         now = self.clock.now()
         try:
             with self.db.tx() as tx:
                 result = self._step(tx, instance_id, event, actor=actor, payload=payload or {},
                                     client_event_id=client_event_id, expected_version=expected_version,
-                                    now=now)
+                                    now=now, principal=principal, internal=internal)
         except MCRError as exc:  # a refusal, or a business error raised by an action: logged, nothing changed
             self._log_refusal(instance_id, actor, event, exc)
             raise
@@ -314,11 +350,12 @@ class Runtime:
         return from_us(row[0]) if row and row[0] is not None else None
 
     def start_in(self, tx: Tx, flow: str, data: dict[str, Any], *, actor: str, subject: str | None = None,
-                 calendar: str | None = None, locale: str | None = None) -> StepResult:
+                 calendar: str | None = None, locale: str | None = None,
+                 principal: Principal | None = None) -> StepResult:
         """Start an instance inside the caller's open transaction (`db.tx()`), so a service can write
         its own rows and the instance atomically. Call `wake(result)` after the commit."""
         return self._start_in(tx, flow, data, actor=actor, subject=subject, calendar=calendar, locale=locale,
-                              now=self.clock.now())
+                              now=self.clock.now(), principal=principal)
 
     def wake(self, result: StepResult) -> None:
         """Tell the scheduler about the earliest timer a committed step armed."""
@@ -327,7 +364,8 @@ class Runtime:
     # ------------------------------------------------------------------ the step itself
 
     def _start_in(self, tx: Tx, flow: str, data: dict[str, Any], *, actor: str, subject: str | None,
-                  calendar: str | None, locale: str | None, now: datetime) -> StepResult:
+                  calendar: str | None, locale: str | None, now: datetime,
+                  principal: Principal | None = None) -> StepResult:
         defn = self.definitions.get(flow)
         if defn.key not in self._registered:
             self._register_one(tx, defn, now)
@@ -348,7 +386,7 @@ class Runtime:
             return StepResult(existing[0], None, existing[1], existing[2], duplicate=True)
         instance_id = row[0]
         ctx = StepContext(self, tx, cflow, instance_id, None, initial.name, "start", actor, {}, data, now,
-                          locale, calendar, rules_version=rules.version)
+                          locale, calendar, principal=principal, rules_version=rules.version)
         tx.execute(sql.INSERT_HISTORY, {
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": "start",
             "from_state": None, "to_state": initial.name, "payload": "{}", "client_event_id": None,
@@ -374,7 +412,8 @@ class Runtime:
 
     def _step(self, tx: Tx, instance_id: int, event: str, *, actor: str, payload: dict[str, Any],
               client_event_id: str | None, expected_version: int | None, now: datetime,
-              fired_timer: tuple[str, str] | None = None) -> StepResult:
+              fired_timer: tuple[str, str] | None = None, principal: Principal | None = None,
+              internal: bool = True) -> StepResult:
         if client_event_id is not None:
             seen = tx.one(sql.SELECT_CLIENT_EVENT, {"cid": client_event_id})
             if seen is not None:
@@ -382,20 +421,25 @@ class Runtime:
         row = tx.one(sql.SELECT_INSTANCE_FOR_UPDATE if self.db.is_pg else sql.SELECT_INSTANCE,
                      {"id": instance_id})
         if row is None:
-            raise UnknownInstance(t("unknown_instance", id=instance_id), instance_id=instance_id, event=event)
+            raise UnknownInstance(t("engine.unknown_instance", id=instance_id), instance_id=instance_id, event=event)
         _id, flow, flow_version, state, version, calendar, locale, data_text, rules_version = row
         if expected_version is not None and expected_version != version:
-            raise StaleVersion(t("stale_version", id=instance_id, version=version, expected=expected_version),
+            raise StaleVersion(t("engine.stale_version", id=instance_id, version=version, expected=expected_version),
                                instance_id=instance_id, event=event, state=state)
         cflow = self.definitions.compiled(flow, flow_version)
+        if not internal and event in cflow.internal:
+            raise InternalEventRefused(t("engine.internal_event", event=event, flow=flow, id=instance_id),
+                                       instance_id=instance_id, event=event, state=state)
         candidates = cflow.index.get((state, event))
         if not candidates:
-            allowed = ", ".join(cflow.allowed.get(state, ())) or t("ended")
-            raise EventNotAllowed(t("not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
+            # An outside sender is told only the events it could send; the engine sees them all.
+            allowed = ", ".join(e for e in cflow.allowed.get(state, ()) if internal or e not in cflow.internal) \
+                or t("engine.ended")
+            raise EventNotAllowed(t("engine.not_allowed", event=event, flow=flow, id=instance_id, state=state, allowed=allowed),
                                   instance_id=instance_id, event=event, state=state)
         data = json.loads(data_text)
         ctx = StepContext(self, tx, cflow, instance_id, state, None, event, actor, payload, data, now,
-                          locale, calendar, rules_version=rules_version)
+                          locale, calendar, principal=principal, rules_version=rules_version)
         transition = self._choose(ctx, candidates)
         target = transition.target or state
         ctx.target = target
@@ -408,7 +452,7 @@ class Runtime:
             "id": instance_id, "state": target, "new_version": new_version, "data": dumps(ctx.data),
             "now": to_us(now), "ended": to_us(now) if target_spec.terminal else None, "version": version})
         if cur.rowcount != 1:
-            raise StaleVersion(t("stale_during_step", id=instance_id),
+            raise StaleVersion(t("engine.stale_during_step", id=instance_id),
                                instance_id=instance_id, event=event, state=state)
         tx.execute(sql.INSERT_HISTORY, {
             "instance_id": instance_id, "now": to_us(now), "actor": actor, "event": event,
@@ -437,7 +481,7 @@ class Runtime:
                 return tr
             rejected.append(tr.guard)
         raise GuardRejected(
-            t("guard_false", event=ctx.event, flow=ctx.flow.name, id=ctx.instance_id, state=ctx.state,
+            t("engine.guard_false", event=ctx.event, flow=ctx.flow.name, id=ctx.instance_id, state=ctx.state,
               guards=", ".join(repr(g) for g in rejected)),
             instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
 

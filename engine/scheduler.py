@@ -9,6 +9,12 @@ The engine's own rows (timer, launch_run, outbox) are the truth; APScheduler onl
               by another process, e.g. `mcr event send`), runs missed launches, delivers mail;
 * `launch`  — a one-shot job at the next launch occurrence, re-planned after each run.
 
+Mail is not an APScheduler job: one `mcr-mail` thread delivers, woken by the sweep and the
+rescan (`_deliver` only sets an event), so a long batch to a slow server never overlaps itself,
+never holds up the sweep, and never makes APScheduler skip a job ("maximum number of running
+instances reached" every few seconds). Likewise a timer armed while the sweep runs does not
+re-plan the sweep job under its feet: the sweep re-reads the next due time when it ends.
+
 Every job uses `misfire_grace_time=None` and `coalesce=True`: APScheduler 3's default grace
 silently drops jobs that come due while the process is busy or paused (measured: 10,000 of
 10,000 dropped), and a dropped wake-up must never mean a lost timer.
@@ -26,6 +32,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from engine.clock import SystemClock
 from engine.launches import next_launch, run_due_launches
 from engine.runtime import Runtime
 
@@ -39,8 +46,13 @@ class EngineScheduler:
         self.sender = sender
         self.rescan = rescan or timedelta(seconds=float(os.environ.get("MCR_RESCAN_S", "30")))
         self.pause_after_claim = pause_after_claim
+        self.mail_batch = 200
         self._lock = threading.Lock()
         self._planned: datetime | None = None
+        self._sweeping = False
+        self._mail_wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._mail_thread: threading.Thread | None = None
         self.scheduler = BackgroundScheduler(
             timezone=timezone.utc,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
@@ -48,19 +60,30 @@ class EngineScheduler:
 
     def start(self) -> None:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        if self.sender is not None:
+            self._mail_thread = threading.Thread(target=self._mail_loop, name="mcr-mail", daemon=True)
+            self._mail_thread.start()
         self.scheduler.start()
         self.scheduler.add_job(self._rescan, IntervalTrigger(seconds=self.rescan.total_seconds()),
-                               id="rescan", next_run_time=self.runtime.clock.now())
+                               id="rescan", next_run_time=SystemClock().now())
         self._plan_launch()
 
-    def shutdown(self) -> None:
+    def shutdown(self, mail_grace: float = 10.0) -> None:
         self.scheduler.shutdown(wait=True)
+        self._stopping.set()
+        self._mail_wanted.set()
+        if self._mail_thread is not None:
+            # A batch still running after the grace is abandoned with the process: every mail the
+            # server accepted is already marked sent, the rest go again when the lease runs out.
+            self._mail_thread.join(mail_grace)
 
     # ------------------------------------------------------------------ jobs
 
     def wake_at(self, when: datetime) -> None:
         """Make sure the sweep runs no later than `when` (called after a step commits)."""
         with self._lock:
+            if self._sweeping:
+                return  # the running sweep re-reads the next due time when it ends
             if (self._planned is not None and self._planned <= when
                     and self.scheduler.get_job("sweep") is not None):
                 return
@@ -69,13 +92,16 @@ class EngineScheduler:
                                    replace_existing=True)
 
     def _real_time(self, when: datetime) -> datetime:
-        # Timer due times follow the runtime's clock; APScheduler follows the wall clock. With the
-        # system clock they are the same; a fake clock (replays) never uses this scheduler.
-        return max(when, self.runtime.clock.now()).astimezone(timezone.utc)
+        # Timer due times follow the runtime's clock; APScheduler follows the wall clock. The wait is
+        # the runtime clock's distance to `when`, counted from the wall clock's now: the same instant
+        # with the system clock, and no busy loop on a fixed test clock (MCR_FAKE_NOW).
+        wait = max(when - self.runtime.clock.now(), timedelta(0))
+        return (SystemClock().now() + wait).astimezone(timezone.utc)
 
     def _sweep(self) -> None:
         with self._lock:
             self._planned = None
+            self._sweeping = True
         try:
             fired = self.runtime.sweep(pause_after_claim=self.pause_after_claim)
             if fired:
@@ -83,6 +109,10 @@ class EngineScheduler:
             self._deliver()
         except Exception:  # keep the service alive; the rows are still there for the next sweep
             log.exception("sweep failed")
+        finally:
+            # Before reading the next due time: a timer armed from here on plans its own wake-up.
+            with self._lock:
+                self._sweeping = False
         self._plan_sweep(after_sweep=True)
 
     def _plan_sweep(self, after_sweep: bool = False) -> None:
@@ -106,14 +136,24 @@ class EngineScheduler:
             log.exception("rescan failed")
 
     def _deliver(self) -> None:
-        if self.sender is None:
-            return
-        try:
-            report = self.sender.deliver_due_sync()
-            if getattr(report, "sent", 0) or getattr(report, "failed", 0):
-                log.info("mail: %s", report)
-        except Exception:
-            log.exception("mail delivery failed")
+        """Ask the mail thread for a round; never waits for it."""
+        if self.sender is not None:
+            self._mail_wanted.set()
+
+    def _mail_loop(self) -> None:
+        while True:
+            self._mail_wanted.wait()
+            if self._stopping.is_set():
+                return
+            self._mail_wanted.clear()
+            try:
+                report = self.sender.deliver_due_sync(self.mail_batch)
+                if getattr(report, "sent", 0) or getattr(report, "failed", 0):
+                    log.info("mail: %s", report)
+                if getattr(report, "claimed", 0) >= self.mail_batch:
+                    self._mail_wanted.set()  # a full batch: more may be waiting
+            except Exception:
+                log.exception("mail delivery failed")
 
     def _plan_launch(self) -> None:
         when = next_launch(self.runtime)

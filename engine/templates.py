@@ -3,10 +3,15 @@
 A template file is `<flow dir>/templates/<name>.<locale>.j2`: the first line is
 `Subject: ...`, then a blank line, then the body. Both parts are Jinja2. Rendering happens
 inside the step's transaction (≈30 µs); building the MIME message is left to the sender.
+
+Every template gets `base_url` (MCR_BASE_URL, default http://127.0.0.1:8080): mails link to the
+web page of their item (`{{ base_url }}/issues/{{ instance.id }}`), never to a shell command or
+a file path on the server.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,12 @@ from jinja2 import Environment, StrictUndefined, Template, TemplateError
 from engine.errors import TemplateMissing
 
 DEFAULT_LOCALE = "zh-CN"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+
+def base_url() -> str:
+    """The address staff reach the web app at (mail links, redirects), without a trailing slash."""
+    return (os.environ.get("MCR_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 _env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False,
                    trim_blocks=True, lstrip_blocks=True)
@@ -47,7 +58,7 @@ def find_template(template_dir: str | Path, name: str, locale: str) -> Path:
 def render(template_dir: str | Path, name: str, locale: str, context: dict[str, Any]) -> tuple[str, str]:
     path, template = _compiled(str(template_dir), name, locale)
     try:
-        text = template.render(context)
+        text = template.render({"base_url": base_url(), **context})
     except TemplateError as exc:
         raise TemplateMissing(f"{path}: cannot render: {exc}") from exc
     first, _, rest = text.partition("\n")

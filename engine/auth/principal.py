@@ -37,7 +37,7 @@ class Principal:
     below: frozenset[str] = frozenset()
     locale: str = "zh-CN"
     operator: Optional[str] = None
-    via: str = "cli"                      # web | api | cli | engine
+    via: str = "cli"                      # web | api | cli | engine | step (an employee named by internal code)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     # ------------------------------------------------------------------ identity for audit and history
@@ -105,7 +105,52 @@ def load_principal(session: Any, emp_no: str, *, operator: Optional[str] = None,
 
     employee = session.exec(select(Employee).where(Employee.emp_no == emp_no)).first()
     if employee is None:
-        raise UnknownEmployee(f"unknown employee {emp_no!r}")
+        from engine.i18n import t
+
+        raise UnknownEmployee(t("engine.unknown_employee", emp=emp_no))
     return Principal(emp_no=employee.emp_no, name=employee.name, roles=frozenset(employee.role_set),
                      unit_code=employee.unit_code, below=frozenset(below(supervisor_tree(session), emp_no)),
                      locale=locale or employee.locale or "zh-CN", operator=operator, via=via)
+
+
+def principal_in_tx(tx: Any, emp_no: str, *, via: str = "step") -> Principal | None:
+    """`load_principal` for code holding a raw `Tx` (a flow step): None when `emp_no` is no employee."""
+    from engine.masterdata.visibility import below
+
+    row = tx.one("SELECT emp_no, name, roles, unit_code, locale FROM employee WHERE emp_no = :e", {"e": emp_no})
+    if row is None:
+        return None
+    tree = {e: s for e, s in tx.all("SELECT emp_no, supervisor_emp_no FROM employee")}
+    return Principal(emp_no=row[0], name=row[1], roles=frozenset(r for r in (row[2] or "").split(",") if r),
+                     unit_code=row[3], below=frozenset(below(tree, emp_no)), locale=row[4] or "zh-CN", via=via)
+
+
+def os_user() -> str:
+    """The operating-system account running the CLI: the operator the audit names."""
+    import getpass
+
+    return getpass.getuser()
+
+
+def cli_principal(source: Any, as_emp: Optional[str] = None, *, operator: Optional[str] = None) -> Principal:
+    """The principal of one CLI command: the operator alone, or the operator acting for `--as EMP`.
+
+    `source` is an open session or a `Database`. An unknown `EMP` raises `UnknownEmployee` (one
+    line, exit 1) before anything is read or done.
+    """
+    user = operator or os_user()
+    if as_emp is None:
+        return Principal.operator_only(user)
+    if hasattr(source, "exec"):
+        return load_principal(source, as_emp, operator=user, via="cli")
+    with source.session() as session:
+        return load_principal(session, as_emp, operator=user, via="cli")
+
+
+def require_employee(principal: Principal, what: str) -> None:
+    """Refuse a business action by the operator alone (no `--as`): it needs an employee's identity."""
+    if principal.is_operator:
+        from engine.errors import NotPermitted
+        from engine.i18n import t
+
+        raise NotPermitted(t("engine.needs_as", what=what, operator=principal.operator))

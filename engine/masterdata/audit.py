@@ -16,7 +16,6 @@ from sqlmodel import Session, col, select
 from engine.clock import Clock, from_us, to_us
 from engine.masterdata.models import SENSITIVE_CONTACT_FIELDS, AuditEntry
 
-SYSTEM_ACTORS = ("import", "export", "demo", "system")
 
 
 class AuditRecord(BaseModel):

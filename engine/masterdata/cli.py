@@ -27,13 +27,15 @@ def _database():  # type: ignore[no-untyped-def]
     return db
 
 
-def _import(kind: str, file: Path, actor: str) -> None:
+def _import(kind: str, file: Path, as_emp: Optional[str]) -> None:
+    from engine.auth.principal import cli_principal
     from engine.masterdata.importer import import_file
 
     db = _database()
     try:
         with db.session() as session:
-            result = import_file(session, kind, file, clock=SystemClock(), actor=actor)
+            principal = cli_principal(session, as_emp)
+            result = import_file(session, kind, file, clock=SystemClock(), principal=principal)
         typer.echo(result.summary())
     finally:
         db.dispose()
@@ -47,65 +49,71 @@ def register(app: typer.Typer) -> None:
     app.add_typer(import_app, name="import")
     app.add_typer(export_app, name="export")
 
-    as_import = typer.Option("import", "--as", help="审计日志中的操作人工号 / employee number recorded as the actor")
+    as_import = typer.Option(None, "--as", help="代该员工导入（修改已有客户的级别或负责人时需要）；审计同时记录操作员 / "
+                                                "import for this employee (needed to change an existing tier or owner); "
+                                                "the audit records the operator too")
 
     @import_app.command("org")
-    def import_org(file: Path = _FILE, actor: str = as_import) -> None:
+    def import_org(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
         """组织与员工 / organisation units and employees."""
-        _import("org", file, actor)
+        _import("org", file, as_emp)
 
     @import_app.command("customers")
-    def import_customers(file: Path = _FILE, actor: str = as_import) -> None:
+    def import_customers(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
         """客户 / customers."""
-        _import("customers", file, actor)
+        _import("customers", file, as_emp)
 
     @import_app.command("contacts")
-    def import_contacts(file: Path = _FILE, actor: str = as_import) -> None:
+    def import_contacts(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
         """关键客户（个人明信片） / key contacts (personal cards)."""
-        _import("contacts", file, actor)
+        _import("contacts", file, as_emp)
 
     @import_app.command("assessments")
-    def import_assessments(file: Path = _FILE, actor: str = as_import) -> None:
+    def import_assessments(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
         """客户关系现状评估 / relationship assessments (a new revision per change)."""
-        _import("assessments", file, actor)
+        _import("assessments", file, as_emp)
 
     @import_app.command("sponsors")
-    def import_sponsors(file: Path = _FILE, actor: str = as_import) -> None:
+    def import_sponsors(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
         """赞助人配对 / sponsor pairings."""
-        _import("sponsors", file, actor)
+        _import("sponsors", file, as_emp)
 
     @import_app.command("projects")
-    def import_projects(file: Path = _FILE, actor: str = as_import) -> None:
+    def import_projects(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
         """项目 / projects."""
-        _import("projects", file, actor)
+        _import("projects", file, as_emp)
 
-    as_viewer = typer.Option(None, "--as", help="只导出该员工可见的数据 / export only what this employee may see")
+    as_viewer = typer.Option(None, "--as", help="只导出该员工可见的数据（敏感字段仅限其可见时）；不带 --as 时导出全部但不含敏感字段 / "
+                                                "export only what this employee may see; without --as: every record, "
+                                                "no sensitive fields")
     out_file = typer.Argument(..., help=".csv 或 .xlsx / .csv or .xlsx", dir_okay=False)
 
     @export_app.command("customers")
-    def export_customers(file: Path = out_file, viewer: Optional[str] = as_viewer) -> None:
+    def export_customers(file: Path = out_file, as_emp: Optional[str] = as_viewer) -> None:
         """客户 / customers."""
+        from engine.auth.principal import cli_principal
         from engine.masterdata.exporter import export_customers as run
         from engine.masterdata.messages import m
 
         db = _database()
         try:
             with db.session() as session:
-                n = run(session, file, viewer=viewer)
+                n = run(session, file, principal=cli_principal(session, as_emp))
             typer.echo(m("exported", n=n, file=file))
         finally:
             db.dispose()
 
     @export_app.command("contacts")
-    def export_contacts(file: Path = out_file, viewer: Optional[str] = as_viewer) -> None:
+    def export_contacts(file: Path = out_file, as_emp: Optional[str] = as_viewer) -> None:
         """关键客户 / key contacts (each exported card is an audited read)."""
+        from engine.auth.principal import cli_principal
         from engine.masterdata.exporter import export_contacts as run
         from engine.masterdata.messages import m
 
         db = _database()
         try:
             with db.session() as session:
-                n = run(session, file, viewer=viewer, clock=SystemClock())
+                n = run(session, file, principal=cli_principal(session, as_emp), clock=SystemClock())
             typer.echo(m("exported", n=n, file=file))
         finally:
             db.dispose()

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 from sqlmodel import Session
 
+from engine.auth.principal import Principal
 from engine.clock import Clock
 from engine.masterdata import service
 from engine.masterdata.importer import ImportResult, Table, import_table
@@ -24,6 +25,8 @@ from engine.masterdata.messages import m
 from engine.masterdata.models import ActivityType, Dimension
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.tiers import TierRules, load_tier_rules
+
+_DEMO = Principal.engine("demo")  # the demo generator writes as the engine, like an import script
 
 _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
              "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
@@ -260,7 +263,7 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
     for kind, records in (("org", units + people), ("customers", customer_rows), ("contacts", contact_rows),
                           ("sponsors", sponsor_rows), ("projects", project_rows), ("assessments", assessment_rows)):
         clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
-        results.append(import_table(session, kind, _table(kind, clean), clock=clock, actor="demo", rules=rules,
+        results.append(import_table(session, kind, _table(kind, clean), clock=clock, principal=_DEMO, rules=rules,
                                     tiers=tiers))
     session.commit()
 
@@ -276,7 +279,7 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
                               title=f"{cust['name']}{_ACTIVITY_TITLE[kind]}", customer_code=cust["code"],
                               project_code=project["code"], activity_date=decision - timedelta(days=rng.randint(20, 50)),
                               budget=rng.randint(2, 40) * 10_000, inviter_emp_no=cust["owner_emp_no"],
-                              invitees=[c["code"] for c in contacts[:rng.randint(1, 3)]], actor="demo", clock=clock)
+                              invitees=[c["code"] for c in contacts[:rng.randint(1, 3)]], principal=_DEMO, clock=clock)
 
     counts = service.master_data_counts(session)
     return DemoResult(units=counts["units"], employees=counts["employees"], customers=counts["customers"],

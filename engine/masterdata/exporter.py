@@ -2,7 +2,9 @@
 re-imports to exactly the same data (`export → import` changes nothing).
 
 Headers are Chinese by default and English with MCR_LOCALE=en (the importer reads both). CSV is
-written as UTF-8 with a BOM, which Excel opens correctly. With a viewer (`--as EMP_NO`) only what
+written as UTF-8 with a BOM, which Excel opens correctly; a text cell that a spreadsheet would run
+as a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe (engine/csvsafe.py), which
+the importer removes again. XLSX writes such values as text cells. With a viewer (`--as EMP_NO`) only what
 that employee may see is written, and the sensitive columns are left out entirely unless they may
 see them on every exported contact — an absent column leaves data untouched on re-import, while an
 empty cell would erase it. Every exported personal card is an audited read.
@@ -18,7 +20,9 @@ from typing import Any, Iterable, Optional
 
 from sqlmodel import Session, col, select
 
+from engine.auth.principal import Principal
 from engine.clock import Clock
+from engine.csvsafe import FORMULA_STARTS, neutralise
 from engine.errors import MCRError
 from engine.i18n import locale
 from engine.masterdata import audit
@@ -26,7 +30,8 @@ from engine.masterdata.layouts import CONTACTS, CUSTOMERS, Col
 from engine.masterdata.messages import m
 from engine.masterdata.models import Contact, Customer
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
-from engine.masterdata.visibility import can_see_contact, can_see_customer, can_see_sensitive, viewer_of
+from engine.masterdata.visibility import can_see_contact, can_see_customer, can_see_sensitive
+from engine.paths import output_file
 
 _DECISION_ZH = {"initiator": "发起者", "user": "使用者", "influencer": "影响者", "decider": "决定者",
                 "approver": "批准者", "buyer": "购买者", "gatekeeper": "控制者"}
@@ -64,7 +69,9 @@ def format_cell(column: Col, value: Any, loc: str) -> Any:
 
 def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix not in (".xlsx", ".csv"):
+        raise MCRError(m("file_type", suffix=path.suffix or path.name))
+    path = output_file(path)
     if suffix == ".xlsx":
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
@@ -75,7 +82,7 @@ def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
         for row in rows:
             cells: list[Any] = []
             for value in row:
-                if isinstance(value, str) and value.startswith("="):
+                if isinstance(value, str) and value.startswith(FORMULA_STARTS):
                     # text, not a formula: "=…" typed in a CRM field must come back as typed
                     cell = WriteOnlyCell(sheet, value=value)
                     cell.data_type = "s"
@@ -84,13 +91,13 @@ def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
             sheet.append(cells)
         book.save(path)
         return
-    if suffix != ".csv":
-        raise MCRError(m("file_type", suffix=path.suffix or path.name))
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, date) else v) for v in row])
+            # Formula-looking text gets a leading apostrophe (engine/csvsafe.py, OWASP).
+            writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, date) else neutralise(v))
+                             for v in row])
 
 
 def _table(columns: Iterable[Col], records: list[Any], loc: str) -> tuple[list[str], list[list[Any]]]:
@@ -98,38 +105,49 @@ def _table(columns: Iterable[Col], records: list[Any], loc: str) -> tuple[list[s
     return [c.header(loc) for c in cols], [[format_cell(c, getattr(r, c.field), loc) for c in cols] for r in records]
 
 
-def export_customers(session: Session, path: Path | str, *, viewer: Optional[str] = None) -> int:
-    """Write customers (all, or those `viewer` may see) to .csv/.xlsx; returns the number of rows."""
+def export_customers(session: Session, path: Path | str, *, principal: Principal) -> int:
+    """Write the customers `principal` may see to .csv/.xlsx; returns the number of rows.
+
+    The operator (no `--as`) and the engine are nobody in the supervisor tree: they export every
+    customer (no personal data is on a customer row).
+    """
     path = Path(path)
     records = list(session.exec(select(Customer).order_by(col(Customer.code))))
-    if viewer is not None:
-        me = viewer_of(session, viewer)
+    if not _is_system(principal):
         contacts: dict[str, list[Contact]] = {}
         for c in session.exec(select(Contact)):
             contacts.setdefault(c.customer_code, []).append(c)
-        records = [c for c in records if me is not None and can_see_customer(me, c, contacts.get(c.code))]
+        records = [c for c in records if can_see_customer(principal, c, contacts.get(c.code))]
     headers, rows = _table(CUSTOMERS, records, locale())
     _write(path, headers, rows)
     return len(rows)
 
 
-def export_contacts(session: Session, path: Path | str, *, viewer: Optional[str] = None, clock: Clock,
+def _is_system(principal: Principal) -> bool:
+    return principal.is_operator or principal.is_engine
+
+
+def export_contacts(session: Session, path: Path | str, *, principal: Principal, clock: Clock,
                     rules: MasterDataRules | None = None) -> int:
-    """Write key contacts (all, or those `viewer` may see) to .csv/.xlsx; each card read is audited."""
+    """Write the key contacts `principal` may see to .csv/.xlsx; each card read is audited.
+
+    Sensitive columns (family, pain points) are written only when `principal` may see them on every
+    exported card — never for the operator without `--as` nor for the engine (all contacts, no
+    sensitive columns).
+    """
     rules = rules or load_masterdata_rules()
     path = Path(path)
     records = list(session.exec(select(Contact).order_by(col(Contact.code))))
-    with_sensitive = rules.store_sensitive
-    if viewer is not None:
-        me = viewer_of(session, viewer)
-        records = [c for c in records if me is not None and can_see_contact(me, c)]
-        with_sensitive = with_sensitive and me is not None and all(
-            can_see_sensitive(me, c, store_sensitive=rules.store_sensitive) for c in records)
+    if _is_system(principal):
+        with_sensitive = False
+    else:
+        records = [c for c in records if can_see_contact(principal, c)]
+        with_sensitive = rules.store_sensitive and all(
+            can_see_sensitive(principal, c, store_sensitive=rules.store_sensitive) for c in records)
     columns = [c for c in CONTACTS if with_sensitive or not c.sensitive]
     headers, rows = _table(columns, records, locale())
-    actor = viewer or "export"
     for contact in records:
-        audit.record(session, clock, actor=actor, action="export_card", entity="contact", key=contact.code,
+        audit.record(session, clock, actor=principal.actor, action="export_card", entity="contact", key=contact.code,
                      sensitive=with_sensitive, file=str(path))
     _write(path, headers, rows)
     session.commit()

@@ -31,8 +31,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
+from engine.auth.principal import Principal
 from engine.clock import Clock, to_us
-from engine.errors import ImportRejected, Problem
+from engine.csvsafe import restore
+from engine.db import retry_busy
+from engine.errors import ImportRejected, NotPermitted, Problem
 from engine.i18n import locale
 from engine.masterdata import audit
 from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
@@ -67,14 +70,31 @@ def _file_problem(source: str, key: str, **kwargs: Any) -> ImportRejected:
     return _reject(source, [Problem(source, 0, m(key, **kwargs))])
 
 
-def read_table(path: Path | str) -> Table:
+IMPORT_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+
+
+def check_upload(size: int, name: str, *, rules: MasterDataRules | None = None) -> None:
+    """The limits of rules/masterdata.yaml for a file about to be imported — by `mcr import` and by
+    the web app before it stores an upload: a known file type, at most `limits.max_file_mb`.
+    Raises `ImportRejected` (one problem, in the user's language) when the file is refused."""
+    limits = (rules or load_masterdata_rules()).limits
+    suffix = Path(name).suffix.lower()
+    if suffix not in IMPORT_SUFFIXES:
+        raise _file_problem(name, "file_type", suffix=Path(name).suffix or name)
+    if size > limits.max_file_mb * 1024 * 1024:
+        raise _file_problem(name, "too_big", mb=size / 1024 / 1024, limit=limits.max_file_mb)
+
+
+def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Table:
     """Read a .csv or .xlsx file; an unreadable file is one clear `ImportRejected`."""
     path = Path(path)
     source = str(path)
+    rules = rules or load_masterdata_rules()
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".txt", ".xlsx", ".xlsm"):
+    if suffix not in IMPORT_SUFFIXES:
         raise _file_problem(source, "file_type", suffix=path.suffix or path.name)
     try:
+        check_upload(path.stat().st_size, source, rules=rules)
         raw = path.read_bytes()
     except OSError as exc:
         raise _file_problem(source, "file_missing", reason=exc.strerror or str(exc)) from exc
@@ -92,6 +112,8 @@ def read_table(path: Path | str) -> Table:
             while headers and not headers[-1]:
                 headers.pop()
             continue
+        if len(rows) >= rules.limits.max_rows:
+            raise _file_problem(source, "too_many_rows", limit=rules.limits.max_rows)
         rows.append((number, values))
     if not header_row:
         raise _file_problem(source, "empty_file")
@@ -102,7 +124,7 @@ def _clean(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, str):
-        value = value.strip()
+        value = restore(value.strip())  # `'=x` written by our CSV export is `=x` (engine/csvsafe.py)
         return value or None
     return value
 
@@ -272,10 +294,15 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class Context:
     session: Session
     clock: Clock
-    actor: str
+    principal: Principal
     rules: MasterDataRules
     tiers: TierRules
     source: str = ""
+
+    @property
+    def actor(self) -> str:
+        """Who imports, as audit rows and tier events record it."""
+        return self.principal.actor
 
     @property
     def today(self) -> date:
@@ -405,6 +432,14 @@ def _credit(value: Any) -> str:
     return text
 
 
+def _code(value: Any, ctx: "Context") -> str:
+    # Codes become file names (kit workbooks, exports): refused here, where they enter.
+    text = cell_text(value)
+    if not re.fullmatch(ctx.rules.code_pattern, text):
+        raise BadValue(m("bad_code", value=text, pattern=ctx.rules.code_pattern))
+    return text
+
+
 def _multi(value: Any, table: dict[str, str], order: list[str]) -> str:
     picked = {_choice(word, table) for word in _words(value)}
     return ",".join(v for v in order if v in picked)
@@ -413,7 +448,7 @@ def _multi(value: Any, table: dict[str, str], order: list[str]) -> str:
 # parser name -> (parse non-empty cell, value of an empty cell)
 _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "text": (lambda v, c: cell_text(v), None),
-    "code": (lambda v, c: cell_text(v), None),
+    "code": (lambda v, c: _code(v, c), None),
     "email": (lambda v, c: _email(v), None),
     "date": (lambda v, c: parse_date(v), None),
     "date_any": (lambda v, c: parse_date(v), None),
@@ -520,11 +555,23 @@ def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[li
         # A header that cannot be read makes every row's findings noise: report the header alone.
         problems.raise_if_any()
     rows: list[Row] = []
+    limits = ctx.rules.limits
     for number, cells in table.rows:
         row = Row(number, {})
         for position, column in bound.items():
             raw = cells[position] if position < len(cells) else None
             parse, empty = _PARSERS[column.parser]
+            if isinstance(raw, str) and len(raw) > limits.max_text_chars:
+                too_long = (len(raw), limits.max_text_chars, "max_text_chars")
+            elif isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
+                too_long = (len(raw), limits.max_name_chars, "max_name_chars")
+            else:
+                too_long = None
+            if too_long is not None:
+                problems.cell(row, column.field, m("too_long", n=too_long[0], limit=too_long[1], key=too_long[2]))
+                row.bad.add(column.field)
+                row.values[column.field] = empty
+                continue
             if raw is None:
                 if column.required:
                     problems.cell(row, column.field, m("required"))
@@ -843,6 +890,7 @@ def _import_customers(ctx: Context, table: Table) -> ImportResult:
                                                   actual=units[team].parent_code))
         _check_people(problems, row, employees, old)
     problems.raise_if_any()
+    _refuse_unmanaged(ctx, "customer", rows, existing, ("tier", "owner_emp_no", "backup_emp_no"))
 
     result = ImportResult(kind="customers", source=ctx.source)
     tier_events: list[tuple[str, Optional[str], str, int]] = []
@@ -861,6 +909,34 @@ def _import_customers(ctx: Context, table: Table) -> ImportResult:
         _tier_event(ctx, code, old_tier, new_tier, reason=f"import {ctx.source}", row=number)
     session.flush()
     return result
+
+
+def _refuse_unmanaged(ctx: Context, entity: str, rows: list[Row], existing: dict[str, Any],
+                      guarded: tuple[str, ...]) -> None:
+    """Tier and owner changes through an import obey the rule of `change_tier`/`change_owner`.
+
+    New records may be imported by anyone allowed to import; changing the tier or owner of an
+    existing one needs sales management or a supervisor above its current owner. A refusal writes
+    nothing but one refused audit row per record, and names every record refused.
+    """
+    from engine.masterdata.service import may_manage
+
+    refused = []
+    for row in rows:
+        old = existing.get(row.get("code"))
+        if old is None or may_manage(ctx.principal, old.owner_emp_no):
+            continue
+        if any(row.has(name) and row.get(name) != getattr(old, name) for name in guarded):
+            refused.append(old.code)
+    if not refused:
+        return
+    ctx.session.rollback()
+    for key in refused:
+        audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="tier_or_owner_change", entity=entity, key=key,
+                     allowed=False, source=ctx.source)
+    ctx.session.commit()
+    raise NotPermitted(m("not_allowed_import_owner", viewer=ctx.actor, what=m("w_" + entity),
+                         keys=", ".join(refused)))
 
 
 def _tier_event(ctx: Context, code: str, old: Optional[str], new: str, *, reason: Optional[str], row: int | None = None) -> TierChange:
@@ -921,6 +997,7 @@ def _import_contacts(ctx: Context, table: Table) -> ImportResult:
             problems.cell(row, "birthday", m("future_date", value=birthday.isoformat()))
         _check_people(problems, row, employees, old)
     problems.raise_if_any()
+    _refuse_unmanaged(ctx, "contact", rows, existing, ("owner_emp_no", "backup_emp_no"))
 
     result = ImportResult(kind="contacts", source=ctx.source)
     for row in rows:
@@ -1075,15 +1152,23 @@ _HANDLERS: dict[str, Callable[[Context, Table], ImportResult]] = {
 }
 
 
-def import_table(session: Session, kind: str, table: Table, *, clock: Clock, actor: str = "import",
+def import_table(session: Session, kind: str, table: Table, *, clock: Clock, principal: Principal,
                  rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
-    """Validate and upsert one table into the session (flushed, not committed).
+    """Validate and upsert one table into the session (flushed, not committed), as `principal`.
 
-    Raises `ImportRejected` listing every problem before anything is written.
+    Raises `ImportRejected` listing every problem before anything is written; `NotPermitted` when
+    the principal may not import the organisation or change a tier or owner (audited).
     """
     if kind not in _HANDLERS:
         raise ValueError(f"unknown import kind {kind!r}; one of {', '.join(_HANDLERS)}")
-    ctx = Context(session, clock, actor, rules or load_masterdata_rules(), tiers or load_tier_rules(), table.source)
+    if kind == "org" and not (principal.is_operator or principal.is_engine):
+        session.rollback()
+        audit.record(session, clock, actor=principal.actor, action="import", entity="org", key=table.source,
+                     allowed=False)
+        session.commit()
+        raise NotPermitted(m("not_allowed_import_org", viewer=principal.actor))
+    ctx = Context(session, clock, principal, rules or load_masterdata_rules(), tiers or load_tier_rules(),
+                  table.source)
     try:
         return _HANDLERS[kind](ctx, table)
     except IntegrityError as exc:
@@ -1092,14 +1177,22 @@ def import_table(session: Session, kind: str, table: Table, *, clock: Clock, act
         raise _file_problem(table.source, "conflict", reason=reason) from exc
 
 
-def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, actor: str = "import",
+def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, principal: Principal,
                 rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> ImportResult:
-    """Import one file in one transaction: committed when clean, nothing written otherwise."""
-    table = read_table(path)
-    try:
-        result = import_table(session, kind, table, clock=clock, actor=actor, rules=rules, tiers=tiers)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return result
+    """Import one file in one transaction: committed when clean, nothing written otherwise.
+
+    If another process writes meanwhile and the database stays busy, the whole transaction is
+    rolled back and run again (`retry_busy`); the file is read only once."""
+    rules = rules or load_masterdata_rules()
+    table = read_table(path, rules=rules)
+
+    def attempt() -> ImportResult:
+        try:
+            result = import_table(session, kind, table, clock=clock, principal=principal, rules=rules, tiers=tiers)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return result
+
+    return retry_busy(attempt)

@@ -23,6 +23,12 @@ CATALOG: dict[str, tuple[str, str]] = {
     "conflict": ("数据库拒绝了写入（可能有人同时在修改同一数据），未写入任何数据：{reason}",
                  "the database refused the write (someone may be changing the same data); nothing was written: {reason}"),
     "no_rows": ("文件只有表头，没有数据行", "the file has a header but no data rows"),
+    "too_big": ("文件有 {mb:.1f} MB，超过上限 {limit:g} MB（rules/masterdata.yaml 的 limits.max_file_mb）；请拆分后分批导入",
+                "the file is {mb:.1f} MB, over the limit of {limit:g} MB (limits.max_file_mb in rules/masterdata.yaml); "
+                "split it and import the parts"),
+    "too_many_rows": ("文件超过 {limit} 个数据行（rules/masterdata.yaml 的 limits.max_rows）；请拆分后分批导入",
+                      "the file has more than {limit} data rows (limits.max_rows in rules/masterdata.yaml); "
+                      "split it and import the parts"),
     # --- header
     "missing_columns": ("表头缺少必填列：{cols}", "missing required column(s): {cols}"),
     "unknown_column": ("无法识别的列：{cols}；可用的列：{known}", "unknown column(s): {cols}; known columns: {known}"),
@@ -35,6 +41,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "cell": ("第 {row} 行，列「{col}」：{reason}", "row {row}, column '{col}': {reason}"),
     "row": ("第 {row} 行：{reason}", "row {row}: {reason}"),
     "required": ("必填，不能为空", "required, must not be empty"),
+    "too_long": ("有 {n} 个字符，超过上限 {limit}（rules/masterdata.yaml 的 limits.{key}）",
+                 "{n} characters, over the limit of {limit} (limits.{key} in rules/masterdata.yaml)"),
+    "bad_code": ("编码「{value}」不合规则：只能使用字母、数字及 . _ -，以字母或数字开头（rules/masterdata.yaml 的 code_pattern：{pattern}）",
+                 "code '{value}' does not match the rule: letters, digits and . _ - only, starting with a letter "
+                 "or digit (code_pattern in rules/masterdata.yaml: {pattern})"),
     "not_date": ("「{value}」不是日期（请写成 YYYY-MM-DD）", "'{value}' is not a date (write YYYY-MM-DD)"),
     "future_date": ("「{value}」在今天之后", "'{value}' lies in the future"),
     "not_int": ("「{value}」不是整数", "'{value}' is not a whole number"),
@@ -117,6 +128,19 @@ CATALOG: dict[str, tuple[str, str]] = {
     "not_allowed_owner": ("{viewer} 无权更换联系人 {key} 的负责人：需要销售管理部角色或是负责人的上级主管",
                           "{viewer} may not change the owner of contact {key}: needs the sales_management role or to "
                           "supervise its owner"),
+    "not_allowed_import_owner": ("{viewer} 无权通过导入调整{what} {keys} 的级别或负责人：需要销售管理部角色或是负责人的上级主管；未写入任何数据",
+                                 "{viewer} may not change the tier or owner of {what} {keys} through an import: needs "
+                                 "the sales_management role or to supervise the owner; nothing was written"),
+    "not_allowed_import_org": ("{viewer} 无权导入组织与员工：只有管理员（不带 --as 的操作员）可以导入",
+                               "{viewer} may not import the organisation: only the operator (without --as) may"),
+    "not_allowed_assessment": ("{viewer} 无权为联系人 {key} 记录评估：只有负责人、B角及其上级主管可以",
+                               "{viewer} may not record an assessment of contact {key}: only its owner, backup owner "
+                               "and their supervisors may"),
+    "not_allowed_sponsor": ("{viewer} 无权为联系人 {key} 配对赞助人：需要销售管理部角色或是负责人的上级主管",
+                            "{viewer} may not pair a sponsor with contact {key}: needs the sales_management role or "
+                            "to supervise its owner"),
+    "not_allowed_accept": ("{viewer} 不能代替 {sponsor} 接受赞助人角色：只有本人可以接受",
+                           "{viewer} may not accept the sponsor role for {sponsor}: only they may"),
     "unknown_record": ("{what}「{key}」不存在", "{what} '{key}' does not exist"),
     "same_tier": ("客户 {key} 已经是 {tier} 级", "customer {key} is already tier {tier}"),
     "activity_after_decision": ("活动日期 {date} 不早于项目 {project} 的决策日期 {decision}",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.auth.principal import Principal
 from engine.masterdata.importer import KINDS, Table, import_table
 from engine.replay import ReplayContext, scenario_section, scenario_setup
 
@@ -53,7 +54,7 @@ def load_masterdata(ctx: ReplayContext, value: dict[str, Any]) -> None:
         for kind in [k for k in ORDER if k in value] + [k for k in KINDS if k in value and k not in ORDER]:
             rows = [dict(r) for r in value[kind] or []]
             import_table(session, kind, rows_table(f"{ctx.file}:masterdata.{kind}", rows), clock=ctx.clock,
-                         actor="scenario")
+                         principal=Principal.engine("scenario"))
             session.flush()
         session.commit()
 

@@ -5,9 +5,11 @@ Two kinds of functions:
 * **system look-ups** (`get_employee`, `supervisor_chain`, `office_of`, `get_customer`,
   `birthdays_on`, `sponsors_of`, `projects_of` …) take no viewer: flows use them to route work
   and remind people. They must not be handed to a user's request unfiltered.
-* **viewer functions** (`visible_customers`, `visible_contacts`, `get_contact_card`,
-  `customer_aggregates`, `change_tier`, `change_owner` …) take the employee number of the person
-  asking and refuse with `NotVisible` — naming what was refused — when the rule says no.
+* **principal functions** (`visible_customers`, `visible_contacts`, `get_contact_card`,
+  `customer_aggregates`, `change_tier`, `change_owner`, `record_assessment` …) take the
+  authenticated `principal` of the person asking (keyword-only) and refuse with `NotVisible` (a
+  read) or `NotPermitted` (a change) — naming what was refused — when the rule says no. Audit rows
+  record `principal.actor` ("E00012", or "operator root for E00012" for the CLI's `--as`).
 
 Functions that write (changes, and the audit row of every card read or refusal) commit the
 session themselves: each call is one transaction, and a refusal's audit row survives the
@@ -25,17 +27,17 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engine.clock import Clock, to_us
-from engine.errors import MCRError, NotVisible
+from engine.auth.principal import Principal
+from engine.errors import MCRError, NotPermitted, NotVisible
 from engine.masterdata import audit
-from engine.masterdata.audit import SYSTEM_ACTORS
 from engine.masterdata.messages import m
 from engine.masterdata.models import (DIMENSION_ZH, SENSITIVE_CONTACT_FIELDS, ActivityInvitee, ActivityType,
                                       Assessment, Contact, Customer, Dimension, Employee, MarketingActivity, OrgUnit,
                                       Project, ProjectLevel, SponsorCadence, SponsorPairing, TierChange, UnitKind)
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.tiers import TierRules, load_tier_rules
-from engine.masterdata.visibility import (Viewer, below, can_manage, can_see_contact, can_see_customer,
-                                          can_see_sensitive, supervisor_tree, viewer_of)
+from engine.masterdata.visibility import (below, can_manage, can_see_contact, can_see_customer, can_see_sensitive,
+                                          supervisor_tree)
 
 
 class UnknownRecord(MCRError):
@@ -514,14 +516,19 @@ def latest_assessment(session: Session, contact_code: str, year: int) -> Assessm
 def record_assessment(session: Session, contact_code: str, year: int, *, scores: dict[str, Optional[int]],
                       evidence: dict[str, Optional[str]] | None = None, support_us: Optional[int] = None,
                       competitor_support: dict[str, int] | None = None, assessor_emp_no: Optional[str] = None,
-                      actor: str, clock: Clock, rules: MasterDataRules | None = None) -> AssessmentInfo:
+                      principal: Principal, clock: Clock, rules: MasterDataRules | None = None) -> AssessmentInfo:
     """Add a revision of a contact's assessment for `year` (the web form / planning kit path).
+
+    Only someone who may see the contact (owner, backup owner, the chain above) records it.
 
     Same checks as the import: scores on the scale, each score with its key event, competitors locked
     for the customer. An identical submission adds nothing and returns the latest revision.
     """
     rules = rules or load_masterdata_rules()
     contact = _contact_row(session, contact_code)
+    if not (principal.is_engine or can_see_contact(principal, contact)):
+        _refuse(session, clock, principal, "assessment", "contact", contact_code,
+                m("not_allowed_assessment", viewer=principal.actor, key=contact_code), NotPermitted)
     evidence = evidence or {}
     competitor_support = competitor_support or {}
     problems: list[str] = []
@@ -552,9 +559,9 @@ def record_assessment(session: Session, contact_code: str, year: int, *, scores:
     if previous is not None and all(getattr(previous, k) == v for k, v in values.items()):
         return _assessment(previous)
     row = Assessment(contact_code=contact_code, year=year, revision=(previous.revision + 1) if previous else 1,
-                     actor=actor, source="service", recorded_us=to_us(clock.now()), **values)
+                     actor=principal.actor, source="service", recorded_us=to_us(clock.now()), **values)
     session.add(row)
-    audit.record(session, clock, actor=actor, action="update" if previous else "insert", entity="assessment",
+    audit.record(session, clock, actor=principal.actor, action="update" if previous else "insert", entity="assessment",
                  key=f"{contact_code}/{year}", revision=row.revision)
     session.commit()
     return _assessment(row)
@@ -577,35 +584,54 @@ def sponsorships_of(session: Session, sponsor_emp_no: str) -> list[SponsorInfo]:
 
 
 def pair_sponsor(session: Session, sponsor_emp_no: str, contact_code: str, *, cadence: str = "monthly",
-                 accepted: bool = False, actor: str, clock: Clock) -> SponsorInfo:
-    """Pair an executive with a key contact (or update the pairing's cadence/acceptance)."""
+                 accepted: bool = False, principal: Principal, clock: Clock) -> SponsorInfo:
+    """Pair an executive with a key contact (or update the pairing's cadence/acceptance).
+
+    Sales management or a supervisor above the contact's owner pairs; the sponsor accepts.
+    """
     get_employee(session, sponsor_emp_no)
-    _contact_row(session, contact_code)
+    contact = _contact_row(session, contact_code)
     cadence = SponsorCadence(cadence).value
+    if not (principal.is_engine or can_manage(principal, contact.owner_emp_no)
+            or (principal.emp_no == sponsor_emp_no and _same_pairing(session, sponsor_emp_no, contact_code, cadence))):
+        _refuse(session, clock, principal, "sponsor_pairing", "contact", contact_code,
+                m("not_allowed_sponsor", viewer=principal.actor, key=contact_code), NotPermitted)
     row = session.exec(select(SponsorPairing).where(SponsorPairing.sponsor_emp_no == sponsor_emp_no,
                                                     SponsorPairing.contact_code == contact_code)).first()
     key = f"{sponsor_emp_no}/{contact_code}"
     if row is None:
         row = SponsorPairing(sponsor_emp_no=sponsor_emp_no, contact_code=contact_code, cadence=cadence, accepted=accepted)
         session.add(row)
-        audit.record(session, clock, actor=actor, action="insert", entity="sponsor_pairing", key=key)
+        audit.record(session, clock, actor=principal.actor, action="insert", entity="sponsor_pairing", key=key)
     elif (row.cadence, row.accepted) != (cadence, accepted):
         changed = {"cadence": [row.cadence, cadence], "accepted": [row.accepted, accepted]}
         row.cadence, row.accepted = cadence, accepted
         session.add(row)
-        audit.record(session, clock, actor=actor, action="update", entity="sponsor_pairing", key=key, changed=changed)
+        audit.record(session, clock, actor=principal.actor, action="update", entity="sponsor_pairing", key=key,
+                     changed=changed)
     session.commit()
     return SponsorInfo.model_validate(row)
 
 
-def accept_sponsorship(session: Session, sponsor_emp_no: str, contact_code: str, *, clock: Clock) -> SponsorInfo:
-    """The executive accepts the sponsor role (the method requires they agree)."""
+def _same_pairing(session: Session, sponsor_emp_no: str, contact_code: str, cadence: str) -> bool:
+    """The sponsor may only accept an existing pairing as it is (cadence unchanged)."""
+    row = session.exec(select(SponsorPairing).where(SponsorPairing.sponsor_emp_no == sponsor_emp_no,
+                                                    SponsorPairing.contact_code == contact_code)).first()
+    return row is not None and row.cadence == cadence
+
+
+def accept_sponsorship(session: Session, sponsor_emp_no: str, contact_code: str, *, principal: Principal,
+                       clock: Clock) -> SponsorInfo:
+    """The executive accepts the sponsor role (the method requires they agree): only they themselves."""
+    if not (principal.is_engine or principal.emp_no == sponsor_emp_no):
+        _refuse(session, clock, principal, "sponsor_accept", "sponsor_pairing", f"{sponsor_emp_no}/{contact_code}",
+                m("not_allowed_accept", viewer=principal.actor, sponsor=sponsor_emp_no), NotPermitted)
     row = session.exec(select(SponsorPairing).where(SponsorPairing.sponsor_emp_no == sponsor_emp_no,
                                                     SponsorPairing.contact_code == contact_code)).first()
     if row is None:
         raise UnknownRecord(m("unknown_record", what=m("w_pairing"), key=f"{sponsor_emp_no}/{contact_code}"))
     return pair_sponsor(session, sponsor_emp_no, contact_code, cadence=row.cadence, accepted=True,
-                        actor=sponsor_emp_no, clock=clock)
+                        principal=principal, clock=clock)
 
 
 def get_project(session: Session, code: str) -> ProjectInfo:
@@ -632,7 +658,7 @@ def projects_of(session: Session, *, customer_code: Optional[str] = None, team_c
 
 def save_project(session: Session, *, code: str, name: str, customer_code: str, level: str,
                  phase: Optional[str] = None, decision_date: Optional[date] = None, team_code: Optional[str] = None,
-                 closed: bool = False, actor: str, clock: Clock) -> ProjectInfo:
+                 closed: bool = False, principal: Principal, clock: Clock) -> ProjectInfo:
     """Create or update a project by its code."""
     _customer_row(session, customer_code)
     if team_code is not None:
@@ -643,14 +669,15 @@ def save_project(session: Session, *, code: str, name: str, customer_code: str, 
     if row is None:
         row = Project(code=code, **values)
         session.add(row)
-        audit.record(session, clock, actor=actor, action="insert", entity="project", key=code)
+        audit.record(session, clock, actor=principal.actor, action="insert", entity="project", key=code)
     else:
         changed = {k: [getattr(row, k), v] for k, v in values.items() if getattr(row, k) != v}
         if changed:
             for k, v in values.items():
                 setattr(row, k, v)
             session.add(row)
-            audit.record(session, clock, actor=actor, action="update", entity="project", key=code, changed=changed)
+            audit.record(session, clock, actor=principal.actor, action="update", entity="project", key=code,
+                         changed=changed)
     session.commit()
     return ProjectInfo.model_validate(row)
 
@@ -658,7 +685,7 @@ def save_project(session: Session, *, code: str, name: str, customer_code: str, 
 def plan_activity(session: Session, *, code: str, type: str, title: str, customer_code: str,
                   project_code: Optional[str], activity_date: date, budget: Optional[int],
                   inviter_emp_no: str, invitees: Iterable[str] = (), currency: str = "CNY",
-                  status: str = "planned", actor: str, clock: Clock) -> ActivityInfo:
+                  status: str = "planned", principal: Principal, clock: Clock) -> ActivityInfo:
     """Create or update a marketing activity (品牌/营销活动) by its code.
 
     SPEC §3: it names the project it supports, happens before that project's decision date, and
@@ -691,14 +718,14 @@ def plan_activity(session: Session, *, code: str, type: str, title: str, custome
         row = MarketingActivity(code=code, **values)
         session.add(row)
         session.flush()  # invitees refer to the activity's code
-        audit.record(session, clock, actor=actor, action="insert", entity="marketing_activity", key=code)
+        audit.record(session, clock, actor=principal.actor, action="insert", entity="marketing_activity", key=code)
     else:
         changed = {k: [getattr(row, k), v] for k, v in values.items() if getattr(row, k) != v}
         for k, v in values.items():
             setattr(row, k, v)
         session.add(row)
         if changed:
-            audit.record(session, clock, actor=actor, action="update", entity="marketing_activity", key=code,
+            audit.record(session, clock, actor=principal.actor, action="update", entity="marketing_activity", key=code,
                          changed=changed)
     current = set(session.exec(select(ActivityInvitee.contact_code).where(ActivityInvitee.activity_code == code)))
     for contact in current - set(invited):
@@ -721,24 +748,16 @@ def activities_of(session: Session, *, customer_code: Optional[str] = None,
     return [_activity(session, a) for a in session.exec(query)]
 
 
-# ============================================================================================ viewer functions
+# ============================================================================================ principal functions
 
 
-def _viewer_or_refuse(session: Session, viewer: str, what: str, *, clock: Clock, action: str, entity: str,
-                      key: str) -> Viewer:
-    found = viewer_of(session, viewer)
-    if found is None:
-        _refuse(session, clock, viewer, action, entity, key, m("unknown_viewer", viewer=viewer, what=what))
-    assert found is not None
-    return found
-
-
-def _refuse(session: Session, clock: Clock, actor: str, action: str, entity: str, key: str, message: str) -> None:
+def _refuse(session: Session, clock: Clock, principal: Principal, action: str, entity: str, key: str, message: str,
+            error: type[MCRError] = NotVisible) -> None:
     # The refusal is audited in its own commit: the caller will not commit after the exception.
     session.rollback()
-    audit.record(session, clock, actor=actor, action=action, entity=entity, key=key, allowed=False)
+    audit.record(session, clock, actor=principal.actor, action=action, entity=entity, key=key, allowed=False)
     session.commit()
-    raise NotVisible(message)
+    raise error(message)
 
 
 def _contacts_by_customer(session: Session) -> dict[str, list[Contact]]:
@@ -748,78 +767,67 @@ def _contacts_by_customer(session: Session) -> dict[str, list[Contact]]:
     return out
 
 
-def visible_customers(session: Session, viewer: str) -> list[CustomerInfo]:
-    """The customers `viewer` may see (own, backed up, their subordinates', or of a visible contact).
+def visible_customers(session: Session, *, principal: Principal) -> list[CustomerInfo]:
+    """The customers `principal` may see (own, backed up, their subordinates', or of a visible contact).
 
-    An unknown employee sees nothing.
+    The operator and the engine are nobody in the supervisor tree: they see none.
     """
-    me = viewer_of(session, viewer)
-    if me is None:
-        return []
     contacts = _contacts_by_customer(session)
     rows = session.exec(select(Customer).order_by(col(Customer.code)))
-    return [_customer(c) for c in rows if can_see_customer(me, c, contacts.get(c.code))]
+    return [_customer(c) for c in rows if can_see_customer(principal, c, contacts.get(c.code))]
 
 
-def get_customer_for(session: Session, viewer: str, code: str, *, clock: Clock) -> CustomerInfo:
+def get_customer_for(session: Session, code: str, *, principal: Principal, clock: Clock) -> CustomerInfo:
     """One customer for a user; `NotVisible` (and an audited refusal) outside their view."""
-    me = _viewer_or_refuse(session, viewer, m("w_customer") + " " + code, clock=clock, action="read",
-                           entity="customer", key=code)
     customer = _customer_row(session, code)
-    if not can_see_customer(me, customer, _contacts_by_customer(session).get(code)):
-        _refuse(session, clock, viewer, "read", "customer", code, m("not_visible_customer", viewer=viewer, key=code))
+    if not can_see_customer(principal, customer, _contacts_by_customer(session).get(code)):
+        _refuse(session, clock, principal, "read", "customer", code,
+                m("not_visible_customer", viewer=principal.actor, key=code))
     return _customer(customer)
 
 
-def visible_contacts(session: Session, viewer: str, customer_code: Optional[str] = None) -> list[ContactSummary]:
-    """Summaries (no personal-card details) of the contacts `viewer` may see."""
-    me = viewer_of(session, viewer)
-    if me is None:
-        return []
+def visible_contacts(session: Session, customer_code: Optional[str] = None, *,
+                     principal: Principal) -> list[ContactSummary]:
+    """Summaries (no personal-card details) of the contacts `principal` may see."""
     query = select(Contact).order_by(col(Contact.code))
     if customer_code is not None:
         query = query.where(Contact.customer_code == customer_code)
-    return [_summary(c) for c in session.exec(query) if can_see_contact(me, c)]
+    return [_summary(c) for c in session.exec(query) if can_see_contact(principal, c)]
 
 
-def get_contact_card(session: Session, viewer: str, contact_code: str, *, clock: Clock,
+def get_contact_card(session: Session, contact_code: str, *, principal: Principal, clock: Clock,
                      rules: MasterDataRules | None = None) -> ContactCard:
-    """The personal card (个人明信片) of a key contact, for `viewer`; the read is audited.
+    """The personal card (个人明信片) of a key contact, for `principal`; the read is audited.
 
     Sensitive fields are filled only for the owner and the supervisors above them. Outside the
-    viewer's view: `NotVisible`, audited as a refused read.
+    principal's view: `NotVisible`, audited as a refused read.
     """
     rules = rules or load_masterdata_rules()
-    me = _viewer_or_refuse(session, viewer, m("w_contact") + " " + contact_code, clock=clock, action="read_card",
-                           entity="contact", key=contact_code)
     contact = _contact_row(session, contact_code)
-    if not can_see_contact(me, contact):
-        _refuse(session, clock, viewer, "read_card", "contact", contact_code,
-                m("not_visible_contact", viewer=viewer, key=contact_code))
-    sensitive = can_see_sensitive(me, contact, store_sensitive=rules.store_sensitive)
-    audit.record(session, clock, actor=viewer, action="read_card", entity="contact", key=contact_code,
+    if not can_see_contact(principal, contact):
+        _refuse(session, clock, principal, "read_card", "contact", contact_code,
+                m("not_visible_contact", viewer=principal.actor, key=contact_code))
+    sensitive = can_see_sensitive(principal, contact, store_sensitive=rules.store_sensitive)
+    audit.record(session, clock, actor=principal.actor, action="read_card", entity="contact", key=contact_code,
                  sensitive=sensitive)
     session.commit()
     return _card(contact, sensitive=sensitive)
 
 
-def assessments_for(session: Session, viewer: str, contact_code: str, *, clock: Clock) -> list[AssessmentInfo]:
+def assessments_for(session: Session, contact_code: str, *, principal: Principal,
+                    clock: Clock) -> list[AssessmentInfo]:
     """A contact's assessment history for a user who may see the contact."""
-    me = _viewer_or_refuse(session, viewer, m("w_contact") + " " + contact_code, clock=clock,
-                           action="read_assessments", entity="contact", key=contact_code)
-    if not can_see_contact(me, _contact_row(session, contact_code)):
-        _refuse(session, clock, viewer, "read_assessments", "contact", contact_code,
-                m("not_visible_contact", viewer=viewer, key=contact_code))
+    if not can_see_contact(principal, _contact_row(session, contact_code)):
+        _refuse(session, clock, principal, "read_assessments", "contact", contact_code,
+                m("not_visible_contact", viewer=principal.actor, key=contact_code))
     return assessment_history(session, contact_code)
 
 
-def customer_aggregates(session: Session, viewer: str, *, clock: Clock) -> Aggregates:
+def customer_aggregates(session: Session, *, principal: Principal, clock: Clock) -> Aggregates:
     """Counts per tier and per office (销售管理部's view): no names, no cards."""
-    me = _viewer_or_refuse(session, viewer, "aggregates", clock=clock, action="read_aggregates", entity="customer",
-                           key="*")
-    if not me.is_sales_management:
-        _refuse(session, clock, viewer, "read_aggregates", "customer", "*",
-                m("not_visible_aggregates", viewer=viewer))
+    if not principal.is_sales_management:
+        _refuse(session, clock, principal, "read_aggregates", "customer", "*",
+                m("not_visible_aggregates", viewer=principal.actor))
     by_tier: dict[str, int] = {t: 0 for t in ("S", "A", "B", "C")}
     by_office: dict[str, dict[str, int]] = {}
     for office, tier, n in session.exec(select(Customer.office_code, Customer.tier, func.count())
@@ -833,35 +841,37 @@ def customer_aggregates(session: Session, viewer: str, *, clock: Clock) -> Aggre
 # ============================================================================================ changes
 
 
-def _may_manage(session: Session, actor: str, owner: str, *, clock: Clock, action: str, entity: str, key: str,
-                refusal: str) -> None:
-    if actor in SYSTEM_ACTORS:
-        return
-    me = _viewer_or_refuse(session, actor, f"{m('w_' + entity)} {key}", clock=clock, action=action, entity=entity,
-                           key=key)
-    if not can_manage(me, owner):
-        _refuse(session, clock, actor, action, entity, key, m(refusal, viewer=actor, key=key))
+def may_manage(principal: Principal, owner_emp_no: Optional[str]) -> bool:
+    """Tier and owner changes: sales management, a supervisor above the owner, or the engine itself."""
+    return principal.is_engine or can_manage(principal, owner_emp_no)
 
 
-def change_tier(session: Session, customer_code: str, to_tier: str, *, actor: str, reason: str, clock: Clock,
-                tiers: TierRules | None = None) -> TierChangeInfo:
+def _may_manage(session: Session, principal: Principal, owner: str, *, clock: Clock, action: str, entity: str,
+                key: str, refusal: str) -> None:
+    if not may_manage(principal, owner):
+        _refuse(session, clock, principal, action, entity, key, m(refusal, viewer=principal.actor, key=key),
+                NotPermitted)
+
+
+def change_tier(session: Session, customer_code: str, to_tier: str, *, principal: Principal, reason: str,
+                clock: Clock, tiers: TierRules | None = None) -> TierChangeInfo:
     """Change a customer's tier — an event kept in `customer_tier_change` with who, when and why.
 
-    Allowed to sales management and to supervisors above the customer's owner (and to system
-    actors); refused otherwise with `NotVisible`, audited.
+    Allowed to sales management and to supervisors above the customer's owner (and the engine);
+    refused otherwise with `NotPermitted`, audited.
     """
     tiers = tiers or load_tier_rules()
     tier = tiers.normalise(to_tier)
     if tier is None:
         raise InvalidChange(m("bad_tier", value=to_tier))
     customer = _customer_row(session, customer_code)
-    _may_manage(session, actor, customer.owner_emp_no, clock=clock, action="tier_change", entity="customer",
+    _may_manage(session, principal, customer.owner_emp_no, clock=clock, action="tier_change", entity="customer",
                 key=customer_code, refusal="not_allowed_tier")
     if customer.tier == tier:
         raise InvalidChange(m("same_tier", key=customer_code, tier=tier))
-    change = TierChange(customer_code=customer_code, from_tier=customer.tier, to_tier=tier, actor=actor,
+    change = TierChange(customer_code=customer_code, from_tier=customer.tier, to_tier=tier, actor=principal.actor,
                         at_us=to_us(clock.now()), reason=reason)
-    audit.record(session, clock, actor=actor, action="tier_change", entity="customer", key=customer_code,
+    audit.record(session, clock, actor=principal.actor, action="tier_change", entity="customer", key=customer_code,
                  changed={"tier": [customer.tier, tier]}, reason=reason)
     customer.tier = tier
     session.add(customer)
@@ -873,14 +883,14 @@ def change_tier(session: Session, customer_code: str, to_tier: str, *, actor: st
 _KEEP: Any = object()
 
 
-def change_owner(session: Session, contact_code: str, *, owner: str, backup: Optional[str] = _KEEP, actor: str,
-                 reason: str, clock: Clock) -> ContactSummary:
+def change_owner(session: Session, contact_code: str, *, owner: str, backup: Optional[str] = _KEEP,
+                 principal: Principal, reason: str, clock: Clock) -> ContactSummary:
     """Hand a key contact over to a new owner (and backup owner) — e.g. after a rotation or a move.
 
-    Allowed to sales management and to supervisors above the current owner (and system actors).
+    Allowed to sales management and to supervisors above the current owner (and the engine).
     """
     contact = _contact_row(session, contact_code)
-    _may_manage(session, actor, contact.owner_emp_no, clock=clock, action="owner_change", entity="contact",
+    _may_manage(session, principal, contact.owner_emp_no, clock=clock, action="owner_change", entity="contact",
                 key=contact_code, refusal="not_allowed_owner")
     get_employee(session, owner)
     new_backup = contact.backup_emp_no if backup is _KEEP else backup
@@ -893,8 +903,8 @@ def change_owner(session: Session, contact_code: str, *, owner: str, backup: Opt
     if changed:
         contact.owner_emp_no, contact.backup_emp_no = owner, new_backup
         session.add(contact)
-        audit.record(session, clock, actor=actor, action="owner_change", entity="contact", key=contact_code,
-                     changed=changed, reason=reason)
+        audit.record(session, clock, actor=principal.actor, action="owner_change", entity="contact",
+                     key=contact_code, changed=changed, reason=reason)
         session.commit()
     return _summary(contact)
 

@@ -1,5 +1,6 @@
 """Master-data policy from `rules/masterdata.yaml`: the relationship scale, the sensitive-data
-switch, the locked-competitor limit and the 29 February birthday rule.
+switch, the locked-competitor limit, the 29 February birthday rule, the pattern codes must
+match (they end up in file names) and the limits of an import (file size, rows, text length).
 
 Validated once at load time (file:line problems via `engine.rules`); the importer, the service
 layer and the demo generator receive the resulting `MasterDataRules` and trust it.
@@ -7,6 +8,7 @@ layer and the demo generator receive the resulting `MasterDataRules` and trust i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +36,22 @@ def _default_scale() -> list[ScaleLevel]:
             ScaleLevel(score=-1, zh="反对", en="opposes")]
 
 
+# Codes a code_pattern must refuse, whatever else it allows: each would leave a folder or hide
+# what it is when it becomes part of a file name (engine/paths.py is the second line).
+UNSAFE_CODES = ("", ".", "..", "../x", "/etc", "a/b", "a\\b", "a\x00b", "\u2025", "a\uff0fb", "C:x")
+
+
+class ImportLimits(BaseModel):
+    """Bounded input: what one import (or web upload) may bring."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_mb: float = Field(default=64, gt=0)
+    max_rows: int = Field(default=500_000, ge=1)
+    max_text_chars: int = Field(default=2000, ge=1)
+    max_name_chars: int = Field(default=200, ge=1)
+
+
 class MasterDataRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,6 +63,22 @@ class MasterDataRules(BaseModel):
     max_locked_competitors: int = Field(default=2, ge=0, le=5)
     # Whose birthday is 29 February is greeted on this day in common years.
     leap_day_birthdays: Literal["feb28", "mar1"] = "feb28"
+    # Unit codes, employee numbers, customer/contact/project codes: they become file names.
+    code_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    limits: ImportLimits = Field(default_factory=ImportLimits)
+
+    @field_validator("code_pattern")
+    @classmethod
+    def _safe_code_pattern(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"code_pattern is not a regular expression: {exc}") from None
+        accepted = [code for code in UNSAFE_CODES if compiled.fullmatch(code)]
+        if accepted:
+            raise ValueError("code_pattern must refuse codes that are not plain file names; it accepts "
+                             + ", ".join(repr(code) for code in accepted))
+        return value
 
     @field_validator("assessment_scale")
     @classmethod

@@ -17,8 +17,9 @@ from sqlalchemy import update
 from engine.clock import from_us, to_us
 from engine.registry import action, guard, launcher
 from flows.itr import counters, org
-from flows.itr.errors import (CallbackTooSoon, EscalationQuotaExceeded, EscalationReasonMissing, InvalidIssueInput,
-                              NoHandler, NotHandler, NotQa, NotSubmitter, ScoreOutOfRange, UnknownRecord)
+from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuotaExceeded, EscalationReasonMissing,
+                              InvalidIssueInput, NoHandler, NotHandler, NotQa, NotSubmitter, OverrideNotAllowed,
+                              ScoreOutOfRange, UnknownRecord)
 from flows.itr.intake import care_rep as _named_care_rep, progress_every
 from flows.itr.messages import CATALOG, labels, reason_title, t, type_names
 from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, QaCase
@@ -84,7 +85,7 @@ def _note(ctx: Any, text: str) -> None:
 
 
 def _is_current_handler(ctx: Any) -> bool:
-    return ctx.data.get("handler") is not None and ctx.actor == ctx.data.get("handler")
+    return ctx.data.get("handler") is not None and ctx.emp_no == ctx.data.get("handler")
 
 
 def _unit_of_level(data: dict[str, Any], level: str) -> Optional[str]:
@@ -263,19 +264,27 @@ def _window_title(window: str) -> str:
     return t(key) if key in CATALOG else window
 
 
+def escalation_counts(tx: Any, rules: ItrRules, *, level: str, unit: str, issue_id: int, now: datetime,
+                      tz: Any) -> tuple[int, int, datetime, datetime]:
+    """The unit's counted escalations and its issues in the quota window holding `now` (the issue
+    being escalated always counted among the issues); also what the escalate form shows."""
+    window = rules.quota.window
+    start, end = window_bounds(window, now, tz)
+    before = counters.count(tx, "esc", unit, start, end, window=window)
+    issues = counters.count(tx, "issues", unit, start, end, window=window, level=level)
+    opened = tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": issue_id})[0]
+    if not (to_us(start) <= opened < to_us(end)):
+        issues += 1  # the issue being escalated is always one of the unit's issues
+    return before, issues, start, end
+
+
 def _escalation_counts(ctx: Any, rules: ItrRules, level: str, unit: str) -> tuple[int, int, datetime, datetime]:
     if ctx.tx.is_pg:
         # Two escalations of one unit in parallel must not both see the last free place in the quota:
         # the unit's row lock serialises them (SQLite's write lock already does).
         ctx.tx.one("SELECT code FROM org_unit WHERE code = :u FOR UPDATE", {"u": unit})
-    window = rules.quota.window
-    start, end = window_bounds(window, ctx.now, ctx.calendar.tz)
-    before = counters.count(ctx.tx, "esc", unit, start, end, window=window)
-    issues = counters.count(ctx.tx, "issues", unit, start, end, window=window, level=level)
-    opened = ctx.tx.one("SELECT opened_us FROM itr_issue WHERE id = :i", {"i": ctx.instance_id})[0]
-    if not (to_us(start) <= opened < to_us(end)):
-        issues += 1  # the issue being escalated is always one of the unit's issues
-    return before, issues, start, end
+    return escalation_counts(ctx.tx, rules, level=level, unit=unit, issue_id=ctx.instance_id, now=ctx.now,
+                             tz=ctx.calendar.tz)
 
 
 def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
@@ -295,8 +304,7 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
     if override_by or override_why:
         if not (override_by and override_why and str(override_why).strip()):
             _refuse(ctx, InvalidIssueInput, "override_incomplete")
-        if org.person(ctx.tx, override_by) is None:
-            _refuse(ctx, UnknownRecord, "unknown_employee", emp=override_by)
+        _check_override(ctx, rules, unit, str(override_by))  # type: ignore[arg-type]
     if not check.allowed:
         if automatic:
             decision, override_by, override_why = "overridden", "system", t("auto_override_why")
@@ -338,6 +346,23 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                  note=note or "")
 
 
+def _check_override(ctx: Any, rules: Any, unit: str, override_by: str) -> None:
+    """The approver named by `--override-by` exists, is allowed by rules/itr.yaml (quota.override_by),
+    and is neither the escalating employee nor the issue's handler (利益不相关原则)."""
+    person = org.person(ctx.tx, override_by)
+    if person is None:
+        _refuse(ctx, UnknownRecord, "unknown_employee", emp=override_by)
+    if override_by in (ctx.emp_no, ctx.data.get("handler")):
+        _refuse(ctx, OverrideNotAllowed, "override_self", by=override_by)
+    allowed = rules.quota.override_by
+    unit_heads = {p.emp_no for p in org.heads(ctx.tx, unit, ["supervisor"])}
+    if any(override_by in unit_heads if a == "unit_supervisor" else a in person.roles for a in allowed):
+        return
+    _refuse(ctx, OverrideNotAllowed, "override_not_allowed", by=override_by,
+            allowed=", ".join(t("override_unit_supervisor", unit=unit) if a == "unit_supervisor" else a
+                              for a in allowed))
+
+
 @action("itr_escalate")
 def escalate(ctx: Any) -> None:
     """升级 office → region → HQ with one of the four allowed reasons, within the quota or overridden."""
@@ -348,7 +373,7 @@ def escalate(ctx: Any) -> None:
     level = ctx.data.get("level", "office")
     unit = _unit_of_level(ctx.data, level)
     heads = {p.emp_no for p in org.heads(ctx.tx, unit, ["supervisor"])} if unit else set()
-    if not _is_current_handler(ctx) and ctx.actor not in heads:
+    if not _is_current_handler(ctx) and ctx.emp_no not in heads:
         _refuse(ctx, NotHandler, "not_handler_escalate", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
     _escalate(ctx, reason=reason, note=ctx.payload.get("note"), automatic=False,
               override_by=ctx.payload.get("override_by"), override_why=ctx.payload.get("override_why"))
@@ -530,7 +555,7 @@ def _agents(tx: Any, data: dict[str, Any], role: str) -> list[org.Person]:
 @action("itr_close")
 def close(ctx: Any) -> None:
     """关闭: only the submitter; the callback policy decides whether a callback comes first."""
-    if ctx.actor != ctx.data.get("submitter"):
+    if ctx.emp_no != ctx.data.get("submitter"):
         _refuse(ctx, NotSubmitter, "not_submitter", submitter=ctx.data.get("submitter"), actor=ctx.actor)
     d = _callback_decision(ctx)
     decision_id = _insert(
@@ -575,6 +600,14 @@ def _score(value: Any) -> Optional[int]:
     return None
 
 
+def handlers_of(tx: Any, issue_id: int, data: dict[str, Any]) -> set[str]:
+    """Everyone who handled the issue: its handler now and every handler it was dispatched or escalated to."""
+    found = {r[0] for r in tx.all("SELECT handler_emp_no FROM itr_dispatch WHERE issue_id = :i "
+                                  "UNION SELECT handler_emp_no FROM itr_escalation WHERE issue_id = :i",
+                                  {"i": issue_id}) if r[0]}
+    return found | ({data["handler"]} if data.get("handler") else set())
+
+
 @action("itr_record_callback")
 def record_callback(ctx: Any) -> None:
     """回访: a reached customer scores 1–5; ≥ 3 closes, < 3 opens a QA retrospective (回溯)."""
@@ -585,6 +618,8 @@ def record_callback(ctx: Any) -> None:
         _refuse(ctx, ScoreOutOfRange, "score_out_of_range", score=ctx.payload.get("score"))
     if not reached and ctx.payload.get("score") is not None:
         _refuse(ctx, ScoreOutOfRange, "score_unreached")
+    if ctx.emp_no in handlers_of(ctx.tx, ctx.instance_id, ctx.data):
+        _refuse(ctx, CallbackByHandler, "callback_by_handler", actor=ctx.actor)
     contact = ctx.data["contact"]
     gap = rules.callback.same_contact_gap_days
     if reached:
@@ -616,7 +651,7 @@ def record_callback(ctx: Any) -> None:
 
 
 def _check_qa(ctx: Any) -> int:
-    person = org.person(ctx.tx, ctx.actor)
+    person = org.person(ctx.tx, ctx.emp_no)
     if person is None or "qa" not in person.roles:
         _refuse(ctx, NotQa, "not_qa", actor=ctx.actor)
     case_id = ctx.payload.get("case")

@@ -2,7 +2,8 @@
 
 No business rule lives here. Errors are `MCRError`s raised by the service and propagate: the main
 CLI prints them on one line and exits 1. Text is Simplified Chinese unless MCR_LOCALE=en; every
-listing command also has `--json`. The acting employee is `--as EMP` (or MCR_USER).
+listing command also has `--json`. The CLI runs as the operator; acting for an employee needs
+`--as EMP` (both are recorded: "operator root for E00012"). Issue actions need `--as`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ cases_app = typer.Typer(help="案例库 / case library", no_args_is_help=True)
 itr_app = typer.Typer(help="ITR 监控 / monitoring", no_args_is_help=True)
 issue_app.add_typer(cases_app, name="cases")
 
-AS = typer.Option(..., "--as", envvar="MCR_USER", help="acting employee number (工号); or set MCR_USER")
+AS = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit records "
+                                     "the operator too)")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +34,16 @@ def _rt() -> Any:
     from engine.app import build_runtime
 
     return build_runtime()
+
+
+def _who(rt: Any, as_emp: Optional[str], command: Optional[str] = None) -> Any:
+    """The operator, or the operator for `--as EMP`; `command` names an action that needs an employee."""
+    from engine.auth.principal import cli_principal, require_employee
+
+    principal = cli_principal(rt.db, as_emp)
+    if command is not None:
+        require_employee(principal, f"mcr {command}")
+    return principal
 
 
 def _json(value: Any) -> None:
@@ -64,11 +76,11 @@ def open_(customer: str = typer.Option(..., "--customer"), contact: str = typer.
           major: bool = typer.Option(False, "--major", help="major incident (重大事故)"),
           care_rep: Optional[str] = typer.Option(None, "--care-rep", help="customer-care representative of a major incident"),
           submitter: Optional[str] = typer.Option(None, "--submitter", help="default: --as"),
-          actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+          as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """受理: record a customer issue."""
     from flows.itr import service
 
-    view = service.open_issue(_rt(), actor=actor, customer=customer, contact=contact, type=type, severity=severity,
+    view = service.open_issue(rt := _rt(), principal=_who(rt, as_emp, "issue open"), customer=customer, contact=contact, type=type, severity=severity,
                               source=source, title=title, description=description, office=office, contract=contract,
                               major_incident=major, care_rep=care_rep, submitter=submitter)
     if as_json:
@@ -80,55 +92,55 @@ def open_(customer: str = typer.Option(..., "--customer"), contact: str = typer.
 @issue_app.command("dispatch")
 def dispatch(issue: int, queue: Optional[str] = typer.Option(None, "--queue"),
              to: Optional[str] = typer.Option(None, "--to", help="handler's employee number"),
-             actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+             as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """分派 to the owning queue (by type unless --queue)."""
     from flows.itr import service
 
-    _state(service.dispatch(_rt(), issue, actor=actor, queue=queue, handler=to), as_json)
+    _state(service.dispatch(rt := _rt(), issue, principal=_who(rt, as_emp, "issue dispatch"), queue=queue, handler=to), as_json)
 
 
 @issue_app.command("redispatch")
 def redispatch(issue: int, reason: str = typer.Option(..., "--reason"), queue: Optional[str] = typer.Option(None, "--queue"),
-               to: Optional[str] = typer.Option(None, "--to"), actor: str = AS,
+               to: Optional[str] = typer.Option(None, "--to"), as_emp: Optional[str] = AS,
                as_json: bool = typer.Option(False, "--json")) -> None:
     """重新分派 (counts against first-time dispatch accuracy)."""
     from flows.itr import service
 
-    _state(service.redispatch(_rt(), issue, actor=actor, reason=reason, queue=queue, handler=to), as_json)
+    _state(service.redispatch(rt := _rt(), issue, principal=_who(rt, as_emp, "issue redispatch"), reason=reason, queue=queue, handler=to), as_json)
 
 
 @issue_app.command("accept")
-def accept(issue: int, actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+def accept(issue: int, as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """接收: the handler takes ownership (首问负责制)."""
     from flows.itr import service
 
-    _state(service.accept(_rt(), issue, actor=actor), as_json)
+    _state(service.accept(rt := _rt(), issue, principal=_who(rt, as_emp, "issue accept")), as_json)
 
 
 @issue_app.command("reject")
-def reject(issue: int, reason: str = typer.Option(..., "--reason"), actor: str = AS,
+def reject(issue: int, reason: str = typer.Option(..., "--reason"), as_emp: Optional[str] = AS,
            as_json: bool = typer.Option(False, "--json")) -> None:
     """判为无效问题."""
     from flows.itr import service
 
-    _state(service.reject(_rt(), issue, actor=actor, reason=reason), as_json)
+    _state(service.reject(rt := _rt(), issue, principal=_who(rt, as_emp, "issue reject"), reason=reason), as_json)
 
 
 @issue_app.command("note")
-def note(issue: int, text: str, actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+def note(issue: int, text: str, as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """进展说明 (shown in the major-incident progress reports)."""
     from flows.itr import service
 
-    _state(service.note(_rt(), issue, actor=actor, text=text), as_json)
+    _state(service.note(rt := _rt(), issue, principal=_who(rt, as_emp, "issue note"), text=text), as_json)
 
 
 @issue_app.command("major")
-def major(issue: int, care_rep: str = typer.Option(..., "--care-rep"), actor: str = AS,
+def major(issue: int, care_rep: str = typer.Option(..., "--care-rep"), as_emp: Optional[str] = AS,
           as_json: bool = typer.Option(False, "--json")) -> None:
     """定为重大事故: hourly progress reports to the customer contact until resolved."""
     from flows.itr import service
 
-    _state(service.declare_major(_rt(), issue, actor=actor, care_rep=care_rep), as_json)
+    _state(service.declare_major(rt := _rt(), issue, principal=_who(rt, as_emp, "issue major"), care_rep=care_rep), as_json)
 
 
 @issue_app.command("escalate")
@@ -138,11 +150,11 @@ def escalate(issue: int,
              note: Optional[str] = typer.Option(None, "--note"),
              override_by: Optional[str] = typer.Option(None, "--override-by", help="who approves escalating past the quota"),
              override_why: Optional[str] = typer.Option(None, "--override-why", help="why (flagged for QA)"),
-             actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+             as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """升级 office → region → HQ."""
     from flows.itr import service
 
-    esc = service.escalate(_rt(), issue, actor=actor, reason=reason, note=note, override_by=override_by,
+    esc = service.escalate(rt := _rt(), issue, principal=_who(rt, as_emp, "issue escalate"), reason=reason, note=note, override_by=override_by,
                            override_why=override_why)
     if as_json:
         _json(esc)
@@ -154,42 +166,42 @@ def escalate(issue: int,
 @issue_app.command("resolve")
 def resolve(issue: int, solution: str = typer.Option(..., "--solution"), case: Optional[str] = typer.Option(None, "--case"),
             add_case: bool = typer.Option(False, "--add-case", help="add the solution to the case library"),
-            actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+            as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """解决: the plan agreed with the customer was carried out."""
     from flows.itr import service
 
-    _state(service.resolve(_rt(), issue, actor=actor, solution=solution, case=case, add_to_library=add_case), as_json)
+    _state(service.resolve(rt := _rt(), issue, principal=_who(rt, as_emp, "issue resolve"), solution=solution, case=case, add_to_library=add_case), as_json)
 
 
 @issue_app.command("close")
-def close(issue: int, actor: str = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+def close(issue: int, as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """关闭 (submitter only); the callback policy may require a callback first."""
     from flows.itr import service
 
-    _state(service.close(_rt(), issue, actor=actor), as_json)
+    _state(service.close(rt := _rt(), issue, principal=_who(rt, as_emp, "issue close")), as_json)
 
 
 @issue_app.command("callback")
 def callback(issue: int, score: Optional[int] = typer.Option(None, "--score", help="1-5"),
              unreached: bool = typer.Option(False, "--unreached", help="the customer could not be reached"),
-             note: Optional[str] = typer.Option(None, "--note"), actor: str = AS,
+             note: Optional[str] = typer.Option(None, "--note"), as_emp: Optional[str] = AS,
              as_json: bool = typer.Option(False, "--json")) -> None:
     """回访: record the customer's score (≥ 3 closes, < 3 opens a QA retrospective)."""
     from flows.itr import service
 
-    _state(service.record_callback(_rt(), issue, actor=actor, score=score, reached=not unreached, note=note), as_json)
+    _state(service.record_callback(rt := _rt(), issue, principal=_who(rt, as_emp, "issue callback"), score=score, reached=not unreached, note=note), as_json)
 
 
 @issue_app.command("qa-decide")
 def qa_decide(case: int, decision: str = typer.Option(..., "--decision", help="close | reopen (low score); "
                                                                               "justified | unjustified (override)"),
               accountable: Optional[str] = typer.Option(None, "--accountable"),
-              note: Optional[str] = typer.Option(None, "--note"), actor: str = AS,
+              note: Optional[str] = typer.Option(None, "--note"), as_emp: Optional[str] = AS,
               as_json: bool = typer.Option(False, "--json")) -> None:
     """流程QA decides a case."""
     from flows.itr import service
 
-    view = service.qa_decide(_rt(), case, actor=actor, decision=decision, accountable=accountable, note=note)
+    view = service.qa_decide(rt := _rt(), case, principal=_who(rt, as_emp, "issue qa-decide"), decision=decision, accountable=accountable, note=note)
     if as_json:
         _json(view)
     else:
@@ -197,11 +209,11 @@ def qa_decide(case: int, decision: str = typer.Option(..., "--decision", help="c
 
 
 @issue_app.command("show")
-def show(issue: int, as_json: bool = typer.Option(False, "--json")) -> None:
+def show(issue: int, as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one issue with its dispatches, escalations, callbacks and QA cases."""
     from flows.itr import service
 
-    view = service.get_issue(_rt(), issue)
+    view = service.get_issue(rt := _rt(), issue, principal=_who(rt, as_emp))
     if as_json:
         _json(view)
         return
@@ -230,12 +242,12 @@ def show(issue: int, as_json: bool = typer.Option(False, "--json")) -> None:
 @issue_app.command("list")
 def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optional[str] = typer.Option(None, "--state"),
           customer: Optional[str] = typer.Option(None, "--customer"), limit: int = typer.Option(50, "--limit"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+          as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """List issues, oldest first."""
     from engine.i18n import t as et
     from flows.itr import service
 
-    rows = service.list_issues(_rt(), office=office, state=state, customer=customer, limit=limit)
+    rows = service.list_issues(rt := _rt(), principal=_who(rt, as_emp), office=office, state=state, customer=customer, limit=limit)
     if as_json:
         _json(rows)
         return
@@ -243,7 +255,7 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
         typer.echo(t("issue_line", id=v.id, state=v.state_title, level=v.level, severity=v.severity,
                      customer=v.customer, handler=v.handler or "-", title=v.title))
     if not rows:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))
 
 
 @cases_app.command("search")
@@ -261,28 +273,29 @@ def cases_search(query: list[str] = typer.Argument(..., help="words to search fo
     for h in hits:
         typer.echo(f"{h.code}\t{h.kind}\t{h.score:.2f}\t{h.title}\t{h.snippet}")
     if not hits:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))
 
 
 @cases_app.command("add")
 def cases_add(code: str = typer.Option(..., "--code"), title: str = typer.Option(..., "--title"),
               body: str = typer.Option(..., "--body"), kind: str = typer.Option("case", "--kind", help="case | guide"),
               issue_type: Optional[str] = typer.Option(None, "--issue-type"), tags: Optional[str] = typer.Option(None, "--tags"),
-              actor: str = AS) -> None:
+              as_emp: Optional[str] = AS) -> None:
     """Add (or replace, same code) a case-library entry."""
     from flows.itr import service
 
-    service.add_case(_rt(), actor=actor, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags)
+    service.add_case(rt := _rt(), principal=_who(rt, as_emp), code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags)
     typer.echo(t("case_saved", code=code))
 
 
 @cases_app.command("load")
 def cases_load(path: Optional[Path] = typer.Argument(None, help="YAML file or folder (default rules/case-library)"),
-               actor: str = typer.Option("import", "--as", envvar="MCR_USER")) -> None:
+               as_emp: Optional[str] = AS) -> None:
     """Load handling guides and cases from YAML."""
     from flows.itr import service
 
-    typer.echo(t("cases_loaded", n=service.load_case_library(_rt(), path, actor=actor)))
+    rt = _rt()
+    typer.echo(t("cases_loaded", n=service.load_case_library(rt, path, principal=_who(rt, as_emp))))
 
 
 # ---------------------------------------------------------------------------------------------- itr
@@ -325,21 +338,21 @@ def weekly_check(week: str = typer.Option(..., "--week"), as_json: bool = typer.
         typer.echo(t("weekly_line", week=s.week, team=s.team or s.office, customer=s.customer, count=s.valid_issues,
                      required=s.required))
     if not res.shortfalls:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))
 
 
 @itr_app.command("qa-cases")
 def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open | decided | all"),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+             as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """Process-QA cases (low-score retrospectives, escalation overrides)."""
     from engine.i18n import t as et
     from flows.itr import service
 
-    rows = service.qa_cases(_rt(), status=None if status == "all" else status)
+    rows = service.qa_cases(rt := _rt(), principal=_who(rt, as_emp), status=None if status == "all" else status)
     if as_json:
         _json(rows)
         return
     for q in rows:
         typer.echo(f"#{q.id}\tissue #{q.issue}\t{q.kind}\t{q.status}\t{q.reason}")
     if not rows:
-        typer.echo(et("nothing"))
+        typer.echo(et("cli.nothing"))

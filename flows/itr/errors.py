@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import ActionFailed, EventNotAllowed, MCRError, QuotaExceeded, UnknownInstance
+from engine.errors import ActionFailed, EventNotAllowed, MCRError, NotVisible, QuotaExceeded, UnknownInstance
 
 
 class UnknownCustomer(ActionFailed):
@@ -40,6 +40,24 @@ class NotHandler(ActionFailed):
     """Only the issue's current handler may do this."""
 
     code = "not_handler"
+
+
+class OverrideNotAllowed(ActionFailed):
+    """The person named to override the escalation quota may not approve it."""
+
+    code = "override_not_allowed"
+
+
+class CallbackByHandler(ActionFailed):
+    """A handler of the issue may not record its callback (利益不相关原则)."""
+
+    code = "callback_by_handler"
+
+
+class IssueNotVisible(NotVisible):
+    """You may not see this issue."""
+
+    code = "not_visible"
 
 
 class NotQa(ActionFailed):

@@ -58,6 +58,13 @@ CATALOG: dict[str, dict[str, str]] = {
                          "en": "issue #{id}: {level} {unit} has no issue handler (role {role})"},
     "override_incomplete": {"zh-CN": "问题 #{id}：特批升级必须同时写明批准人（override_by）和理由（override_why）",
                             "en": "issue #{id}: an override needs both who (override_by) and why (override_why)"},
+    "override_not_allowed": {"zh-CN": "问题 #{id}：{by} 不能批准超出配额的升级——批准人必须是：{allowed}",
+                             "en": "issue #{id}: {by} may not approve an escalation beyond the quota; the approver "
+                                   "must be: {allowed}"},
+    "override_self": {"zh-CN": "问题 #{id}：升级人或处理人 {by} 不能特批自己的升级（利益不相关原则）",
+                      "en": "issue #{id}: {by} escalates or handles this issue and may not approve its own override "
+                            "(the independence principle)"},
+    "override_unit_supervisor": {"zh-CN": "{unit} 的主管", "en": "a supervisor of {unit}"},
     "quota_exceeded": {"zh-CN": "问题 #{id}：升级被拒绝——{level} {unit} 的升级比例将达到 {rate}，超出问题自行解决率要求（统计周期 {window}）；"
                                 "如确需升级，请写明特批人和理由（将提交流程QA审查）",
                        "en": "issue #{id}: escalation refused — {level} {unit} would escalate {rate}, above its "
@@ -90,6 +97,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "callback_too_soon": {"zh-CN": "问题 #{id}：联系人 {contact} 已于 {last} 回访，{days} 天内不得再次回访（最早 {next}）",
                           "en": "issue #{id}: contact {contact} was called back at {last}; not again within {days} days "
                                 "(earliest {next})"},
+    "callback_by_handler": {"zh-CN": "问题 #{id}：{actor} 处理过该问题，不能记录它的回访评分（利益不相关原则）",
+                            "en": "issue #{id}: {actor} handled this issue and may not record its callback score "
+                                  "(the independence principle)"},
+    "not_visible_issue": {"zh-CN": "{actor} 无权查看问题 #{id}：只有提交人、处理人、所在单位的问题接收人及其上级主管、流程QA和销售管理部可以查看",
+                          "en": "{actor} may not see issue #{id}: only its submitter, handlers, the issue handlers of "
+                                "its units and the supervisors above them, process QA and sales management may"},
     "note_unreached": {"zh-CN": "回访未联系上客户", "en": "callback: customer not reached"},
     "qa_low_score_reason": {"zh-CN": "回访评分 {score} 低于 {min}，进入问题回溯与问责",
                             "en": "callback score {score} below {min}: retrospective (回溯) and accountability review"},

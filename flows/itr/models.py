@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from engine.columns import text_col as _text, us_col as _us, int_col as _int, flag_col as _flag
@@ -26,7 +26,15 @@ class Issue(SQLModel, table=True):
     __tablename__ = "itr_issue"
     __table_args__ = (Index("ix_itr_issue_office_opened", "office_code", "opened_us"),
                       Index("ix_itr_issue_customer_opened", "customer_code", "opened_us"),
-                      Index("ix_itr_issue_handler", "handler_emp_no"))
+                      Index("ix_itr_issue_handler", "handler_emp_no"),
+                      # The my-work inbox reads open issues only (flows/itr/inbox.py): partial indexes hold
+                      # the open rows alone, so they stay small however many issues are closed.
+                      Index("ix_itr_issue_handler_open", "handler_emp_no", sqlite_where=text("resolved_us IS NULL"),
+                            postgresql_where=text("resolved_us IS NULL")),
+                      Index("ix_itr_issue_submitter_open", "submitter_emp_no", sqlite_where=text("closed_us IS NULL"),
+                            postgresql_where=text("closed_us IS NULL")),
+                      Index("ix_itr_issue_care_open", "care_rep_emp_no", sqlite_where=text("closed_us IS NULL"),
+                            postgresql_where=text("closed_us IS NULL")))
 
     id: int = Field(sa_column=Column(Integer, ForeignKey("flow_instance.id"), primary_key=True,
                                      autoincrement=False))

@@ -20,16 +20,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.auth.principal import Principal
 from engine.errors import Problem
 from engine.replay import InvalidScenario, ReplayContext, scenario_command, scenario_section, scenario_setup
 from flows.itr import service
 from flows.itr.policy import week_of
 
 
-def _actor(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> str:
+def _who(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """The principal of the step's `as:` (required: ITR actions are always someone's)."""
     if not actor:
         raise InvalidScenario([Problem(ctx.file, 0, "an itr.* step needs 'as:' (the acting employee number)")])
-    return str(actor)
+    return ctx.principal(actor)
+
+
+_ENGINE = Principal.engine("scenario")  # the output sections read everything, as the engine
 
 
 def _issue(args: dict[str, Any]) -> Any:
@@ -77,7 +82,7 @@ def insert_org(db: Any, spec: dict[str, Any], clock: Any = None, source: str = "
         for kind, rows in masterdata_rows(spec).items():
             if rows:
                 import_table(session, kind, rows_table(f"{source}.{kind}", rows), clock=clock or SystemClock(),
-                             actor="itr_org")
+                             principal=Principal.engine("itr_org"))
                 session.flush()
         session.commit()
 
@@ -101,10 +106,10 @@ def _setup_org(ctx: ReplayContext, value: Any) -> None:
 @scenario_setup("itr_cases")
 def _setup_cases(ctx: ReplayContext, value: Any) -> None:
     if value is True:
-        service.load_case_library(ctx.runtime, actor="scenario")
+        service.load_case_library(ctx.runtime, principal=_ENGINE)
         return
     for e in value or []:
-        service.add_case(ctx.runtime, actor="scenario", code=e["code"], kind=e.get("kind", "case"), title=e["title"],
+        service.add_case(ctx.runtime, principal=_ENGINE, code=e["code"], kind=e.get("kind", "case"), title=e["title"],
                          body=e["body"], issue_type=e.get("issue_type"), tags=e.get("tags"))
 
 
@@ -113,7 +118,7 @@ def _setup_cases(ctx: ReplayContext, value: Any) -> None:
 
 @scenario_command("itr.open")
 def _open(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.open_issue(ctx.runtime, actor=_actor(ctx, actor, args), **args)
+    return service.open_issue(ctx.runtime, principal=_who(ctx, actor, args), **args)
 
 
 @scenario_command("itr.open_many")
@@ -133,81 +138,81 @@ def _open_many(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> A
         raise InvalidScenario([Problem(ctx.file, 0, f"itr.open_many: through must be one of {', '.join(stages)}")])
     contacts = fields.pop("contact", None)
     contacts = contacts if isinstance(contacts, list) else [contacts]
-    who = _actor(ctx, actor, args)
+    who = _who(ctx, actor, args)
     rt = ctx.runtime
     ids = []
     for i in range(count):
-        view = service.open_issue(rt, actor=who, title=f"{title} {i + 1}", contact=contacts[i % len(contacts)], **fields)
+        view = service.open_issue(rt, principal=who, title=f"{title} {i + 1}", contact=contacts[i % len(contacts)], **fields)
         ids.append(view.id)
         reach = stages.index(through)
         if reach >= 1:
-            view = service.dispatch(rt, view.id, actor=who)
+            view = service.dispatch(rt, view.id, principal=who)
         if reach >= 2:
-            view = service.accept(rt, view.id, actor=str(view.handler))
+            view = service.accept(rt, view.id, principal=ctx.principal(view.handler))
         if reach >= 3:
-            view = service.resolve(rt, view.id, actor=str(view.handler), solution="按指导书处理")
+            view = service.resolve(rt, view.id, principal=ctx.principal(view.handler), solution="按指导书处理")
         if reach >= 4:
-            view = service.close(rt, view.id, actor=view.submitter)
+            view = service.close(rt, view.id, principal=ctx.principal(view.submitter))
             if view.state == "callback_pending" and score is not None:
-                service.record_callback(rt, view.id, actor=who, score=score)
+                service.record_callback(rt, view.id, principal=who, score=score)
     return {"ids": ids, "first": ids[0] if ids else None, "last": ids[-1] if ids else None}
 
 
 @scenario_command("itr.dispatch")
 def _dispatch(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.dispatch(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args), queue=args.get("queue"),
+    return service.dispatch(ctx.runtime, _issue(args), principal=_who(ctx, actor, args), queue=args.get("queue"),
                             handler=args.get("handler"))
 
 
 @scenario_command("itr.redispatch")
 def _redispatch(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.redispatch(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args), reason=args.get("reason", ""),
+    return service.redispatch(ctx.runtime, _issue(args), principal=_who(ctx, actor, args), reason=args.get("reason", ""),
                               queue=args.get("queue"), handler=args.get("handler"))
 
 
 @scenario_command("itr.accept")
 def _accept(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.accept(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args))
+    return service.accept(ctx.runtime, _issue(args), principal=_who(ctx, actor, args))
 
 
 @scenario_command("itr.reject")
 def _reject(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.reject(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args), reason=args.get("reason", ""))
+    return service.reject(ctx.runtime, _issue(args), principal=_who(ctx, actor, args), reason=args.get("reason", ""))
 
 
 @scenario_command("itr.note")
 def _note(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.note(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args), text=args.get("text", ""))
+    return service.note(ctx.runtime, _issue(args), principal=_who(ctx, actor, args), text=args.get("text", ""))
 
 
 @scenario_command("itr.declare_major")
 def _declare_major(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.declare_major(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args),
+    return service.declare_major(ctx.runtime, _issue(args), principal=_who(ctx, actor, args),
                                  care_rep=args.get("care_rep", ""))
 
 
 @scenario_command("itr.escalate")
 def _escalate(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.escalate(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args), reason=args.get("reason"),
+    return service.escalate(ctx.runtime, _issue(args), principal=_who(ctx, actor, args), reason=args.get("reason"),
                             note=args.get("note"), override_by=args.get("override_by"),
                             override_why=args.get("override_why"))
 
 
 @scenario_command("itr.resolve")
 def _resolve(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.resolve(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args),
+    return service.resolve(ctx.runtime, _issue(args), principal=_who(ctx, actor, args),
                            solution=args.get("solution", ""), case=args.get("case"),
                            add_to_library=bool(args.get("add_to_library")))
 
 
 @scenario_command("itr.close")
 def _close(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.close(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args))
+    return service.close(ctx.runtime, _issue(args), principal=_who(ctx, actor, args))
 
 
 @scenario_command("itr.callback")
 def _callback(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.record_callback(ctx.runtime, _issue(args), actor=_actor(ctx, actor, args), score=args.get("score"),
+    return service.record_callback(ctx.runtime, _issue(args), principal=_who(ctx, actor, args), score=args.get("score"),
                                    reached=args.get("reached", True) is not False, note=args.get("note"))
 
 
@@ -215,9 +220,10 @@ def _callback(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> An
 def _qa_decide(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     case = args.get("case")
     if case is None and args.get("issue") is not None:  # the issue's open QA case
-        open_cases = [c for c in service.qa_cases(ctx.runtime, status="open") if c.issue == int(_issue(args))]
+        open_cases = [c for c in service.qa_cases(ctx.runtime, principal=_ENGINE, status="open")
+                      if c.issue == int(_issue(args))]
         case = open_cases[-1].id if open_cases else -1
-    return service.qa_decide(ctx.runtime, case, actor=_actor(ctx, actor, args), decision=args.get("decision", ""),
+    return service.qa_decide(ctx.runtime, case, principal=_who(ctx, actor, args), decision=args.get("decision", ""),
                              accountable=args.get("accountable"), note=args.get("note"))
 
 
@@ -242,14 +248,14 @@ def _search(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
 
 @scenario_command("itr.add_case")
 def _add_case(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.add_case(ctx.runtime, actor=actor or "scenario", code=args["code"], kind=args.get("kind", "case"),
+    return service.add_case(ctx.runtime, principal=ctx.principal(actor), code=args["code"], kind=args.get("kind", "case"),
                             title=args["title"], body=args["body"], issue_type=args.get("issue_type"),
                             tags=args.get("tags"))
 
 
 @scenario_command("itr.load_cases")
 def _load_cases(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.load_case_library(ctx.runtime, args.get("path"), actor=actor or "scenario")
+    return service.load_case_library(ctx.runtime, args.get("path"), principal=ctx.principal(actor))
 
 
 # ---------------------------------------------------------------------------------------------- sections
@@ -269,12 +275,12 @@ def _has_issues(ctx: ReplayContext) -> bool:
 
 @scenario_section("issues")
 def _issues(ctx: ReplayContext) -> Any:
-    return _plain(service.list_issues(ctx.runtime, limit=100_000)) if _has_issues(ctx) else []
+    return _plain(service.list_issues(ctx.runtime, principal=_ENGINE, limit=100_000)) if _has_issues(ctx) else []
 
 
 @scenario_section("escalations")
 def _escalations(ctx: ReplayContext) -> Any:
-    return _plain(service.escalations(ctx.runtime)) if _has_issues(ctx) else []
+    return _plain(service.escalations(ctx.runtime, principal=_ENGINE)) if _has_issues(ctx) else []
 
 
 @scenario_section("callbacks")
@@ -282,7 +288,7 @@ def _callbacks(ctx: ReplayContext) -> Any:
     if not _has_issues(ctx):
         return []
     out = []
-    for issue in service.list_issues(ctx.runtime, limit=100_000, detail=True):
+    for issue in service.list_issues(ctx.runtime, principal=_ENGINE, limit=100_000, detail=True):
         calls = [c.model_dump(mode="json") for c in issue.callbacks]
         for d in issue.callback_decisions:
             out.append({"issue": issue.id, "title": issue.title, "severity": issue.severity, "office": issue.office,
@@ -292,7 +298,7 @@ def _callbacks(ctx: ReplayContext) -> Any:
 
 @scenario_section("qa_cases")
 def _qa(ctx: ReplayContext) -> Any:
-    return _plain(service.qa_cases(ctx.runtime)) if _has_issues(ctx) else []
+    return _plain(service.qa_cases(ctx.runtime, principal=_ENGINE)) if _has_issues(ctx) else []
 
 
 @scenario_section("weekly_scores")

@@ -28,7 +28,7 @@ def _publish(runtime: Any, *, kind: str, period: str, unit: org.Unit, report: It
     res = runtime.start("itr_review", data, actor=ACTOR, subject=f"{kind}:{period}:{unit.code}")
     if res.duplicate and res.to_state != "prepared":
         return 0
-    runtime.send(res.instance_id, "publish", actor=ACTOR)
+    runtime.send(res.instance_id, "publish", actor=ACTOR, internal=True)
     return 0 if res.duplicate else 1
 
 

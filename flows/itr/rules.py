@@ -48,6 +48,10 @@ class QuotaRules(_Strict):
     office: float = Field(default=0.20, ge=0, le=1)
     region: float = Field(default=0.10, ge=0, le=1)
     window: str = "quarter"
+    # Who may be named to override the quota (`--override-by`): `unit_supervisor` is a supervisor
+    # of the escalating unit; any other entry is a role held anywhere (e.g. sales_management). The
+    # escalating employee and the handler are never allowed, whatever their roles.
+    override_by: list[str] = Field(default_factory=lambda: ["unit_supervisor", "sales_management"])
 
     @field_validator("window")
     @classmethod

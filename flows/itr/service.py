@@ -22,13 +22,15 @@ from sqlmodel import Session, col, select
 
 from engine import sql
 from engine.clock import from_us, to_us
-from engine.errors import EventNotAllowed, TransitionRefused
+from engine.auth.principal import Principal
+from engine.errors import EventNotAllowed, MCRError, TransitionRefused
 from engine.i18n import locale as current_locale
 from engine.rules import rules_dir
 from engine.store import FlowInstance
 from engine.yamlsrc import YamlSyntaxError, load_yaml
-from flows.itr.errors import (EscalationQuotaExceeded, InvalidIssueInput, IssueStateRefused, ItrUsageError, NotQa,
-                              UnknownIssue, UnknownRecord)
+from flows.itr import org
+from flows.itr.errors import (EscalationQuotaExceeded, InvalidIssueInput, IssueNotVisible, IssueStateRefused,
+                              ItrUsageError, NotQa, UnknownIssue, UnknownRecord)
 from flows.itr.intake import prepare, record
 from flows.itr.messages import STATE_WORDS, t
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
@@ -179,11 +181,12 @@ class CaseHit(BaseModel):
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _log_refusal(rt: Any, instance_id: Optional[int], actor: str, event: str, exc: TransitionRefused) -> None:
+def _log_refusal(rt: Any, instance_id: Optional[int], actor: str, event: str, exc: MCRError) -> None:
     """Record a refusal raised outside a flow step, in the same log the runtime uses (flow_refusal)."""
     with rt.db.tx() as tx:
         tx.execute(sql.INSERT_REFUSAL, {"instance_id": instance_id, "now": to_us(rt.clock.now()), "actor": actor,
-                                        "event": event, "code": exc.code, "message": str(exc)})
+                                        "event": event, "code": getattr(exc, "code", type(exc).__name__),
+                                        "message": str(exc)})
 
 
 def _local(us: Optional[int], tz: Any) -> Optional[str]:
@@ -204,7 +207,7 @@ def _event_title(rt: Any, event: str) -> str:
     return (spec.title.get(current_locale()) or spec.title.get("zh-CN") or event) if spec else event
 
 
-def _require_issue(rt: Any, issue_id: Any, actor: str, event: str) -> int:
+def _require_issue(rt: Any, issue_id: Any, principal: Principal, event: str) -> int:
     try:
         iid = int(issue_id)
     except (TypeError, ValueError):
@@ -213,49 +216,55 @@ def _require_issue(rt: Any, issue_id: Any, actor: str, event: str) -> int:
         found = tx.one("SELECT id FROM itr_issue WHERE id = :i", {"i": iid}) if iid >= 0 else None
     if found is None:
         exc = UnknownIssue(t("unknown_issue", id=issue_id), instance_id=None, event=event)
-        _log_refusal(rt, None, actor, event, exc)
+        _log_refusal(rt, None, principal.actor, event, exc)
         raise exc
     return iid
 
 
-def _send(rt: Any, issue_id: Any, event: str, *, actor: str, payload: Optional[dict[str, Any]] = None) -> Any:
-    iid = _require_issue(rt, issue_id, actor, event)
+def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal,
+          payload: Optional[dict[str, Any]] = None, client_event_id: Optional[str] = None) -> Any:
+    iid = _require_issue(rt, issue_id, principal, event)
     try:
-        return rt.send(iid, event, actor=actor, payload=payload or {})
+        return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {},
+                       client_event_id=client_event_id)
     except EventNotAllowed as exc:
         # Already in flow_refusal (the runtime logs it); say it in the user's words.
         state = exc.state or "?"
         if state in STATE_WORDS:
             msg = t("state_ended", id=iid, state=STATE_WORDS[state][current_locale()], event=_event_title(rt, event))
         else:
-            allowed = rt.definitions.compiled(FLOW, rt.definitions.get(FLOW).version).allowed.get(state, [])
+            compiled = rt.definitions.compiled(FLOW, rt.definitions.get(FLOW).version)
+            allowed, internal = compiled.allowed.get(state, []), compiled.internal
             msg = t("state_refused", id=iid, state=_state_title(rt, state), event=_event_title(rt, event),
-                    allowed=", ".join(_event_title(rt, e) for e in allowed if e not in ("sla_breached",
-                                                                                       "progress_report")))
+                    allowed=", ".join(_event_title(rt, e) for e in allowed if e not in internal))
         raise IssueStateRefused(msg, instance_id=iid, event=event, state=state) from exc
 
 
 # ---------------------------------------------------------------------------------------------- intake
 
 
-def open_issue(rt: Any, *, actor: str, **fields: Any) -> IssueView:
-    """受理: record a new issue (validated against master data) and start its flow, in one transaction."""
+def open_issue(rt: Any, *, principal: Principal, **fields: Any) -> IssueView:
+    """受理: record a new issue (validated against master data) and start its flow, in one transaction.
+
+    The submitter defaults to the principal's employee; the operator alone (no `--as`) must name one.
+    """
     rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
+    actor = principal.actor
     try:
         with rt.db.tx() as tx:
-            intake = prepare(tx, rt, rules, fields, actor=actor, now=now)
+            intake = prepare(tx, rt, rules, fields, actor=principal.emp_no, now=now)
             # The engine has no public "start inside my transaction" outside a step; _start_in is
             # what StepContext.start uses. Instance and issue row commit together or not at all.
             res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=None, calendar=intake.calendar,
-                               locale=intake.locale, now=now)
+                               locale=intake.locale, now=now, principal=principal)
             record(tx, res.instance_id, intake, rules, now)
     except TransitionRefused as exc:
         _log_refusal(rt, None, actor, "open", exc)
         raise
     if res.earliest_timer is not None and rt.on_timer_armed is not None:
         rt.on_timer_armed(res.earliest_timer)
-    return get_issue(rt, res.instance_id)
+    return _acted(rt, res.instance_id)
 
 
 def open_issue_in(ctx: Any, **fields: Any) -> int:
@@ -265,7 +274,7 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
     step's actor — a timer-driven step must name one.
     """
     rules = ctx.runtime.current_rules().get("itr.yaml", ItrRules)  # what the new issue will be pinned to
-    intake = prepare(ctx.tx, ctx.runtime, rules, fields, actor=ctx.actor, now=ctx.now)
+    intake = prepare(ctx.tx, ctx.runtime, rules, fields, actor=ctx.emp_no, now=ctx.now)
     issue_id = ctx.start(FLOW, intake.data, calendar=intake.calendar, locale=intake.locale)
     record(ctx.tx, issue_id, intake, rules, ctx.now)
     return issue_id
@@ -274,57 +283,57 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
 # ---------------------------------------------------------------------------------------------- handling
 
 
-def dispatch(rt: Any, issue_id: Any, *, actor: str, queue: Optional[str] = None,
+def dispatch(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, queue: Optional[str] = None,
              handler: Optional[str] = None) -> IssueView:
     """分派 by type to the owning queue (or the named queue / handler)."""
-    _send(rt, issue_id, "dispatch", actor=actor, payload={"queue": queue, "handler": handler})
-    return get_issue(rt, issue_id)
+    _send(rt, issue_id, "dispatch", principal=principal, client_event_id=client_event_id, payload={"queue": queue, "handler": handler})
+    return _acted(rt, issue_id)
 
 
-def redispatch(rt: Any, issue_id: Any, *, actor: str, reason: str, queue: Optional[str] = None,
+def redispatch(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: str, queue: Optional[str] = None,
                handler: Optional[str] = None) -> IssueView:
-    _send(rt, issue_id, "redispatch", actor=actor, payload={"queue": queue, "handler": handler, "reason": reason})
-    return get_issue(rt, issue_id)
+    _send(rt, issue_id, "redispatch", principal=principal, client_event_id=client_event_id, payload={"queue": queue, "handler": handler, "reason": reason})
+    return _acted(rt, issue_id)
 
 
-def accept(rt: Any, issue_id: Any, *, actor: str) -> IssueView:
-    _send(rt, issue_id, "accept", actor=actor)
-    return get_issue(rt, issue_id)
+def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "accept", principal=principal, client_event_id=client_event_id)
+    return _acted(rt, issue_id)
 
 
-def reject(rt: Any, issue_id: Any, *, actor: str, reason: str) -> IssueView:
-    _send(rt, issue_id, "reject", actor=actor, payload={"reason": reason})
-    return get_issue(rt, issue_id)
+def reject(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: str) -> IssueView:
+    _send(rt, issue_id, "reject", principal=principal, client_event_id=client_event_id, payload={"reason": reason})
+    return _acted(rt, issue_id)
 
 
-def note(rt: Any, issue_id: Any, *, actor: str, text: str) -> IssueView:
-    _send(rt, issue_id, "note", actor=actor, payload={"text": text})
-    return get_issue(rt, issue_id)
+def note(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, text: str) -> IssueView:
+    _send(rt, issue_id, "note", principal=principal, client_event_id=client_event_id, payload={"text": text})
+    return _acted(rt, issue_id)
 
 
-def declare_major(rt: Any, issue_id: Any, *, actor: str, care_rep: str) -> IssueView:
+def declare_major(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, care_rep: str) -> IssueView:
     """重大事故: names the customer-care representative; hourly progress reports start."""
-    _send(rt, issue_id, "declare_major", actor=actor, payload={"care_rep": care_rep})
-    return get_issue(rt, issue_id)
+    _send(rt, issue_id, "declare_major", principal=principal, client_event_id=client_event_id, payload={"care_rep": care_rep})
+    return _acted(rt, issue_id)
 
 
-def resolve(rt: Any, issue_id: Any, *, actor: str, solution: str, case: Optional[str] = None,
+def resolve(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, solution: str, case: Optional[str] = None,
             add_to_library: bool = False) -> IssueView:
-    _send(rt, issue_id, "resolve", actor=actor,
+    _send(rt, issue_id, "resolve", principal=principal, client_event_id=client_event_id,
           payload={"solution": solution, "case": case, "add_to_library": add_to_library})
-    return get_issue(rt, issue_id)
+    return _acted(rt, issue_id)
 
 
-def escalate(rt: Any, issue_id: Any, *, actor: str, reason: Optional[str], note: Optional[str] = None,
+def escalate(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: Optional[str], note: Optional[str] = None,
              override_by: Optional[str] = None, override_why: Optional[str] = None) -> EscalationView:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
     try:
-        _send(rt, issue_id, "escalate", actor=actor, payload=payload)
+        _send(rt, issue_id, "escalate", principal=principal, client_event_id=client_event_id, payload=payload)
     except EscalationQuotaExceeded as exc:
-        _record_refused_escalation(rt, int(issue_id), actor, exc)
+        _record_refused_escalation(rt, int(issue_id), principal.actor, exc)
         raise
-    return escalations(rt, issue_id=int(issue_id))[-1]
+    return escalations(rt, issue_id=int(issue_id), principal=Principal.engine())[-1]
 
 
 def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: EscalationQuotaExceeded) -> None:
@@ -342,46 +351,46 @@ def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: Escalati
 # ---------------------------------------------------------------------------------------------- close, callback, QA
 
 
-def close(rt: Any, issue_id: Any, *, actor: str) -> IssueView:
+def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
     """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
-    _send(rt, issue_id, "close", actor=actor)
-    return get_issue(rt, issue_id)
+    _send(rt, issue_id, "close", principal=principal, client_event_id=client_event_id)
+    return _acted(rt, issue_id)
 
 
-def record_callback(rt: Any, issue_id: Any, *, actor: str, score: Any = None, reached: bool = True,
+def record_callback(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, score: Any = None, reached: bool = True,
                     note: Optional[str] = None) -> IssueView:
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
-    _send(rt, issue_id, "callback", actor=actor, payload={"score": score, "reached": reached, "note": note})
-    return get_issue(rt, issue_id)
+    _send(rt, issue_id, "callback", principal=principal, client_event_id=client_event_id, payload={"score": score, "reached": reached, "note": note})
+    return _acted(rt, issue_id)
 
 
 QA_DECISIONS = {"low_score": ("close", "reopen"), "escalation_override": ("justified", "unjustified")}
 
 
-def qa_decide(rt: Any, case_id: Any, *, actor: str, decision: str, accountable: Optional[str] = None,
+def qa_decide(rt: Any, case_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, decision: str, accountable: Optional[str] = None,
               note: Optional[str] = None) -> QaCaseView:
     """流程QA decides a case: a low-score retrospective closes or reopens the issue; an override is judged."""
     with rt.db.session() as s:
         case = s.get(QaCase, int(case_id)) if str(case_id).isdigit() else None
     if case is None:
         exc: TransitionRefused = UnknownRecord(t("unknown_qa_case", case=case_id), event="qa_decide")
-        _log_refusal(rt, None, actor, "qa_decide", exc)
+        _log_refusal(rt, None, principal.actor, "qa_decide", exc)
         raise exc
     allowed = QA_DECISIONS[case.kind]
     if decision not in allowed:
         exc = InvalidIssueInput(t("bad_qa_decision", decision=decision, allowed=", ".join(allowed)),
                                 instance_id=case.issue_id, event="qa_decide")
-        _log_refusal(rt, case.issue_id, actor, "qa_decide", exc)
+        _log_refusal(rt, case.issue_id, principal.actor, "qa_decide", exc)
         raise exc
     if case.kind == "low_score":
-        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", actor=actor,
+        _send(rt, case.issue_id, "qa_close" if decision == "close" else "qa_reopen", principal=principal, client_event_id=client_event_id,
               payload={"case": case.id, "accountable": accountable, "note": note})
-        return qa_case(rt, case.id)
+        return qa_case(rt, case.id, principal=Principal.engine())
     with rt.db.tx() as tx:
-        roles = tx.one("SELECT roles FROM employee WHERE emp_no = :e", {"e": actor})
         refusal: Optional[TransitionRefused] = None
-        if roles is None or "qa" not in (roles[0] or "").split(","):
-            refusal = NotQa(t("not_qa", id=case.issue_id, actor=actor), instance_id=case.issue_id, event="qa_decide")
+        if not principal.is_qa:
+            refusal = NotQa(t("not_qa", id=case.issue_id, actor=principal.actor), instance_id=case.issue_id,
+                            event="qa_decide")
         elif case.status != "open":
             refusal = InvalidIssueInput(t("qa_case_decided", case=case.id), instance_id=case.issue_id,
                                         event="qa_decide")
@@ -391,12 +400,12 @@ def qa_decide(rt: Any, case_id: Any, *, actor: str, decision: str, accountable: 
         else:
             tx.execute("UPDATE itr_qa_case SET status = 'decided', decision = :d, accountable_emp_no = :a, "
                        "decided_by = :by, decided_us = :now, note = :n WHERE id = :c AND status = 'open'",
-                       {"d": decision, "a": accountable, "by": actor, "now": to_us(rt.clock.now()), "n": note,
+                       {"d": decision, "a": accountable, "by": principal.actor, "now": to_us(rt.clock.now()), "n": note,
                         "c": case.id})
     if refusal is not None:
-        _log_refusal(rt, case.issue_id, actor, "qa_decide", refusal)
+        _log_refusal(rt, case.issue_id, principal.actor, "qa_decide", refusal)
         raise refusal
-    return qa_case(rt, case.id)
+    return qa_case(rt, case.id, principal=Principal.engine())
 
 
 # ---------------------------------------------------------------------------------------------- case library
@@ -409,7 +418,7 @@ def search_cases(rt: Any, query: str, *, limit: int = 10, kind: Optional[str] = 
                 for h in _search(tx, query, limit=limit, kind=kind)]
 
 
-def add_case(rt: Any, *, actor: str, code: str, kind: str, title: str, body: str, issue_type: Optional[str] = None,
+def add_case(rt: Any, *, principal: Principal, code: str, kind: str, title: str, body: str, issue_type: Optional[str] = None,
              tags: Optional[str] = None) -> int:
     if kind not in ("case", "guide"):
         raise ItrUsageError(t("bad_choice", field="kind", value=kind, allowed="case, guide"))
@@ -417,10 +426,10 @@ def add_case(rt: Any, *, actor: str, code: str, kind: str, title: str, body: str
         raise ItrUsageError(t("missing_field", field="code / title / body"))
     with rt.db.tx() as tx:
         return upsert_entry(tx, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags,
-                            source_issue_id=None, now_us=to_us(rt.clock.now()), actor=actor)
+                            source_issue_id=None, now_us=to_us(rt.clock.now()), actor=principal.actor)
 
 
-def load_case_library(rt: Any, path: Optional[Path] = None, *, actor: str = "import") -> int:
+def load_case_library(rt: Any, path: Optional[Path] = None, *, principal: Principal) -> int:
     """Load handling guides and cases from YAML files (default: rules/case-library/*.yaml); same code = replace."""
     root = Path(path) if path else rules_dir() / "case-library"
     files = sorted(root.glob("*.yaml")) if root.is_dir() else [root]
@@ -433,7 +442,7 @@ def load_case_library(rt: Any, path: Optional[Path] = None, *, actor: str = "imp
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ItrUsageError(t("bad_case_file", file=f))
         for e in entries:
-            add_case(rt, actor=actor, code=str(e.get("code") or ""), kind=str(e.get("kind") or "guide"),
+            add_case(rt, principal=principal, code=str(e.get("code") or ""), kind=str(e.get("kind") or "guide"),
                      title=str(e.get("title") or ""), body=str(e.get("body") or ""), issue_type=e.get("issue_type"),
                      tags=", ".join(e["tags"]) if isinstance(e.get("tags"), list) else e.get("tags"))
             n += 1
@@ -534,17 +543,93 @@ def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> Iss
     return view
 
 
-def get_issue(rt: Any, issue_id: Any) -> IssueView:
+# Who may read an issue (docs/itr.md, "Who may see an issue"): the people on it (submitter,
+# every handler it had, its care representative) and the supervisors above them; the handlers of
+# its queue in its office (and of the region / HQ once it is escalated there); the office's
+# callback agents; process QA and sales management; the operator and the engine.
+
+
+class _IssueReader:
+    """The read rule for one principal, with what it needs loaded once per call."""
+
+    def __init__(self, rt: Any, principal: Principal) -> None:
+        self.principal = principal
+        self.everyone = (principal.is_engine or principal.is_operator or principal.is_qa
+                         or principal.is_sales_management)
+        self.rt = rt
+        self.rules = rt.current_rules().get("itr.yaml", ItrRules)
+        self.path: set[str] = set()
+        if not self.everyone and principal.unit_code:
+            with rt.db.read() as tx:
+                self.path = {u.code for u in org.unit_path(tx, principal.unit_code)}
+                self.kind = {u.code: u.kind for u in org.unit_path(tx, principal.unit_code)}
+        self.unit = principal.unit_code
+
+    def _handlers(self, iid: int) -> set[str]:
+        with self.rt.db.read() as tx:
+            rows = tx.all(f"SELECT handler_emp_no FROM {Dispatch.__tablename__} WHERE issue_id = :i UNION "
+                          f"SELECT handler_emp_no FROM {Escalation.__tablename__} WHERE issue_id = :i", {"i": iid})
+        return {r[0] for r in rows if r[0]}
+
+    def may_see(self, issue: Any) -> bool:
+        if self.everyone:
+            return True
+        p = self.principal
+        people = {issue.submitter_emp_no, issue.handler_emp_no, issue.care_rep_emp_no}
+        if p.emp_no in people or any(p.supervises(x) for x in people):
+            return True
+        roles, dispatch = p.roles, self.rules.dispatch
+        queue_role = dispatch.queues[issue.queue].role if issue.queue in dispatch.queues else None
+        in_office = issue.office_code in self.path  # the principal works in the issue's office (or below it)
+        if in_office and (queue_role in roles or self.rules.callback.agent_role in roles):
+            return True
+        if dispatch.upper_role in roles:
+            if issue.level in ("region", "hq") and self.unit == issue.region_code:
+                return True
+            if issue.level == "hq" and self.kind.get(self.unit or "") == "hq":
+                return True
+        handlers = self._handlers(issue.id or 0)
+        return p.emp_no in handlers or any(p.supervises(x) for x in handlers)
+
+
+def _refuse_read(rt: Any, principal: Principal, issue_id: Any) -> None:
+    exc = IssueNotVisible(t("not_visible_issue", actor=principal.actor, id=issue_id))
+    _log_refusal(rt, int(issue_id) if str(issue_id).isdigit() else None, principal.actor, "read", exc)
+    raise exc
+
+
+def get_issue(rt: Any, issue_id: Any, *, principal: Principal) -> IssueView:
+    """One issue with its history, for someone who may see it; otherwise `IssueNotVisible`, logged."""
+    view = _issue(rt, issue_id, _IssueReader(rt, principal))
+    if view is None:
+        _refuse_read(rt, principal, issue_id)
+    assert view is not None
+    return view
+
+
+def _issue(rt: Any, issue_id: Any, reader: Optional[_IssueReader]) -> Optional[IssueView]:
+    """The issue's view; None when `reader` may not see it (no reader: the caller just acted on it)."""
     with rt.db.read() as tx:
         found = _rows(tx, Issue, "id = :i", {"i": int(issue_id)}) if str(issue_id).isdigit() else []
         inst = tx.one("SELECT state, data FROM flow_instance WHERE id = :i", {"i": found[0].id}) if found else None
         if not found or inst is None:
             raise UnknownIssue(t("unknown_issue", id=issue_id))
+        if reader is not None and not reader.may_see(found[0]):
+            return None
         return _issue_view(rt, tx, found[0], SimpleNamespace(state=inst[0], data=inst[1]), detail=True)
 
 
-def list_issues(rt: Any, *, office: Optional[str] = None, state: Optional[str] = None, customer: Optional[str] = None,
-                limit: int = 50, detail: bool = False) -> list[IssueView]:
+def _acted(rt: Any, issue_id: Any) -> IssueView:
+    """The issue as it is after the principal's own step (they may have handed it on: no read check)."""
+    view = _issue(rt, issue_id, None)
+    assert view is not None
+    return view
+
+
+def list_issues(rt: Any, *, principal: Principal, office: Optional[str] = None, state: Optional[str] = None,
+                customer: Optional[str] = None, limit: int = 50, detail: bool = False) -> list[IssueView]:
+    """The issues `principal` may see (a queue, an office, a customer), oldest first, at most `limit`."""
+    reader = _IssueReader(rt, principal)
     with rt.db.session() as s:
         q = select(Issue, FlowInstance).join(FlowInstance, col(FlowInstance.id) == col(Issue.id))
         if office:
@@ -553,34 +638,49 @@ def list_issues(rt: Any, *, office: Optional[str] = None, state: Optional[str] =
             q = q.where(Issue.customer_code == customer)
         if state:
             q = q.where(FlowInstance.state == state)
-        rows = s.exec(q.order_by(col(Issue.id)).limit(limit)).all()
-    with rt.db.read() as tx:
-        return [_issue_view(rt, tx, i, f, detail=detail) for i, f in rows]
+        out: list[IssueView] = []
+        with rt.db.read() as tx:
+            for i, f in s.exec(q.order_by(col(Issue.id))):
+                if len(out) >= limit:
+                    break
+                if reader.may_see(i):
+                    out.append(_issue_view(rt, tx, i, f, detail=detail))
+        return out
 
 
-def escalations(rt: Any, *, issue_id: Optional[int] = None) -> list[EscalationView]:
+def escalations(rt: Any, *, principal: Principal, issue_id: Optional[int] = None) -> list[EscalationView]:
+    """Escalation decisions of the issues `principal` may see (one issue's, or all)."""
+    reader = _IssueReader(rt, principal)
     with rt.db.read() as tx:
         rows = _rows(tx, Escalation, "issue_id = :i" if issue_id is not None else "1 = 1", {"i": issue_id})
         issues = {i.id: i for i in _rows(tx, Issue, "id IN (SELECT issue_id FROM itr_escalation"
                                          + (" WHERE issue_id = :i)" if issue_id is not None else ")"), {"i": issue_id})}
-    return [_escalation_view(e, _tz(rt, issues[e.issue_id].calendar), issues[e.issue_id].title) for e in rows]
+    return [_escalation_view(e, _tz(rt, issues[e.issue_id].calendar), issues[e.issue_id].title) for e in rows
+            if reader.may_see(issues[e.issue_id])]
 
 
-def qa_case(rt: Any, case_id: int) -> QaCaseView:
+def qa_case(rt: Any, case_id: int, *, principal: Principal) -> QaCaseView:
+    reader = _IssueReader(rt, principal)
     with rt.db.session() as s:
         q = s.get(QaCase, case_id)
         issue = s.get(Issue, q.issue_id) if q else None
         if q is None:
             raise ItrUsageError(t("unknown_qa_case", case=case_id))
-        return _qa_view(q, _tz(rt, issue.calendar if issue else None), issue.title if issue else "")
+        visible = issue is None or reader.may_see(issue)
+        if visible:
+            return _qa_view(q, _tz(rt, issue.calendar if issue else None), issue.title if issue else "")
+    _refuse_read(rt, principal, q.issue_id)
+    raise AssertionError("unreachable")
 
 
-def qa_cases(rt: Any, *, status: Optional[str] = None) -> list[QaCaseView]:
+def qa_cases(rt: Any, *, principal: Principal, status: Optional[str] = None) -> list[QaCaseView]:
+    reader = _IssueReader(rt, principal)
     with rt.db.session() as s:
-        q = select(QaCase, Issue.calendar, Issue.title).join(Issue, col(Issue.id) == col(QaCase.issue_id))
+        q = select(QaCase, Issue).join(Issue, col(Issue.id) == col(QaCase.issue_id))
         if status:
             q = q.where(QaCase.status == status)
-        return [_qa_view(c, _tz(rt, cal), title) for c, cal, title in s.exec(q.order_by(col(QaCase.id)))]
+        return [_qa_view(c, _tz(rt, i.calendar), i.title) for c, i in s.exec(q.order_by(col(QaCase.id)))
+                if reader.may_see(i)]
 
 
 def weekly_scores(rt: Any) -> list[dict[str, Any]]:
@@ -595,3 +695,97 @@ def cases(rt: Any) -> list[dict[str, Any]]:
     with rt.db.session() as s:
         return [{"code": c.code, "kind": c.kind, "title": c.title, "source_issue": c.source_issue_id}
                 for c in s.exec(select(CaseEntry).order_by(col(CaseEntry.id)))]
+
+
+# ---------------------------------------------------------------------------------------------- what a person may do now
+
+
+_OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq")
+_HANDLER_EVENTS = {"accept": ("dispatched",), "resolve": ("dispatched", "handling", "escalated_region", "escalated_hq"),
+                   "escalate": ("dispatched", "handling", "escalated_region")}
+
+
+class EscalationOutlook(BaseModel):
+    """Where the unit of the issue's current level stands against its quota (问题自行解决率), this window."""
+
+    unit: str
+    level: str
+    issues: int
+    escalated: int
+    limit: float
+    remaining: int
+    self_resolution_rate: Optional[float]
+    window_start: datetime
+    window_end: datetime
+
+
+def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
+    """The events of `issue_id` that `principal` may send now (the page offers exactly these).
+
+    The same questions the flow's actions ask (flows/itr/actions.py): in this state, is this person
+    the current handler, a head of the level's unit, the submitter, QA? `qa_decide` stands for the
+    QA decision on an open case of the issue.
+    """
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+        inst = s.get(FlowInstance, issue.id) if issue else None
+        open_qa = bool(issue) and s.exec(select(QaCase.id).where(QaCase.issue_id == issue.id)
+                                         .where(QaCase.status == "open")).first() is not None
+    if issue is None or inst is None:
+        return []
+    me, state = principal.emp_no, inst.state
+    handler = issue.handler_emp_no
+    out: list[str] = []
+    for event, states in _HANDLER_EVENTS.items():
+        if state in states and me == handler:
+            out.append(event)
+    if "escalate" not in out and state in _HANDLER_EVENTS["escalate"]:
+        unit = issue.office_code if issue.level == "office" else issue.region_code
+        from flows.itr import org
+        with rt.db.read() as tx:
+            heads = {p.emp_no for p in org.heads(tx, unit, ["supervisor"])} if unit else set()
+        if me in heads:
+            out.append("escalate")
+    if state == "received" and (me == issue.submitter_emp_no or principal.covers(issue.submitter_emp_no)):
+        out.append("dispatch")
+    if state in _OPEN_STATES and (me == handler or principal.supervises(handler)):
+        out.append("declare_major")
+    if state == "resolved" and me == issue.submitter_emp_no:
+        out.append("close")
+    if state == "callback_pending" and (me == issue.submitter_emp_no or principal.has_role("customer_care")):
+        from flows.itr.actions import handlers_of
+        with rt.db.read() as tx:
+            if me not in handlers_of(tx, issue.id, json.loads(inst.data)):
+                out.append("callback")
+    if open_qa and principal.is_qa:
+        out.append("qa_decide")
+    if not inst.ended_us and (me in (handler, issue.submitter_emp_no, issue.care_rep_emp_no)
+                              or principal.supervises(handler) or principal.is_qa):
+        out.append("note")
+    return out
+
+
+def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[EscalationOutlook]:
+    """The quota figures the escalate form shows (counted as the escalate action counts them); None
+    when the issue cannot be escalated further."""
+    from flows.itr.actions import escalation_counts
+    from flows.itr.policy import check_quota, self_resolution_rate
+
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
+    with rt.db.session() as s:
+        issue = s.get(Issue, int(issue_id)) if str(issue_id).isdigit() else None
+    if issue is None or issue.level not in ("office", "region"):
+        return None
+    unit = issue.office_code if issue.level == "office" else issue.region_code
+    if not unit:
+        return None
+    with rt.db.tx() as tx:  # a counter row is made on first use
+        escalated, issues, start, end = escalation_counts(tx, rules, level=issue.level, unit=unit, issue_id=issue.id,
+                                                          now=rt.clock.now(), tz=_tz(rt, issue.calendar))
+    limit = rules.quota.limit(issue.level)
+    remaining = 0
+    while check_quota(escalated + remaining, issues, limit).allowed:
+        remaining += 1
+    return EscalationOutlook(unit=unit, level=issue.level, issues=issues, escalated=escalated, limit=float(limit),
+                             remaining=remaining, self_resolution_rate=self_resolution_rate(issues, escalated),
+                             window_start=start, window_end=end)

@@ -25,8 +25,10 @@ from typing import Any, Optional
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from engine.auth.principal import Principal
 from engine.clock import to_us
-from engine.errors import MCRError
+from engine.errors import MCRError, NotPermitted
+from engine.masterdata import audit
 from engine.masterdata.models import Contact, Customer, Employee, SponsorPairing
 from engine.registry import action, launcher
 from flows.planning import org
@@ -287,9 +289,15 @@ def deliver_digest(ctx: Any) -> None:
 # ============================================================================================ visits and coverage
 
 
-def log_visit(db: Any, clock: Any, contact: str, *, by: str, on: date, kind: str = "visit",
-              note: Optional[str] = None, actor: Optional[str] = None) -> dict[str, Any]:
-    """`mcr care visit log`: record a visit (or sponsor meeting); the cadence clock restarts from it."""
+def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: date, kind: str = "visit",
+              note: Optional[str] = None, by: Optional[str] = None) -> dict[str, Any]:
+    """`mcr care visit log`: record a visit (or sponsor meeting) made by `by` (default: the principal);
+    the cadence clock restarts from it.
+
+    Only the contact's owner, backup owner, a paired sponsor, or a supervisor above one of them logs
+    it (`NotPermitted`, audited); the visitor must be one of those people too.
+    """
+    by = by or principal.emp_no
     if kind not in ("visit", "sponsor_meeting"):
         raise MCRError(msg("bad_visit_kind", value=kind))
     today = clock.now().astimezone(org_tz()).date()
@@ -303,6 +311,15 @@ def log_visit(db: Any, clock: Any, contact: str, *, by: str, on: date, kind: str
             raise MCRError(msg("unknown_contact_cli", value=contact))
         if session.exec(select(Employee).where(Employee.emp_no == by)).first() is None:
             raise MCRError(msg("outside_org", value=by))
+        people = {c.owner_emp_no, c.backup_emp_no} | set(
+            session.exec(select(SponsorPairing.sponsor_emp_no).where(SponsorPairing.contact_code == contact)))
+        people.discard(None)
+        # the logger is one of them or above one of them, and logs their own visit or a subordinate's
+        if not (principal.is_engine or (any(principal.covers(p) for p in people) and principal.covers(by))):
+            audit.record(session, clock, actor=principal.actor, action="visit_log", entity="contact", key=contact,
+                         allowed=False)
+            session.commit()
+            raise NotPermitted(msg("not_visit_logger", actor=principal.actor, contact=contact))
         cadence: Optional[int]
         if kind == "sponsor_meeting":
             pairing = session.exec(select(SponsorPairing).where(SponsorPairing.contact_code == contact,
@@ -314,7 +331,7 @@ def log_visit(db: Any, clock: Any, contact: str, *, by: str, on: date, kind: str
             cust = session.exec(select(Customer).where(Customer.code == c.customer_code)).first()
             cadence = cadence_days_for(cust.tier, care, {t: tiers.policy(t).key_contact_visit_days
                                                         for t in ("S", "A", "B", "C")}) if cust else None
-        session.add(Visit(contact_code=contact, emp_no=by, kind=kind, visit_date=on, note=note, actor=actor or by,
+        session.add(Visit(contact_code=contact, emp_no=by, kind=kind, visit_date=on, note=note, actor=principal.actor,
                           at_us=to_us(clock.now())))
         session.commit()
     due = (on + timedelta(days=cadence)).isoformat() if cadence else "-"
@@ -323,8 +340,9 @@ def log_visit(db: Any, clock: Any, contact: str, *, by: str, on: date, kind: str
                            due=due)}
 
 
-def set_coverage(db: Any, clock: Any, customer: str, emp: str, since: date, *, actor: str) -> None:
+def set_coverage(db: Any, clock: Any, customer: str, emp: str, since: date, *, principal: Principal) -> None:
     """Record since when `emp` covers `customer` (for rotation), when the audit log does not know."""
+    actor = principal.actor
     with db.session() as session:
         if session.exec(select(Customer).where(Customer.code == customer)).first() is None:
             raise MCRError(msg("unknown_customer_cli", value=customer))

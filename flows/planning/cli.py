@@ -75,14 +75,32 @@ def _step(res: Any) -> str:
     return msg("reviewed", id=res.instance_id, src=res.from_state, dst=res.to_state)
 
 
-def _send(rt: Any, flow: str, subject: str, event: str, actor: str, payload: dict[str, Any]) -> None:
+# The CLI runs as the operator; `--as EMP` acts for an employee (history records "operator root for
+# EMP"). Every command below that records someone's work needs `--as`.
+AS = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit records "
+                                     "the operator too)")
+
+
+def _who(rt: Any, as_emp: Optional[str], command: Optional[str] = None) -> Any:
+    """The operator, or the operator for `--as EMP`; `command` names an action that needs an employee."""
+    from engine.auth.principal import cli_principal, require_employee
+
+    principal = cli_principal(rt.db, as_emp)
+    if command is not None:
+        require_employee(principal, f"mcr {command}")
+    return principal
+
+
+def _send(rt: Any, flow: str, subject: str, event: str, as_emp: Optional[str], payload: dict[str, Any],
+          command: str) -> None:
     from flows.planning.common import find_instance
     from flows.planning.messages import msg
 
+    principal = _who(rt, as_emp, command)
     inst = find_instance(rt.db, flow, subject)
     if inst is None:
         raise MCRError(msg("no_instance", what=subject))
-    typer.echo(_step(rt.send(inst.id, event, actor=actor, payload=payload)))
+    typer.echo(_step(rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload)))
 
 
 # ============================================================================================ planning kit
@@ -142,13 +160,14 @@ def status(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
 
 
 @planning_app.command("submit")
-def submit(team: str, file: Path, by: str = typer.Option(..., "--by", help="submitter's emp_no"),
+def submit(team: str, file: Path, as_emp: Optional[str] = AS,
            year: Optional[int] = typer.Option(None, "--year", help="default: the team's latest kit")) -> None:
     """Validate a filled kit workbook; every problem is listed (sheet, row, column), nothing recorded on failure."""
     from flows.planning.kit import submit_kit
 
     rt = _runtime()
-    typer.echo(submit_kit(rt, team, file, actor=by, year=year).describe())
+    principal = _who(rt, as_emp, "planning submit")
+    typer.echo(submit_kit(rt, team, file, principal=principal, year=year).describe())
 
 
 @planning_app.command("budget")
@@ -176,32 +195,37 @@ def budget(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
 
 
 @review_app.command("approve")
-def review_approve(team: str, year: int = typer.Option(..., "--year"), by: str = typer.Option(..., "--by"),
+def review_approve(team: str, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
                    comment: str = typer.Option("", "--comment")) -> None:
-    """Approve a team's kit (the team's supervisor, or sales management)."""
+    """Approve a team's kit (the team's supervisor chain, or sales management)."""
     from flows.planning.kit import review_kit
 
-    typer.echo(_step(review_kit(_runtime(), team, year, actor=by, approve=True, comment=comment)))
+    rt = _runtime()
+    principal = _who(rt, as_emp, "planning review approve")
+    typer.echo(_step(review_kit(rt, team, year, principal=principal, approve=True, comment=comment)))
 
 
 @review_app.command("send-back")
-def review_send_back(team: str, year: int = typer.Option(..., "--year"), by: str = typer.Option(..., "--by"),
+def review_send_back(team: str, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
                      step: str = typer.Option(..., "--step", help="assessment | objectives | plan"),
                      comment: str = typer.Option(..., "--comment")) -> None:
     """Send a kit back to a step with comments."""
     from flows.planning.kit import review_kit
 
-    typer.echo(_step(review_kit(_runtime(), team, year, actor=by, approve=False, step=step, comment=comment)))
+    rt = _runtime()
+    principal = _who(rt, as_emp, "planning review send-back")
+    typer.echo(_step(review_kit(rt, team, year, principal=principal, approve=False, step=step, comment=comment)))
 
 
 @planning_app.command("revise")
-def revise(team: str, file: Path, year: int = typer.Option(..., "--year"), by: str = typer.Option(..., "--by"),
+def revise(team: str, file: Path, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
            reason: str = typer.Option(..., "--reason")) -> None:
     """The half-year revision of objectives and plan (集中修订) — once per half year."""
     from flows.planning.messages import msg
     from flows.planning.rhythm import revise as do_revise
 
-    out = do_revise(_runtime(), team, year, file, actor=by, reason=reason)
+    rt = _runtime()
+    out = do_revise(rt, team, year, file, principal=_who(rt, as_emp, "planning revise"), reason=reason)
     typer.echo(msg("revised", team=team, year=year, half=msg(out["half"]) if out["half"] else "-", seq=out["seq"],
                    before=out["budget_before"], after=out["budget_after"]))
 
@@ -233,67 +257,68 @@ def start(kind: str = typer.Argument(..., help="self-checks | weekly-checks | ca
 @check_app.command("submit")
 def check_submit(emp: str, period: str = typer.Option(..., "--period", help="2027-Q2 or 2027-W14"),
                  progress: int = typer.Option(..., "--progress", help="0-100"),
-                 note: str = typer.Option("", "--note")) -> None:
-    """Submit a self-check (the employee themselves)."""
+                 note: str = typer.Option("", "--note"), as_emp: Optional[str] = AS) -> None:
+    """Submit EMP's self-check (EMP themselves, or a supervisor above them, `--as`)."""
     flow_kind = "weeklycheck" if "-W" in period else "selfcheck"
-    _send(_runtime(), "self_check", f"{flow_kind}:{emp}:{period}", "submit", emp, {"progress": progress, "note": note})
+    _send(_runtime(), "self_check", f"{flow_kind}:{emp}:{period}", "submit", as_emp, {"progress": progress, "note": note},
+          "planning check submit")
 
 
 @card_app.command("review")
 def card_review(emp: str, period: str = typer.Option(..., "--period"), kept: int = typer.Option(..., "--kept"),
                 committed: int = typer.Option(..., "--committed"), pbc: str = typer.Option(..., "--pbc"),
-                note: str = typer.Option("", "--note")) -> None:
-    """The employee's review of the past three months and the next PBC."""
-    _send(_runtime(), "card_review", f"card:{emp}:{period}", "review", emp,
-          {"kept": kept, "committed": committed, "pbc": pbc, "note": note})
+                note: str = typer.Option("", "--note"), as_emp: Optional[str] = AS) -> None:
+    """The employee's review of the past three months and the next PBC (`--as` EMP)."""
+    _send(_runtime(), "card_review", f"card:{emp}:{period}", "review", as_emp,
+          {"kept": kept, "committed": committed, "pbc": pbc, "note": note}, "planning card review")
 
 
 @card_app.command("confirm")
-def card_confirm(emp: str, period: str = typer.Option(..., "--period"), by: str = typer.Option(..., "--by"),
+def card_confirm(emp: str, period: str = typer.Option(..., "--period"), as_emp: Optional[str] = AS,
                  comment: str = typer.Option("", "--comment")) -> None:
-    _send(_runtime(), "card_review", f"card:{emp}:{period}", "confirm", by, {"comment": comment})
+    _send(_runtime(), "card_review", f"card:{emp}:{period}", "confirm", as_emp, {"comment": comment}, "planning card confirm")
 
 
 @halfyear_app.command("complete")
-def halfyear_complete(team: str, year: int = typer.Option(..., "--year"), by: str = typer.Option(..., "--by"),
+def halfyear_complete(team: str, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
                       summary: str = typer.Option(..., "--summary")) -> None:
-    _send(_runtime(), "half_year_review", f"halfyear:{team}:{year}", "complete", by, {"summary": summary})
+    _send(_runtime(), "half_year_review", f"halfyear:{team}:{year}", "complete", as_emp, {"summary": summary}, "planning halfyear complete")
 
 
 @evaluation_app.command("submit")
-def evaluation_submit(team: str, year: int = typer.Option(..., "--year"), by: str = typer.Option(..., "--by"),
+def evaluation_submit(team: str, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
                       score: int = typer.Option(..., "--score"), summary: str = typer.Option("", "--summary")) -> None:
-    _send(_runtime(), "annual_evaluation", f"evaluation:{team}:{year}", "submit", by,
-          {"score": score, "summary": summary})
+    _send(_runtime(), "annual_evaluation", f"evaluation:{team}:{year}", "submit", as_emp,
+          {"score": score, "summary": summary}, "planning evaluation submit")
 
 
 @evaluation_app.command("approve")
-def evaluation_approve(team: str, year: int = typer.Option(..., "--year"), by: str = typer.Option(..., "--by"),
+def evaluation_approve(team: str, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
                        summary: str = typer.Option("", "--summary")) -> None:
-    _send(_runtime(), "annual_evaluation", f"evaluation:{team}:{year}", "approve", by, {"summary": summary})
+    _send(_runtime(), "annual_evaluation", f"evaluation:{team}:{year}", "approve", as_emp, {"summary": summary}, "planning evaluation approve")
 
 
 @tier_app.command("propose")
 def tier_propose(customer: str, period: str = typer.Option(..., "--period"), tier: str = typer.Option(..., "--tier"),
-                 reason: str = typer.Option(..., "--reason"), by: str = typer.Option(..., "--by")) -> None:
-    _send(_runtime(), "tier_review", f"tier-review:{customer}:{period}", "propose", by,
-          {"tier": tier, "reason": reason})
+                 reason: str = typer.Option(..., "--reason"), as_emp: Optional[str] = AS) -> None:
+    _send(_runtime(), "tier_review", f"tier-review:{customer}:{period}", "propose", as_emp,
+          {"tier": tier, "reason": reason}, "planning tier propose")
 
 
 @tier_app.command("approve")
-def tier_approve(customer: str, period: str = typer.Option(..., "--period"), by: str = typer.Option(..., "--by"),
+def tier_approve(customer: str, period: str = typer.Option(..., "--period"), as_emp: Optional[str] = AS,
                  comment: str = typer.Option("", "--comment")) -> None:
-    _send(_runtime(), "tier_review", f"tier-review:{customer}:{period}", "approve", by, {"comment": comment})
+    _send(_runtime(), "tier_review", f"tier-review:{customer}:{period}", "approve", as_emp, {"comment": comment}, "planning tier approve")
 
 
 @tier_app.command("reject")
-def tier_reject(customer: str, period: str = typer.Option(..., "--period"), by: str = typer.Option(..., "--by"),
+def tier_reject(customer: str, period: str = typer.Option(..., "--period"), as_emp: Optional[str] = AS,
                 comment: str = typer.Option("", "--comment")) -> None:
-    _send(_runtime(), "tier_review", f"tier-review:{customer}:{period}", "reject", by, {"comment": comment})
+    _send(_runtime(), "tier_review", f"tier-review:{customer}:{period}", "reject", as_emp, {"comment": comment}, "planning tier reject")
 
 
 @winrate_app.command("record")
-def winrate_record(customer: str, period: str, by: str = typer.Option(..., "--by"),
+def winrate_record(customer: str, period: str, as_emp: Optional[str] = AS,
                    rate: Optional[float] = typer.Option(None, "--rate", help="percent, 0-100"),
                    wins: Optional[int] = typer.Option(None, "--wins"), bids: Optional[int] = typer.Option(None, "--bids")) -> None:
     """Record a customer's win rate for a period (2027-Q2, 2027-H1, 2027-05, 2027); a sharp drop alerts the office."""
@@ -301,7 +326,8 @@ def winrate_record(customer: str, period: str, by: str = typer.Option(..., "--by
     from flows.planning.strategy import record_win_rate
 
     rt = _runtime()
-    out = record_win_rate(rt, customer, period, actor=by, rate=rate, wins=wins, bids=bids)
+    out = record_win_rate(rt, customer, period, principal=_who(rt, as_emp, "planning winrate record"), rate=rate,
+                          wins=wins, bids=bids)
     typer.echo(out["message"])
     if out["alert"]:
         from flows.planning.common import get_instance
@@ -312,9 +338,11 @@ def winrate_record(customer: str, period: str, by: str = typer.Option(..., "--by
 
 
 @alert_app.command("acknowledge")
-def alert_acknowledge(instance_id: int, by: str = typer.Option(..., "--by"), note: str = typer.Option("", "--note")) -> None:
+def alert_acknowledge(instance_id: int, as_emp: Optional[str] = AS, note: str = typer.Option("", "--note")) -> None:
     rt = _runtime()
-    typer.echo(_step(rt.send(instance_id, "acknowledge", actor=by, payload={"note": note})))
+    principal = _who(rt, as_emp, "planning alert acknowledge")
+    typer.echo(_step(rt.send(instance_id, "acknowledge", actor=principal.actor, principal=principal,
+                             payload={"note": note})))
 
 
 # ============================================================================================ care
@@ -330,14 +358,17 @@ def care_scan(at: Optional[str] = typer.Option(None, "--date", help="scan day, Y
 
 
 @visit_app.command("log")
-def visit_log(contact: str, by: str = typer.Option(..., "--by"), on: Optional[str] = typer.Option(None, "--date"),
+def visit_log(contact: str, as_emp: Optional[str] = AS,
+              by: Optional[str] = typer.Option(None, "--visitor", help="who visited (default: --as)"),
+              on: Optional[str] = typer.Option(None, "--date"),
               kind: str = typer.Option("visit", "--kind", help="visit | sponsor_meeting"),
               note: Optional[str] = typer.Option(None, "--note")) -> None:
     """Log a visit to a key contact (or a sponsor meeting); it restarts the cadence clock."""
     from flows.planning.care import log_visit
 
     rt = _runtime()
-    out = log_visit(rt.db, rt.clock, contact, by=by, on=_date(on, "--date") or _today(rt), kind=kind, note=note)
+    out = log_visit(rt.db, rt.clock, contact, principal=_who(rt, as_emp, "care visit log"), by=by,
+                    on=_date(on, "--date") or _today(rt), kind=kind, note=note)
     typer.echo(out["message"])
 
 
@@ -350,39 +381,42 @@ def handover_start(contact: Optional[str] = typer.Option(None, "--contact", help
                    title: Optional[str] = typer.Option(None, "--title"),
                    level: Optional[str] = typer.Option(None, "--level", help="senior|middle|base"),
                    to: Optional[str] = typer.Option(None, "--to", help="new owner (default: coverage rules)"),
-                   by: str = typer.Option(..., "--by")) -> None:
+                   as_emp: Optional[str] = AS) -> None:
     """Start a relationship handover after a contact's move or an employee's rotation/leave."""
     from flows.planning.handover import contact_moved, employee_moved
 
     rt = _runtime()
     if (contact is None) == (employee is None):
         raise MCRError("--contact or --employee (one of them)")
+    principal = _who(rt, as_emp, "care handover start")
     if contact is not None:
-        results = [contact_moved(rt, contact, reason=reason, actor=by, new_customer=customer, new_title=title,
-                                 new_level=level, to=to)]
+        results = [contact_moved(rt, contact, reason=reason, principal=principal, new_customer=customer,
+                                 new_title=title, new_level=level, to=to)]
     else:
-        results = employee_moved(rt, employee, reason=reason, actor=by, to=to)  # type: ignore[arg-type]
+        results = employee_moved(rt, employee, reason=reason, principal=principal, to=to)  # type: ignore[arg-type]
     for r in results:
         typer.echo(r.message)
 
 
 @handover_app.command("introduce")
-def handover_introduce(instance_id: int, by: str = typer.Option(..., "--by"), note: str = typer.Option("", "--note"),
+def handover_introduce(instance_id: int, as_emp: Optional[str] = AS, note: str = typer.Option("", "--note"),
                        on: Optional[str] = typer.Option(None, "--date")) -> None:
     """Log that the previous owner introduced the new one (completes the handover)."""
     from flows.planning.handover import introduce
     from flows.planning.messages import msg
 
-    introduce(_runtime(), instance_id, actor=by, note=note, on=_date(on, "--date"))
+    rt = _runtime()
+    introduce(rt, instance_id, principal=_who(rt, as_emp, "care handover introduce"), note=note, on=_date(on, "--date"))
     typer.echo(msg("introduced", id=instance_id))
 
 
 @coverage_app.command("set")
 def coverage_set(customer: str, emp: str, since: str = typer.Option(..., "--since"),
-                 by: str = typer.Option(..., "--by")) -> None:
+                 as_emp: Optional[str] = AS) -> None:
     """Record since when EMP covers CUSTOMER (rotation is flagged a quarter before 4 years)."""
     from flows.planning.care import set_coverage
 
     rt = _runtime()
-    set_coverage(rt.db, rt.clock, customer, emp, _date(since, "--since"), actor=by)  # type: ignore[arg-type]
+    set_coverage(rt.db, rt.clock, customer, emp, _date(since, "--since"),  # type: ignore[arg-type]
+                 principal=_who(rt, as_emp))
     typer.echo("ok")

@@ -66,7 +66,7 @@ def start_and_kick(runtime: Any, flow: str, data: dict[str, Any], *, subject: st
         state = found.state if found else state
     if state == initial:
         runtime.send(res.instance_id, event, actor=actor, payload=payload or {},
-                     client_event_id=f"kick:{flow}:{subject}")
+                     client_event_id=f"kick:{flow}:{subject}", internal=True)  # the kick is the engine's own
         return res.instance_id, True
     return res.instance_id, False
 

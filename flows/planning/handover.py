@@ -24,7 +24,8 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from engine.clock import to_us
-from engine.errors import MCRError
+from engine.auth.principal import Principal
+from engine.errors import ActionNotPermitted, MCRError, NotPermitted
 from engine.masterdata.models import AuditEntry, Contact, Customer, Employee
 from engine.registry import action
 from flows.planning import org
@@ -125,11 +126,30 @@ def _start(runtime: Any, data: dict[str, Any], actor: str) -> HandoverResult:
                               dst=data["to_owner"]))
 
 
-def contact_moved(runtime: Any, contact_code: str, *, reason: str, actor: str, new_customer: Optional[str] = None,
+def _refuse_unless_manager(runtime: Any, session: Session, principal: Principal, owner: str, key: str) -> None:
+    """A handover changes an owner: sales management or the owner's supervisor chain (as `change_owner`)."""
+    from engine.masterdata import audit
+    from engine.masterdata.service import may_manage
+
+    if may_manage(principal, owner):
+        return
+    session.rollback()
+    audit.record(session, runtime.clock, actor=principal.actor, action="owner_change", entity="contact", key=key,
+                 allowed=False)
+    session.commit()
+    raise NotPermitted(msg("not_handover_manager", actor=principal.actor, owner=owner))
+
+
+def contact_moved(runtime: Any, contact_code: str, *, reason: str, principal: Principal,
+                  new_customer: Optional[str] = None,
                   new_title: Optional[str] = None, new_level: Optional[str] = None, to: Optional[str] = None,
                   rules: CareRules | None = None) -> HandoverResult:
     """A key contact was promoted or moved (department, region, company): hand the relationship to
-    whoever now covers them. With the same owner, only the card's facts change (no handover)."""
+    whoever now covers them. With the same owner, only the card's facts change (no handover).
+
+    Reported by the contact's owner or backup (the coverage rules choose the new owner), or by sales
+    management / a supervisor above the owner (who may also name the new owner, `to`); anyone else
+    is refused with `NotPermitted`, audited."""
     if reason not in CONTACT_MOVES:
         raise HandoverRefused(msg("unknown_reason", value=reason, choices=", ".join(CONTACT_MOVES)))
     rules = rules or load_care_rules()
@@ -137,6 +157,10 @@ def contact_moved(runtime: Any, contact_code: str, *, reason: str, actor: str, n
         contact = session.exec(select(Contact).where(Contact.code == contact_code)).first()
         if contact is None:
             raise HandoverRefused(msg("unknown_contact_cli", value=contact_code))
+        # The owner (or backup) may report their contact's move when the coverage rules pick the new
+        # owner; naming the new owner (`to`) is an owner change: sales management or the chain above.
+        if to is not None or principal.emp_no not in (contact.owner_emp_no, contact.backup_emp_no):
+            _refuse_unless_manager(runtime, session, principal, contact.owner_emp_no, contact_code)
         if new_customer and session.exec(select(Customer).where(Customer.code == new_customer)).first() is None:
             raise HandoverRefused(msg("unknown_customer_cli", value=new_customer))
         if to is not None and not _is_employee(session, to):
@@ -147,24 +171,27 @@ def contact_moved(runtime: Any, contact_code: str, *, reason: str, actor: str, n
         if owner is None:
             raise HandoverRefused(msg("no_new_owner", contact=contact_code, rules=", ".join(rules.handover.new_owner)))
         if owner == contact.owner_emp_no:
-            _apply_facts_only(runtime, session, contact, actor=actor, reason=reason, new_customer=new_customer,
+            _apply_facts_only(runtime, session, contact, actor=principal.actor, reason=reason, new_customer=new_customer,
                               new_title=new_title, new_level=new_level)
             return HandoverResult(contact_code, None, owner, owner, False,
                                   msg("same_owner", contact=contact_code, owner=owner))
         data = _data(session, contact, owner, reason=reason, rules=rules, new_customer=new_customer,
                      new_title=new_title, new_level=new_level)
-    return _start(runtime, data, actor)
+    return _start(runtime, data, principal.actor)
 
 
-def employee_moved(runtime: Any, emp: str, *, reason: str, actor: str, to: Optional[str] = None,
+def employee_moved(runtime: Any, emp: str, *, reason: str, principal: Principal, to: Optional[str] = None,
                    rules: CareRules | None = None) -> list[HandoverResult]:
-    """An employee rotates or leaves: one handover per key contact they own (nothing is left ownerless)."""
+    """An employee rotates or leaves: one handover per key contact they own (nothing is left ownerless).
+
+    Only sales management or a supervisor above the employee (`NotPermitted`, audited)."""
     if reason not in EMPLOYEE_MOVES:
         raise HandoverRefused(msg("unknown_reason", value=reason, choices=", ".join(EMPLOYEE_MOVES)))
     rules = rules or load_care_rules()
     with runtime.db.session() as session:
         if not _is_employee(session, emp):
             raise HandoverRefused(msg("outside_org", value=emp))
+        _refuse_unless_manager(runtime, session, principal, emp, emp)
         if to is not None and (not _is_employee(session, to) or to == emp):
             raise HandoverRefused(msg("outside_org", value=to))
         contacts = session.exec(select(Contact).where(Contact.owner_emp_no == emp).order_by(col(Contact.code))).all()
@@ -177,7 +204,7 @@ def employee_moved(runtime: Any, emp: str, *, reason: str, actor: str, to: Optio
                 raise HandoverRefused(msg("no_new_owner", contact=c.code, rules=", ".join(rules.handover.new_owner)))
             plans.append(_data(session, c, owner, reason=reason, rules=rules, new_customer=None, new_title=None,
                                new_level=None))
-    return [_start(runtime, data, actor) for data in plans]
+    return [_start(runtime, data, principal.actor) for data in plans]
 
 
 def _apply_facts_only(runtime: Any, session: Session, contact: Contact, *, actor: str, reason: str,
@@ -196,12 +223,13 @@ def _apply_facts_only(runtime: Any, session: Session, contact: Contact, *, actor
         session.commit()
 
 
-def introduce(runtime: Any, instance_id: int, *, actor: str, note: str = "", on: Optional[date] = None) -> Any:
+def introduce(runtime: Any, instance_id: int, *, principal: Principal, note: str = "",
+              on: Optional[date] = None) -> Any:
     """The previous owner (or their supervisor) logs that the new owner was introduced."""
     inst = get_instance(runtime.db, instance_id)
     if inst is None or inst.flow != "handover":
         raise HandoverRefused(msg("no_instance", what=f"handover #{instance_id}"))
-    return runtime.send(instance_id, "introduce", actor=actor,
+    return runtime.send(instance_id, "introduce", actor=principal.actor, principal=principal,
                         payload={"note": note, "date": on.isoformat() if on else None})
 
 
@@ -248,9 +276,9 @@ def open_handover(ctx: Any) -> None:
 def log_introduction(ctx: Any) -> None:
     d = ctx.data
     allowed = {d.get("from_owner"), d.get("from_supervisor")}
-    who = org.tx_employee(ctx.tx, ctx.actor)
-    if ctx.actor not in allowed and not (who and "sales_management" in who["roles"]):
-        ctx.refuse(msg("not_introducer", actor=ctx.actor, src=d.get("from_owner")))
+    who = ctx.who()
+    if not (who.is_engine or who.emp_no in allowed or who.supervises(d.get("from_owner")) or who.is_sales_management):
+        ctx.refuse(msg("not_introducer", actor=ctx.actor, src=d.get("from_owner")), ActionNotPermitted)
     d.update(introduced_by=ctx.actor, introduced_at=ctx.now.isoformat(),
              introduction_date=ctx.payload.get("date") or ctx.local_now.date().isoformat(),
              introduction_note=ctx.payload.get("note") or "")

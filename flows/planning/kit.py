@@ -16,8 +16,10 @@ from typing import Any, Iterable, Optional
 
 from sqlmodel import Session
 
+from engine.auth.principal import Principal
 from engine.errors import MCRError
 from engine.masterdata import service
+from engine.paths import safe_join
 from flows.planning import org
 from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, kit_link, start_and_kick
 from flows.planning.dates import kit_schedule
@@ -92,7 +94,8 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         sales = org.sales_management(session, rules.kit.sales_management_emails)
     cal = runtime.calendars.get(info.calendar)
     schedule = kit_schedule(year, rules.kit, cal)
-    path = (folder or kit_dir()) / str(year) / f"{team}-{year}-客户关系规划三件套.xlsx"
+    # The team code comes from imported data: joined through the one guard against leaving the folder.
+    path = safe_join(folder or kit_dir(), year, f"{team}-{year}-客户关系规划三件套.xlsx")
     write_kit_workbook(content, path)
     head = info.head
     timers = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(schedule.reminders)}
@@ -190,13 +193,15 @@ class SubmitResult:
                    sections="、".join(self.sections), state=self.state)
 
 
-def submit_kit(runtime: Any, team: str, file: Path | str, *, actor: str, year: Optional[int] = None) -> SubmitResult:
+def submit_kit(runtime: Any, team: str, file: Path | str, *, principal: Principal,
+               year: Optional[int] = None) -> SubmitResult:
     """Validate a filled kit workbook and move the kit flow on by the sections it completes.
 
     Every problem (sheet, row, column) is reported in one `ImportRejected` and nothing is
     recorded. On success the kit advances from its current step through each completed section
     (assessment → objectives → action plan, each one step recording its rows) and, with the
-    plan in, asks the supervisor to review.
+    plan in, asks the supervisor to review. Only the team (members of the team unit) or the
+    supervisors above them may submit: otherwise `ActionNotPermitted`, in `flow_refusal`.
     """
     inst = kit_instance(runtime, team, year)
     year = int(inst.data["year"])
@@ -209,10 +214,10 @@ def submit_kit(runtime: Any, team: str, file: Path | str, *, actor: str, year: O
     rules = load_planning_rules()
     with runtime.db.session() as session:
         parsed = parse_kit(session, file, team, year, kit_tiers(rules), load_masterdata_rules())
-    return apply_submission(runtime, inst, parsed, actor=actor)
+    return apply_submission(runtime, inst, parsed, principal=principal)
 
 
-def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, actor: str) -> SubmitResult:
+def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, principal: Principal) -> SubmitResult:
     state = inst.state
     steps = [s for s in KIT_STEPS if s[0] == state] if state != "plan_submitted" else []
     done: list[str] = []
@@ -224,25 +229,31 @@ def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, acto
         for waiting, event, section in KIT_STEPS[start:]:
             if section not in parsed.sections:
                 break
-            res = runtime.send(inst.id, event, actor=actor,
+            res = runtime.send(inst.id, event, actor=principal.actor, principal=principal,
                                payload={"file": parsed.file, "rows": parsed.section_payload(section)})
             state = res.to_state
             done.append(section)
     if state == "plan_submitted":
-        state = runtime.send(inst.id, "request_review", actor=actor, payload={"budget": parsed.budget}).to_state
+        state = runtime.send(inst.id, "request_review", actor=principal.actor, principal=principal,
+                             payload={"budget": parsed.budget}).to_state
     return SubmitResult(inst.id, inst.data["team"], int(inst.data["year"]), done, state, parsed.budget)
 
 
 # ============================================================================================ review
 
 
-def review_kit(runtime: Any, team: str, year: int, *, actor: str, approve: bool, step: Optional[str] = None,
+def review_kit(runtime: Any, team: str, year: int, *, principal: Principal, approve: bool, step: Optional[str] = None,
                comment: Optional[str] = None) -> Any:
-    """The supervisor approves the kit, or sends it back to a step (assessment/objectives/plan) with comments."""
+    """The supervisor approves the kit, or sends it back to a step (assessment/objectives/plan) with comments.
+
+    Only the team's supervisor chain or sales management: otherwise `ActionNotPermitted`.
+    """
     inst = kit_instance(runtime, team, year)
     if approve:
-        return runtime.send(inst.id, "approve", actor=actor, payload={"comment": comment or ""})
-    return runtime.send(inst.id, "send_back", actor=actor, payload={"step": step or "", "comment": comment or ""})
+        return runtime.send(inst.id, "approve", actor=principal.actor, principal=principal,
+                            payload={"comment": comment or ""})
+    return runtime.send(inst.id, "send_back", actor=principal.actor, principal=principal,
+                        payload={"step": step or "", "comment": comment or ""})
 
 
 # ============================================================================================ status and budget

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from engine.clock import to_us
+from engine.errors import ActionNotPermitted
 from engine.masterdata.models import Assessment, AuditEntry
 from engine.registry import action, guard
 from flows.planning import org
@@ -52,6 +53,7 @@ def announce_kit(ctx: Any) -> None:
 @action("record_section")
 def record_section(ctx: Any, section: str) -> None:
     """Record one accepted section of the workbook (rows validated by `mcr planning submit`)."""
+    check_team(ctx)
     rows = ctx.payload.get("rows") or []
     if not rows:
         from flows.planning.workbook import ASSESSMENT_SHEET, OBJECTIVES_SHEET, PLAN_SHEET
@@ -151,6 +153,7 @@ def current_budget(ctx: Any, team: str, year: int) -> int:
 
 @action("request_review")
 def request_review(ctx: Any) -> None:
+    check_team(ctx)
     ctx.data["budget"] = current_budget(ctx, ctx.data["team"], int(ctx.data["year"]))
     ctx.data["reviews"] = int(ctx.data.get("reviews") or 0) + 1
     if ctx.data.get("supervisor_email"):
@@ -159,13 +162,25 @@ def request_review(ctx: Any) -> None:
 
 
 def _check_reviewer(ctx: Any) -> None:
+    """Approve / send back: the team's supervisor chain, or 销售管理部 (deciding for an absent supervisor)."""
     reviewer = ctx.data.get("supervisor")
-    if ctx.actor == reviewer:
+    who = ctx.who()
+    if who.is_engine or who.emp_no == reviewer or who.supervises(reviewer) or who.is_sales_management:
         return
-    who = org.tx_employee(ctx.tx, ctx.actor)
-    if who is not None and "sales_management" in who["roles"]:
-        return  # 销售管理部 may decide for an absent supervisor
-    ctx.refuse(msg("not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=reviewer or "-"))
+    ctx.refuse(msg("not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=reviewer or "-"),
+               ActionNotPermitted)
+
+
+def check_team(ctx: Any) -> None:
+    """A kit is submitted or revised only by its team (members of the team unit) or their supervisor chain."""
+    who = ctx.who()
+    team = ctx.data["team"]
+    if who.is_engine or who.unit_code == team:
+        return
+    members = {r[0] for r in ctx.tx.all("SELECT emp_no FROM employee WHERE unit_code = :u", {"u": team})}
+    if members & who.below:
+        return
+    ctx.refuse(msg("not_team", actor=ctx.actor, team=team), ActionNotPermitted)
 
 
 @action("approve_kit")

@@ -70,6 +70,15 @@ CATALOG: dict[str, tuple[str, str]] = {
     "send_back_step": ("退回步骤「{value}」无效：请用 assessment（现状评估）、objectives（目标任务书）或 plan（公关计划）",
                        "send-back step '{value}' is not valid: use assessment, objectives or plan"),
     "comment_required": ("退回时必须填写意见", "a send-back needs a comment"),
+    "not_handover_manager": ("{actor} 不能发起交接：更换负责人需要销售管理部角色或是负责人 {owner} 的上级主管",
+                             "{actor} may not start a handover: changing an owner needs the sales_management role or "
+                             "to supervise the owner {owner}"),
+    "not_team": ("{actor} 不是 {team} 的成员或其上级主管，不能提交或修订该团队的三件套",
+                 "{actor} is neither a member of {team} nor a supervisor above them: they may not submit or revise "
+                 "its planning kit"),
+    "not_visit_logger": ("{actor} 不能为联系人 {contact} 登记拜访：只有负责人、B角、配对的赞助人及其上级主管可以",
+                         "{actor} may not log a visit to contact {contact}: only its owner, backup owner, a paired "
+                         "sponsor and the supervisors above them may"),
     "not_reviewer": ("{actor} 不是 {team} 的主管，不能审核该三件套（主管：{reviewer}）",
                      "{actor} is not the supervisor of {team} and cannot review its kit (supervisor: {reviewer})"),
     "reviewed": ("实例 #{id}：{src} → {dst}", "instance #{id}: {src} -> {dst}"),

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from engine.auth.principal import Principal
 from engine.errors import ImportRejected, MCRError
 from engine.replay import ReplayContext, scenario_command, scenario_section, scenario_setup
 
@@ -51,8 +52,9 @@ def _d(value: Any) -> date | None:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _actor(actor: str | None) -> str:
-    return actor or "system"
+def _who(ctx: ReplayContext, actor: str | None) -> Any:
+    """The step's `as:` as a principal; without one the engine itself ("system")."""
+    return ctx.principal(actor) if actor else Principal.engine("system")
 
 
 # ============================================================================================ setup
@@ -151,7 +153,7 @@ def cmd_submit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> A
     year = int(args.get("year") or kit_instance(ctx.runtime, team).data["year"])
     path = _workbook(ctx, args, team, year)
     try:
-        res = submit_kit(ctx.runtime, team, path, actor=_actor(actor), year=year)
+        res = submit_kit(ctx.runtime, team, path, principal=_who(ctx, actor), year=year)
     except ImportRejected as exc:
         raise _short_paths(exc, path) from exc
     return {"instance": res.instance_id, "sections": res.sections, "state": res.state, "budget": res.budget}
@@ -161,7 +163,7 @@ def cmd_submit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> A
 def cmd_review(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.kit import review_kit
 
-    res = review_kit(ctx.runtime, args["team"], int(args["year"]), actor=_actor(actor),
+    res = review_kit(ctx.runtime, args["team"], int(args["year"]), principal=_who(ctx, actor),
                      approve=args.get("decision", "approve") == "approve", step=args.get("step"),
                      comment=args.get("comment"))
     return {"instance": res.instance_id, "state": res.to_state}
@@ -174,7 +176,7 @@ def cmd_revise(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> A
     team, year = args["team"], int(args["year"])
     path = _workbook(ctx, args, team, year)
     try:
-        return revise(ctx.runtime, team, year, path, actor=_actor(actor), reason=str(args.get("reason") or ""))
+        return revise(ctx.runtime, team, year, path, principal=_who(ctx, actor), reason=str(args.get("reason") or ""))
     except ImportRejected as exc:
         raise _short_paths(exc, path) from exc
 
@@ -201,7 +203,8 @@ def _send(ctx: ReplayContext, flow: str, subject: str, event: str, actor: str | 
     inst = find_instance(ctx.db, flow, subject)
     if inst is None:
         raise MCRError(f"no {flow} instance for {subject}")
-    res = ctx.runtime.send(inst.id, event, actor=_actor(actor), payload=payload)
+    principal = _who(ctx, actor)
+    res = ctx.runtime.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload)
     return {"instance": res.instance_id, "state": res.to_state}
 
 
@@ -251,7 +254,7 @@ def cmd_tier(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any
 def cmd_win_rate(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.strategy import record_win_rate
 
-    out = record_win_rate(ctx.runtime, args["customer"], str(args["period"]), actor=_actor(actor),
+    out = record_win_rate(ctx.runtime, args["customer"], str(args["period"]), principal=_who(ctx, actor),
                           rate=args.get("rate"), wins=args.get("wins"), bids=args.get("bids"))
     return {"rate": out["rate"], "alert": out["alert"]}
 
@@ -271,7 +274,7 @@ def cmd_scan(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any
 def cmd_visit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.care import log_visit
 
-    out = log_visit(ctx.db, ctx.clock, args["contact"], by=args.get("by") or _actor(actor),
+    out = log_visit(ctx.db, ctx.clock, args["contact"], principal=_who(ctx, actor), by=args.get("by"),
                     on=_d(args.get("date")) or _today(ctx), kind=args.get("kind", "visit"), note=args.get("note"))
     return {"next_due": out["next_due"]}
 
@@ -280,7 +283,7 @@ def cmd_visit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> An
 def cmd_contact_moved(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.handover import contact_moved
 
-    r = contact_moved(ctx.runtime, args["contact"], reason=args["reason"], actor=_actor(actor),
+    r = contact_moved(ctx.runtime, args["contact"], reason=args["reason"], principal=_who(ctx, actor),
                       new_customer=args.get("customer"), new_title=args.get("title"), new_level=args.get("level"),
                       to=args.get("to"))
     return {"instance": r.instance_id, "from": r.from_owner, "to": r.to_owner, "started": r.started}
@@ -290,7 +293,7 @@ def cmd_contact_moved(ctx: ReplayContext, actor: str | None, args: dict[str, Any
 def cmd_employee_moved(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.handover import employee_moved
 
-    rs = employee_moved(ctx.runtime, args["emp"], reason=args["reason"], actor=_actor(actor), to=args.get("to"))
+    rs = employee_moved(ctx.runtime, args["emp"], reason=args["reason"], principal=_who(ctx, actor), to=args.get("to"))
     return {r.contact: {"instance": r.instance_id, "to": r.to_owner} for r in rs}  # `$id.K002.instance`
 
 
@@ -298,7 +301,7 @@ def cmd_employee_moved(ctx: ReplayContext, actor: str | None, args: dict[str, An
 def cmd_introduce(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.handover import introduce
 
-    res = introduce(ctx.runtime, int(args["handover"]), actor=_actor(actor), note=args.get("note") or "")
+    res = introduce(ctx.runtime, int(args["handover"]), principal=_who(ctx, actor), note=args.get("note") or "")
     return {"instance": res.instance_id, "state": res.to_state}
 
 
@@ -306,7 +309,7 @@ def cmd_introduce(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -
 def cmd_coverage(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     from flows.planning.care import set_coverage
 
-    set_coverage(ctx.db, ctx.clock, args["customer"], args["emp"], _d(args["since"]), actor=_actor(actor))  # type: ignore[arg-type]
+    set_coverage(ctx.db, ctx.clock, args["customer"], args["emp"], _d(args["since"]), principal=_who(ctx, actor))  # type: ignore[arg-type]
     return {"ok": True}
 
 

@@ -19,8 +19,9 @@ from sqlalchemy import func, insert, select
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
+from engine.auth.principal import Principal
 from engine.clock import to_us
-from engine.errors import MCRError
+from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
 from engine.masterdata.models import Contact, Customer, Employee
 from engine.registry import action, launcher
@@ -252,13 +253,14 @@ def rhythm_overdue(ctx: Any, template: str, to: str = "supervisor_email") -> Non
 
 
 def _require_actor(ctx: Any, *allowed: Optional[str]) -> None:
-    if ctx.actor in {a for a in allowed if a} or ctx.actor == "system":
+    """The named people, the supervisors above them, sales management or the engine; else refused."""
+    named = {a for a in allowed if a}
+    who = ctx.who()
+    if who.is_engine or who.emp_no in named or any(who.supervises(a) for a in named) or who.is_sales_management:
         return
-    who = org.tx_employee(ctx.tx, ctx.actor)
-    if who is not None and "sales_management" in who["roles"]:
-        return
-    ctx.refuse(msg("not_employee_actor", value=ctx.actor) if who is None else
-               msg("not_allowed_actor", actor=ctx.actor, allowed="、".join(a for a in allowed if a) or "-"))
+    known = org.tx_employee(ctx.tx, ctx.emp_no) is not None
+    ctx.refuse(msg("not_allowed_actor", actor=ctx.actor, allowed="、".join(sorted(named)) or "-") if known else
+               msg("not_employee_actor", value=ctx.actor), ActionNotPermitted)
 
 
 @action("record_self_check")
@@ -326,8 +328,9 @@ def submit_evaluation(ctx: Any) -> None:
 def revise_objectives(ctx: Any) -> None:
     """集中修订: replace the team's objectives and action plan — once per half year (rules), by the
     unique key (team, year, half, seq) as much as by this check."""
-    from flows.planning.kit_actions import current_budget, write_activities, write_objectives
+    from flows.planning.kit_actions import check_team, current_budget, write_activities, write_objectives
 
+    check_team(ctx)
     team, year = ctx.data["team"], int(ctx.data["year"])
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
@@ -364,7 +367,7 @@ def revise_objectives(ctx: Any) -> None:
              reason=reason)
 
 
-def revise(runtime: Any, team: str, year: int, file: Any, *, actor: str, reason: str) -> dict[str, Any]:
+def revise(runtime: Any, team: str, year: int, file: Any, *, principal: Principal, reason: str) -> dict[str, Any]:
     """`mcr planning revise`: validate the revised workbook (objectives and plan sheets) and send it
     to the team's open half-year review, where the one-per-half rule is enforced."""
     from flows.planning.rules import masterdata_rules as load_masterdata_rules
@@ -378,7 +381,7 @@ def revise(runtime: Any, team: str, year: int, file: Any, *, actor: str, reason:
         raise MCRError(msg("revision_no_review", team=team, year=year))
     with runtime.db.session() as session:
         parsed = parse_kit(session, file, team, year, kit_tiers(load_planning_rules()), load_masterdata_rules())
-    res = runtime.send(inst.id, "revise", actor=actor, payload={
+    res = runtime.send(inst.id, "revise", actor=principal.actor, principal=principal, payload={
         "reason": reason, "file": str(file), "objectives": parsed.section_payload("objectives"),
         "plan": parsed.section_payload("plan")})
     found = find_instance(runtime.db, "half_year_review", f"halfyear:{team}:{year}")

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from engine.auth.principal import Principal
 from engine.clock import Clock
 from engine.masterdata.importer import Table, import_table
 from engine.masterdata.layouts import LAYOUTS
@@ -115,12 +116,13 @@ def _table(kind: str, records: list[dict[str, Any]]) -> Table:
 
 
 def load_records(session: Session, records: dict[str, list[dict[str, Any]]], *, clock: Clock,
-                 actor: str = "import") -> None:
+                 principal: Principal | None = None) -> None:
     """Import the records kind by kind (org first) through the master-data importer; commits."""
     for kind in KINDS:
         rows = records.get(kind) or []
         if rows:
-            import_table(session, kind, _table(kind, rows), clock=clock, actor=actor)
+            import_table(session, kind, _table(kind, rows), clock=clock,
+                         principal=principal or Principal.engine("import"))
             session.commit()
 
 

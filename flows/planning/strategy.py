@@ -20,8 +20,9 @@ from typing import Any, Optional
 from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
+from engine.auth.principal import Principal
 from engine.clock import to_us
-from engine.errors import MCRError
+from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
 from engine.masterdata.models import AuditEntry, Customer, TierChange
 from engine.registry import action, launcher
@@ -112,9 +113,12 @@ def propose_tier(ctx: Any) -> None:
 @action("decide_tier")
 def decide_tier(ctx: Any, approve: bool = True) -> None:
     """Sales management (or the owner's supervisor) decides; an approved change is applied at once."""
-    who = org.tx_employee(ctx.tx, ctx.actor)
-    if ctx.actor != ctx.data.get("supervisor") and not (who and "sales_management" in who["roles"]):
-        ctx.refuse(msg("not_allowed_actor", actor=ctx.actor, allowed=ctx.data.get("supervisor") or "-"))
+    # A tier change: sales management or the owner's supervisor chain (as `change_tier`), never the owner.
+    who = ctx.who()
+    if not (who.is_engine or who.is_sales_management or who.emp_no == ctx.data.get("supervisor")
+            or who.supervises(ctx.data.get("owner"))):
+        ctx.refuse(msg("not_allowed_actor", actor=ctx.actor, allowed=ctx.data.get("supervisor") or "-"),
+                   ActionNotPermitted)
     ctx.data.update(decided_by=ctx.actor, decided_at=ctx.now.isoformat(), approved=approve,
                     decision_comment=ctx.payload.get("comment") or "")
     if not approve:
@@ -146,7 +150,7 @@ def _drop_points(rules: PlanningRules) -> float:
     return float(load_tier_rules().policy("C").win_rate_drop_alert_points or 10)
 
 
-def record_win_rate(runtime: Any, customer: str, period: str, *, actor: str, rate: Optional[float] = None,
+def record_win_rate(runtime: Any, customer: str, period: str, *, principal: Principal, rate: Optional[float] = None,
                     bids: Optional[int] = None, wins: Optional[int] = None) -> dict[str, Any]:
     """Record a customer's win rate for a period (from `rate`, or `wins`/`bids`) and check it at once."""
     if not _PERIOD.match(period):
@@ -160,6 +164,7 @@ def record_win_rate(runtime: Any, customer: str, period: str, *, actor: str, rat
             raise MCRError(msg("unknown_customer_cli", value=customer))
         row = session.exec(select(WinRate).where(WinRate.customer_code == customer, WinRate.period == period)).first()
         now = to_us(runtime.clock.now())
+        actor = principal.actor
         if row is None:
             session.add(WinRate(customer_code=customer, period=period, rate_pct=round(rate, 2), bids=bids, wins=wins,
                                 actor=actor, at_us=now))
@@ -224,7 +229,7 @@ def raise_win_rate_alert(ctx: Any) -> None:
 
 @action("acknowledge_alert")
 def acknowledge_alert(ctx: Any) -> None:
-    if org.tx_employee(ctx.tx, ctx.actor) is None:
-        ctx.refuse(msg("not_employee_actor", value=ctx.actor))
+    if org.tx_employee(ctx.tx, ctx.emp_no) is None:
+        ctx.refuse(msg("not_employee_actor", value=ctx.actor), ActionNotPermitted)
     ctx.data.update(acknowledged_by=ctx.actor, acknowledged_at=ctx.now.isoformat(),
                     measures=ctx.payload.get("note") or "")

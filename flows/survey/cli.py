@@ -2,8 +2,8 @@
 
 No business rule lives here. Errors are `MCRError`s raised by the service (a refused file lists
 every problem) and propagate: the main CLI prints them and exits 1. Text is Simplified Chinese
-unless MCR_LOCALE=en; listing commands also have `--json`. The acting employee is `--as EMP`
-(or MCR_USER).
+unless MCR_LOCALE=en; listing commands also have `--json`. The CLI runs as the operator; acting
+for an employee needs `--as EMP` (the history records both: "operator root for E00012").
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ survey_app.add_typer(callback_app, name="callback")
 survey_app.add_typer(sample_app, name="sample")
 survey_app.add_typer(results_app, name="results")
 
-AS = typer.Option(..., "--as", envvar="MCR_USER", help="操作人工号 / acting employee number (or MCR_USER)")
+AS = typer.Option(None, "--as", help="代该员工执行（工号）；审计同时记录操作员 / act for this employee (the audit records "
+                                     "the operator too)")
 YEAR = typer.Option(..., "--year", help="调查年度 / survey year")
 JSON = typer.Option(False, "--json", help="JSON 输出 / print JSON")
 
@@ -41,6 +42,16 @@ def _rt() -> Any:
     return build_runtime()
 
 
+def _who(rt: Any, as_emp: Optional[str], command: Optional[str] = None) -> Any:
+    """The operator, or the operator for `--as EMP`; `command` names an action that needs an employee."""
+    from engine.auth.principal import cli_principal, require_employee
+
+    principal = cli_principal(rt.db, as_emp)
+    if command is not None:
+        require_employee(principal, f"mcr {command}")
+    return principal
+
+
 def _json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
@@ -53,15 +64,15 @@ def project_closed(project: Optional[str] = typer.Argument(None, help="项目编
                    contact: Optional[str] = typer.Option(None, "--contact", help="回访的客户联系人 / the contact to call back"),
                    all_closed: bool = typer.Option(False, "--all-closed",
                                                    help="所有已关闭但未抽样的项目 / every closed project not drawn yet"),
-                   actor: str = AS, as_json: bool = JSON) -> None:
+                   as_emp: Optional[str] = AS, as_json: bool = JSON) -> None:
     """项目关闭：抽样并启动满意度回访 / a project closed: draw it and start its callback."""
     from flows.survey import service
 
     rt = _rt()
     if all_closed:
-        decisions = service.sync_closed_projects(rt, actor=actor)
+        decisions = service.sync_closed_projects(rt, principal=_who(rt, as_emp))
     elif project:
-        decisions = [service.project_closed(rt, project, actor=actor, contact=contact)]
+        decisions = [service.project_closed(rt, project, principal=_who(rt, as_emp), contact=contact)]
     else:
         raise typer.BadParameter("PROJECT or --all-closed")
     if as_json:
@@ -105,11 +116,11 @@ def callback_record(instance: Optional[int] = typer.Argument(None, help="回访�
                     score: Optional[str] = typer.Option(None, "--score", help="活动回访总体满意度 1-5（可选）"),
                     comment: Optional[str] = typer.Option(None, "--comment", help="客户意见 / the customer's comment"),
                     not_reached: bool = typer.Option(False, "--not-reached", help="未接通 / the call did not get through"),
-                    actor: str = AS, as_json: bool = JSON) -> None:
+                    as_emp: Optional[str] = AS, as_json: bool = JSON) -> None:
     """记录回访 / record a callback (project: four scores; activity: one contact)."""
     from flows.survey import service
 
-    view = service.record_callback(_rt(), actor=actor, project=project, activity=activity, instance=instance,
+    view = service.record_callback(rt := _rt(), principal=_who(rt, as_emp, "survey callback record"), project=project, activity=activity, instance=instance,
                                    contact=contact, scores={"product": product, "solution": solution,
                                                             "delivery": delivery, "service_attitude": attitude},
                                    score=score, comment=comment, reached=not not_reached)
@@ -129,11 +140,12 @@ def callback_record(instance: Optional[int] = typer.Argument(None, help="回访�
 
 @callback_app.command("cancel")
 def callback_cancel(instance: int = typer.Argument(...), reason: str = typer.Option(..., "--reason"),
-                    actor: str = AS) -> None:
+                    as_emp: Optional[str] = AS) -> None:
     """取消回访（须说明原因） / cancel a callback, with the reason."""
     from flows.survey import service
 
-    view = service.cancel_callback(_rt(), instance, actor=actor, reason=reason)
+    view = service.cancel_callback(rt := _rt(), instance, principal=_who(rt, as_emp, "survey callback cancel"),
+                                   reason=reason)
     typer.echo(f"#{view['instance']}: {view['state']}")
 
 
@@ -163,7 +175,7 @@ def callback_list(kind: Optional[str] = typer.Option(None, "--kind", help="proje
 @survey_app.command("activity-ended")
 def activity_ended(activity: str = typer.Argument(..., help="活动编码 / activity code"),
                    ended: Optional[str] = typer.Option(None, "--ended", help="结束日期 YYYY-MM-DD（默认活动日期）"),
-                   actor: str = AS, as_json: bool = JSON) -> None:
+                   as_emp: Optional[str] = AS, as_json: bool = JSON) -> None:
     """活动结束：邀请人须在期限内回访每位受邀客户 / the activity ended: start its callbacks."""
     from engine.errors import MCRError
     from flows.survey import service
@@ -172,7 +184,7 @@ def activity_ended(activity: str = typer.Argument(..., help="活动编码 / acti
         day = date.fromisoformat(ended) if ended else None
     except ValueError:
         raise MCRError(f"--ended {ended}: YYYY-MM-DD") from None
-    out = service.activity_ended(_rt(), activity, actor=actor, ended_on=day)
+    out = service.activity_ended(rt := _rt(), activity, principal=_who(rt, as_emp), ended_on=day)
     if as_json:
         _json(out)
     else:
@@ -200,11 +212,12 @@ def sample_check(file: Path = typer.Argument(..., dir_okay=False), customer: str
 
 @sample_app.command("import")
 def sample_import(file: Path = typer.Argument(..., dir_okay=False), customer: str = typer.Option(..., "--customer"),
-                  year: int = YEAR, actor: str = AS, as_json: bool = JSON) -> None:
+                  year: int = YEAR, as_emp: Optional[str] = AS, as_json: bool = JSON) -> None:
     """提交样本清单（XLSX 或 CSV；有任何问题则全部不写入） / submit a sample list, all or nothing."""
     from flows.survey import service
 
-    out = service.submit_sample_list(_rt(), customer, year, actor=actor, file=file)
+    out = service.submit_sample_list(rt := _rt(), customer, year, principal=_who(rt, as_emp, "survey sample submit"),
+                                     file=file)
     if as_json:
         _json(out)
     else:
@@ -214,11 +227,11 @@ def sample_import(file: Path = typer.Argument(..., dir_okay=False), customer: st
 @sample_app.command("export")
 def sample_export(file: Path = typer.Argument(..., dir_okay=False, help=".xlsx"), year: int = YEAR,
                   customer: Optional[List[str]] = typer.Option(None, "--customer", help="默认全部 / default: all"),
-                  actor: str = AS) -> None:
+                  as_emp: Optional[str] = AS) -> None:
     """导出样本清单（XLSX）给调查公司 / export the lists for the survey firm."""
     from flows.survey import service
 
-    out = service.export_samples(_rt(), year, file, actor=actor, customers=list(customer) if customer else None)
+    out = service.export_samples(rt := _rt(), year, file, principal=_who(rt, as_emp), customers=list(customer) if customer else None)
     typer.echo(out["message"])
 
 
@@ -242,11 +255,11 @@ def sample_list(year: int = YEAR, as_json: bool = JSON) -> None:
 
 @results_app.command("import")
 def results_import(file: Path = typer.Argument(..., dir_okay=False, help=".xlsx"), year: int = YEAR,
-                   actor: str = AS, as_json: bool = JSON) -> None:
+                   as_emp: Optional[str] = AS, as_json: bool = JSON) -> None:
     """导入调查公司的结果并全量发布给各团队（有任何问题则全部不写入） / import and publish results, all or nothing."""
     from flows.survey import service
 
-    out = service.import_results(_rt(), year, actor=actor, file=file)
+    out = service.import_results(rt := _rt(), year, principal=_who(rt, as_emp), file=file)
     if as_json:
         _json(out)
     else:
@@ -254,11 +267,11 @@ def results_import(file: Path = typer.Argument(..., dir_okay=False, help=".xlsx"
 
 
 @survey_app.command("close-year")
-def close_year(year: int = YEAR, actor: str = AS) -> None:
+def close_year(year: int = YEAR, as_emp: Optional[str] = AS) -> None:
     """结束年度第三方调查 / close the year's survey."""
     from flows.survey import service
 
-    out = service.close_year(_rt(), year, actor=actor)
+    out = service.close_year(rt := _rt(), year, principal=_who(rt, as_emp))
     typer.echo(f"#{out['instance']}: {out['state']}")
 
 
@@ -275,8 +288,9 @@ def report(year: int = YEAR, as_json: bool = JSON,
 
     data = service.report(_rt().db, year, locale=locale())
     if html is not None:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(render_html(data, locale()), encoding="utf-8")
+        from engine.paths import output_file
+
+        output_file(html).write_text(render_html(data, locale()), encoding="utf-8")
     if as_json:
         _json(data)
         return

@@ -36,10 +36,11 @@ from flows.survey import service
 from flows.survey.fixtures import insert_org, standard_org
 
 
-def _actor(ctx: ReplayContext, actor: str | None) -> str:
+def _who(ctx: ReplayContext, actor: str | None) -> Any:
+    """The principal of the step's `as:` (required: survey steps are always someone's)."""
     if not actor:
         raise InvalidScenario([Problem(ctx.file, 0, "a survey.* step needs 'as:' (the acting employee number)")])
-    return str(actor)
+    return ctx.principal(actor)
 
 
 def _instance(args: dict[str, Any]) -> Any:
@@ -70,7 +71,7 @@ def _setup_org(ctx: ReplayContext, value: Any) -> None:
 def _project_closed(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     """`{project: P1, contact?: K1}`, or `{projects: [P1, P2, ...]}` for many at once (a list of results)."""
     def one(code: str, contact: Any = None) -> dict[str, Any]:
-        d = service.project_closed(ctx.runtime, code, actor=_actor(ctx, actor), contact=contact)
+        d = service.project_closed(ctx.runtime, code, principal=_who(ctx, actor), contact=contact)
         return {**d.__dict__, "draw": round(d.draw, 6)}
 
     if "projects" in args:
@@ -83,7 +84,7 @@ def _callback(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> An
     scores = {k: args.get(k) for k in ("product", "solution", "delivery", "service_attitude")}
     if scores["service_attitude"] is None and "attitude" in args:
         scores["service_attitude"] = args["attitude"]
-    return service.record_project_callback(ctx.runtime, actor=_actor(ctx, actor), project=args.get("project"),
+    return service.record_project_callback(ctx.runtime, principal=_who(ctx, actor), project=args.get("project"),
                                            instance=_instance(args), scores=scores, comment=args.get("comment"),
                                            reached=bool(args.get("reached", True)))
 
@@ -94,12 +95,12 @@ def _activity_ended(ctx: ReplayContext, actor: str | None, args: dict[str, Any])
 
     ended = args.get("ended")
     day = ended if isinstance(ended, date) or ended is None else date.fromisoformat(str(ended))
-    return service.activity_ended(ctx.runtime, str(args["activity"]), actor=_actor(ctx, actor), ended_on=day)
+    return service.activity_ended(ctx.runtime, str(args["activity"]), principal=_who(ctx, actor), ended_on=day)
 
 
 @scenario_command("survey.activity_callback")
 def _activity_callback(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.record_activity_callback(ctx.runtime, actor=_actor(ctx, actor), activity=args.get("activity"),
+    return service.record_activity_callback(ctx.runtime, principal=_who(ctx, actor), activity=args.get("activity"),
                                             instance=_instance(args), contact=str(args["contact"]),
                                             score=args.get("score"), comment=args.get("comment"),
                                             reached=bool(args.get("reached", True)))
@@ -107,12 +108,12 @@ def _activity_callback(ctx: ReplayContext, actor: str | None, args: dict[str, An
 
 @scenario_command("survey.cancel")
 def _cancel(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.cancel_callback(ctx.runtime, _instance(args), actor=_actor(ctx, actor), reason=str(args.get("reason") or ""))
+    return service.cancel_callback(ctx.runtime, _instance(args), principal=_who(ctx, actor), reason=str(args.get("reason") or ""))
 
 
 @scenario_command("survey.sample_submit")
 def _sample_submit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.submit_sample_list(ctx.runtime, str(args["customer"]), int(args["year"]), actor=_actor(ctx, actor),
+    return service.submit_sample_list(ctx.runtime, str(args["customer"]), int(args["year"]), principal=_who(ctx, actor),
                                       rows=list(args.get("rows") or []))
 
 
@@ -127,19 +128,19 @@ def _sample_check(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -
 def _sample_export(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     folder = ctx.extra.setdefault("survey_export_dir", tempfile.mkdtemp(prefix="mcr-survey-export-"))
     out = service.export_samples(ctx.runtime, int(args["year"]), Path(folder) / f"sample-{args['year']}.xlsx",
-                                 actor=_actor(ctx, actor), customers=args.get("customers"))
+                                 principal=_who(ctx, actor), customers=args.get("customers"))
     return {k: v for k, v in out.items() if k != "file"}  # the temporary path would differ run to run
 
 
 @scenario_command("survey.results_import")
 def _results_import(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.import_results(ctx.runtime, int(args["year"]), actor=_actor(ctx, actor),
+    return service.import_results(ctx.runtime, int(args["year"]), principal=_who(ctx, actor),
                                   rows=list(args.get("rows") or []))
 
 
 @scenario_command("survey.close_year")
 def _close_year(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.close_year(ctx.runtime, int(args["year"]), actor=_actor(ctx, actor))
+    return service.close_year(ctx.runtime, int(args["year"]), principal=_who(ctx, actor))
 
 
 # ---------------------------------------------------------------------------------------------- sections

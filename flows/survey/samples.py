@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.errors import Problem
+from engine.paths import output_file
 
 from flows.survey.messages import label, m
 from flows.survey.org import ContactRow, CustomerRow
@@ -219,6 +220,5 @@ def write_export(path: Path, lists: list[dict[str, Any]], locale: str) -> int:
     rt.append([c.header(locale) for c in RESULT_COLUMNS])
     for cell in rt[1]:
         cell.font = Font(bold=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    wb.save(output_file(path))
     return n

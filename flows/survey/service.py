@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Optional
 
+from engine.auth.principal import Principal
 from engine.clock import from_us, to_us
 from engine.errors import MCRError
 from engine.runtime import Runtime
@@ -78,11 +79,16 @@ ON CONFLICT (project_code) DO NOTHING
 """
 
 
-def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", contact: str | None = None) -> ProjectDecision:
+_SYSTEM = Principal.engine("system")  # scans and launches: the engine itself
+
+
+def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SYSTEM,
+                   contact: str | None = None) -> ProjectDecision:
     """A project closed: draw it (once, ever) and, if drawn, start its satisfaction callback.
 
     Marks the project closed in master data if it is not yet. Running it again for the same
     project changes nothing and returns the first decision."""
+    actor = principal.actor
     policy = _rules(rt).project_callback
     with rt.db.read() as tx:
         project = org.project(tx, project_code)
@@ -135,7 +141,7 @@ def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", con
     started = rt.start(PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
     state = started.to_state
     if state == "opened":
-        state = rt.send(started.instance_id, "schedule", actor=actor).to_state
+        state = rt.send(started.instance_id, "schedule", actor=actor, internal=True).to_state
     if row[6] is None:
         with rt.db.tx() as tx:
             tx.execute("UPDATE survey_project_draw SET instance_id = :i WHERE project_code = :p",
@@ -144,13 +150,13 @@ def project_closed(rt: Runtime, project_code: str, *, actor: str = "system", con
     return out
 
 
-def sync_closed_projects(rt: Runtime, *, actor: str = "system") -> list[ProjectDecision]:
+def sync_closed_projects(rt: Runtime, *, principal: Principal = _SYSTEM) -> list[ProjectDecision]:
     """Draw every closed project of master data that has no decision yet (e.g. closed by an import)."""
     with rt.db.read() as tx:
         codes = [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
                                       "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
                                       {"t": True})]
-    return [project_closed(rt, code, actor=actor) for code in codes]
+    return [project_closed(rt, code, principal=principal) for code in codes]
 
 
 def _project_instance(rt: Runtime, project_code: str) -> int:
@@ -169,7 +175,7 @@ def _project_instance(rt: Runtime, project_code: str) -> int:
     raise UnknownSurveyRecord(m("project_no_callback", project=project_code))
 
 
-def record_project_callback(rt: Runtime, *, actor: str, project: str | None = None, instance: int | None = None,
+def record_project_callback(rt: Runtime, *, principal: Principal, project: str | None = None, instance: int | None = None,
                             scores: dict[str, Any] | None = None, comment: str | None = None,
                             reached: bool = True) -> dict[str, Any]:
     """Record the customer's scores (or an attempt that did not reach them) for a project callback."""
@@ -177,7 +183,8 @@ def record_project_callback(rt: Runtime, *, actor: str, project: str | None = No
     payload: dict[str, Any] = {k: v for k, v in (scores or {}).items() if v is not None}
     if comment:
         payload["comment"] = comment
-    res = rt.send(int(target), "record" if reached else "attempt", actor=actor, payload=payload)
+    res = rt.send(int(target), "record" if reached else "attempt", actor=principal.actor, principal=principal,
+                  payload=payload)
     return _callback_view(rt, res.instance_id)
 
 
@@ -190,17 +197,18 @@ def _callback_view(rt: Runtime, instance_id: int) -> dict[str, Any]:
     return {"instance": row[0], "flow": row[1], "state": row[2], **{k: data.get(k) for k in keys if k in data}}
 
 
-def cancel_callback(rt: Runtime, instance: int, *, actor: str, reason: str) -> dict[str, Any]:
-    rt.send(int(instance), "cancel", actor=actor, payload={"reason": reason})
+def cancel_callback(rt: Runtime, instance: int, *, principal: Principal, reason: str) -> dict[str, Any]:
+    rt.send(int(instance), "cancel", actor=principal.actor, principal=principal, payload={"reason": reason})
     return _callback_view(rt, int(instance))
 
 
 # ============================================================================================ activity callback
 
 
-def activity_ended(rt: Runtime, activity_code: str, *, actor: str = "system",
+def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _SYSTEM,
                    ended_on: date | None = None) -> dict[str, Any]:
     """The activity is over: start the callbacks of every invited contact (once per activity)."""
+    actor = principal.actor
     policy = _rules(rt).activity_callback
     existing = _instance(rt, ACTIVITY_FLOW, f"activity:{activity_code}")
     if existing is not None:
@@ -246,7 +254,7 @@ def activity_ended(rt: Runtime, activity_code: str, *, actor: str = "system",
                          due=data["due_at"][:16].replace("T", " "))}
 
 
-def record_activity_callback(rt: Runtime, *, actor: str, activity: str | None = None, instance: int | None = None,
+def record_activity_callback(rt: Runtime, *, principal: Principal, activity: str | None = None, instance: int | None = None,
                              contact: str, score: Any = None, comment: str | None = None,
                              reached: bool = True) -> dict[str, Any]:
     if instance is None:
@@ -259,11 +267,12 @@ def record_activity_callback(rt: Runtime, *, actor: str, activity: str | None = 
         payload["score"] = score
     if comment:
         payload["comment"] = comment
-    res = rt.send(int(instance), "record" if reached else "attempt", actor=actor, payload=payload)
+    res = rt.send(int(instance), "record" if reached else "attempt", actor=principal.actor, principal=principal,
+                  payload=payload)
     return _callback_view(rt, res.instance_id)
 
 
-def record_callback(rt: Runtime, *, actor: str, project: str | None = None, activity: str | None = None,
+def record_callback(rt: Runtime, *, principal: Principal, project: str | None = None, activity: str | None = None,
                     instance: int | None = None, contact: str | None = None, scores: dict[str, Any] | None = None,
                     score: Any = None, comment: str | None = None, reached: bool = True) -> dict[str, Any]:
     """`mcr survey callback record`: a project callback, or one contact of an activity's callbacks."""
@@ -281,25 +290,26 @@ def record_callback(rt: Runtime, *, actor: str, project: str | None = None, acti
     else:
         raise MCRError(m("need_target"))
     if flow == PROJECT_FLOW:
-        return record_project_callback(rt, actor=actor, project=project, instance=instance, scores=scores,
+        return record_project_callback(rt, principal=principal, project=project, instance=instance, scores=scores,
                                        comment=comment, reached=reached)
     if not contact:
         raise MCRError(m("need_contact"))
-    return record_activity_callback(rt, actor=actor, activity=activity, instance=instance, contact=contact,
+    return record_activity_callback(rt, principal=principal, activity=activity, instance=instance, contact=contact,
                                     score=score, comment=comment, reached=reached)
 
 
 # ============================================================================================ annual survey
 
 
-def ensure_year(rt: Runtime, year: int, *, actor: str = "system") -> int:
+def ensure_year(rt: Runtime, year: int, *, principal: Principal = _SYSTEM) -> int:
     """The year's survey instance, started if needed (one per year)."""
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is not None:
         if found[1] == "closed":
             raise MCRError(m("year_closed", year=year))
         return found[0]
-    return rt.start(ANNUAL_FLOW, {"year": int(year)}, actor=actor, subject=f"annual:{year}").instance_id
+    return rt.start(ANNUAL_FLOW, {"year": int(year)}, actor=principal.actor, principal=principal,
+                    subject=f"annual:{year}").instance_id
 
 
 def _sample_source(file: Path | str | None, rows: list[dict[str, Any]] | None) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
@@ -320,7 +330,7 @@ def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str
     return checked
 
 
-def submit_sample_list(rt: Runtime, customer: str, year: int, *, actor: str, file: Path | str | None = None,
+def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal, file: Path | str | None = None,
                        rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Check the team's sample list and store it for the year; with any problem nothing is written."""
     source, parsed = _sample_source(file, rows)
@@ -332,8 +342,8 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, actor: str, fil
         raise rejected(source, checked.problems)
     if published:
         raise MCRError(m("sample_published", customer=customer, year=year))
-    instance = ensure_year(rt, year, actor=actor)
-    rt.send(instance, "submit_list", actor=actor,
+    instance = ensure_year(rt, year, principal=principal)
+    rt.send(instance, "submit_list", actor=principal.actor, principal=principal,
             payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]})
     with rt.db.read() as tx:
         row = tx.one("SELECT size, required_size, revision, status FROM survey_sample WHERE year = :y AND customer_code = :c",
@@ -369,7 +379,7 @@ def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
     return out
 
 
-def export_samples(rt: Runtime, year: int, path: Path | str, *, actor: str, customers: list[str] | None = None,
+def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Principal, customers: list[str] | None = None,
                    locale: str | None = None) -> dict[str, Any]:
     """Write the accepted (and re-export the exported) lists as XLSX for the survey firm, then mark them exported."""
     from engine.i18n import locale as current
@@ -379,14 +389,14 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, actor: str, cust
         raise MCRError(m("nothing_to_export", year=year))
     path = Path(path)
     n = samples.write_export(path, lists, locale or current())
-    instance = ensure_year(rt, year, actor=actor)
+    instance = ensure_year(rt, year, principal=principal)
     codes = [lst["customer_code"] for lst in lists]
-    rt.send(instance, "export", actor=actor, payload={"customers": codes, "file": str(path)})
+    rt.send(instance, "export", actor=principal.actor, principal=principal, payload={"customers": codes, "file": str(path)})
     return {"file": str(path), "lists": len(lists), "contacts": n, "customers": codes,
             "message": m("exported", lists=len(lists), n=n, file=path)}
 
 
-def import_results(rt: Runtime, year: int, *, actor: str, file: Path | str | None = None,
+def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path | str | None = None,
                    rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Import the survey firm's result file (all or nothing) and publish it in full to the teams."""
     if file is not None:
@@ -399,22 +409,22 @@ def import_results(rt: Runtime, year: int, *, actor: str, file: Path | str | Non
         checked = results.check_in(tx, source, parsed, year=year)
     if checked.problems:
         raise rejected(source, checked.problems)
-    instance = ensure_year(rt, year, actor=actor)
+    instance = ensure_year(rt, year, principal=principal)
     if file is not None:
         payload = {"file": str(Path(file).resolve()), "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
     else:
         payload = {"rows": rows, "source": source}
-    rt.send(instance, "results", actor=actor, payload=payload)
+    rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload)
     return {"rows": len(checked.rows), "customers": checked.customers, "instance": instance,
             "message": m("results_imported", rows=len(checked.rows), customers=len(checked.customers),
                          list=", ".join(checked.customers))}
 
 
-def close_year(rt: Runtime, year: int, *, actor: str) -> dict[str, Any]:
+def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any]:
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is None:
         raise UnknownSurveyRecord(m("year_closed", year=year))
-    res = rt.send(found[0], "close", actor=actor)
+    res = rt.send(found[0], "close", actor=principal.actor, principal=principal)
     return {"instance": res.instance_id, "state": res.to_state}
 
 

@@ -18,6 +18,7 @@ from flows.planning.common import get_instance
 from flows.planning.handover import HandoverRefused, contact_moved, employee_moved, introduce, new_owner_for
 from flows.planning.rules import CareRules, HandoverRules
 from flows.planning.sample import planning_runtime
+from tests.support.principals import principal_of
 
 SH = timezone(timedelta(hours=8))
 
@@ -41,10 +42,10 @@ def mails(db: Database, template: str) -> list[str]:
 
 def test_a_contact_who_changes_company_goes_to_the_new_customers_owner_with_card_and_history(
         rt: Any, db: Database, clock: FakeClock) -> None:
-    log_visit(db, clock, "K002", by="E102", on=date(2027, 5, 6))
+    log_visit(db, clock, "K002", principal=principal_of(db, "E102"), on=date(2027, 5, 6))
     with db.read() as tx:
         assessments = tx.one("SELECT COUNT(*) FROM contact_assessment WHERE contact_code = 'K002'")[0]
-    res = contact_moved(rt, "K002", reason="company", actor="E102", new_customer="C003", new_title="副行长")
+    res = contact_moved(rt, "K002", reason="company", principal=principal_of(rt, "E102"), new_customer="C003", new_title="副行长")
     assert (res.started, res.from_owner, res.to_owner) == (True, "E102", "E201")
     assert contact(db, "K002") == ("C003", "E201", None, "副行长")
     with db.read() as tx:
@@ -60,14 +61,14 @@ def test_a_contact_who_changes_company_goes_to_the_new_customers_owner_with_card
 
 
 def test_a_promotion_within_the_same_coverage_changes_the_card_but_needs_no_handover(rt: Any, db: Database) -> None:
-    res = contact_moved(rt, "K003", reason="promotion", actor="E102", new_title="总经理")
+    res = contact_moved(rt, "K003", reason="promotion", principal=principal_of(rt, "E102"), new_title="总经理")
     assert (res.started, res.instance_id) == (False, None)
     assert contact(db, "K003")[1:] == ("E102", "E101", "总经理")
 
 
 def test_senior_contacts_can_be_covered_by_the_team_head(rt: Any, db: Database) -> None:
     rules = CareRules(handover=HandoverRules(senior_by_team_head=True))
-    res = contact_moved(rt, "K003", reason="promotion", actor="E102", new_level="senior", rules=rules)
+    res = contact_moved(rt, "K003", reason="promotion", principal=principal_of(rt, "E102"), new_level="senior", rules=rules)
     assert res.to_owner == "E100"
 
 
@@ -76,23 +77,23 @@ def test_a_handover_to_someone_outside_the_organisation_is_refused_and_nothing_c
     with db.read() as tx:
         instances_before = tx.one("SELECT COUNT(*) FROM flow_instance")[0]
     with pytest.raises(HandoverRefused, match="X999"):
-        contact_moved(rt, "K001", reason="department", actor="E101", to="X999")
+        contact_moved(rt, "K001", reason="department", principal=principal_of(rt, "E100"), to="X999")
     with pytest.raises(HandoverRefused, match="outsider@rival.example.com"):
-        employee_moved(rt, "E101", reason="leave", actor="E100", to="outsider@rival.example.com")
+        employee_moved(rt, "E101", reason="leave", principal=principal_of(rt, "E100"), to="outsider@rival.example.com")
     assert contact(db, "K001") == before
     with db.read() as tx:
         assert tx.one("SELECT COUNT(*) FROM flow_instance")[0] == instances_before
 
 
 def test_an_employee_who_leaves_hands_over_every_contact_by_the_coverage_rules(rt: Any, db: Database) -> None:
-    results = employee_moved(rt, "E102", reason="leave", actor="E100")
+    results = employee_moved(rt, "E102", reason="leave", principal=principal_of(rt, "E100"))
     assert [(r.contact, r.to_owner) for r in results] == [("K002", "E101"), ("K003", "E101")]
     # K002: C001's owner E101; K003: C002's owner is E102 itself (leaving), so its backup E101
     with db.read() as tx:
         assert tx.one("SELECT COUNT(*) FROM contact WHERE owner_emp_no = 'E102'")[0] == 0
     assert contact(db, "K003")[1:3] == ("E101", None)  # the backup became the owner
     with pytest.raises(MCRError):
-        employee_moved(rt, "E102", reason="leave", actor="E100")  # owns nothing any more
+        employee_moved(rt, "E102", reason="leave", principal=principal_of(rt, "E100"))  # owns nothing any more
 
 
 def test_coverage_rule_order_skips_the_leaver(rt: Any) -> None:
@@ -104,16 +105,16 @@ def test_coverage_rule_order_skips_the_leaver(rt: Any) -> None:
 
 
 def test_only_the_previous_owner_or_their_supervisor_logs_the_introduction(rt: Any, db: Database) -> None:
-    res = contact_moved(rt, "K002", reason="company", actor="E102", new_customer="C003")
+    res = contact_moved(rt, "K002", reason="company", principal=principal_of(rt, "E102"), new_customer="C003")
     with pytest.raises(ActionFailed, match="E201"):
-        introduce(rt, res.instance_id, actor="E201")  # type: ignore[arg-type]
-    out = introduce(rt, res.instance_id, actor="E100", note="饭局引荐")  # type: ignore[arg-type]
+        introduce(rt, res.instance_id, principal=principal_of(rt, "E201"))  # type: ignore[arg-type]
+    out = introduce(rt, res.instance_id, principal=principal_of(rt, "E100"), note="饭局引荐")  # type: ignore[arg-type]
     assert out.to_state == "done"
     assert mails(db, "handover_done") == ["e201@example.com"]
 
 
 def test_an_unfinished_handover_is_reminded_then_escalated(rt: Any, db: Database, clock: FakeClock) -> None:
-    res = contact_moved(rt, "K002", reason="company", actor="E102", new_customer="C003")
+    res = contact_moved(rt, "K002", reason="company", principal=principal_of(rt, "E102"), new_customer="C003")
     clock.set(datetime(2027, 5, 13, 9, 59, tzinfo=SH))
     rt.sweep()
     assert mails(db, "handover_reminder") == []
@@ -124,16 +125,17 @@ def test_an_unfinished_handover_is_reminded_then_escalated(rt: Any, db: Database
     rt.sweep()
     assert mails(db, "handover_escalated") == ["e100@example.com"]
     assert get_instance(db, res.instance_id).data["escalated_at"]  # type: ignore[arg-type, union-attr]
-    introduce(rt, res.instance_id, actor="E102")  # type: ignore[arg-type]
+    introduce(rt, res.instance_id, principal=principal_of(rt, "E102"))  # type: ignore[arg-type]
     clock.set(datetime(2027, 6, 30, 10, 0, tzinfo=SH))
     assert rt.sweep() == 0
 
 
 def test_the_same_move_reported_twice_starts_one_handover(rt: Any, db: Database) -> None:
-    first = contact_moved(rt, "K002", reason="company", actor="E102", new_customer="C003")
-    second = contact_moved(rt, "K002", reason="company", actor="E102", new_customer="C003")
+    first = contact_moved(rt, "K002", reason="company", principal=principal_of(rt, "E102"), new_customer="C003")
+    # reported again, by sales management (E102 no longer owns K002: the first report handed it over)
+    second = contact_moved(rt, "K002", reason="company", principal=principal_of(rt, "E002"), new_customer="C003")
     assert (first.started, second.started, second.to_owner) == (True, False, "E201")
     with db.read() as tx:
         assert tx.one("SELECT COUNT(*) FROM flow_instance WHERE flow = 'handover'")[0] == 1
-    rotated = employee_moved(rt, "E201", reason="rotation", actor="E200")
+    rotated = employee_moved(rt, "E201", reason="rotation", principal=principal_of(rt, "E200"))
     assert [(r.contact, r.to_owner) for r in rotated] == [("K002", "E200"), ("K004", "E200")]  # C003's backup

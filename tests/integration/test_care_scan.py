@@ -16,6 +16,7 @@ from engine.errors import MCRError
 from engine.launches import run_due_launches
 from flows.planning.care import care_items, log_visit, run_care_scan, set_coverage
 from flows.planning.sample import planning_runtime
+from tests.support.principals import principal_of
 
 SH = timezone(timedelta(hours=8))
 
@@ -83,7 +84,7 @@ def test_overdue_visits_remind_the_owner_then_the_supervisor_and_a_visit_resets_
     esc = [i for i in items_for(rt, date(2027, 1, 25)) if i.contact == "K001" and i.kind == "visit_escalation"]
     assert [(i.recipient, i.owner) for i in esc] == [("E100", "E101")]
     clock.set(datetime(2027, 1, 26, 9, 0, tzinfo=SH))
-    out = log_visit(db, clock, "K001", by="E101", on=date(2027, 1, 26))
+    out = log_visit(db, clock, "K001", principal=principal_of(db, "E101"), on=date(2027, 1, 26))
     assert out["next_due"] == "2027-02-02"
     assert not [i for i in items_for(rt, date(2027, 2, 2)) if i.contact == "K001" and i.kind.startswith("visit")]
     assert [i.day for i in items_for(rt, date(2027, 2, 3)) if i.contact == "K001" and i.kind == "visit"] == \
@@ -92,12 +93,12 @@ def test_overdue_visits_remind_the_owner_then_the_supervisor_and_a_visit_resets_
 
 def test_a_visit_cannot_be_logged_in_the_future_or_by_an_outsider(rt: Any, db: Database, clock: FakeClock) -> None:
     with pytest.raises(MCRError):
-        log_visit(db, clock, "K001", by="E101", on=date(2027, 1, 11))
+        log_visit(db, clock, "K001", principal=principal_of(db, "E101"), on=date(2027, 1, 11))
     with pytest.raises(MCRError):
-        log_visit(db, clock, "K001", by="X999", on=date(2027, 1, 9))
+        log_visit(db, clock, "K001", principal=principal_of(db, "X999"), on=date(2027, 1, 9))
     with pytest.raises(MCRError):
-        log_visit(db, clock, "K001", by="E020", on=date(2027, 1, 9), kind="sponsor_meeting")  # E010 sponsors K001
-    log_visit(db, clock, "K001", by="E010", on=date(2027, 1, 9), kind="sponsor_meeting")
+        log_visit(db, clock, "K001", principal=principal_of(db, "E020"), on=date(2027, 1, 9), kind="sponsor_meeting")  # E010 sponsors K001
+    log_visit(db, clock, "K001", principal=principal_of(db, "E010"), on=date(2027, 1, 9), kind="sponsor_meeting")
 
 
 def test_overdue_sponsor_meetings_remind_sponsor_and_owner(rt: Any) -> None:
@@ -108,7 +109,7 @@ def test_overdue_sponsor_meetings_remind_sponsor_and_owner(rt: Any) -> None:
 
 def test_rotation_is_flagged_to_the_supervisor_a_quarter_before_four_years(rt: Any, db: Database,
                                                                           clock: FakeClock) -> None:
-    set_coverage(db, clock, "C001", "E101", date(2023, 6, 1), actor="E002")
+    set_coverage(db, clock, "C001", "E101", date(2023, 6, 1), principal=principal_of(db, "E002"))
     assert not [i for i in items_for(rt, date(2027, 3, 1)) if i.kind == "rotation"]
     [flag] = [i for i in items_for(rt, date(2027, 3, 2)) if i.kind == "rotation"]
     assert (flag.recipient, flag.owner, flag.customer, flag.day) == ("E100", "E101", "C001", "2027-06-01")

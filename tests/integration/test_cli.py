@@ -3,6 +3,7 @@ Chinese by default and English with MCR_LOCALE=en."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -51,21 +52,21 @@ def test_show_renders_a_mermaid_state_diagram() -> None:
 
 
 def test_start_send_show_and_a_refused_event(env: dict[str, str]) -> None:
-    res = mcr("instances", "start", "ticket", "--data", '{"summary": "打印机"}', "--actor", "alice", env=env)
+    res = mcr("instances", "start", "ticket", "--data", '{"summary": "打印机"}', env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "已启动实例 #1（ticket，状态 new）"
-    res = mcr("event", "send", "1", "assign", "--actor", "alice", "--payload", '{"assignee": "bob@example.com"}',
+    res = mcr("event", "send", "1", "assign", "--payload", '{"assignee": "bob@example.com"}',
               "--client-event-id", "c1", env=env)
     assert res.stdout.strip() == "实例 #1：new → assigned（版本 2）", res.stderr
-    again = mcr("event", "send", "1", "assign", "--actor", "alice", "--payload", '{"assignee": "bob@example.com"}',
+    again = mcr("event", "send", "1", "assign", "--payload", '{"assignee": "bob@example.com"}',
                 "--client-event-id", "c1", env=env)
     assert again.returncode == 0 and "已处理过" in again.stdout
-    refused = mcr("event", "send", "1", "close", "--actor", "mallory", env=env)
+    refused = mcr("event", "send", "1", "close", env=env)
     assert refused.returncode == 1
-    assert refused.stderr.strip() == "错误: ticket #1 处于状态“assigned”，不允许事件“close”；允许的事件：birthday, note, remind, resolve"
-    refused_en = mcr("event", "send", "1", "close", "--actor", "mallory", env={**env, "MCR_LOCALE": "en"})
+    assert refused.stderr.strip() == "错误: ticket #1 处于状态“assigned”，不允许事件“close”；允许的事件：note, resolve"
+    refused_en = mcr("event", "send", "1", "close", env={**env, "MCR_LOCALE": "en"})
     assert refused_en.stderr.strip() == ("error: event 'close' is not allowed for ticket #1 in state 'assigned'; "
-                                         "allowed: birthday, note, remind, resolve")
+                                         "allowed: note, resolve")
     shown = json.loads(mcr("instances", "show", "1", "--json", env=env).stdout)
     assert shown["state"] == "assigned" and [h["event"] for h in shown["history"]] == ["start", "assign"]
     assert {t["name"]: t["status"] for t in shown["timers"]}["sla"] == "cancelled"
@@ -76,10 +77,33 @@ def test_start_send_show_and_a_refused_event(env: dict[str, str]) -> None:
     assert (Path(env["MCR_MAIL_DIR"]) / "1.eml").is_file()
 
 
+def test_an_internal_event_sent_from_the_cli_is_refused_and_logged(env: dict[str, str]) -> None:
+    assert mcr("instances", "start", "ticket", "--data", "{}", env=env).returncode == 0
+    refused = mcr("event", "send", "1", "sla_breached", env=env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("错误: 事件“sla_breached”是流程 ticket 的内部事件，只能由引擎（定时器、启动任务）发送；"
+                                      "实例 #1 未改变")
+    shown = json.loads(mcr("instances", "show", "1", "--json", env=env).stdout)
+    assert shown["state"] == "new" and shown["version"] == 1
+    import sqlite3
+
+    with sqlite3.connect(env["MCR_DATABASE_URL"].removeprefix("sqlite:///")) as conn:
+        rows = conn.execute("SELECT instance_id, actor, event, code FROM flow_refusal").fetchall()
+    assert rows == [(1, f"operator {getpass.getuser()}", "sla_breached", "internal_event")]
+
+
+def test_an_unknown_as_is_one_line_and_exit_1(env: dict[str, str]) -> None:
+    assert mcr("instances", "start", "ticket", "--data", "{}", env=env).returncode == 0
+    res = mcr("event", "send", "1", "note", "--as", "NOBODY", env=env)
+    assert res.returncode == 1 and res.stderr.strip() == "错误: 没有工号为「NOBODY」的员工：--as 必须是主数据中的员工"
+    assert mcr("event", "send", "1", "assign", "--actor", "alice", env=env).returncode == 2  # --actor is gone
+
+
 def test_bad_json_payload_and_unknown_instance_are_one_line_errors(env: dict[str, str]) -> None:
-    res = mcr("event", "send", "1", "assign", "--actor", "a", "--payload", "{oops", env=env)
+    res = mcr("event", "send", "1", "assign", "--payload", "{oops", env=env)
     assert res.returncode == 1 and res.stderr.startswith("错误: --payload 不是有效的 JSON")
-    res = mcr("event", "send", "42", "assign", "--actor", "a", env=env)
+    assert mcr("init", env=env).returncode == 0
+    res = mcr("event", "send", "42", "assign", env=env)
     assert res.returncode == 1 and res.stderr.strip() == "错误: 没有编号为 42 的流程实例"
 
 
@@ -88,7 +112,7 @@ def test_bad_database_url_is_a_one_line_error(env: dict[str, str]) -> None:
     assert res.returncode == 1
     assert res.stderr.strip().startswith("错误: bad database URL 'mysql://nobody@nowhere/x'")
     res = mcr("db", "upgrade", env={**env, "MCR_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
-    assert res.returncode == 1 and "cannot connect to database" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 1 and "无法连接数据库" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_timers_list_shows_pending_and_skipped(env: dict[str, str]) -> None:

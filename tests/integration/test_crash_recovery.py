@@ -28,7 +28,7 @@ def _serve(db: Database, smtp_url: str, tmp: Path, pause: float) -> subprocess.P
     env = dict(os.environ, MCR_DATABASE_URL=db.url, MCR_FLOWS_DIR=str(TEST_FLOWS), MCR_SMTP_URL=smtp_url,
                MCR_TIMER_LEASE_S="3", MCR_RESCAN_S="1", MCR_FAULT_PAUSE_AFTER_CLAIM_S=str(pause),
                MCR_LOG_LEVEL="WARNING", PREFECT_HOME=str(tmp / "prefect"))
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 

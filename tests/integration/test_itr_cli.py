@@ -16,10 +16,11 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from engine.auth.principal import UnknownEmployee, os_user
 from engine.db import Database
-from engine.errors import MCRError
+from engine.errors import MCRError, NotPermitted
 from flows.itr.cli import register
-from flows.itr.errors import EscalationReasonMissing, ItrUsageError, UnknownCustomer
+from flows.itr.errors import EscalationReasonMissing, IssueNotVisible, ItrUsageError, UnknownCustomer
 from flows.itr.replay import insert_org
 from tests.conftest import ROOT
 
@@ -108,9 +109,41 @@ def test_the_whole_life_of_an_issue_through_the_cli(env: dict, app: typer.Typer)
     assert [i["state"] for i in json.loads(listed.output)] == ["closed"]
 
 
-def test_acting_employee_can_come_from_mcr_user(env: dict, app: typer.Typer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MCR_USER", "SZ-HL")
-    assert run(app, *[a for a in OPEN if a not in ("--as", "SZ-HL")]).exit_code == 0
+def test_an_issue_action_without_as_is_refused_even_with_mcr_user_set(env: dict, app: typer.Typer,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCR_USER", "SZ-HL")  # no longer names anyone: identity is never self-declared
+    res = run(app, *[a for a in OPEN if a not in ("--as", "SZ-HL")])
+    assert res.exit_code == 1 and isinstance(res.exception, NotPermitted) and "--as" in str(res.exception)
+    assert run(app, "issue", "list", "--json").output.strip() == "[]"
+
+
+def test_an_unknown_as_is_refused_with_one_line_and_nothing_done(env: dict, app: typer.Typer) -> None:
+    res = run(app, *[a if a != "SZ-HL" else "NOBODY" for a in OPEN])
+    assert res.exit_code == 1 and isinstance(res.exception, UnknownEmployee)
+    assert str(res.exception) == "没有工号为「NOBODY」的员工：--as 必须是主数据中的员工"
+    assert run(app, "issue", "list", "--json").output.strip() == "[]"
+
+
+def test_as_is_recorded_in_history_as_the_operator_for_the_employee(env: dict, app: typer.Typer) -> None:
+    run(app, *OPEN)
+    run(app, "issue", "dispatch", "1", "--as", "SZ-HL")
+    user = os_user()
+    db = Database(env["MCR_DATABASE_URL"])
+    with db.read() as tx:
+        actors = [r[0] for r in tx.all("SELECT actor FROM flow_history WHERE instance_id = 1 ORDER BY id")]
+        submitter = tx.one("SELECT submitter_emp_no FROM itr_issue WHERE id = 1")[0]
+    db.dispose()
+    assert actors == [f"operator {user} for SZ-HL"] * 2 and submitter == "SZ-HL"
+
+
+def test_issue_reads_follow_who_may_see_the_issue(env: dict, app: typer.Typer) -> None:
+    run(app, *OPEN)
+    run(app, "issue", "dispatch", "1", "--as", "SZ-HL")
+    assert run(app, "issue", "show", "1", "--as", "SZ-H1").exit_code == 0      # its handler
+    refused = run(app, "issue", "show", "1", "--as", "GZ-H1")                  # a handler of another office
+    assert refused.exit_code == 1 and isinstance(refused.exception, IssueNotVisible)
+    assert json.loads(run(app, "issue", "list", "--json", "--as", "GZ-H1").output) == []
+    assert [i["id"] for i in json.loads(run(app, "issue", "list", "--json", "--as", "SZ-QA").output)] == [1]
 
 
 def test_escalate_without_reason_is_refused(env: dict, app: typer.Typer) -> None:

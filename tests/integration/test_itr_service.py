@@ -22,6 +22,7 @@ from flows.itr.errors import (CallbackTooSoon, EscalationQuotaExceeded, Escalati
                               ItrUsageError, NotHandler, NotSubmitter, ScoreOutOfRange, UnknownCustomer, UnknownIssue)
 from flows.itr.replay import insert_org
 from tests.conftest import ROOT
+from tests.support.principals import ENGINE, principal_of
 
 ITR_FLOWS = ROOT / "flows" / "itr"
 ORG_FILE = ROOT / "tests" / "scenarios" / "itr" / "data" / "org.yaml"
@@ -58,14 +59,14 @@ def open_issue(rt: Runtime, **overrides: Any) -> service.IssueView:
               "title": "基站光模块告警", "description": "多个站点光模块温度告警"}
     fields.update(overrides)
     actor = fields.pop("actor", "SZ-HL")
-    return service.open_issue(rt, actor=actor, **fields)
+    return service.open_issue(rt, principal=principal_of(rt, actor), **fields)
 
 
 def to_handling(rt: Runtime, **overrides: Any) -> service.IssueView:
     issue = open_issue(rt, **overrides)
-    service.dispatch(rt, issue.id, actor="SZ-HL")
-    handler = service.get_issue(rt, issue.id).handler
-    return service.accept(rt, issue.id, actor=handler)
+    service.dispatch(rt, issue.id, principal=principal_of(rt, "SZ-HL"))
+    handler = service.get_issue(rt, issue.id, principal=ENGINE).handler
+    return service.accept(rt, issue.id, principal=principal_of(rt, handler))
 
 
 def snapshot(db: Database) -> dict[str, Any]:
@@ -145,9 +146,9 @@ def test_refusal_messages_are_english_with_mcr_locale_en(rt: Runtime, monkeypatc
 
 def test_dispatch_by_type_and_non_technical_goes_to_the_sales_organisation(rt: Runtime, db: Database) -> None:
     tech = open_issue(rt)
-    assert service.dispatch(rt, tech.id, actor="SZ-HL").handler == "SZ-H1"
+    assert service.dispatch(rt, tech.id, principal=principal_of(rt, "SZ-HL")).handler == "SZ-H1"
     sales = open_issue(rt, type="non_technical", title="合同付款条款争议")
-    view = service.dispatch(rt, sales.id, actor="SZ-HL")
+    view = service.dispatch(rt, sales.id, principal=principal_of(rt, "SZ-HL"))
     assert (view.queue, view.handler) == ("sales", "SZ-AM1")  # the customer's account manager
     sent = mails(db, "dispatched")
     assert [m[1] for m in sent] == ["sz-h1@example.com", "sz-am1@example.com"]
@@ -156,9 +157,9 @@ def test_dispatch_by_type_and_non_technical_goes_to_the_sales_organisation(rt: R
 
 def test_redispatch_is_recorded_and_lowers_first_time_accuracy(rt: Runtime) -> None:
     a, b = open_issue(rt), open_issue(rt)
-    service.dispatch(rt, a.id, actor="SZ-HL")
-    service.dispatch(rt, b.id, actor="SZ-HL")
-    view = service.redispatch(rt, b.id, actor="SZ-H1", queue="sales", reason="实为商务问题")
+    service.dispatch(rt, a.id, principal=principal_of(rt, "SZ-HL"))
+    service.dispatch(rt, b.id, principal=principal_of(rt, "SZ-HL"))
+    view = service.redispatch(rt, b.id, principal=principal_of(rt, "SZ-H1"), queue="sales", reason="实为商务问题")
     assert [(d.seq, d.queue, d.redispatch) for d in view.dispatches] == [(1, "technical", False), (2, "sales", True)]
     rep = service.report(rt, week="2026-W48", office="OFF-SZ")
     assert (rep.dispatch.dispatched, rep.dispatch.first_time_right, rep.dispatch.accuracy) == (2, 1, 0.5)
@@ -166,10 +167,10 @@ def test_redispatch_is_recorded_and_lowers_first_time_accuracy(rt: Runtime) -> N
 
 def test_only_the_handler_accepts(rt: Runtime, db: Database) -> None:
     issue = open_issue(rt)
-    service.dispatch(rt, issue.id, actor="SZ-HL")
+    service.dispatch(rt, issue.id, principal=principal_of(rt, "SZ-HL"))
     before = snapshot(db)
     with pytest.raises(NotHandler, match="SZ-H1"):
-        service.accept(rt, issue.id, actor="SZ-H2")
+        service.accept(rt, issue.id, principal=principal_of(rt, "SZ-H2"))
     assert snapshot(db) == before
 
 
@@ -180,10 +181,10 @@ def test_escalation_without_reason_is_refused_nothing_changed_and_logged(rt: Run
     issue = to_handling(rt)
     before = snapshot(db)
     with pytest.raises(EscalationReasonMissing) as err:
-        service.escalate(rt, issue.id, actor="SZ-H1", reason=None)
+        service.escalate(rt, issue.id, principal=principal_of(rt, "SZ-H1"), reason=None)
     assert "升级必须给出原因" in str(err.value) and "no_owner" in str(err.value)
     with pytest.raises(EscalationReasonMissing, match="不被允许"):
-        service.escalate(rt, issue.id, actor="SZ-H1", reason="customer_is_angry")
+        service.escalate(rt, issue.id, principal=principal_of(rt, "SZ-H1"), reason="customer_is_angry")
     assert snapshot(db) == before
     assert [r[2:4] for r in refusals(db)] == [("escalate", "reason_missing")] * 2
 
@@ -191,28 +192,29 @@ def test_escalation_without_reason_is_refused_nothing_changed_and_logged(rt: Run
 def test_escalation_exactly_at_the_office_quota_is_allowed_above_it_refused_then_overridden(
         rt: Runtime, db: Database) -> None:
     issues = [to_handling(rt) for _ in range(10)]
-    first = service.escalate(rt, issues[0].id, actor="SZ-H1", reason="no_owner")
-    second = service.escalate(rt, issues[1].id, actor=service.get_issue(rt, issues[1].id).handler,
+    first = service.escalate(rt, issues[0].id, principal=principal_of(rt, "SZ-H1"), reason="no_owner")
+    second_handler = service.get_issue(rt, issues[1].id, principal=ENGINE).handler
+    second = service.escalate(rt, issues[1].id, principal=principal_of(rt, second_handler),
                               reason="arbitration_needed")
     assert (first.decision, second.decision) == ("granted", "granted")
     assert (second.escalated_before, second.unit_issues) == (1, 10)  # 2 of 10 = exactly 20 %: allowed
     third = issues[2]
-    handler = service.get_issue(rt, third.id).handler
+    handler = service.get_issue(rt, third.id, principal=ENGINE).handler
     before = snapshot(db)
     with pytest.raises(EscalationQuotaExceeded) as err:
-        service.escalate(rt, third.id, actor=handler, reason="no_owner")
+        service.escalate(rt, third.id, principal=principal_of(rt, handler), reason="no_owner")
     assert "3/10 = 30.0%" in str(err.value) and "OFF-SZ" in str(err.value)
     after = snapshot(db)
     assert {k: v for k, v in after.items() if k != "itr_escalation"} == \
         {k: v for k, v in before.items() if k != "itr_escalation"}
-    assert service.get_issue(rt, third.id).state == "handling"
-    refused = service.escalations(rt, issue_id=third.id)
+    assert service.get_issue(rt, third.id, principal=ENGINE).state == "handling"
+    refused = service.escalations(rt, issue_id=third.id, principal=ENGINE)
     assert [(e.decision, e.counted, e.qa_flag) for e in refused] == [("refused", False, False)]
     assert refusals(db)[-1][3] == "quota_exceeded"
-    over = service.escalate(rt, third.id, actor=handler, reason="no_owner", override_by="SZ-SUP",
+    over = service.escalate(rt, third.id, principal=principal_of(rt, handler), reason="no_owner", override_by="SZ-SUP",
                             override_why="客户高层投诉，须地区部协调")
     assert (over.decision, over.counted, over.qa_flag, over.override_by) == ("overridden", True, True, "SZ-SUP")
-    view = service.get_issue(rt, third.id)
+    view = service.get_issue(rt, third.id, principal=ENGINE)
     assert view.state == "escalated_region" and view.handler == "R-H1"
     assert [(q.kind, q.status) for q in view.qa_cases] == [("escalation_override", "open")]
     assert mails(db, "qa_case_opened")[-1][1] == "sz-qa@example.com"
@@ -222,16 +224,16 @@ def test_escalation_exactly_at_the_office_quota_is_allowed_above_it_refused_then
 def test_an_override_needs_both_who_and_why(rt: Runtime) -> None:
     issue = to_handling(rt)
     with pytest.raises(TransitionRefused, match="override_why"):
-        service.escalate(rt, issue.id, actor="SZ-H1", reason="no_owner", override_by="SZ-SUP")
+        service.escalate(rt, issue.id, principal=principal_of(rt, "SZ-H1"), reason="no_owner", override_by="SZ-SUP")
 
 
 def test_sla_breach_escalates_automatically_and_counts_against_the_quota(rt: Runtime, db: Database,
                                                                           clock: FakeClock) -> None:
     issue = to_handling(rt, severity="urgent")  # due Thu 14:30
     sweep_until(rt, clock, at("2026-11-26 14:29"))
-    assert service.get_issue(rt, issue.id).state == "handling"
+    assert service.get_issue(rt, issue.id, principal=ENGINE).state == "handling"
     sweep_until(rt, clock, at("2026-11-26 14:30"))
-    view = service.get_issue(rt, issue.id)
+    view = service.get_issue(rt, issue.id, principal=ENGINE)
     assert (view.state, view.level, view.handler, view.sla_breaches) == ("escalated_region", "region", "R-H1", 1)
     esc = view.escalations[0]
     assert (esc.reason, esc.automatic, esc.counted, esc.actor) == ("time_limit_exceeded", True, True, "timer:sla")
@@ -240,7 +242,7 @@ def test_sla_breach_escalates_automatically_and_counts_against_the_quota(rt: Run
     # The region gets the time limit afresh: Thu 14:30 + 4 business hours = Fri 09:30.
     assert view.sla_due == "2026-11-27T09:30+08:00"
     sweep_until(rt, clock, at("2026-11-27 09:30"))
-    assert service.get_issue(rt, issue.id).state == "escalated_hq"
+    assert service.get_issue(rt, issue.id, principal=ENGINE).state == "escalated_hq"
 
 
 # ---------------------------------------------------------------------------------------------- major incident
@@ -249,13 +251,13 @@ def test_sla_breach_escalates_automatically_and_counts_against_the_quota(rt: Run
 def test_major_incident_mails_the_contact_every_hour_until_resolved(rt: Runtime, db: Database,
                                                                      clock: FakeClock) -> None:
     issue = to_handling(rt, severity="urgent")
-    service.declare_major(rt, issue.id, actor="SZ-H1", care_rep="SZ-CC")
-    service.note(rt, issue.id, actor="SZ-H1", text="已定位到光模块批次问题")
+    service.declare_major(rt, issue.id, principal=principal_of(rt, "SZ-H1"), care_rep="SZ-CC")
+    service.note(rt, issue.id, principal=principal_of(rt, "SZ-H1"), text="已定位到光模块批次问题")
     sweep_until(rt, clock, at("2026-11-26 12:30"))  # wall time: lunch does not pause the reports
     reports = mails(db, "progress_report")
     assert len(reports) == 1 + 3 and {m[1] for m in reports} == {"zhang@pengcheng.example"}
     assert "已定位到光模块批次问题" in reports[-1][3] and "关怀代表" in reports[-1][3]
-    service.resolve(rt, issue.id, actor="SZ-H1", solution="更换批次")
+    service.resolve(rt, issue.id, principal=principal_of(rt, "SZ-H1"), solution="更换批次")
     sweep_until(rt, clock, at("2026-11-26 16:00"))
     assert len(mails(db, "progress_report")) == 4
 
@@ -263,7 +265,7 @@ def test_major_incident_mails_the_contact_every_hour_until_resolved(rt: Runtime,
 def test_major_incident_needs_a_customer_care_representative(rt: Runtime) -> None:
     issue = to_handling(rt)
     with pytest.raises(TransitionRefused, match="SZ-H2"):
-        service.declare_major(rt, issue.id, actor="SZ-H1", care_rep="SZ-H2")
+        service.declare_major(rt, issue.id, principal=principal_of(rt, "SZ-H1"), care_rep="SZ-H2")
 
 
 # ---------------------------------------------------------------------------------------------- close, callback, QA
@@ -271,14 +273,14 @@ def test_major_incident_needs_a_customer_care_representative(rt: Runtime) -> Non
 
 def resolved(rt: Runtime, **overrides: Any) -> service.IssueView:
     issue = to_handling(rt, **overrides)
-    return service.resolve(rt, issue.id, actor=issue.handler, solution="更换光模块")
+    return service.resolve(rt, issue.id, principal=principal_of(rt, issue.handler), solution="更换光模块")
 
 
 def test_close_by_someone_other_than_the_submitter_is_refused(rt: Runtime, db: Database) -> None:
     issue = resolved(rt)
     before = snapshot(db)
     with pytest.raises(NotSubmitter) as err:
-        service.close(rt, issue.id, actor="SZ-H1")
+        service.close(rt, issue.id, principal=principal_of(rt, "SZ-H1"))
     assert "SZ-HL" in str(err.value) and "只有问题提交人" in str(err.value)
     assert snapshot(db) == before
     assert refusals(db)[-1][:4] == (issue.id, "SZ-H1", "close", "not_submitter")
@@ -287,47 +289,47 @@ def test_close_by_someone_other_than_the_submitter_is_refused(rt: Runtime, db: D
 def test_callback_score_three_closes_two_opens_qa_that_keeps_the_issue_open(rt: Runtime, db: Database) -> None:
     a = resolved(rt, severity="urgent")
     b = resolved(rt, severity="urgent", contact="K-BIG2")
-    assert service.close(rt, a.id, actor="SZ-HL").state == "callback_pending"
-    assert service.close(rt, b.id, actor="SZ-HL").state == "callback_pending"
-    assert service.record_callback(rt, a.id, actor="SZ-CC", score=3).state == "closed"
-    low = service.record_callback(rt, b.id, actor="SZ-CC", score=2)
+    assert service.close(rt, a.id, principal=principal_of(rt, "SZ-HL")).state == "callback_pending"
+    assert service.close(rt, b.id, principal=principal_of(rt, "SZ-HL")).state == "callback_pending"
+    assert service.record_callback(rt, a.id, principal=principal_of(rt, "SZ-CC"), score=3).state == "closed"
+    low = service.record_callback(rt, b.id, principal=principal_of(rt, "SZ-CC"), score=2)
     assert low.state == "qa_review" and low.closed is None
     case = low.qa_cases[0]
     assert (case.kind, case.score, case.status) == ("low_score", 2, "open")
     with pytest.raises(TransitionRefused, match="流程QA"):
-        service.qa_decide(rt, case.id, actor="SZ-H1", decision="close")
-    decided = service.qa_decide(rt, case.id, actor="SZ-QA", decision="close", accountable="SZ-H1", note="处理不及时")
+        service.qa_decide(rt, case.id, principal=principal_of(rt, "SZ-H1"), decision="close")
+    decided = service.qa_decide(rt, case.id, principal=principal_of(rt, "SZ-QA"), decision="close", accountable="SZ-H1", note="处理不及时")
     assert (decided.status, decided.decision, decided.accountable) == ("decided", "close", "SZ-H1")
-    assert service.get_issue(rt, b.id).state == "closed"
+    assert service.get_issue(rt, b.id, principal=ENGINE).state == "closed"
 
 
 def test_qa_can_send_a_low_score_issue_back_to_its_level(rt: Runtime) -> None:
     issue = resolved(rt, severity="urgent")
-    service.close(rt, issue.id, actor="SZ-HL")
-    low = service.record_callback(rt, issue.id, actor="SZ-CC", score=1)
-    service.qa_decide(rt, low.qa_cases[0].id, actor="SZ-QA", decision="reopen")
-    assert service.get_issue(rt, issue.id).state == "handling"
+    service.close(rt, issue.id, principal=principal_of(rt, "SZ-HL"))
+    low = service.record_callback(rt, issue.id, principal=principal_of(rt, "SZ-CC"), score=1)
+    service.qa_decide(rt, low.qa_cases[0].id, principal=principal_of(rt, "SZ-QA"), decision="reopen")
+    assert service.get_issue(rt, issue.id, principal=ENGINE).state == "handling"
 
 
 @pytest.mark.parametrize("score", [0, 6, "x", None, 2.5])
 def test_a_score_outside_one_to_five_is_refused(rt: Runtime, db: Database, score: Any) -> None:
     issue = resolved(rt, severity="urgent")
-    service.close(rt, issue.id, actor="SZ-HL")
+    service.close(rt, issue.id, principal=principal_of(rt, "SZ-HL"))
     before = snapshot(db)
     with pytest.raises(ScoreOutOfRange, match="1 到 5"):
-        service.record_callback(rt, issue.id, actor="SZ-CC", score=score)
+        service.record_callback(rt, issue.id, principal=principal_of(rt, "SZ-CC"), score=score)
     assert snapshot(db) == before
     assert refusals(db)[-1][3] == "score_out_of_range"
 
 
 def test_an_event_for_a_closed_issue_is_refused(rt: Runtime, db: Database) -> None:
     issue = resolved(rt, severity="urgent")
-    service.close(rt, issue.id, actor="SZ-HL")
-    service.record_callback(rt, issue.id, actor="SZ-CC", score=5)
+    service.close(rt, issue.id, principal=principal_of(rt, "SZ-HL"))
+    service.record_callback(rt, issue.id, principal=principal_of(rt, "SZ-CC"), score=5)
     before = snapshot(db)
-    for attempt in (lambda: service.close(rt, issue.id, actor="SZ-HL"),
-                    lambda: service.escalate(rt, issue.id, actor="SZ-H1", reason="no_owner"),
-                    lambda: service.note(rt, issue.id, actor="SZ-H1", text="again")):
+    for attempt in (lambda: service.close(rt, issue.id, principal=principal_of(rt, "SZ-HL")),
+                    lambda: service.escalate(rt, issue.id, principal=principal_of(rt, "SZ-H1"), reason="no_owner"),
+                    lambda: service.note(rt, issue.id, principal=principal_of(rt, "SZ-H1"), text="again")):
         with pytest.raises(IssueStateRefused, match="已关闭"):
             attempt()
     assert snapshot(db) == before
@@ -336,7 +338,7 @@ def test_an_event_for_a_closed_issue_is_refused(rt: Runtime, db: Database) -> No
 
 def test_an_unknown_issue_number_is_refused_and_logged(rt: Runtime, db: Database) -> None:
     with pytest.raises(UnknownIssue, match="#999"):
-        service.close(rt, 999, actor="SZ-HL")
+        service.close(rt, 999, principal=principal_of(rt, "SZ-HL"))
     assert refusals(db)[-1][2:4] == ("close", "unknown_instance")
 
 
@@ -344,36 +346,36 @@ def test_urgent_issues_are_always_called_back(rt: Runtime) -> None:
     views = [resolved(rt, severity="urgent", customer=cu, contact=c)
              for cu, c in (("C-BIG", "K-BIG1"), ("C-BIG", "K-BIG2"), ("C-MID", "K-MID1"))]
     for v in views:
-        closing = service.close(rt, v.id, actor="SZ-HL")
+        closing = service.close(rt, v.id, principal=principal_of(rt, "SZ-HL"))
         assert closing.state == "callback_pending"
         assert closing.callback_decisions[-1].reason == "urgent"
 
 
 def test_the_same_contact_is_not_called_back_within_ten_days(rt: Runtime, clock: FakeClock) -> None:
     first = resolved(rt, severity="urgent")
-    service.close(rt, first.id, actor="SZ-HL")
-    service.record_callback(rt, first.id, actor="SZ-CC", score=5)
+    service.close(rt, first.id, principal=principal_of(rt, "SZ-HL"))
+    service.record_callback(rt, first.id, principal=principal_of(rt, "SZ-CC"), score=5)
     clock.set(clock.now() + timedelta(days=9))
     second = resolved(rt, severity="urgent")
-    closing = service.close(rt, second.id, actor="SZ-HL")
+    closing = service.close(rt, second.id, principal=principal_of(rt, "SZ-HL"))
     decision = closing.callback_decisions[-1]
     assert (decision.required, decision.reason) == (True, "urgent_after_gap")
     assert decision.not_before == "2026-12-06T09:00+08:00"
     with pytest.raises(CallbackTooSoon, match="10 天内不得再次回访"):
-        service.record_callback(rt, second.id, actor="SZ-CC", score=4)
+        service.record_callback(rt, second.id, principal=principal_of(rt, "SZ-CC"), score=4)
     clock.set(at("2026-12-06 09:00"))
-    assert service.record_callback(rt, second.id, actor="SZ-CC", score=4).state == "closed"
+    assert service.record_callback(rt, second.id, principal=principal_of(rt, "SZ-CC"), score=4).state == "closed"
 
 
 # ---------------------------------------------------------------------------------------------- library, weekly
 
 
 def test_case_library_search_finds_chinese_text(rt: Runtime) -> None:
-    service.add_case(rt, actor="SZ-H1", code="G-1", kind="guide", title="光模块温度告警处理指导书",
+    service.add_case(rt, principal=principal_of(rt, "SZ-H1"), code="G-1", kind="guide", title="光模块温度告警处理指导书",
                      body="检查风扇与光模块批次；必要时更换光模块。")
-    service.add_case(rt, actor="SZ-H1", code="G-2", kind="guide", title="合同付款争议处理",
+    service.add_case(rt, principal=principal_of(rt, "SZ-H1"), code="G-2", kind="guide", title="合同付款争议处理",
                      body="与客户财务确认付款条款，升级到销售管理部。")
-    service.add_case(rt, actor="SZ-H1", code="G-3", kind="case", title="传输链路中断", body="光缆被挖断，抢修后恢复；告警消失。")
+    service.add_case(rt, principal=principal_of(rt, "SZ-H1"), code="G-3", kind="case", title="传输链路中断", body="光缆被挖断，抢修后恢复；告警消失。")
     hits = service.search_cases(rt, "光模块告警")
     assert [h.code for h in hits][:2] == ["G-1", "G-3"]
     assert service.search_cases(rt, "付款")[0].code == "G-2"
@@ -382,14 +384,14 @@ def test_case_library_search_finds_chinese_text(rt: Runtime) -> None:
 
 def test_resolving_can_add_the_solution_to_the_case_library(rt: Runtime) -> None:
     issue = to_handling(rt, title="OLT 单板反复重启")
-    service.resolve(rt, issue.id, actor="SZ-H1", solution="升级单板固件到 V3", add_to_library=True)
+    service.resolve(rt, issue.id, principal=principal_of(rt, "SZ-H1"), solution="升级单板固件到 V3", add_to_library=True)
     assert service.search_cases(rt, "单板重启")[0].code == f"ISSUE-{issue.id}"
 
 
 def test_weekly_check_lists_big_customers_teams_below_two_valid_issues(rt: Runtime, clock: FakeClock) -> None:
     open_issue(rt)  # C-BIG: one valid issue in 2026-W48, fewer than 2
     rejected = open_issue(rt, customer="C-GZ", contact="K-GZ1")
-    service.reject(rt, rejected.id, actor="GZ-H1", reason="重复提交")
+    service.reject(rt, rejected.id, principal=principal_of(rt, "GZ-H1"), reason="重复提交")
     check = service.weekly_check(rt, "2026-W48")
     assert (check.customers_checked, check.required) == (2, 2)  # C-BIG 80 M and C-GZ exactly 50 M; not C-MID
     assert [(s.customer, s.team, s.valid_issues) for s in check.shortfalls] == [("C-GZ", "T-GZ1", 0),
@@ -443,8 +445,8 @@ def test_monthly_review_mails_region_heads_and_hq_sales_management(rt: Runtime, 
 
 def test_report_counts_callbacks_escalations_and_open_qa_cases(rt: Runtime) -> None:
     a = resolved(rt, severity="urgent")
-    service.close(rt, a.id, actor="SZ-HL")
-    service.record_callback(rt, a.id, actor="SZ-CC", score=2)
+    service.close(rt, a.id, principal=principal_of(rt, "SZ-HL"))
+    service.record_callback(rt, a.id, principal=principal_of(rt, "SZ-CC"), score=2)
     rep = service.report(rt, week="2026-W48", office="OFF-SZ")
     assert rep.qa_cases_open == 1 and rep.callbacks.scores == 1 and rep.callbacks.average_score == 2.0
     assert rep.new_valid_issues == 1 and rep.new_issues_by_type == {"technical": 1}
@@ -487,7 +489,7 @@ def test_open_issue_in_opens_an_issue_inside_another_flows_step(rt: Runtime, db:
     runtime.send(sid, "low_score", actor="SZ-AM1", payload={"customer": "C-BIG"})
     with db.read() as tx:
         issue_id = tx.one("SELECT id FROM itr_issue")[0]
-    view = service.get_issue(runtime, issue_id)
+    view = service.get_issue(runtime, issue_id, principal=ENGINE)
     assert (view.source, view.submitter, view.state) == ("survey", "SZ-AM1", "received")
 
 

@@ -17,6 +17,7 @@ from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import ImportRejected
 from engine.masterdata import audit
+from engine.auth.principal import Principal
 from engine.masterdata.exporter import export_contacts, export_customers
 from engine.masterdata.importer import ImportResult, import_file
 from engine.masterdata.models import (ActivityInvitee, Assessment, AuditEntry, Contact, Customer, Employee,
@@ -24,8 +25,11 @@ from engine.masterdata.models import (ActivityInvitee, Assessment, AuditEntry, C
 from engine.masterdata.service import tier_history
 from engine.masterdata.settings import MasterDataRules
 from tests.conftest import ROOT
+from tests.support.principals import principal_of
 
 DATA = ROOT / "tests" / "data" / "masterdata"
+IMPORT = Principal.engine("import")
+OPERATOR = Principal.operator_only("root")
 TABLES: tuple[type[SQLModel], ...] = (OrgUnit, Employee, Customer, TierChange, Contact, Assessment, SponsorPairing,
                                       Project, MarketingActivity, ActivityInvitee, AuditEntry)
 
@@ -33,9 +37,12 @@ TABLES: tuple[type[SQLModel], ...] = (OrgUnit, Employee, Customer, TierChange, C
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def run_import(db: Database, clock: FakeClock, kind: str, path: Path | str, **kwargs: Any) -> ImportResult:
+def run_import(db: Database, clock: FakeClock, kind: str, path: Path | str, *, as_emp: str | None = None,
+               principal: Principal | None = None, **kwargs: Any) -> ImportResult:
+    """Import as the engine's "import" job, as `principal`, or as employee `as_emp` (the operator's `--as`)."""
+    principal = principal_of(db, as_emp) if as_emp else principal or IMPORT
     with db.session() as session:
-        return import_file(session, kind, path, clock=clock, **kwargs)
+        return import_file(session, kind, path, clock=clock, principal=principal, **kwargs)
 
 
 def seed(db: Database, clock: FakeClock, *, upto: str = "projects") -> None:
@@ -171,7 +178,7 @@ def test_import_writes_audit_rows_for_inserts_and_updates(db: Database, clock: F
     assert [e.entity_key for e in inserts] == ["K1", "K2", "K3", "K4"]
     assert all(e.actor == "import" and e.detail["source"].endswith("contacts.csv") for e in inserts)
     path = write_csv(tmp_path / "k.csv", "code,customer,name,owner,family\nK1,C1,马总,E6,离异\n")
-    run_import(db, clock, "contacts", path, actor="E2")
+    run_import(db, clock, "contacts", path, as_emp="E2")
     with db.session() as s:
         [update] = audit.entries(s, entity="contact", key="K1", action="update")
     assert update.actor == "E2"
@@ -190,7 +197,7 @@ def test_owner_change_by_import_is_audited(db: Database, clock: FakeClock, tmp_p
 def test_tier_change_by_import_is_an_event_with_history(db: Database, clock: FakeClock, tmp_path: Path) -> None:
     seed(db, clock, upto="customers")
     text = (DATA / "customers.csv").read_text(encoding="utf-8").replace(",优先,", ",伙伴,")
-    result = run_import(db, clock, "customers", write_csv(tmp_path / "c.csv", text), actor="E2")
+    result = run_import(db, clock, "customers", write_csv(tmp_path / "c.csv", text), as_emp="E2")
     assert (result.updated, result.unchanged) == (1, 2)
     with db.session() as s:
         history = tier_history(s, "C2")
@@ -440,9 +447,9 @@ def test_export_then_reimport_changes_nothing(db: Database, clock: FakeClock, tm
     monkeypatch.setenv("MCR_LOCALE", loc)
     seed(db, clock)
     with db.session() as s:
-        assert export_customers(s, tmp_path / f"c.{suffix}") == 3
+        assert export_customers(s, tmp_path / f"c.{suffix}", principal=OPERATOR) == 3
     with db.session() as s:
-        assert export_contacts(s, tmp_path / f"k.{suffix}", clock=clock) == 4
+        assert export_contacts(s, tmp_path / f"k.{suffix}", principal=OPERATOR, clock=clock) == 4
     before = {k: v for k, v in snapshot(db).items() if k != "masterdata_audit"}
     customers = run_import(db, clock, "customers", tmp_path / f"c.{suffix}")
     contacts = run_import(db, clock, "contacts", tmp_path / f"k.{suffix}")
@@ -455,8 +462,8 @@ def test_export_as_an_employee_applies_visibility_and_audits_each_card(db: Datab
                                                                        tmp_path: Path) -> None:
     seed(db, clock, upto="contacts")
     with db.session() as s:
-        assert export_contacts(s, tmp_path / "k.csv", viewer="E7", clock=clock) == 2  # K1 (backup), K2 (owner)
-        assert export_customers(s, tmp_path / "c.csv", viewer="E9") == 1
+        assert export_contacts(s, tmp_path / "k.csv", principal=principal_of(s, "E7"), clock=clock) == 2  # K1 (backup), K2 (owner)
+        assert export_customers(s, tmp_path / "c.csv", principal=principal_of(s, "E9")) == 1
     header = (tmp_path / "k.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert "家庭" not in header and "个人痛点" not in header  # E7 is only the backup owner of K1
     assert (tmp_path / "c.csv").read_text(encoding="utf-8-sig").splitlines()[1].startswith("C2,")
@@ -468,7 +475,7 @@ def test_export_as_an_employee_applies_visibility_and_audits_each_card(db: Datab
     assert run_import(db, clock, "contacts", tmp_path / "k.csv").unchanged == 2
     assert snapshot(db)["contact"] == before
     with db.session() as s:
-        assert export_contacts(s, tmp_path / "k2.csv", viewer="E5", clock=clock) == 2
+        assert export_contacts(s, tmp_path / "k2.csv", principal=principal_of(s, "E5"), clock=clock) == 2
     assert "家庭" in (tmp_path / "k2.csv").read_text(encoding="utf-8-sig").splitlines()[0]
 
 
@@ -477,7 +484,7 @@ def test_text_that_looks_like_a_formula_survives_an_xlsx_round_trip(db: Database
     seed(db, clock, upto="contacts")
     run_import(db, clock, "contacts", write_csv(tmp_path / "k.csv", "code,customer,name,owner,hobbies\nK1,C1,马总,E6,=SUM(A1)\n"))
     with db.session() as s:
-        export_contacts(s, tmp_path / "k.xlsx", clock=clock)
+        export_contacts(s, tmp_path / "k.xlsx", principal=OPERATOR, clock=clock)
     assert run_import(db, clock, "contacts", tmp_path / "k.xlsx").unchanged == 4
     with db.session() as s:
         assert s.exec(select(Contact.hobbies).where(Contact.code == "K1")).one() == "=SUM(A1)"

@@ -11,11 +11,12 @@ from sqlmodel import select
 
 from engine.clock import FakeClock
 from engine.db import Database
-from engine.errors import NotVisible
+from engine.errors import NotPermitted, NotVisible
 from engine.masterdata import audit
 from engine.masterdata import service as md
 from engine.masterdata.models import Customer, TierChange
 from engine.masterdata.settings import MasterDataRules
+from tests.support.principals import principal_of
 from tests.integration.test_masterdata_import import seed
 
 
@@ -80,7 +81,7 @@ def test_customer_owner_team_and_tier(org: Database) -> None:
 
 def test_tier_change_is_an_event_with_history_and_audit(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        change = md.change_tier(s, "C2", "伙伴", actor="E2", reason="2027 战略升级", clock=clock)
+        change = md.change_tier(s, "C2", "伙伴", principal=principal_of(s, "E2"), reason="2027 战略升级", clock=clock)
     assert (change.from_tier, change.to_tier, change.actor, change.reason) == ("B", "A", "E2", "2027 战略升级")
     with org.session() as s:
         assert md.get_customer(s, "C2").tier == "A"
@@ -93,13 +94,13 @@ def test_tier_change_is_an_event_with_history_and_audit(org: Database, clock: Fa
 def test_tier_change_by_a_supervisor_above_the_owner_is_allowed_but_not_by_peers(org: Database,
                                                                                   clock: FakeClock) -> None:
     with org.session() as s:
-        md.change_tier(s, "C2", "C", actor="E4", reason="收入下滑", clock=clock)  # E4 is above E9
-        with pytest.raises(NotVisible, match="C2"):
-            md.change_tier(s, "C2", "B", actor="E5", reason="peer", clock=clock)  # E5 is E8's peer
-        with pytest.raises(NotVisible):
-            md.change_tier(s, "C1", "A", actor="E6", reason="own customer", clock=clock)  # owners cannot self-grade
+        md.change_tier(s, "C2", "C", principal=principal_of(s, "E4"), reason="收入下滑", clock=clock)  # E4 is above E9
+        with pytest.raises(NotPermitted, match="C2"):
+            md.change_tier(s, "C2", "B", principal=principal_of(s, "E5"), reason="peer", clock=clock)  # E5 is E8's peer
+        with pytest.raises(NotPermitted):
+            md.change_tier(s, "C1", "A", principal=principal_of(s, "E6"), reason="own customer", clock=clock)  # owners cannot self-grade
         with pytest.raises(md.InvalidChange):
-            md.change_tier(s, "C2", "C", actor="E2", reason="no-op", clock=clock)
+            md.change_tier(s, "C2", "C", principal=principal_of(s, "E2"), reason="no-op", clock=clock)
     with org.session() as s:
         assert md.get_customer(s, "C2").tier == "C"
         assert len(s.exec(select(TierChange).where(TierChange.customer_code == "C2")).all()) == 2
@@ -109,16 +110,16 @@ def test_tier_change_by_a_supervisor_above_the_owner_is_allowed_but_not_by_peers
 
 def test_handover_changes_owner_and_is_audited(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        handed = md.change_owner(s, "K1", owner="E7", backup="E6", actor="E5", reason="轮岗", clock=clock)
+        handed = md.change_owner(s, "K1", owner="E7", backup="E6", principal=principal_of(s, "E5"), reason="轮岗", clock=clock)
         assert (handed.owner_emp_no, handed.backup_emp_no) == ("E7", "E6")
-        with pytest.raises(NotVisible):
-            md.change_owner(s, "K3", owner="E6", actor="E7", reason="grab", clock=clock)
+        with pytest.raises(NotPermitted):
+            md.change_owner(s, "K3", owner="E6", principal=principal_of(s, "E7"), reason="grab", clock=clock)
         [event] = audit.entries(s, action="owner_change", key="K1")
     assert event.detail["changed"] == {"owner_emp_no": ["E6", "E7"], "backup_emp_no": ["E7", "E6"]}
     with org.session() as s:
         # the new owner now sees the sensitive fields, the old one (now B角) no longer does
-        assert md.get_contact_card(s, "E7", "K1", clock=clock).sensitive_visible
-        assert not md.get_contact_card(s, "E6", "K1", clock=clock).sensitive_visible
+        assert md.get_contact_card(s, "K1", principal=principal_of(s, "E7"), clock=clock).sensitive_visible
+        assert not md.get_contact_card(s, "K1", principal=principal_of(s, "E6"), clock=clock).sensitive_visible
 
 
 # ---------------------------------------------------------------------------------------------- birthdays
@@ -156,10 +157,13 @@ def test_sponsor_pairings_and_acceptance(org: Database, clock: FakeClock) -> Non
     with org.session() as s:
         assert [(p.sponsor_emp_no, p.cadence, p.accepted) for p in md.sponsors_of(s, "K1")] == [("E3", "monthly", True)]
         assert [p.contact_code for p in md.sponsorships_of(s, "E4")] == ["K3"]
-        md.pair_sponsor(s, "E1", "K2", cadence="bimonthly", actor="E2", clock=clock)
-        accepted = md.accept_sponsorship(s, "E1", "K2", clock=clock)
+        md.pair_sponsor(s, "E1", "K2", cadence="bimonthly", principal=principal_of(s, "E2"), clock=clock)
+        with pytest.raises(NotPermitted, match="E1"):
+            md.accept_sponsorship(s, "E1", "K2", principal=principal_of(s, "E2"), clock=clock)  # only E1 accepts
+        accepted = md.accept_sponsorship(s, "E1", "K2", principal=principal_of(s, "E1"), clock=clock)
         assert accepted.accepted and accepted.cadence == "bimonthly"
-        assert [e.action for e in audit.entries(s, entity="sponsor_pairing", key="E1/K2")] == ["insert", "update"]
+        assert [(e.action, e.allowed) for e in audit.entries(s, entity="sponsor_pairing", key="E1/K2")] == [
+            ("insert", True), ("sponsor_accept", False), ("update", True)]
 
 
 def test_projects_by_customer_team_and_level(org: Database, clock: FakeClock) -> None:
@@ -170,7 +174,7 @@ def test_projects_by_customer_team_and_level(org: Database, clock: FakeClock) ->
         assert [p.code for p in md.projects_of(s, open_only=False, levels=["company", "region"])] == ["P1", "P3"]
         assert [p.code for p in md.projects_of(s, team_code="T2")] == ["P2"]
         md.save_project(s, code="P2", name="深圳农商银行数据中心", customer_code="C2", level="office", phase="投标",
-                        decision_date=date(2027, 3, 31), team_code="T2", actor="E9", clock=clock)
+                        decision_date=date(2027, 3, 31), team_code="T2", principal=principal_of(s, "E9"), clock=clock)
         assert md.get_project(s, "P2").phase == "投标"
         [update] = audit.entries(s, entity="project", key="P2", action="update")
     assert update.detail["changed"] == {"phase": ["机会点", "投标"]}
@@ -180,20 +184,20 @@ def test_marketing_activity_must_precede_the_decision_and_carry_a_budget(org: Da
     with org.session() as s:
         activity = md.plan_activity(s, code="A1", type="showcase_visit", title="样板点参观", customer_code="C1",
                                     project_code="P1", activity_date=date(2027, 5, 1), budget=80_000,
-                                    inviter_emp_no="E6", invitees=["K1", "K2"], actor="E6", clock=clock)
+                                    inviter_emp_no="E6", invitees=["K1", "K2"], principal=principal_of(s, "E6"), clock=clock)
         assert activity.invitees == ["K1", "K2"]
         with pytest.raises(md.InvalidChange, match="2027-06-30"):
             md.plan_activity(s, code="A2", type="summit", title="峰会", customer_code="C1", project_code="P1",
-                             activity_date=date(2027, 7, 1), budget=1, inviter_emp_no="E6", actor="E6", clock=clock)
+                             activity_date=date(2027, 7, 1), budget=1, inviter_emp_no="E6", principal=principal_of(s, "E6"), clock=clock)
         with pytest.raises(md.InvalidChange):
             md.plan_activity(s, code="A3", type="summit", title="峰会", customer_code="C1", project_code="P1",
-                             activity_date=date(2027, 1, 1), budget=None, inviter_emp_no="E6", actor="E6", clock=clock)
+                             activity_date=date(2027, 1, 1), budget=None, inviter_emp_no="E6", principal=principal_of(s, "E6"), clock=clock)
         with pytest.raises(md.InvalidChange):
             md.plan_activity(s, code="A4", type="summit", title="峰会", customer_code="C1", project_code="P2",
-                             activity_date=date(2027, 1, 1), budget=5, inviter_emp_no="E6", actor="E6", clock=clock)
+                             activity_date=date(2027, 1, 1), budget=5, inviter_emp_no="E6", principal=principal_of(s, "E6"), clock=clock)
         md.plan_activity(s, code="A1", type="showcase_visit", title="样板点参观", customer_code="C1",
                          project_code="P1", activity_date=date(2027, 5, 1), budget=80_000,
-                         inviter_emp_no="E6", invitees=["K1"], actor="E6", clock=clock)
+                         inviter_emp_no="E6", invitees=["K1"], principal=principal_of(s, "E6"), clock=clock)
         assert [a.invitees for a in md.activities_of(s, customer_code="C1")] == [["K1"]]
 
 
@@ -203,25 +207,25 @@ def test_marketing_activity_must_precede_the_decision_and_carry_a_budget(org: Da
 def test_record_assessment_keeps_every_revision(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
         first = md.record_assessment(s, "K4", 2026, scores={"acceptance": 1}, evidence={"acceptance": "参加交流"},
-                                     actor="E12", clock=clock)
+                                     principal=principal_of(s, "E12"), clock=clock)
         same = md.record_assessment(s, "K4", 2026, scores={"acceptance": 1}, evidence={"acceptance": "参加交流"},
-                                    actor="E12", clock=clock)
+                                    principal=principal_of(s, "E12"), clock=clock)
         second = md.record_assessment(s, "K4", 2026, scores={"acceptance": 2}, evidence={"acceptance": "推荐我司"},
-                                      actor="E12", clock=clock)
+                                      principal=principal_of(s, "E12"), clock=clock)
         assert (first.revision, same.revision, second.revision) == (1, 1, 2)
         assert [a.scores["acceptance"] for a in md.assessment_history(s, "K4", 2026)] == [1, 2]
         assert md.latest_assessment(s, "K4", 2026).evidence["acceptance"] == "推荐我司"  # type: ignore[union-attr]
         with pytest.raises(md.InvalidChange):
-            md.record_assessment(s, "K4", 2026, scores={"guidance": 5}, evidence={"guidance": "x"}, actor="E12",
+            md.record_assessment(s, "K4", 2026, scores={"guidance": 5}, evidence={"guidance": "x"}, principal=principal_of(s, "E12"),
                                  clock=clock)
         with pytest.raises(md.InvalidChange):
-            md.record_assessment(s, "K4", 2026, scores={"guidance": 1}, actor="E12", clock=clock)
+            md.record_assessment(s, "K4", 2026, scores={"guidance": 1}, principal=principal_of(s, "E12"), clock=clock)
         with pytest.raises(md.InvalidChange, match="爱立信"):
-            md.record_assessment(s, "K4", 2026, scores={}, competitor_support={"爱立信": 1}, actor="E12", clock=clock)
+            md.record_assessment(s, "K4", 2026, scores={}, competitor_support={"爱立信": 1}, principal=principal_of(s, "E12"), clock=clock)
         # the assessment history follows the card's visibility
-        assert len(md.assessments_for(s, "E11", "K4", clock=clock)) == 2
+        assert len(md.assessments_for(s, "K4", principal=principal_of(s, "E11"), clock=clock)) == 2
         with pytest.raises(NotVisible):
-            md.assessments_for(s, "E9", "K4", clock=clock)
+            md.assessments_for(s, "K4", principal=principal_of(s, "E9"), clock=clock)
 
 
 def test_imported_assessment_exposes_scores_evidence_and_competitor_support(org: Database) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.auth.principal import Principal, UnknownEmployee
 from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import NotVisible
@@ -24,6 +25,7 @@ from engine.masterdata import audit
 from engine.masterdata.service import (assessments_for, customer_aggregates, get_contact_card, get_customer_for,
                                        visible_contacts, visible_customers)
 from engine.masterdata.settings import MasterDataRules
+from tests.support.principals import principal_of
 from tests.integration.test_masterdata_import import run_import, seed, write_csv
 
 
@@ -39,22 +41,22 @@ def codes(items: list) -> list[str]:
 
 def test_owner_and_backup_owner_see_their_own_contacts(org: Database) -> None:
     with org.session() as s:
-        assert codes(visible_contacts(s, "E6")) == ["K1", "K2"]  # owner of K1, backup (B角) of K2
-        assert codes(visible_contacts(s, "E9")) == ["K3"]
-        assert codes(visible_customers(s, "E6")) == ["C1"]
+        assert codes(visible_contacts(s, principal=principal_of(s, "E6"))) == ["K1", "K2"]  # owner of K1, backup (B角) of K2
+        assert codes(visible_contacts(s, principal=principal_of(s, "E9"))) == ["K3"]
+        assert codes(visible_customers(s, principal=principal_of(s, "E6"))) == ["C1"]
 
 
 def test_supervisors_see_everything_below_them_at_every_level(org: Database) -> None:
     with org.session() as s:
-        assert codes(visible_contacts(s, "E5")) == ["K1", "K2"]         # team head
-        assert codes(visible_contacts(s, "E4")) == ["K1", "K2", "K3"]   # office head, two levels up
-        assert codes(visible_contacts(s, "E3")) == ["K1", "K2", "K3", "K4"]  # region, three+ levels up
-        assert codes(visible_customers(s, "E4")) == ["C1", "C2"]
+        assert codes(visible_contacts(s, principal=principal_of(s, "E5"))) == ["K1", "K2"]         # team head
+        assert codes(visible_contacts(s, principal=principal_of(s, "E4"))) == ["K1", "K2", "K3"]   # office head, two levels up
+        assert codes(visible_contacts(s, principal=principal_of(s, "E3"))) == ["K1", "K2", "K3", "K4"]  # region, three+ levels up
+        assert codes(visible_customers(s, principal=principal_of(s, "E4"))) == ["C1", "C2"]
 
 
 def test_supervisor_reads_a_subordinates_card_with_sensitive_fields(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        card = get_contact_card(s, "E3", "K1", clock=clock)
+        card = get_contact_card(s, "K1", principal=principal_of(s, "E3"), clock=clock)
     assert card.name == "马总" and card.sensitive_visible
     assert (card.family, card.pain_points_personal, card.pain_points_career) == ("已婚，一子", "睡眠不好", "希望晋升")
 
@@ -62,30 +64,30 @@ def test_supervisor_reads_a_subordinates_card_with_sensitive_fields(org: Databas
 def test_peers_never_see_each_others_contacts(org: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MCR_LOCALE", "en")
     with org.session() as s:
-        assert codes(visible_contacts(s, "E8")) == ["K3"]  # E5's peer: nothing of T1
+        assert codes(visible_contacts(s, principal=principal_of(s, "E8"))) == ["K3"]  # E5's peer: nothing of T1
         with pytest.raises(NotVisible) as info:
-            get_contact_card(s, "E8", "K1", clock=clock)
+            get_contact_card(s, "K1", principal=principal_of(s, "E8"), clock=clock)
         assert str(info.value) == ("E8 may not see the personal card of contact K1: only its owner, backup owner and "
                                    "their supervisors may")
         with pytest.raises(NotVisible, match="E12 may not see customer C1"):
-            get_customer_for(s, "E12", "C1", clock=clock)
+            get_customer_for(s, "C1", principal=principal_of(s, "E12"), clock=clock)
         with pytest.raises(NotVisible):
-            assessments_for(s, "E9", "K1", clock=clock)
-        assert codes(visible_contacts(s, "E12")) == ["K4"]
+            assessments_for(s, "K1", principal=principal_of(s, "E9"), clock=clock)
+        assert codes(visible_contacts(s, principal=principal_of(s, "E12"))) == ["K4"]
 
 
 def test_subordinates_do_not_see_their_supervisors_contacts(org: Database, clock: FakeClock, tmp_path: Path) -> None:
     run_import(org, clock, "contacts", write_csv(tmp_path / "k.csv", "code,customer,name,owner\nK5,C1,某总,E5\n"))
     with org.session() as s:
-        assert "K5" not in codes(visible_contacts(s, "E6"))
-        assert "K5" in codes(visible_contacts(s, "E4"))
+        assert "K5" not in codes(visible_contacts(s, principal=principal_of(s, "E6")))
+        assert "K5" in codes(visible_contacts(s, principal=principal_of(s, "E4")))
         with pytest.raises(NotVisible):
-            get_contact_card(s, "E6", "K5", clock=clock)
+            get_contact_card(s, "K5", principal=principal_of(s, "E6"), clock=clock)
 
 
 def test_backup_owner_sees_the_card_without_sensitive_fields(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        card = get_contact_card(s, "E7", "K1", clock=clock)  # E7 is K1's B角
+        card = get_contact_card(s, "K1", principal=principal_of(s, "E7"), clock=clock)  # E7 is K1's B角
     assert card.name == "马总" and card.hobbies == "高尔夫"
     assert not card.sensitive_visible
     assert (card.family, card.pain_points_personal, card.pain_points_career) == (None, None, None)
@@ -96,8 +98,8 @@ def test_backup_owner_sees_the_card_without_sensitive_fields(org: Database, cloc
 
 def test_owner_sees_sensitive_fields_but_not_when_the_company_stores_none(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        assert get_contact_card(s, "E6", "K1", clock=clock).family == "已婚，一子"
-        card = get_contact_card(s, "E6", "K1", clock=clock, rules=MasterDataRules(store_sensitive=False))
+        assert get_contact_card(s, "K1", principal=principal_of(s, "E6"), clock=clock).family == "已婚，一子"
+        card = get_contact_card(s, "K1", principal=principal_of(s, "E6"), clock=clock, rules=MasterDataRules(store_sensitive=False))
     assert not card.sensitive_visible and card.family is None
 
 
@@ -111,44 +113,50 @@ def test_a_user_moved_to_another_team_loses_the_old_view(org: Database, clock: F
     run_import(org, clock, "org", write_csv(tmp_path / "new-head.csv",
                                             "kind,code,name,unit,supervisor,email\nemployee,E13,新部长,T1,E4,e13@corp.example\n"))
     with org.session() as s:
-        assert codes(visible_contacts(s, "E5")) == ["K1", "K2"]
+        assert codes(visible_contacts(s, principal=principal_of(s, "E5"))) == ["K1", "K2"]
     run_import(org, clock, "org", write_csv(tmp_path / "moves.csv", moves))
     with org.session() as s:
-        assert codes(visible_contacts(s, "E5")) == []  # the old team's contacts are gone from view
-        assert codes(visible_contacts(s, "E13")) == ["K1", "K2"]
-        assert codes(visible_contacts(s, "E10")) == ["K4"]
+        assert codes(visible_contacts(s, principal=principal_of(s, "E5"))) == []  # the old team's contacts are gone from view
+        assert codes(visible_contacts(s, principal=principal_of(s, "E13"))) == ["K1", "K2"]
+        assert codes(visible_contacts(s, principal=principal_of(s, "E10"))) == ["K4"]
         with pytest.raises(NotVisible):
-            get_contact_card(s, "E5", "K1", clock=clock)
-        assert get_contact_card(s, "E13", "K1", clock=clock).sensitive_visible
+            get_contact_card(s, "K1", principal=principal_of(s, "E5"), clock=clock)
+        assert get_contact_card(s, "K1", principal=principal_of(s, "E13"), clock=clock).sensitive_visible
 
 
 def test_sales_management_sees_aggregates_but_not_cards(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        totals = customer_aggregates(s, "E2", clock=clock)
+        totals = customer_aggregates(s, principal=principal_of(s, "E2"), clock=clock)
         assert (totals.customers, totals.contacts) == (3, 4)
         assert totals.by_tier == {"S": 1, "A": 0, "B": 1, "C": 1}
         assert totals.by_office == {"O1": {"S": 1, "B": 1}, "O2": {"C": 1}}
-        assert visible_contacts(s, "E2") == []
+        assert visible_contacts(s, principal=principal_of(s, "E2")) == []
         with pytest.raises(NotVisible):
-            get_contact_card(s, "E2", "K1", clock=clock)
+            get_contact_card(s, "K1", principal=principal_of(s, "E2"), clock=clock)
         with pytest.raises(NotVisible, match="销售管理部"):
-            customer_aggregates(s, "E6", clock=clock)
+            customer_aggregates(s, principal=principal_of(s, "E6"), clock=clock)
 
 
-def test_unknown_viewer_sees_nothing_and_is_refused(org: Database, clock: FakeClock) -> None:
+def test_an_unknown_employee_gets_no_principal_and_the_operator_alone_sees_nothing(org: Database,
+                                                                                   clock: FakeClock) -> None:
     with org.session() as s:
-        assert visible_contacts(s, "NOBODY") == [] and visible_customers(s, "NOBODY") == []
-        with pytest.raises(NotVisible, match="NOBODY"):
-            get_contact_card(s, "NOBODY", "K1", clock=clock)
+        with pytest.raises(UnknownEmployee, match="NOBODY"):
+            principal_of(s, "NOBODY")
+        operator = Principal.operator_only("root")
+        assert visible_contacts(s, principal=operator) == [] and visible_customers(s, principal=operator) == []
+        with pytest.raises(NotVisible, match="operator root"):
+            get_contact_card(s, "K1", principal=operator, clock=clock)
+        [refused] = audit.entries(s, actor="operator root", action="read_card")
+    assert not refused.allowed
 
 
 def test_every_card_read_and_every_refusal_is_audited(org: Database, clock: FakeClock) -> None:
     with org.session() as s:
-        get_contact_card(s, "E5", "K1", clock=clock)
+        get_contact_card(s, "K1", principal=principal_of(s, "E5"), clock=clock)
         with pytest.raises(NotVisible):
-            get_contact_card(s, "E9", "K1", clock=clock)
+            get_contact_card(s, "K1", principal=principal_of(s, "E9"), clock=clock)
         with pytest.raises(NotVisible):
-            customer_aggregates(s, "E9", clock=clock)
+            customer_aggregates(s, principal=principal_of(s, "E9"), clock=clock)
     with org.session() as s:
         reads = audit.entries(s, entity="contact", key="K1", action="read_card")
         refusals = [e for e in audit.entries(s, actor="E9") if not e.allowed]

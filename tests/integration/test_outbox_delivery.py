@@ -266,10 +266,10 @@ def test_a_crash_after_sending_resends_with_the_same_message_id(
     (row_id,) = queue(db, clock, 1)
     crashing = sender_for(db, smtp_mailer(smtp_server), clock, worker_id="dies", lease=timedelta(seconds=60))
 
-    def crash(*_a: object, **_kw: object) -> DeliveryReport:
+    def crash(*_a: object, **_kw: object) -> None:
         raise KeyboardInterrupt("power cut between SMTP accept and the database update")
 
-    monkeypatch.setattr(crashing, "_record", crash)
+    monkeypatch.setattr(crashing, "_mark_sent", crash)
     with pytest.raises(KeyboardInterrupt):
         crashing.deliver_due_sync()
     assert row(db, row_id)["claimed_by"] == "dies" and row(db, row_id)["status"] == "pending"
@@ -325,7 +325,7 @@ class _SlowMailer:
         self.rival, self.clock = rival, clock
         self.rival_got: list[object] | None = None
 
-    async def send_many(self, messages: list[EmailMessage]) -> list[Exception | None]:
+    async def send_many(self, messages: list[EmailMessage], on_accepted: object = None) -> list[Exception | None]:
         self.clock.advance(timedelta(milliseconds=150))
         await asyncio.sleep(0.35)  # real time: the sender renews its lease at half of 200 ms
         self.clock.advance(timedelta(milliseconds=150))  # now past the lease first taken

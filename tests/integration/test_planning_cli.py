@@ -50,10 +50,10 @@ def test_launch_status_submit_review_and_budget(cli: Any, tmp_path: Path) -> Non
                             objectives=[{"customer_code": "C001", "relationship_target": "CXO 支持"}],
                             plan=[{"customer_code": "C001", "activity_type": "公司参观", "title": "参观",
                                    "project_code": "P001", "planned_date": "2027-05-01", "budget": "12,000"}])
-    out = cli("planning", "submit", "T-SZ-OP", str(wb), "--by", "E101")
+    out = cli("planning", "submit", "T-SZ-OP", str(wb), "--as", "E101")
     assert out.exit_code == 0, out.output
     assert "supervisor_review" in out.output
-    out = cli("planning", "review", "approve", "T-SZ-OP", "--year", "2027", "--by", "E100")
+    out = cli("planning", "review", "approve", "T-SZ-OP", "--year", "2027", "--as", "E100")
     assert out.exit_code == 0 and "done" in out.output
 
     out = cli("planning", "status", "--year", "2027")
@@ -77,7 +77,7 @@ def test_a_bad_workbook_lists_every_problem_and_records_nothing(cli: Any, db: Da
                                            "acceptance_evidence": "x"}],
                              plan=[{"customer_code": "C001", "activity_type": "公司参观", "title": "参观",
                                     "project_code": "P002", "planned_date": "2027-06-15"}])
-    out = cli("planning", "submit", "T-SZ-OP", str(bad), "--by", "E101")
+    out = cli("planning", "submit", "T-SZ-OP", str(bad), "--as", "E101")
     assert isinstance(out.exception, ImportRejected)
     text = str(out.exception)
     assert "3 个问题" in text
@@ -89,20 +89,20 @@ def test_a_bad_workbook_lists_every_problem_and_records_nothing(cli: Any, db: Da
 
 
 def test_care_commands(cli: Any, db: Database) -> None:
-    out = cli("care", "visit", "log", "K001", "--by", "E101", "--date", "2025-11-20")
+    out = cli("care", "visit", "log", "K001", "--as", "E101", "--date", "2025-11-20")
     assert out.exit_code == 0 and "2025-11-27" in out.output
-    out = cli("care", "visit", "log", "K001", "--by", "E010", "--date", "2025-11-20", "--kind", "sponsor_meeting")
+    out = cli("care", "visit", "log", "K001", "--as", "E010", "--date", "2025-11-20", "--kind", "sponsor_meeting")
     assert out.exit_code == 0 and "赞助人会面" in out.output
     out = cli("care", "scan", "--date", "2027-02-03")
     assert out.exit_code == 0 and "2027-02-03 客户关怀扫描" in out.output
-    out = cli("care", "handover", "start", "--contact", "K001", "--reason", "department", "--to", "X999", "--by", "E101")
+    out = cli("care", "handover", "start", "--contact", "K001", "--reason", "department", "--to", "X999", "--as", "E100")
     assert isinstance(out.exception, MCRError) and "不是本组织的员工" in str(out.exception)
     out = cli("care", "handover", "start", "--contact", "K002", "--reason", "company", "--customer", "C003",
-              "--by", "E102")
+              "--as", "E102")
     assert out.exit_code == 0 and "K002 从 E102 交给 E201" in out.output
     with db.read() as tx:
         iid = tx.one("SELECT id FROM flow_instance WHERE flow = 'handover'")[0]
-    out = cli("care", "handover", "introduce", str(iid), "--by", "E102", "--note", "已引荐")
+    out = cli("care", "handover", "introduce", str(iid), "--as", "E102", "--note", "已引荐")
     assert out.exit_code == 0 and "交接完成" in out.output
 
 
@@ -118,7 +118,7 @@ def test_the_mcr_entry_point_prints_one_line_for_a_refusal(db: Database, tmp_pat
     load_sample(db, FakeClock(datetime(2026, 11, 1, tzinfo=timezone.utc)))
     monkeypatch.setattr(engine_cli, "_register_plugins", lambda: register(engine_cli.app)
                         if "planning" not in {g.name for g in engine_cli.app.registered_groups} else None)
-    monkeypatch.setattr(sys, "argv", ["mcr", "care", "visit", "log", "K001", "--by", "E101", "--date", "2099-01-01"])
+    monkeypatch.setattr(sys, "argv", ["mcr", "care", "visit", "log", "K001", "--as", "E101", "--date", "2099-01-01"])
     with pytest.raises(SystemExit) as exit_:
         engine_cli.main()
     assert exit_.value.code == 1

@@ -19,6 +19,7 @@ from flows.planning.kit import (budget_rollup, issue_kit, kit_instance, kit_stat
                                 submit_kit, teams_due_a_kit)
 from flows.planning.sample import planning_runtime
 from flows.planning.workbook import workbook_from_rows
+from tests.support.principals import principal_of
 
 SH = timezone(timedelta(hours=8))
 
@@ -90,7 +91,7 @@ def test_issue_finishes_a_kit_whose_mail_step_was_cut_off(rt: Any, db: Database,
     assert len(mails(db, "kit_issued")) == 3
 
 
-def test_the_kit_workbook_is_prefilled_and_mailed_with_its_path(rt: Any, db: Database) -> None:
+def test_the_kit_workbook_is_prefilled_and_mailed_with_a_link_to_its_page(rt: Any, db: Database) -> None:
     from openpyxl import load_workbook
 
     out = issue_kit(rt, "T-SZ-OP", 2027)
@@ -104,12 +105,13 @@ def test_the_kit_workbook_is_prefilled_and_mailed_with_its_path(rt: Any, db: Dat
     assert projects == ["P001", "P002", "P003"]  # open projects of the kit customers; closed P009 left out
     with db.read() as tx:
         body = tx.one("SELECT body FROM outbox WHERE template = 'kit_issued' AND recipient = 'e101@example.com'")[0]
-    assert out.path in body and "2027-03-31" in body
+    assert f"http://127.0.0.1:8080/instances/{out.instance_id}" in body and "2027-03-31" in body
+    assert out.path not in body  # a path on the server means nothing to the team (mail links, not paths)
 
 
 def test_submit_records_every_sheet_and_asks_the_supervisor(rt: Any, db: Database, tmp_path: Path) -> None:
     issue_kit(rt, "T-SZ-OP", 2027)
-    res = submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), actor="E101")
+    res = submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), principal=principal_of(rt, "E101"))
     assert (res.sections, res.state, res.budget) == (["assessment", "objectives", "plan"], "supervisor_review", 42000)
     assert (count(db, "planning_activity"), count(db, "planning_objective")) == (2, 1)
     with db.read() as tx:
@@ -128,7 +130,7 @@ def test_a_bad_workbook_records_nothing_and_leaves_the_kit_where_it_was(rt: Any,
                    assessments=[{**ASSESS[0], "acceptance": 4}])
     before = (count(db, "planning_submission"), count(db, "contact_assessment"), count(db, "flow_history"))
     with pytest.raises(ImportRejected) as err:
-        submit_kit(rt, "T-SZ-OP", bad, actor="E101")
+        submit_kit(rt, "T-SZ-OP", bad, principal=principal_of(rt, "E101"))
     assert len(err.value.problems) == 3
     assert (count(db, "planning_submission"), count(db, "contact_assessment"), count(db, "flow_history")) == before
     assert kit_instance(rt, "T-SZ-OP", 2027).state == "issued"
@@ -136,39 +138,39 @@ def test_a_bad_workbook_records_nothing_and_leaves_the_kit_where_it_was(rt: Any,
 
 def test_sections_are_submitted_step_by_step(rt: Any, tmp_path: Path) -> None:
     issue_kit(rt, "T-SZ-OP", 2027)
-    assert submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "a.xlsx", objectives=[], plan=[]), actor="E101").state == \
+    assert submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "a.xlsx", objectives=[], plan=[]), principal=principal_of(rt, "E101")).state == \
         "assessment_submitted"
     with pytest.raises(MCRError, match="客户关系目标任务书"):  # the next step needs objectives
-        submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "b.xlsx", objectives=[]), actor="E101")
-    assert submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "c.xlsx"), actor="E101").sections == ["objectives", "plan"]
+        submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "b.xlsx", objectives=[]), principal=principal_of(rt, "E101"))
+    assert submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "c.xlsx"), principal=principal_of(rt, "E101")).sections == ["objectives", "plan"]
 
 
 def test_send_back_returns_to_the_named_step_and_resubmission_supersedes_the_plan(rt: Any, db: Database,
                                                                                   tmp_path: Path) -> None:
     issue_kit(rt, "T-SZ-OP", 2027)
-    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), actor="E101")
+    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), principal=principal_of(rt, "E101"))
     with pytest.raises(MCRError, match="审核中|under supervisor review"):
-        submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "again.xlsx"), actor="E101")  # under review
+        submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "again.xlsx"), principal=principal_of(rt, "E101"))  # under review
     with pytest.raises(ActionFailed, match="comment|意见"):
-        review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=False, step="plan", comment="")
+        review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=False, step="plan", comment="")
     with pytest.raises(ActionFailed, match="E101"):
-        review_kit(rt, "T-SZ-OP", 2027, actor="E101", approve=False, step="plan", comment="预算过高")
+        review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E101"), approve=False, step="plan", comment="预算过高")
     with pytest.raises(ActionFailed, match="step|步骤"):
-        review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=False, step="everything", comment="x")
-    res = review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=False, step="plan", comment="预算过高")
+        review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=False, step="everything", comment="x")
+    res = review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=False, step="plan", comment="预算过高")
     assert res.to_state == "objectives_submitted"
     assert mails(db, "kit_sent_back")
     cheaper = full_kit(tmp_path, "cheaper.xlsx", plan=[{**PLAN[0], "budget": 10000}])
-    assert submit_kit(rt, "T-SZ-OP", cheaper, actor="E101").sections == ["plan"]
+    assert submit_kit(rt, "T-SZ-OP", cheaper, principal=principal_of(rt, "E101")).sections == ["plan"]
     with rt.db.session() as session:
         assert budget_rollup(session, 2027)["total"] == 10000  # the first plan is superseded, not deleted
     assert count(db, "planning_activity") == 3
-    res = review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=False, step="assessment", comment="重新评估")
+    res = review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=False, step="assessment", comment="重新评估")
     assert res.to_state == "issued"
-    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "all.xlsx"), actor="E101")
-    assert review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=True).to_state == "done"
+    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "all.xlsx"), principal=principal_of(rt, "E101"))
+    assert review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=True).to_state == "done"
     with pytest.raises(MCRError, match="半年度|half-year"):
-        submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "late.xlsx"), actor="E101")
+        submit_kit(rt, "T-SZ-OP", full_kit(tmp_path, "late.xlsx"), principal=principal_of(rt, "E101"))
 
 
 def test_sales_management_may_approve_for_an_absent_supervisor(rt: Any, tmp_path: Path) -> None:
@@ -179,8 +181,8 @@ def test_sales_management_may_approve_for_an_absent_supervisor(rt: Any, tmp_path
                             objectives=[{"customer_code": "C003", "relationship_target": "行长支持"}],
                             plan=[{"customer_code": "C003", "activity_type": "高层拜访", "title": "拜访",
                                    "project_code": "P004", "planned_date": "2027-08-30", "budget": 5000}])
-    submit_kit(rt, "T-SZ-FI", wb, actor="E201")
-    assert review_kit(rt, "T-SZ-FI", 2027, actor="E002", approve=True).to_state == "done"
+    submit_kit(rt, "T-SZ-FI", wb, principal=principal_of(rt, "E201"))
+    assert review_kit(rt, "T-SZ-FI", 2027, principal=principal_of(rt, "E002"), approve=True).to_state == "done"
 
 
 def test_reminders_then_overdue_to_supervisor_then_sales_management(rt: Any, db: Database, clock: FakeClock) -> None:
@@ -212,8 +214,8 @@ def test_a_kit_sent_back_after_the_deadline_does_not_repeat_reminders(rt: Any, d
     issue_kit(rt, "T-SZ-OP", 2027)
     clock.set(datetime(2027, 4, 1, 10, 0, tzinfo=SH))
     rt.sweep()
-    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), actor="E101")
-    review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=False, step="assessment", comment="重做")
+    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), principal=principal_of(rt, "E101"))
+    review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=False, step="assessment", comment="重做")
     fired = rt.sweep()
     assert fired == 0  # reminders and the overdue notice already went out: not armed again
     assert len(mails(db, "kit_overdue")) == 1 and len(mails(db, "kit_reminder")) == 9
@@ -233,8 +235,8 @@ def test_the_recurring_launch_on_1_december_issues_next_years_kits(db: Database,
 
 def test_status_and_budget_roll_up_per_region_office_and_team(rt: Any, tmp_path: Path) -> None:
     launch_kits_direct(rt, 2027)
-    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), actor="E101")
-    review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=True)
+    submit_kit(rt, "T-SZ-OP", full_kit(tmp_path), principal=principal_of(rt, "E101"))
+    review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=True)
     st = kit_status(rt, 2027)
     assert st["total"] == {"kits": 2, "done": 1, "in_review": 0, "in_progress": 1, "overdue": 0,
                            "completion_pct": 50.0}

@@ -19,6 +19,7 @@ from flows.planning.rhythm import revise, start_card_reviews, start_self_checks,
 from flows.planning.sample import planning_runtime
 from flows.planning.strategy import record_win_rate, start_tier_reviews
 from flows.planning.workbook import workbook_from_rows
+from tests.support.principals import principal_of
 
 SH = timezone(timedelta(hours=8))
 
@@ -77,7 +78,7 @@ def test_card_review_carries_the_visits_and_the_previous_commitment(rt: Any, db:
     from flows.planning.care import log_visit
 
     clock.set(datetime(2027, 3, 20, 9, 0, tzinfo=SH))
-    log_visit(db, clock, "K001", by="E101", on=datetime(2027, 3, 10).date())
+    log_visit(db, clock, "K001", principal=principal_of(db, "E101"), on=datetime(2027, 3, 10).date())
     q2 = datetime(2027, 4, 1, 9, 0, tzinfo=SH)
     clock.set(q2)
     assert len(start_card_reviews(rt, q2)) == 4  # owners of S/A/B key contacts: E101, E102, E201, E301
@@ -102,8 +103,8 @@ def _approved_kit(rt: Any, tmp_path: Path) -> None:
                             objectives=[{"customer_code": "C001", "relationship_target": "CXO 支持"}],
                             plan=[{"customer_code": "C001", "activity_type": "公司参观", "title": "参观",
                                    "project_code": "P001", "planned_date": "2027-08-01", "budget": 20000}])
-    submit_kit(rt, "T-SZ-OP", wb, actor="E101")
-    review_kit(rt, "T-SZ-OP", 2027, actor="E100", approve=True)
+    submit_kit(rt, "T-SZ-OP", wb, principal=principal_of(rt, "E101"))
+    review_kit(rt, "T-SZ-OP", 2027, principal=principal_of(rt, "E100"), approve=True)
 
 
 def test_objectives_may_be_revised_once_per_half_year(rt: Any, db: Database, clock: FakeClock, tmp_path: Path) -> None:
@@ -113,16 +114,16 @@ def test_objectives_may_be_revised_once_per_half_year(rt: Any, db: Database, clo
                                  plan=[{"customer_code": "C001", "activity_type": "高层拜访", "title": "高层拜访",
                                         "project_code": "P001", "planned_date": "2027-09-01", "budget": 35000}])
     with pytest.raises(MCRError, match="半年度审视|half-year review"):
-        revise(rt, "T-SZ-OP", 2027, revised, actor="E100", reason="市场变化")  # no half-year review open yet
+        revise(rt, "T-SZ-OP", 2027, revised, principal=principal_of(rt, "E100"), reason="市场变化")  # no half-year review open yet
     july = datetime(2027, 7, 1, 9, 0, tzinfo=SH)
     clock.set(july)
     assert len(start_team_reviews(rt, "half_year_review", july)) == 1
-    out = revise(rt, "T-SZ-OP", 2027, revised, actor="E100", reason="市场变化")
+    out = revise(rt, "T-SZ-OP", 2027, revised, principal=principal_of(rt, "E100"), reason="市场变化")
     assert (out["half"], out["seq"], out["budget_before"], out["budget_after"]) == ("H2", 1, 20000, 35000)
     with db.read() as tx:
         before = (tx.one("SELECT COUNT(*) FROM planning_revision")[0], tx.one("SELECT COUNT(*) FROM planning_activity")[0])
     with pytest.raises(ActionFailed) as err:
-        revise(rt, "T-SZ-OP", 2027, revised, actor="E100", reason="再改一次")
+        revise(rt, "T-SZ-OP", 2027, revised, principal=principal_of(rt, "E100"), reason="再改一次")
     assert "只允许修订 1 次" in str(err.value) and "下半年" in str(err.value)
     with db.read() as tx:
         after = (tx.one("SELECT COUNT(*) FROM planning_revision")[0], tx.one("SELECT COUNT(*) FROM planning_activity")[0])
@@ -173,17 +174,17 @@ def test_tier_review_per_industry_cadence_and_an_approved_change_is_applied(rt: 
 
 
 def test_a_general_customers_win_rate_drop_of_10_points_alerts_the_office_once(rt: Any, db: Database) -> None:
-    assert record_win_rate(rt, "C005", "2027-Q1", actor="E301", rate=40)["alert"] is None
-    assert record_win_rate(rt, "C005", "2027-Q2", actor="E301", rate=31)["alert"] is None  # 9 points
-    out = record_win_rate(rt, "C005", "2027-Q2", actor="E301", wins=3, bids=10)  # corrected: 30 %
+    assert record_win_rate(rt, "C005", "2027-Q1", principal=principal_of(rt, "E301"), rate=40)["alert"] is None
+    assert record_win_rate(rt, "C005", "2027-Q2", principal=principal_of(rt, "E301"), rate=31)["alert"] is None  # 9 points
+    out = record_win_rate(rt, "C005", "2027-Q2", principal=principal_of(rt, "E301"), wins=3, bids=10)  # corrected: 30 %
     assert out["alert"] is not None
-    again = record_win_rate(rt, "C005", "2027-Q2", actor="E301", rate=30)
+    again = record_win_rate(rt, "C005", "2027-Q2", principal=principal_of(rt, "E301"), rate=30)
     assert again["alert"] == out["alert"]
     assert sorted(mails(db, "win_rate_alert")) == ["e020@example.com", "e301@example.com"]
-    assert record_win_rate(rt, "C001", "2027-Q1", actor="E101", rate=60)["alert"] is None
-    assert record_win_rate(rt, "C001", "2027-Q2", actor="E101", rate=20)["alert"] is None  # S: not watched
+    assert record_win_rate(rt, "C001", "2027-Q1", principal=principal_of(rt, "E101"), rate=60)["alert"] is None
+    assert record_win_rate(rt, "C001", "2027-Q2", principal=principal_of(rt, "E101"), rate=20)["alert"] is None  # S: not watched
     with pytest.raises(MCRError):
-        record_win_rate(rt, "C005", "2027 Q3", actor="E301", rate=10)
+        record_win_rate(rt, "C005", "2027 Q3", principal=principal_of(rt, "E301"), rate=10)
     alert = find_instance(db, "win_rate_alert", "winrate:C005:2027-Q2")
     assert alert.data["drop"] == 10.0  # type: ignore[union-attr]
     assert rt.send(alert.id, "acknowledge", actor="E020", payload={"note": "加强拜访"}).to_state == "acknowledged"  # type: ignore[union-attr]

@@ -10,7 +10,8 @@ import pytest
 from engine.clock import FakeClock, to_us
 from engine.db import Database
 from engine.definition import load_definitions
-from engine.errors import ActionFailed, EventNotAllowed, GuardRejected, StaleVersion, UnknownInstance
+from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, InternalEventRefused, StaleVersion,
+                           UnknownInstance)
 from engine.runtime import Runtime
 from tests.conftest import TEST_FLOWS
 
@@ -139,6 +140,19 @@ def test_due_timer_fires_once_and_moves_the_instance(rt: Runtime, db: Database, 
     with db.read() as tx:
         actor, = tx.one("SELECT actor FROM flow_history WHERE instance_id = :i AND event = 'sla_breached'", {"i": iid})
     assert actor == "timer:sla"
+
+
+def test_an_internal_event_from_outside_is_refused_logged_and_changes_nothing(rt: Runtime, db: Database) -> None:
+    iid = rt.start("ticket", {}, actor="alice").instance_id
+    before = snapshot(db, iid)
+    with pytest.raises(InternalEventRefused, match="sla_breached") as err:
+        rt.send(iid, "sla_breached", actor="mallory")
+    assert err.value.code == "internal_event" and snapshot(db, iid) == before
+    with db.read() as tx:
+        logged = tx.all("SELECT instance_id, actor, event, code FROM flow_refusal")
+    assert [tuple(r) for r in logged] == [(iid, "mallory", "sla_breached", "internal_event")]
+    # the engine's own path (a launch, a scan) may send it
+    assert rt.send(iid, "sla_breached", actor="engine", internal=True).to_state == "escalated"
 
 
 def test_timer_fired_directly_twice_fires_once(rt: Runtime, db: Database, clock: FakeClock) -> None:
@@ -283,7 +297,7 @@ def test_refusal_messages_are_chinese_by_default(rt: Runtime, monkeypatch: pytes
     iid = rt.start("ticket", {}, actor="alice").instance_id
     with pytest.raises(EventNotAllowed) as err:
         rt.send(iid, "close", actor="mallory")
-    assert str(err.value) == f"ticket #{iid} 处于状态“new”，不允许事件“close”；允许的事件：assign, note, sla_breached"
+    assert str(err.value) == f"ticket #{iid} 处于状态“new”，不允许事件“close”；允许的事件：assign, note"
     with pytest.raises(GuardRejected, match="条件 'has_assignee' 不成立"):
         rt.send(iid, "assign", actor="alice", payload={})
 

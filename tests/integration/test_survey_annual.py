@@ -22,6 +22,7 @@ from flows.survey.fixtures import insert_org, standard_org
 from flows.survey.report import render_html
 
 from tests.integration.test_survey_callbacks import snapshot
+from tests.support.principals import principal_of
 
 C1_GOOD = ([(i, "面访") for i in range(1, 7)] + [(i, "电话") for i in range(9, 18)]
            + [(i, "问卷") for i in range(21, 36)])
@@ -58,10 +59,10 @@ def write_xlsx(path: Path, header: list[str], body: list[list[Any]], title: str 
 
 
 def exported(rt: Runtime, tmp_path: Path, year: int = 2026) -> Path:
-    service.submit_sample_list(rt, "C1", year, actor="E6", rows=rows("C1", C1_GOOD))
-    service.submit_sample_list(rt, "C2", year, actor="E9", rows=rows("C2", C2_GOOD))
+    service.submit_sample_list(rt, "C1", year, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
+    service.submit_sample_list(rt, "C2", year, principal=principal_of(rt, "E9"), rows=rows("C2", C2_GOOD))
     path = tmp_path / f"sample-{year}.xlsx"
-    service.export_samples(rt, year, path, actor="E2")
+    service.export_samples(rt, year, path, principal=principal_of(rt, "E2"))
     return path
 
 
@@ -71,7 +72,7 @@ def exported(rt: Runtime, tmp_path: Path, year: int = 2026) -> Path:
 def test_a_gbk_csv_list_with_chinese_headers_is_accepted(rt: Runtime, db: Database, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "样本.csv", ["联系人编码", "姓名", "调查方式", "备注"],
                      [[f"C1-K{i:02d}", "某某", m, ""] for i, m in C1_GOOD], encoding="gbk")
-    out = service.submit_sample_list(rt, "C1", 2026, actor="E6", file=path)
+    out = service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), file=path)
     assert (out["size"], out["required"], out["revision"], out["status"]) == (30, 30, 1, "accepted")
     assert (out["senior"], out["middle"], out["base"]) == (6, 9, 15)
     with db.read() as tx:
@@ -82,9 +83,9 @@ def test_a_gbk_csv_list_with_chinese_headers_is_accepted(rt: Runtime, db: Databa
 
 
 def test_a_resubmitted_list_replaces_the_first_one_as_a_new_revision(rt: Runtime, db: Database) -> None:
-    service.submit_sample_list(rt, "C1", 2026, actor="E6", rows=rows("C1", C1_GOOD))
+    service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
     swapped = [(7 if i == 6 else i, m) for i, m in C1_GOOD]
-    out = service.submit_sample_list(rt, "C1", 2026, actor="E7", rows=rows("C1", swapped))
+    out = service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E7"), rows=rows("C1", swapped))
     assert out["revision"] == 2
     with db.read() as tx:
         codes = {r[0] for r in tx.all("SELECT contact_code FROM survey_sample_entry")}
@@ -108,7 +109,7 @@ def test_a_list_breaking_the_rules_is_refused_with_every_problem_and_nothing_wri
         rt: Runtime, db: Database, picks: list[tuple[int, str]], expected: list[str]) -> None:
     before = snapshot(db)
     with pytest.raises(ImportRejected) as err:
-        service.submit_sample_list(rt, "C1", 2026, actor="E6", rows=rows("C1", picks))
+        service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", picks))
     assert str(err.value).splitlines() == [f"导入被拒绝：inline 有 {len(expected)} 个问题，未写入任何数据", *expected]
     assert snapshot(db) == before  # not even the year's survey instance
 
@@ -119,7 +120,7 @@ def test_a_file_naming_contacts_of_another_customer_or_unknown_ones_is_refused(r
     path = write_xlsx(tmp_path / "list.xlsx", ["contact_code", "method"], body)
     before = snapshot(db)
     with pytest.raises(ImportRejected) as err:
-        service.submit_sample_list(rt, "C1", 2026, actor="E6", file=path)
+        service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), file=path)
     lines = str(err.value).splitlines()
     assert f"{path}:30: 第 30 行，列「联系人编码/contact_code」：联系人 C2-K01 属于客户 C2，不属于客户 C1" in lines
     assert f"{path}:31: 第 31 行，列「联系人编码/contact_code」：未知联系人「ZZ-9」（主数据中没有）" in lines
@@ -130,13 +131,13 @@ def test_a_list_for_an_unknown_customer_or_an_unreadable_file_is_refused(rt: Run
                                                                        tmp_path: Path) -> None:
     before = snapshot(db)
     with pytest.raises(ImportRejected, match="inline:0: 未知客户「C9」"):
-        service.submit_sample_list(rt, "C9", 2026, actor="E6", rows=rows("C1", C1_GOOD))
+        service.submit_sample_list(rt, "C9", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"not a zip")
     with pytest.raises(ImportRejected, match="文件无法读取"):
-        service.submit_sample_list(rt, "C1", 2026, actor="E6", file=broken)
+        service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), file=broken)
     with pytest.raises(ImportRejected, match="不支持的文件类型「.pdf」"):
-        service.submit_sample_list(rt, "C1", 2026, actor="E6", file=tmp_path / "list.pdf")
+        service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), file=tmp_path / "list.pdf")
     assert snapshot(db) == before
 
 
@@ -167,13 +168,13 @@ def test_the_export_reads_back_as_the_same_sample_list(rt: Runtime, db: Database
     # The export is a valid list file: its C1 rows submitted again are accepted unchanged.
     c1_only = write_xlsx(tmp_path / "c1.xlsx", header, [[c.value for c in r] for r in ws.iter_rows(min_row=2)
                                                         if r[1].value == "C1"], title="样本清单")
-    again = service.submit_sample_list(rt, "C1", 2026, actor="E6", file=c1_only)
+    again = service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), file=c1_only)
     assert (again["size"], again["revision"], again["status"]) == (30, 2, "accepted")
 
 
 def test_nothing_to_export_is_a_clear_error(rt: Runtime, tmp_path: Path) -> None:
     with pytest.raises(MCRError, match="2026 年没有可导出的样本清单"):
-        service.export_samples(rt, 2026, tmp_path / "x.xlsx", actor="E2")
+        service.export_samples(rt, 2026, tmp_path / "x.xlsx", principal=principal_of(rt, "E2"))
     assert not (tmp_path / "x.xlsx").exists()
 
 
@@ -206,7 +207,7 @@ def test_results_filled_into_the_exported_template_are_imported_and_published_in
         rt: Runtime, db: Database, tmp_path: Path) -> None:
     export = exported(rt, tmp_path)
     path = results_file(export, RESULTS, tmp_path / "results.xlsx")
-    out = service.import_results(rt, 2026, actor="E2", file=path)
+    out = service.import_results(rt, 2026, principal=principal_of(rt, "E2"), file=path)
     assert (out["rows"], out["customers"]) == (8, ["C1", "C2"])
     with db.read() as tx:
         stored = tx.all("SELECT customer_code, contact_code, category, item, score, tier, office_code, region_code "
@@ -242,23 +243,23 @@ def test_a_bad_result_file_is_refused_whole_and_nothing_is_written(rt: Runtime, 
     path = results_file(export, RESULTS + [bad_row], tmp_path / "results.xlsx")
     before = snapshot(db)
     with pytest.raises(ImportRejected) as err:
-        service.import_results(rt, 2026, actor="E2", file=path)
+        service.import_results(rt, 2026, principal=principal_of(rt, "E2"), file=path)
     assert str(err.value).splitlines() == [f"导入被拒绝：{path} 有 1 个问题，未写入任何数据", f"{path}:10: {problem}"]
     assert snapshot(db) == before
 
 
 def test_results_cannot_be_imported_before_the_export_or_twice(rt: Runtime, db: Database, tmp_path: Path) -> None:
-    service.submit_sample_list(rt, "C1", 2026, actor="E6", rows=rows("C1", C1_GOOD))
+    service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
     one = [{"customer": "C1", "contact": "C1-K01", "category": "产品", "item": "路由器", "score": 4}]
     with pytest.raises(ImportRejected, match="客户 C1 没有已导出给调查公司的 2026 年样本清单"):
-        service.import_results(rt, 2026, actor="E2", rows=one)
-    service.export_samples(rt, 2026, tmp_path / "s.xlsx", actor="E2")
-    service.import_results(rt, 2026, actor="E2", rows=one)
+        service.import_results(rt, 2026, principal=principal_of(rt, "E2"), rows=one)
+    service.export_samples(rt, 2026, tmp_path / "s.xlsx", principal=principal_of(rt, "E2"))
+    service.import_results(rt, 2026, principal=principal_of(rt, "E2"), rows=one)
     before = snapshot(db)
     with pytest.raises(ImportRejected, match="客户 C1 的 2026 年结果已发布过，不能再次导入"):
-        service.import_results(rt, 2026, actor="E2", rows=one)
+        service.import_results(rt, 2026, principal=principal_of(rt, "E2"), rows=one)
     with pytest.raises(MCRError, match="客户 C1 的 2026 年调查结果已发布，样本清单不能再修改"):
-        service.submit_sample_list(rt, "C1", 2026, actor="E6", rows=rows("C1", C1_GOOD))
+        service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
     assert snapshot(db) == before
 
 
@@ -266,10 +267,10 @@ def test_results_cannot_be_imported_before_the_export_or_twice(rt: Runtime, db: 
 
 
 def _year_with(rt: Runtime, tmp_path: Path, year: int, body: list[dict[str, Any]]) -> None:
-    service.submit_sample_list(rt, "C1", year, actor="E6", rows=rows("C1", C1_GOOD))
-    service.submit_sample_list(rt, "C2", year, actor="E9", rows=rows("C2", C2_GOOD))
-    service.export_samples(rt, year, tmp_path / f"s{year}.xlsx", actor="E2")
-    service.import_results(rt, year, actor="E2", rows=body)
+    service.submit_sample_list(rt, "C1", year, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
+    service.submit_sample_list(rt, "C2", year, principal=principal_of(rt, "E9"), rows=rows("C2", C2_GOOD))
+    service.export_samples(rt, year, tmp_path / f"s{year}.xlsx", principal=principal_of(rt, "E2"))
+    service.import_results(rt, year, principal=principal_of(rt, "E2"), rows=body)
 
 
 def _as_dicts(body: list[list[Any]]) -> list[dict[str, Any]]:
@@ -282,8 +283,8 @@ def test_the_report_ranks_items_lowest_first_by_product_phase_brand_unit_tier_an
     _year_with(rt, tmp_path, 2025, _as_dicts([["C1", "C1-K01", "产品", "路由器", 2, None],
                                               ["C2", "C2-K01", "服务", "售后", 2, None]]))
     _year_with(rt, tmp_path, 2026, _as_dicts(RESULTS))
-    service.project_closed(rt, "P-REG", actor="E6")
-    service.record_callback(rt, actor="E6", project="P-REG",
+    service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
+    service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG",
                             scores={"product": 5, "solution": 2, "delivery": 4, "service_attitude": 5})
     r = service.report(db, 2026, locale="zh-CN")
     assert (r["year"], r["responses"], r["customers"], r["contacts"], r["average"], r["low_share"]) == \
@@ -323,7 +324,7 @@ def test_teams_without_a_list_are_reminded_every_five_business_days(rt: Runtime,
                                                                    clock: FakeClock) -> None:
     from datetime import timedelta
 
-    service.submit_sample_list(rt, "C1", 2026, actor="E6", rows=rows("C1", C1_GOOD))  # starts the year (Thu 26 Nov)
+    service.submit_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))  # starts the year (Thu 26 Nov)
     clock.set(clock.now() + timedelta(days=7))  # Thu 3 Dec 09:00 = 5 business days later
     rt.sweep()
     with db.read() as tx:

@@ -18,6 +18,7 @@ from engine.runtime import Runtime
 from flows.survey import contact_gap, service
 from flows.survey.errors import InvalidScore, NoCallbackNeeded, NotInvited, SurveyRefused, UnknownSurveyRecord
 from flows.survey.fixtures import insert_org, standard_org
+from tests.support.principals import principal_of
 
 SURVEY_TABLES = ("survey_project_draw", "survey_callback", "survey_sample", "survey_sample_entry",
                  "survey_result_import", "survey_result")
@@ -56,7 +57,7 @@ def scores(**kw: Any) -> dict[str, Any]:
 
 
 def test_a_region_project_is_always_called_back_and_marked_closed(rt: Runtime, db: Database) -> None:
-    d = service.project_closed(rt, "P-REG", actor="E6")
+    d = service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
     assert (d.selected, d.reason, d.state, d.duplicate) == (True, "big_project", "pending", False)
     cb = instance(db, "project:P-REG")
     assert cb["state"] == "pending"
@@ -72,9 +73,9 @@ def test_a_region_project_is_always_called_back_and_marked_closed(rt: Runtime, d
 
 
 def test_office_projects_are_sampled_reproducibly_and_each_decision_is_logged_once(rt: Runtime, db: Database) -> None:
-    decisions = [service.project_closed(rt, f"P-OF{i:02d}", actor="E6") for i in range(1, 31)]
+    decisions = [service.project_closed(rt, f"P-OF{i:02d}", principal=principal_of(rt, "E6")) for i in range(1, 31)]
     assert [d.project for d in decisions if d.selected] == ["P-OF04", "P-OF05", "P-OF18"]
-    again = service.project_closed(rt, "P-OF04", actor="E7")
+    again = service.project_closed(rt, "P-OF04", principal=principal_of(rt, "E7"))
     assert again.duplicate and again.selected and again.instance == decisions[3].instance
     log = service.sample_log(db)
     assert len(log) == 30
@@ -88,9 +89,9 @@ def test_office_projects_are_sampled_reproducibly_and_each_decision_is_logged_on
 def test_closing_an_unknown_project_or_naming_a_foreign_contact_writes_nothing(rt: Runtime, db: Database) -> None:
     before = snapshot(db)
     with pytest.raises(UnknownSurveyRecord, match="未知项目「P-NONE」"):
-        service.project_closed(rt, "P-NONE", actor="E6")
+        service.project_closed(rt, "P-NONE", principal=principal_of(rt, "E6"))
     with pytest.raises(MCRError, match="联系人 C2-K01 不属于项目的客户 C1"):
-        service.project_closed(rt, "P-REG", actor="E6", contact="C2-K01")
+        service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"), contact="C2-K01")
     assert snapshot(db) == before
 
 
@@ -98,8 +99,8 @@ def test_closing_an_unknown_project_or_naming_a_foreign_contact_writes_nothing(r
 
 
 def test_a_low_score_opens_an_itr_improvement_issue_in_the_same_step(rt: Runtime, db: Database) -> None:
-    service.project_closed(rt, "P-REG", actor="E6", contact="C1-K01")
-    view = service.record_callback(rt, actor="E6", project="P-REG", scores=scores(delivery=2, solution=1),
+    service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"), contact="C1-K01")
+    view = service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG", scores=scores(delivery=2, solution=1),
                                    comment="交付延期")
     assert view["state"] == "done" and view["low_items"] == ["delivery", "solution"]
     issue = view["improvement_issue"]
@@ -116,8 +117,8 @@ def test_a_low_score_opens_an_itr_improvement_issue_in_the_same_step(rt: Runtime
 
 
 def test_scores_at_or_above_the_threshold_open_nothing(rt: Runtime, db: Database) -> None:
-    service.project_closed(rt, "P-REG", actor="E6")
-    view = service.record_callback(rt, actor="E6", project="P-REG", scores=scores(delivery=3))
+    service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
+    view = service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG", scores=scores(delivery=3))
     assert view["low_items"] == [] and view["improvement_issue"] is None
     with db.read() as tx:
         assert tx.one("SELECT COUNT(*) FROM itr_issue")[0] == 0
@@ -131,10 +132,10 @@ def test_scores_at_or_above_the_threshold_open_nothing(rt: Runtime, db: Database
 ])
 def test_a_score_outside_1_to_5_is_refused_and_nothing_is_written(rt: Runtime, db: Database, bad: dict[str, Any],
                                                                   message: str) -> None:
-    service.project_closed(rt, "P-REG", actor="E6")
+    service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
     before = snapshot(db)
     with pytest.raises(InvalidScore) as err:
-        service.record_callback(rt, actor="E6", project="P-REG", scores={**scores(), **bad})
+        service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG", scores={**scores(), **bad})
     assert str(err.value) == message
     assert snapshot(db) == before
     with db.read() as tx:
@@ -142,8 +143,8 @@ def test_a_score_outside_1_to_5_is_refused_and_nothing_is_written(rt: Runtime, d
 
 
 def test_an_unreached_attempt_is_recorded_and_the_callback_stays_open(rt: Runtime, db: Database) -> None:
-    service.project_closed(rt, "P-REG", actor="E6")
-    view = service.record_callback(rt, actor="E6", project="P-REG", reached=False, comment="无人接听")
+    service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
+    view = service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG", reached=False, comment="无人接听")
     assert view["state"] == "pending"
     with db.read() as tx:
         assert tx.all("SELECT reached, comment FROM survey_callback") in ([(False, "无人接听")], [(0, "无人接听")])
@@ -151,18 +152,18 @@ def test_an_unreached_attempt_is_recorded_and_the_callback_stays_open(rt: Runtim
 
 
 def test_a_project_not_drawn_has_no_callback_to_record(rt: Runtime, db: Database) -> None:
-    service.project_closed(rt, "P-OF01", actor="E6")
+    service.project_closed(rt, "P-OF01", principal=principal_of(rt, "E6"))
     with pytest.raises(NoCallbackNeeded, match="项目 P-OF01 未被抽中回访"):
-        service.record_callback(rt, actor="E6", project="P-OF01", scores=scores())
+        service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-OF01", scores=scores())
     with pytest.raises(UnknownSurveyRecord, match="项目 P-OF02 没有回访流程"):
-        service.record_callback(rt, actor="E6", project="P-OF02", scores=scores())
+        service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-OF02", scores=scores())
 
 
 def test_cancelling_needs_a_reason(rt: Runtime, db: Database) -> None:
-    d = service.project_closed(rt, "P-REG", actor="E6")
+    d = service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
     with pytest.raises(SurveyRefused, match="取消回访须说明原因"):
-        service.cancel_callback(rt, d.instance, actor="E5", reason="  ")
-    assert service.cancel_callback(rt, d.instance, actor="E5", reason="客户拒绝回访")["state"] == "cancelled"
+        service.cancel_callback(rt, d.instance, principal=principal_of(rt, "E5"), reason="  ")
+    assert service.cancel_callback(rt, d.instance, principal=principal_of(rt, "E5"), reason="客户拒绝回访")["state"] == "cancelled"
 
 
 # ---------------------------------------------------------------------------------------------- same-contact gap
@@ -172,7 +173,7 @@ def _itr_callback(rt: Runtime, db: Database, contact: str, at: datetime, *, reac
     """An ITR callback (回访) of an issue, as the ITR flow records it."""
     from flows.itr import service as itr
 
-    issue = itr.open_issue(rt, actor="E6", customer="C1", contact=contact, type="technical", severity="normal",
+    issue = itr.open_issue(rt, principal=principal_of(rt, "E6"), customer="C1", contact=contact, type="technical", severity="normal",
                            source="hotline", title="网络抖动")
     with db.tx() as tx:
         tx.execute("INSERT INTO itr_callback (issue_id, contact_code, at_us, actor, reached, score) "
@@ -188,8 +189,8 @@ def test_last_callback_looks_at_survey_and_itr_callbacks(rt: Runtime, db: Databa
     _itr_callback(rt, db, "C1-K01", now - timedelta(days=1), reached=False)  # not reached: does not count
     with db.read() as tx:
         assert contact_gap.last_callback_at(tx, "C1-K01") == now - timedelta(days=3)
-    service.project_closed(rt, "P-SH", actor="E9")
-    service.record_callback(rt, actor="E9", project="P-SH", scores=scores())
+    service.project_closed(rt, "P-SH", principal=principal_of(rt, "E9"))
+    service.record_callback(rt, principal=principal_of(rt, "E9"), project="P-SH", scores=scores())
     with db.read() as tx:
         assert contact_gap.last_callback_at(tx, "C2-K01") == now
         assert contact_gap.last_callback_at(tx, "C1-K01") == now - timedelta(days=3)
@@ -199,13 +200,13 @@ def test_a_contact_called_back_by_itr_within_10_days_defers_the_project_callback
                                                                                  clock: FakeClock) -> None:
     called = clock.now() - timedelta(days=4)
     _itr_callback(rt, db, "C1-K01", called)
-    d = service.project_closed(rt, "P-REG", actor="E6", contact="C1-K01")
+    d = service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"), contact="C1-K01")
     assert d.state == "deferred"
     cb = instance(db, "project:P-REG")
     until = (called + timedelta(days=10)).astimezone(timezone(timedelta(hours=8))).isoformat(timespec="minutes")
     assert cb["data"]["not_before"] == until and cb["data"]["deferred_contact"] == "C1-K01"
     with pytest.raises(EventNotAllowed):
-        service.record_callback(rt, actor="E6", project="P-REG", scores=scores())
+        service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG", scores=scores())
     clock.set(called + timedelta(days=10))
     rt.sweep()
     assert instance(db, "project:P-REG")["state"] == "pending"
@@ -214,10 +215,10 @@ def test_a_contact_called_back_by_itr_within_10_days_defers_the_project_callback
 def test_without_a_named_contact_the_callback_goes_to_the_next_free_contact(rt: Runtime, db: Database,
                                                                             clock: FakeClock) -> None:
     _itr_callback(rt, db, "C1-K01", clock.now() - timedelta(days=2))
-    service.project_closed(rt, "P-REG", actor="E6")
+    service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
     assert instance(db, "project:P-REG")["data"]["contact"] == "C1-K02"
     # a contact with a callback already planned is not planned twice
-    service.project_closed(rt, "P-CO", actor="E6")
+    service.project_closed(rt, "P-CO", principal=principal_of(rt, "E6"))
     assert instance(db, "project:P-CO")["data"]["contact"] == "C1-K03"
 
 
@@ -225,16 +226,16 @@ def test_without_a_named_contact_the_callback_goes_to_the_next_free_contact(rt: 
 
 
 def test_an_activity_callback_runs_until_every_invited_contact_is_called(rt: Runtime, db: Database) -> None:
-    out = service.activity_ended(rt, "A1", actor="E6")
+    out = service.activity_ended(rt, "A1", principal=principal_of(rt, "E6"))
     assert out["contacts"] == ["C1-K01", "C1-K09", "C1-K21"] and out["due_at"] == "2026-11-23T18:00+08:00"
-    assert service.activity_ended(rt, "A1", actor="E6")["duplicate"] is True
+    assert service.activity_ended(rt, "A1", principal=principal_of(rt, "E6"))["duplicate"] is True
     for contact in ("C1-K01", "C1-K09"):
-        assert service.record_callback(rt, actor="E6", activity="A1", contact=contact)["state"] != "done"
+        assert service.record_callback(rt, principal=principal_of(rt, "E6"), activity="A1", contact=contact)["state"] != "done"
     with pytest.raises(NotInvited, match="联系人 C1-K01 已于 .* 回访过"):
-        service.record_callback(rt, actor="E6", activity="A1", contact="C1-K01")
+        service.record_callback(rt, principal=principal_of(rt, "E6"), activity="A1", contact="C1-K01")
     with pytest.raises(NotInvited, match="联系人 C1-K02 没有被邀请参加活动 A1"):
-        service.record_callback(rt, actor="E6", activity="A1", contact="C1-K02")
-    view = service.record_callback(rt, actor="E6", activity="A1", contact="C1-K21", score=4, comment="满意")
+        service.record_callback(rt, principal=principal_of(rt, "E6"), activity="A1", contact="C1-K02")
+    view = service.record_callback(rt, principal=principal_of(rt, "E6"), activity="A1", contact="C1-K21", score=4, comment="满意")
     assert view["state"] == "done"
     with db.read() as tx:
         rows = tx.all("SELECT kind, activity_code, contact_code, score FROM survey_callback ORDER BY id")
@@ -245,17 +246,17 @@ def test_an_activity_callback_runs_until_every_invited_contact_is_called(rt: Run
 def test_an_activity_type_without_callbacks_starts_nothing(rt: Runtime, db: Database) -> None:
     before = snapshot(db)
     with pytest.raises(NoCallbackNeeded) as err:
-        service.activity_ended(rt, "A2", actor="E6")
+        service.activity_ended(rt, "A2", principal=principal_of(rt, "E6"))
     assert str(err.value) == ("活动 A2 的类型「company_visit」不需要回访（rules/survey.yaml activity_callback.types："
                               "exhibition_forum）")
     with pytest.raises(UnknownSurveyRecord, match="未知营销活动「A9」"):
-        service.activity_ended(rt, "A9", actor="E6")
+        service.activity_ended(rt, "A9", principal=principal_of(rt, "E6"))
     assert snapshot(db) == before
 
 
 def test_missed_activity_callbacks_are_reminded_then_escalated(rt: Runtime, db: Database, clock: FakeClock) -> None:
     clock.set(datetime(2026, 11, 19, 10, 30, tzinfo=timezone.utc))  # Thu 18:30 Shanghai
-    service.activity_ended(rt, "A1", actor="E6")
+    service.activity_ended(rt, "A1", principal=principal_of(rt, "E6"))
     clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))  # Mon 18:00
     rt.sweep()
     assert instance(db, "activity:A1")["state"] == "overdue"
@@ -272,6 +273,6 @@ def test_missed_activity_callbacks_are_reminded_then_escalated(rt: Runtime, db: 
 def test_projects_closed_by_a_master_data_import_are_drawn_by_all_closed(rt: Runtime, db: Database) -> None:
     with db.tx() as tx:
         tx.execute("UPDATE project SET closed = :t WHERE code IN ('P-REG', 'P-OF01')", {"t": True})
-    out = service.sync_closed_projects(rt, actor="E2")
+    out = service.sync_closed_projects(rt, principal=principal_of(rt, "E2"))
     assert [(d.project, d.selected) for d in out] == [("P-OF01", False), ("P-REG", True)]
-    assert service.sync_closed_projects(rt, actor="E2") == []
+    assert service.sync_closed_projects(rt, principal=principal_of(rt, "E2")) == []

@@ -34,7 +34,6 @@ def _app() -> Any:
 @pytest.fixture
 def mcr(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("MCR_DATABASE_URL", db.url)
-    monkeypatch.setenv("MCR_USER", "E6")
     monkeypatch.delenv("MCR_LOCALE", raising=False)
     insert_org(db, standard_org())
     app = _app()
@@ -64,7 +63,7 @@ def test_project_closed_and_the_sample_log(mcr: Any) -> None:
 
 def test_recording_a_callback_with_a_low_score_reports_the_itr_issue(mcr: Any) -> None:
     mcr("survey", "project-closed", "P-REG")
-    res = mcr("survey", "callback", "record", "--project", "P-REG", "--product", "4", "--solution", "2",
+    res = mcr("survey", "callback", "record", "--as", "E6", "--project", "P-REG", "--product", "4", "--solution", "2",
               "--delivery", "4", "--attitude", "5", "--comment", "方案需改进")
     assert res.exit_code == 0, res.output
     assert res.output.splitlines() == ["回访已记录：#1 (done)", "低分项 解决方案：已在 ITR 中开立改进问题 #2"]
@@ -74,7 +73,7 @@ def test_recording_a_callback_with_a_low_score_reports_the_itr_issue(mcr: Any) -
 
 def test_an_invalid_score_is_an_mcr_error_not_a_traceback(mcr: Any) -> None:
     mcr("survey", "project-closed", "P-REG")
-    res = mcr("survey", "callback", "record", "--project", "P-REG", "--product", "7", "--solution", "2",
+    res = mcr("survey", "callback", "record", "--as", "E6", "--project", "P-REG", "--product", "7", "--solution", "2",
               "--delivery", "4", "--attitude", "5")
     assert res.exit_code != 0 and isinstance(res.exception, InvalidScore)
     assert str(res.exception) == "「产品」的得分「7」无效：须为 1–5 的整数"
@@ -86,7 +85,7 @@ def test_activity_ended_and_its_callbacks(mcr: Any) -> None:
     res = mcr("survey", "activity-ended", "A2", MCR_LOCALE="en")
     assert isinstance(res.exception, NoCallbackNeeded)
     assert "activity A2 is of type 'company_visit', which needs no callback" in str(res.exception)
-    res = mcr("survey", "callback", "record", "--activity", "A1", "--contact", "C1-K01", "--score", "5")
+    res = mcr("survey", "callback", "record", "--as", "E6", "--activity", "A1", "--contact", "C1-K01", "--score", "5")
     assert res.output.strip() == "回访已记录：#1 (pending)"
 
 
@@ -97,7 +96,7 @@ def test_the_annual_survey_from_list_to_report(mcr: Any, tmp_path: Path) -> None
     csv.write_text("联系人编码,调查方式\n" + "".join(f"C1-K{i:02d},{m}\n" for i, m in picks), encoding="utf-8")
     res = mcr("survey", "sample", "check", str(csv), "--customer", "C1", "--year", "2026")
     assert res.output.strip() == "样本清单检查通过：客户 C1，2026 年，30 人（规定至少 30 人；高层 6、中层 9、基层 15）"
-    res = mcr("survey", "sample", "import", str(csv), "--customer", "C1", "--year", "2026")
+    res = mcr("survey", "sample", "import", str(csv), "--as", "E6", "--customer", "C1", "--year", "2026")
     assert res.output.strip() == "样本清单已接收：客户 C1，2026 年，30 人（第 1 版）"
     assert "C1\t深圳移动\t已接收\t30/30\t高层 6 中层 9 基层 15\tv1" in mcr("survey", "sample", "list", "--year", "2026").output
     out = tmp_path / "firm.xlsx"
@@ -123,7 +122,7 @@ def test_the_annual_survey_from_list_to_report(mcr: Any, tmp_path: Path) -> None
 def test_a_refused_sample_file_lists_every_problem(mcr: Any, tmp_path: Path) -> None:
     csv = tmp_path / "bad.csv"
     csv.write_text("联系人编码,调查方式\nC1-K01,电话\nC1-K01,电话\n", encoding="utf-8")
-    res = mcr("survey", "sample", "import", str(csv), "--customer", "C1", "--year", "2026")
+    res = mcr("survey", "sample", "import", str(csv), "--as", "E6", "--customer", "C1", "--year", "2026")
     assert isinstance(res.exception, ImportRejected)
     lines = str(res.exception).splitlines()
     assert lines == [f"导入被拒绝：{csv} 有 5 个问题，未写入任何数据",
@@ -135,7 +134,7 @@ def test_a_refused_sample_file_lists_every_problem(mcr: Any, tmp_path: Path) -> 
 
 
 def test_mcr_prints_a_refusal_on_one_line_and_exits_1(tmp_path: Path) -> None:
-    env = dict(os.environ, MCR_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", MCR_USER="E6",
+    env = dict(os.environ, MCR_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
                PREFECT_HOME=str(tmp_path / "prefect"))
     env.pop("MCR_LOCALE", None)
     res = subprocess.run([sys.executable, "-m", "engine.cli", "survey", "project-closed", "P-NONE"], cwd=ROOT, env=env,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -22,6 +23,8 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if self.server.delay:
+            await asyncio.sleep(self.server.delay)  # a slow server: each DATA takes this long
         if self.server.fail_next > 0:
             self.server.fail_next -= 1
             return "451 4.3.0 try again later"
@@ -39,6 +42,7 @@ class RecordingSMTPServer:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.lock = threading.Lock()
         self.fail_next = 0
+        self.delay = 0.0
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     @property

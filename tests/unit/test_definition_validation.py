@@ -88,3 +88,14 @@ def test_module_that_fails_to_import_is_reported_at_the_module_line(tmp_path: Pa
     f.write_text("flow: f\nversion: 1\nmodule: acts.py\nevents: [go]\nstates:\n  - {name: a, initial: true}\n"
                  "  - {name: b, terminal: true}\ntransitions:\n  - {from: a, event: go, to: b}\n")
     assert problems(f) == [f"{f}:3: cannot import module 'acts.py': RuntimeError: boom"]
+
+
+def test_every_timer_event_of_the_shipped_flows_is_internal() -> None:
+    """No user may forge what only a timer sends (sla_breached, progress_report, reminders, deadlines)."""
+    from engine.app import flows_dir
+
+    defs = load_definitions(flows_dir())
+    loose = sorted({(d.name, tm.event) for d in defs.by_key.values() for s in d.states for tm in s.timers}
+                   - {(d.name, e.name) for d in defs.by_key.values() for e in d.events if e.internal})
+    assert loose == []
+    assert defs.compiled("itr_issue", defs.get("itr_issue").version).internal >= {"sla_breached", "progress_report"}

@@ -16,7 +16,8 @@ from engine.masterdata.layouts import LAYOUTS, header_index, normalise_header
 from engine.masterdata.models import Contact
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.tiers import TierRules, load_tier_rules
-from engine.masterdata.visibility import Viewer, below, can_manage, can_see_contact, can_see_sensitive
+from engine.auth.principal import Principal
+from engine.masterdata.visibility import below, can_manage, can_see_contact, can_see_sensitive
 from tests.conftest import ROOT
 
 TEXT = "编码,姓名\nE1,张三\nE2,李四\n"
@@ -202,8 +203,8 @@ def test_missing_rules_files_fall_back_to_the_spec_defaults(tmp_path: Path) -> N
 TREE = {"ceo": None, "boss": "ceo", "lead": "boss", "am1": "lead", "am2": "lead", "other": "boss", "am3": "other"}
 
 
-def viewer(emp: str, roles: frozenset[str] = frozenset()) -> Viewer:
-    return Viewer(emp, roles, frozenset(below(TREE, emp)))
+def viewer(emp: str, roles: frozenset[str] = frozenset()) -> Principal:
+    return Principal(emp_no=emp, name=emp, roles=roles, below=frozenset(below(TREE, emp)))
 
 
 def contact(owner: str, backup: str | None = None) -> Contact:

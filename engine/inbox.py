@@ -1,0 +1,220 @@
+"""我的待办 / My work: every open item of one person across every flow, due first.
+
+Each flow family contributes a *provider* — `fn(rt, principal, now) -> list[InboxItem]` registered
+with `@inbox_provider("name")` in an `inbox.py` next to its flow files (flows/itr/inbox.py, ...).
+The core names no flow: `providers(rt)` imports the `inbox.py` beside every loaded definition.
+
+A provider must read through indexes that select *open* work only (a flow state, an open status,
+a "not closed" column): the inbox must not grow with the number of closed issues (see
+tests/benchmarks/test_inbox_benchmark.py). Providers never decide permissions beyond "is this mine";
+the pages and services decide what may be done.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from engine.auth import Principal
+
+Provider = Callable[[Any, Principal, datetime], Iterable["InboxItem"]]
+_PROVIDERS: dict[str, Provider] = {}
+_loaded: set[Path] = set()
+_lock = threading.Lock()
+
+# The kinds of item, in the order the navigation lists their counts.
+KINDS = ("issue", "close", "callback", "qa", "major_incident", "kit", "self_check", "card_review", "review",
+         "tier_review", "handover", "care")
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One thing waiting for this person. `link` is a site path (`/issues/12`, `/instances/40`)."""
+
+    kind: str
+    title: str
+    flow: str
+    instance_id: Optional[int]
+    state: str
+    due: Optional[datetime]
+    link: str
+    detail: str = ""
+    overdue: bool = False
+
+
+@dataclass(frozen=True)
+class Inbox:
+    items: list[InboxItem]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+
+def inbox_provider(name: str) -> Callable[[Provider], Provider]:
+    """Register a provider under a unique name (a flow family: "itr", "planning", "survey")."""
+    def register(fn: Provider) -> Provider:
+        existing = _PROVIDERS.get(name)
+        if existing is not None and existing.__qualname__ != fn.__qualname__:
+            raise ValueError(f"inbox provider '{name}' is registered twice ({existing.__module__}, {fn.__module__})")
+        _PROVIDERS[name] = fn
+        return fn
+    return register
+
+
+def _module_name(file: Path) -> Optional[str]:
+    """The dotted name of `file` when it sits in a package on sys.path (flows/itr/inbox.py → flows.itr.inbox)."""
+    parts = [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if len(parts) == 1 or str(folder) not in [str(Path(p).resolve()) for p in sys.path if p] + [str(Path.cwd())]:
+        return None
+    return ".".join(parts)
+
+
+def _load_beside(folders: Iterable[Path]) -> None:
+    for folder in folders:
+        file = (folder / "inbox.py").resolve()
+        if file in _loaded or not file.is_file():
+            continue
+        with _lock:
+            if file in _loaded:
+                continue
+            dotted = _module_name(file)
+            if dotted is not None:
+                importlib.import_module(dotted)
+            else:
+                spec = importlib.util.spec_from_file_location(f"mcr_inbox_{abs(hash(file)):x}", file)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            _loaded.add(file)
+
+
+def providers(rt: Any) -> dict[str, Provider]:
+    """The registered providers, after importing the `inbox.py` beside each of the runtime's flows."""
+    folders = {Path(d.source_file).resolve().parent for d in rt.definitions.by_key.values() if d.source_file}
+    _load_beside(sorted(folders))
+    return dict(_PROVIDERS)
+
+
+def _sort_key(item: InboxItem) -> tuple[int, float, str, int]:
+    # Due first (soonest, overdue before), undated after; then by kind and instance for stability.
+    return (0 if item.due is not None else 1, item.due.timestamp() if item.due else 0.0, item.kind,
+            item.instance_id or 0)
+
+
+def inbox(rt: Any, *, principal: Principal, now: Optional[datetime] = None) -> Inbox:
+    """Every open item of `principal`, due first, overdue marked, with counts per kind."""
+    now = now or rt.clock.now()
+    items: list[InboxItem] = []
+    for provide in providers(rt).values():
+        for item in provide(rt, principal, now):
+            overdue = item.due is not None and item.due < now
+            items.append(item if item.overdue == overdue else _with_overdue(item, overdue))
+    items.sort(key=_sort_key)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.kind] = counts.get(item.kind, 0) + 1
+    return Inbox(items=items, counts=counts)
+
+
+def counts(rt: Any, *, principal: Principal) -> dict[str, int]:
+    """Open items per kind, for the navigation."""
+    return inbox(rt, principal=principal).counts
+
+
+def _with_overdue(item: InboxItem, overdue: bool) -> InboxItem:
+    from dataclasses import replace
+
+    return replace(item, overdue=overdue)
+
+
+# ---------------------------------------------------------------------------------------------- helpers for providers
+
+
+def parse_instant(value: Any) -> Optional[datetime]:
+    """A due instant stored in flow data (ISO text) or as microseconds; None when absent."""
+    from engine.clock import from_us
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return from_us(value)
+    when = datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        return None
+    return when
+
+
+def open_instances(rt: Any, flow: str, states: Iterable[str]) -> list[tuple[int, str, dict[str, Any], Optional[str]]]:
+    """(id, state, data, subject) of the instances of `flow` in `states` — through the (flow, state)
+    index, so only open instances are read, never the ended ones."""
+    import json
+
+    wanted = list(states)
+    names = ", ".join(f":s{i}" for i in range(len(wanted)))
+    params: dict[str, Any] = {"flow": flow, **{f"s{i}": s for i, s in enumerate(wanted)}}
+    with rt.db.read() as tx:
+        rows = tx.all(f"SELECT id, state, data, subject FROM flow_instance WHERE flow = :flow AND state IN ({names})",
+                      params)
+    return [(r[0], r[1], json.loads(r[2]) if isinstance(r[2], str) else (r[2] or {}), r[3]) for r in rows]
+
+
+def state_title(rt: Any, flow: str, state: str, locale: str) -> str:
+    """The state's title from the flow definition, in `locale`."""
+    spec = rt.definitions.get(flow).state_by_name(state)
+    return spec.title.get(locale) or spec.title.get("zh-CN") or state
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who owes the next step of a flow in some states, read from its instance data.
+
+    `who` are data keys holding employee numbers (`"emp"`, `"supervisor"`); `team` a data key holding
+    a unit code whose members all owe it (a planning kit); `due` the data key of the due instant;
+    `label` the data keys shown after the flow's title (`"emp_name"`, `"team_name"`)."""
+
+    flow: str
+    states: tuple[str, ...]
+    kind: str
+    who: tuple[str, ...] = ()
+    team: Optional[str] = None
+    due: Optional[str] = None
+    label: tuple[str, ...] = ()
+
+
+def assigned_items(rt: Any, principal: Principal, assignments: Iterable[Assignment]) -> list[InboxItem]:
+    """Inbox items for the flows whose instance data names who owes the step (open instances only)."""
+    items: list[InboxItem] = []
+    loaded = {d.name for d in rt.definitions.by_key.values()}
+    for a in assignments:
+        if a.flow not in loaded:
+            continue
+        title = rt.definitions.get(a.flow).title_of(principal.locale)
+        for iid, state, data, _subject in open_instances(rt, a.flow, a.states):
+            mine = any(data.get(k) == principal.emp_no for k in a.who) or (
+                a.team is not None and principal.unit_code is not None and data.get(a.team) == principal.unit_code)
+            if not mine:
+                continue
+            due = data
+            for part in (a.due or "").split("."):
+                due = due.get(part) if isinstance(due, dict) else None
+            label = " · ".join(str(data[k]) for k in a.label if data.get(k))
+            items.append(InboxItem(kind=a.kind, title=f"{title}{' · ' + label if label else ''}", flow=a.flow,
+                                   instance_id=iid, state=state, due=parse_instant(due) if a.due else None,
+                                   link=f"/instances/{iid}", detail=state_title(rt, a.flow, state, principal.locale)))
+    return items

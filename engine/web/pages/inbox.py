@@ -1,0 +1,33 @@
+"""我的待办 / My work: everything waiting for the signed-in person, across every flow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from engine.web.deps import PagePrincipal, Runtime
+from engine.web.pages.common import page
+
+router = APIRouter()
+
+
+def _state_titles(rt: Any, locale: str) -> Any:
+    def state_title(flow: str, state: str) -> str:
+        try:
+            spec = rt.definitions.get(flow).state_by_name(state)
+        except Exception:  # a flow no longer loaded: show the raw state name
+            return state
+        return spec.title.get(locale) or spec.title.get("zh-CN") or state
+    return state_title
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, rt: Runtime, principal: PagePrincipal) -> Response:
+    """Everything waiting for this person across every flow, due first, overdue marked."""
+    from engine.inbox import inbox
+
+    box = inbox(rt, principal=principal)
+    return page(request, "inbox.html", {"inbox": box, "state_title": _state_titles(rt, principal.locale)},
+                principal=principal)

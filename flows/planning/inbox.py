@@ -1,0 +1,49 @@
+"""Planning and care items of the my-work inbox (我的待办): kit steps of my team, self-checks, card
+reviews, reviews and evaluations, tier reviews, handovers, and the care reminders of the last week.
+
+Open instances are read through the (flow, state) index; care reminders through their day index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.auth import Principal
+from engine.inbox import Assignment, InboxItem, assigned_items, inbox_provider
+
+ASSIGNMENTS = (
+    Assignment("planning_kit", ("issued", "assessment_submitted", "objectives_submitted", "plan_submitted"), "kit",
+               who=("supervisor",), team="team", due="deadline_at", label=("team_name", "year")),
+    Assignment("planning_kit", ("supervisor_review",), "kit", who=("supervisor",), label=("team_name", "year")),
+    Assignment("self_check", ("open", "overdue"), "self_check", who=("emp",), due="due_at", label=("emp_name",)),
+    Assignment("card_review", ("open", "overdue"), "card_review", who=("emp",), due="due_at", label=("emp_name",)),
+    Assignment("card_review", ("awaiting_supervisor",), "card_review", who=("supervisor",), label=("emp_name",)),
+    Assignment("half_year_review", ("open", "overdue"), "review", who=("supervisor",), due="due_at",
+               label=("team_name",)),
+    Assignment("annual_evaluation", ("open", "overdue"), "review", who=("supervisor",), due="due_at",
+               label=("team_name",)),
+    Assignment("annual_evaluation", ("submitted",), "review", who=("boss",), label=("team_name",)),
+    Assignment("tier_review", ("open", "overdue"), "tier_review", who=("owner",), due="due_at",
+               label=("customer_name", "customer")),
+    Assignment("tier_review", ("proposed",), "tier_review", who=("supervisor",), label=("customer_name", "customer")),
+    Assignment("handover", ("awaiting_introduction",), "handover", who=("from_owner", "from_supervisor"),
+               label=("contact_name", "to_name")),
+)
+
+CARE_DAYS = 7  # care reminders stay in the inbox for a week after their digest
+
+
+@inbox_provider("planning")
+def planning_items(rt: Any, p: Principal, now: datetime) -> list[InboxItem]:
+    items = assigned_items(rt, p, ASSIGNMENTS)
+    since = (now - timedelta(days=CARE_DAYS)).date()
+    with rt.db.read() as tx:
+        rows = tx.all("SELECT id, kind, item_key, digest_day, digest_instance_id FROM care_reminder "
+                      "WHERE digest_day >= :since AND recipient_emp_no = :me ORDER BY digest_day, id",
+                      {"since": since.isoformat(), "me": p.emp_no})
+    for rid, kind, key, day, digest in rows:
+        items.append(InboxItem(kind="care", title=f"{kind} · {key}", flow="care_digest", instance_id=digest,
+                               state=kind, due=None, link=f"/instances/{digest}" if digest else "/inbox",
+                               detail=str(day)))
+    return items

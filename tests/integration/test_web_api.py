@@ -1,0 +1,203 @@
+"""The JSON API and the sign-in pages on real databases (a SQLite file and PostgreSQL), through the
+ASGI app: 401 without credentials, bearer tokens (revocable), CSRF on every cookie-authenticated
+change, a peer's contact refused with an audit row, an action the state does not allow refused 409 —
+and nothing changed by any refusal."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from engine.app import load_calendar_registry
+from engine.auth import accounts
+from engine.clock import FakeClock
+from engine.db import Database
+from engine.definition import load_definitions
+from engine.runtime import Runtime
+from engine.web import WebSettings, create_app
+from flows.itr import service
+from tests.conftest import ROOT
+from tests.support.accounts import PASSWORD, add_accounts, load_org
+from tests.support.principals import principal_of
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
+    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
+    yield
+
+
+@pytest.fixture
+def rt(db: Database, clock: FakeClock) -> Runtime:
+    runtime = Runtime(db, load_definitions(ROOT / "flows" / "itr"), clock=clock, calendars=load_calendar_registry(),
+                      worker_id="test")
+    runtime.register_definitions()
+    load_org(db, clock)
+    add_accounts(db, clock, "SZ-HL", "SZ-H1", "SZ-AM1", "SZ-AM2")
+    return runtime
+
+
+@pytest.fixture
+def client(rt: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080") as c:
+        yield c
+
+
+def sign_in(client: TestClient, emp_no: str, password: str = PASSWORD) -> Any:
+    client.get("/api/openapi.json")
+    token = _presession_token(client)
+    return client.post("/signin", data={"emp_no": emp_no, "password": password, "next": "/api/me",
+                                        "csrf_token": token}, follow_redirects=False)
+
+
+def _presession_token(client: TestClient) -> str:
+    from engine.web.deps import PRESESSION_CSRF_COOKIE
+
+    if client.cookies.get(PRESESSION_CSRF_COOKIE) is None:
+        client.cookies.set(PRESESSION_CSRF_COOKIE, "pre-session-token-for-tests")
+    return str(client.cookies.get(PRESESSION_CSRF_COOKIE))
+
+
+def session_csrf(rt: Runtime, emp_no: str) -> str:
+    with rt.db.read() as tx:
+        return str(tx.one("SELECT csrf_token FROM auth_session WHERE emp_no = :e ORDER BY id DESC", {"e": emp_no})[0])
+
+
+def new_issue(rt: Runtime) -> int:
+    view = service.open_issue(rt, principal=principal_of(rt, "SZ-HL"), customer="C-BIG", contact="K-BIG1",
+                              type="technical", severity="normal", source="hotline", title="基站光模块告警")
+    return view.id
+
+
+def history(rt: Runtime, issue_id: int) -> list[Any]:
+    with rt.db.read() as tx:
+        return tx.all("SELECT event, actor FROM flow_history WHERE instance_id = :i ORDER BY id", {"i": issue_id})
+
+
+def test_me_without_credentials_is_401_json_and_a_page_redirects_to_signin(client: TestClient) -> None:
+    res = client.get("/api/me")
+    assert res.status_code == 401
+    assert res.json() == {"error": "unauthenticated", "message": "请先登录"}
+    assert res.headers["www-authenticate"] == "Bearer"
+    en = client.get("/api/me", headers={"Accept-Language": "en-GB,en"})
+    assert en.json()["message"] == "please sign in first"
+    page = client.get("/password", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/signin?next=/password"
+
+
+def test_sign_in_sets_an_httponly_lax_session_cookie_and_me_answers(client: TestClient, rt: Runtime) -> None:
+    res = sign_in(client, "SZ-H1")
+    assert res.status_code == 303 and res.headers["location"] == "/api/me"
+    cookie = res.headers["set-cookie"]
+    assert "mcr_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
+    assert "Secure" not in cookie  # plain http on loopback
+    me = client.get("/api/me").json()
+    assert me["emp_no"] == "SZ-H1" and me["via"] == "web" and me["roles"] == ["issue_handler"]
+    client.post("/signout", data={"csrf_token": session_csrf(rt, "SZ-H1")}, follow_redirects=False)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_cookie_is_secure_behind_https(rt: Runtime) -> None:
+    with TestClient(create_app(rt, WebSettings(base_url="https://mcr.corp.example")),
+                    base_url="https://mcr.corp.example") as client:
+        assert "Secure" in sign_in(client, "SZ-H1").headers["set-cookie"]
+
+
+def test_wrong_password_answers_the_sign_in_page_and_locks_after_five(client: TestClient) -> None:
+    for _ in range(5):
+        assert sign_in(client, "SZ-H1", "wrong").status_code == 401
+    locked = sign_in(client, "SZ-H1")
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) == 15 * 60
+
+
+def test_bearer_token_works_and_a_revoked_one_is_401(client: TestClient, rt: Runtime) -> None:
+    token = accounts.issue_token(rt.db, "SZ-AM1", clock=rt.clock)
+    auth = {"Authorization": f"Bearer {token}"}
+    me = client.get("/api/me", headers=auth)
+    assert me.status_code == 200 and me.json()["emp_no"] == "SZ-AM1" and me.json()["via"] == "api"
+    customers = client.get("/api/customers", headers=auth).json()
+    assert [c["code"] for c in customers] == ["C-BIG"]
+    accounts.revoke_tokens(rt.db, "SZ-AM1", clock=rt.clock)
+    res = client.get("/api/me", headers=auth)
+    assert res.status_code == 401 and res.json()["error"] == "bad_token"
+    assert client.get("/api/me", headers={"Authorization": "Bearer mcr_forged"}).status_code == 401
+
+
+def test_state_changing_calls_without_csrf_token_are_refused_and_change_nothing(client: TestClient, rt: Runtime) -> None:
+    issue = new_issue(rt)
+    sign_in(client, "SZ-HL")
+    before = history(rt, issue)
+    res = client.post(f"/api/issues/{issue}/note", json={"text": "客户已回电"})
+    assert res.status_code == 403 and res.json()["error"] == "csrf"
+    res = client.post(f"/api/issues/{issue}/note", json={"text": "客户已回电"}, headers={"X-CSRF-Token": "forged"})
+    assert res.status_code == 403
+    assert history(rt, issue) == before
+    # A form post without its hidden field: the password stays what it was.
+    res = client.post("/password", data={"current": PASSWORD, "new": "another pass 1", "confirm": "another pass 1"})
+    assert res.status_code == 403 and "安全令牌" in res.text
+    with rt.db.read() as tx:
+        refused = tx.all("SELECT actor, allowed FROM masterdata_audit WHERE action = 'csrf_refused'")
+    assert [tuple(r) for r in refused] == [("SZ-HL", False)] * 3  # two API calls and the form
+    assert accounts.authenticate(rt.db, "SZ-HL", PASSWORD, address="t", clock=rt.clock).emp_no == "SZ-HL"
+    ok = client.post(f"/api/issues/{issue}/note", json={"text": "客户已回电"},
+                     headers={"X-CSRF-Token": session_csrf(rt, "SZ-HL")})
+    assert ok.status_code == 200, ok.text
+    assert history(rt, issue)[-1] == ("note", "SZ-HL")
+
+
+def test_bearer_calls_need_no_csrf_token(client: TestClient, rt: Runtime) -> None:
+    issue = new_issue(rt)
+    token = accounts.issue_token(rt.db, "SZ-HL", clock=rt.clock)
+    res = client.post(f"/api/issues/{issue}/note", json={"text": "进展"}, headers={"Authorization": f"Bearer {token}"})
+    assert res.status_code == 200, res.text
+
+
+def test_a_peers_contact_is_403_and_audited(client: TestClient, rt: Runtime) -> None:
+    token = accounts.issue_token(rt.db, "SZ-AM2", clock=rt.clock)
+    res = client.get("/api/contacts/K-BIG1", headers={"Authorization": f"Bearer {token}"})
+    assert res.status_code == 403 and set(res.json()) == {"error", "message"}
+    assert "K-BIG1" in res.json()["message"]
+    with rt.db.read() as tx:
+        rows = tx.all("SELECT actor, entity, entity_key FROM masterdata_audit WHERE actor = 'SZ-AM2'")
+    assert ("SZ-AM2", "contact", "K-BIG1") in [tuple(r) for r in rows]
+    own = client.get("/api/contacts/K-MID1", headers={"Authorization": f"Bearer {token}"})
+    assert own.status_code == 200 and own.json()["code"] == "K-MID1"
+
+
+def test_an_action_the_state_does_not_allow_is_409_and_unknown_is_404(client: TestClient, rt: Runtime) -> None:
+    issue = new_issue(rt)  # received: not yet dispatched, so nobody can accept it
+    token = accounts.issue_token(rt.db, "SZ-H1", clock=rt.clock)
+    auth = {"Authorization": f"Bearer {token}"}
+    before = history(rt, issue)
+    res = client.post(f"/api/issues/{issue}/accept", headers=auth)
+    assert res.status_code == 409, res.text
+    assert res.json()["error"] and res.json()["message"]
+    assert history(rt, issue) == before
+    assert client.get("/api/issues/99999", headers=auth).status_code == 404
+    bad = client.post(f"/api/issues/{issue}/note", json={"text": ""}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["error"] == "bad_input"
+
+
+def test_openapi_document_lists_the_api(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert {"/api/me", "/api/inbox", "/api/issues", "/api/issues/{issue_id}/escalate", "/api/cases/search",
+            "/api/customers", "/api/contacts/{code}"} <= set(paths)
+    assert not any(p.startswith("/signin") for p in paths)
+
+
+def test_oversized_request_is_refused_with_413(rt: Runtime) -> None:
+    with TestClient(create_app(rt, WebSettings(max_upload_bytes=1024))) as client:
+        res = client.post("/api/issues", content=b"x" * 4096, headers={"Content-Type": "application/json"})
+    assert res.status_code == 413 and res.json()["error"] == "too_large"
+
+
+def test_an_action_sent_twice_with_one_client_event_id_is_applied_once(client: TestClient, rt: Runtime) -> None:
+    issue = new_issue(rt)
+    token = accounts.issue_token(rt.db, "SZ-HL", clock=rt.clock)
+    headers = {"Authorization": f"Bearer {token}", "X-Client-Event-Id": "note-7f3a"}
+    for _ in range(2):
+        assert client.post(f"/api/issues/{issue}/note", json={"text": "已联系客户"}, headers=headers).status_code == 200
+    assert [h for h in history(rt, issue) if h[0] == "note"] == [("note", "SZ-HL")]
