@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.clock import FakeClock, to_us, wall_time
+from engine.clock import FakeClock, cpu_time, to_us, wall_time
 
 SH = timezone(timedelta(hours=8))
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=SH)  # a Thursday, business hours in Shanghai
@@ -264,11 +264,13 @@ class _Drive:
 
     # The kit's filled workbook is the user's work, not the service's: only the service calls are timed.
     _timed_s = 0.0
+    _cpu_s = 0.0
 
     def _timed(self, fn: Callable[[], Any]) -> None:
-        t0 = wall_time()
+        t0, c0 = wall_time(), cpu_time()
         fn()
         self._timed_s += wall_time() - t0
+        self._cpu_s += cpu_time() - c0
 
 
 class _Size:
@@ -291,25 +293,22 @@ class _Size:
             for _ in range(2 * OFFICES if flow == "itr_issue" else 1):
                 getattr(self.drive, flow)()
 
-    def repetition(self, per_flow: dict[str, int]) -> dict[str, float]:
-        """ms per event of each flow over `per_flow[flow]` life cycles."""
-        out: dict[str, float] = {}
+    def repetition(self, per_flow: dict[str, int]) -> dict[str, tuple[float, float]]:
+        """(wall ms, CPU ms) per event of each flow over `per_flow[flow]` life cycles."""
+        out: dict[str, tuple[float, float]] = {}
         drive = self.drive
         for flow in FLOWS:
             step = getattr(drive, flow)
             before = self.count()
-            drive._timed_s = 0.0
-            elapsed = 0.0
+            drive._timed_s = drive._cpu_s = 0.0
             for _ in range(per_flow[flow]):
                 if flow == "planning_kit":
                     step()
                 else:
-                    t0 = wall_time()
-                    step()
-                    elapsed += wall_time() - t0
+                    drive._timed(step)
                 drive.clock.advance(timedelta(minutes=3))
-            elapsed += drive._timed_s
-            out[flow] = elapsed * 1000 / max(self.count() - before, 1)
+            events = max(self.count() - before, 1)
+            out[flow] = (drive._timed_s * 1000 / events, drive._cpu_s * 1000 / events)
         return out
 
 
@@ -339,13 +338,15 @@ def run_flows_bench(*, sizes: tuple[int, ...] = SIZES, per_flow: dict[str, int] 
             dbs = {size: _Size(size, root / str(size)) for size in sizes}
             engine_rates: list[float] = []
             by_size: dict[int, dict[str, list[float]]] = {size: {f: [] for f in FLOWS} for size in sizes}
+            cpu_by_size: dict[int, dict[str, list[float]]] = {size: {f: [] for f in FLOWS} for size in sizes}
             # Repetitions interleave the engine path and every size, so a noisy neighbour (the disk's
             # fsync rate moves a lot on a shared machine) hits all of them alike.
             for rep in range(repeat):
                 engine_rates.append(engine_events / sum(engine.run(engine_events, 200 + rep * engine_events)))
                 for size in sizes:
-                    for flow, ms in dbs[size].repetition(per_flow).items():
+                    for flow, (ms, cpu_ms) in dbs[size].repetition(per_flow).items():
                         by_size[size][flow].append(ms)
+                        cpu_by_size[size][flow].append(cpu_ms)
             engine.db.dispose()
             for d in dbs.values():
                 d.db.dispose()
@@ -364,7 +365,12 @@ def run_flows_bench(*, sizes: tuple[int, ...] = SIZES, per_flow: dict[str, int] 
         flows[flow] = {"events_per_s": round(rate, 1), "ratio_vs_engine": round(rate / e, 3),
                        "ms_per_event": {str(s): round(statistics.median(by_size[s][flow]), 3) for s in sizes},
                        "ms_per_event_range": {str(s): _stats(by_size[s][flow])["range"] for s in sizes},
-                       "growth": round(b / a, 3)}
+                       "growth": round(b / a, 3),
+                       # CPU time of this process: what the flow costs without the disk's and the other
+                       # processes' noise — the steadier view of growth on a shared machine.
+                       "cpu_ms_per_event": {str(s): round(statistics.median(cpu_by_size[s][flow]), 3) for s in sizes},
+                       "cpu_growth": round(statistics.median(cpu_by_size[large][flow])
+                                           / max(statistics.median(cpu_by_size[small][flow]), 1e-9), 3)}
     return {"suite": "flows", "synchronous": synchronous.upper(), "repeat": repeat,
             "engine_events_per_s": round(e, 1), "engine_events_per_s_range": _stats(engine_rates)["range"],
             "flows": flows,
