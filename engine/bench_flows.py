@@ -186,7 +186,6 @@ class _Drive:
         self.clock: FakeClock = rt.clock
         self.next_contact = 0
         self.next_project = 0
-        self.next_year = 2027
         self.kit_team = 0
         self._principals: dict[str, Any] = {}
 
@@ -229,9 +228,7 @@ class _Drive:
         from flows.planning.kit import issue_kit, review_kit, submit_kit
         from flows.planning.workbook import workbook_from_rows
 
-        team, office = self._kit_team()
-        year = self.next_year
-        self.next_year += 1
+        team, office, year = self._kit_team()
         cust = next(c for c in self.org["customer"] if c["team_code"] == team and c["tier"] in ("S", "A"))
         filled = workbook_from_rows(
             self.workdir / f"filled-{team}-{year}.xlsx", team=team, year=year,
@@ -245,11 +242,13 @@ class _Drive:
                              submit_kit(self.rt, team, filled, principal=self._as(f"{team}-AM"), year=year),
                              review_kit(self.rt, team, year, principal=self._as(f"{team}-HEAD"), approve=True)))
 
-    def _kit_team(self) -> tuple[str, str]:
+    def _kit_team(self) -> tuple[str, str, int]:
+        """The next team and planning year without a kit: every team once for 2027, then 2028, …"""
         units = [u for u in self.org["org_unit"] if u["kind"] == "team"]
         u = units[self.kit_team % len(units)]
+        year = 2027 + self.kit_team // len(units)
         self.kit_team += 1
-        return u["code"], u["parent_code"]
+        return u["code"], u["parent_code"], year
 
     def project_callback(self) -> None:
         from flows.survey import service
