@@ -134,8 +134,8 @@ def prefill(db: Any, n_issues: int) -> dict[str, Any]:
                           "sla_breaches": 0, "queue": "technical", "callback_required": i % 5 == 0})
             hist.append({"instance_id": iid, "at_us": opened, "actor": f"{office}-HL", "event": "close",
                          "from_state": "resolved", "to_state": "closed", "payload": "{}", "version": 5})
-            if i % 31 == 0:  # 3 % escalated, evenly over offices (31 is prime to the number of teams): the bench's own
-                # issues, all escalated, must stay inside the 20 % quota at 1,000 issues too
+            if i % 97 == 0:  # 1 % escalated, evenly over offices (97 is prime to the number of teams): the bench's
+                # own issues, all escalated, should stay inside the 20 % quota at 1,000 issues too
                 esc.append({"issue_id": iid, "at_us": opened + day // 4, "actor": f"{office}-H1",
                             "from_level": "office", "to_level": "region", "unit_code": office, "reason": "no_owner",
                             "decision": "granted", "automatic": False, "counted": True, "qa_flag": False,
@@ -206,6 +206,7 @@ class _Drive:
 
     def itr_issue(self) -> None:
         from flows.itr import service
+        from flows.itr.errors import EscalationQuotaExceeded
 
         cust = self._fresh_customer()
         office = cust["office_code"]
@@ -217,8 +218,12 @@ class _Drive:
         service.dispatch(self.rt, issue.id, principal=self._as(f"{office}-HL"))
         handler = service.get_issue(self.rt, issue.id, principal=self._as(f"{office}-HL")).handler
         service.accept(self.rt, issue.id, principal=self._as(handler))
-        esc = service.escalate(self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
-                               note="需要仲裁")
+        try:
+            esc = service.escalate(self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
+                                   note="需要仲裁")
+        except EscalationQuotaExceeded:  # a long run at 1,000 issues fills the office's quota: the override path
+            esc = service.escalate(self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
+                                   note="需要仲裁", override_by=f"{office}-SUP", override_why="客户要求仲裁")
         service.resolve(self.rt, issue.id, principal=self._as(esc.handler or f"{region}-H1"), solution="更换光模块")
         closed = service.close(self.rt, issue.id, principal=self._as(f"{office}-HL"))
         if closed.state == "callback_pending":
