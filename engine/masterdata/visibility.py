@@ -8,8 +8,8 @@
 
 The rule follows the supervisor tree as it is *now*: someone who moves to another team (a new
 supervisor, new subordinates) loses the old view at once. The service layer calls these checks
-before it returns anything, with the authenticated `Principal` of the person asking;
-nothing here reads or writes the database except `viewer_of`.
+before it returns anything, with the authenticated `Principal` of the person asking
+(`engine.auth.load_principal` builds it); nothing here writes, and only `supervisor_tree` reads.
 """
 
 from __future__ import annotations
@@ -47,16 +47,6 @@ def below(tree: dict[str, Optional[str]], emp_no: str) -> set[str]:
         found.add(emp)
         stack.extend(children.get(emp, []))
     return found
-
-
-def viewer_of(session: Session, emp_no: str) -> Viewer | None:
-    """The principal of a known employee (for system look-ups that have only a number), else None."""
-    from engine.auth.principal import UnknownEmployee, load_principal
-
-    try:
-        return load_principal(session, emp_no, via="engine")
-    except UnknownEmployee:
-        return None
 
 
 def can_see_contact(viewer: Viewer, contact: Contact) -> bool:

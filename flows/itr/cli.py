@@ -80,7 +80,9 @@ def open_(customer: str = typer.Option(..., "--customer"), contact: str = typer.
     """受理: record a customer issue."""
     from flows.itr import service
 
-    view = service.open_issue(rt := _rt(), principal=_who(rt, as_emp, "issue open"), customer=customer, contact=contact, type=type, severity=severity,
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue open")
+    view = service.open_issue(rt, principal=principal, customer=customer, contact=contact, type=type, severity=severity,
                               source=source, title=title, description=description, office=office, contract=contract,
                               major_incident=major, care_rep=care_rep, submitter=submitter)
     if as_json:
@@ -96,7 +98,9 @@ def dispatch(issue: int, queue: Optional[str] = typer.Option(None, "--queue"),
     """分派 to the owning queue (by type unless --queue)."""
     from flows.itr import service
 
-    _state(service.dispatch(rt := _rt(), issue, principal=_who(rt, as_emp, "issue dispatch"), queue=queue, handler=to), as_json)
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue dispatch")
+    _state(service.dispatch(rt, issue, principal=principal, queue=queue, handler=to), as_json)
 
 
 @issue_app.command("redispatch")
@@ -106,7 +110,9 @@ def redispatch(issue: int, reason: str = typer.Option(..., "--reason"), queue: O
     """重新分派 (counts against first-time dispatch accuracy)."""
     from flows.itr import service
 
-    _state(service.redispatch(rt := _rt(), issue, principal=_who(rt, as_emp, "issue redispatch"), reason=reason, queue=queue, handler=to), as_json)
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue redispatch")
+    _state(service.redispatch(rt, issue, principal=principal, reason=reason, queue=queue, handler=to), as_json)
 
 
 @issue_app.command("accept")
@@ -114,7 +120,8 @@ def accept(issue: int, as_emp: Optional[str] = AS, as_json: bool = typer.Option(
     """接收: the handler takes ownership (首问负责制)."""
     from flows.itr import service
 
-    _state(service.accept(rt := _rt(), issue, principal=_who(rt, as_emp, "issue accept")), as_json)
+    rt = _rt()
+    _state(service.accept(rt, issue, principal=_who(rt, as_emp, "issue accept")), as_json)
 
 
 @issue_app.command("reject")
@@ -123,7 +130,8 @@ def reject(issue: int, reason: str = typer.Option(..., "--reason"), as_emp: Opti
     """判为无效问题."""
     from flows.itr import service
 
-    _state(service.reject(rt := _rt(), issue, principal=_who(rt, as_emp, "issue reject"), reason=reason), as_json)
+    rt = _rt()
+    _state(service.reject(rt, issue, principal=_who(rt, as_emp, "issue reject"), reason=reason), as_json)
 
 
 @issue_app.command("note")
@@ -131,7 +139,8 @@ def note(issue: int, text: str, as_emp: Optional[str] = AS, as_json: bool = type
     """进展说明 (shown in the major-incident progress reports)."""
     from flows.itr import service
 
-    _state(service.note(rt := _rt(), issue, principal=_who(rt, as_emp, "issue note"), text=text), as_json)
+    rt = _rt()
+    _state(service.note(rt, issue, principal=_who(rt, as_emp, "issue note"), text=text), as_json)
 
 
 @issue_app.command("major")
@@ -140,7 +149,9 @@ def major(issue: int, care_rep: str = typer.Option(..., "--care-rep"), as_emp: O
     """定为重大事故: hourly progress reports to the customer contact until resolved."""
     from flows.itr import service
 
-    _state(service.declare_major(rt := _rt(), issue, principal=_who(rt, as_emp, "issue major"), care_rep=care_rep), as_json)
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue major")
+    _state(service.declare_major(rt, issue, principal=principal, care_rep=care_rep), as_json)
 
 
 @issue_app.command("escalate")
@@ -154,7 +165,9 @@ def escalate(issue: int,
     """升级 office → region → HQ."""
     from flows.itr import service
 
-    esc = service.escalate(rt := _rt(), issue, principal=_who(rt, as_emp, "issue escalate"), reason=reason, note=note, override_by=override_by,
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue escalate")
+    esc = service.escalate(rt, issue, principal=principal, reason=reason, note=note, override_by=override_by,
                            override_why=override_why)
     if as_json:
         _json(esc)
@@ -170,7 +183,9 @@ def resolve(issue: int, solution: str = typer.Option(..., "--solution"), case: O
     """解决: the plan agreed with the customer was carried out."""
     from flows.itr import service
 
-    _state(service.resolve(rt := _rt(), issue, principal=_who(rt, as_emp, "issue resolve"), solution=solution, case=case, add_to_library=add_case), as_json)
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue resolve")
+    _state(service.resolve(rt, issue, principal=principal, solution=solution, case=case, add_to_library=add_case), as_json)
 
 
 @issue_app.command("close")
@@ -178,7 +193,8 @@ def close(issue: int, as_emp: Optional[str] = AS, as_json: bool = typer.Option(F
     """关闭 (submitter only); the callback policy may require a callback first."""
     from flows.itr import service
 
-    _state(service.close(rt := _rt(), issue, principal=_who(rt, as_emp, "issue close")), as_json)
+    rt = _rt()
+    _state(service.close(rt, issue, principal=_who(rt, as_emp, "issue close")), as_json)
 
 
 @issue_app.command("callback")
@@ -189,7 +205,9 @@ def callback(issue: int, score: Optional[int] = typer.Option(None, "--score", he
     """回访: record the customer's score (≥ 3 closes, < 3 opens a QA retrospective)."""
     from flows.itr import service
 
-    _state(service.record_callback(rt := _rt(), issue, principal=_who(rt, as_emp, "issue callback"), score=score, reached=not unreached, note=note), as_json)
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue callback")
+    _state(service.record_callback(rt, issue, principal=principal, score=score, reached=not unreached, note=note), as_json)
 
 
 @issue_app.command("qa-decide")
@@ -201,7 +219,9 @@ def qa_decide(case: int, decision: str = typer.Option(..., "--decision", help="c
     """流程QA decides a case."""
     from flows.itr import service
 
-    view = service.qa_decide(rt := _rt(), case, principal=_who(rt, as_emp, "issue qa-decide"), decision=decision, accountable=accountable, note=note)
+    rt = _rt()
+    principal = _who(rt, as_emp, "issue qa-decide")
+    view = service.qa_decide(rt, case, principal=principal, decision=decision, accountable=accountable, note=note)
     if as_json:
         _json(view)
     else:
@@ -213,7 +233,8 @@ def show(issue: int, as_emp: Optional[str] = AS, as_json: bool = typer.Option(Fa
     """Show one issue with its dispatches, escalations, callbacks and QA cases."""
     from flows.itr import service
 
-    view = service.get_issue(rt := _rt(), issue, principal=_who(rt, as_emp))
+    rt = _rt()
+    view = service.get_issue(rt, issue, principal=_who(rt, as_emp))
     if as_json:
         _json(view)
         return
@@ -247,7 +268,9 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
     from engine.i18n import t as et
     from flows.itr import service
 
-    rows = service.list_issues(rt := _rt(), principal=_who(rt, as_emp), office=office, state=state, customer=customer, limit=limit)
+    rt = _rt()
+    principal = _who(rt, as_emp)
+    rows = service.list_issues(rt, principal=principal, office=office, state=state, customer=customer, limit=limit)
     if as_json:
         _json(rows)
         return
@@ -284,7 +307,9 @@ def cases_add(code: str = typer.Option(..., "--code"), title: str = typer.Option
     """Add (or replace, same code) a case-library entry."""
     from flows.itr import service
 
-    service.add_case(rt := _rt(), principal=_who(rt, as_emp), code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags)
+    rt = _rt()
+    principal = _who(rt, as_emp)
+    service.add_case(rt, principal=principal, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags)
     typer.echo(t("case_saved", code=code))
 
 
@@ -348,7 +373,8 @@ def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open
     from engine.i18n import t as et
     from flows.itr import service
 
-    rows = service.qa_cases(rt := _rt(), principal=_who(rt, as_emp), status=None if status == "all" else status)
+    rt = _rt()
+    rows = service.qa_cases(rt, principal=_who(rt, as_emp), status=None if status == "all" else status)
     if as_json:
         _json(rows)
         return

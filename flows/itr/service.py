@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel
+from sqlalchemy import and_, or_, union
 from sqlmodel import Session, col, select
 
 from engine import sql
@@ -220,8 +221,9 @@ def _require_issue(rt: Any, issue_id: Any, principal: Principal, event: str) -> 
     return iid
 
 
-def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal,
-          payload: Optional[dict[str, Any]] = None, client_event_id: Optional[str] = None) -> Any:
+def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal, payload: Optional[dict[str, Any]] = None,
+          client_event_id: Optional[str] = None) -> Any:
+    # `client_event_id` (a form's nonce): the same submission twice is applied once.
     iid = _require_issue(rt, issue_id, principal, event)
     try:
         return rt.send(iid, event, actor=principal.actor, principal=principal, payload=payload or {},
@@ -282,16 +284,18 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
 # ---------------------------------------------------------------------------------------------- handling
 
 
-def dispatch(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, queue: Optional[str] = None,
-             handler: Optional[str] = None) -> IssueView:
+def dispatch(rt: Any, issue_id: Any, *, principal: Principal, queue: Optional[str] = None,
+             handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
     """分派 by type to the owning queue (or the named queue / handler)."""
-    _send(rt, issue_id, "dispatch", principal=principal, client_event_id=client_event_id, payload={"queue": queue, "handler": handler})
+    _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def redispatch(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: str, queue: Optional[str] = None,
-               handler: Optional[str] = None) -> IssueView:
-    _send(rt, issue_id, "redispatch", principal=principal, client_event_id=client_event_id, payload={"queue": queue, "handler": handler, "reason": reason})
+def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, queue: Optional[str] = None,
+               handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "redispatch", principal=principal,
+          payload={"queue": queue, "handler": handler, "reason": reason}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
@@ -300,31 +304,37 @@ def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Opt
     return _acted(rt, issue_id)
 
 
-def reject(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: str) -> IssueView:
-    _send(rt, issue_id, "reject", principal=principal, client_event_id=client_event_id, payload={"reason": reason})
+def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str,
+           client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def note(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, text: str) -> IssueView:
-    _send(rt, issue_id, "note", principal=principal, client_event_id=client_event_id, payload={"text": text})
+def note(rt: Any, issue_id: Any, *, principal: Principal, text: str,
+         client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "note", principal=principal, payload={"text": text}, client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def declare_major(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, care_rep: str) -> IssueView:
+def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str,
+                  client_event_id: Optional[str] = None) -> IssueView:
     """重大事故: names the customer-care representative; hourly progress reports start."""
-    _send(rt, issue_id, "declare_major", principal=principal, client_event_id=client_event_id, payload={"care_rep": care_rep})
+    _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def resolve(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, solution: str, case: Optional[str] = None,
-            add_to_library: bool = False) -> IssueView:
-    _send(rt, issue_id, "resolve", principal=principal, client_event_id=client_event_id,
-          payload={"solution": solution, "case": case, "add_to_library": add_to_library})
+def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case: Optional[str] = None,
+            add_to_library: bool = False, client_event_id: Optional[str] = None) -> IssueView:
+    _send(rt, issue_id, "resolve", principal=principal,
+          payload={"solution": solution, "case": case, "add_to_library": add_to_library},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
-def escalate(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, reason: Optional[str], note: Optional[str] = None,
-             override_by: Optional[str] = None, override_why: Optional[str] = None) -> EscalationView:
+def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[str], note: Optional[str] = None,
+             override_by: Optional[str] = None, override_why: Optional[str] = None,
+             client_event_id: Optional[str] = None) -> EscalationView:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
     # A refusal past the quota is kept as an itr_escalation row by the error itself (on_refused).
@@ -341,10 +351,11 @@ def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Opti
     return _acted(rt, issue_id)
 
 
-def record_callback(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None, score: Any = None, reached: bool = True,
-                    note: Optional[str] = None) -> IssueView:
+def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any = None, reached: bool = True,
+                    note: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
-    _send(rt, issue_id, "callback", principal=principal, client_event_id=client_event_id, payload={"score": score, "reached": reached, "note": note})
+    _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note},
+          client_event_id=client_event_id)
     return _acted(rt, issue_id)
 
 
@@ -543,6 +554,7 @@ class _IssueReader:
         self.rt = rt
         self.rules = rt.current_rules().get("itr.yaml", ItrRules)
         self.path: set[str] = set()
+        self.kind: dict[str, str] = {}
         if not self.everyone and principal.unit_code:
             with rt.db.read() as tx:
                 self.path = {u.code for u in org.unit_path(tx, principal.unit_code)}
@@ -574,6 +586,31 @@ class _IssueReader:
                 return True
         handlers = self._handlers(issue.id or 0)
         return p.emp_no in handlers or any(p.supervises(x) for x in handlers)
+
+
+    def condition(self) -> Any:
+        """`may_see` as one SQL condition on `itr_issue` (None: everything), so a list is filtered
+        and limited by the database, not row by row."""
+        if self.everyone:
+            return None
+        p, dispatch = self.principal, self.rules.dispatch
+        people = sorted({p.emp_no} | set(p.below))
+        conds = [col(Issue.submitter_emp_no).in_(people), col(Issue.handler_emp_no).in_(people),
+                 col(Issue.care_rep_emp_no).in_(people)]
+        if self.path:
+            if self.rules.callback.agent_role in p.roles:
+                conds.append(col(Issue.office_code).in_(sorted(self.path)))
+            queues = sorted(q for q, rule in dispatch.queues.items() if rule.role in p.roles)
+            if queues:
+                conds.append(and_(col(Issue.office_code).in_(sorted(self.path)), col(Issue.queue).in_(queues)))
+        if dispatch.upper_role in p.roles and self.unit:
+            conds.append(and_(col(Issue.region_code) == self.unit, col(Issue.level).in_(("region", "hq"))))
+            if self.kind.get(self.unit) == "hq":
+                conds.append(col(Issue.level) == "hq")
+        handled = union(select(Dispatch.issue_id).where(col(Dispatch.handler_emp_no).in_(people)),
+                        select(Escalation.issue_id).where(col(Escalation.handler_emp_no).in_(people)))
+        conds.append(col(Issue.id).in_(select(handled.subquery().c.issue_id)))
+        return or_(*conds)
 
 
 def _refuse_read(rt: Any, principal: Principal, issue_id: Any) -> None:
@@ -622,14 +659,11 @@ def list_issues(rt: Any, *, principal: Principal, office: Optional[str] = None, 
             q = q.where(Issue.customer_code == customer)
         if state:
             q = q.where(FlowInstance.state == state)
-        out: list[IssueView] = []
+        visible = reader.condition()
+        if visible is not None:
+            q = q.where(visible)
         with rt.db.read() as tx:
-            for i, f in s.exec(q.order_by(col(Issue.id))):
-                if len(out) >= limit:
-                    break
-                if reader.may_see(i):
-                    out.append(_issue_view(rt, tx, i, f, detail=detail))
-        return out
+            return [_issue_view(rt, tx, i, f, detail=detail) for i, f in s.exec(q.order_by(col(Issue.id)).limit(limit))]
 
 
 def escalations(rt: Any, *, principal: Principal, issue_id: Optional[int] = None) -> list[EscalationView]:

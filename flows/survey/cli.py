@@ -120,7 +120,9 @@ def callback_record(instance: Optional[int] = typer.Argument(None, help="回访�
     """记录回访 / record a callback (project: four scores; activity: one contact)."""
     from flows.survey import service
 
-    view = service.record_callback(rt := _rt(), principal=_who(rt, as_emp, "survey callback record"), project=project, activity=activity, instance=instance,
+    rt = _rt()
+    principal = _who(rt, as_emp, "survey callback record")
+    view = service.record_callback(rt, principal=principal, project=project, activity=activity, instance=instance,
                                    contact=contact, scores={"product": product, "solution": solution,
                                                             "delivery": delivery, "service_attitude": attitude},
                                    score=score, comment=comment, reached=not not_reached)
@@ -144,7 +146,8 @@ def callback_cancel(instance: int = typer.Argument(...), reason: str = typer.Opt
     """取消回访（须说明原因） / cancel a callback, with the reason."""
     from flows.survey import service
 
-    view = service.cancel_callback(rt := _rt(), instance, principal=_who(rt, as_emp, "survey callback cancel"),
+    rt = _rt()
+    view = service.cancel_callback(rt, instance, principal=_who(rt, as_emp, "survey callback cancel"),
                                    reason=reason)
     typer.echo(f"#{view['instance']}: {view['state']}")
 
@@ -184,7 +187,8 @@ def activity_ended(activity: str = typer.Argument(..., help="活动编码 / acti
         day = date.fromisoformat(ended) if ended else None
     except ValueError:
         raise MCRError(f"--ended {ended}: YYYY-MM-DD") from None
-    out = service.activity_ended(rt := _rt(), activity, principal=_who(rt, as_emp), ended_on=day)
+    rt = _rt()
+    out = service.activity_ended(rt, activity, principal=_who(rt, as_emp), ended_on=day)
     if as_json:
         _json(out)
     else:
@@ -216,7 +220,8 @@ def sample_import(file: Path = typer.Argument(..., dir_okay=False), customer: st
     """提交样本清单（XLSX 或 CSV；有任何问题则全部不写入） / submit a sample list, all or nothing."""
     from flows.survey import service
 
-    out = service.submit_sample_list(rt := _rt(), customer, year, principal=_who(rt, as_emp, "survey sample submit"),
+    rt = _rt()
+    out = service.submit_sample_list(rt, customer, year, principal=_who(rt, as_emp, "survey sample submit"),
                                      file=file)
     if as_json:
         _json(out)
@@ -231,7 +236,9 @@ def sample_export(file: Path = typer.Argument(..., dir_okay=False, help=".xlsx")
     """导出样本清单（XLSX）给调查公司 / export the lists for the survey firm."""
     from flows.survey import service
 
-    out = service.export_samples(rt := _rt(), year, file, principal=_who(rt, as_emp), customers=list(customer) if customer else None)
+    rt = _rt()
+    principal = _who(rt, as_emp)
+    out = service.export_samples(rt, year, file, principal=principal, customers=list(customer) if customer else None)
     typer.echo(out["message"])
 
 
@@ -259,7 +266,8 @@ def results_import(file: Path = typer.Argument(..., dir_okay=False, help=".xlsx"
     """导入调查公司的结果并全量发布给各团队（有任何问题则全部不写入） / import and publish results, all or nothing."""
     from flows.survey import service
 
-    out = service.import_results(rt := _rt(), year, principal=_who(rt, as_emp), file=file)
+    rt = _rt()
+    out = service.import_results(rt, year, principal=_who(rt, as_emp), file=file)
     if as_json:
         _json(out)
     else:
@@ -271,7 +279,8 @@ def close_year(year: int = YEAR, as_emp: Optional[str] = AS) -> None:
     """结束年度第三方调查 / close the year's survey."""
     from flows.survey import service
 
-    out = service.close_year(rt := _rt(), year, principal=_who(rt, as_emp))
+    rt = _rt()
+    out = service.close_year(rt, year, principal=_who(rt, as_emp))
     typer.echo(f"#{out['instance']}: {out['state']}")
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from engine.auth.principal import Principal
 from engine.db import Database
+from engine.errors import InternalEventRefused
 from engine.runtime import Runtime
 from flows.itr import service
 from flows.itr.errors import CallbackByHandler, IssueNotVisible, OverrideNotAllowed
@@ -67,3 +68,44 @@ def test_an_issue_is_read_only_by_those_who_may_see_it_and_a_refused_read_is_log
         assert [v.id for v in service.list_issues(rt, principal=principal_of(rt, emp))] == [issue.id], emp
     assert [v.id for v in service.list_issues(rt, principal=Principal.operator_only("root"))] == [issue.id]
     assert service.escalations(rt, principal=principal_of(rt, "GZ-H1")) == []
+
+
+def test_a_form_submitted_twice_is_applied_once(rt: Runtime, db: Database) -> None:
+    issue = to_handling(rt)
+    for _ in range(2):
+        service.note(rt, issue.id, principal=principal_of(rt, "SZ-H1"), text="已到现场", client_event_id="form-7")
+    view = service.get_issue(rt, issue.id, principal=principal_of(rt, "SZ-H1"))
+    assert [n["text"] for n in view.notes].count("已到现场") == 1
+
+
+def test_sla_breached_cannot_be_forged_to_escalate_past_the_quota(rt: Runtime, db: Database) -> None:
+    issue = to_handling(rt)
+    principal = principal_of(rt, "SZ-H1", operator="root")
+    before = snapshot(db)
+    with pytest.raises(InternalEventRefused, match="sla_breached"):
+        rt.send(issue.id, "sla_breached", actor=principal.actor, principal=principal)
+    assert snapshot(db) == before
+    assert refusals(db)[-1][:4] == (issue.id, "operator root for SZ-H1", "sla_breached", "internal_event")
+
+
+def test_the_list_filter_in_sql_agrees_with_the_read_rule_for_everyone(rt: Runtime, db: Database) -> None:
+    handling = to_handling(rt)
+    service.escalate(rt, handling.id, principal=principal_of(rt, handling.handler), reason="no_owner",
+                     override_by="SZ-SM", override_why="客户高层要求")  # now with the region's handler
+    sales = to_handling(rt, type="non_technical", contact="K-BIG2")
+    resolved(rt, customer="C-GZ", contact="K-GZ1", actor="GZ-AM1")
+    with db.read() as tx:
+        people = [r[0] for r in tx.all("SELECT emp_no FROM employee ORDER BY emp_no")]
+    every = {v.id: v for v in service.list_issues(rt, principal=Principal.engine())}
+    assert handling.id in every and sales.id in every
+    for emp in people:
+        who = principal_of(rt, emp)
+        listed = [v.id for v in service.list_issues(rt, principal=who, limit=1000)]
+        readable = []
+        for iid in every:
+            try:
+                service.get_issue(rt, iid, principal=who)
+                readable.append(iid)
+            except IssueNotVisible:
+                pass
+        assert listed == readable, emp
