@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 import holidays as holidays_pkg
-import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
@@ -612,44 +611,9 @@ class CalendarRegistry:
         return f"CalendarRegistry({self.names}, default={self.default_name!r})"
 
 
-class _Lines:
-    """Line numbers of any node of a YAML file, down to scalars inside lists.
-
-    `engine.yamlsrc` knows the lines of mappings and lists only; a bad working interval or
-    date is a scalar in a list, and the user should be sent to its own line.
-    """
-
-    def __init__(self, path: Path, fallback: Any) -> None:
-        self._fallback = fallback
-        try:
-            self._root: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"),
-                                                        Loader=yaml.SafeLoader)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            self._root = None
-
-    def line(self, loc: tuple[Any, ...]) -> int:
-        node = self._root
-        if node is None:
-            return line_of(self._fallback, loc) or 1
-        line: int = node.start_mark.line + 1
-        for part in loc:
-            child: yaml.Node | None = None
-            if isinstance(node, yaml.MappingNode):
-                child = next((v for k, v in node.value
-                              if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-                child = node.value[part]
-            if child is None:
-                break
-            node = child
-            line = int(node.start_mark.line) + 1
-        return line
-
-
 def _located(path: Path, raw: Any, exc: ValidationError) -> list[Problem]:
-    lines = _Lines(path, raw)
     # validation_problems keeps the order of exc.errors(), so each problem has its loc.
-    return [Problem(p.file, lines.line(tuple(err["loc"])),
+    return [Problem(p.file, line_of(raw, tuple(err["loc"])) or 1,
                     # pydantic prefixes our validators' messages with "Value error, "
                     p.message.replace("Value error, ", ""))
             for p, err in zip(validation_problems(path, raw, exc), exc.errors())]
@@ -729,7 +693,7 @@ def load_calendars(directory: Path) -> CalendarRegistry:
         known_names = _holiday_names(spec.country, spec.subdivision)
         for i, wanted in enumerate(spec.working_holidays):
             if wanted.casefold() not in known_names:
-                problems.append(Problem(str(path), _Lines(path, raw).line(("working_holidays", i)),
+                problems.append(Problem(str(path), line_of(raw, ("working_holidays", i)),
                                         f"working_holidays.{i}: the holidays package has no holiday "
                                         f"'{wanted}' for {spec.country}"
                                         f"{'-' + spec.subdivision if spec.subdivision else ''}"))
@@ -743,7 +707,7 @@ def load_calendars(directory: Path) -> CalendarRegistry:
                                     f"country: no calendar has country {ov.country}"))
         for i, name in enumerate(ov.calendars):
             if name not in by_name:
-                problems.append(Problem(str(path), _Lines(path, raw).line(("calendars", i)),
+                problems.append(Problem(str(path), line_of(raw, ("calendars", i)),
                                         f"calendars.{i}: unknown calendar '{name}'; known calendars: "
                                         f"{', '.join(sorted(by_name))}"))
             elif name not in targets:

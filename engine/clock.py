@@ -6,6 +6,7 @@ and simulations use `FakeClock`, which only moves when told to.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,10 @@ class Clock(Protocol):
         """The current instant, aware, in UTC."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -24,6 +29,10 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time (here: real time)."""
+        await asyncio.sleep(seconds)
 
 
 class FakeClock:
@@ -34,6 +43,7 @@ class FakeClock:
             raise ValueError("FakeClock needs an aware datetime (with a time zone)")
         self._now = start.astimezone(timezone.utc)
         self._lock = threading.Lock()
+        self._sleepers: list[tuple[datetime, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         with self._lock:
@@ -44,11 +54,40 @@ class FakeClock:
             raise ValueError("FakeClock.set needs an aware datetime (with a time zone)")
         with self._lock:
             self._now = when.astimezone(timezone.utc)
+        self._wake()
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:
             self._now += delta
-            return self._now
+            now = self._now
+        self._wake()
+        return now
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until this clock has been moved `seconds` on (by `advance`/`set`, from any thread):
+        code that waits on the clock is driven by the test, never by real time."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            target = self._now + timedelta(seconds=seconds)
+            if target <= self._now:
+                return
+            entry = (target, loop, fut)
+            self._sleepers.append(entry)
+        try:
+            await fut
+        finally:  # woken, or cancelled (a lease keeper stops with its batch): forget the waiter
+            with self._lock:
+                if entry in self._sleepers:
+                    self._sleepers.remove(entry)
+
+    def _wake(self) -> None:
+        with self._lock:
+            due = [s for s in self._sleepers if s[0] <= self._now]
+            self._sleepers = [s for s in self._sleepers if s[0] > self._now]
+        for _, loop, fut in due:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(lambda f=fut: f.done() or f.set_result(None))
 
     def monotonic(self) -> float:
         return self.now().timestamp()
@@ -68,6 +107,11 @@ def from_us(us: int) -> datetime:
 def wall_time() -> float:
     """Seconds for measuring durations (benchmarks, backoff), never for business time."""
     return time.perf_counter()
+
+
+def cpu_time() -> float:
+    """This process's CPU seconds (benchmarks: work done, without the waits a busy disk adds)."""
+    return time.process_time()
 
 
 def clock_from_env() -> Clock:

@@ -326,10 +326,10 @@ class OutboxSender:
         return list(results)
 
     async def _keep_lease(self) -> None:
-        # Renew at half the lease (as APScheduler does), in real time: asyncio.sleep measures a
-        # duration, it does not read the time of day.
+        # Renew at half the lease (as APScheduler does), on the sender's clock — the one the lease
+        # itself is written in (real time in production; a test moves a FakeClock instead of sleeping).
         while True:
-            await asyncio.sleep(self.lease.total_seconds() / 2)
+            await self.clock.sleep(self.lease.total_seconds() / 2)
             try:
                 await asyncio.to_thread(self._renew_lease)
             except Exception:  # a missed renewal only risks a duplicate, which receivers drop

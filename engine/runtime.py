@@ -592,10 +592,17 @@ class Runtime:
         log.info("refused %s on #%s by %s: %s", event, instance_id, actor, exc)
         try:
             with self.db.tx() as tx:
-                tx.execute(sql.INSERT_REFUSAL, {"instance_id": instance_id, "now": to_us(self.clock.now()),
+                now_us = to_us(self.clock.now())
+                tx.execute(sql.INSERT_REFUSAL, {"instance_id": instance_id, "now": now_us,
                                                 "actor": actor, "event": event,
                                                 "code": getattr(exc, "code", type(exc).__name__),
                                                 "message": str(exc)})
+                # A flow's error may carry its own record of the refusal (e.g. ITR keeps a refused
+                # escalation with the quota figures): written here, after the step's rollback, so every
+                # path that sends the event — service, `mcr event send`, API — leaves the same trace.
+                on_refused = getattr(exc, "on_refused", None)
+                if callable(on_refused):
+                    on_refused(tx, actor=actor, now_us=now_us)
         except Exception:  # the refusal itself must reach the caller even if logging fails
             log.exception("could not record refusal")
 

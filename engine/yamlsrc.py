@@ -1,7 +1,8 @@
 """YAML loading that remembers line numbers, so validators can say `file:line: message`.
 
-Every mapping comes back as a `LineDict` (a dict with `.line`, 1-based) and every sequence
-as a `LineList`; pydantic validates them like plain dicts and lists.
+Every mapping comes back as a `LineDict` (a dict with `.line`, 1-based, and `.key_lines`) and every
+sequence as a `LineList` (`.line`, and `.item_lines` — the line of each item, scalars included);
+pydantic validates them like plain dicts and lists. `line_of` is the one locator of a node's line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class LineDict(dict):
 
 class LineList(list):
     line: int = 0
+    item_lines: list[int]
 
 
 class _Loader(yaml.SafeLoader):
@@ -48,6 +50,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
 def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
     out = LineList(loader.construct_object(child, deep=True) for child in node.value)
     out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]  # scalars in a list too
     return out
 
 
@@ -87,7 +90,8 @@ def parse_yaml(text: str, path: Path | str) -> Any:
 
 
 def line_of(data: Any, loc: tuple[Any, ...]) -> int:
-    """The line of the deepest node on `loc` that knows its line (for pydantic error locations)."""
+    """The line of the deepest node on `loc` (for pydantic error locations): a key's line, a list item's
+    own line (a scalar date in a list included), else the nearest enclosing node's."""
     line = getattr(data, "line", 0)
     node = data
     for part in loc:
@@ -95,6 +99,7 @@ def line_of(data: Any, loc: tuple[Any, ...]) -> int:
             line = getattr(node, "key_lines", {}).get(str(part), line)
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            line = (getattr(node, "item_lines", None) or [line] * len(node))[part]
             node = node[part]
         else:
             break

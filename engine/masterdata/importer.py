@@ -318,7 +318,9 @@ def parse_date(value: Any) -> date:
     raise BadValue(t("md.not_date", value=text))
 
 
-def _int(value: Any) -> int:
+def parse_int(value: Any) -> int:
+    """A whole number from a cell — the one parser of imports and the planning workbook: Excel's 3.0,
+    thousands separators (, ，), and the full-width / typographic signs people paste (＋3, −2)."""
     if isinstance(value, bool):
         raise BadValue(t("md.not_int", value=value))
     if isinstance(value, int):
@@ -327,7 +329,8 @@ def _int(value: Any) -> int:
         if value.is_integer():
             return int(value)
         raise BadValue(t("md.not_int", value=value))
-    text = cell_text(value).replace(",", "").replace("，", "").replace(" ", "")
+    text = (cell_text(value).replace(",", "").replace("，", "").replace(" ", "")
+            .replace("−", "-").replace("＋", "+"))
     if re.fullmatch(r"[+-]?\d+(?:\.0*)?", text):
         return int(float(text)) if "." in text else int(text)
     raise BadValue(t("md.not_int", value=cell_text(value)))
@@ -401,7 +404,7 @@ def parse_score(value: Any, rules: MasterDataRules) -> int:
         if text in (level.zh, level.en):
             return level.score
     try:
-        score = _int(value)
+        score = parse_int(value)
     except BadValue:
         raise BadValue(t("md.bad_score", value=text, scale=_scale_text(rules))) from None
     if score not in rules.scores:
@@ -482,7 +485,7 @@ def _email(value: Any) -> str:
 
 
 def _money(value: Any) -> int:
-    amount = _int(value)
+    amount = parse_int(value)
     if amount < 0:
         raise BadValue(t("md.negative", value=amount))
     return amount
@@ -491,7 +494,7 @@ def _money(value: Any) -> int:
 def _year(value: Any, ctx: Context) -> int:
     lo, hi = 1990, ctx.today.year + 1
     try:
-        year = _int(value)
+        year = parse_int(value)
     except BadValue:
         raise BadValue(t("md.bad_year", value=cell_text(value), lo=lo, hi=hi)) from None
     if not lo <= year <= hi:

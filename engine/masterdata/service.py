@@ -320,14 +320,19 @@ def get_unit(session: Session, code: str) -> UnitInfo:
 
 def unit_path(session: Session, code: str) -> list[UnitInfo]:
     """The units from the company (hq) down to `code`, inclusive."""
-    units = {u.code: u for u in session.exec(select(OrgUnit))}
-    if code not in units:
-        raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
+    # Up the parent links one indexed look-up at a time (the depth is 4), not the whole org chart per call.
     path: list[UnitInfo] = []
+    seen: set[str] = set()
     node: Optional[str] = code
-    while node is not None and node in units and len(path) <= len(units):
-        path.append(_unit(units[node]))
-        node = units[node].parent_code
+    while node is not None and node not in seen:
+        row = session.exec(select(OrgUnit).where(OrgUnit.code == node)).first()
+        if row is None:
+            break
+        path.append(_unit(row))
+        seen.add(node)
+        node = row.parent_code
+    if not path:
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
     return list(reversed(path))
 
 
@@ -374,7 +379,8 @@ def employees_with_role(session: Session, role: str, unit_code: Optional[str] = 
                 before = len(units)
                 units |= {c for c, p in all_units if p in units}
                 grew = len(units) > before
-    query = select(Employee).order_by(col(Employee.emp_no))
+    # LIKE narrows in SQL (no ORM object for every employee); role_set then checks the exact role.
+    query = select(Employee).where(col(Employee.roles).contains(role)).order_by(col(Employee.emp_no))
     if units is not None:
         query = query.where(col(Employee.unit_code).in_(units))
     return [_employee(e) for e in session.exec(query) if role in e.role_set]

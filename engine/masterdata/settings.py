@@ -56,6 +56,9 @@ class MasterDataRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     assessment_scale: list[ScaleLevel] = Field(default_factory=_default_scale, min_length=2)
+    # 同一联系人10天内不重复回访: the one setting of the same-contact gap, for every flow that calls a
+    # contact back (ITR's callback before closing, the survey's project and activity callbacks).
+    callback_gap_days: int = Field(default=10, ge=0)
     # Each score must cite a key event (关键事件) — the method's evidence rule.
     assessment_requires_evidence: bool = True
     # false = "only desensitised data enters the system": family and pain points are refused.

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from sqlalchemy import update
 
 from engine.clock import from_us, to_us
+from engine.masterdata.settings import MasterDataRules
 from engine.registry import action, guard, launcher
 from flows.itr import counters, org
 from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuotaExceeded, EscalationReasonMissing,
@@ -38,6 +39,11 @@ NEXT_LEVEL = {"office": "region", "region": "hq"}
 def _rules(ctx: Any) -> ItrRules:
     """rules/itr.yaml as registered when this issue started (pinned: a later change never reaches it)."""
     return ctx.rules.get("itr.yaml", ItrRules)
+
+
+def _gap_days(ctx: Any) -> int:
+    """The same-contact gap — one setting for every flow, in rules/masterdata.yaml."""
+    return ctx.rules.get("masterdata.yaml", MasterDataRules).callback_gap_days
 
 
 def _update_issue(ctx: Any, **values: Any) -> None:
@@ -526,11 +532,11 @@ def _callback_decision(ctx: Any) -> dict[str, Any]:
     result = decide_callback(CallbackInputs(
         urgent=ctx.data["severity"] == "urgent", draw=value, min_rate=cb.min_rate, urgent_rate=cb.urgent,
         coverage_done=done, coverage_base=base, last_callback=effective_last, now=ctx.now,
-        gap_days=cb.same_contact_gap_days, owed_by=int(owed[0]) if owed else None,
+        gap_days=_gap_days(ctx), owed_by=int(owed[0]) if owed else None,
         reopened=int(ctx.data.get("reopened", 0)) > 0))
     not_before = result.not_before
     if result.reason.endswith("_after_gap") and pending and last is not None and contact_free(
-            last, ctx.now, cb.same_contact_gap_days):
+            last, ctx.now, _gap_days(ctx)):
         not_before = None  # blocked only by a pending call: it may happen as soon as that one is 10 days old
     decision = {"required": result.required, "reason": result.reason, "seed": cb.seed, "draw": round(value, 6),
                 "threshold": (cb.urgent if result.reason.startswith("urgent") else
@@ -584,7 +590,7 @@ def close(ctx: Any) -> None:
                   if d["not_before"] else "")
     for agent in _agents(ctx.tx, ctx.data, rules.callback.agent_role):
         _mail_person(ctx, "callback_request", agent, reason=t(f"itr.cb.{d['reason']}", locale=agent.locale),
-                     not_before=not_before, gap_days=rules.callback.same_contact_gap_days,
+                     not_before=not_before, gap_days=_gap_days(ctx),
                      min_score=rules.callback.close_min_score)
 
 
@@ -621,7 +627,7 @@ def record_callback(ctx: Any) -> None:
     if ctx.emp_no in handlers_of(ctx.tx, ctx.instance_id, ctx.data):
         _refuse(ctx, CallbackByHandler, "itr.callback_by_handler", actor=ctx.actor)
     contact = ctx.data["contact"]
-    gap = rules.callback.same_contact_gap_days
+    gap = _gap_days(ctx)
     if reached:
         last = _last_reached(ctx.tx, contact)
         if last is not None and not contact_free(last, ctx.now, gap):

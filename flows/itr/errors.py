@@ -85,6 +85,20 @@ class EscalationQuotaExceeded(QuotaExceeded):
         self.details = details or {}
         super().__init__(message, **kwargs)
 
+    def on_refused(self, tx: Any, *, actor: str, now_us: int) -> None:
+        """The refused step left nothing behind; the decision itself is kept for the report and QA
+        (called by the runtime with the refusal log, whichever path sent the event)."""
+        d = self.details
+        if self.instance_id is None or not d:
+            return
+        tx.insert_row("itr_escalation", {
+            "issue_id": self.instance_id, "at_us": now_us, "actor": actor, "from_level": d["level"],
+            "to_level": d["to_level"], "unit_code": d["unit"], "reason": d["reason"], "note": d.get("note"),
+            "decision": "refused", "automatic": False, "counted": False, "qa_flag": False,
+            "escalated_before": d["escalated_before"], "unit_issues": d["unit_issues"],
+            "quota_limit": d["quota_limit"], "window_start_us": d["window_start_us"],
+            "window_end_us": d["window_end_us"], "message": str(self)})
+
 
 class ScoreOutOfRange(ActionFailed):
     """A callback score must be a whole number from 1 to 5."""

@@ -68,7 +68,6 @@ class CallbackRules(_Strict):
 
     min_rate: float = Field(default=0.10, ge=0, le=1)
     urgent: float = Field(default=1.0, ge=0, le=1)
-    same_contact_gap_days: int = Field(default=10, ge=0)
     close_min_score: int = Field(default=3, ge=1, le=5)
     seed: int = 20260101
     window: str = "quarter"

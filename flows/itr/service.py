@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel
-from sqlalchemy import and_, insert, or_, union
+from sqlalchemy import and_, or_, union
 from sqlmodel import Session, col, select
 
 from engine import sql
@@ -29,7 +29,7 @@ from engine.rules import rules_dir
 from engine.store import FlowInstance
 from engine.yamlsrc import YamlSyntaxError, load_yaml
 from flows.itr import org
-from flows.itr.errors import (EscalationQuotaExceeded, InvalidIssueInput, IssueNotVisible, IssueStateRefused,
+from flows.itr.errors import (InvalidIssueInput, IssueNotVisible, IssueStateRefused,
                               ItrUsageError, NotQa, UnknownIssue, UnknownRecord)
 from flows.itr.intake import prepare, record
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
@@ -340,24 +340,9 @@ def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[s
              client_event_id: Optional[str] = None) -> EscalationView:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
-    try:
-        _send(rt, issue_id, "escalate", principal=principal, payload=payload, client_event_id=client_event_id)
-    except EscalationQuotaExceeded as exc:
-        _record_refused_escalation(rt, int(issue_id), principal.actor, exc)
-        raise
+    # A refusal past the quota is kept as an itr_escalation row by the error itself (on_refused).
+    _send(rt, issue_id, "escalate", principal=principal, client_event_id=client_event_id, payload=payload)
     return escalations(rt, issue_id=int(issue_id), principal=Principal.engine())[-1]
-
-
-def _record_refused_escalation(rt: Any, issue_id: int, actor: str, exc: EscalationQuotaExceeded) -> None:
-    """The refused step left nothing behind; the decision itself is kept for the report and QA."""
-    d = exc.details
-    with rt.db.tx() as tx:
-        tx.run(insert(Escalation.__table__).values(
-            issue_id=issue_id, at_us=to_us(rt.clock.now()), actor=actor, from_level=d["level"],
-            to_level=d["to_level"], unit_code=d["unit"], reason=d["reason"], note=d.get("note"), decision="refused",
-            automatic=False, counted=False, qa_flag=False, escalated_before=d["escalated_before"],
-            unit_issues=d["unit_issues"], quota_limit=d["quota_limit"], window_start_us=d["window_start_us"],
-            window_end_us=d["window_end_us"], message=str(exc)))
 
 
 # ---------------------------------------------------------------------------------------------- close, callback, QA

@@ -30,6 +30,7 @@ from engine.errors import ImportRejected, Problem
 from engine.i18n import locale
 from engine.masterdata.models import (ACTIVITY_TYPE_ZH, DIMENSION_ZH, ActivityType, Assessment, Contact, Customer,
                                       Dimension, Employee, Project)
+from engine.masterdata.importer import BadValue, parse_date, parse_int
 from engine.masterdata.settings import MasterDataRules
 from engine import i18n
 
@@ -521,16 +522,10 @@ class _Bad(ValueError):
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Bad(i18n.t("planning.not_int", value=value))
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    text = _text(value).replace("，", ",").replace(",", "").replace(" ", "").replace("−", "-").replace("＋", "+")
-    if re.fullmatch(r"[+-]?\d+(\.0*)?", text):
-        return int(float(text))
-    raise _Bad(i18n.t("planning.not_int", value=_text(value)))
+    try:
+        return parse_int(value)  # the importer's parser: one way to read a number from a cell
+    except BadValue:
+        raise _Bad(i18n.t("planning.not_int", value=_text(value))) from None
 
 
 def _scale_text(rules: MasterDataRules) -> str:
@@ -552,25 +547,11 @@ def _score(value: Any, rules: MasterDataRules) -> int:
     return score
 
 
-_DATE_RE = (re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[ T][\d:.]+)?$"),
-            re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
-            re.compile(r"^(\d{4})(\d{2})(\d{2})$"))
-
-
 def _date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = _text(value)
-    for pattern in _DATE_RE:
-        m = pattern.match(text)
-        if m:
-            try:
-                return date(int(m[1]), int(m[2]), int(m[3]))
-            except ValueError:
-                break
-    raise _Bad(i18n.t("planning.not_date", value=text))
+    try:
+        return parse_date(value)  # the importer's parser: one way to read a date from a cell
+    except BadValue:
+        raise _Bad(i18n.t("planning.not_date", value=_text(value))) from None
 
 
 def _money(value: Any) -> int:
@@ -580,7 +561,7 @@ def _money(value: Any) -> int:
         amount = float(value)
     else:
         text = _text(value).replace("，", ",").replace(",", "").replace(" ", "").replace("元", "").replace("¥", "")
-        text = text.replace("￥", "").replace("−", "-")
+        text = text.replace("￥", "").replace("−", "-").replace("＋", "+")
         factor = 10_000 if text.endswith("万") else 1
         text = text.rstrip("万")
         try:

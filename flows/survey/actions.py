@@ -28,6 +28,7 @@ from engine.i18n import label, t
 from flows.survey.models import ResultImport, SampleEntry, SampleList, SurveyCallback, SurveyResult
 from flows.survey import results, samples
 from flows.survey.results import parse_score
+from engine.masterdata.settings import MasterDataRules
 from flows.survey.rules import CALLBACK_ITEMS, CONTACT_LEVELS, SurveyRules
 from flows.survey.tables import rejected
 
@@ -62,7 +63,7 @@ def _candidates(ctx: Any) -> list[org.ContactRow]:
 
 def _choose(ctx: Any) -> tuple[org.ContactRow | None, org.ContactRow | None, datetime | None]:
     """(a contact free to call now, else None; the contact free soonest and when)."""
-    gap = rules(ctx).project_callback.same_contact_gap_days
+    gap = ctx.rules.get("masterdata.yaml", MasterDataRules).callback_gap_days  # one setting, every flow
     soonest: tuple[org.ContactRow | None, datetime | None] = (None, None)
     for c in _candidates(ctx):
         allowed = contact_gap.next_allowed_at(ctx.tx, c.code, gap, include_planned=True,

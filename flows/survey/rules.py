@@ -70,7 +70,6 @@ class ProjectCallbackRules(_Strict):
     due: str = "5 business days"
     remind_before: str = "1 business days"
     low_score_below: int = Field(default=3, ge=1, le=6)
-    same_contact_gap_days: int = Field(default=10, ge=0)
     contact_preference: list[Literal["senior", "middle", "base"]] = ["senior", "middle", "base"]
     improvement: ImprovementIssue = ImprovementIssue()
 

@@ -25,6 +25,7 @@ from flows.survey import org, results, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from engine.i18n import fmt_percent, label, t
+from engine.masterdata.settings import MasterDataRules
 from flows.survey.rules import CALLBACK_ITEMS, SurveyRules, load_survey_rules
 from flows.survey.sampling import decide
 from flows.survey.tables import read_rows, rejected, text
@@ -136,7 +137,8 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
         "supervisor_email": boss.email if boss else None, "named_contact": named.code if named else None,
         "calendar": calendar, "locale": owner.locale or "zh-CN",
         "draw_reason": label("survey.reason", out.reason, owner.locale), "reason": out.reason, "draw": out.draw,
-        "rate": out.rate, "low_score_below": policy.low_score_below, "gap_days": policy.same_contact_gap_days,
+        "rate": out.rate, "low_score_below": policy.low_score_below,
+        "gap_days": rt.current_rules().get("masterdata.yaml", MasterDataRules).callback_gap_days,
     }
     started = rt.start(PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
     state = started.to_state

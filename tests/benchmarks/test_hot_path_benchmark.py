@@ -21,6 +21,7 @@ def test_hot_path_keeps_at_least_half_of_raw_sqlite_throughput_and_timers_claim_
     assert result["rss_growth_mb"] < 50, result
 
 
+@pytest.mark.slow
 def test_the_flows_suite_drives_every_shipped_flow_through_its_services_and_reports_ratios(tmp_path: Path) -> None:
     """A small run of `mcr bench --suite flows`: every flow's life cycle completes at both sizes and the
     JSON has the promised shape (the targets themselves are checked at full size, docs/performance.md)."""

@@ -4,7 +4,6 @@ the APScheduler wiring wakes the sweep at the next due time instead of polling."
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -71,32 +70,27 @@ def test_launch_occurrences_before_the_flow_was_registered_are_not_replayed(db: 
 
 
 def test_scheduler_wakes_the_sweep_at_the_next_due_time_without_polling(db: Database) -> None:
-    rt = Runtime(db, load_definitions(TEST_FLOWS), clock=SystemClock())
+    """Driven by a fake clock, not by waiting: the commit plans one sweep job for the timer's due time
+    (no polling job but the hourly rescan), and that job, run when it is due, fires the timer."""
+    clock = FakeClock(datetime(2026, 11, 26, 9, 0, tzinfo=SH))
+    rt = Runtime(db, load_definitions(TEST_FLOWS), clock=clock)
     rt.register_definitions()
-    sched = EngineScheduler(rt, rescan=timedelta(hours=1))  # only the wake-ups can fire the timer
-    sweeps: list[float] = []
-    original = rt.sweep
-
-    def counting_sweep(*args, **kwargs):
-        sweeps.append(time.monotonic())
-        return original(*args, **kwargs)
-
-    rt.sweep = counting_sweep  # type: ignore[method-assign]
-    sched.start()
+    sched = EngineScheduler(rt, rescan=timedelta(hours=1))
+    sched.scheduler.start(paused=True)  # jobs are planned, none runs on its own
     try:
-        time.sleep(0.3)
-        sweeps.clear()
-        due = rt.clock.now() + timedelta(seconds=1.5)
+        due = clock.now() + timedelta(seconds=90)
         iid = rt.start("crash_reminder", {"due_at": due.isoformat(), "owner": "o@example.com"}, actor="t").instance_id
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with db.read() as tx:
-                if tx.one("SELECT state FROM flow_instance WHERE id = :i", {"i": iid})[0] == "reminded":
-                    break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("timer did not fire")
-        assert rt.clock.now() >= due
-        assert len(sweeps) <= 2  # woken for the due time, not polled every second
+        jobs = {j.id: j for j in sched.scheduler.get_jobs()}
+        assert set(jobs) == {"sweep"}  # woken for the due time: no interval job polls for it
+        planned = jobs["sweep"].trigger.run_date
+        assert timedelta(seconds=85) <= planned - SystemClock().now() <= timedelta(seconds=90)
+        # A later timer does not move the sweep planned for the earlier one.
+        rt.start("crash_reminder", {"due_at": (due + timedelta(hours=1)).isoformat(), "owner": "p@example.com"},
+                 actor="t")
+        assert sched.scheduler.get_job("sweep").trigger.run_date == planned
+        clock.set(due)
+        jobs["sweep"].func()  # what APScheduler runs at `planned`
+        with db.read() as tx:
+            assert tx.one("SELECT state FROM flow_instance WHERE id = :i", {"i": iid})[0] == "reminded"
     finally:
-        sched.shutdown()
+        sched.scheduler.shutdown(wait=False)

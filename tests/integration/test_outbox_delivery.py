@@ -330,11 +330,23 @@ class _SlowMailer:
         self.rival_got: list[object] | None = None
 
     async def send_many(self, messages: list[EmailMessage], on_accepted: object = None) -> list[Exception | None]:
+        first = await asyncio.to_thread(_leases, self.rival.db)
+        # Past half of the 200 ms lease on the sender's own clock: it renews (no real time passes).
         self.clock.advance(timedelta(milliseconds=150))
-        await asyncio.sleep(0.35)  # real time: the sender renews its lease at half of 200 ms
+        for _ in range(10_000):  # wait for the renewal itself (a bounded wait, not a guessed delay)
+            if await asyncio.to_thread(_leases, self.rival.db) != first:
+                break
+            await asyncio.sleep(0)
+        else:
+            raise AssertionError("the sender did not renew its lease when its clock passed half of it")
         self.clock.advance(timedelta(milliseconds=150))  # now past the lease first taken
         self.rival_got = await asyncio.to_thread(self.rival._claim, 10)
         return [None for _ in messages]
+
+
+def _leases(db: Database) -> list[tuple]:
+    with db.read() as tx:
+        return [tuple(r) for r in tx.all("SELECT id, claimed_until_us FROM outbox ORDER BY id")]
 
 
 def test_a_slow_batch_renews_its_lease_so_no_other_sender_takes_its_rows(

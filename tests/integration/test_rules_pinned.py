@@ -15,6 +15,7 @@ from engine.rules import rules_history
 from engine.runtime import Runtime
 from tests.conftest import ROOT
 from tests.integration.test_itr_service import make_runtime, resolved
+from tests.support.principals import principal_of
 from flows.itr import service
 from flows.itr.rules import ItrRules
 
@@ -46,18 +47,18 @@ def test_registering_the_same_folder_again_makes_no_new_version(db: Database, cl
 def test_a_rules_change_reaches_new_issues_only_and_is_on_record(db: Database, clock: FakeClock, rules: Path) -> None:
     rt: Runtime = make_runtime(db, clock)
     before = resolved(rt, severity="urgent", contact="K-BIG1")
-    assert service.close(rt, before.id, actor="SZ-HL").state == "callback_pending"
+    assert service.close(rt, before.id, principal=principal_of(rt, "SZ-HL")).state == "callback_pending"
 
     raise_close_min_score(rules, 5)
     # Edited on disk but not registered: nothing changes, not even for a new issue.
     assert rt.current_rules().get("itr.yaml", ItrRules).callback.close_min_score == 3
     version = rt.register_rules("E-QA-LEAD").version
     after = resolved(rt, severity="urgent", contact="K-BIG2")
-    assert service.close(rt, after.id, actor="SZ-HL").state == "callback_pending"
+    assert service.close(rt, after.id, principal=principal_of(rt, "SZ-HL")).state == "callback_pending"
 
     # Score 4: enough under the rules the first issue started with (≥ 3), not under the new ones (≥ 5).
-    assert service.record_callback(rt, before.id, actor="SZ-CC", score=4).state == "closed"
-    assert service.record_callback(rt, after.id, actor="SZ-CC", score=4).state == "qa_review"
+    assert service.record_callback(rt, before.id, principal=principal_of(rt, "SZ-CC"), score=4).state == "closed"
+    assert service.record_callback(rt, after.id, principal=principal_of(rt, "SZ-CC"), score=4).state == "qa_review"
 
     with db.read() as tx:
         pinned = dict(tx.all("SELECT id, rules_version FROM flow_instance WHERE id IN (:a, :b)",

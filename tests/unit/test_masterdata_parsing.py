@@ -231,3 +231,11 @@ def test_rule_owner_backup_supervisors_peers() -> None:
 def test_supervisor_of_the_backup_owner_sees_the_card_but_not_its_secrets() -> None:
     k = contact("am3", backup="am1")
     assert can_see_contact(viewer("lead"), k) and not can_see_sensitive(viewer("lead"), k)
+
+
+@pytest.mark.parametrize("cell, number", [("−2", -2), ("＋3", 3), ("1,200", 1200), ("1，200", 1200), (4.0, 4), (" 7 ", 7)])
+def test_imports_and_the_planning_workbook_read_numbers_with_one_parser(cell: object, number: int) -> None:
+    from engine.masterdata.importer import parse_int
+    from flows.planning.workbook import _int as workbook_int
+
+    assert parse_int(cell) == workbook_int(cell) == number
