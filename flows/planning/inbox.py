@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.auth import Principal
 from engine.inbox import Assignment, InboxItem, assigned_items, inbox_provider
+from engine.instances import Concerned, concerned
 
 ASSIGNMENTS = (
     Assignment("planning_kit", ("issued", "assessment_submitted", "objectives_submitted", "plan_submitted"), "kit",
@@ -29,6 +30,19 @@ ASSIGNMENTS = (
     Assignment("tier_review", ("proposed",), "tier_review", who=("supervisor",), label=("customer_name", "customer")),
     Assignment("handover", ("awaiting_introduction",), "handover", who=("from_owner", "from_supervisor"),
                label=("contact_name", "to_name")),
+)
+
+# Who may read an instance (engine/instances.py): the people and teams its data names, and their chains.
+concerned(
+    Concerned("planning_kit", people=("supervisor",), units=("team",)),
+    Concerned("self_check", people=("emp", "supervisor")),
+    Concerned("card_review", people=("emp", "supervisor")),
+    Concerned("half_year_review", people=("supervisor", "boss"), units=("team",)),
+    Concerned("annual_evaluation", people=("supervisor", "boss"), units=("team",)),
+    Concerned("tier_review", people=("owner", "supervisor")),
+    Concerned("win_rate_alert", units=("office",)),
+    Concerned("handover", people=("from_owner", "from_supervisor", "to_owner")),
+    Concerned("care_digest", people=("emp",)),
 )
 
 CARE_DAYS = 7  # care reminders stay in the inbox for a week after their digest

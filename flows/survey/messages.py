@@ -90,6 +90,9 @@ CATALOG: dict[str, tuple[str, str]] = {
     "score_missing": ("请为「{item}」打分（1–5）", "give a score (1-5) for '{item}'"),
     "score_invalid": ("「{item}」的得分「{value}」无效：须为 1–5 的整数",
                       "the score '{value}' for '{item}' is not valid: it must be a whole number from 1 to 5"),
+    "not_caller": ("{actor} 不能记录或取消此回访（允许：{named} 及其上级、销售管理部、客户服务）",
+                   "{actor} may not record or cancel this callback (allowed: {named}, their supervisors, "
+                   "sales management, customer care)"),
     "cancel_needs_reason": ("取消回访须说明原因", "cancelling a callback needs a reason"),
     "callback_recorded": ("回访已记录：#{instance}", "callback recorded: #{instance}"),
     "attempt_recorded": ("未接通已记录：#{instance}", "unreached attempt recorded: #{instance}"),

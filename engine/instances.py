@@ -1,0 +1,121 @@
+"""Who may read a flow instance (its page, its history, a file it names) — one rule for every flow.
+
+The people an instance's data names are concerned by it: each flow family declares which data keys
+hold employee numbers (`emp`, `supervisor`, `owner`, `from_owner` …) and which hold unit codes whose
+members are concerned (a planning kit's `team`), with `@concerned(...)` in the `inbox.py` beside its
+flow files (imported with the inbox providers). Those people and everyone above them in the
+supervisor tree (上级可以看下级) may read the instance; so may sales management and operators (they
+oversee every flow) and the roles a family names (QA, customer care). Nobody else: a peer asking
+gets `NotVisible` and a `flow_refusal` row.
+
+Services call `read_instance` before showing an instance or a file it names; the pages call the
+same function and never decide themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from engine.auth import Principal
+from engine.errors import NotVisible, UnknownInstance
+
+
+@dataclass(frozen=True)
+class Concerned:
+    """The data keys of a flow's instances that name the people concerned by it."""
+
+    flow: str
+    people: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+_CONCERNED: dict[str, Concerned] = {}
+
+
+def concerned(*specs: Concerned) -> None:
+    """Declare who an instance of each flow concerns (called at import of a family's inbox.py)."""
+    for spec in specs:
+        existing = _CONCERNED.get(spec.flow)
+        if existing is not None and existing != spec:
+            raise ValueError(f"flow '{spec.flow}' declares its concerned people twice")
+        _CONCERNED[spec.flow] = spec
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """One instance as a reader sees it (the row, its data decoded)."""
+
+    id: int
+    flow: str
+    flow_version: int
+    state: str
+    version: int
+    subject: Optional[str]
+    data: dict[str, Any]
+    created_us: int
+    updated_us: int
+    ended_us: Optional[int]
+
+
+def _spec(rt: Any, flow: str) -> Optional[Concerned]:
+    from engine.inbox import providers
+
+    providers(rt)  # imports the inbox.py beside every loaded flow, where families declare `concerned`
+    return _CONCERNED.get(flow)
+
+
+def _unit_members(rt: Any, units: set[str]) -> set[str]:
+    if not units:
+        return set()
+    names = ", ".join(f":u{i}" for i in range(len(units)))
+    params = {f"u{i}": u for i, u in enumerate(sorted(units))}
+    with rt.db.read() as tx:
+        return {r[0] for r in tx.all(f"SELECT emp_no FROM employee WHERE unit_code IN ({names})", params)}
+
+
+def may_read(rt: Any, flow: str, data: dict[str, Any], *, principal: Principal) -> bool:
+    """True when `principal` may read an instance of `flow` holding `data` (the rule above)."""
+    if principal.is_engine or principal.is_operator or principal.is_sales_management:
+        return True
+    spec = _spec(rt, flow)
+    if spec is None:
+        return False
+    if any(principal.has_role(role) for role in spec.roles):
+        return True
+    if any(principal.covers(data.get(key)) for key in spec.people if isinstance(data.get(key), str)):
+        return True
+    units = {str(data[key]) for key in spec.units if data.get(key)}
+    if principal.unit_code in units:
+        return True
+    return bool(principal.below and _unit_members(rt, units) & principal.below)
+
+
+def load_instance(rt: Any, instance_id: int) -> InstanceView:
+    """The instance, unread by any rule (for services that check a permission of their own after)."""
+    with rt.db.read() as tx:
+        row = tx.one("SELECT id, flow, flow_version, state, version, subject, data, created_us, updated_us, ended_us "
+                     "FROM flow_instance WHERE id = :i", {"i": int(instance_id)})
+    if row is None:
+        from engine.i18n import t
+
+        raise UnknownInstance(t("engine.unknown_instance", id=instance_id), instance_id=int(instance_id))
+    data = json.loads(row[6]) if isinstance(row[6], str) else (row[6] or {})
+    return InstanceView(id=row[0], flow=row[1], flow_version=row[2], state=row[3], version=row[4], subject=row[5],
+                        data=data, created_us=row[7], updated_us=row[8], ended_us=row[9])
+
+
+def read_instance(rt: Any, instance_id: int, *, principal: Principal, what: str = "read") -> InstanceView:
+    """The instance if `principal` may read it; else `NotVisible`, recorded in `flow_refusal`.
+
+    `what` names the read in the refusal row (`read`, `download`)."""
+    from engine.i18n import t
+
+    inst = load_instance(rt, instance_id)
+    if may_read(rt, inst.flow, inst.data, principal=principal):
+        return inst
+    exc = NotVisible(t("web.instance.not_visible", locale=principal.locale, id=inst.id))
+    rt.record_refusal(inst.id, principal.actor, what, exc)
+    raise exc
