@@ -9,7 +9,8 @@ oversee every flow) and the roles a family names (QA, customer care). Nobody els
 gets `NotVisible` and a `flow_refusal` row.
 
 Services call `read_instance` before showing an instance or a file it names; the pages call the
-same function and never decide themselves.
+same function and never decide themselves. `allowed_actions` / `take_action` reach the family's
+service (named in its `Concerned`): what a person may do now, and doing it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Concerned:
     people: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    # The family's service module offering `allowed_actions(rt, id, *, principal)` and
+    # `take_action(rt, id, event, *, principal, form, client_event_id)` for the instance page.
+    service: Optional[str] = None
 
 
 _CONCERNED: dict[str, Concerned] = {}
@@ -119,3 +123,31 @@ def read_instance(rt: Any, instance_id: int, *, principal: Principal, what: str 
     exc = NotVisible(t("web.instance.not_visible", locale=principal.locale, id=inst.id))
     rt.record_refusal(inst.id, principal.actor, what, exc)
     raise exc
+
+
+def _service(rt: Any, flow: str) -> Any:
+    import importlib
+
+    spec = _spec(rt, flow)
+    return importlib.import_module(spec.service) if spec is not None and spec.service else None
+
+
+def allowed_actions(rt: Any, instance_id: int, *, principal: Principal) -> list[str]:
+    """The events `principal` may send to the instance now, from its family's service ([] if it offers none)."""
+    inst = load_instance(rt, instance_id)
+    service = _service(rt, inst.flow)
+    return list(service.allowed_actions(rt, inst.id, principal=principal)) if service is not None else []
+
+
+def take_action(rt: Any, instance_id: int, event: str, *, principal: Principal, form: dict[str, str],
+                client_event_id: Optional[str] = None) -> Any:
+    """Send `event` through the instance's family service (which checks, with the step, who may)."""
+    from engine.errors import EventNotAllowed
+    from engine.i18n import t
+
+    inst = read_instance(rt, instance_id, principal=principal)
+    service = _service(rt, inst.flow)
+    if service is None:
+        raise EventNotAllowed(t("web.instance.no_form", locale=principal.locale, event=event, flow=inst.flow),
+                              instance_id=inst.id, event=event, state=inst.state)
+    return service.take_action(rt, inst.id, event, principal=principal, form=form, client_event_id=client_event_id)

@@ -33,16 +33,17 @@ ASSIGNMENTS = (
 )
 
 # Who may read an instance (engine/instances.py): the people and teams its data names, and their chains.
+SERVICE = "flows.planning.service"
 concerned(
-    Concerned("planning_kit", people=("supervisor",), units=("team",)),
-    Concerned("self_check", people=("emp", "supervisor")),
-    Concerned("card_review", people=("emp", "supervisor")),
-    Concerned("half_year_review", people=("supervisor", "boss"), units=("team",)),
-    Concerned("annual_evaluation", people=("supervisor", "boss"), units=("team",)),
-    Concerned("tier_review", people=("owner", "supervisor")),
-    Concerned("win_rate_alert", units=("office",)),
-    Concerned("handover", people=("from_owner", "from_supervisor", "to_owner")),
-    Concerned("care_digest", people=("emp",)),
+    Concerned("planning_kit", people=("supervisor",), units=("team",), service=SERVICE),
+    Concerned("self_check", people=("emp", "supervisor"), service=SERVICE),
+    Concerned("card_review", people=("emp", "supervisor"), service=SERVICE),
+    Concerned("half_year_review", people=("supervisor", "boss"), units=("team",), service=SERVICE),
+    Concerned("annual_evaluation", people=("supervisor", "boss"), units=("team",), service=SERVICE),
+    Concerned("tier_review", people=("owner", "supervisor"), service=SERVICE),
+    Concerned("win_rate_alert", units=("office",), service=SERVICE),
+    Concerned("handover", people=("from_owner", "from_supervisor", "to_owner"), service=SERVICE),
+    Concerned("care_digest", people=("emp",), service=SERVICE),
 )
 
 CARE_DAYS = 7  # care reminders stay in the inbox for a week after their digest
