@@ -1,8 +1,9 @@
 """Who may read a flow instance (its page, its history, a file it names) — one rule for every flow.
 
 The people an instance's data names are concerned by it: each flow family declares which data keys
-hold employee numbers (`emp`, `supervisor`, `owner`, `from_owner` …) and which hold unit codes whose
-members are concerned (a planning kit's `team`), with `@concerned(...)` in the `inbox.py` beside its
+hold employee numbers (`emp`, `supervisor`, `owner`, `from_owner` …; or a list of numbers or of
+{"emp_no": …}) and which hold unit codes whose members are concerned (a planning kit's `team`),
+with `concerned(...)` in the `inbox.py` beside its
 flow files (imported with the inbox providers). Those people and everyone above them in the
 supervisor tree (上级可以看下级) may read the instance; so may sales management and operators (they
 oversee every flow) and the roles a family names (QA, customer care). Nobody else: a peer asking
@@ -80,6 +81,16 @@ def _unit_members(rt: Any, units: set[str]) -> set[str]:
         return {r[0] for r in tx.all(f"SELECT emp_no FROM employee WHERE unit_code IN ({names})", params)}
 
 
+def _named(value: Any) -> list[str]:
+    """Employee numbers held by a data value: one number, or a list of numbers or of {"emp_no": …}."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else str(v.get("emp_no")) for v in value
+                if isinstance(v, str) or (isinstance(v, dict) and v.get("emp_no"))]
+    return []
+
+
 def may_read(rt: Any, flow: str, data: dict[str, Any], *, principal: Principal) -> bool:
     """True when `principal` may read an instance of `flow` holding `data` (the rule above)."""
     if principal.is_engine or principal.is_operator or principal.is_sales_management:
@@ -89,7 +100,7 @@ def may_read(rt: Any, flow: str, data: dict[str, Any], *, principal: Principal) 
         return False
     if any(principal.has_role(role) for role in spec.roles):
         return True
-    if any(principal.covers(data.get(key)) for key in spec.people if isinstance(data.get(key), str)):
+    if any(principal.covers(emp) for key in spec.people for emp in _named(data.get(key))):
         return True
     units = {str(data[key]) for key in spec.units if data.get(key)}
     if principal.unit_code in units:

@@ -181,6 +181,15 @@ def test_a_peer_may_not_read_another_teams_kit_and_the_refusal_is_logged(rt: Any
                                                                                                          "read")
 
 
+def test_a_review_report_is_read_by_its_recipients_and_their_chain_not_by_those_below(rt: Any) -> None:
+    import flows.itr.inbox  # noqa: F401  (declares who an itr_review concerns)
+    from engine.instances import may_read
+
+    data = {"recipients": [{"emp_no": "E100", "name": "张部长", "email": "e100@example.com"}]}
+    assert [emp for emp in PEOPLE if may_read(rt, "itr_review", data, principal=principal_of(rt, emp))] == \
+        ["E002", "E020", "E100"]
+
+
 def test_the_audit_log_is_read_only_by_operators_and_qa(rt: Any, db: Database) -> None:
     from engine.auth import Principal
 
