@@ -5,8 +5,8 @@ hold employee numbers (`emp`, `supervisor`, `owner`, `from_owner` …; or a list
 {"emp_no": …}) and which hold unit codes whose members are concerned (a planning kit's `team`),
 with `concerned(...)` in the `inbox.py` beside its
 flow files (imported with the inbox providers). Those people and everyone above them in the
-supervisor tree (上级可以看下级) may read the instance; so may sales management and operators (they
-oversee every flow) and the roles a family names (QA, customer care). Nobody else: a peer asking
+supervisor tree (上级可以看下级) may read the instance; so may sales management, QA and operators (they
+oversee every flow) and the roles a family names (customer care for callbacks). Nobody else: a peer asking
 gets `NotVisible` and a `flow_refusal` row.
 
 Services call `read_instance` before showing an instance or a file it names; the pages call the
@@ -93,7 +93,7 @@ def _named(value: Any) -> list[str]:
 
 def may_read(rt: Any, flow: str, data: dict[str, Any], *, principal: Principal) -> bool:
     """True when `principal` may read an instance of `flow` holding `data` (the rule above)."""
-    if principal.is_engine or principal.is_operator or principal.is_sales_management:
+    if principal.is_engine or principal.is_operator or principal.is_sales_management or principal.is_qa:
         return True
     spec = _spec(rt, flow)
     if spec is None:

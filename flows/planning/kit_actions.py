@@ -19,7 +19,7 @@ from engine.errors import ActionNotPermitted
 from engine.masterdata.models import Assessment, AuditEntry
 from engine.registry import action, guard
 from flows.planning import org, rights
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.models import PlanActivity, PlanObjective
 from flows.planning.workbook import DIMENSIONS
 
@@ -59,7 +59,7 @@ def record_section(ctx: Any, section: str) -> None:
         from flows.planning.workbook import ASSESSMENT_SHEET, OBJECTIVES_SHEET, PLAN_SHEET
 
         sheet = {"assessment": ASSESSMENT_SHEET, "objectives": OBJECTIVES_SHEET, "plan": PLAN_SHEET}[section]
-        ctx.refuse(msg("kit_missing_section", sheet=sheet))
+        ctx.refuse(i18n.t("planning.kit_missing_section", sheet=sheet))
     team, year, now_us = ctx.data["team"], int(ctx.data["year"]), to_us(ctx.now)
     sub_id = _insert_id(ctx, "INSERT INTO planning_submission (kit_instance_id, team_code, year, file, sections, "
                              "revision, actor, at_us) VALUES (:i, :t, :y, :f, :s, 0, :a, :now)",
@@ -163,7 +163,7 @@ def request_review(ctx: Any) -> None:
 
 def _check_reviewer(ctx: Any) -> None:
     if not rights.reviews_kit(ctx.who(), ctx.data):
-        ctx.refuse(msg("not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=ctx.data.get("supervisor") or "-"),
+        ctx.refuse(i18n.t("planning.not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=ctx.data.get("supervisor") or "-"),
                    ActionNotPermitted)
 
 
@@ -174,7 +174,7 @@ def team_members(tx: Any, team: str) -> set[str]:
 def check_team(ctx: Any) -> None:
     team = ctx.data["team"]
     if not rights.in_team(ctx.who(), team, team_members(ctx.tx, team)):
-        ctx.refuse(msg("not_team", actor=ctx.actor, team=team), ActionNotPermitted)
+        ctx.refuse(i18n.t("planning.not_team", actor=ctx.actor, team=team), ActionNotPermitted)
 
 
 @action("approve_kit")
@@ -201,9 +201,9 @@ def send_back(ctx: Any) -> None:
     """Back to the step the supervisor names, with comments; sections from that step on are redone."""
     step = ctx.payload.get("step")
     if step not in STEP_STATES:
-        ctx.refuse(msg("send_back_step", value=step or ""))
+        ctx.refuse(i18n.t("planning.send_back_step", value=step or ""))
     if not str(ctx.payload.get("comment") or "").strip():
-        ctx.refuse(msg("comment_required"))
+        ctx.refuse(i18n.t("planning.comment_required"))
     _check_reviewer(ctx)
     n = int(ctx.data.get("sent_back") or 0) + 1
     ctx.data["sent_back"] = n

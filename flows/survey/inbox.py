@@ -16,13 +16,12 @@ ASSIGNMENTS = (
                label=("activity_title", "activity")),
 )
 
-# Who may read an instance (engine/instances.py): the caller and their chain, QA and customer care.
+# Who may read an instance (engine/instances.py): the caller and their chain, and customer care.
 concerned(
-    Concerned("project_callback", people=("owner", "supervisor"), roles=("qa", "customer_care"),
+    Concerned("project_callback", people=("owner", "supervisor"), roles=("customer_care",),
               service="flows.survey.service"),
-    Concerned("activity_callback", people=("inviter", "supervisor"), roles=("qa", "customer_care"),
+    Concerned("activity_callback", people=("inviter", "supervisor"), roles=("customer_care",),
               service="flows.survey.service"),
-    Concerned("annual_survey", roles=("qa",)),
 )
 
 
