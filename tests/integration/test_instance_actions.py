@@ -318,3 +318,42 @@ def test_an_activity_callback_records_one_contact_and_an_unreached_attempt(srt: 
     with db.read() as tx:
         rows = [tuple(r) for r in tx.all("SELECT contact_code, reached, actor FROM survey_callback ORDER BY id")]
     assert rows == [("C1-K01", False, "E6"), ("C1-K01", True, "E5")]
+
+
+def test_an_activity_callback_page_lists_the_outstanding_contacts_and_records_from_the_form(srt: Any,
+                                                                                             db: Database) -> None:
+    from flows.survey import service
+
+    iid = service.activity_ended(srt, "A1", principal=principal_of(srt, "E6"))["instance"]
+    with signed_in(srt, "E6") as inviter:
+        page = inviter.get(f"/instances/{iid}")
+        assert page.status_code == 200 and 'value="C1-K09"' in page.text and 'data-testid="do-record"' in page.text
+        res = inviter.post(f"/instances/{iid}/act/record", data={
+            "csrf_token": csrf(srt, "E6"), "client_event_id": "ac-1", "contact": "C1-K09", "reached": "yes",
+            "score": "5", "comment": "很满意"}, follow_redirects=False)
+        assert res.status_code == 303
+        assert 'value="C1-K09"' not in inviter.get(f"/instances/{iid}").text  # called: no longer offered
+    with signed_in(srt, "E9") as stranger:
+        assert stranger.get(f"/instances/{iid}").status_code == 403
+
+
+def test_rhythm_pages_render_their_forms_for_the_person_who_owes_the_step(rt: Any, db: Database,
+                                                                           clock: FakeClock) -> None:
+    from zoneinfo import ZoneInfo
+
+    from flows.planning.handover import contact_moved
+
+    at = datetime(2027, 4, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    clock.set(at)
+    start_self_checks(rt, at, weekly=False)
+    check = find_instance(db, "self_check", "selfcheck:E101:2027-Q2").id  # type: ignore[union-attr]
+    hand = contact_moved(rt, "K001", reason="department", principal=principal_of(rt, "E100"), to="E102").instance_id
+    with signed_in(rt, "E101") as me:
+        assert 'name="progress"' in me.get(f"/instances/{check}").text
+        assert 'type="date"' in me.get(f"/instances/{hand}").text
+        res = me.post(f"/instances/{check}/act/submit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "sc",
+                                                              "progress": "70", "note": "按计划"},
+                      follow_redirects=False)
+        assert res.status_code == 303
+        assert 'data-testid="no-actions"' in me.get(f"/instances/{check}").text
+    assert find_instance(db, "self_check", "selfcheck:E101:2027-Q2").data["progress"] == 70  # type: ignore[union-attr]
