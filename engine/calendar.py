@@ -45,10 +45,12 @@ __all__ = [
     "CalendarError",
     "CalendarRegistry",
     "CalendarSpec",
+    "CoverageGap",
     "InvalidCalendarFile",
     "NaiveDatetimeError",
     "WorkingHours",
     "builtin_registry",
+    "coverage_gaps",
     "load_calendars",
 ]
 
@@ -327,6 +329,11 @@ def _china_year(year: int) -> _YearData:
     return _YearData(days_off, makeup, "chinese_calendar")
 
 
+def china_official_through() -> int:
+    """The last year whose official schedule (holidays and 调休) the installed chinese_calendar knows."""
+    return max(d.year for d in chinese_calendar.holidays)
+
+
 def _holiday_names(country: str, subdivision: str | None) -> set[str]:
     """Holiday names the package uses for a place (casefolded), to catch typos at load time.
 
@@ -412,6 +419,10 @@ class BusinessCalendar:
         result = frozenset(off)
         self._off_by_year[year] = result
         return result
+
+    def has_overrides_in(self, year: int) -> bool:
+        """True when rules/calendars lists at least one extra holiday or workday in `year` for this calendar."""
+        return any(d.year == year for d in self._extra_off | self._extra_on)
 
     def holiday_source(self, year: int) -> Literal["chinese_calendar", "holidays"]:
         """Which package supplies `year`'s holidays — "holidays" for China means projected data."""
@@ -759,6 +770,37 @@ def load_calendars(directory: Path) -> CalendarRegistry:
         calendars.append(BusinessCalendar(CalendarSpec.model_validate(fields)))
     default_name = defaults[0][2].name if defaults else next(iter(by_name))
     return CalendarRegistry(calendars, default_name)
+
+
+# --------------------------------------------------------------------------- coverage
+
+# Countries whose days off are decreed anew each year (China's State Council notice, with 调休):
+# a projection from rules is not the real schedule. Elsewhere the package's rules are the law.
+ANNUAL_SCHEDULE_COUNTRIES = frozenset({"CN"})
+
+
+@dataclass(frozen=True)
+class CoverageGap:
+    """A year a calendar will compute with projected days off: no official data, no override."""
+
+    calendar: str
+    country: str
+    year: int
+
+
+def coverage_gaps(registry: CalendarRegistry, today: date, weeks: int) -> list[CoverageGap]:
+    """Every (calendar, year) from `today` to `weeks` ahead that has neither official data (for
+    China: a chinese_calendar that knows the year) nor any override in rules/calendars."""
+    horizon = today + timedelta(weeks=weeks)
+    gaps: list[CoverageGap] = []
+    for name in registry.names:
+        cal = registry.get(name)
+        if cal.spec.country not in ANNUAL_SCHEDULE_COUNTRIES:
+            continue
+        for year in range(today.year, horizon.year + 1):
+            if cal.holiday_source(year) != "chinese_calendar" and not cal.has_overrides_in(year):
+                gaps.append(CoverageGap(name, cal.spec.country, year))
+    return gaps
 
 
 @lru_cache(maxsize=1)

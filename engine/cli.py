@@ -37,6 +37,11 @@ app.add_typer(event_app, name="event")
 app.add_typer(timers_app, name="timers")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
+calendars_app = typer.Typer(help="工作日历 / business calendars", no_args_is_help=True)
+app.add_typer(calendars_app, name="calendars")
+
+
+TIMER_STATUSES = ("pending", "fired", "skipped", "cancelled")
 
 
 # The CLI runs as the operator (the OS account); `--as EMP` acts for an employee of the master data,
@@ -172,6 +177,7 @@ def instances_start(flow: str, data: str = typer.Option("{}", "--data", help="JS
 def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Optional[str] = typer.Option(None, "--state"),
                    limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List instances, newest first."""
+    _known_flow_and_state(flow, state)
     db = _db()
     sql_text = "SELECT id, flow, flow_version, state, version, subject, updated_us FROM flow_instance WHERE 1=1"
     params: dict[str, Any] = {"limit": limit}
@@ -193,6 +199,22 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
                    f"{i['subject'] or '-'}\t{i['updated']}")
     if not items:
         typer.echo(t("cli.nothing"))
+
+
+def _known_flow_and_state(flow: Optional[str], state: Optional[str]) -> None:
+    """An unknown --flow or --state would list nothing and look like "no such instances": refuse it."""
+    if flow is None and state is None:
+        return
+    from engine.definition import load_definitions
+    from engine.rules import flows_dir
+
+    defs = list(load_definitions(flows_dir()).by_key.values())
+    names = sorted({d.name for d in defs})
+    if flow is not None and flow not in names:
+        raise MCRError(t("cli.unknown_choice", option="--flow", value=flow, allowed=", ".join(names)))
+    states = sorted({s.name for d in defs if flow is None or d.name == flow for s in d.states})
+    if state is not None and state not in states:
+        raise MCRError(t("cli.unknown_choice", option="--state", value=state, allowed=", ".join(states)))
 
 
 @instances_app.command("show")
@@ -270,6 +292,9 @@ def event_send(instance_id: int, event: str, as_emp: Optional[str] = AS_OPTION,
 def timers_list(status: Optional[str] = typer.Option("pending", "--status", help="pending|fired|skipped|cancelled|all"),
                 limit: int = typer.Option(50, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
     """List timers (by default the pending ones, soonest first)."""
+    if status not in (None, "all", *TIMER_STATUSES):
+        raise MCRError(t("cli.unknown_choice", option="--status", value=status,
+                         allowed=", ".join((*TIMER_STATUSES, "all"))))
     db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
@@ -332,7 +357,36 @@ def outbox_retry(ids: Optional[list[int]] = typer.Argument(None)) -> None:
     from engine.notify import retry_failed
 
     n = retry_failed(_db(), SystemClock(), list(ids) if ids else None)
-    typer.echo(f"{n}")
+    typer.echo(t("cli.retried", n=n))
+
+
+# ---------------------------------------------------------------------------------------------- calendars
+
+
+def _calendar_warnings(weeks: Optional[int] = None) -> list[str]:
+    """One line per calendar and year ahead that will run on projected days off (docs/calendars.md)."""
+    from engine.app import load_calendar_registry
+    from engine.calendar import china_official_through, coverage_gaps
+    from engine.clock import SystemClock
+
+    if weeks is None:
+        weeks = int(os.environ.get("MCR_CALENDAR_WARN_WEEKS", "8"))
+    registry = load_calendar_registry()
+    today = SystemClock().now().astimezone(registry.get(None).tz).date()
+    return [t("cli.calendar_gap", calendar=g.calendar, year=g.year, through=china_official_through())
+            for g in coverage_gaps(registry, today, weeks)]
+
+
+@calendars_app.command("check")
+def calendars_check(weeks: Optional[int] = typer.Option(
+        None, "--weeks", min=0, help="how far ahead to look (default MCR_CALENDAR_WARN_WEEKS, 8)")) -> None:
+    """Warn about coming years a calendar knows no official holidays for; exit 1 if there is one."""
+    lines = _calendar_warnings(weeks)
+    for line in lines:
+        typer.echo(f"{t('cli.warning')}: {line}", err=True)
+    if lines:
+        raise typer.Exit(1)
+    typer.echo(t("cli.calendars_ok"))
 
 
 # ---------------------------------------------------------------------------------------------- serve
@@ -371,6 +425,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     sched.start()
+    for line in _calendar_warnings():
+        logging.getLogger("mcr.calendar").warning("%s", line)
+        typer.echo(f"{t('cli.warning')}: {line}", err=True)
     typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
         _serve_web(rt, host, port, stop)
@@ -401,6 +458,10 @@ def _serve_web(rt: Any, host: str, port: int, stop: threading.Event) -> None:
     typer.echo(t("cli.web_serving", url=f"http://{host}:{bound}"), err=True)
     if settings.base_url != f"http://{host}:{bound}":
         typer.echo(f"MCR_BASE_URL={settings.base_url}", err=True)
+    # A SIGTERM that arrives before uvicorn has installed its own handlers only sets `stop`: pass
+    # it on, or the server would run on and ignore it.
+    threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), name="mcr-stop-web",
+                     daemon=True).start()
     server.run(sockets=[sock])
     stop.set()
 

@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 from engine.clock import Clock, from_us, to_us
 from engine.db import Database
 from engine.errors import MCRError
+from engine.i18n import t
 from engine.mailers import OUTBOX_ID_HEADER, Mailer, MailRefused, one_line
 
 log = logging.getLogger("mcr.mail")
@@ -118,6 +119,14 @@ NEXT_DUE_OUTBOX = "SELECT MIN(next_attempt_us) FROM outbox WHERE status = 'pendi
 
 class UnknownOutboxStatus(MCRError):
     """That is not an outbox status; use pending, sent or failed."""
+
+
+class UnknownOutboxRow(MCRError):
+    """No outbox row has that id."""
+
+
+class OutboxRowNotFailed(MCRError):
+    """Only failed mail can be put back in the queue."""
 
 
 @dataclass(frozen=True)
@@ -388,7 +397,7 @@ def next_outbox_due(db: Database) -> datetime | None:
 def list_outbox(db: Database, status: str | None = None, limit: int = 50) -> list[OutboxView]:
     """The newest outbox rows, optionally only those with `status` (pending, sent, failed)."""
     if status is not None and status not in OUTBOX_STATUSES:
-        raise UnknownOutboxStatus(f"unknown outbox status {status!r}; use one of: {', '.join(OUTBOX_STATUSES)}")
+        raise UnknownOutboxStatus(t("engine.outbox.unknown_status", status=status, allowed=", ".join(OUTBOX_STATUSES)))
     query = SELECT_OUTBOX_VIEW
     params: dict[str, Any] = {"limit": limit}
     if status is not None:
@@ -404,12 +413,28 @@ def list_outbox(db: Database, status: str | None = None, limit: int = 50) -> lis
 
 
 def retry_failed(db: Database, clock: Clock, ids: list[int] | None = None) -> int:
-    """Put failed rows (all, or those of `ids`) back to pending, due now, attempts reset; returns how many."""
+    """Put failed rows (all, or those of `ids`) back to pending, due now, attempts reset; returns how many.
+
+    Named ids are all-or-nothing: an id that does not exist (`UnknownOutboxRow`) or a row that is
+    not failed (`OutboxRowNotFailed`, naming its status) refuses the whole request — a typo must
+    not look like success."""
     now = to_us(clock.now())
     with db.tx() as tx:
         if ids is None:
             return int(tx.execute(RETRY_FAILED_OUTBOX, {"now": now}).rowcount)
+        wanted = list(dict.fromkeys(ids))  # a repeated id is put back once
+        found: dict[int, str] = {}
+        for row_id in wanted:
+            row = tx.one("SELECT status FROM outbox WHERE id = :id", {"id": row_id})
+            if row is not None:
+                found[row_id] = row[0]
+        unknown = [i for i in wanted if i not in found]
+        if unknown:
+            raise UnknownOutboxRow(t("engine.outbox.unknown_ids", ids=", ".join(f"#{i}" for i in unknown)))
+        not_failed = [f"#{i} ({found[i]})" for i in wanted if found[i] != "failed"]
+        if not_failed:
+            raise OutboxRowNotFailed(t("engine.outbox.not_failed", rows=", ".join(not_failed)))
         count = 0
-        for row_id in dict.fromkeys(ids):  # a repeated id is put back once
+        for row_id in wanted:
             count += int(tx.execute(RETRY_FAILED_OUTBOX_ONE, {"now": now, "id": row_id}).rowcount)
         return count

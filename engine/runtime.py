@@ -474,7 +474,12 @@ class Runtime:
             if tr.guard is None:
                 return tr
             fn = self.registry.guards[tr.guard_name]  # type: ignore[index]
-            ok = bool(fn(ctx))
+            try:
+                ok = bool(fn(ctx))
+            except MCRError:
+                raise
+            except Exception as exc:
+                raise _flow_code_failed(ctx, f"guard {tr.guard_name}", exc) from exc
             if tr.guard_negated:
                 ok = not ok
             if ok:
@@ -498,7 +503,12 @@ class Runtime:
             for key, value in params.items():
                 ctx.data[key] = _set_value(ctx, value)
             return
-        self.registry.actions[name](ctx, **params)
+        try:
+            self.registry.actions[name](ctx, **params)
+        except MCRError:
+            raise
+        except Exception as exc:
+            raise _flow_code_failed(ctx, f"action {name}", exc) from exc
 
     def _arm_timers(self, tx: Tx, ctx: StepContext, state: CompiledState, entry_version: int) -> None:
         if not state.timers:
@@ -639,3 +649,14 @@ def _fmt(delta: timedelta) -> str:
     if seconds < 172800:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
+
+
+def _flow_code_failed(ctx: StepContext, what: str, exc: Exception) -> ActionFailed:
+    """A guard or action crashed (a bug, or data its flow never validated, e.g. an instance started
+    by hand without a field the action reads): the step is refused like any other — rolled back,
+    recorded in flow_refusal, one line for the user — and the traceback goes to the log."""
+    log.error("%s of %s #%s in state %s on %s raised", what, ctx.flow.name, ctx.instance_id, ctx.state, ctx.event,
+              exc_info=exc)
+    return ActionFailed(t("engine.flow_code_failed", flow=ctx.flow.name, id=ctx.instance_id, state=ctx.state,
+                          event=ctx.event, what=what, error=f"{type(exc).__name__}: {exc}"),
+                        instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)

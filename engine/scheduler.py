@@ -33,6 +33,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.clock import SystemClock
+from engine.db import fault_from
 from engine.launches import next_launch, run_due_launches
 from engine.runtime import Runtime
 
@@ -107,8 +108,8 @@ class EngineScheduler:
             if fired:
                 log.info("fired %d timer(s)", fired)
             self._deliver()
-        except Exception:  # keep the service alive; the rows are still there for the next sweep
-            log.exception("sweep failed")
+        except Exception as exc:  # keep the service alive; the rows are still there for the next sweep
+            _log_failure("sweep failed", exc)
         finally:
             # Before reading the next due time: a timer armed from here on plans its own wake-up.
             with self._lock:
@@ -132,8 +133,8 @@ class EngineScheduler:
                 log.info("launch %s %s: %s (%d started)", out.launch, out.period_key, out.status, out.started)
             self._plan_sweep()
             self._deliver()
-        except Exception:
-            log.exception("rescan failed")
+        except Exception as exc:
+            _log_failure("rescan failed", exc)
 
     def _deliver(self) -> None:
         """Ask the mail thread for a round; never waits for it."""
@@ -152,8 +153,8 @@ class EngineScheduler:
                     log.info("mail: %s", report)
                 if getattr(report, "claimed", 0) >= self.mail_batch:
                     self._mail_wanted.set()  # a full batch: more may be waiting
-            except Exception:
-                log.exception("mail delivery failed")
+            except Exception as exc:
+                _log_failure("mail delivery failed", exc)
 
     def _plan_launch(self) -> None:
         when = next_launch(self.runtime)
@@ -165,3 +166,14 @@ class EngineScheduler:
     def _launch(self) -> None:
         self._rescan()
         self._plan_launch()
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    """A database that is busy, full or gone is an operating condition, not a bug: one line, no
+    traceback, every time it recurs (the work is retried at the next round). Anything else is
+    logged with its traceback."""
+    fault = fault_from(exc)
+    if fault is not None:
+        log.error("%s: %s", what, fault)
+    else:
+        log.exception(what)

@@ -18,10 +18,12 @@ _FILE = typer.Argument(..., help="CSV (UTF-8 或 GBK) 或 XLSX 文件 / CSV (UTF
                        dir_okay=False)
 
 
-def _database():  # type: ignore[no-untyped-def]
+def _database(create: bool = True):  # type: ignore[no-untyped-def]
+    """The database; `create=False` for the exports, which only read: a typo'd path is refused,
+    not answered with a new empty database (and an empty export)."""
     from engine.db import Database
 
-    db = Database()
+    db = Database(create=create)
     db.check()
     db.upgrade()  # a fresh database file works straight away
     return db
@@ -95,7 +97,7 @@ def register(app: typer.Typer) -> None:
         from engine.masterdata.exporter import export_customers as run
         from engine.i18n import t
 
-        db = _database()
+        db = _database(create=False)
         try:
             with db.session() as session:
                 n = run(session, file, principal=cli_principal(session, as_emp))
@@ -110,7 +112,7 @@ def register(app: typer.Typer) -> None:
         from engine.masterdata.exporter import export_contacts as run
         from engine.i18n import t
 
-        db = _database()
+        db = _database(create=False)
         try:
             with db.session() as session:
                 n = run(session, file, principal=cli_principal(session, as_emp), clock=SystemClock())

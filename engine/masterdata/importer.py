@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from types import SimpleNamespace
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -39,7 +40,7 @@ from engine.errors import ImportRejected, NotPermitted, Problem
 from engine.i18n import locale, t
 from engine.masterdata import audit
 from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
-from engine.masterdata.models import (UNIT_PARENT_KIND, Assessment, Contact, ContactLevel, Customer, DecisionRole,
+from engine.masterdata.models import (UNIT_PARENT_KIND, Assessment, AuditEntry, Contact, ContactLevel, Customer, DecisionRole,
                                       Dimension, Employee, OrgUnit, Project, ProjectLevel, Role,
                                       SponsorPairing, TierChange, UnitKind)
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
@@ -58,7 +59,7 @@ class Table:
     source: str
     headers: list[str]
     header_row: int
-    rows: list[tuple[int, list[Any]]]
+    rows: Sequence[tuple[int, list[Any]]]  # a list, or FileRows streaming from the file
 
 
 def _reject(source: str, problems: list[Problem]) -> ImportRejected:
@@ -85,7 +86,13 @@ def check_upload(size: int, name: str, *, rules: MasterDataRules | None = None) 
 
 
 def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Table:
-    """Read a .csv or .xlsx file; an unreadable file is one clear `ImportRejected`."""
+    """Open a .csv or .xlsx file for import; an unreadable file is one clear `ImportRejected`.
+
+    Nothing is held in memory but the header: `Table.rows` reads the file afresh on each pass
+    (streaming), so a file of 400,000 rows costs what one row costs. A quick first scan — CSV
+    lexing in C, or openpyxl's read-only rows — already refuses what cannot be read (encoding,
+    quoting, too many rows) before any cell is parsed or any row is written.
+    """
     path = Path(path)
     source = str(path)
     rules = rules or load_masterdata_rules()
@@ -94,29 +101,73 @@ def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Tab
         raise _file_problem(source, "md.file_type", suffix=path.suffix or path.name)
     try:
         check_upload(path.stat().st_size, source, rules=rules)
-        raw = path.read_bytes()
+        if suffix in (".xlsx", ".xlsm"):
+            grid: Callable[[], Iterator[tuple[int, list[Any]]]] = lambda: _xlsx_rows(source, path)  # noqa: E731
+        else:
+            encoding, delimiter = _sniff_csv(source, path)
+            grid = lambda: _csv_rows(source, path, encoding, delimiter)  # noqa: E731
+        header_row = 0
+        headers: list[str] = []
+        for number, cells in grid():
+            values = [_clean(v) for v in cells]
+            if any(v is not None for v in values):
+                header_row = number
+                headers = ["" if v is None else str(v).strip() for v in values]
+                while headers and not headers[-1]:
+                    headers.pop()
+                break
+        if not header_row:
+            raise _file_problem(source, "md.empty_file")
+        rows = FileRows(source, grid, header_row, rules.limits.max_rows)
+        rows.scan()
     except OSError as exc:
         raise _file_problem(source, "md.file_missing", reason=exc.strerror or str(exc)) from exc
-    grid = _xlsx_rows(source, raw) if suffix in (".xlsx", ".xlsm") else _csv_rows(source, raw)
-    header_row = 0
-    headers: list[str] = []
-    rows: list[tuple[int, list[Any]]] = []
-    for number, cells in grid:
-        values = [_clean(v) for v in cells]
-        if all(v is None for v in values):
-            continue  # blank lines are not rows
-        if not header_row:
-            header_row = number
-            headers = ["" if v is None else str(v).strip() for v in values]
-            while headers and not headers[-1]:
-                headers.pop()
-            continue
-        if len(rows) >= rules.limits.max_rows:
-            raise _file_problem(source, "md.too_many_rows", limit=rules.limits.max_rows)
-        rows.append((number, values))
-    if not header_row:
-        raise _file_problem(source, "md.empty_file")
     return Table(source, headers, header_row, rows)
+
+
+class FileRows(Sequence[tuple[int, list[Any]]]):
+    """The data rows of a file as `(spreadsheet row number, cleaned cells)`, read afresh on each
+    pass; blank rows are skipped. `scan()` counts them once (and refuses more than `max_rows`)."""
+
+    def __init__(self, source: str, grid: Callable[[], Iterator[tuple[int, list[Any]]]], header_row: int,
+                 max_rows: int) -> None:
+        self.source, self._grid, self.header_row, self.max_rows = source, grid, header_row, max_rows
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        for number, cells in self._grid():
+            if number <= self.header_row:
+                continue
+            values = [_clean(v) for v in cells]
+            if all(v is None for v in values):
+                continue  # blank lines are not rows
+            yield number, values
+
+    def scan(self) -> int:
+        count = 0
+        for number, cells in self._grid():
+            if number > self.header_row and any(_clean(v) is not None for v in cells):
+                count += 1
+                if count > self.max_rows:
+                    raise _file_problem(self.source, "too_many_rows", limit=self.max_rows)
+        self._count = count
+        return count
+
+    def __len__(self) -> int:
+        return self._count if self._count is not None else self.scan()
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += len(self)
+        for i, row in enumerate(self):
+            if i == index:
+                return row
+        raise IndexError(index)
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, tuple, FileRows)) else NotImplemented
 
 
 def _clean(value: Any) -> Any:
@@ -128,45 +179,75 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _decode(source: str, raw: bytes) -> str:
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")  # Excel's "Unicode text" export
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as utf8_error:
-        try:
-            # A Chinese Windows Excel saves "CSV (comma delimited)" in the ANSI code page, GBK.
-            return raw.decode("gbk")
-        except UnicodeDecodeError:
-            offset = utf8_error.start
-            raise _file_problem(source, "md.undecodable", offset=offset, byte=raw[offset]) from utf8_error
+_CHUNK = 1 << 20
 
 
-def _csv_rows(source: str, raw: bytes) -> list[tuple[int, list[Any]]]:
-    text = _decode(source, raw)
-    first_line = text.split("\n", 1)[0]
+def _sniff_csv(source: str, path: Path) -> tuple[str, str]:
+    """The file's encoding (UTF-16 by BOM, else UTF-8, else GBK) and delimiter, decoding the whole
+    file once in 1 MB chunks — never holding it."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"  # Excel's "Unicode text" export
+    else:
+        utf8_error = _decode_error(path, "utf-8-sig")
+        if utf8_error is None:
+            encoding = "utf-8-sig"
+        elif _decode_error(path, "gbk") is None:
+            encoding = "gbk"  # a Chinese Windows Excel saves "CSV (comma delimited)" in the ANSI code page
+        else:
+            offset, byte = utf8_error
+            raise _file_problem(source, "md.undecodable", offset=offset, byte=byte)
+    with path.open("r", encoding=encoding, newline="") as fh:
+        first_line = fh.readline().rstrip("\r\n")
     delimiter = max((",", "\t", ";"), key=first_line.count) if first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    out: list[tuple[int, list[Any]]] = []
-    try:
-        for number, cells in enumerate(reader, start=1):
-            out.append((number, list(cells)))
-    except csv.Error as exc:
-        raise _reject(source, [Problem(source, reader.line_num, t("md.bad_csv", reason=str(exc)))]) from exc
-    return out
+    return encoding, delimiter
 
 
-def _xlsx_rows(source: str, raw: bytes) -> list[tuple[int, list[Any]]]:
+def _decode_error(path: Path, encoding: str) -> tuple[int, int] | None:
+    """(byte offset, byte) of the first byte `encoding` cannot decode, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    done = 0
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # The decoder may still hold a few bytes of the previous chunk.
+                offset = max(done + exc.start - len(decoder.getstate()[0]), 0) if hasattr(decoder, "getstate") \
+                    else done + exc.start
+                with path.open("rb") as again:
+                    again.seek(offset)
+                    found = again.read(1)
+                return offset, found[0] if found else 0
+            if not chunk:
+                return None
+            done += len(chunk)
+
+
+def _csv_rows(source: str, path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list[Any]]]:
+    with path.open("r", encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        try:
+            for number, cells in enumerate(reader, start=1):
+                yield number, cells
+        except csv.Error as exc:
+            raise _reject(source, [Problem(source, reader.line_num, t("md.bad_csv", reason=str(exc)))]) from exc
+
+
+def _xlsx_rows(source: str, path: Path) -> Iterator[tuple[int, list[Any]]]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
         raise _file_problem(source, "md.bad_xlsx", reason=str(exc) or type(exc).__name__) from exc
     try:
         sheet = workbook.worksheets[0]
-        return [(number, list(cells)) for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1)]
+        for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, list(cells)
     finally:
         workbook.close()
 
@@ -297,6 +378,7 @@ class Context:
     rules: MasterDataRules
     tiers: TierRules
     source: str = ""
+    pending: dict[type, list[dict[str, Any]]] = field(default_factory=dict)  # rows awaiting one multi-row INSERT
 
     @property
     def actor(self) -> str:
@@ -491,26 +573,40 @@ class Row:
 class Problems:
     """Collects everything wrong with one file, in file order."""
 
+    # A file with a problem on every one of 400,000 rows must not need gigabytes to say so: the
+    # first LISTED problems are listed, the rest counted.
+    LISTED = 1000
+
     def __init__(self, table: Table, layout: tuple[Col, ...]) -> None:
         self.table = table
         self.items: list[Problem] = []
+        self.total = 0
         self.header_of: dict[str, str] = {c.field: c.header(locale()) for c in layout}
 
+    def _add(self, problem: Problem) -> None:
+        self.total += 1
+        if len(self.items) < self.LISTED:
+            self.items.append(problem)
+
     def header(self, key: str, **kwargs: Any) -> None:
-        self.items.append(Problem(self.table.source, self.table.header_row, t(key, **kwargs)))
+        self._add(Problem(self.table.source, self.table.header_row, t(key, **kwargs)))
 
     def cell(self, row: Row | int, name: str, reason: str) -> None:
         number = row.number if isinstance(row, Row) else row
-        self.items.append(Problem(self.table.source, number,
-                                  t("md.cell", row=number, col=self.header_of.get(name, name), reason=reason)))
+        self._add(Problem(self.table.source, number,
+                          t("md.cell", row=number, col=self.header_of.get(name, name), reason=reason)))
 
     def row(self, row: Row, reason: str) -> None:
-        self.items.append(Problem(self.table.source, row.number, t("md.row", row=row.number, reason=reason)))
+        self._add(Problem(self.table.source, row.number, t("md.row", row=row.number, reason=reason)))
 
     def raise_if_any(self) -> None:
         if self.items:
             self.items.sort(key=lambda p: p.line)
-            raise _reject(self.table.source, self.items)
+            listed = list(self.items)
+            if self.total > len(listed):
+                listed.append(Problem(self.table.source, listed[-1].line,
+                                      t("md.more_problems", n=self.total - len(self.items))))
+            raise ImportRejected(listed, header=t("md.rejected", file=self.table.source, n=self.total))
 
 
 def _bind(table: Table, layout: tuple[Col, ...], ctx: Context, problems: Problems) -> dict[int, Col]:
@@ -545,7 +641,7 @@ def _bind(table: Table, layout: tuple[Col, ...], ctx: Context, problems: Problem
     return bound
 
 
-def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[list[Row], Problems]:
+def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[ParsedRows, Problems]:
     problems = Problems(table, layout)
     bound = _bind(table, layout, ctx, problems)
     if not table.rows:
@@ -553,54 +649,85 @@ def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[li
     if problems.items:
         # A header that cannot be read makes every row's findings noise: report the header alone.
         problems.raise_if_any()
-    rows: list[Row] = []
+    return ParsedRows(table, bound, ctx, problems), problems
+
+
+class ParsedRows:
+    """The rows of a table, parsed afresh on each pass so that nothing per row stays in memory
+    between the check pass and the write pass; cell problems are recorded on the first pass."""
+
+    def __init__(self, table: Table, bound: dict[int, Col], ctx: Context, problems: Problems) -> None:
+        self.table, self.bound, self.ctx, self.problems = table, bound, ctx, problems
+        self._recorded = False
+
+    def __iter__(self) -> Iterator[Row]:
+        sink = None if self._recorded else self.problems
+        for number, cells in self.table.rows:
+            yield _parse_row(number, cells, self.bound, self.ctx, sink)
+        self._recorded = True
+
+
+def _parse_row(number: int, cells: list[Any], bound: dict[int, Col], ctx: Context,
+               problems: Optional[Problems]) -> Row:
+    row = Row(number, {})
     limits = ctx.rules.limits
-    for number, cells in table.rows:
-        row = Row(number, {})
-        for position, column in bound.items():
-            raw = cells[position] if position < len(cells) else None
-            parse, empty = _PARSERS[column.parser]
-            if isinstance(raw, str) and len(raw) > limits.max_text_chars:
-                too_long = (len(raw), limits.max_text_chars, "max_text_chars")
-            elif isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
-                too_long = (len(raw), limits.max_name_chars, "max_name_chars")
-            else:
-                too_long = None
-            if too_long is not None:
-                problems.cell(row, column.field, t("md.too_long", n=too_long[0], limit=too_long[1], key=too_long[2]))
-                row.bad.add(column.field)
+    for position, column in bound.items():
+        raw = cells[position] if position < len(cells) else None
+        parse, empty = _PARSERS[column.parser]
+        if isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
+            reason: Optional[str] = t("md.too_long", n=len(raw), limit=limits.max_name_chars, key="max_name_chars")
+        elif isinstance(raw, str) and len(raw) > limits.max_text_chars:
+            reason = t("md.too_long", n=len(raw), limit=limits.max_text_chars, key="max_text_chars")
+        elif raw is None:
+            reason = t("md.required") if column.required else None
+            if reason is None:
                 row.values[column.field] = empty
                 continue
-            if raw is None:
-                if column.required:
-                    problems.cell(row, column.field, t("md.required"))
-                    row.bad.add(column.field)
-                row.values[column.field] = empty
-                continue
+        else:
             try:
                 row.values[column.field] = parse(raw, ctx)
+                continue
             except BadValue as exc:
-                problems.cell(row, column.field, str(exc))
-                row.bad.add(column.field)
-                row.values[column.field] = empty
-        rows.append(row)
-    return rows, problems
+                reason = str(exc)
+        if problems is not None:
+            problems.cell(row, column.field, reason)
+        row.bad.add(column.field)
+        row.values[column.field] = empty
+    return row
 
 
-def _first_rows(rows: Iterable[Row], key: Callable[[Row], Any], problems: Problems, name: str, what: str) -> list[Row]:
-    """Rows whose key is seen for the first time; a repeated key is reported on the later row."""
-    first: dict[Any, int] = {}
-    kept: list[Row] = []
-    for row in rows:
-        value = key(row)
-        if value is None:
-            continue
-        if value in first:
-            problems.cell(row, name, t("md.duplicate_key", what=t(what), key=_key_text(value), first=first[value]))
-            continue
-        first[value] = row.number
-        kept.append(row)
-    return kept
+class _FirstRows:
+    """Rows whose key is seen for the first time; a repeated key is reported on the later row.
+    The first pass remembers key → row number; later passes yield the same rows again."""
+
+    def __init__(self, rows: Iterable[Row], key: Callable[[Row], Any], problems: Problems, name: str,
+                 what: str) -> None:
+        self.rows, self.key, self.problems, self.name, self.what = rows, key, problems, name, what
+        self.first: Optional[dict[Any, int]] = None
+
+    def __iter__(self) -> Iterator[Row]:
+        if self.first is not None:
+            for row in self.rows:
+                value = self.key(row)
+                if value is not None and self.first.get(value) == row.number:
+                    yield row
+            return
+        first: dict[Any, int] = {}
+        for row in self.rows:
+            value = self.key(row)
+            if value is None:
+                continue
+            if value in first:
+                self.problems.cell(row, self.name, t("md.duplicate_key", what=t(self.what), key=_key_text(value),
+                                                     first=first[value]))
+                continue
+            first[value] = row.number
+            yield row
+        self.first = first
+
+
+def _first_rows(rows: Iterable[Row], key: Callable[[Row], Any], problems: Problems, name: str, what: str) -> _FirstRows:
+    return _FirstRows(rows, key, problems, name, what)
 
 
 def _key_text(value: Any) -> str:
@@ -633,16 +760,53 @@ def _model_values(model: type[SQLModel], row: Row, *, drop: Iterable[str] = ()) 
     return {k: v for k, v in row.values.items() if k in fields}
 
 
+# New rows are written with one multi-row INSERT per model and BATCH rows (SQLAlchemy Core), not
+# one ORM object each: at 400,000 rows the ORM objects alone cost minutes and gigabytes. `_flush`
+# writes what is pending — call it wherever the ORM session would be flushed.
+BATCH = 2000
+
+
+def _insert(ctx: Context, model: type[SQLModel], values: dict[str, Any]) -> None:
+    defaults = _defaults(model)
+    batch = ctx.pending.setdefault(model, [])
+    batch.append({**defaults, **{k: v for k, v in values.items() if k in defaults}})
+    if len(batch) >= BATCH:
+        _flush(ctx)
+
+
+def _flush(ctx: Context) -> None:
+    """Write the pending multi-row INSERTs (in the order their models were first used: parents
+    first), then flush the ORM session (updates)."""
+    for model, batch in ctx.pending.items():
+        if batch:
+            ctx.session.execute(insert(model.__table__), batch)  # type: ignore[attr-defined]
+            batch.clear()
+    ctx.session.flush()
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """Every column of `model` but the id, with its Python default (what the ORM constructor would
+    fill in): all rows of one multi-row INSERT must name the same columns."""
+    found = _DEFAULTS.get(model)
+    if found is None:
+        found = {name: (None if info.is_required() else info.get_default(call_default_factory=True))
+                 for name, info in model.model_fields.items() if name != "id"}
+        _DEFAULTS[model] = found
+    return found
+
+
 def _upsert(ctx: Context, result: ImportResult, model: type[SQLModel], existing: Optional[SQLModel],
             values: dict[str, Any], *, entity: str, key: str, row: int) -> tuple[SQLModel, dict[str, tuple[Any, Any]]]:
     """Insert or update one record and audit it; returns the record and what changed (empty if unchanged)."""
     if existing is None:
-        obj = model(**values)
-        ctx.session.add(obj)
+        _insert(ctx, model, values)
         result.count("inserted")
-        audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="insert", entity=entity, key=key,
-                     source=ctx.source, row=row)
-        return obj, {name: (None, value) for name, value in values.items()}
+        _insert(ctx, AuditEntry, audit.entry_values(ctx.clock, actor=ctx.actor, action="insert", entity=entity,
+                                                    key=key, source=ctx.source, row=row))
+        return SimpleNamespace(**values), {name: (None, value) for name, value in values.items()}  # type: ignore[return-value]
     changes = _diff(existing, values)
     if not changes:
         result.count("unchanged")
@@ -786,7 +950,7 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
     new_units = sorted((r for r in unit_rows if r.get("code") not in units_db), key=lambda r: depth[r.get("kind")])
     for row in new_units:
         _upsert(ctx, result, OrgUnit, None, _unit_values(row), entity="org_unit", key=row.get("code"), row=row.number)
-    session.flush()
+    _flush(ctx)
     moved_teams: dict[str, str] = {}
     for row in unit_rows:
         if row.get("code") in units_db:
@@ -794,14 +958,14 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
                                     entity="org_unit", key=row.get("code"), row=row.number)
             if "parent_code" in changes and unit.kind == UnitKind.team.value:  # type: ignore[attr-defined]
                 moved_teams[unit.code] = unit.parent_code  # type: ignore[attr-defined]
-    session.flush()
+    _flush(ctx)
     _follow_moved_teams(ctx, moved_teams)
     levels = {code: _depth(code, final_sup) for code in final_sup}
     new_emps = sorted((r for r in emp_rows if r.get("code") not in emps_db), key=lambda r: levels[r.get("code")])
     for row in new_emps:
         _upsert(ctx, result, Employee, None, _employee_values(row), entity="employee", key=row.get("code"),
                 row=row.number)
-    session.flush()
+    _flush(ctx)
     # Addresses may move between people in one file (A takes B's, B gets a new one): park the
     # changing ones on placeholders first, or the unique index would refuse the intermediate state.
     moving = [(emps_db[r.get("code")], emps_db[r.get("code")].email) for r in emp_rows
@@ -809,14 +973,14 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
     if moving:
         for emp, _ in moving:
             emp.email = f"~moving~{emp.emp_no}"
-        session.flush()
+        _flush(ctx)
         for emp, old_email in moving:
             emp.email = old_email  # back to the committed value, so the audit shows old → new
     for row in emp_rows:
         if row.get("code") in emps_db:
             _upsert(ctx, result, Employee, emps_db[row.get("code")], _employee_values(row), entity="employee",
                     key=row.get("code"), row=row.number)
-    session.flush()
+    _flush(ctx)
     return result
 
 
@@ -832,7 +996,7 @@ def _follow_moved_teams(ctx: Context, moved: dict[str, str]) -> None:
                          reason=f"team {customer.team_code} moved")
             customer.office_code = new_office
             ctx.session.add(customer)
-    ctx.session.flush()
+    _flush(ctx)
 
 
 def _unit_values(row: Row) -> dict[str, Any]:
@@ -903,10 +1067,10 @@ def _import_customers(ctx: Context, table: Table) -> ImportResult:
             tier_events.append((code, old_tier, obj.tier, row.number))
         if old is not None:
             _owner_event(ctx, "customer", code, changes, row.number)
-    session.flush()  # tier events refer to the customer rows
+    _flush(ctx)  # tier events refer to the customer rows
     for code, old_tier, new_tier, number in tier_events:
         _tier_event(ctx, code, old_tier, new_tier, reason=f"import {ctx.source}", row=number)
-    session.flush()
+    _flush(ctx)
     return result
 
 
@@ -920,6 +1084,8 @@ def _refuse_unmanaged(ctx: Context, entity: str, rows: list[Row], existing: dict
     """
     from engine.masterdata.service import may_manage
 
+    if not existing:
+        return  # only new records: nothing to guard (and no pass over a large file for nothing)
     refused = []
     for row in rows:
         old = existing.get(row.get("code"))
@@ -938,13 +1104,12 @@ def _refuse_unmanaged(ctx: Context, entity: str, rows: list[Row], existing: dict
                          keys=", ".join(refused)))
 
 
-def _tier_event(ctx: Context, code: str, old: Optional[str], new: str, *, reason: Optional[str], row: int | None = None) -> TierChange:
-    change = TierChange(customer_code=code, from_tier=old, to_tier=new, actor=ctx.actor, at_us=to_us(ctx.clock.now()),
-                        reason=reason)
-    ctx.session.add(change)
-    audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="tier_change", entity="customer", key=code,
-                 changed={"tier": [old, new]}, reason=reason, **({"row": row} if row else {}))
-    return change
+def _tier_event(ctx: Context, code: str, old: Optional[str], new: str, *, reason: Optional[str], row: int | None = None) -> None:
+    _insert(ctx, TierChange, {"customer_code": code, "from_tier": old, "to_tier": new, "actor": ctx.actor,
+                              "at_us": to_us(ctx.clock.now()), "reason": reason})
+    _insert(ctx, AuditEntry, audit.entry_values(ctx.clock, actor=ctx.actor, action="tier_change", entity="customer",
+                                                key=code, changed={"tier": [old, new]}, reason=reason,
+                                                **({"row": row} if row else {})))
 
 
 def _check_unit(problems: Problems, row: Row, name: str, code: str, kind: str, units: dict[str, OrgUnit],
@@ -1006,7 +1171,7 @@ def _import_contacts(ctx: Context, table: Table) -> ImportResult:
                              row=row.number)
         if old is not None:
             _owner_event(ctx, "contact", code, changes, row.number)
-    session.flush()
+    _flush(ctx)
     return result
 
 
@@ -1068,7 +1233,7 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
         audit.record(session, ctx.clock, actor=ctx.actor, action="update" if previous else "insert",
                      entity="assessment", key=f"{key[0]}/{key[1]}", source=ctx.source, row=row.number,
                      revision=revision, **({"changed": changed} if changed else {}))
-    session.flush()
+    _flush(ctx)
     return result
 
 
@@ -1115,7 +1280,7 @@ def _import_sponsors(ctx: Context, table: Table) -> ImportResult:
         key = (row.get("sponsor_emp_no"), row.get("contact_code"))
         _upsert(ctx, result, SponsorPairing, existing.get(key), _model_values(SponsorPairing, row),
                 entity="sponsor_pairing", key="/".join(key), row=row.number)
-    session.flush()
+    _flush(ctx)
     return result
 
 
@@ -1138,7 +1303,7 @@ def _import_projects(ctx: Context, table: Table) -> ImportResult:
     for row in rows:
         _upsert(ctx, result, Project, existing.get(row.get("code")), _model_values(Project, row), entity="project",
                 key=row.get("code"), row=row.number)
-    session.flush()
+    _flush(ctx)
     return result
 
 

@@ -95,7 +95,7 @@ def test_a_read_only_database_refuses_a_write_with_one_line(db: Database, tmp_pa
 # --------------------------------------------------------------------------- newer schema
 
 
-@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve",)])
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("serve", "--port", "0")])
 def test_a_database_from_a_newer_mcr_is_refused_before_anything_is_written(
         db: Database, command: tuple[str, ...]) -> None:
     with db.engine.begin() as conn:
@@ -117,7 +117,8 @@ def test_a_database_from_a_newer_mcr_is_refused_before_anything_is_written(
 
 
 @pytest.mark.parametrize("command", [("instances", "list"), ("outbox", "list"), ("timers", "list"),
-                                     ("instances", "show", "1"), ("event", "send", "1", "go")])
+                                     ("instances", "show", "1"), ("event", "send", "1", "go"),
+                                     ("export", "customers", "out.csv")])
 def test_a_read_command_on_a_typoed_sqlite_path_creates_nothing(tmp_path: Path, command: tuple[str, ...]) -> None:
     path = tmp_path / "typo-folder" / "mcr.db"
     res = mcr(*command, url=f"sqlite:///{path}")

@@ -36,7 +36,7 @@ def _serve(db: Database, smtp_url: str, tmp: Path) -> subprocess.Popen:
     env = dict(os.environ, MCR_DATABASE_URL=db.url, MCR_FLOWS_DIR=str(TEST_FLOWS), MCR_SMTP_URL=smtp_url,
                MCR_MAIL_LEASE_S="2", MCR_RESCAN_S="0.5", MCR_LOG_LEVEL="WARNING",
                PREFECT_HOME=str(tmp / "prefect"))
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -111,5 +111,5 @@ def test_a_long_batch_to_a_slow_server_logs_no_skipped_job_warnings(
             os.killpg(proc.pid, signal.SIGKILL)
     log = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     assert proc.returncode == 0, log
-    assert "WARNING" not in log, log
+    assert "maximum number of running instances" not in log and "apscheduler" not in log, log
     assert len({str(m["Message-ID"]) for m in smtp_server.messages}) == len(smtp_server.messages) == 150

@@ -17,7 +17,7 @@ from tests.conftest import ROOT, TEST_FLOWS
 def _serve(db: Database, tmp: Path) -> subprocess.Popen:
     env = dict(os.environ, MCR_DATABASE_URL=db.url, MCR_FLOWS_DIR=str(TEST_FLOWS), MCR_MAIL_DIR=str(tmp / "mail"),
                MCR_LOG_LEVEL="WARNING", PREFECT_HOME=str(tmp / "prefect"))
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--port", "0"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 

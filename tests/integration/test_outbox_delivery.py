@@ -20,8 +20,8 @@ from engine.clock import FakeClock, from_us, to_us
 from engine.db import Database
 from engine.definition import load_definitions
 from engine.mailers import FolderMailer, MailRefused, MailServerUnreachable, MemoryMailer, SmtpMailer
-from engine.notify import (DeliveryReport, OutboxSender, UnknownOutboxStatus, list_outbox, message_id_for,
-                           retry_failed)
+from engine.notify import (DeliveryReport, OutboxRowNotFailed, OutboxSender, UnknownOutboxRow, UnknownOutboxStatus,
+                           list_outbox, message_id_for, retry_failed)
 from engine.runtime import Runtime
 from tests.conftest import TEST_FLOWS
 from tests.support.smtp import RecordingSMTPServer, free_port
@@ -173,10 +173,14 @@ def test_retry_failed_with_ids_puts_back_only_those_failed_rows(db: Database, cl
     sender = sender_for(db, mailer, clock, max_attempts=1)
     assert sender.deliver_due_sync() == DeliveryReport(failed=3)
 
-    assert retry_failed(db, clock, [ids[1], ids[1], 999_999]) == 1
+    with pytest.raises(UnknownOutboxRow, match="#999999"):  # all or nothing: a typo is not a success
+        retry_failed(db, clock, [ids[1], 999_999])
+    assert list_outbox(db, "pending") == []
+    assert retry_failed(db, clock, [ids[1], ids[1]]) == 1
     assert [v.id for v in list_outbox(db, "pending")] == [ids[1]]
     assert sender.deliver_due_sync() == DeliveryReport(sent=1)
-    assert retry_failed(db, clock, [ids[1]]) == 0  # sent rows are not failed rows
+    with pytest.raises(OutboxRowNotFailed, match="sent"):  # sent rows are not failed rows
+        retry_failed(db, clock, [ids[1]])
 
 
 class _RefusingHandler:
@@ -405,7 +409,7 @@ def test_list_outbox_shows_rows_newest_first_with_aware_times(db: Database, cloc
     assert [v.id for v in sent] == [ids[0]] and sent[0].sent == clock.now()
     assert views[0].created.tzinfo is not None and views[0].subject == "提醒 2"
     assert [v.id for v in list_outbox(db, "pending", limit=1)] == [ids[2]]
-    with pytest.raises(UnknownOutboxStatus, match="use one of: pending, sent, failed"):
+    with pytest.raises(UnknownOutboxStatus, match="可用：pending, sent, failed"):
         list_outbox(db, "lost")
 
 
