@@ -588,6 +588,10 @@ class Runtime:
             tx.many(sql.INSERT_OUTBOX, rows)
         return len(rows)
 
+    def record_refusal(self, instance_id: int | None, actor: str, event: str, exc: MCRError) -> None:
+        """Write a `flow_refusal` row for a refusal decided outside a step (a read a service refused)."""
+        self._log_refusal(instance_id, actor, event, exc)
+
     def _log_refusal(self, instance_id: int | None, actor: str, event: str, exc: MCRError) -> None:
         log.info("refused %s on #%s by %s: %s", event, instance_id, actor, exc)
         try:

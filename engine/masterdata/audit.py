@@ -78,3 +78,28 @@ def entries(session: Session, *, entity: Optional[str] = None, key: Optional[str
     rows = session.exec(query.order_by(col(AuditEntry.id)).limit(limit)).all()
     return [AuditRecord(id=r.id or 0, at_us=r.at_us, actor=r.actor, action=r.action, entity=r.entity,
                         entity_key=r.entity_key, allowed=r.allowed, detail=json.loads(r.detail)) for r in rows]
+
+
+def may_audit(principal: Any) -> bool:
+    """The audit log is for operators and QA (it shows who read or changed what, refusals included)."""
+    return bool(principal.is_operator or principal.is_qa)
+
+
+def require_auditor(session: Session, clock: Clock, principal: Any) -> None:
+    """Refuse anyone but operators and QA: `NotVisible`, with a refused `audit_read` row."""
+    from engine.errors import NotVisible
+    from engine.i18n import t
+
+    if may_audit(principal):
+        return
+    record(session, clock, actor=principal.actor, action="audit_read", entity="audit", key="-", allowed=False)
+    session.commit()
+    raise NotVisible(t("web.audit.not_allowed", locale=principal.locale))
+
+
+def entries_for(session: Session, clock: Clock, *, principal: Any, entity: Optional[str] = None,
+                key: Optional[str] = None, actor: Optional[str] = None, action: Optional[str] = None,
+                limit: int = 1000) -> list[AuditRecord]:
+    """`entries`, for an operator or QA only (anyone else: `NotVisible` and a refused row)."""
+    require_auditor(session, clock, principal)
+    return entries(session, entity=entity, key=key, actor=actor, action=action, limit=limit)

@@ -16,6 +16,7 @@ from typing import Any
 from engine.auth import Principal
 from engine.clock import from_us
 from engine.inbox import InboxItem, inbox_provider, open_instances, state_title
+from engine.instances import Concerned, concerned
 from flows.itr import org
 
 FLOW = "itr_issue"
@@ -31,6 +32,11 @@ def _issue_item(rt: Any, p: Principal, kind: str, row: Any, detail: str = "") ->
     return InboxItem(kind=kind, title=f"#{issue_id} {title}", flow=FLOW, instance_id=issue_id, state=state,
                      due=from_us(due_us) if due_us is not None else None, link=f"/issues/{issue_id}",
                      detail=detail or state_title(rt, FLOW, state, p.locale))
+
+
+# Who may read a periodic review's instance page (engine/instances.py): its recipients and their chain.
+# An issue's own page (/issues/{id}) has its rule in flows/itr/service.py.
+concerned(Concerned("itr_review", people=("recipients",)))
 
 
 @inbox_provider("itr")

@@ -28,7 +28,7 @@ from engine.auth.principal import Principal
 from engine.errors import ActionNotPermitted, MCRError, NotPermitted
 from engine.masterdata.models import AuditEntry, Contact, Customer, Employee
 from engine.registry import action
-from flows.planning import org
+from flows.planning import org, rights
 from flows.planning.common import find_instance, get_instance, start_and_kick
 from engine import i18n
 from flows.planning.rules import CareRules, load_care_rules
@@ -275,9 +275,7 @@ def open_handover(ctx: Any) -> None:
 @action("log_introduction")
 def log_introduction(ctx: Any) -> None:
     d = ctx.data
-    allowed = {d.get("from_owner"), d.get("from_supervisor")}
-    who = ctx.who()
-    if not (who.is_engine or who.emp_no in allowed or who.supervises(d.get("from_owner")) or who.is_sales_management):
+    if not rights.introduces(ctx.who(), d):
         ctx.refuse(i18n.t("planning.not_introducer", actor=ctx.actor, src=d.get("from_owner")), ActionNotPermitted)
     d.update(introduced_by=ctx.actor, introduced_at=ctx.now.isoformat(),
              introduction_date=ctx.payload.get("date") or ctx.local_now.date().isoformat(),

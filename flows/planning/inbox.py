@@ -13,6 +13,7 @@ from typing import Any
 from engine.auth import Principal
 from engine.i18n import label
 from engine.inbox import Assignment, InboxItem, assigned_items, inbox_provider
+from engine.instances import Concerned, concerned
 
 ASSIGNMENTS = (
     Assignment("planning_kit", ("issued", "assessment_submitted", "objectives_submitted", "plan_submitted"), "kit",
@@ -31,6 +32,20 @@ ASSIGNMENTS = (
     Assignment("tier_review", ("proposed",), "tier_review", who=("supervisor",), label=("customer_name", "customer")),
     Assignment("handover", ("awaiting_introduction",), "handover", who=("from_owner", "from_supervisor"),
                label=("contact_name", "to_name")),
+)
+
+# Who may read an instance (engine/instances.py): the people and teams its data names, and their chains.
+SERVICE = "flows.planning.service"
+concerned(
+    Concerned("planning_kit", people=("supervisor",), units=("team",), service=SERVICE),
+    Concerned("self_check", people=("emp", "supervisor"), service=SERVICE),
+    Concerned("card_review", people=("emp", "supervisor"), service=SERVICE),
+    Concerned("half_year_review", people=("supervisor", "boss"), units=("team",), service=SERVICE),
+    Concerned("annual_evaluation", people=("supervisor", "boss"), units=("team",), service=SERVICE),
+    Concerned("tier_review", people=("owner", "supervisor"), service=SERVICE),
+    Concerned("win_rate_alert", units=("office",), service=SERVICE),
+    Concerned("handover", people=("from_owner", "from_supervisor", "to_owner"), service=SERVICE),
+    Concerned("care_digest", people=("emp",), service=SERVICE),
 )
 
 CARE_DAYS = 7  # care reminders stay in the inbox for a week after their digest

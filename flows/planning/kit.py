@@ -194,7 +194,7 @@ class SubmitResult:
 
 
 def submit_kit(runtime: Any, team: str, file: Path | str, *, principal: Principal,
-               year: Optional[int] = None) -> SubmitResult:
+               year: Optional[int] = None, client_event_id: Optional[str] = None) -> SubmitResult:
     """Validate a filled kit workbook and move the kit flow on by the sections it completes.
 
     Every problem (sheet, row, column) is reported in one `ImportRejected` and nothing is
@@ -202,9 +202,13 @@ def submit_kit(runtime: Any, team: str, file: Path | str, *, principal: Principa
     (assessment → objectives → action plan, each one step recording its rows) and, with the
     plan in, asks the supervisor to review. Only the team (members of the team unit) or the
     supervisors above them may submit: otherwise `ActionNotPermitted`, in `flow_refusal`.
+    With a `client_event_id` (a web form's one-time id), a submission already applied is not
+    applied again: the kit as it is now is answered.
     """
     inst = kit_instance(runtime, team, year)
     year = int(inst.data["year"])
+    if client_event_id is not None and _applied(runtime, client_event_id):
+        return SubmitResult(inst.id, inst.data["team"], year, [], inst.state, int(inst.data.get("budget") or 0))
     if inst.state == "supervisor_review":
         raise KitRefused(i18n.t("planning.kit_in_review", team=team, year=year))
     if inst.state == "done":
@@ -214,10 +218,23 @@ def submit_kit(runtime: Any, team: str, file: Path | str, *, principal: Principa
     rules = load_planning_rules()
     with runtime.db.session() as session:
         parsed = parse_kit(session, file, team, year, kit_tiers(rules), load_masterdata_rules())
-    return apply_submission(runtime, inst, parsed, principal=principal)
+    return apply_submission(runtime, inst, parsed, principal=principal, client_event_id=client_event_id)
 
 
-def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, principal: Principal) -> SubmitResult:
+def _step_id(client_event_id: Optional[str], event: str) -> Optional[str]:
+    # One submission sends several events; each gets its own id derived from the form's one.
+    return f"{client_event_id}:{event}" if client_event_id is not None else None
+
+
+def _applied(runtime: Any, client_event_id: str) -> bool:
+    ids = {f"c{i}": _step_id(client_event_id, e) for i, e in enumerate([s[1] for s in KIT_STEPS] + ["request_review"])}
+    with runtime.db.read() as tx:
+        return tx.one(f"SELECT 1 FROM flow_history WHERE client_event_id IN ({', '.join(':' + k for k in ids)})",
+                      ids) is not None
+
+
+def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, principal: Principal,
+                     client_event_id: Optional[str] = None) -> SubmitResult:
     state = inst.state
     steps = [s for s in KIT_STEPS if s[0] == state] if state != "plan_submitted" else []
     done: list[str] = []
@@ -230,12 +247,14 @@ def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, prin
             if section not in parsed.sections:
                 break
             res = runtime.send(inst.id, event, actor=principal.actor, principal=principal,
-                               payload={"file": parsed.file, "rows": parsed.section_payload(section)})
+                               payload={"file": parsed.file, "rows": parsed.section_payload(section)},
+                               client_event_id=_step_id(client_event_id, event))
             state = res.to_state
             done.append(section)
     if state == "plan_submitted":
         state = runtime.send(inst.id, "request_review", actor=principal.actor, principal=principal,
-                             payload={"budget": parsed.budget}).to_state
+                             payload={"budget": parsed.budget},
+                             client_event_id=_step_id(client_event_id, "request_review")).to_state
     return SubmitResult(inst.id, inst.data["team"], int(inst.data["year"]), done, state, parsed.budget)
 
 
@@ -243,7 +262,7 @@ def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, prin
 
 
 def review_kit(runtime: Any, team: str, year: int, *, principal: Principal, approve: bool, step: Optional[str] = None,
-               comment: Optional[str] = None) -> Any:
+               comment: Optional[str] = None, client_event_id: Optional[str] = None) -> Any:
     """The supervisor approves the kit, or sends it back to a step (assessment/objectives/plan) with comments.
 
     Only the team's supervisor chain or sales management: otherwise `ActionNotPermitted`.
@@ -251,9 +270,9 @@ def review_kit(runtime: Any, team: str, year: int, *, principal: Principal, appr
     inst = kit_instance(runtime, team, year)
     if approve:
         return runtime.send(inst.id, "approve", actor=principal.actor, principal=principal,
-                            payload={"comment": comment or ""})
+                            payload={"comment": comment or ""}, client_event_id=client_event_id)
     return runtime.send(inst.id, "send_back", actor=principal.actor, principal=principal,
-                        payload={"step": step or "", "comment": comment or ""})
+                        payload={"step": step or "", "comment": comment or ""}, client_event_id=client_event_id)
 
 
 # ============================================================================================ status and budget

@@ -18,7 +18,7 @@ from engine.clock import to_us
 from engine.errors import ActionNotPermitted
 from engine.masterdata.models import Assessment, AuditEntry
 from engine.registry import action, guard
-from flows.planning import org
+from flows.planning import org, rights
 from engine import i18n
 from flows.planning.models import PlanActivity, PlanObjective
 from flows.planning.workbook import DIMENSIONS
@@ -162,25 +162,19 @@ def request_review(ctx: Any) -> None:
 
 
 def _check_reviewer(ctx: Any) -> None:
-    """Approve / send back: the team's supervisor chain, or 销售管理部 (deciding for an absent supervisor)."""
-    reviewer = ctx.data.get("supervisor")
-    who = ctx.who()
-    if who.is_engine or who.emp_no == reviewer or who.supervises(reviewer) or who.is_sales_management:
-        return
-    ctx.refuse(i18n.t("planning.not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=reviewer or "-"),
-               ActionNotPermitted)
+    if not rights.reviews_kit(ctx.who(), ctx.data):
+        ctx.refuse(i18n.t("planning.not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=ctx.data.get("supervisor") or "-"),
+                   ActionNotPermitted)
+
+
+def team_members(tx: Any, team: str) -> set[str]:
+    return {r[0] for r in tx.all("SELECT emp_no FROM employee WHERE unit_code = :u", {"u": team})}
 
 
 def check_team(ctx: Any) -> None:
-    """A kit is submitted or revised only by its team (members of the team unit) or their supervisor chain."""
-    who = ctx.who()
     team = ctx.data["team"]
-    if who.is_engine or who.unit_code == team:
-        return
-    members = {r[0] for r in ctx.tx.all("SELECT emp_no FROM employee WHERE unit_code = :u", {"u": team})}
-    if members & who.below:
-        return
-    ctx.refuse(i18n.t("planning.not_team", actor=ctx.actor, team=team), ActionNotPermitted)
+    if not rights.in_team(ctx.who(), team, team_members(ctx.tx, team)):
+        ctx.refuse(i18n.t("planning.not_team", actor=ctx.actor, team=team), ActionNotPermitted)
 
 
 @action("approve_kit")

@@ -25,7 +25,7 @@ from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
 from engine.masterdata.models import Contact, Customer, Employee
 from engine.registry import action, launcher
-from flows.planning import org
+from flows.planning import org, rights
 from flows.planning.common import find_instance, start_and_kick
 from flows.planning.dates import check_schedule, half_of, quarter_bounds, quarter_key, week_key
 from engine import i18n
@@ -255,8 +255,7 @@ def rhythm_overdue(ctx: Any, template: str, to: str = "supervisor_email") -> Non
 def _require_actor(ctx: Any, *allowed: Optional[str]) -> None:
     """The named people, the supervisors above them, sales management or the engine; else refused."""
     named = {a for a in allowed if a}
-    who = ctx.who()
-    if who.is_engine or who.emp_no in named or any(who.supervises(a) for a in named) or who.is_sales_management:
+    if rights.acts_as(ctx.who(), *named):
         return
     known = org.tx_employee(ctx.tx, ctx.emp_no) is not None
     ctx.refuse(i18n.t("planning.not_allowed_actor", actor=ctx.actor, allowed="、".join(sorted(named)) or "-") if known else

@@ -26,7 +26,7 @@ from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
 from engine.masterdata.models import AuditEntry, Customer, TierChange
 from engine.registry import action, launcher
-from flows.planning import org
+from flows.planning import org, rights
 from flows.planning.common import start_and_kick
 from flows.planning.dates import previous_period, quarter_of
 from engine import i18n
@@ -114,9 +114,7 @@ def propose_tier(ctx: Any) -> None:
 def decide_tier(ctx: Any, approve: bool = True) -> None:
     """Sales management (or the owner's supervisor) decides; an approved change is applied at once."""
     # A tier change: sales management or the owner's supervisor chain (as `change_tier`), never the owner.
-    who = ctx.who()
-    if not (who.is_engine or who.is_sales_management or who.emp_no == ctx.data.get("supervisor")
-            or who.supervises(ctx.data.get("owner"))):
+    if not rights.decides_tier(ctx.who(), ctx.data):
         ctx.refuse(i18n.t("planning.not_allowed_actor", actor=ctx.actor, allowed=ctx.data.get("supervisor") or "-"),
                    ActionNotPermitted)
     ctx.data.update(decided_by=ctx.actor, decided_at=ctx.now.isoformat(), approved=approve,
@@ -229,7 +227,7 @@ def raise_win_rate_alert(ctx: Any) -> None:
 
 @action("acknowledge_alert")
 def acknowledge_alert(ctx: Any) -> None:
-    if org.tx_employee(ctx.tx, ctx.emp_no) is None:
+    if not rights.acknowledges(ctx.who(), org.tx_employee(ctx.tx, ctx.emp_no) is not None):
         ctx.refuse(i18n.t("planning.not_employee_actor", value=ctx.actor), ActionNotPermitted)
     ctx.data.update(acknowledged_by=ctx.actor, acknowledged_at=ctx.now.isoformat(),
                     measures=ctx.payload.get("note") or "")

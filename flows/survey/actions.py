@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from engine.clock import to_us
+from engine.errors import ActionNotPermitted
 from engine.registry import action, guard
 
-from flows.survey import contact_gap, org
+from flows.survey import contact_gap, org, rights
 from flows.survey.deadlines import project_due
 from flows.survey.errors import InvalidScore, NotInvited, SampleLocked, SurveyRefused
 from flows.survey.itr_link import improvement_fields, open_improvement
@@ -121,9 +122,16 @@ def _score(ctx: Any, item: str, value: Any, *, required: bool = True) -> int | N
     return score
 
 
+def _check_caller(ctx: Any) -> None:
+    if not rights.calls_back(ctx.who(), ctx.flow.name, ctx.data):
+        ctx.refuse(t("survey.not_caller", actor=ctx.actor, named=ctx.data.get(rights.CALLER_KEY.get(ctx.flow.name, "")) or "-"),
+                   error=ActionNotPermitted)
+
+
 @action("record_project_callback")
 def record_project_callback(ctx: Any) -> None:
     """Scores 1–5 for product, solution, delivery and service attitude; a low item opens an ITR issue."""
+    _check_caller(ctx)
     policy = rules(ctx).project_callback
     scores = {item: _score(ctx, item, ctx.payload.get(item)) for item in CALLBACK_ITEMS}
     comment = (str(ctx.payload.get("comment") or "").strip() or None)
@@ -148,6 +156,7 @@ def record_project_callback(ctx: Any) -> None:
 @action("record_attempt")
 def record_attempt(ctx: Any) -> None:
     """A call that did not reach the contact: recorded, the callback stays open."""
+    _check_caller(ctx)
     contact = ctx.data.get("contact") if ctx.flow.name == "project_callback" else ctx.payload.get("contact")
     if ctx.flow.name == "activity_callback":
         _invited_and_open(ctx, contact)
@@ -166,6 +175,7 @@ def record_attempt(ctx: Any) -> None:
 
 @action("cancel_callback")
 def cancel_callback(ctx: Any) -> None:
+    _check_caller(ctx)
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
         ctx.refuse(t("survey.cancel_needs_reason"), error=SurveyRefused)
@@ -197,6 +207,7 @@ def completes_callbacks(ctx: Any) -> bool:
 
 @action("record_activity_callback")
 def record_activity_callback(ctx: Any) -> None:
+    _check_caller(ctx)
     contact = ctx.payload.get("contact")
     entry = _invited_and_open(ctx, contact)
     score = _score(ctx, "overall", ctx.payload.get("score"), required=False)

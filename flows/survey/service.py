@@ -484,3 +484,51 @@ __all__ = ["project_closed", "sync_closed_projects", "record_callback", "record_
            "record_activity_callback", "cancel_callback", "activity_ended", "ensure_year", "check_sample_list",
            "submit_sample_list", "sample_lists", "export_samples", "import_results", "close_year", "sample_log",
            "callbacks", "report", "ProjectDecision"]
+
+
+# ============================================================================================ the instance page
+
+
+_CALLBACK_FLOWS = (PROJECT_FLOW, ACTIVITY_FLOW)
+# The form fields each event's action reads (everything else a form posts is dropped).
+_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    (PROJECT_FLOW, "record"): (*CALLBACK_ITEMS, "comment"),
+    (PROJECT_FLOW, "attempt"): ("comment",),
+    (PROJECT_FLOW, "cancel"): ("reason",),
+    (ACTIVITY_FLOW, "record"): ("contact", "score", "comment"),
+    (ACTIVITY_FLOW, "attempt"): ("contact", "comment"),
+    (ACTIVITY_FLOW, "cancel"): ("reason",),
+}
+
+
+def allowed_actions(rt: Runtime, instance_id: int, *, principal: Principal) -> list[str]:
+    """The events of a callback instance that `principal` may send now: those the flow definition allows
+    in its state (not `internal`), when `rights.calls_back` — the check the step's action makes — holds."""
+    from engine.instances import load_instance
+    from flows.survey import rights
+
+    inst = load_instance(rt, instance_id)
+    if inst.flow not in _CALLBACK_FLOWS or inst.ended_us or not rights.calls_back(principal, inst.flow, inst.data):
+        return []
+    defn = rt.definitions.get(inst.flow, inst.flow_version)
+    internal = {e.name for e in defn.events if e.internal}
+    return [e for e in defn.events_allowed_in(inst.state) if e not in internal and (inst.flow, e) in _FIELDS]
+
+
+def take_action(rt: Runtime, instance_id: int, event: str, *, principal: Principal, form: dict[str, str],
+                client_event_id: str | None = None) -> Any:
+    """Send a callback event from its page: `record` with `reached=no` is an unreached `attempt`."""
+    from engine.errors import EventNotAllowed
+    from engine.i18n import t
+    from engine.instances import read_instance
+
+    inst = read_instance(rt, instance_id, principal=principal)
+    if event == "record" and form.get("reached") == "no":
+        event = "attempt"
+    fields = _FIELDS.get((inst.flow, event))
+    if fields is None:
+        raise EventNotAllowed(t("web.instance.no_form", locale=principal.locale, event=event, flow=inst.flow),
+                              instance_id=inst.id, event=event, state=inst.state)
+    payload: dict[str, Any] = {k: form[k].strip() for k in fields if (form.get(k) or "").strip()}
+    return rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload,
+                   client_event_id=client_event_id)
