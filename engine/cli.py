@@ -18,12 +18,13 @@ from typing import Any, Optional
 
 import typer
 
+from engine.cli_usage import LocalizedGroup
 from engine.clock import from_us
 from engine.errors import MCRError
 from engine.i18n import t
 
 app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
-                  add_completion=False)
+                  add_completion=False, cls=LocalizedGroup)
 flows_app = typer.Typer(help="流程定义 / flow definitions", no_args_is_help=True)
 instances_app = typer.Typer(help="流程实例 / flow instances", no_args_is_help=True)
 event_app = typer.Typer(help="事件 / events", no_args_is_help=True)
@@ -452,15 +453,35 @@ def _serve_web(rt: Any, host: str, port: int, stop: threading.Event) -> None:
     config = uvicorn.Config(create_app(rt, settings), host=host, port=port, log_level="warning", proxy_headers=True,
                             access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    typer.echo(t("cli.web_serving", url=f"http://{host}:{port}"), err=True)
-    if settings.base_url != f"http://{host}:{port}":
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    typer.echo(t("cli.web_serving", url=f"http://{host}:{bound}"), err=True)
+    if settings.base_url != f"http://{host}:{bound}":
         typer.echo(f"MCR_BASE_URL={settings.base_url}", err=True)
     # A SIGTERM that arrives before uvicorn has installed its own handlers only sets `stop`: pass
     # it on, or the server would run on and ignore it.
     threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), name="mcr-stop-web",
                      daemon=True).start()
-    server.run()
+    server.run(sockets=[sock])
     stop.set()
+
+
+def _bind(host: str, port: int) -> Any:
+    """The listening socket of the web app, bound here so that a busy port is one clear line, not
+    uvicorn's log and exit code."""
+    import socket
+
+    from engine.errors import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(t("cli.web_port_busy", host=host, port=port)) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 def _describe(mailer: Any) -> str:

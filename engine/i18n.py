@@ -76,12 +76,15 @@ def po_path(loc: str) -> Path:
     return LOCALE_DIR / normalize(loc).replace("-", "_") / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@lru_cache(maxsize=None)
-def catalog(loc: str) -> Catalog:
+def catalog(loc: Optional[str]) -> Catalog:
     """The parsed .po file of a locale (read once per process)."""
-    path = po_path(loc)
-    with path.open("rb") as fh:
-        return read_po(fh, locale=normalize(loc).replace("-", "_"), domain=DOMAIN)
+    return _catalog(normalize(loc))
+
+
+@lru_cache(maxsize=None)
+def _catalog(loc: str) -> Catalog:
+    with po_path(loc).open("rb") as fh:
+        return read_po(fh, locale=loc.replace("-", "_"), domain=DOMAIN)
 
 
 @lru_cache(maxsize=None)
@@ -89,8 +92,9 @@ def _texts(loc: str) -> dict[str, str]:
     return {str(m.id): str(m.string) for m in catalog(loc) if m.id and m.string}
 
 
-def t(key: str, locale: Optional[str] = None, **kwargs: object) -> str:
-    """The text of `key` in `locale` (default: the process locale), placeholders filled from kwargs."""
+def t(key: str, /, locale: Optional[str] = None, **kwargs: object) -> str:
+    """The text of `key` in `locale` (default: the process locale), placeholders filled from kwargs
+    (`key` is positional-only, so a text may have a `{key}` placeholder; none may be called `locale`)."""
     loc = normalize(locale)
     try:
         text = _texts(loc)[key]
@@ -157,11 +161,14 @@ class CatalogueTranslations(Translations):
     locale_name = ""
 
 
-@lru_cache(maxsize=None)
 def translations(locale: Optional[str] = None) -> CatalogueTranslations:
     """The catalogue of `locale` for Jinja2: `env.install_gettext_translations(translations(loc),
     newstyle=True)`; `install(env, loc)` does that and adds the formatting filters."""
-    loc = normalize(locale)
+    return _translations(normalize(locale))
+
+
+@lru_cache(maxsize=None)
+def _translations(loc: str) -> CatalogueTranslations:
     source = catalog(loc)
     printf = Catalog(locale=source.locale, domain=DOMAIN, charset="utf-8")
     for message in source:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -29,7 +28,7 @@ _loaded: set[Path] = set()
 _lock = threading.Lock()
 
 # The kinds of item, in the order the navigation lists their counts.
-KINDS = ("issue", "close", "callback", "qa", "major_incident", "kit", "self_check", "card_review", "review",
+KINDS = ("issue", "queue", "close", "callback", "qa", "major_incident", "kit", "self_check", "card_review", "review",
          "tier_review", "handover", "care")
 
 
@@ -70,15 +69,30 @@ def inbox_provider(name: str) -> Callable[[Provider], Provider]:
 
 
 def _module_name(file: Path) -> Optional[str]:
-    """The dotted name of `file` when it sits in a package on sys.path (flows/itr/inbox.py → flows.itr.inbox)."""
+    """The dotted name of `file` inside its packages (flows/itr/inbox.py → flows.itr.inbox), if any."""
     parts = [file.stem]
     folder = file.parent
     while (folder / "__init__.py").is_file():
         parts.insert(0, folder.name)
         folder = folder.parent
-    if len(parts) == 1 or str(folder) not in [str(Path(p).resolve()) for p in sys.path if p] + [str(Path.cwd())]:
-        return None
-    return ".".join(parts)
+    return ".".join(parts) if len(parts) > 1 else None
+
+
+def _import(file: Path) -> None:
+    """Import `file` by its package name when that name resolves to this very file (the shipped flows),
+    else by its path (a flow folder outside the packages)."""
+    dotted = _module_name(file)
+    if dotted is not None:
+        try:
+            module = importlib.import_module(dotted)
+        except ImportError:
+            module = None
+        if module is not None and Path(getattr(module, "__file__", "") or "").resolve() == file:
+            return
+    spec = importlib.util.spec_from_file_location(f"mcr_inbox_{abs(hash(str(file))):x}", file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
 
 
 def _load_beside(folders: Iterable[Path]) -> None:
@@ -87,17 +101,9 @@ def _load_beside(folders: Iterable[Path]) -> None:
         if file in _loaded or not file.is_file():
             continue
         with _lock:
-            if file in _loaded:
-                continue
-            dotted = _module_name(file)
-            if dotted is not None:
-                importlib.import_module(dotted)
-            else:
-                spec = importlib.util.spec_from_file_location(f"mcr_inbox_{abs(hash(file)):x}", file)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-            _loaded.add(file)
+            if file not in _loaded:
+                _import(file)
+                _loaded.add(file)
 
 
 def providers(rt: Any) -> dict[str, Provider]:
@@ -174,10 +180,6 @@ def state_title(rt: Any, flow: str, state: str, locale: str) -> str:
     """The state's title from the flow definition, in `locale`."""
     spec = rt.definitions.get(flow).state_by_name(state)
     return spec.title.get(locale) or spec.title.get("zh-CN") or state
-
-
-def days(n: int) -> timedelta:
-    return timedelta(days=n)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from engine.auth.models import Account, ApiToken, SigninFailure, WebSession
 from engine.auth.principal import OPERATOR_ROLE, Principal, UnknownEmployee, load_principal
 from engine.clock import Clock, from_us, to_us
-from engine.db import Database
+from engine.db import Database, retry_busy
 from engine.errors import MCRError
 from engine.i18n import t
 
@@ -337,7 +337,7 @@ def _locked_for(session: Session, emp_no: str, address: str, now_us: int, settin
     return worst
 
 
-def authenticate(db: Database, emp_no: str, password: str, *, address: str, clock: Clock,
+def _authenticate_once(db: Database, emp_no: str, password: str, *, address: str, clock: Clock,
                  settings: AuthSettings | None = None, locale: Optional[str] = None, via: str = "web") -> Principal:
     """Check a password. Raises `AccountLocked` (per account and per client address, before the
     password is even checked), `BadCredentials` (the same for an unknown employee, so that numbers
@@ -352,6 +352,10 @@ def authenticate(db: Database, emp_no: str, password: str, *, address: str, cloc
             raise AccountLocked(t("engine.auth.locked", locale, minutes=max(1, (wait + 59) // 60)), retry_after=wait)
         account = _account(session, emp_no)
         if account is None or not _verify(account.password_hash, password):
+            # Failures older than the window count for nothing: drop this account's and address's (indexed).
+            since = now_us - int(settings.failure_window.total_seconds() * 1_000_000)
+            for column, value in ((SigninFailure.emp_no, emp_no), (SigninFailure.address, address)):
+                session.exec(delete(SigninFailure).where(column == value, SigninFailure.at_us <= since))  # type: ignore[call-overload, arg-type]
             session.add(SigninFailure(emp_no=emp_no, address=address, at_us=now_us))
             _audit_signin(session, clock, emp_no, False, reason="bad_credentials", address=address, via=via)
             session.commit()
@@ -372,7 +376,7 @@ def authenticate(db: Database, emp_no: str, password: str, *, address: str, cloc
 # ---------------------------------------------------------------------------------------------- web sessions
 
 
-def open_session(db: Database, principal: Principal, *, clock: Clock, address: Optional[str] = None,
+def _open_session_once(db: Database, principal: Principal, *, clock: Clock, address: Optional[str] = None,
                  settings: AuthSettings | None = None) -> tuple[str, WebSessionView]:
     """Start a web session for an authenticated principal; returns the cookie value (never stored)."""
     settings = settings or AuthSettings.from_env()
@@ -382,12 +386,15 @@ def open_session(db: Database, principal: Principal, *, clock: Clock, address: O
                      address=address, created_us=to_us(now), last_seen_us=to_us(now),
                      expires_us=to_us(now + settings.session_absolute))
     with db.session() as session:
+        # This person's sessions past their absolute expiry are dead rows: drop them (indexed by emp_no).
+        session.exec(delete(WebSession).where(WebSession.emp_no == principal.emp_no,  # type: ignore[call-overload, arg-type]
+                                              WebSession.expires_us <= to_us(now)))
         session.add(row)
         session.commit()
     return sid, WebSessionView(emp_no=row.emp_no, csrf_token=row.csrf_token, expires=from_us(row.expires_us))
 
 
-def session_principal(db: Database, sid: str, *, clock: Clock,
+def _session_principal_once(db: Database, sid: str, *, clock: Clock,
                       settings: AuthSettings | None = None) -> tuple[Principal, WebSessionView]:
     """The principal of a session cookie; raises `SessionExpired` when unknown, idle too long, past
     its absolute expiry, or its account is disabled. Each use slides the idle expiry."""
@@ -452,3 +459,28 @@ def token_principal(db: Database, token: str, *, clock: Clock) -> Principal:
         session.exec(update(ApiToken).where(ApiToken.id == row.id).values(last_used_us=to_us(clock.now())))  # type: ignore[call-overload, arg-type]
         session.commit()
         return _principal(session, account, "api")
+
+
+# ---------------------------------------------------------------------------------------------- busy SQLite
+# Each of these reads, then writes (a failure row, a session row, a sliding expiry). On SQLite a
+# read that turns into a write fails at once when another connection wrote in between (WAL's busy
+# snapshot), so the whole transaction is run again by `retry_busy` instead of showing a 500.
+
+
+def authenticate(db: Database, emp_no: str, password: str, *, address: str, clock: Clock,
+                 settings: AuthSettings | None = None, locale: Optional[str] = None, via: str = "web") -> Principal:
+    """Check a password (see `_authenticate_once`), again when the database was busy."""
+    return retry_busy(lambda: _authenticate_once(db, emp_no, password, address=address, clock=clock,
+                                                 settings=settings, locale=locale, via=via))
+
+
+def open_session(db: Database, principal: Principal, *, clock: Clock, address: Optional[str] = None,
+                 settings: AuthSettings | None = None) -> tuple[str, WebSessionView]:
+    """Start a web session for an authenticated principal; returns the cookie value (never stored)."""
+    return retry_busy(lambda: _open_session_once(db, principal, clock=clock, address=address, settings=settings))
+
+
+def session_principal(db: Database, sid: str, *, clock: Clock,
+                      settings: AuthSettings | None = None) -> tuple[Principal, WebSessionView]:
+    """The principal of a session cookie (see `_session_principal_once`), again when the database was busy."""
+    return retry_busy(lambda: _session_principal_once(db, sid, clock=clock, settings=settings))

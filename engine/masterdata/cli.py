@@ -95,13 +95,13 @@ def register(app: typer.Typer) -> None:
         """客户 / customers."""
         from engine.auth.principal import cli_principal
         from engine.masterdata.exporter import export_customers as run
-        from engine.masterdata.messages import m
+        from engine.i18n import t
 
         db = _database(create=False)
         try:
             with db.session() as session:
                 n = run(session, file, principal=cli_principal(session, as_emp))
-            typer.echo(m("exported", n=n, file=file))
+            typer.echo(t("md.exported", n=n, file=file))
         finally:
             db.dispose()
 
@@ -110,13 +110,13 @@ def register(app: typer.Typer) -> None:
         """关键客户 / key contacts (each exported card is an audited read)."""
         from engine.auth.principal import cli_principal
         from engine.masterdata.exporter import export_contacts as run
-        from engine.masterdata.messages import m
+        from engine.i18n import t
 
         db = _database(create=False)
         try:
             with db.session() as session:
                 n = run(session, file, principal=cli_principal(session, as_emp), clock=SystemClock())
-            typer.echo(m("exported", n=n, file=file))
+            typer.echo(t("md.exported", n=n, file=file))
         finally:
             db.dispose()
 

@@ -21,7 +21,7 @@ from engine.clock import Clock
 from engine.masterdata import service
 from engine.masterdata.importer import ImportResult, Table, import_table
 from engine.masterdata.layouts import LAYOUTS
-from engine.masterdata.messages import m
+from engine.i18n import t
 from engine.masterdata.models import ActivityType, Dimension
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.tiers import TierRules, load_tier_rules
@@ -80,7 +80,7 @@ class DemoResult(BaseModel):
     unchanged: int
 
     def summary(self) -> str:
-        return m("demo_done", units=self.units, employees=self.employees, customers=self.customers,
+        return t("md.demo_done", units=self.units, employees=self.employees, customers=self.customers,
                  contacts=self.contacts, inserted=self.inserted)
 
 

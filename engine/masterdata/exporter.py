@@ -24,10 +24,9 @@ from engine.auth.principal import Principal
 from engine.clock import Clock
 from engine.csvsafe import FORMULA_STARTS, neutralise
 from engine.errors import MCRError
-from engine.i18n import locale
+from engine.i18n import locale, t
 from engine.masterdata import audit
 from engine.masterdata.layouts import CONTACTS, CUSTOMERS, Col
-from engine.masterdata.messages import m
 from engine.masterdata.models import Contact, Customer
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.visibility import can_see_contact, can_see_customer, can_see_sensitive
@@ -70,7 +69,7 @@ def format_cell(column: Col, value: Any, loc: str) -> Any:
 def _write(path: Path, headers: list[str], rows: list[list[Any]]) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
-        raise MCRError(m("file_type", suffix=path.suffix or path.name))
+        raise MCRError(t("md.file_type", suffix=path.suffix or path.name))
     path = output_file(path)
     if suffix == ".xlsx":
         from openpyxl import Workbook

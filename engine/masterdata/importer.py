@@ -37,10 +37,9 @@ from engine.clock import Clock, to_us
 from engine.csvsafe import restore
 from engine.db import retry_busy
 from engine.errors import ImportRejected, NotPermitted, Problem
-from engine.i18n import locale
+from engine.i18n import locale, t
 from engine.masterdata import audit
 from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
-from engine.masterdata.messages import m
 from engine.masterdata.models import (UNIT_PARENT_KIND, Assessment, AuditEntry, Contact, ContactLevel, Customer, DecisionRole,
                                       Dimension, Employee, OrgUnit, Project, ProjectLevel, Role,
                                       SponsorPairing, TierChange, UnitKind)
@@ -64,11 +63,11 @@ class Table:
 
 
 def _reject(source: str, problems: list[Problem]) -> ImportRejected:
-    return ImportRejected(problems, header=m("rejected", file=source, n=len(problems)))
+    return ImportRejected(problems, header=t("md.rejected", file=source, n=len(problems)))
 
 
 def _file_problem(source: str, key: str, **kwargs: Any) -> ImportRejected:
-    return _reject(source, [Problem(source, 0, m(key, **kwargs))])
+    return _reject(source, [Problem(source, 0, t(key, **kwargs))])
 
 
 IMPORT_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
@@ -81,9 +80,9 @@ def check_upload(size: int, name: str, *, rules: MasterDataRules | None = None) 
     limits = (rules or load_masterdata_rules()).limits
     suffix = Path(name).suffix.lower()
     if suffix not in IMPORT_SUFFIXES:
-        raise _file_problem(name, "file_type", suffix=Path(name).suffix or name)
+        raise _file_problem(name, "md.file_type", suffix=Path(name).suffix or name)
     if size > limits.max_file_mb * 1024 * 1024:
-        raise _file_problem(name, "too_big", mb=size / 1024 / 1024, limit=limits.max_file_mb)
+        raise _file_problem(name, "md.too_big", mb=size / 1024 / 1024, limit=limits.max_file_mb)
 
 
 def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Table:
@@ -99,7 +98,7 @@ def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Tab
     rules = rules or load_masterdata_rules()
     suffix = path.suffix.lower()
     if suffix not in IMPORT_SUFFIXES:
-        raise _file_problem(source, "file_type", suffix=path.suffix or path.name)
+        raise _file_problem(source, "md.file_type", suffix=path.suffix or path.name)
     try:
         check_upload(path.stat().st_size, source, rules=rules)
         if suffix in (".xlsx", ".xlsm"):
@@ -118,11 +117,11 @@ def read_table(path: Path | str, *, rules: MasterDataRules | None = None) -> Tab
                     headers.pop()
                 break
         if not header_row:
-            raise _file_problem(source, "empty_file")
+            raise _file_problem(source, "md.empty_file")
         rows = FileRows(source, grid, header_row, rules.limits.max_rows)
         rows.scan()
     except OSError as exc:
-        raise _file_problem(source, "file_missing", reason=exc.strerror or str(exc)) from exc
+        raise _file_problem(source, "md.file_missing", reason=exc.strerror or str(exc)) from exc
     return Table(source, headers, header_row, rows)
 
 
@@ -198,7 +197,7 @@ def _sniff_csv(source: str, path: Path) -> tuple[str, str]:
             encoding = "gbk"  # a Chinese Windows Excel saves "CSV (comma delimited)" in the ANSI code page
         else:
             offset, byte = utf8_error
-            raise _file_problem(source, "undecodable", offset=offset, byte=byte)
+            raise _file_problem(source, "md.undecodable", offset=offset, byte=byte)
     with path.open("r", encoding=encoding, newline="") as fh:
         first_line = fh.readline().rstrip("\r\n")
     delimiter = max((",", "\t", ";"), key=first_line.count) if first_line else ","
@@ -234,7 +233,7 @@ def _csv_rows(source: str, path: Path, encoding: str, delimiter: str) -> Iterato
             for number, cells in enumerate(reader, start=1):
                 yield number, cells
         except csv.Error as exc:
-            raise _reject(source, [Problem(source, reader.line_num, m("bad_csv", reason=str(exc)))]) from exc
+            raise _reject(source, [Problem(source, reader.line_num, t("md.bad_csv", reason=str(exc)))]) from exc
 
 
 def _xlsx_rows(source: str, path: Path) -> Iterator[tuple[int, list[Any]]]:
@@ -244,7 +243,7 @@ def _xlsx_rows(source: str, path: Path) -> Iterator[tuple[int, list[Any]]]:
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
-        raise _file_problem(source, "bad_xlsx", reason=str(exc) or type(exc).__name__) from exc
+        raise _file_problem(source, "md.bad_xlsx", reason=str(exc) or type(exc).__name__) from exc
     try:
         sheet = workbook.worksheets[0]
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -284,7 +283,7 @@ def _choice(value: Any, table: dict[str, str]) -> str:
     word = cell_text(value)
     found = table.get(word.lower())
     if found is None:
-        raise BadValue(m("bad_choice", value=word, choices=_choices(table)))
+        raise BadValue(t("md.bad_choice", value=word, choices=_choices(table)))
     return found
 
 
@@ -316,22 +315,22 @@ def parse_date(value: Any) -> date:
                 return date(int(match[1]), int(match[2]), int(match[3]))
             except ValueError:
                 break
-    raise BadValue(m("not_date", value=text))
+    raise BadValue(t("md.not_date", value=text))
 
 
 def _int(value: Any) -> int:
     if isinstance(value, bool):
-        raise BadValue(m("not_int", value=value))
+        raise BadValue(t("md.not_int", value=value))
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
-        raise BadValue(m("not_int", value=value))
+        raise BadValue(t("md.not_int", value=value))
     text = cell_text(value).replace(",", "").replace("，", "").replace(" ", "")
     if re.fullmatch(r"[+-]?\d+(?:\.0*)?", text):
         return int(float(text)) if "." in text else int(text)
-    raise BadValue(m("not_int", value=cell_text(value)))
+    raise BadValue(t("md.not_int", value=cell_text(value)))
 
 
 _BOOL = {"是": True, "否": False, "y": True, "n": False, "yes": True, "no": False, "true": True, "false": False,
@@ -404,9 +403,9 @@ def parse_score(value: Any, rules: MasterDataRules) -> int:
     try:
         score = _int(value)
     except BadValue:
-        raise BadValue(m("bad_score", value=text, scale=_scale_text(rules))) from None
+        raise BadValue(t("md.bad_score", value=text, scale=_scale_text(rules))) from None
     if score not in rules.scores:
-        raise BadValue(m("bad_score", value=text, scale=_scale_text(rules)))
+        raise BadValue(t("md.bad_score", value=text, scale=_scale_text(rules)))
     return score
 
 
@@ -417,7 +416,7 @@ def _key_events(value: Any) -> str:
         if item:
             event = _key_event(item)
             if event is None:
-                raise BadValue(m("bad_key_event", value=item))
+                raise BadValue(t("md.bad_key_event", value=item))
             events.append(event)
     return json.dumps(events, ensure_ascii=False)
 
@@ -438,7 +437,7 @@ def _key_event(item: str) -> dict[str, Any] | None:
 def _bool(value: Any) -> bool:
     found = _BOOL.get(cell_text(value).lower())
     if found is None:
-        raise BadValue(m("not_bool", value=cell_text(value)))
+        raise BadValue(t("md.not_bool", value=cell_text(value)))
     return found
 
 
@@ -447,10 +446,10 @@ def _competitors(value: Any, rules: MasterDataRules) -> str:
     seen: set[str] = set()
     for name in names:
         if name.lower() in seen:
-            raise BadValue(m("duplicate_competitor", name=name))
+            raise BadValue(t("md.duplicate_competitor", name=name))
         seen.add(name.lower())
     if len(names) > rules.max_locked_competitors:
-        raise BadValue(m("too_many_competitors", n=len(names), names="、".join(names), max=rules.max_locked_competitors))
+        raise BadValue(t("md.too_many_competitors", n=len(names), names="、".join(names), max=rules.max_locked_competitors))
     return json.dumps(names, ensure_ascii=False)
 
 
@@ -459,9 +458,9 @@ def _competitor_support(value: Any, rules: MasterDataRules) -> str:
     for item in _words(value):
         parts = re.split(r"\s*[:：=]\s*", item)
         if len(parts) != 2 or not parts[0]:
-            raise BadValue(m("bad_competitor_support", value=item))
+            raise BadValue(t("md.bad_competitor_support", value=item))
         if parts[0] in support:
-            raise BadValue(m("duplicate_competitor", name=parts[0]))
+            raise BadValue(t("md.duplicate_competitor", name=parts[0]))
         support[parts[0]] = parse_score(parts[1], rules)
     return json.dumps(support, ensure_ascii=False, sort_keys=True)
 
@@ -471,21 +470,21 @@ def _timezone(value: Any) -> str:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise BadValue(m("bad_timezone", value=text)) from None
+        raise BadValue(t("md.bad_timezone", value=text)) from None
     return text
 
 
 def _email(value: Any) -> str:
     text = cell_text(value).lower()
     if not _EMAIL.match(text):
-        raise BadValue(m("not_email", value=cell_text(value)))
+        raise BadValue(t("md.not_email", value=cell_text(value)))
     return text
 
 
 def _money(value: Any) -> int:
     amount = _int(value)
     if amount < 0:
-        raise BadValue(m("negative", value=amount))
+        raise BadValue(t("md.negative", value=amount))
     return amount
 
 
@@ -494,23 +493,23 @@ def _year(value: Any, ctx: Context) -> int:
     try:
         year = _int(value)
     except BadValue:
-        raise BadValue(m("bad_year", value=cell_text(value), lo=lo, hi=hi)) from None
+        raise BadValue(t("md.bad_year", value=cell_text(value), lo=lo, hi=hi)) from None
     if not lo <= year <= hi:
-        raise BadValue(m("bad_year", value=year, lo=lo, hi=hi))
+        raise BadValue(t("md.bad_year", value=year, lo=lo, hi=hi))
     return year
 
 
 def _tier(value: Any, ctx: Context) -> str:
     tier = ctx.tiers.normalise(cell_text(value))
     if tier is None:
-        raise BadValue(m("bad_tier", value=cell_text(value)))
+        raise BadValue(t("md.bad_tier", value=cell_text(value)))
     return tier
 
 
 def _credit(value: Any) -> str:
     text = cell_text(value).upper()
     if text not in ("A", "B", "C", "D"):
-        raise BadValue(m("bad_choice", value=cell_text(value), choices="A, B, C, D"))
+        raise BadValue(t("md.bad_choice", value=cell_text(value), choices="A, B, C, D"))
     return text
 
 
@@ -518,7 +517,7 @@ def _code(value: Any, ctx: "Context") -> str:
     # Codes become file names (kit workbooks, exports): refused here, where they enter.
     text = cell_text(value)
     if not re.fullmatch(ctx.rules.code_pattern, text):
-        raise BadValue(m("bad_code", value=text, pattern=ctx.rules.code_pattern))
+        raise BadValue(t("md.bad_code", value=text, pattern=ctx.rules.code_pattern))
     return text
 
 
@@ -590,15 +589,15 @@ class Problems:
             self.items.append(problem)
 
     def header(self, key: str, **kwargs: Any) -> None:
-        self._add(Problem(self.table.source, self.table.header_row, m(key, **kwargs)))
+        self._add(Problem(self.table.source, self.table.header_row, t(key, **kwargs)))
 
     def cell(self, row: Row | int, name: str, reason: str) -> None:
         number = row.number if isinstance(row, Row) else row
         self._add(Problem(self.table.source, number,
-                          m("cell", row=number, col=self.header_of.get(name, name), reason=reason)))
+                          t("md.cell", row=number, col=self.header_of.get(name, name), reason=reason)))
 
     def row(self, row: Row, reason: str) -> None:
-        self._add(Problem(self.table.source, row.number, m("row", row=row.number, reason=reason)))
+        self._add(Problem(self.table.source, row.number, t("md.row", row=row.number, reason=reason)))
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -606,8 +605,8 @@ class Problems:
             listed = list(self.items)
             if self.total > len(listed):
                 listed.append(Problem(self.table.source, listed[-1].line,
-                                      m("more_problems", n=self.total - len(self.items))))
-            raise ImportRejected(listed, header=m("rejected", file=self.table.source, n=self.total))
+                                      t("md.more_problems", n=self.total - len(self.items))))
+            raise ImportRejected(listed, header=t("md.rejected", file=self.table.source, n=self.total))
 
 
 def _bind(table: Table, layout: tuple[Col, ...], ctx: Context, problems: Problems) -> dict[int, Col]:
@@ -623,22 +622,22 @@ def _bind(table: Table, layout: tuple[Col, ...], ctx: Context, problems: Problem
             unknown.append(text)
             continue
         if column.field in first_header:
-            problems.header("duplicate_column", col=text, other=first_header[column.field])
+            problems.header("md.duplicate_column", col=text, other=first_header[column.field])
             continue
         if column.sensitive and not ctx.rules.store_sensitive:
-            problems.header("sensitive_off", col=text)
+            problems.header("md.sensitive_off", col=text)
             continue
         first_header[column.field] = text
         problems.header_of[column.field] = text  # messages quote the header the user wrote
         bound[position] = column
     if unknown:
         zh = locale() != "en"
-        problems.header("unknown_column", cols=("、".join(f"「{u}」" for u in unknown) if zh else
+        problems.header("md.unknown_column", cols=("、".join(f"「{u}」" for u in unknown) if zh else
                                                ", ".join(f"'{u}'" for u in unknown)),
                         known=("，".join(c.header_zh for c in layout) if zh else ", ".join(c.header_en for c in layout)))
     missing = [c.label for c in layout if c.required and c.field not in first_header]
     if missing:
-        problems.header("missing_columns", cols="，".join(missing) if locale() != "en" else ", ".join(missing))
+        problems.header("md.missing_columns", cols="，".join(missing) if locale() != "en" else ", ".join(missing))
     return bound
 
 
@@ -646,7 +645,7 @@ def _parse_rows(table: Table, layout: tuple[Col, ...], ctx: Context) -> tuple[Pa
     problems = Problems(table, layout)
     bound = _bind(table, layout, ctx, problems)
     if not table.rows:
-        problems.header("no_rows")
+        problems.header("md.no_rows")
     if problems.items:
         # A header that cannot be read makes every row's findings noise: report the header alone.
         problems.raise_if_any()
@@ -676,11 +675,11 @@ def _parse_row(number: int, cells: list[Any], bound: dict[int, Col], ctx: Contex
         raw = cells[position] if position < len(cells) else None
         parse, empty = _PARSERS[column.parser]
         if isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
-            reason: Optional[str] = m("too_long", n=len(raw), limit=limits.max_name_chars, key="max_name_chars")
+            reason: Optional[str] = t("md.too_long", n=len(raw), limit=limits.max_name_chars, key="max_name_chars")
         elif isinstance(raw, str) and len(raw) > limits.max_text_chars:
-            reason = m("too_long", n=len(raw), limit=limits.max_text_chars, key="max_text_chars")
+            reason = t("md.too_long", n=len(raw), limit=limits.max_text_chars, key="max_text_chars")
         elif raw is None:
-            reason = m("required") if column.required else None
+            reason = t("md.required") if column.required else None
             if reason is None:
                 row.values[column.field] = empty
                 continue
@@ -719,7 +718,7 @@ class _FirstRows:
             if value is None:
                 continue
             if value in first:
-                self.problems.cell(row, self.name, m("duplicate_key", what=m(self.what), key=_key_text(value),
+                self.problems.cell(row, self.name, t("md.duplicate_key", what=t(self.what), key=_key_text(value),
                                                      first=first[value]))
                 continue
             first[value] = row.number
@@ -746,7 +745,7 @@ class ImportResult(BaseModel):
     unchanged: int = 0
 
     def summary(self) -> str:
-        return m("imported", inserted=self.inserted, updated=self.updated, unchanged=self.unchanged)
+        return t("md.imported", inserted=self.inserted, updated=self.updated, unchanged=self.unchanged)
 
     def count(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -836,7 +835,7 @@ _UNIT_ONLY = ("parent_code", "calendar", "timezone")
 
 
 def _kind_name(kind: str) -> str:
-    return m(f"k_{kind}")
+    return t(f"md.kind.{kind}")
 
 
 def _import_org(ctx: Context, table: Table) -> ImportResult:
@@ -852,13 +851,13 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
             value = row.get(name)
             # locale and roles parse an empty cell to their defaults; only a written value is a mistake
             if value not in (None, "") and not (name == "locale" and value == "zh-CN"):
-                problems.cell(row, name, m("employee_only"))
+                problems.cell(row, name, t("md.employee_only"))
     for row in emp_rows:
         for name in _UNIT_ONLY:
             if row.get(name) is not None:
-                problems.cell(row, name, m("unit_only"))
-    unit_rows = _first_rows(unit_rows, lambda r: r.get("code"), problems, "code", "w_unit")
-    emp_rows = _first_rows(emp_rows, lambda r: r.get("code"), problems, "code", "w_employee")
+                problems.cell(row, name, t("md.unit_only"))
+    unit_rows = _first_rows(unit_rows, lambda r: r.get("code"), problems, "code", "md.w_unit")
+    emp_rows = _first_rows(emp_rows, lambda r: r.get("code"), problems, "code", "md.w_employee")
 
     # --- units, judged on the tree as it will be after the import
     final_units: dict[str, tuple[str, Optional[str]]] = {c: (u.kind, u.parent_code) for c, u in units_db.items()}
@@ -866,7 +865,7 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
         code, kind = row.get("code"), row.get("kind")
         existing = units_db.get(code)
         if existing is not None and existing.kind != kind:
-            problems.cell(row, "kind", m("kind_changed", key=code, old=_kind_name(existing.kind), new=_kind_name(kind)))
+            problems.cell(row, "kind", t("md.kind_changed", key=code, old=_kind_name(existing.kind), new=_kind_name(kind)))
         parent = row.get("parent_code") if row.has("parent_code") else (existing.parent_code if existing else None)
         final_units[code] = (kind, parent)
     hq_codes = sorted(c for c, (k, _) in final_units.items() if k == UnitKind.hq.value)
@@ -876,19 +875,19 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
         expected = UNIT_PARENT_KIND[UnitKind(kind)]
         if expected is None:
             if parent:
-                problems.cell(row, "parent_code", m("hq_has_parent"))
+                problems.cell(row, "parent_code", t("md.hq_has_parent"))
             others = [c for c in hq_codes if c != code]
             if others and code not in units_db:
-                problems.cell(row, "kind", m("second_hq", existing=others[0]))
+                problems.cell(row, "kind", t("md.second_hq", existing=others[0]))
             continue
         if "parent_code" in row.bad:
             continue
         if not parent:
-            problems.cell(row, "parent_code", m("parent_required"))
+            problems.cell(row, "parent_code", t("md.parent_required"))
         elif parent not in final_units:
-            problems.cell(row, "parent_code", m("unknown_ref", what=m("w_parent"), key=parent))
+            problems.cell(row, "parent_code", t("md.unknown_ref", what=t("md.w_parent"), key=parent))
         elif final_units[parent][0] != expected.value:
-            problems.cell(row, "parent_code", m("wrong_kind", what=m("w_parent"), key=parent,
+            problems.cell(row, "parent_code", t("md.wrong_kind", what=t("md.w_parent"), key=parent,
                                                 actual=_kind_name(final_units[parent][0]),
                                                 expected=_kind_name(expected.value)))
 
@@ -915,34 +914,34 @@ def _import_org(ctx: Context, table: Table) -> ImportResult:
         existing = emps_db.get(code)
         email = row.get("email")
         if not email and "email" not in row.bad and (existing is None or row.has("email")):
-            problems.cell(row, "email", m("email_required_emp"))
+            problems.cell(row, "email", t("md.email_required_emp"))
         if email:
             if email in first_email:
-                problems.cell(row, "email", m("duplicate_email", email=email, first=first_email[email]))
+                problems.cell(row, "email", t("md.duplicate_email", email=email, first=first_email[email]))
             else:
                 first_email[email] = row.number
                 others = sorted(e for e in holders.get(email, []) if e != code and e not in readdressed)
                 if others:
-                    problems.cell(row, "email", m("email_taken", email=email, owner=others[0]))
+                    problems.cell(row, "email", t("md.email_taken", email=email, owner=others[0]))
         unit = row.get("unit_code") if row.has("unit_code") else (existing.unit_code if existing else None)
         if "unit_code" not in row.bad:
             if not unit:
-                problems.cell(row, "unit_code", m("unit_required"))
+                problems.cell(row, "unit_code", t("md.unit_required"))
             elif unit not in final_units:
-                problems.cell(row, "unit_code", m("unknown_ref", what=m("w_unit"), key=unit))
+                problems.cell(row, "unit_code", t("md.unknown_ref", what=t("md.w_unit"), key=unit))
         supervisor = final_sup.get(code)
         if supervisor and "supervisor_emp_no" not in row.bad:
             if supervisor == code:
-                problems.cell(row, "supervisor_emp_no", m("self_supervisor"))
+                problems.cell(row, "supervisor_emp_no", t("md.self_supervisor"))
             elif supervisor not in final_sup:
-                problems.cell(row, "supervisor_emp_no", m("unknown_ref", what=m("w_supervisor"), key=supervisor))
+                problems.cell(row, "supervisor_emp_no", t("md.unknown_ref", what=t("md.w_supervisor"), key=supervisor))
     reported: set[frozenset[str]] = set()
     for row in emp_rows:
         cycle = _cycle_from(row.get("code"), final_sup)
         # reported once, on the first row of the file that is part of the loop
         if cycle and len(cycle) > 2 and row.get("code") in cycle and frozenset(cycle) not in reported:
             reported.add(frozenset(cycle))
-            problems.cell(row, "supervisor_emp_no", m("supervisor_cycle", path=" → ".join(cycle)))
+            problems.cell(row, "supervisor_emp_no", t("md.supervisor_cycle", path=" → ".join(cycle)))
     problems.raise_if_any()
 
     # --- write: parents before children, inserts before updates, so every reference exists when written
@@ -1038,7 +1037,7 @@ def _depth(code: str, sup: dict[str, Optional[str]]) -> int:
 def _import_customers(ctx: Context, table: Table) -> ImportResult:
     session = ctx.session
     rows, problems = _parse_rows(table, LAYOUTS["customers"], ctx)
-    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "w_customer")
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "md.w_customer")
     units = {u.code: u for u in session.exec(select(OrgUnit))}
     employees = set(session.exec(select(Employee.emp_no)))
     existing = {c.code: c for c in session.exec(select(Customer))}
@@ -1046,11 +1045,11 @@ def _import_customers(ctx: Context, table: Table) -> ImportResult:
         old = existing.get(row.get("code"))
         office = row.get("office_code")
         if office and "office_code" not in row.bad:
-            _check_unit(problems, row, "office_code", office, "office", units, "w_office")
+            _check_unit(problems, row, "office_code", office, "office", units, "md.w_office")
         team = row.get("team_code") if row.has("team_code") else (old.team_code if old else None)
-        if team and "team_code" not in row.bad and _check_unit(problems, row, "team_code", team, "team", units, "w_team"):
+        if team and "team_code" not in row.bad and _check_unit(problems, row, "team_code", team, "team", units, "md.w_team"):
             if office and units.get(office) is not None and units[team].parent_code != office:
-                problems.cell(row, "team_code", m("team_not_in_office", team=team, office=office,
+                problems.cell(row, "team_code", t("md.team_not_in_office", team=team, office=office,
                                                   actual=units[team].parent_code))
         _check_people(problems, row, employees, old)
     problems.raise_if_any()
@@ -1101,7 +1100,7 @@ def _refuse_unmanaged(ctx: Context, entity: str, rows: list[Row], existing: dict
         audit.record(ctx.session, ctx.clock, actor=ctx.actor, action="tier_or_owner_change", entity=entity, key=key,
                      allowed=False, source=ctx.source)
     ctx.session.commit()
-    raise NotPermitted(m("not_allowed_import_owner", viewer=ctx.actor, what=m("w_" + entity),
+    raise NotPermitted(t("md.not_allowed_import_owner", viewer=ctx.actor, what=t("md.w_" + entity),
                          keys=", ".join(refused)))
 
 
@@ -1117,10 +1116,10 @@ def _check_unit(problems: Problems, row: Row, name: str, code: str, kind: str, u
                 what: str) -> bool:
     unit = units.get(code)
     if unit is None:
-        problems.cell(row, name, m("unknown_ref", what=m(what), key=code))
+        problems.cell(row, name, t("md.unknown_ref", what=t(what), key=code))
         return False
     if unit.kind != kind:
-        problems.cell(row, name, m("wrong_kind", what=m(what), key=code, actual=_kind_name(unit.kind),
+        problems.cell(row, name, t("md.wrong_kind", what=t(what), key=code, actual=_kind_name(unit.kind),
                                    expected=_kind_name(kind)))
         return False
     return True
@@ -1129,13 +1128,13 @@ def _check_unit(problems: Problems, row: Row, name: str, code: str, kind: str, u
 def _check_people(problems: Problems, row: Row, employees: set[str], old: Any) -> None:
     owner = row.get("owner_emp_no")
     if owner and "owner_emp_no" not in row.bad and owner not in employees:
-        problems.cell(row, "owner_emp_no", m("unknown_ref", what=m("w_owner"), key=owner))
+        problems.cell(row, "owner_emp_no", t("md.unknown_ref", what=t("md.w_owner"), key=owner))
     backup = row.get("backup_emp_no")
     if backup and "backup_emp_no" not in row.bad:
         if backup not in employees:
-            problems.cell(row, "backup_emp_no", m("unknown_ref", what=m("w_backup"), key=backup))
+            problems.cell(row, "backup_emp_no", t("md.unknown_ref", what=t("md.w_backup"), key=backup))
         elif backup == (owner or (old.owner_emp_no if old else None)):
-            problems.cell(row, "backup_emp_no", m("backup_is_owner"))
+            problems.cell(row, "backup_emp_no", t("md.backup_is_owner"))
 
 
 # ============================================================================================ contacts
@@ -1144,7 +1143,7 @@ def _check_people(problems: Problems, row: Row, employees: set[str], old: Any) -
 def _import_contacts(ctx: Context, table: Table) -> ImportResult:
     session = ctx.session
     rows, problems = _parse_rows(table, LAYOUTS["contacts"], ctx)
-    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "w_contact")
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "md.w_contact")
     customers = set(session.exec(select(Customer.code)))
     employees = set(session.exec(select(Employee.emp_no)))
     existing = {c.code: c for c in session.exec(select(Contact))}
@@ -1153,13 +1152,13 @@ def _import_contacts(ctx: Context, table: Table) -> ImportResult:
         customer = row.get("customer_code")
         if customer and "customer_code" not in row.bad:
             if customer not in customers:
-                problems.cell(row, "customer_code", m("unknown_ref", what=m("w_customer"), key=customer))
+                problems.cell(row, "customer_code", t("md.unknown_ref", what=t("md.w_customer"), key=customer))
             elif old is not None and old.customer_code != customer:
-                problems.cell(row, "customer_code", m("customer_changed", key=old.code, old=old.customer_code,
+                problems.cell(row, "customer_code", t("md.customer_changed", key=old.code, old=old.customer_code,
                                                       new=customer))
         birthday = row.get("birthday")
         if birthday is not None and birthday > ctx.today:
-            problems.cell(row, "birthday", m("future_date", value=birthday.isoformat()))
+            problems.cell(row, "birthday", t("md.future_date", value=birthday.isoformat()))
         _check_people(problems, row, employees, old)
     problems.raise_if_any()
     _refuse_unmanaged(ctx, "contact", rows, existing, ("owner_emp_no", "backup_emp_no"))
@@ -1188,7 +1187,7 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
     session = ctx.session
     rows, problems = _parse_rows(table, LAYOUTS["assessments"], ctx)
     rows = _first_rows(rows, lambda r: (r.get("contact_code"), r.get("year")) if r.get("contact_code") and r.get("year")
-                       else None, problems, "contact_code", "w_assessment")
+                       else None, problems, "contact_code", "md.w_assessment")
     contacts = {c: cust for c, cust in session.exec(select(Contact.code, Contact.customer_code))}
     locked = {code: json.loads(comp) for code, comp in session.exec(select(Customer.code, Customer.locked_competitors))}
     employees = set(session.exec(select(Employee.emp_no)))
@@ -1196,25 +1195,25 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
     for row in rows:
         contact = row.get("contact_code")
         if contact and "contact_code" not in row.bad and contact not in contacts:
-            problems.cell(row, "contact_code", m("unknown_ref", what=m("w_contact"), key=contact))
+            problems.cell(row, "contact_code", t("md.unknown_ref", what=t("md.w_contact"), key=contact))
             continue
         values = _assessment_snapshot(row, latest.get((contact, row.get("year"))))
         if ctx.rules.assessment_requires_evidence:
             for dim in Dimension:
                 if values[dim.value] is not None and not values[f"{dim.value}_evidence"] and dim.value not in row.bad:
                     evidence_col = f"{dim.value}_evidence"
-                    problems.cell(row, evidence_col, m("evidence_required", col=problems.header_of.get(evidence_col)))
+                    problems.cell(row, evidence_col, t("md.evidence_required", col=problems.header_of.get(evidence_col)))
         support = json.loads(values["competitor_support"] or "{}")
         if support and contact in contacts:
             customer = contacts[contact]
             allowed = locked.get(customer, [])
             for name in support:
                 if name not in allowed:
-                    problems.cell(row, "competitor_support", m("competitor_not_locked", name=name, customer=customer,
+                    problems.cell(row, "competitor_support", t("md.competitor_not_locked", name=name, customer=customer,
                                                                locked="、".join(allowed) or "-"))
         assessor = row.get("assessor_emp_no")
         if assessor and assessor not in employees:
-            problems.cell(row, "assessor_emp_no", m("unknown_ref", what=m("w_assessor"), key=assessor))
+            problems.cell(row, "assessor_emp_no", t("md.unknown_ref", what=t("md.w_assessor"), key=assessor))
     problems.raise_if_any()
 
     result = ImportResult(kind="assessments", source=ctx.source)
@@ -1266,15 +1265,15 @@ def _import_sponsors(ctx: Context, table: Table) -> ImportResult:
     rows, problems = _parse_rows(table, LAYOUTS["sponsors"], ctx)
     rows = _first_rows(rows, lambda r: (r.get("sponsor_emp_no"), r.get("contact_code"))
                        if r.get("sponsor_emp_no") and r.get("contact_code") else None, problems, "contact_code",
-                       "w_pairing")
+                       "md.w_pairing")
     employees = set(session.exec(select(Employee.emp_no)))
     contacts = set(session.exec(select(Contact.code)))
     existing = {(p.sponsor_emp_no, p.contact_code): p for p in session.exec(select(SponsorPairing))}
     for row in rows:
         if row.get("sponsor_emp_no") not in employees:
-            problems.cell(row, "sponsor_emp_no", m("unknown_ref", what=m("w_sponsor"), key=row.get("sponsor_emp_no")))
+            problems.cell(row, "sponsor_emp_no", t("md.unknown_ref", what=t("md.w_sponsor"), key=row.get("sponsor_emp_no")))
         if row.get("contact_code") not in contacts:
-            problems.cell(row, "contact_code", m("unknown_ref", what=m("w_contact"), key=row.get("contact_code")))
+            problems.cell(row, "contact_code", t("md.unknown_ref", what=t("md.w_contact"), key=row.get("contact_code")))
     problems.raise_if_any()
     result = ImportResult(kind="sponsors", source=ctx.source)
     for row in rows:
@@ -1288,17 +1287,17 @@ def _import_sponsors(ctx: Context, table: Table) -> ImportResult:
 def _import_projects(ctx: Context, table: Table) -> ImportResult:
     session = ctx.session
     rows, problems = _parse_rows(table, LAYOUTS["projects"], ctx)
-    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "w_project")
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "md.w_project")
     customers = set(session.exec(select(Customer.code)))
     units = {u.code: u for u in session.exec(select(OrgUnit))}
     existing = {p.code: p for p in session.exec(select(Project))}
     for row in rows:
         customer = row.get("customer_code")
         if customer and customer not in customers:
-            problems.cell(row, "customer_code", m("unknown_ref", what=m("w_customer"), key=customer))
+            problems.cell(row, "customer_code", t("md.unknown_ref", what=t("md.w_customer"), key=customer))
         team = row.get("team_code")
         if team and "team_code" not in row.bad:
-            _check_unit(problems, row, "team_code", team, "team", units, "w_team")
+            _check_unit(problems, row, "team_code", team, "team", units, "md.w_team")
     problems.raise_if_any()
     result = ImportResult(kind="projects", source=ctx.source)
     for row in rows:
@@ -1331,7 +1330,7 @@ def import_table(session: Session, kind: str, table: Table, *, clock: Clock, pri
         audit.record(session, clock, actor=principal.actor, action="import", entity="org", key=table.source,
                      allowed=False)
         session.commit()
-        raise NotPermitted(m("not_allowed_import_org", viewer=principal.actor))
+        raise NotPermitted(t("md.not_allowed_import_org", viewer=principal.actor))
     ctx = Context(session, clock, principal, rules or load_masterdata_rules(), tiers or load_tier_rules(),
                   table.source)
     try:
@@ -1339,7 +1338,7 @@ def import_table(session: Session, kind: str, table: Table, *, clock: Clock, pri
     except IntegrityError as exc:
         session.rollback()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise _file_problem(table.source, "conflict", reason=reason) from exc
+        raise _file_problem(table.source, "md.conflict", reason=reason) from exc
 
 
 def import_file(session: Session, kind: str, path: Path | str, *, clock: Clock, principal: Principal,

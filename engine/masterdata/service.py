@@ -30,7 +30,7 @@ from engine.clock import Clock, to_us
 from engine.auth.principal import Principal
 from engine.errors import MCRError, NotPermitted, NotVisible
 from engine.masterdata import audit
-from engine.masterdata.messages import m
+from engine.i18n import t
 from engine.masterdata.models import (DIMENSION_ZH, SENSITIVE_CONTACT_FIELDS, ActivityInvitee, ActivityType,
                                       Assessment, Contact, Customer, Dimension, Employee, MarketingActivity, OrgUnit,
                                       Project, ProjectLevel, SponsorCadence, SponsorPairing, TierChange, UnitKind)
@@ -275,7 +275,7 @@ def get_employee(session: Session, emp_no: str) -> EmployeeInfo:
     """The employee with that number, or `UnknownRecord`."""
     found = find_employee(session, emp_no)
     if found is None:
-        raise UnknownRecord(m("unknown_record", what=m("w_employee"), key=emp_no))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_employee"), key=emp_no))
     return found
 
 
@@ -288,7 +288,7 @@ def supervisor_chain(session: Session, emp_no: str) -> list[EmployeeInfo]:
     """The supervisors above `emp_no`, nearest first (direct supervisor, their supervisor, …)."""
     people = {e.emp_no: e for e in session.exec(select(Employee))}
     if emp_no not in people:
-        raise UnknownRecord(m("unknown_record", what=m("w_employee"), key=emp_no))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_employee"), key=emp_no))
     chain: list[EmployeeInfo] = []
     seen = {emp_no}
     node = people[emp_no].supervisor_emp_no
@@ -314,7 +314,7 @@ def subordinates(session: Session, emp_no: str, *, direct_only: bool = False) ->
 def get_unit(session: Session, code: str) -> UnitInfo:
     row = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
     if row is None:
-        raise UnknownRecord(m("unknown_record", what=m("w_unit"), key=code))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
     return _unit(row)
 
 
@@ -322,7 +322,7 @@ def unit_path(session: Session, code: str) -> list[UnitInfo]:
     """The units from the company (hq) down to `code`, inclusive."""
     units = {u.code: u for u in session.exec(select(OrgUnit))}
     if code not in units:
-        raise UnknownRecord(m("unknown_record", what=m("w_unit"), key=code))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
     path: list[UnitInfo] = []
     node: Optional[str] = code
     while node is not None and node in units and len(path) <= len(units):
@@ -391,7 +391,7 @@ def unit_heads(session: Session, unit_code: str) -> list[EmployeeInfo]:
 def _customer_row(session: Session, code: str) -> Customer:
     row = session.exec(select(Customer).where(Customer.code == code)).first()
     if row is None:
-        raise UnknownRecord(m("unknown_record", what=m("w_customer"), key=code))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_customer"), key=code))
     return row
 
 
@@ -445,7 +445,7 @@ def contact_owner(session: Session, contact_code: str) -> EmployeeInfo:
 def _contact_row(session: Session, code: str) -> Contact:
     row = session.exec(select(Contact).where(Contact.code == code)).first()
     if row is None:
-        raise UnknownRecord(m("unknown_record", what=m("w_contact"), key=code))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_contact"), key=code))
     return row
 
 
@@ -528,7 +528,7 @@ def record_assessment(session: Session, contact_code: str, year: int, *, scores:
     contact = _contact_row(session, contact_code)
     if not (principal.is_engine or can_see_contact(principal, contact)):
         _refuse(session, clock, principal, "assessment", "contact", contact_code,
-                m("not_allowed_assessment", viewer=principal.actor, key=contact_code), NotPermitted)
+                t("md.not_allowed_assessment", viewer=principal.actor, key=contact_code), NotPermitted)
     evidence = evidence or {}
     competitor_support = competitor_support or {}
     problems: list[str] = []
@@ -537,17 +537,17 @@ def record_assessment(session: Session, contact_code: str, year: int, *, scores:
         score = scores.get(dim.value)
         text = (evidence.get(dim.value) or "").strip() or None
         if score is not None and score not in rules.scores:
-            problems.append(f"{DIMENSION_ZH[dim]}/{dim.value}: " + m("bad_score", value=score, scale=rules.scores))
+            problems.append(f"{DIMENSION_ZH[dim]}/{dim.value}: " + t("md.bad_score", value=score, scale=rules.scores))
         if score is not None and text is None and rules.assessment_requires_evidence:
-            problems.append(f"{DIMENSION_ZH[dim]}/{dim.value}: " + m("evidence_required", col=f"{dim.value}_evidence"))
+            problems.append(f"{DIMENSION_ZH[dim]}/{dim.value}: " + t("md.evidence_required", col=f"{dim.value}_evidence"))
         values[dim.value], values[f"{dim.value}_evidence"] = score, text
     for score in [support_us, *competitor_support.values()]:
         if score is not None and score not in rules.scores:
-            problems.append(m("bad_score", value=score, scale=rules.scores))
+            problems.append(t("md.bad_score", value=score, scale=rules.scores))
     locked = json.loads(_customer_row(session, contact.customer_code).locked_competitors or "[]")
     for name in competitor_support:
         if name not in locked:
-            problems.append(m("competitor_not_locked", name=name, customer=contact.customer_code,
+            problems.append(t("md.competitor_not_locked", name=name, customer=contact.customer_code,
                               locked="、".join(locked) or "-"))
     if problems:
         raise InvalidChange("; ".join(problems))
@@ -595,7 +595,7 @@ def pair_sponsor(session: Session, sponsor_emp_no: str, contact_code: str, *, ca
     if not (principal.is_engine or can_manage(principal, contact.owner_emp_no)
             or (principal.emp_no == sponsor_emp_no and _same_pairing(session, sponsor_emp_no, contact_code, cadence))):
         _refuse(session, clock, principal, "sponsor_pairing", "contact", contact_code,
-                m("not_allowed_sponsor", viewer=principal.actor, key=contact_code), NotPermitted)
+                t("md.not_allowed_sponsor", viewer=principal.actor, key=contact_code), NotPermitted)
     row = session.exec(select(SponsorPairing).where(SponsorPairing.sponsor_emp_no == sponsor_emp_no,
                                                     SponsorPairing.contact_code == contact_code)).first()
     key = f"{sponsor_emp_no}/{contact_code}"
@@ -625,11 +625,11 @@ def accept_sponsorship(session: Session, sponsor_emp_no: str, contact_code: str,
     """The executive accepts the sponsor role (the method requires they agree): only they themselves."""
     if not (principal.is_engine or principal.emp_no == sponsor_emp_no):
         _refuse(session, clock, principal, "sponsor_accept", "sponsor_pairing", f"{sponsor_emp_no}/{contact_code}",
-                m("not_allowed_accept", viewer=principal.actor, sponsor=sponsor_emp_no), NotPermitted)
+                t("md.not_allowed_accept", viewer=principal.actor, sponsor=sponsor_emp_no), NotPermitted)
     row = session.exec(select(SponsorPairing).where(SponsorPairing.sponsor_emp_no == sponsor_emp_no,
                                                     SponsorPairing.contact_code == contact_code)).first()
     if row is None:
-        raise UnknownRecord(m("unknown_record", what=m("w_pairing"), key=f"{sponsor_emp_no}/{contact_code}"))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_pairing"), key=f"{sponsor_emp_no}/{contact_code}"))
     return pair_sponsor(session, sponsor_emp_no, contact_code, cadence=row.cadence, accepted=True,
                         principal=principal, clock=clock)
 
@@ -637,7 +637,7 @@ def accept_sponsorship(session: Session, sponsor_emp_no: str, contact_code: str,
 def get_project(session: Session, code: str) -> ProjectInfo:
     row = session.exec(select(Project).where(Project.code == code)).first()
     if row is None:
-        raise UnknownRecord(m("unknown_record", what=m("w_project"), key=code))
+        raise UnknownRecord(t("md.unknown_record", what=t("md.w_project"), key=code))
     return ProjectInfo.model_validate(row)
 
 
@@ -696,16 +696,16 @@ def plan_activity(session: Session, *, code: str, type: str, title: str, custome
     get_employee(session, inviter_emp_no)
     if status == "planned":
         if project_code is None:
-            raise InvalidChange(m("activity_needs_project"))
+            raise InvalidChange(t("md.activity_needs_project"))
         if budget is None:
-            raise InvalidChange(m("activity_needs_budget"))
+            raise InvalidChange(t("md.activity_needs_budget"))
     if project_code is not None:
         project = get_project(session, project_code)
         if project.customer_code != customer_code:
-            raise InvalidChange(m("project_other_customer", project=project_code, actual=project.customer_code,
+            raise InvalidChange(t("md.project_other_customer", project=project_code, actual=project.customer_code,
                                   customer=customer_code))
         if project.decision_date is not None and activity_date >= project.decision_date and status == "planned":
-            raise InvalidChange(m("activity_after_decision", date=activity_date.isoformat(), project=project_code,
+            raise InvalidChange(t("md.activity_after_decision", date=activity_date.isoformat(), project=project_code,
                                   decision=project.decision_date.isoformat()))
     invited = sorted(set(invitees))
     for contact in invited:
@@ -782,7 +782,7 @@ def get_customer_for(session: Session, code: str, *, principal: Principal, clock
     customer = _customer_row(session, code)
     if not can_see_customer(principal, customer, _contacts_by_customer(session).get(code)):
         _refuse(session, clock, principal, "read", "customer", code,
-                m("not_visible_customer", viewer=principal.actor, key=code))
+                t("md.not_visible_customer", viewer=principal.actor, key=code))
     return _customer(customer)
 
 
@@ -806,7 +806,7 @@ def get_contact_card(session: Session, contact_code: str, *, principal: Principa
     contact = _contact_row(session, contact_code)
     if not can_see_contact(principal, contact):
         _refuse(session, clock, principal, "read_card", "contact", contact_code,
-                m("not_visible_contact", viewer=principal.actor, key=contact_code))
+                t("md.not_visible_contact", viewer=principal.actor, key=contact_code))
     sensitive = can_see_sensitive(principal, contact, store_sensitive=rules.store_sensitive)
     audit.record(session, clock, actor=principal.actor, action="read_card", entity="contact", key=contact_code,
                  sensitive=sensitive)
@@ -819,7 +819,7 @@ def assessments_for(session: Session, contact_code: str, *, principal: Principal
     """A contact's assessment history for a user who may see the contact."""
     if not can_see_contact(principal, _contact_row(session, contact_code)):
         _refuse(session, clock, principal, "read_assessments", "contact", contact_code,
-                m("not_visible_contact", viewer=principal.actor, key=contact_code))
+                t("md.not_visible_contact", viewer=principal.actor, key=contact_code))
     return assessment_history(session, contact_code)
 
 
@@ -827,7 +827,7 @@ def customer_aggregates(session: Session, *, principal: Principal, clock: Clock)
     """Counts per tier and per office (销售管理部's view): no names, no cards."""
     if not principal.is_sales_management:
         _refuse(session, clock, principal, "read_aggregates", "customer", "*",
-                m("not_visible_aggregates", viewer=principal.actor))
+                t("md.not_visible_aggregates", viewer=principal.actor))
     by_tier: dict[str, int] = {t: 0 for t in ("S", "A", "B", "C")}
     by_office: dict[str, dict[str, int]] = {}
     for office, tier, n in session.exec(select(Customer.office_code, Customer.tier, func.count())
@@ -849,7 +849,7 @@ def may_manage(principal: Principal, owner_emp_no: Optional[str]) -> bool:
 def _may_manage(session: Session, principal: Principal, owner: str, *, clock: Clock, action: str, entity: str,
                 key: str, refusal: str) -> None:
     if not may_manage(principal, owner):
-        _refuse(session, clock, principal, action, entity, key, m(refusal, viewer=principal.actor, key=key),
+        _refuse(session, clock, principal, action, entity, key, t(refusal, viewer=principal.actor, key=key),
                 NotPermitted)
 
 
@@ -863,12 +863,12 @@ def change_tier(session: Session, customer_code: str, to_tier: str, *, principal
     tiers = tiers or load_tier_rules()
     tier = tiers.normalise(to_tier)
     if tier is None:
-        raise InvalidChange(m("bad_tier", value=to_tier))
+        raise InvalidChange(t("md.bad_tier", value=to_tier))
     customer = _customer_row(session, customer_code)
     _may_manage(session, principal, customer.owner_emp_no, clock=clock, action="tier_change", entity="customer",
-                key=customer_code, refusal="not_allowed_tier")
+                key=customer_code, refusal="md.not_allowed_tier")
     if customer.tier == tier:
-        raise InvalidChange(m("same_tier", key=customer_code, tier=tier))
+        raise InvalidChange(t("md.same_tier", key=customer_code, tier=tier))
     change = TierChange(customer_code=customer_code, from_tier=customer.tier, to_tier=tier, actor=principal.actor,
                         at_us=to_us(clock.now()), reason=reason)
     audit.record(session, clock, actor=principal.actor, action="tier_change", entity="customer", key=customer_code,
@@ -891,13 +891,13 @@ def change_owner(session: Session, contact_code: str, *, owner: str, backup: Opt
     """
     contact = _contact_row(session, contact_code)
     _may_manage(session, principal, contact.owner_emp_no, clock=clock, action="owner_change", entity="contact",
-                key=contact_code, refusal="not_allowed_owner")
+                key=contact_code, refusal="md.not_allowed_owner")
     get_employee(session, owner)
     new_backup = contact.backup_emp_no if backup is _KEEP else backup
     if new_backup is not None:
         get_employee(session, new_backup)
         if new_backup == owner:
-            raise InvalidChange(m("backup_is_owner"))
+            raise InvalidChange(t("md.backup_is_owner"))
     changed = {k: [old, new] for k, old, new in (("owner_emp_no", contact.owner_emp_no, owner),
                                                   ("backup_emp_no", contact.backup_emp_no, new_backup)) if old != new}
     if changed:

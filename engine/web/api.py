@@ -148,11 +148,12 @@ def get_issue(rt: Runtime, principal: ApiPrincipal, issue_id: int) -> Any:
 
 
 @acts.post("/issues", status_code=201)
-def open_issue(rt: Runtime, principal: ApiPrincipal, body: NewIssue) -> Any:
+def open_issue(rt: Runtime, principal: ApiPrincipal, body: NewIssue, cid: ClientEventId = None) -> Any:
     """受理: open an issue for a customer contact the caller may see."""
     from flows.itr import service
 
-    return _out(service.open_issue(rt, principal=principal, **body.model_dump(exclude_none=True)))
+    return _out(service.open_issue(rt, principal=principal, client_event_id=cid,
+                                   **body.model_dump(exclude_none=True)))
 
 
 @acts.post("/issues/{issue_id}/accept")

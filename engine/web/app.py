@@ -64,10 +64,16 @@ class BodySizeLimit:
         await self.app(scope, counted, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from starlette.requests import Request as StarletteRequest
+        """413 before the body is read: JSON for the API, the error page for a browser's form."""
+        from starlette.concurrency import run_in_threadpool
 
-        exc = BodyTooLarge(t("engine.auth.too_large", request_locale(StarletteRequest(scope)), limit=self.limit))
-        await JSONResponse(error_body(exc), status_code=413)(scope, receive, send)
+        request = Request(scope, receive)
+        exc = BodyTooLarge(t("engine.auth.too_large", request_locale(request), limit=self.limit))
+        if _wants_json(request):
+            response: Response = JSONResponse(error_body(exc), status_code=413)
+        else:  # the page reads the session from the database: not on the event loop
+            response = await run_in_threadpool(_error_response, request, 413, error_code(exc), str(exc))
+        await response(scope, receive, send)
 
 
 def _wants_json(request: Request) -> bool:
@@ -127,6 +133,16 @@ def create_app(runtime: Any, settings: Optional[WebSettings] = None) -> FastAPI:
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(BodySizeLimit, limit=settings.max_upload_bytes)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        # No framing (clickjacking), no MIME sniffing, no full URLs (with record codes) sent to other sites.
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
     return app
 
 

@@ -51,6 +51,9 @@ def signin(request: Request, emp_no: str = Form(""), password: str = Form(""), n
         if isinstance(exc, AccountLocked):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # a new sign-in replaces the browser's session: never keep a session id across sign-ins
+        accounts.close_session(app.runtime.db, previous)
     sid, _ = accounts.open_session(app.runtime.db, principal, clock=app.runtime.clock,
                                    address=client_address(request), settings=app.settings.auth)
     response = RedirectResponse(_safe_next(next), status_code=303)

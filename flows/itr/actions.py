@@ -21,7 +21,8 @@ from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuot
                               InvalidIssueInput, NoHandler, NotHandler, NotQa, NotSubmitter, OverrideNotAllowed,
                               ScoreOutOfRange, UnknownRecord)
 from flows.itr.intake import care_rep as _named_care_rep, progress_every
-from flows.itr.messages import CATALOG, labels, reason_title, t, type_names
+from engine.i18n import label, t
+from flows.itr.messages import labels, type_names
 from flows.itr.models import CallbackDecision as DecisionRow, Callback, Dispatch, Escalation, QaCase
 from flows.itr.policy import (CallbackInputs, check_quota, closes_with_score, contact_free, decide_callback,
                               draw, sla_due, window_bounds)
@@ -93,7 +94,7 @@ def _unit_of_level(data: dict[str, Any], level: str) -> Optional[str]:
 
 
 def _rate_text(check: Any) -> str:
-    return t("rate_text", n=check.escalated_before + 1, base=check.issues, pct=f"{float(check.rate_after):.1%}",
+    return t("itr.rate_text", n=check.escalated_before + 1, base=check.issues, pct=f"{float(check.rate_after):.1%}",
              limit=f"{float(check.limit):.0%}")
 
 
@@ -168,7 +169,7 @@ def _queue_handler(ctx: Any, rules: ItrRules, queue: str, requested: Optional[st
     if requested:
         chosen = next((p for p in candidates if p.emp_no == requested), None)
         if chosen is None:
-            _refuse(ctx, NoHandler, "not_queue_handler", emp=requested, queue=queue, unit=office)
+            _refuse(ctx, NoHandler, "itr.not_queue_handler", emp=requested, queue=queue, unit=office)
         return chosen  # type: ignore[return-value]
     if rule.prefer_account_owner:
         cust = org.customer(ctx.tx, ctx.data["customer"])
@@ -177,7 +178,7 @@ def _queue_handler(ctx: Any, rules: ItrRules, queue: str, requested: Optional[st
             return owner
     chosen = org.least_loaded(ctx.tx, candidates)
     if chosen is None:
-        _refuse(ctx, NoHandler, "no_queue_handler", queue=queue, unit=office, role=rule.role)
+        _refuse(ctx, NoHandler, "itr.no_queue_handler", queue=queue, unit=office, role=rule.role)
     return chosen  # type: ignore[return-value]
 
 
@@ -203,7 +204,7 @@ def dispatch(ctx: Any) -> None:
     rules = _rules(ctx)
     queue = ctx.payload.get("queue") or rules.dispatch.by_type[ctx.data["type"]]
     if queue not in rules.dispatch.queues:
-        _refuse(ctx, InvalidIssueInput, "bad_choice", field="queue", value=queue,
+        _refuse(ctx, InvalidIssueInput, "itr.bad_choice", field="queue", value=queue,
                 allowed=", ".join(rules.dispatch.queues))
     handler = _queue_handler(ctx, rules, queue, ctx.payload.get("handler"))
     _record_dispatch(ctx, queue=queue, handler=handler, redispatch=False, reason=None)
@@ -215,13 +216,13 @@ def redispatch(ctx: Any) -> None:
     rules = _rules(ctx)
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
-        _refuse(ctx, InvalidIssueInput, "redispatch_reason")
+        _refuse(ctx, InvalidIssueInput, "itr.redispatch_reason")
     queue = ctx.payload.get("queue") or ctx.data.get("queue") or rules.dispatch.by_type[ctx.data["type"]]
     if queue not in rules.dispatch.queues:
-        _refuse(ctx, InvalidIssueInput, "bad_choice", field="queue", value=queue,
+        _refuse(ctx, InvalidIssueInput, "itr.bad_choice", field="queue", value=queue,
                 allowed=", ".join(rules.dispatch.queues))
     if queue == ctx.data.get("queue") and not ctx.payload.get("handler"):
-        _refuse(ctx, InvalidIssueInput, "redispatch_same", queue=queue)
+        _refuse(ctx, InvalidIssueInput, "itr.redispatch_same", queue=queue)
     handler = _queue_handler(ctx, rules, queue, ctx.payload.get("handler"))
     _record_dispatch(ctx, queue=queue, handler=handler, redispatch=True, reason=reason)
 
@@ -230,7 +231,7 @@ def redispatch(ctx: Any) -> None:
 def accept(ctx: Any) -> None:
     """首问负责制: the receiving handler takes ownership."""
     if not _is_current_handler(ctx):
-        _refuse(ctx, NotHandler, "not_handler", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
+        _refuse(ctx, NotHandler, "itr.not_handler", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
     ctx.data["accepted_at"] = ctx.now.isoformat()
 
 
@@ -239,7 +240,7 @@ def reject(ctx: Any) -> None:
     """Not a valid issue (无效问题): it leaves the counts of valid issues."""
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
-        _refuse(ctx, InvalidIssueInput, "reject_reason")
+        _refuse(ctx, InvalidIssueInput, "itr.reject_reason")
     ctx.data["rejected_reason"] = reason
     row = ctx.tx.one("SELECT office_code, region_code, opened_us, valid FROM itr_issue WHERE id = :i",
                      {"i": ctx.instance_id})
@@ -252,7 +253,7 @@ def reject(ctx: Any) -> None:
 def add_note(ctx: Any) -> None:
     text = str(ctx.payload.get("text") or "").strip()
     if not text:
-        _refuse(ctx, InvalidIssueInput, "note_text")
+        _refuse(ctx, InvalidIssueInput, "itr.note_text")
     _note(ctx, text)
 
 
@@ -260,8 +261,7 @@ def add_note(ctx: Any) -> None:
 
 
 def _window_title(window: str) -> str:
-    key = f"window_{window}"
-    return t(key) if key in CATALOG else window
+    return label("itr.window", window)
 
 
 def escalation_counts(tx: Any, rules: ItrRules, *, level: str, unit: str, issue_id: int, now: datetime,
@@ -293,21 +293,21 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
     level = ctx.data.get("level", "office")
     to_level = NEXT_LEVEL.get(level)
     if to_level is None:
-        _refuse(ctx, InvalidIssueInput, "escalate_top")
+        _refuse(ctx, InvalidIssueInput, "itr.escalate_top")
     unit = _unit_of_level(ctx.data, level)
     target_unit = _unit_of_level(ctx.data, to_level)  # type: ignore[arg-type]
     if not unit or not target_unit:
-        _refuse(ctx, NoHandler, "no_upper_unit", level=t(f"level_{to_level}"), office=ctx.data.get("office"))
+        _refuse(ctx, NoHandler, "itr.no_upper_unit", level=t(f"itr.level.{to_level}"), office=ctx.data.get("office"))
     before, issues, start, end = _escalation_counts(ctx, rules, level, unit)  # type: ignore[arg-type]
     check = check_quota(before, issues, rules.quota.limit(level))
     decision = "granted"
     if override_by or override_why:
         if not (override_by and override_why and str(override_why).strip()):
-            _refuse(ctx, InvalidIssueInput, "override_incomplete")
+            _refuse(ctx, InvalidIssueInput, "itr.override_incomplete")
         _check_override(ctx, rules, unit, str(override_by))  # type: ignore[arg-type]
     if not check.allowed:
         if automatic:
-            decision, override_by, override_why = "overridden", "system", t("auto_override_why")
+            decision, override_by, override_why = "overridden", "system", t("itr.auto_override_why")
         elif override_by and override_why:
             decision = "overridden"
         else:
@@ -315,14 +315,14 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                        "escalated_before": before, "unit_issues": issues, "quota_limit": str(check.limit),
                        "window_start_us": to_us(start), "window_end_us": to_us(end)}
             raise EscalationQuotaExceeded(
-                t("quota_exceeded", id=ctx.instance_id, unit=unit, level=t(f"level_{level}"),
+                t("itr.quota_exceeded", id=ctx.instance_id, unit=unit, level=t(f"itr.level.{level}"),
                   rate=_rate_text(check), window=_window_title(rules.quota.window)),
                 details=details, instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
     else:
         override_by = override_why = None  # within quota: no override needed, none recorded
     handler = org.least_loaded(ctx.tx, org.people_with_role(ctx.tx, rules.dispatch.upper_role, [target_unit]))
     if handler is None and not automatic:
-        _refuse(ctx, NoHandler, "no_upper_handler", level=t(f"level_{to_level}"), unit=target_unit,
+        _refuse(ctx, NoHandler, "itr.no_upper_handler", level=t(f"itr.level.{to_level}"), unit=target_unit,
                 role=rules.dispatch.upper_role)
     esc_id = _insert(ctx, Escalation.__table__, issue_id=ctx.instance_id, at_us=to_us(ctx.now), actor=ctx.actor,
                      from_level=level, to_level=to_level, unit_code=unit, reason=reason, note=note,
@@ -336,13 +336,13 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                     escalations=int(ctx.data.get("escalations", 0)) + 1)
     _set_handler(ctx, handler)
     _update_issue(ctx, level=to_level, handler_emp_no=handler.emp_no if handler else None, sla_due_us=to_us(due))
-    _note(ctx, t("note_escalated", level=t(f"level_{to_level}"), reason=reason_title(reason)))
+    _note(ctx, t("itr.note_escalated", level=t(f"itr.level.{to_level}"), reason=label("itr.reason", reason)))
     if decision == "overridden":
         _open_qa_case(ctx, kind="escalation_override", escalation_id=esc_id,
-                      reason=t("qa_override_reason", by=override_by, why=override_why, rate=_rate_text(check)))
+                      reason=t("itr.qa_override_reason", by=override_by, why=override_why, rate=_rate_text(check)))
     loc = handler.locale if handler else None
-    _mail_person(ctx, "escalated", handler, from_level=t(f"level_{level}", locale=loc),
-                 to_level=t(f"level_{to_level}", locale=loc), reason=reason_title(reason, loc), automatic=automatic,
+    _mail_person(ctx, "escalated", handler, from_level=t(f"itr.level.{level}", locale=loc),
+                 to_level=t(f"itr.level.{to_level}", locale=loc), reason=label("itr.reason", reason, loc), automatic=automatic,
                  note=note or "")
 
 
@@ -351,15 +351,15 @@ def _check_override(ctx: Any, rules: Any, unit: str, override_by: str) -> None:
     and is neither the escalating employee nor the issue's handler (利益不相关原则)."""
     person = org.person(ctx.tx, override_by)
     if person is None:
-        _refuse(ctx, UnknownRecord, "unknown_employee", emp=override_by)
+        _refuse(ctx, UnknownRecord, "itr.unknown_employee", emp=override_by)
     if override_by in (ctx.emp_no, ctx.data.get("handler")):
-        _refuse(ctx, OverrideNotAllowed, "override_self", by=override_by)
+        _refuse(ctx, OverrideNotAllowed, "itr.override_self", by=override_by)
     allowed = rules.quota.override_by
     unit_heads = {p.emp_no for p in org.heads(ctx.tx, unit, ["supervisor"])}
     if any(override_by in unit_heads if a == "unit_supervisor" else a in person.roles for a in allowed):
         return
-    _refuse(ctx, OverrideNotAllowed, "override_not_allowed", by=override_by,
-            allowed=", ".join(t("override_unit_supervisor", unit=unit) if a == "unit_supervisor" else a
+    _refuse(ctx, OverrideNotAllowed, "itr.override_not_allowed", by=override_by,
+            allowed=", ".join(t("itr.override_unit_supervisor", unit=unit) if a == "unit_supervisor" else a
                               for a in allowed))
 
 
@@ -368,13 +368,13 @@ def escalate(ctx: Any) -> None:
     """升级 office → region → HQ with one of the four allowed reasons, within the quota or overridden."""
     reason = str(ctx.payload.get("reason") or "").strip()
     if reason not in REASONS:
-        _refuse(ctx, EscalationReasonMissing, "reason_missing" if not reason else "reason_unknown",
+        _refuse(ctx, EscalationReasonMissing, "itr.reason_missing" if not reason else "itr.reason_unknown",
                 reason=reason, allowed=", ".join(REASONS))
     level = ctx.data.get("level", "office")
     unit = _unit_of_level(ctx.data, level)
     heads = {p.emp_no for p in org.heads(ctx.tx, unit, ["supervisor"])} if unit else set()
     if not _is_current_handler(ctx) and ctx.emp_no not in heads:
-        _refuse(ctx, NotHandler, "not_handler_escalate", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
+        _refuse(ctx, NotHandler, "itr.not_handler_escalate", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
     _escalate(ctx, reason=reason, note=ctx.payload.get("note"), automatic=False,
               override_by=ctx.payload.get("override_by"), override_why=ctx.payload.get("override_why"))
 
@@ -384,7 +384,7 @@ def auto_escalate(ctx: Any) -> None:
     """SLA breach timer: escalate with "time limit exceeded"; it counts against the quota."""
     ctx.data["sla_breaches"] = int(ctx.data.get("sla_breaches", 0)) + 1
     _update_issue(ctx, sla_breaches=ctx.data["sla_breaches"])
-    _escalate(ctx, reason="time_limit_exceeded", note=t("note_sla_breach", sla=ctx.data.get("sla")), automatic=True,
+    _escalate(ctx, reason="time_limit_exceeded", note=t("itr.note_sla_breach", sla=ctx.data.get("sla")), automatic=True,
               override_by=None, override_why=None)
 
 
@@ -393,7 +393,7 @@ def sla_breach_top(ctx: Any) -> None:
     """The time limit is exceeded at HQ as well: there is no level above; record it (the report lists it)."""
     ctx.data["sla_breaches"] = int(ctx.data.get("sla_breaches", 0)) + 1
     _update_issue(ctx, sla_breaches=ctx.data["sla_breaches"])
-    _note(ctx, t("note_sla_breach", sla=ctx.data.get("sla")))
+    _note(ctx, t("itr.note_sla_breach", sla=ctx.data.get("sla")))
 
 
 # ---------------------------------------------------------------------------------------------- major incident
@@ -417,7 +417,7 @@ def _progress_mail(ctx: Any) -> None:
     locale = ctx.data.get("locale") or "zh-CN"
     notes = ctx.data.get("notes") or []
     ctx.mail("progress_report", email, locale=locale, status=_state_title(ctx, ctx.target, locale),
-             level=t(f"level_{ctx.data.get('level', 'office')}", locale=locale),
+             level=t(f"itr.level.{ctx.data.get('level', 'office')}", locale=locale),
              latest=notes[-1]["text"] if notes else "", report_no=ctx.data["progress_reports"],
              at=ctx.local_now.strftime("%Y-%m-%d %H:%M %Z"))
 
@@ -436,10 +436,10 @@ def progress_report(ctx: Any) -> None:
 def resolve(ctx: Any) -> None:
     """The handler carried out the plan agreed with the customer; the submitter is told."""
     if not _is_current_handler(ctx):
-        _refuse(ctx, NotHandler, "not_handler", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
+        _refuse(ctx, NotHandler, "itr.not_handler", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
     solution = str(ctx.payload.get("solution") or "").strip()
     if not solution:
-        _refuse(ctx, InvalidIssueInput, "solution_required")
+        _refuse(ctx, InvalidIssueInput, "itr.solution_required")
     level = ctx.data.get("level", "office")
     ctx.data.update(resolution=solution, resolved_at=ctx.now.isoformat(), resolved_level=level,
                     case_used=ctx.payload.get("case"))
@@ -556,7 +556,7 @@ def _agents(tx: Any, data: dict[str, Any], role: str) -> list[org.Person]:
 def close(ctx: Any) -> None:
     """关闭: only the submitter; the callback policy decides whether a callback comes first."""
     if ctx.emp_no != ctx.data.get("submitter"):
-        _refuse(ctx, NotSubmitter, "not_submitter", submitter=ctx.data.get("submitter"), actor=ctx.actor)
+        _refuse(ctx, NotSubmitter, "itr.not_submitter", submitter=ctx.data.get("submitter"), actor=ctx.actor)
     d = _callback_decision(ctx)
     decision_id = _insert(
         ctx, DecisionRow.__table__, issue_id=ctx.instance_id, office_code=ctx.data["office"], at_us=to_us(ctx.now),
@@ -583,7 +583,7 @@ def close(ctx: Any) -> None:
     not_before = (datetime.fromisoformat(d["not_before"]).astimezone(ctx.calendar.tz).strftime("%Y-%m-%d %H:%M")
                   if d["not_before"] else "")
     for agent in _agents(ctx.tx, ctx.data, rules.callback.agent_role):
-        _mail_person(ctx, "callback_request", agent, reason=t(f"cb_{d['reason']}", locale=agent.locale),
+        _mail_person(ctx, "callback_request", agent, reason=t(f"itr.cb.{d['reason']}", locale=agent.locale),
                      not_before=not_before, gap_days=rules.callback.same_contact_gap_days,
                      min_score=rules.callback.close_min_score)
 
@@ -615,18 +615,18 @@ def record_callback(ctx: Any) -> None:
     reached = ctx.payload.get("reached") is not False
     score = _score(ctx.payload.get("score"))
     if reached and (score is None or not 1 <= score <= 5):
-        _refuse(ctx, ScoreOutOfRange, "score_out_of_range", score=ctx.payload.get("score"))
+        _refuse(ctx, ScoreOutOfRange, "itr.score_out_of_range", score=ctx.payload.get("score"))
     if not reached and ctx.payload.get("score") is not None:
-        _refuse(ctx, ScoreOutOfRange, "score_unreached")
+        _refuse(ctx, ScoreOutOfRange, "itr.score_unreached")
     if ctx.emp_no in handlers_of(ctx.tx, ctx.instance_id, ctx.data):
-        _refuse(ctx, CallbackByHandler, "callback_by_handler", actor=ctx.actor)
+        _refuse(ctx, CallbackByHandler, "itr.callback_by_handler", actor=ctx.actor)
     contact = ctx.data["contact"]
     gap = rules.callback.same_contact_gap_days
     if reached:
         last = _last_reached(ctx.tx, contact)
         if last is not None and not contact_free(last, ctx.now, gap):
             local = ctx.calendar.tz
-            _refuse(ctx, CallbackTooSoon, "callback_too_soon", contact=contact, days=gap,
+            _refuse(ctx, CallbackTooSoon, "itr.callback_too_soon", contact=contact, days=gap,
                     last=last.astimezone(local).strftime("%Y-%m-%d %H:%M"),
                     next=(last + timedelta(days=gap)).astimezone(local).strftime("%Y-%m-%d %H:%M"))
     decision_id = (ctx.data.get("callback") or {}).get("decision_id")
@@ -636,7 +636,7 @@ def record_callback(ctx: Any) -> None:
     cb = ctx.data.setdefault("callback", {})
     cb["attempts"] = int(cb.get("attempts", 0)) + 1
     if not reached:
-        _note(ctx, t("note_unreached"))
+        _note(ctx, t("itr.note_unreached"))
         return
     cb.update(score=score, called_back_at=ctx.now.isoformat(), called_back_by=ctx.actor)
     if ctx.target == "closed":
@@ -644,7 +644,7 @@ def record_callback(ctx: Any) -> None:
         _update_issue(ctx, closed_us=to_us(ctx.now))
         return
     _open_qa_case(ctx, kind="low_score", score=score,
-                  reason=t("qa_low_score_reason", score=score, min=rules.callback.close_min_score))
+                  reason=t("itr.qa_low_score_reason", score=score, min=rules.callback.close_min_score))
 
 
 # ---------------------------------------------------------------------------------------------- QA
@@ -653,17 +653,17 @@ def record_callback(ctx: Any) -> None:
 def _check_qa(ctx: Any) -> int:
     person = org.person(ctx.tx, ctx.emp_no)
     if person is None or "qa" not in person.roles:
-        _refuse(ctx, NotQa, "not_qa", actor=ctx.actor)
+        _refuse(ctx, NotQa, "itr.not_qa", actor=ctx.actor)
     case_id = ctx.payload.get("case")
     row = ctx.tx.one("SELECT id FROM itr_qa_case WHERE id = :c AND issue_id = :i AND kind = 'low_score' "
                      "AND status = 'open'", {"c": case_id, "i": ctx.instance_id}) if case_id is not None else \
         ctx.tx.one("SELECT id FROM itr_qa_case WHERE issue_id = :i AND kind = 'low_score' AND status = 'open' "
                    "ORDER BY id DESC LIMIT 1", {"i": ctx.instance_id})
     if row is None:
-        _refuse(ctx, InvalidIssueInput, "no_open_qa_case", case=case_id if case_id is not None else "∅")
+        _refuse(ctx, InvalidIssueInput, "itr.no_open_qa_case", case=case_id if case_id is not None else "∅")
     accountable = ctx.payload.get("accountable")
     if accountable and org.person(ctx.tx, accountable) is None:
-        _refuse(ctx, UnknownRecord, "unknown_employee", emp=accountable)
+        _refuse(ctx, UnknownRecord, "itr.unknown_employee", emp=accountable)
     return int(row[0])
 
 
@@ -692,7 +692,7 @@ def qa_reopen(ctx: Any) -> None:
     ctx.data.update(sla_due=due.astimezone(ctx.calendar.tz).isoformat(), resolved_at=None,
                     reopened=int(ctx.data.get("reopened", 0)) + 1)
     _update_issue(ctx, resolved_us=None, resolved_level=None, sla_due_us=to_us(due))
-    _note(ctx, t("note_reopened", case=case_id))
+    _note(ctx, t("itr.note_reopened", case=case_id))
     _mail_person(ctx, "dispatched", org.person(ctx.tx, ctx.data.get("handler")), redispatch=False, reason="",
                  reopened=True)
 

@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 import typer
 
-from flows.itr.messages import t, type_names
+from engine.i18n import t
+from flows.itr.messages import type_names
 
 issue_app = typer.Typer(help="客户问题（ITR）/ customer issues", no_args_is_help=True)
 cases_app = typer.Typer(help="案例库 / case library", no_args_is_help=True)
@@ -58,7 +59,7 @@ def _state(view: Any, as_json: bool) -> None:
     if as_json:
         _json(view)
     else:
-        typer.echo(t("state_now", id=view.id, state=view.state_title))
+        typer.echo(t("itr.state_now", id=view.id, state=view.state_title))
 
 
 # ---------------------------------------------------------------------------------------------- issue
@@ -88,7 +89,7 @@ def open_(customer: str = typer.Option(..., "--customer"), contact: str = typer.
     if as_json:
         _json(view)
     else:
-        typer.echo(t("opened", id=view.id, state=view.state_title, sla=f"{view.sla_hours:g} h", due=view.sla_due))
+        typer.echo(t("itr.opened", id=view.id, state=view.state_title, sla=f"{view.sla_hours:g} h", due=view.sla_due))
 
 
 @issue_app.command("dispatch")
@@ -172,7 +173,7 @@ def escalate(issue: int,
     if as_json:
         _json(esc)
     else:
-        typer.echo(t("escalation_done", id=esc.issue, level=t(f"level_{esc.to_level}"), decision=esc.decision,
+        typer.echo(t("itr.escalation_done", id=esc.issue, level=t(f"itr.level.{esc.to_level}"), decision=esc.decision,
                      handler=esc.handler or "-"))
 
 
@@ -225,7 +226,7 @@ def qa_decide(case: int, decision: str = typer.Option(..., "--decision", help="c
     if as_json:
         _json(view)
     else:
-        typer.echo(t("qa_decided", case=view.id, decision=view.decision))
+        typer.echo(t("itr.qa_decided", case=view.id, decision=view.decision))
 
 
 @issue_app.command("show")
@@ -265,7 +266,6 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
           customer: Optional[str] = typer.Option(None, "--customer"), limit: int = typer.Option(50, "--limit"),
           as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """List issues, oldest first."""
-    from engine.i18n import t as et
     from flows.itr import service
 
     rt = _rt()
@@ -275,10 +275,10 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
         _json(rows)
         return
     for v in rows:
-        typer.echo(t("issue_line", id=v.id, state=v.state_title, level=v.level, severity=v.severity,
+        typer.echo(t("itr.issue_line", id=v.id, state=v.state_title, level=v.level, severity=v.severity,
                      customer=v.customer, handler=v.handler or "-", title=v.title))
     if not rows:
-        typer.echo(et("cli.nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @cases_app.command("search")
@@ -286,7 +286,6 @@ def cases_search(query: list[str] = typer.Argument(..., help="words to search fo
                  limit: int = typer.Option(10, "--limit"), kind: Optional[str] = typer.Option(None, "--kind"),
                  as_json: bool = typer.Option(False, "--json")) -> None:
     """Full-text search of cases and handling guides (Chinese works)."""
-    from engine.i18n import t as et
     from flows.itr import service
 
     hits = service.search_cases(_rt(), " ".join(query), limit=limit, kind=kind)
@@ -296,7 +295,7 @@ def cases_search(query: list[str] = typer.Argument(..., help="words to search fo
     for h in hits:
         typer.echo(f"{h.code}\t{h.kind}\t{h.score:.2f}\t{h.title}\t{h.snippet}")
     if not hits:
-        typer.echo(et("cli.nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @cases_app.command("add")
@@ -310,7 +309,7 @@ def cases_add(code: str = typer.Option(..., "--code"), title: str = typer.Option
     rt = _rt()
     principal = _who(rt, as_emp)
     service.add_case(rt, principal=principal, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags)
-    typer.echo(t("case_saved", code=code))
+    typer.echo(t("itr.case_saved", code=code))
 
 
 @cases_app.command("load")
@@ -320,7 +319,7 @@ def cases_load(path: Optional[Path] = typer.Argument(None, help="YAML file or fo
     from flows.itr import service
 
     rt = _rt()
-    typer.echo(t("cases_loaded", n=service.load_case_library(rt, path, principal=_who(rt, as_emp))))
+    typer.echo(t("itr.cases_loaded", n=service.load_case_library(rt, path, principal=_who(rt, as_emp))))
 
 
 # ---------------------------------------------------------------------------------------------- itr
@@ -352,7 +351,6 @@ def report(week: Optional[str] = typer.Option(None, "--week", help="ISO week, e.
 @itr_app.command("weekly-check")
 def weekly_check(week: str = typer.Option(..., "--week"), as_json: bool = typer.Option(False, "--json")) -> None:
     """每周有效问题检查: teams of big customers with too few valid issues in the week."""
-    from engine.i18n import t as et
     from flows.itr import service
 
     res = service.weekly_check(_rt(), week)
@@ -360,17 +358,16 @@ def weekly_check(week: str = typer.Option(..., "--week"), as_json: bool = typer.
         _json(res)
         return
     for s in res.shortfalls:
-        typer.echo(t("weekly_line", week=s.week, team=s.team or s.office, customer=s.customer, count=s.valid_issues,
+        typer.echo(t("itr.weekly_line", week=s.week, team=s.team or s.office, customer=s.customer, count=s.valid_issues,
                      required=s.required))
     if not res.shortfalls:
-        typer.echo(et("cli.nothing"))
+        typer.echo(t("cli.nothing"))
 
 
 @itr_app.command("qa-cases")
 def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open | decided | all"),
              as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """Process-QA cases (low-score retrospectives, escalation overrides)."""
-    from engine.i18n import t as et
     from flows.itr import service
 
     rt = _rt()
@@ -381,4 +378,4 @@ def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open
     for q in rows:
         typer.echo(f"#{q.id}\tissue #{q.issue}\t{q.kind}\t{q.status}\t{q.reason}")
     if not rows:
-        typer.echo(et("cli.nothing"))
+        typer.echo(t("cli.nothing"))

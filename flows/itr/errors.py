@@ -2,7 +2,7 @@
 
 Raised inside a flow step they roll the whole step back and are recorded in `flow_refusal` by
 the runtime; raised by the service before a step (an unknown customer at intake) the service
-records them there itself. Messages come from flows/itr/messages.py in the user's locale.
+records them there itself. Messages are `itr.*` keys of the catalogue (`engine.i18n.t`) in the user's locale.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""ITR items of the my-work inbox (我的待办): issues I handle, issues I submitted that await my close,
+"""ITR items of the my-work inbox (我的待办): issues I handle or waiting in my unit's queue, issues I
+submitted that await my close,
 callbacks to make (customer care), QA cases (process QA), major incidents I care for.
 
-Every query reads open work only, through an index: `ix_itr_issue_handler_open` (handler,
-resolved_us), `ix_itr_issue_submitter_open` (submitter, closed_us), `ix_itr_issue_care_open`
-(care rep, closed_us), `ix_flow_instance_flow_state`, `ix_itr_qa_case_status` — so the inbox does
+Every query reads open work only, through an index: the partial indexes `ix_itr_issue_handler_open`
+(handler, of valid unresolved issues), `ix_itr_issue_submitter_open` and `ix_itr_issue_care_open`
+(of issues not closed), `ix_flow_instance_flow_state`, `ix_itr_qa_case_status` — so the inbox does
 not slow down as closed issues pile up.
 """
 
@@ -39,7 +40,7 @@ def itr_items(rt: Any, p: Principal, now: datetime) -> list[InboxItem]:
         # Issues dispatched or escalated to me (分派/升级给我): the handler of the current level.
         handling = tx.all(
             f"SELECT i.id, i.title, {_STATE}, i.sla_due_us FROM itr_issue i "
-            "WHERE i.handler_emp_no = :me AND i.resolved_us IS NULL", {"me": p.emp_no})
+            "WHERE i.handler_emp_no = :me AND i.resolved_us IS NULL AND i.valid", {"me": p.emp_no})
         items += [_issue_item(rt, p, "issue", r) for r in handling if r[2] in HANDLING]
         # Resolved issues I submitted: only I may close them (提交人关闭).
         to_close = tx.all(
@@ -51,6 +52,18 @@ def itr_items(rt: Any, p: Principal, now: datetime) -> list[InboxItem]:
             f"SELECT i.id, i.title, {_STATE}, i.sla_due_us FROM itr_issue i "
             "WHERE i.care_rep_emp_no = :me AND i.closed_us IS NULL", {"me": p.emp_no})
         items += [_issue_item(rt, p, "major_incident", r) for r in cared if r[2] in ACTIVE]
+        if p.has_role("issue_handler") and p.unit_code:
+            # Issues waiting in my unit's queue with no handler named (分派/升级到本单位的队列).
+            queued = tx.all(
+                f"SELECT i.id, i.title, {_STATE}, i.sla_due_us, i.level, i.office_code, i.region_code FROM itr_issue i "
+                "WHERE i.handler_emp_no IS NULL AND i.resolved_us IS NULL AND i.valid")
+            unit = org.unit(tx, p.unit_code)
+            for r in queued:
+                level, office, region = r[4], r[5], r[6]
+                at_my_level = (level == "office" and office == p.unit_code) or \
+                    (level == "region" and region == p.unit_code) or (level == "hq" and unit is not None and unit.kind == "hq")
+                if at_my_level and r[2] in HANDLING:
+                    items.append(_issue_item(rt, p, "queue", r))
         mine = org.subtree(tx, p.unit_code) if p.unit_code and (p.has_role("customer_care") or p.is_qa) else set()
         if p.is_qa:
             cases = tx.all("SELECT q.id, q.issue_id, q.kind, q.office_code, q.opened_us, i.title FROM itr_qa_case q "

@@ -17,7 +17,7 @@ from sqlalchemy import insert
 from engine.clock import to_us
 from flows.itr import counters, org
 from flows.itr.errors import InvalidIssueInput, UnknownCustomer, UnknownRecord
-from flows.itr.messages import t
+from engine.i18n import t
 from flows.itr.models import WeeklyScore
 from flows.itr.policy import is_major_issue, sla_due, sla_text, week_of
 from flows.itr.rules import SEVERITIES, SOURCES, TYPES, ItrRules
@@ -38,7 +38,7 @@ class Intake:
 def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> str:
     text = str(value or "").strip()
     if text not in allowed:
-        raise InvalidIssueInput(t("bad_choice", field=field, value=text or "∅", allowed=", ".join(allowed)))
+        raise InvalidIssueInput(t("itr.bad_choice", field=field, value=text or "∅", allowed=", ".join(allowed)))
     return text
 
 
@@ -46,36 +46,36 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
     """Validate the request and compute the issue's data (SLA deadline on the office calendar)."""
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise InvalidIssueInput(t("unknown_fields", fields=", ".join(unknown), known=", ".join(FIELDS)))
+        raise InvalidIssueInput(t("itr.unknown_fields", fields=", ".join(unknown), known=", ".join(FIELDS)))
     itype = _choice("type", fields.get("type"), TYPES)
     severity = _choice("severity", fields.get("severity"), SEVERITIES)
     source = _choice("source", fields.get("source"), SOURCES)
     title = str(fields.get("title") or "").strip()
     if not title:
-        raise InvalidIssueInput(t("missing_field", field="title"))
+        raise InvalidIssueInput(t("itr.missing_field", field="title"))
     cust = org.customer(tx, fields.get("customer"))
     if cust is None:
-        raise UnknownCustomer(t("unknown_customer", code=fields.get("customer") or "∅"))
+        raise UnknownCustomer(t("itr.unknown_customer", code=fields.get("customer") or "∅"))
     if not fields.get("contact"):
-        raise InvalidIssueInput(t("missing_field", field="contact"))
+        raise InvalidIssueInput(t("itr.missing_field", field="contact"))
     contact = org.contact(tx, fields.get("contact"))
     if contact is None:
-        raise UnknownRecord(t("unknown_contact", code=fields.get("contact")))
+        raise UnknownRecord(t("itr.unknown_contact", code=fields.get("contact")))
     if contact.customer_code != cust.code:
-        raise InvalidIssueInput(t("contact_not_of_customer", contact=contact.code, customer=cust.code))
+        raise InvalidIssueInput(t("itr.contact_not_of_customer", contact=contact.code, customer=cust.code))
     submitter_no = fields.get("submitter") or actor
     submitter = org.person(tx, submitter_no)
     if submitter is None:
-        raise UnknownRecord(t("unknown_employee", emp=submitter_no))
+        raise UnknownRecord(t("itr.unknown_employee", emp=submitter_no))
     office_code = fields.get("office") or cust.office_code
     office = org.unit(tx, office_code)
     if office is None or office.kind != "office":
-        raise UnknownRecord(t("unknown_office", code=office_code))
+        raise UnknownRecord(t("itr.unknown_office", code=office_code))
     region = org.region_of(tx, office.code)
     hq = org.hq_of(tx, office.code)
     calendar = org.calendar_of(tx, office.code) or runtime.calendars.default_name
     if calendar not in runtime.calendars:
-        raise InvalidIssueInput(t("unknown_calendar", calendar=calendar, office=office.code,
+        raise InvalidIssueInput(t("itr.unknown_calendar", calendar=calendar, office=office.code,
                                   known=", ".join(runtime.calendars.names)))
     cal = runtime.calendars.get(calendar)
     contract = (str(fields["contract"]).strip() or None) if fields.get("contract") else None
@@ -87,7 +87,7 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
         care = _care_rep(tx, fields.get("care_rep"))
     locale = str(fields.get("locale") or "zh-CN")
     if locale not in ("zh-CN", "en"):
-        raise InvalidIssueInput(t("bad_choice", field="locale", value=locale, allowed="zh-CN, en"))
+        raise InvalidIssueInput(t("itr.bad_choice", field="locale", value=locale, allowed="zh-CN, en"))
     data: dict[str, Any] = {
         "title": title, "description": fields.get("description") or "", "type": itype, "severity": severity,
         "source": source, "customer": cust.code, "customer_name": cust.name, "contact": contact.code,
@@ -116,12 +116,12 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
 
 def _care_rep(tx: Any, emp_no: Optional[str]) -> org.Person:
     if not emp_no:
-        raise InvalidIssueInput(t("care_rep_required"))
+        raise InvalidIssueInput(t("itr.care_rep_required"))
     care = org.person(tx, emp_no)
     if care is None:
-        raise UnknownRecord(t("unknown_employee", emp=emp_no))
+        raise UnknownRecord(t("itr.unknown_employee", emp=emp_no))
     if "customer_care" not in care.roles:
-        raise InvalidIssueInput(t("not_care_rep", emp=emp_no))
+        raise InvalidIssueInput(t("itr.not_care_rep", emp=emp_no))
     return care
 
 
@@ -161,4 +161,4 @@ def record(tx: Any, issue_id: int, intake: Intake, rules: ItrRules, now: datetim
         key=f"negative:{week}:{intake.row['customer_code']}:{issue_id}", week=week, kind="negative",
         office_code=intake.row["office_code"], team_code=intake.row["team_code"],
         customer_code=intake.row["customer_code"], issue_id=issue_id, points=neg.points,
-        reason=t("negative_reason", weeks=neg.lookback_weeks), created_us=to_us(now)))
+        reason=t("itr.negative_reason", weeks=neg.lookback_weeks), created_us=to_us(now)))

@@ -29,8 +29,8 @@ class Issue(SQLModel, table=True):
                       Index("ix_itr_issue_handler", "handler_emp_no"),
                       # The my-work inbox reads open issues only (flows/itr/inbox.py): partial indexes hold
                       # the open rows alone, so they stay small however many issues are closed.
-                      Index("ix_itr_issue_handler_open", "handler_emp_no", sqlite_where=text("resolved_us IS NULL"),
-                            postgresql_where=text("resolved_us IS NULL")),
+                      Index("ix_itr_issue_handler_open", "handler_emp_no", sqlite_where=text("resolved_us IS NULL AND valid"),
+                            postgresql_where=text("resolved_us IS NULL AND valid")),
                       Index("ix_itr_issue_submitter_open", "submitter_emp_no", sqlite_where=text("closed_us IS NULL"),
                             postgresql_where=text("closed_us IS NULL")),
                       Index("ix_itr_issue_care_open", "care_rep_emp_no", sqlite_where=text("closed_us IS NULL"),

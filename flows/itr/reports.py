@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from engine.clock import to_us
 from flows.itr import org
 from flows.itr.errors import ItrUsageError
-from flows.itr.messages import t
+from engine.i18n import t
 from flows.itr.policy import month_bounds, parse_week, ratio, self_resolution_rate, week_bounds, week_of
 from flows.itr.rules import ItrRules
 
@@ -137,12 +137,12 @@ def period_bounds(period: str, tz: Any, kind: Optional[str] = None) -> tuple[dat
         try:
             start, end = week_bounds(period, tz)
         except ValueError:
-            raise ItrUsageError(t("bad_week", week=period)) from None
+            raise ItrUsageError(t("itr.bad_week", week=period)) from None
         return start, end, "week"
     try:
         start, end = month_bounds(period, tz)
     except ValueError:
-        raise ItrUsageError(t("bad_month", month=period)) from None
+        raise ItrUsageError(t("itr.bad_month", month=period)) from None
     return start, end, "month"
 
 
@@ -167,7 +167,7 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
                  kind: Optional[str] = None, types: Optional[list[str]] = None) -> ItrReport:
     unit = org.unit(tx, unit_code)
     if unit is None or unit.kind not in ("office", "region", "hq"):
-        raise ItrUsageError(t("report_unit", code=unit_code, kind="office / region / hq"))
+        raise ItrUsageError(t("itr.report_unit", code=unit_code, kind="office / region / hq"))
     tz = unit_tz(tx, runtime, unit.code)
     start, end, kind = period_bounds(period, tz, kind)
     offices = [u.code for u in org.units_of_kind(tx, "office", under=unit.code)] if unit.kind != "office" else [unit.code]
@@ -286,7 +286,7 @@ def run_weekly_check(tx: Any, runtime: Any, rules: ItrRules, week: str, now: dat
     try:
         parse_week(week)
     except ValueError:
-        raise ItrUsageError(t("bad_week", week=week)) from None
+        raise ItrUsageError(t("itr.bad_week", week=week)) from None
     wq = rules.weekly_quota
     customers = org.big_customers(tx, wq.revenue_line_usd)
     for cust in customers:

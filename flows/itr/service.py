@@ -24,7 +24,7 @@ from engine import sql
 from engine.clock import from_us, to_us
 from engine.auth.principal import Principal
 from engine.errors import EventNotAllowed, MCRError, TransitionRefused
-from engine.i18n import locale as current_locale
+from engine.i18n import has, locale as current_locale, t
 from engine.rules import rules_dir
 from engine.store import FlowInstance
 from engine.yamlsrc import YamlSyntaxError, load_yaml
@@ -32,7 +32,6 @@ from flows.itr import org
 from flows.itr.errors import (EscalationQuotaExceeded, InvalidIssueInput, IssueNotVisible, IssueStateRefused,
                               ItrUsageError, NotQa, UnknownIssue, UnknownRecord)
 from flows.itr.intake import prepare, record
-from flows.itr.messages import STATE_WORDS, t
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
                               WeeklyScore)
 from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
@@ -215,7 +214,7 @@ def _require_issue(rt: Any, issue_id: Any, principal: Principal, event: str) -> 
     with rt.db.read() as tx:
         found = tx.one("SELECT id FROM itr_issue WHERE id = :i", {"i": iid}) if iid >= 0 else None
     if found is None:
-        exc = UnknownIssue(t("unknown_issue", id=issue_id), instance_id=None, event=event)
+        exc = UnknownIssue(t("itr.unknown_issue", id=issue_id), instance_id=None, event=event)
         _log_refusal(rt, None, principal.actor, event, exc)
         raise exc
     return iid
@@ -231,12 +230,12 @@ def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal, payload: 
     except EventNotAllowed as exc:
         # Already in flow_refusal (the runtime logs it); say it in the user's words.
         state = exc.state or "?"
-        if state in STATE_WORDS:
-            msg = t("state_ended", id=iid, state=STATE_WORDS[state][current_locale()], event=_event_title(rt, event))
+        if has(f"itr.state_word.{state}"):
+            msg = t("itr.state_ended", id=iid, state=t(f"itr.state_word.{state}"), event=_event_title(rt, event))
         else:
             compiled = rt.definitions.compiled(FLOW, rt.definitions.get(FLOW).version)
             allowed, internal = compiled.allowed.get(state, []), compiled.internal
-            msg = t("state_refused", id=iid, state=_state_title(rt, state), event=_event_title(rt, event),
+            msg = t("itr.state_refused", id=iid, state=_state_title(rt, state), event=_event_title(rt, event),
                     allowed=", ".join(_event_title(rt, e) for e in allowed if e not in internal))
         raise IssueStateRefused(msg, instance_id=iid, event=event, state=state) from exc
 
@@ -244,10 +243,12 @@ def _send(rt: Any, issue_id: Any, event: str, *, principal: Principal, payload: 
 # ---------------------------------------------------------------------------------------------- intake
 
 
-def open_issue(rt: Any, *, principal: Principal, **fields: Any) -> IssueView:
+def open_issue(rt: Any, *, principal: Principal, client_event_id: Optional[str] = None, **fields: Any) -> IssueView:
     """受理: record a new issue (validated against master data) and start its flow, in one transaction.
 
     The submitter defaults to the principal's employee; the operator alone (no `--as`) must name one.
+    `client_event_id` (a form's one-time id) becomes the instance's subject, unique per flow by the
+    schema: the same form sent twice opens one issue and answers with it both times.
     """
     rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
@@ -257,9 +258,11 @@ def open_issue(rt: Any, *, principal: Principal, **fields: Any) -> IssueView:
             intake = prepare(tx, rt, rules, fields, actor=principal.emp_no, now=now)
             # The engine has no public "start inside my transaction" outside a step; _start_in is
             # what StepContext.start uses. Instance and issue row commit together or not at all.
-            res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=None, calendar=intake.calendar,
+            subject = f"form:{client_event_id}" if client_event_id else None
+            res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=subject, calendar=intake.calendar,
                                locale=intake.locale, now=now, principal=principal)
-            record(tx, res.instance_id, intake, rules, now)
+            if not res.duplicate:
+                record(tx, res.instance_id, intake, rules, now)
     except TransitionRefused as exc:
         _log_refusal(rt, None, actor, "open", exc)
         raise
@@ -383,12 +386,12 @@ def qa_decide(rt: Any, case_id: Any, *, principal: Principal, client_event_id: O
     with rt.db.session() as s:
         case = s.get(QaCase, int(case_id)) if str(case_id).isdigit() else None
     if case is None:
-        exc: TransitionRefused = UnknownRecord(t("unknown_qa_case", case=case_id), event="qa_decide")
+        exc: TransitionRefused = UnknownRecord(t("itr.unknown_qa_case", case=case_id), event="qa_decide")
         _log_refusal(rt, None, principal.actor, "qa_decide", exc)
         raise exc
     allowed = QA_DECISIONS[case.kind]
     if decision not in allowed:
-        exc = InvalidIssueInput(t("bad_qa_decision", decision=decision, allowed=", ".join(allowed)),
+        exc = InvalidIssueInput(t("itr.bad_qa_decision", decision=decision, allowed=", ".join(allowed)),
                                 instance_id=case.issue_id, event="qa_decide")
         _log_refusal(rt, case.issue_id, principal.actor, "qa_decide", exc)
         raise exc
@@ -399,13 +402,13 @@ def qa_decide(rt: Any, case_id: Any, *, principal: Principal, client_event_id: O
     with rt.db.tx() as tx:
         refusal: Optional[TransitionRefused] = None
         if not principal.is_qa:
-            refusal = NotQa(t("not_qa", id=case.issue_id, actor=principal.actor), instance_id=case.issue_id,
+            refusal = NotQa(t("itr.not_qa", id=case.issue_id, actor=principal.actor), instance_id=case.issue_id,
                             event="qa_decide")
         elif case.status != "open":
-            refusal = InvalidIssueInput(t("qa_case_decided", case=case.id), instance_id=case.issue_id,
+            refusal = InvalidIssueInput(t("itr.qa_case_decided", case=case.id), instance_id=case.issue_id,
                                         event="qa_decide")
         elif accountable and tx.one("SELECT 1 FROM employee WHERE emp_no = :e", {"e": accountable}) is None:
-            refusal = UnknownRecord(t("unknown_employee", emp=accountable), instance_id=case.issue_id,
+            refusal = UnknownRecord(t("itr.unknown_employee", emp=accountable), instance_id=case.issue_id,
                                     event="qa_decide")
         else:
             tx.execute("UPDATE itr_qa_case SET status = 'decided', decision = :d, accountable_emp_no = :a, "
@@ -431,9 +434,9 @@ def search_cases(rt: Any, query: str, *, limit: int = 10, kind: Optional[str] = 
 def add_case(rt: Any, *, principal: Principal, code: str, kind: str, title: str, body: str, issue_type: Optional[str] = None,
              tags: Optional[str] = None) -> int:
     if kind not in ("case", "guide"):
-        raise ItrUsageError(t("bad_choice", field="kind", value=kind, allowed="case, guide"))
+        raise ItrUsageError(t("itr.bad_choice", field="kind", value=kind, allowed="case, guide"))
     if not (code and title and body):
-        raise ItrUsageError(t("missing_field", field="code / title / body"))
+        raise ItrUsageError(t("itr.missing_field", field="code / title / body"))
     with rt.db.tx() as tx:
         return upsert_entry(tx, code=code, kind=kind, title=title, body=body, issue_type=issue_type, tags=tags,
                             source_issue_id=None, now_us=to_us(rt.clock.now()), actor=principal.actor)
@@ -450,7 +453,7 @@ def load_case_library(rt: Any, path: Optional[Path] = None, *, principal: Princi
         except YamlSyntaxError as exc:
             raise ItrUsageError(str(exc.problem)) from exc
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise ItrUsageError(t("bad_case_file", file=f))
+            raise ItrUsageError(t("itr.bad_case_file", file=f))
         for e in entries:
             add_case(rt, principal=principal, code=str(e.get("code") or ""), kind=str(e.get("kind") or "guide"),
                      title=str(e.get("title") or ""), body=str(e.get("body") or ""), issue_type=e.get("issue_type"),
@@ -473,10 +476,10 @@ def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, 
            now: Optional[datetime] = None) -> ItrReport:
     """`mcr itr report --week 2026-W48 --office X`: the monitoring figures of one unit and period."""
     if (week is None) == (month is None):
-        raise ItrUsageError(t("report_period"))
+        raise ItrUsageError(t("itr.report_period"))
     bad = sorted(set(types or []) - set(TYPES))
     if bad:
-        raise ItrUsageError(t("bad_choice", field="type", value=", ".join(bad), allowed=", ".join(TYPES)))
+        raise ItrUsageError(t("itr.bad_choice", field="type", value=", ".join(bad), allowed=", ".join(TYPES)))
     code = office or region or unit
     with rt.db.read() as tx:
         if code is None:
@@ -485,7 +488,7 @@ def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, 
         found = tx.one("SELECT kind FROM org_unit WHERE code = :c", {"c": code})
         expected = "office" if office else "region" if region else None
         if found is None or (expected and found[0] != expected):
-            raise ItrUsageError(t("report_unit", code=code, kind=expected or "office / region / hq"))
+            raise ItrUsageError(t("itr.report_unit", code=code, kind=expected or "office / region / hq"))
         return build_report(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), period=str(week or month), unit_code=code,
                             now=now or rt.clock.now(), kind="week" if week else "month", types=types)
 
@@ -629,7 +632,7 @@ class _IssueReader:
 
 
 def _refuse_read(rt: Any, principal: Principal, issue_id: Any) -> None:
-    exc = IssueNotVisible(t("not_visible_issue", actor=principal.actor, id=issue_id))
+    exc = IssueNotVisible(t("itr.not_visible_issue", actor=principal.actor, id=issue_id))
     _log_refusal(rt, int(issue_id) if str(issue_id).isdigit() else None, principal.actor, "read", exc)
     raise exc
 
@@ -649,7 +652,7 @@ def _issue(rt: Any, issue_id: Any, reader: Optional[_IssueReader]) -> Optional[I
         found = _rows(tx, Issue, "id = :i", {"i": int(issue_id)}) if str(issue_id).isdigit() else []
         inst = tx.one("SELECT state, data FROM flow_instance WHERE id = :i", {"i": found[0].id}) if found else None
         if not found or inst is None:
-            raise UnknownIssue(t("unknown_issue", id=issue_id))
+            raise UnknownIssue(t("itr.unknown_issue", id=issue_id))
         if reader is not None and not reader.may_see(found[0]):
             return None
         return _issue_view(rt, tx, found[0], SimpleNamespace(state=inst[0], data=inst[1]), detail=True)
@@ -698,7 +701,7 @@ def qa_case(rt: Any, case_id: int, *, principal: Principal) -> QaCaseView:
         q = s.get(QaCase, case_id)
         issue = s.get(Issue, q.issue_id) if q else None
         if q is None:
-            raise ItrUsageError(t("unknown_qa_case", case=case_id))
+            raise ItrUsageError(t("itr.unknown_qa_case", case=case_id))
         visible = issue is None or reader.may_see(issue)
         if visible:
             return _qa_view(q, _tz(rt, issue.calendar if issue else None), issue.title if issue else "")

@@ -35,7 +35,7 @@ from flows.planning import org
 from flows.planning.common import start_and_kick
 from flows.planning.dates import (birthday_in_year, cadence_days_for, festivals_to_remind, rotation_flag_day,
                                   visit_status)
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.models import Coverage, Visit
 from flows.planning.rules import CareRules, FestivalRules, load_care_rules, load_festival_rules
 from flows.planning.rules import masterdata_rules as load_masterdata_rules
@@ -219,7 +219,7 @@ class ScanReport:
     digests: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
-        return msg("scan_summary", day=self.day, people=self.people, items=self.items, mails=self.mails)
+        return i18n.t("planning.scan_summary", day=self.day, people=self.people, items=self.items, mails=self.mails)
 
 
 def run_care_scan(runtime: Any, day: date, *, actor: str = "system") -> ScanReport:
@@ -299,18 +299,18 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
     """
     by = by or principal.emp_no
     if kind not in ("visit", "sponsor_meeting"):
-        raise MCRError(msg("bad_visit_kind", value=kind))
+        raise MCRError(i18n.t("planning.bad_visit_kind", value=kind))
     today = clock.now().astimezone(org_tz()).date()
     if on > today:
-        raise MCRError(msg("visit_future", date=on.isoformat(), today=today.isoformat()))
+        raise MCRError(i18n.t("planning.visit_future", date=on.isoformat(), today=today.isoformat()))
     care = load_care_rules()
     tiers = load_tier_rules()
     with db.session() as session:
         c = session.exec(select(Contact).where(Contact.code == contact)).first()
         if c is None:
-            raise MCRError(msg("unknown_contact_cli", value=contact))
+            raise MCRError(i18n.t("planning.unknown_contact_cli", value=contact))
         if session.exec(select(Employee).where(Employee.emp_no == by)).first() is None:
-            raise MCRError(msg("outside_org", value=by))
+            raise MCRError(i18n.t("planning.outside_org", value=by))
         people = {c.owner_emp_no, c.backup_emp_no} | set(
             session.exec(select(SponsorPairing.sponsor_emp_no).where(SponsorPairing.contact_code == contact)))
         people.discard(None)
@@ -319,13 +319,13 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
             audit.record(session, clock, actor=principal.actor, action="visit_log", entity="contact", key=contact,
                          allowed=False)
             session.commit()
-            raise NotPermitted(msg("not_visit_logger", actor=principal.actor, contact=contact))
+            raise NotPermitted(i18n.t("planning.not_visit_logger", actor=principal.actor, contact=contact))
         cadence: Optional[int]
         if kind == "sponsor_meeting":
             pairing = session.exec(select(SponsorPairing).where(SponsorPairing.contact_code == contact,
                                                                 SponsorPairing.sponsor_emp_no == by)).first()
             if pairing is None:
-                raise MCRError(msg("not_sponsor", emp=by, contact=contact))
+                raise MCRError(i18n.t("planning.not_sponsor", emp=by, contact=contact))
             cadence = care.visits.sponsor_days.get(pairing.cadence)  # type: ignore[call-overload]
         else:
             cust = session.exec(select(Customer).where(Customer.code == c.customer_code)).first()
@@ -336,7 +336,7 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
         session.commit()
     due = (on + timedelta(days=cadence)).isoformat() if cadence else "-"
     return {"contact": contact, "by": by, "date": on.isoformat(), "kind": kind, "next_due": due,
-            "message": msg("visit_logged", emp=by, contact=contact, kind=msg(f"kind_{kind}"), date=on.isoformat(),
+            "message": i18n.t("planning.visit_logged", emp=by, contact=contact, kind=i18n.t(f"planning.kind.{kind}"), date=on.isoformat(),
                            due=due)}
 
 
@@ -345,9 +345,9 @@ def set_coverage(db: Any, clock: Any, customer: str, emp: str, since: date, *, p
     actor = principal.actor
     with db.session() as session:
         if session.exec(select(Customer).where(Customer.code == customer)).first() is None:
-            raise MCRError(msg("unknown_customer_cli", value=customer))
+            raise MCRError(i18n.t("planning.unknown_customer_cli", value=customer))
         if session.exec(select(Employee).where(Employee.emp_no == emp)).first() is None:
-            raise MCRError(msg("outside_org", value=emp))
+            raise MCRError(i18n.t("planning.outside_org", value=emp))
         row = session.exec(select(Coverage).where(Coverage.customer_code == customer, Coverage.emp_no == emp)).first()
         if row is None:
             session.add(Coverage(customer_code=customer, emp_no=emp, since=since, actor=actor, at_us=to_us(clock.now())))

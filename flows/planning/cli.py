@@ -70,9 +70,9 @@ def _en() -> bool:
 
 
 def _step(res: Any) -> str:
-    from flows.planning.messages import msg
+    from engine import i18n
 
-    return msg("reviewed", id=res.instance_id, src=res.from_state, dst=res.to_state)
+    return i18n.t("planning.reviewed", id=res.instance_id, src=res.from_state, dst=res.to_state)
 
 
 # The CLI runs as the operator; `--as EMP` acts for an employee (history records "operator root for
@@ -94,12 +94,12 @@ def _who(rt: Any, as_emp: Optional[str], command: Optional[str] = None) -> Any:
 def _send(rt: Any, flow: str, subject: str, event: str, as_emp: Optional[str], payload: dict[str, Any],
           command: str) -> None:
     from flows.planning.common import find_instance
-    from flows.planning.messages import msg
+    from engine import i18n
 
     principal = _who(rt, as_emp, command)
     inst = find_instance(rt.db, flow, subject)
     if inst is None:
-        raise MCRError(msg("no_instance", what=subject))
+        raise MCRError(i18n.t("planning.no_instance", what=subject))
     typer.echo(_step(rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload)))
 
 
@@ -128,7 +128,7 @@ def launch(year: int = typer.Option(..., "--year", help="planning year, e.g. 202
 def status(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option(False, "--json")) -> None:
     """Completion of the year's kits per region, office and team."""
     from flows.planning.kit import kit_status
-    from flows.planning.messages import msg
+    from engine import i18n
 
     rt = _runtime()
     st = kit_status(rt, year)
@@ -136,7 +136,7 @@ def status(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
         _echo_json(st)
         return
     en = _en()
-    typer.echo(msg("status_header", year=year))
+    typer.echo(i18n.t("planning.status_header", year=year))
 
     def line(label: str, s: dict[str, Any]) -> str:
         if en:
@@ -156,7 +156,7 @@ def status(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
                 flag = (" OVERDUE" if en else " 逾期") if t["overdue"] else ""
                 typer.echo(f"    {t['team']}\t{t['team_name']}\t#{t['instance_id']}\t{t['state']}\t"
                            f"{'due' if en else '截止'} {t['deadline']}{flag}")
-    typer.echo(line(msg("total"), st["total"]))
+    typer.echo(line(i18n.t("planning.total"), st["total"]))
 
 
 @planning_app.command("submit")
@@ -174,7 +174,7 @@ def submit(team: str, file: Path, as_emp: Optional[str] = AS,
 def budget(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option(False, "--json")) -> None:
     """Planned marketing budgets rolled up per team, office and region."""
     from flows.planning.kit import budget_rollup
-    from flows.planning.messages import msg
+    from engine import i18n
 
     rt = _runtime()
     with rt.db.session() as session:
@@ -182,7 +182,7 @@ def budget(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
     if as_json:
         _echo_json(roll)
         return
-    typer.echo(msg("budget_header", year=year))
+    typer.echo(i18n.t("planning.budget_header", year=year))
     for region, amount in roll["regions"].items():
         typer.echo(f"{region}\t{amount:,}")
         for office, o_amount in roll["offices"].items():
@@ -191,7 +191,7 @@ def budget(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
                 for t in roll["teams"]:
                     if t["office"] == office:
                         typer.echo(f"    {t['team']}\t{t['name']}\t{t['activities']}\t{t['budget']:,}")
-    typer.echo(f"{msg('total')}\t{roll['total']:,}")
+    typer.echo(f"{i18n.t('planning.total')}\t{roll['total']:,}")
 
 
 @review_app.command("approve")
@@ -221,12 +221,12 @@ def review_send_back(team: str, year: int = typer.Option(..., "--year"), as_emp:
 def revise(team: str, file: Path, year: int = typer.Option(..., "--year"), as_emp: Optional[str] = AS,
            reason: str = typer.Option(..., "--reason")) -> None:
     """The half-year revision of objectives and plan (集中修订) — once per half year."""
-    from flows.planning.messages import msg
+    from engine import i18n
     from flows.planning.rhythm import revise as do_revise
 
     rt = _runtime()
     out = do_revise(rt, team, year, file, principal=_who(rt, as_emp, "planning revise"), reason=reason)
-    typer.echo(msg("revised", team=team, year=year, half=msg(out["half"]) if out["half"] else "-", seq=out["seq"],
+    typer.echo(i18n.t("planning.revised", team=team, year=year, half=i18n.t(f"planning.half.{out['half']}") if out["half"] else "-", seq=out["seq"],
                    before=out["budget_before"], after=out["budget_after"]))
 
 
@@ -322,7 +322,7 @@ def winrate_record(customer: str, period: str, as_emp: Optional[str] = AS,
                    rate: Optional[float] = typer.Option(None, "--rate", help="percent, 0-100"),
                    wins: Optional[int] = typer.Option(None, "--wins"), bids: Optional[int] = typer.Option(None, "--bids")) -> None:
     """Record a customer's win rate for a period (2027-Q2, 2027-H1, 2027-05, 2027); a sharp drop alerts the office."""
-    from flows.planning.messages import msg
+    from engine import i18n
     from flows.planning.strategy import record_win_rate
 
     rt = _runtime()
@@ -333,7 +333,7 @@ def winrate_record(customer: str, period: str, as_emp: Optional[str] = AS,
         from flows.planning.common import get_instance
 
         inst = get_instance(rt.db, out["alert"])
-        typer.echo(msg("win_rate_alert", id=out["alert"], customer=customer, prev=inst.data["previous_rate"],
+        typer.echo(i18n.t("planning.win_rate_alert", id=out["alert"], customer=customer, prev=inst.data["previous_rate"],
                        rate=inst.data["rate"], drop=inst.data["drop"]))
 
 
@@ -403,11 +403,11 @@ def handover_introduce(instance_id: int, as_emp: Optional[str] = AS, note: str =
                        on: Optional[str] = typer.Option(None, "--date")) -> None:
     """Log that the previous owner introduced the new one (completes the handover)."""
     from flows.planning.handover import introduce
-    from flows.planning.messages import msg
+    from engine import i18n
 
     rt = _runtime()
     introduce(rt, instance_id, principal=_who(rt, as_emp, "care handover introduce"), note=note, on=_date(on, "--date"))
-    typer.echo(msg("introduced", id=instance_id))
+    typer.echo(i18n.t("planning.introduced", id=instance_id))
 
 
 @coverage_app.command("set")

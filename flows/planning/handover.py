@@ -30,7 +30,7 @@ from engine.masterdata.models import AuditEntry, Contact, Customer, Employee
 from engine.registry import action
 from flows.planning import org
 from flows.planning.common import find_instance, get_instance, start_and_kick
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.rules import CareRules, load_care_rules
 
 CONTACT_MOVES = ("promotion", "department", "region", "company")
@@ -120,9 +120,9 @@ def _start(runtime: Any, data: dict[str, Any], actor: str) -> HandoverResult:
                                   calendar=data.get("calendar"), locale=data.get("locale"))
     if existing is not None and existing.state != "opening":
         return HandoverResult(data["contact"], iid, data["from_owner"], data["to_owner"], False,
-                              msg("handover_exists", id=iid, state=existing.state))
+                              i18n.t("planning.handover_exists", id=iid, state=existing.state))
     return HandoverResult(data["contact"], iid, data["from_owner"], data["to_owner"], True,
-                          msg("handover_started", id=iid, contact=data["contact"], src=data["from_owner"],
+                          i18n.t("planning.handover_started", id=iid, contact=data["contact"], src=data["from_owner"],
                               dst=data["to_owner"]))
 
 
@@ -137,7 +137,7 @@ def _refuse_unless_manager(runtime: Any, session: Session, principal: Principal,
     audit.record(session, runtime.clock, actor=principal.actor, action="owner_change", entity="contact", key=key,
                  allowed=False)
     session.commit()
-    raise NotPermitted(msg("not_handover_manager", actor=principal.actor, owner=owner))
+    raise NotPermitted(i18n.t("planning.not_handover_manager", actor=principal.actor, owner=owner))
 
 
 def contact_moved(runtime: Any, contact_code: str, *, reason: str, principal: Principal,
@@ -151,30 +151,30 @@ def contact_moved(runtime: Any, contact_code: str, *, reason: str, principal: Pr
     management / a supervisor above the owner (who may also name the new owner, `to`); anyone else
     is refused with `NotPermitted`, audited."""
     if reason not in CONTACT_MOVES:
-        raise HandoverRefused(msg("unknown_reason", value=reason, choices=", ".join(CONTACT_MOVES)))
+        raise HandoverRefused(i18n.t("planning.unknown_reason", value=reason, choices=", ".join(CONTACT_MOVES)))
     rules = rules or load_care_rules()
     with runtime.db.session() as session:
         contact = session.exec(select(Contact).where(Contact.code == contact_code)).first()
         if contact is None:
-            raise HandoverRefused(msg("unknown_contact_cli", value=contact_code))
+            raise HandoverRefused(i18n.t("planning.unknown_contact_cli", value=contact_code))
         # The owner (or backup) may report their contact's move when the coverage rules pick the new
         # owner; naming the new owner (`to`) is an owner change: sales management or the chain above.
         if to is not None or principal.emp_no not in (contact.owner_emp_no, contact.backup_emp_no):
             _refuse_unless_manager(runtime, session, principal, contact.owner_emp_no, contact_code)
         if new_customer and session.exec(select(Customer).where(Customer.code == new_customer)).first() is None:
-            raise HandoverRefused(msg("unknown_customer_cli", value=new_customer))
+            raise HandoverRefused(i18n.t("planning.unknown_customer_cli", value=new_customer))
         if to is not None and not _is_employee(session, to):
-            raise HandoverRefused(msg("outside_org", value=to))
+            raise HandoverRefused(i18n.t("planning.outside_org", value=to))
         target = new_customer or contact.customer_code
         owner = to or new_owner_for(session, target, new_level or contact.level, previous=contact.owner_emp_no,
                                     leaving=False, rules=rules)
         if owner is None:
-            raise HandoverRefused(msg("no_new_owner", contact=contact_code, rules=", ".join(rules.handover.new_owner)))
+            raise HandoverRefused(i18n.t("planning.no_new_owner", contact=contact_code, rules=", ".join(rules.handover.new_owner)))
         if owner == contact.owner_emp_no:
             _apply_facts_only(runtime, session, contact, actor=principal.actor, reason=reason, new_customer=new_customer,
                               new_title=new_title, new_level=new_level)
             return HandoverResult(contact_code, None, owner, owner, False,
-                                  msg("same_owner", contact=contact_code, owner=owner))
+                                  i18n.t("planning.same_owner", contact=contact_code, owner=owner))
         data = _data(session, contact, owner, reason=reason, rules=rules, new_customer=new_customer,
                      new_title=new_title, new_level=new_level)
     return _start(runtime, data, principal.actor)
@@ -186,22 +186,22 @@ def employee_moved(runtime: Any, emp: str, *, reason: str, principal: Principal,
 
     Only sales management or a supervisor above the employee (`NotPermitted`, audited)."""
     if reason not in EMPLOYEE_MOVES:
-        raise HandoverRefused(msg("unknown_reason", value=reason, choices=", ".join(EMPLOYEE_MOVES)))
+        raise HandoverRefused(i18n.t("planning.unknown_reason", value=reason, choices=", ".join(EMPLOYEE_MOVES)))
     rules = rules or load_care_rules()
     with runtime.db.session() as session:
         if not _is_employee(session, emp):
-            raise HandoverRefused(msg("outside_org", value=emp))
+            raise HandoverRefused(i18n.t("planning.outside_org", value=emp))
         _refuse_unless_manager(runtime, session, principal, emp, emp)
         if to is not None and (not _is_employee(session, to) or to == emp):
-            raise HandoverRefused(msg("outside_org", value=to))
+            raise HandoverRefused(i18n.t("planning.outside_org", value=to))
         contacts = session.exec(select(Contact).where(Contact.owner_emp_no == emp).order_by(col(Contact.code))).all()
         if not contacts:
-            raise HandoverRefused(msg("no_contacts", emp=emp))
+            raise HandoverRefused(i18n.t("planning.no_contacts", emp=emp))
         plans = []
         for c in contacts:  # decide every new owner first: all or nothing
             owner = to or new_owner_for(session, c.customer_code, c.level, previous=emp, leaving=True, rules=rules)
             if owner is None:
-                raise HandoverRefused(msg("no_new_owner", contact=c.code, rules=", ".join(rules.handover.new_owner)))
+                raise HandoverRefused(i18n.t("planning.no_new_owner", contact=c.code, rules=", ".join(rules.handover.new_owner)))
             plans.append(_data(session, c, owner, reason=reason, rules=rules, new_customer=None, new_title=None,
                                new_level=None))
     return [_start(runtime, data, principal.actor) for data in plans]
@@ -228,7 +228,7 @@ def introduce(runtime: Any, instance_id: int, *, principal: Principal, note: str
     """The previous owner (or their supervisor) logs that the new owner was introduced."""
     inst = get_instance(runtime.db, instance_id)
     if inst is None or inst.flow != "handover":
-        raise HandoverRefused(msg("no_instance", what=f"handover #{instance_id}"))
+        raise HandoverRefused(i18n.t("planning.no_instance", what=f"handover #{instance_id}"))
     return runtime.send(instance_id, "introduce", actor=principal.actor, principal=principal,
                         payload={"note": note, "date": on.isoformat() if on else None})
 
@@ -248,10 +248,10 @@ def open_handover(ctx: Any) -> None:
     d = ctx.data
     new = org.tx_employee(ctx.tx, d["to_owner"])
     if new is None:  # checked before the start too; the step re-checks inside its own transaction
-        ctx.refuse(msg("outside_org", value=d["to_owner"]))
+        ctx.refuse(i18n.t("planning.outside_org", value=d["to_owner"]))
     contact = org.tx_contact(ctx.tx, d["contact"])
     if contact is None:
-        ctx.refuse(msg("unknown_contact_cli", value=d["contact"]))
+        ctx.refuse(i18n.t("planning.unknown_contact_cli", value=d["contact"]))
     t = Contact.__table__
     values: dict[str, Any] = {"owner_emp_no": d["to_owner"]}
     changed: dict[str, Any] = {"owner_emp_no": [contact["owner_emp_no"], d["to_owner"]]}
@@ -278,7 +278,7 @@ def log_introduction(ctx: Any) -> None:
     allowed = {d.get("from_owner"), d.get("from_supervisor")}
     who = ctx.who()
     if not (who.is_engine or who.emp_no in allowed or who.supervises(d.get("from_owner")) or who.is_sales_management):
-        ctx.refuse(msg("not_introducer", actor=ctx.actor, src=d.get("from_owner")), ActionNotPermitted)
+        ctx.refuse(i18n.t("planning.not_introducer", actor=ctx.actor, src=d.get("from_owner")), ActionNotPermitted)
     d.update(introduced_by=ctx.actor, introduced_at=ctx.now.isoformat(),
              introduction_date=ctx.payload.get("date") or ctx.local_now.date().isoformat(),
              introduction_note=ctx.payload.get("note") or "")

@@ -6,10 +6,12 @@ Open instances are read through the (flow, state) index; care reminders through 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from engine.auth import Principal
+from engine.i18n import label
 from engine.inbox import Assignment, InboxItem, assigned_items, inbox_provider
 
 ASSIGNMENTS = (
@@ -42,8 +44,19 @@ def planning_items(rt: Any, p: Principal, now: datetime) -> list[InboxItem]:
         rows = tx.all("SELECT id, kind, item_key, digest_day, digest_instance_id FROM care_reminder "
                       "WHERE digest_day >= :since AND recipient_emp_no = :me ORDER BY digest_day, id",
                       {"since": since.isoformat(), "me": p.emp_no})
-    for rid, kind, key, day, digest in rows:
-        items.append(InboxItem(kind="care", title=f"{kind} · {key}", flow="care_digest", instance_id=digest,
-                               state=kind, due=None, link=f"/instances/{digest}" if digest else "/inbox",
-                               detail=str(day)))
+        # The digest (one per person and day) holds each item's names: read those few by primary key.
+        digests = {d: _items(tx, d) for d in {r[4] for r in rows if r[4] is not None}}
+    for _rid, kind, key, day, digest in rows:
+        item = digests.get(digest, {}).get(key, {})
+        names = " ".join(str(item[k]) for k in ("customer_name", "contact_name", "title") if item.get(k))
+        items.append(InboxItem(kind="care", title=f"{label('web.care', kind, p.locale)} · {names or key}",
+                               flow="care_digest", instance_id=digest, state="sent", due=None,
+                               link=f"/contacts/{item['contact']}" if item.get("contact") else "/inbox",
+                               detail=str(item.get("day") or day)))
     return items
+
+
+def _items(tx: Any, digest_id: int) -> dict[str, dict[str, Any]]:
+    row = tx.one("SELECT data FROM flow_instance WHERE id = :i", {"i": digest_id})
+    data = json.loads(row[0]) if row and isinstance(row[0], str) else (row[0] if row else {}) or {}
+    return {str(i.get("key")): i for i in data.get("items") or [] if isinstance(i, dict)}

@@ -23,7 +23,7 @@ from engine.paths import safe_join
 from flows.planning import org
 from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, kit_link, start_and_kick
 from flows.planning.dates import kit_schedule
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.rules import PlanningRules, kit_tiers, load_planning_rules
 from flows.planning.workbook import (OBJECTIVES_SHEET, PLAN_SHEET, ASSESSMENT_SHEET, ParsedKit, kit_content,
                                      parse_kit, write_kit_workbook)
@@ -69,8 +69,8 @@ class IssueOutcome:
     path: Optional[str] = None
 
     def describe(self) -> str:
-        key = "outcome_issued" if self.status == "issued" else "outcome_already"
-        return msg(key, id=self.instance_id)
+        key = "planning.outcome_issued" if self.status == "issued" else "planning.outcome_already"
+        return i18n.t(key, id=self.instance_id)
 
 
 def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None = None,
@@ -138,7 +138,7 @@ class LaunchReport:
         return sum(1 for o in self.outcomes if o.status == "already")
 
     def summary(self) -> str:
-        return msg("launch_summary", year=self.year, issued=self.issued, already=self.already,
+        return i18n.t("planning.launch_summary", year=self.year, issued=self.issued, already=self.already,
                    failed=len(self.failures), teams=len(self.teams))
 
 
@@ -157,9 +157,9 @@ def launch_kits_direct(runtime: Any, year: int, *, rules: PlanningRules | None =
             text = outcome.describe()
         except MCRError as exc:
             report.failures[team] = str(exc)
-            text = msg("outcome_failed", error=exc)
+            text = i18n.t("planning.outcome_failed", error=exc)
         if progress is not None:
-            progress(msg("launch_progress", i=i, n=len(teams), team=team, outcome=text))
+            progress(i18n.t("planning.launch_progress", i=i, n=len(teams), team=team, outcome=text))
     return report
 
 
@@ -174,7 +174,7 @@ def kit_instance(runtime: Any, team: str, year: Optional[int] = None) -> Instanc
         found = max(instances(runtime.db, KIT_FLOW, f"kit:{team}:%"), key=lambda i: i.data.get("year", 0),
                     default=None)
     if found is None:
-        raise KitRefused(msg("kit_no_instance", team=team, year=year or "-",
+        raise KitRefused(i18n.t("planning.kit_no_instance", team=team, year=year or "-",
                              tiers="/".join(kit_tiers(load_planning_rules()))))
     return found
 
@@ -189,7 +189,7 @@ class SubmitResult:
     budget: int
 
     def describe(self) -> str:
-        return msg("kit_submitted", team=self.team, year=self.year, id=self.instance_id,
+        return i18n.t("planning.kit_submitted", team=self.team, year=self.year, id=self.instance_id,
                    sections="、".join(self.sections), state=self.state)
 
 
@@ -206,11 +206,11 @@ def submit_kit(runtime: Any, team: str, file: Path | str, *, principal: Principa
     inst = kit_instance(runtime, team, year)
     year = int(inst.data["year"])
     if inst.state == "supervisor_review":
-        raise KitRefused(msg("kit_in_review", team=team, year=year))
+        raise KitRefused(i18n.t("planning.kit_in_review", team=team, year=year))
     if inst.state == "done":
-        raise KitRefused(msg("kit_done", team=team, year=year))
+        raise KitRefused(i18n.t("planning.kit_done", team=team, year=year))
     if inst.state == "preparing":
-        raise KitRefused(msg("kit_preparing", team=team, year=year))
+        raise KitRefused(i18n.t("planning.kit_preparing", team=team, year=year))
     rules = load_planning_rules()
     with runtime.db.session() as session:
         parsed = parse_kit(session, file, team, year, kit_tiers(rules), load_masterdata_rules())
@@ -225,7 +225,7 @@ def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, prin
         start = KIT_STEPS.index(steps[0])
         first_section = KIT_STEPS[start][2]
         if first_section not in parsed.sections:
-            raise KitRefused(msg("kit_missing_section", sheet=SECTION_SHEET[first_section]))
+            raise KitRefused(i18n.t("planning.kit_missing_section", sheet=SECTION_SHEET[first_section]))
         for waiting, event, section in KIT_STEPS[start:]:
             if section not in parsed.sections:
                 break

@@ -19,7 +19,7 @@ from engine.errors import ActionNotPermitted
 from engine.masterdata.models import Assessment, AuditEntry
 from engine.registry import action, guard
 from flows.planning import org
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.models import PlanActivity, PlanObjective
 from flows.planning.workbook import DIMENSIONS
 
@@ -59,7 +59,7 @@ def record_section(ctx: Any, section: str) -> None:
         from flows.planning.workbook import ASSESSMENT_SHEET, OBJECTIVES_SHEET, PLAN_SHEET
 
         sheet = {"assessment": ASSESSMENT_SHEET, "objectives": OBJECTIVES_SHEET, "plan": PLAN_SHEET}[section]
-        ctx.refuse(msg("kit_missing_section", sheet=sheet))
+        ctx.refuse(i18n.t("planning.kit_missing_section", sheet=sheet))
     team, year, now_us = ctx.data["team"], int(ctx.data["year"]), to_us(ctx.now)
     sub_id = _insert_id(ctx, "INSERT INTO planning_submission (kit_instance_id, team_code, year, file, sections, "
                              "revision, actor, at_us) VALUES (:i, :t, :y, :f, :s, 0, :a, :now)",
@@ -167,7 +167,7 @@ def _check_reviewer(ctx: Any) -> None:
     who = ctx.who()
     if who.is_engine or who.emp_no == reviewer or who.supervises(reviewer) or who.is_sales_management:
         return
-    ctx.refuse(msg("not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=reviewer or "-"),
+    ctx.refuse(i18n.t("planning.not_reviewer", actor=ctx.actor, team=ctx.data["team"], reviewer=reviewer or "-"),
                ActionNotPermitted)
 
 
@@ -180,7 +180,7 @@ def check_team(ctx: Any) -> None:
     members = {r[0] for r in ctx.tx.all("SELECT emp_no FROM employee WHERE unit_code = :u", {"u": team})}
     if members & who.below:
         return
-    ctx.refuse(msg("not_team", actor=ctx.actor, team=team), ActionNotPermitted)
+    ctx.refuse(i18n.t("planning.not_team", actor=ctx.actor, team=team), ActionNotPermitted)
 
 
 @action("approve_kit")
@@ -207,9 +207,9 @@ def send_back(ctx: Any) -> None:
     """Back to the step the supervisor names, with comments; sections from that step on are redone."""
     step = ctx.payload.get("step")
     if step not in STEP_STATES:
-        ctx.refuse(msg("send_back_step", value=step or ""))
+        ctx.refuse(i18n.t("planning.send_back_step", value=step or ""))
     if not str(ctx.payload.get("comment") or "").strip():
-        ctx.refuse(msg("comment_required"))
+        ctx.refuse(i18n.t("planning.comment_required"))
     _check_reviewer(ctx)
     n = int(ctx.data.get("sent_back") or 0) + 1
     ctx.data["sent_back"] = n

@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.planning.kit import LaunchReport, issue_kit, teams_due_a_kit  # noqa: E402
-from flows.planning.messages import msg  # noqa: E402
+from engine import i18n  # noqa: E402
 from flows.planning.rules import kit_tiers, load_planning_rules  # noqa: E402
 
 # The runtime of the current launch. Flow parameters must be serialisable for Prefect's API, a
@@ -71,8 +71,8 @@ def planning_kit_launch(year: int) -> dict[str, Any]:
         else:
             error = str(state.message or state.name)
             report.failures[team] = error
-            text = msg("outcome_failed", error=error)
-        line = msg("launch_progress", i=i, n=len(teams), team=team, outcome=text)
+            text = i18n.t("planning.outcome_failed", error=error)
+        line = i18n.t("planning.launch_progress", i=i, n=len(teams), team=team, outcome=text)
         logger.info(line)
         if progress is not None:
             progress(line)

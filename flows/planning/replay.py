@@ -139,10 +139,10 @@ def _short_paths(exc: ImportRejected, path: Path) -> ImportRejected:
     random temporary folder, so scenarios can expect the whole message)."""
     from dataclasses import replace
 
-    from flows.planning.messages import msg
+    from engine import i18n
 
     problems = [replace(p, file=path.name, message=p.message.replace(str(path), path.name)) for p in exc.problems]
-    return ImportRejected(problems, header=msg("kit_rejected", file=path.name, n=len(problems)))
+    return ImportRejected(problems, header=i18n.t("planning.kit_rejected", file=path.name, n=len(problems)))
 
 
 @scenario_command("planning.submit")

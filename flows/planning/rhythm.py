@@ -28,7 +28,7 @@ from engine.registry import action, launcher
 from flows.planning import org
 from flows.planning.common import find_instance, start_and_kick
 from flows.planning.dates import check_schedule, half_of, quarter_bounds, quarter_key, week_key
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.models import PlanActivity, PlanRevision, Visit
 from flows.planning.rules import CheckRules, PlanningRules, load_planning_rules
 
@@ -259,8 +259,8 @@ def _require_actor(ctx: Any, *allowed: Optional[str]) -> None:
     if who.is_engine or who.emp_no in named or any(who.supervises(a) for a in named) or who.is_sales_management:
         return
     known = org.tx_employee(ctx.tx, ctx.emp_no) is not None
-    ctx.refuse(msg("not_allowed_actor", actor=ctx.actor, allowed="、".join(sorted(named)) or "-") if known else
-               msg("not_employee_actor", value=ctx.actor), ActionNotPermitted)
+    ctx.refuse(i18n.t("planning.not_allowed_actor", actor=ctx.actor, allowed="、".join(sorted(named)) or "-") if known else
+               i18n.t("planning.not_employee_actor", value=ctx.actor), ActionNotPermitted)
 
 
 @action("record_self_check")
@@ -272,7 +272,7 @@ def record_self_check(ctx: Any) -> None:
     except (TypeError, ValueError):
         progress = -1
     if not 0 <= progress <= 100:
-        ctx.refuse(msg("progress_range", value=ctx.payload.get("progress")))
+        ctx.refuse(i18n.t("planning.progress_range", value=ctx.payload.get("progress")))
     ctx.data.update(progress=progress, note=ctx.payload.get("note") or "", submitted_at=ctx.now.isoformat(),
                     late=bool(ctx.data.get("overdue_at")))
     if ctx.data.get("supervisor_email"):
@@ -285,7 +285,7 @@ def record_card_review(ctx: Any) -> None:
     _require_actor(ctx, ctx.data.get("emp"))
     pbc = str(ctx.payload.get("pbc") or "").strip()
     if not pbc:
-        ctx.refuse(msg("pbc_required"))
+        ctx.refuse(i18n.t("planning.pbc_required"))
     ctx.data.update(pbc=pbc, kept=ctx.payload.get("kept"), committed=ctx.payload.get("committed"),
                     note=ctx.payload.get("note") or "", reviewed_at=ctx.now.isoformat())
     if ctx.data.get("supervisor_email"):
@@ -315,7 +315,7 @@ def submit_evaluation(ctx: Any) -> None:
     except (TypeError, ValueError):
         score = -1
     if not 0 <= score <= 100:
-        ctx.refuse(msg("score_range", value=ctx.payload.get("score")))
+        ctx.refuse(i18n.t("planning.score_range", value=ctx.payload.get("score")))
     ctx.data.update(score=score, summary=ctx.payload.get("summary") or "", submitted_at=ctx.now.isoformat())
     to = ctx.data.get("boss_email") or ctx.data.get("sales_management") or []
     ctx.mail("evaluation_submitted", to, dedupe_key=f"{ctx.instance_id}:evaluation_submitted")
@@ -334,7 +334,7 @@ def revise_objectives(ctx: Any) -> None:
     team, year = ctx.data["team"], int(ctx.data["year"])
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
-        ctx.refuse(msg("revision_needs_reason"))
+        ctx.refuse(i18n.t("planning.revision_needs_reason"))
     local = ctx.local_now.date()
     half = half_of(local)
     limit = int(ctx.data.get("revisions_per_half", 1))
@@ -343,7 +343,7 @@ def revise_objectives(ctx: Any) -> None:
                       .order_by(t.c.seq)).fetchall()
     if len(done) >= limit:
         last_at = datetime.fromtimestamp(done[-1][0] / 1e6, tz=ctx.calendar.tz).date().isoformat() if done else "-"
-        ctx.refuse(msg("revision_limit", team=team, year=year, half=msg(half), n=len(done), at=last_at,
+        ctx.refuse(i18n.t("planning.revision_limit", team=team, year=year, half=i18n.t(f"planning.half.{half}"), n=len(done), at=last_at,
                        actor=done[-1][1] if done else "-", max=limit))
     before = current_budget(ctx, team, year)
     sub_id = int(ctx.tx.one("INSERT INTO planning_submission (kit_instance_id, team_code, year, file, sections, "
@@ -375,10 +375,10 @@ def revise(runtime: Any, team: str, year: int, file: Any, *, principal: Principa
     from flows.planning.workbook import parse_kit
 
     if not str(reason or "").strip():
-        raise MCRError(msg("revision_needs_reason"))
+        raise MCRError(i18n.t("planning.revision_needs_reason"))
     inst = find_instance(runtime.db, "half_year_review", f"halfyear:{team}:{year}")
     if inst is None or inst.state not in ("open", "overdue"):
-        raise MCRError(msg("revision_no_review", team=team, year=year))
+        raise MCRError(i18n.t("planning.revision_no_review", team=team, year=year))
     with runtime.db.session() as session:
         parsed = parse_kit(session, file, team, year, kit_tiers(load_planning_rules()), load_masterdata_rules())
     res = runtime.send(inst.id, "revise", actor=principal.actor, principal=principal, payload={

@@ -29,7 +29,7 @@ from engine.registry import action, launcher
 from flows.planning import org
 from flows.planning.common import start_and_kick
 from flows.planning.dates import previous_period, quarter_of
-from flows.planning.messages import msg
+from engine import i18n
 from flows.planning.models import WinRate
 from flows.planning.rules import PlanningRules, load_planning_rules
 from flows.planning.rhythm import _check_data
@@ -101,10 +101,10 @@ def propose_tier(ctx: Any) -> None:
 
     tier = ctx.rules.get("tiers.yaml", TierRules).normalise(str(ctx.payload.get("tier") or ""))
     if tier is None:
-        ctx.refuse(msg("bad_tier", value=ctx.payload.get("tier")))
+        ctx.refuse(i18n.t("planning.bad_tier", value=ctx.payload.get("tier")))
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
-        ctx.refuse(msg("revision_needs_reason"))
+        ctx.refuse(i18n.t("planning.revision_needs_reason"))
     ctx.data.update(proposed_tier=tier, reason=reason, proposed_by=ctx.actor, proposed_at=ctx.now.isoformat())
     to = ctx.data.get("sales_management") or ([ctx.data["supervisor_email"]] if ctx.data.get("supervisor_email") else [])
     ctx.mail("tier_proposed", to, dedupe_key=f"{ctx.instance_id}:tier_proposed:{ctx.now.isoformat()}")
@@ -117,7 +117,7 @@ def decide_tier(ctx: Any, approve: bool = True) -> None:
     who = ctx.who()
     if not (who.is_engine or who.is_sales_management or who.emp_no == ctx.data.get("supervisor")
             or who.supervises(ctx.data.get("owner"))):
-        ctx.refuse(msg("not_allowed_actor", actor=ctx.actor, allowed=ctx.data.get("supervisor") or "-"),
+        ctx.refuse(i18n.t("planning.not_allowed_actor", actor=ctx.actor, allowed=ctx.data.get("supervisor") or "-"),
                    ActionNotPermitted)
     ctx.data.update(decided_by=ctx.actor, decided_at=ctx.now.isoformat(), approved=approve,
                     decision_comment=ctx.payload.get("comment") or "")
@@ -154,14 +154,14 @@ def record_win_rate(runtime: Any, customer: str, period: str, *, principal: Prin
                     bids: Optional[int] = None, wins: Optional[int] = None) -> dict[str, Any]:
     """Record a customer's win rate for a period (from `rate`, or `wins`/`bids`) and check it at once."""
     if not _PERIOD.match(period):
-        raise MCRError(msg("bad_period", value=period))
+        raise MCRError(i18n.t("planning.bad_period", value=period))
     if rate is None and bids:
         rate = 100.0 * (wins or 0) / bids
     if rate is None or not 0 <= rate <= 100:
-        raise MCRError(msg("bad_rate"))
+        raise MCRError(i18n.t("planning.bad_rate"))
     with runtime.db.session() as session:
         if session.exec(select(Customer).where(Customer.code == customer)).first() is None:
-            raise MCRError(msg("unknown_customer_cli", value=customer))
+            raise MCRError(i18n.t("planning.unknown_customer_cli", value=customer))
         row = session.exec(select(WinRate).where(WinRate.customer_code == customer, WinRate.period == period)).first()
         now = to_us(runtime.clock.now())
         actor = principal.actor
@@ -174,7 +174,7 @@ def record_win_rate(runtime: Any, customer: str, period: str, *, principal: Prin
         session.commit()
     alert = check_win_rate(runtime, customer, actor=actor)
     return {"customer": customer, "period": period, "rate": round(rate, 2), "alert": alert,
-            "message": msg("win_rate_recorded", customer=customer, period=period, rate=round(rate, 2))}
+            "message": i18n.t("planning.win_rate_recorded", customer=customer, period=period, rate=round(rate, 2))}
 
 
 def check_win_rate(runtime: Any, customer: str, *, actor: str = "system",
@@ -230,6 +230,6 @@ def raise_win_rate_alert(ctx: Any) -> None:
 @action("acknowledge_alert")
 def acknowledge_alert(ctx: Any) -> None:
     if org.tx_employee(ctx.tx, ctx.emp_no) is None:
-        ctx.refuse(msg("not_employee_actor", value=ctx.actor), ActionNotPermitted)
+        ctx.refuse(i18n.t("planning.not_employee_actor", value=ctx.actor), ActionNotPermitted)
     ctx.data.update(acknowledged_by=ctx.actor, acknowledged_at=ctx.now.isoformat(),
                     measures=ctx.payload.get("note") or "")

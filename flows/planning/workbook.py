@@ -31,7 +31,7 @@ from engine.i18n import locale
 from engine.masterdata.models import (ACTIVITY_TYPE_ZH, DIMENSION_ZH, ActivityType, Assessment, Contact, Customer,
                                       Dimension, Employee, Project)
 from engine.masterdata.settings import MasterDataRules
-from flows.planning.messages import msg
+from engine import i18n
 
 ASSESSMENT_SHEET = "客户关系现状评估表"
 OBJECTIVES_SHEET = "客户关系目标任务书"
@@ -121,16 +121,16 @@ class Problems:
         self.items: list[SheetProblem] = []
 
     def cell(self, sheet: str, row: int, col: KCol, index: int, reason: str) -> None:
-        self.items.append(SheetProblem(self.file, row, msg("cell", sheet=sheet, row=row, col=col.zh,
+        self.items.append(SheetProblem(self.file, row, i18n.t("planning.cell", sheet=sheet, row=row, col=col.zh,
                                                            ref=f"{_col_letter(index)}{row}", reason=reason),
                                        sheet=sheet, column=col.zh))
 
     def row(self, sheet: str, row: int, reason: str) -> None:
-        self.items.append(SheetProblem(self.file, row, msg("sheet_row", sheet=sheet, row=row, reason=reason),
+        self.items.append(SheetProblem(self.file, row, i18n.t("planning.sheet_row", sheet=sheet, row=row, reason=reason),
                                        sheet=sheet))
 
     def sheet(self, sheet: str, reason: str, column: str = "") -> None:
-        self.items.append(SheetProblem(self.file, 1 if column else 0, msg("sheet_level", sheet=sheet, reason=reason),
+        self.items.append(SheetProblem(self.file, 1 if column else 0, i18n.t("planning.sheet_level", sheet=sheet, reason=reason),
                                        sheet=sheet, column=column))
 
     def workbook(self, reason: str) -> None:
@@ -138,7 +138,7 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ImportRejected(self.items, header=msg("kit_rejected", file=self.file, n=len(self.items)))
+            raise ImportRejected(self.items, header=i18n.t("planning.kit_rejected", file=self.file, n=len(self.items)))
 
 
 # ============================================================================================ writing
@@ -341,12 +341,12 @@ def read_kit_workbook(path: Path | str) -> RawKit:
     problems = Problems(file)
     p = Path(path)
     if not p.is_file():
-        problems.workbook(msg("no_file", file=file))
+        problems.workbook(i18n.t("planning.no_file", file=file))
         problems.raise_if_any()
     try:
         wb = load_workbook(p, data_only=True)
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        problems.workbook(msg("not_xlsx", reason=str(exc) or type(exc).__name__))
+        problems.workbook(i18n.t("planning.not_xlsx", reason=str(exc) or type(exc).__name__))
         problems.raise_if_any()
         raise AssertionError("unreachable")
     meta: dict[str, str] = {}
@@ -359,7 +359,7 @@ def read_kit_workbook(path: Path | str) -> RawKit:
     for name in KIT_SHEETS:
         ws = wb[name] if name in names else None
         if ws is None:
-            problems.workbook(msg("missing_sheet", sheet=name, found="、".join(names) or "-"))
+            problems.workbook(i18n.t("planning.missing_sheet", sheet=name, found="、".join(names) or "-"))
             continue
         cols = COLUMNS[name]
         header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1), ())]
@@ -371,7 +371,7 @@ def read_kit_workbook(path: Path | str) -> RawKit:
                 found[key] = i
         for c in cols:
             if c.key not in found and (c.required or c.input):
-                problems.sheet(name, msg("missing_column", col=c.zh), column=c.zh)
+                problems.sheet(name, i18n.t("planning.missing_column", col=c.zh), column=c.zh)
         rows = []
         for r, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
             cells = {key: _clean(values[i]) if i < len(values) else None for key, i in found.items()}
@@ -522,7 +522,7 @@ class _Bad(ValueError):
 
 def _int(value: Any) -> int:
     if isinstance(value, bool):
-        raise _Bad(msg("not_int", value=value))
+        raise _Bad(i18n.t("planning.not_int", value=value))
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -530,7 +530,7 @@ def _int(value: Any) -> int:
     text = _text(value).replace("，", ",").replace(",", "").replace(" ", "").replace("−", "-").replace("＋", "+")
     if re.fullmatch(r"[+-]?\d+(\.0*)?", text):
         return int(float(text))
-    raise _Bad(msg("not_int", value=_text(value)))
+    raise _Bad(i18n.t("planning.not_int", value=_text(value)))
 
 
 def _scale_text(rules: MasterDataRules) -> str:
@@ -546,9 +546,9 @@ def _score(value: Any, rules: MasterDataRules) -> int:
     try:
         score = _int(value)
     except _Bad:
-        raise _Bad(msg("bad_score", value=text, scale=_scale_text(rules))) from None
+        raise _Bad(i18n.t("planning.bad_score", value=text, scale=_scale_text(rules))) from None
     if score not in rules.scores:
-        raise _Bad(msg("bad_score", value=text, scale=_scale_text(rules)))
+        raise _Bad(i18n.t("planning.bad_score", value=text, scale=_scale_text(rules)))
     return score
 
 
@@ -570,12 +570,12 @@ def _date(value: Any) -> date:
                 return date(int(m[1]), int(m[2]), int(m[3]))
             except ValueError:
                 break
-    raise _Bad(msg("not_date", value=text))
+    raise _Bad(i18n.t("planning.not_date", value=text))
 
 
 def _money(value: Any) -> int:
     if isinstance(value, bool):
-        raise _Bad(msg("not_money", value=value))
+        raise _Bad(i18n.t("planning.not_money", value=value))
     if isinstance(value, (int, float)):
         amount = float(value)
     else:
@@ -586,9 +586,9 @@ def _money(value: Any) -> int:
         try:
             amount = float(text) * factor
         except ValueError:
-            raise _Bad(msg("not_money", value=_text(value))) from None
+            raise _Bad(i18n.t("planning.not_money", value=_text(value))) from None
     if amount < 0:
-        raise _Bad(msg("negative", value=_text(value)))
+        raise _Bad(i18n.t("planning.negative", value=_text(value)))
     return int(round(amount))
 
 
@@ -601,7 +601,7 @@ def _activity_type(value: Any) -> str:
     text = _text(value)
     found = _ACTIVITY.get(text) or _ACTIVITY.get(text.lower())
     if found is None:
-        raise _Bad(msg("bad_activity_type", value=text, choices="、".join(ACTIVITY_TYPE_ZH.values())))
+        raise _Bad(i18n.t("planning.bad_activity_type", value=text, choices="、".join(ACTIVITY_TYPE_ZH.values())))
     return found
 
 
@@ -609,7 +609,7 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
     """Check every row of the three sheets; raise one `ImportRejected` listing every problem."""
     problems = raw.problems
     if raw.meta.get("team") and (raw.meta.get("team"), raw.meta.get("year")) != (ref.team, str(ref.year)):
-        problems.workbook(msg("wrong_kit", team=raw.meta.get("team"), year=raw.meta.get("year"), want_team=ref.team,
+        problems.workbook(i18n.t("planning.wrong_kit", team=raw.meta.get("team"), year=raw.meta.get("year"), want_team=ref.team,
                               want_year=ref.year))
     out = ParsedKit(raw.file, ref.team, ref.year)
     known = "、".join(sorted(ref.customers)) or "-"
@@ -624,7 +624,7 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             value = cells.get(key)
             if value is None:
                 if required and key in sheet.columns:
-                    bad(row, key, msg("required"))
+                    bad(row, key, i18n.t("planning.required"))
                 return None
             try:
                 return fn(value)
@@ -636,9 +636,9 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
     def customer(row: int, cells: dict[str, Any], bad: Any) -> Optional[str]:
         code = _text(cells["customer_code"]) if cells.get("customer_code") is not None else None
         if code is None:
-            bad(row, "customer_code", msg("required"))
+            bad(row, "customer_code", i18n.t("planning.required"))
         elif code not in ref.customers:
-            bad(row, "customer_code", msg("unknown_customer", value=code, known=known))
+            bad(row, "customer_code", i18n.t("planning.unknown_customer", value=code, known=known))
             return None
         return code
 
@@ -653,15 +653,15 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             cust = customer(row, cells, bad)
             contact = _text(cells["contact_code"]) if cells.get("contact_code") is not None else None
             if contact is None:
-                bad(row, "contact_code", msg("required"))
+                bad(row, "contact_code", i18n.t("planning.required"))
             elif contact not in ref.contacts:
-                bad(row, "contact_code", msg("unknown_contact", value=contact))
+                bad(row, "contact_code", i18n.t("planning.unknown_contact", value=contact))
                 contact = None
             elif cust is not None and ref.contacts[contact] != cust:
-                bad(row, "contact_code", msg("contact_other_customer", value=contact, actual=ref.contacts[contact],
+                bad(row, "contact_code", i18n.t("planning.contact_other_customer", value=contact, actual=ref.contacts[contact],
                                              customer=cust))
             elif contact in seen:
-                bad(row, "contact_code", msg("duplicate_contact", value=contact, first=seen[contact]))
+                bad(row, "contact_code", i18n.t("planning.duplicate_contact", value=contact, first=seen[contact]))
             if contact is not None:
                 seen.setdefault(contact, row)
             scores: dict[str, Optional[int]] = {}
@@ -670,7 +670,7 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
                 scores[d] = parse(row, cells, d, lambda v: _score(v, ref.rules))
                 evidence[d] = _text(cells[f"{d}_evidence"]) if cells.get(f"{d}_evidence") is not None else None
                 if cells.get(d) is not None and evidence[d] is None and ref.rules.assessment_requires_evidence:
-                    bad(row, f"{d}_evidence", msg("evidence_required"))
+                    bad(row, f"{d}_evidence", i18n.t("planning.evidence_required"))
             support = parse(row, cells, "support_us", lambda v: _score(v, ref.rules))
             comp: dict[str, int] = {}
             raw_comp = cells.get("competitor_support")
@@ -678,7 +678,7 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             for item in _split(raw_comp):
                 name, sep, score_text = item.replace("：", ":").rpartition(":")
                 if not sep or not name.strip():
-                    bad(row, "competitor_support", msg("competitor_format", value=item))
+                    bad(row, "competitor_support", i18n.t("planning.competitor_format", value=item))
                     continue
                 try:
                     comp[name.strip()] = _score(score_text.strip(), ref.rules)
@@ -686,7 +686,7 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
                     bad(row, "competitor_support", str(exc))
                     continue
                 if cust is not None and name.strip() not in locked:
-                    bad(row, "competitor_support", msg("competitor_not_locked", name=name.strip(), customer=cust,
+                    bad(row, "competitor_support", i18n.t("planning.competitor_not_locked", name=name.strip(), customer=cust,
                                                        locked="、".join(locked) or "-"))
             if cust and contact:
                 out.assessments.append(AssessmentRow(row, cust, contact, scores, evidence, support, comp))
@@ -702,11 +702,11 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             target = parse(row, cells, "relationship_target", _text, required=True)
             count = parse(row, cells, "target_count", _int)
             if count is not None and count < 1:
-                bad(row, "target_count", msg("negative", value=count))
+                bad(row, "target_count", i18n.t("planning.negative", value=count))
             level = parse(row, cells, "target_level", lambda v: _score(v, ref.rules))
             owner = parse(row, cells, "owner", _text)
             if owner is not None and owner not in ref.employees:
-                bad(row, "owner", msg("unknown_employee", value=owner))
+                bad(row, "owner", i18n.t("planning.unknown_employee", value=owner))
             due = parse(row, cells, "due_date", _date)
             if cust and target:
                 out.objectives.append(ObjectiveRow(row, cust, _text(cells["market_target"])
@@ -730,39 +730,39 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             if project is not None:
                 found = ref.projects.get(project)
                 if found is None:
-                    bad(row, "project_code", msg("unknown_project", value=project))
+                    bad(row, "project_code", i18n.t("planning.unknown_project", value=project))
                     ok = False
                 elif cust is not None and found[0] != cust:
-                    bad(row, "project_code", msg("project_other_customer", value=project, actual=found[0],
+                    bad(row, "project_code", i18n.t("planning.project_other_customer", value=project, actual=found[0],
                                                  customer=cust))
                     ok = False
                 elif found[2]:
-                    bad(row, "project_code", msg("project_closed", value=project))
+                    bad(row, "project_code", i18n.t("planning.project_closed", value=project))
                     ok = False
                 elif found[1] is None:
-                    bad(row, "project_code", msg("project_no_decision", value=project))
+                    bad(row, "project_code", i18n.t("planning.project_no_decision", value=project))
                     ok = False
                 elif when is not None and when >= found[1]:
-                    bad(row, "planned_date", msg("after_decision", date=when.isoformat(), project=project,
+                    bad(row, "planned_date", i18n.t("planning.after_decision", date=when.isoformat(), project=project,
                                                  decision=found[1].isoformat()))
                     ok = False
             contacts = _split(cells.get("contacts"))
             for c in contacts:
                 if c not in ref.contacts:
-                    bad(row, "contacts", msg("unknown_contact", value=c))
+                    bad(row, "contacts", i18n.t("planning.unknown_contact", value=c))
                     ok = False
                 elif cust is not None and ref.contacts[c] != cust:
-                    bad(row, "contacts", msg("contact_other_customer", value=c, actual=ref.contacts[c], customer=cust))
+                    bad(row, "contacts", i18n.t("planning.contact_other_customer", value=c, actual=ref.contacts[c], customer=cust))
                     ok = False
             owner = parse(row, cells, "owner", _text)
             if owner is not None and owner not in ref.employees:
-                bad(row, "owner", msg("unknown_employee", value=owner))
+                bad(row, "owner", i18n.t("planning.unknown_employee", value=owner))
                 ok = False
             if ok and None not in (cust, kind, title, when, budget, project):
                 out.activities.append(ActivityRow(row, cust, contacts, kind, title, project, when, budget,  # type: ignore[arg-type]
                                                   owner))
     if not problems.items and not out.sections:
-        problems.workbook(msg("nothing_filled"))
+        problems.workbook(i18n.t("planning.nothing_filled"))
     problems.raise_if_any()
     return out
 

@@ -24,7 +24,7 @@ from flows.survey import contact_gap, org
 from flows.survey.deadlines import project_due
 from flows.survey.errors import InvalidScore, NotInvited, SampleLocked, SurveyRefused
 from flows.survey.itr_link import improvement_fields, open_improvement
-from flows.survey.messages import label, m
+from engine.i18n import label, t
 from flows.survey.models import ResultImport, SampleEntry, SampleList, SurveyCallback, SurveyResult
 from flows.survey import results, samples
 from flows.survey.results import parse_score
@@ -85,7 +85,7 @@ def contact_free(ctx: Any) -> bool:
 def assign_callback(ctx: Any) -> None:
     contact, _, _ = _choose(ctx)
     if contact is None:  # the guard said yes in this same transaction
-        ctx.refuse(m("no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
+        ctx.refuse(t("survey.no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
     due = project_due(ctx.now, rules(ctx).project_callback, ctx.calendar)
     ctx.data.update(contact=contact.code, contact_name=contact.name, contact_level=contact.level,
                     assigned_at=_local(ctx, ctx.now), due_at=_local(ctx, due.due_at),
@@ -97,7 +97,7 @@ def assign_callback(ctx: Any) -> None:
 def defer_callback(ctx: Any) -> None:
     _, contact, until = _choose(ctx)
     if contact is None or until is None:
-        ctx.refuse(m("no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
+        ctx.refuse(t("survey.no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
     last = contact_gap.last_callback_at(ctx.tx, contact.code)
     ctx.data.update(not_before=_local(ctx, until), deferred_contact=contact.code, deferred_contact_name=contact.name,
                     deferred_last_callback=_local(ctx, last) if last else None,
@@ -112,11 +112,11 @@ def mark_escalated(ctx: Any) -> None:
 def _score(ctx: Any, item: str, value: Any, *, required: bool = True) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            ctx.refuse(m("score_missing", item=label("item", item)), error=InvalidScore)
+            ctx.refuse(t("survey.score_missing", item=label("survey.item", item)), error=InvalidScore)
         return None
     score = parse_score(value)
     if score is None:
-        ctx.refuse(m("score_invalid", item=label("item", item), value=value), error=InvalidScore)
+        ctx.refuse(t("survey.score_invalid", item=label("survey.item", item), value=value), error=InvalidScore)
     return score
 
 
@@ -167,7 +167,7 @@ def record_attempt(ctx: Any) -> None:
 def cancel_callback(ctx: Any) -> None:
     reason = str(ctx.payload.get("reason") or "").strip()
     if not reason:
-        ctx.refuse(m("cancel_needs_reason"), error=SurveyRefused)
+        ctx.refuse(t("survey.cancel_needs_reason"), error=SurveyRefused)
     ctx.data.update(cancel_reason=reason, cancelled_by=ctx.actor, cancelled_at=_local(ctx, ctx.now))
 
 
@@ -181,10 +181,10 @@ def _outstanding(data: dict[str, Any]) -> list[str]:
 def _invited_and_open(ctx: Any, contact: Any) -> dict[str, Any]:
     contacts = ctx.data.get("contacts", {})
     if not contact or contact not in contacts:
-        ctx.refuse(m("not_invited", contact=contact or "∅", activity=ctx.data["activity"]), error=NotInvited)
+        ctx.refuse(t("survey.not_invited", contact=contact or "∅", activity=ctx.data["activity"]), error=NotInvited)
     entry = contacts[contact]
     if entry.get("status") == "done":
-        ctx.refuse(m("already_called", contact=contact, at=entry.get("at")), error=NotInvited)
+        ctx.refuse(t("survey.already_called", contact=contact, at=entry.get("at")), error=NotInvited)
     return entry
 
 
@@ -242,7 +242,7 @@ def accept_sample_list(ctx: Any) -> None:
         raise rejected(source, checked.problems)
     existing = _sample_row(ctx, code)
     if existing is not None and existing[1] == "published":
-        ctx.refuse(m("sample_published", customer=code, year=_year(ctx)), error=SampleLocked)
+        ctx.refuse(t("survey.sample_published", customer=code, year=_year(ctx)), error=SampleLocked)
     values = dict(status="accepted", required_size=checked.required, size=len(checked.rows), source=source,
                   submitted_us=to_us(ctx.now), submitted_by=ctx.actor, exported_us=None, instance_id=ctx.instance_id)
     if existing is None:
@@ -287,9 +287,9 @@ def _result_rows(ctx: Any) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         try:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as exc:
-            ctx.refuse(m("file_missing", reason=exc.strerror or str(exc)), error=SurveyRefused)
+            ctx.refuse(t("survey.file_missing", reason=exc.strerror or str(exc)), error=SurveyRefused)
         if ctx.payload.get("sha256") and digest != ctx.payload["sha256"]:
-            ctx.refuse(m("bad_file", reason="changed while it was being imported"), error=SurveyRefused)
+            ctx.refuse(t("survey.bad_file", reason="changed while it was being imported"), error=SurveyRefused)
         sheet = read_rows(path, COLUMNS, sheets=("结果", "results", "Results", "结果模板"), xlsx_only=False)
         return source, sheet.rows
     return str(ctx.payload.get("source") or "inline"), inline_rows(list(ctx.payload.get("rows") or []))

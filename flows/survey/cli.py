@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from flows.survey.messages import label, m
+from engine.i18n import label, t
 
 survey_app = typer.Typer(help="客户满意度调查 / satisfaction surveys", no_args_is_help=True)
 callback_app = typer.Typer(help="回访 / callbacks", no_args_is_help=True)
@@ -81,7 +81,7 @@ def project_closed(project: Optional[str] = typer.Argument(None, help="项目编
     for d in decisions:
         typer.echo(d.summary())
     if not decisions:
-        typer.echo(m("nothing"))
+        typer.echo(t("survey.nothing"))
 
 
 @survey_app.command("sample-log")
@@ -94,11 +94,11 @@ def sample_log(limit: Optional[int] = typer.Option(None, "--limit"), as_json: bo
         _json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['at']}\t{r['project']}\t{label('project_level', r['level'])}\t"
-                   f"{'✓' if r['selected'] else '✗'} {label('reason', r['reason'])}\t"
+        typer.echo(f"{r['at']}\t{r['project']}\t{label('survey.project_level', r['level'])}\t"
+                   f"{'✓' if r['selected'] else '✗'} {label('survey.reason', r['reason'])}\t"
                    f"draw={r['draw']:.6f} rate={r['rate']:g} seed={r['seed']}\t#{r['instance'] or '-'}")
     if not rows:
-        typer.echo(m("nothing"))
+        typer.echo(t("survey.nothing"))
 
 
 # ---------------------------------------------------------------------------------------------- callbacks
@@ -129,15 +129,15 @@ def callback_record(instance: Optional[int] = typer.Argument(None, help="回访�
     if as_json:
         _json(view)
         return
-    typer.echo(m("attempt_recorded" if not_reached else "callback_recorded", instance=view["instance"])
+    typer.echo(t("survey.attempt_recorded" if not_reached else "survey.callback_recorded", instance=view["instance"])
                + f" ({view['state']})")
     low = view.get("low_items")
     if low and not not_reached:
-        items = "、".join(label("item", i) for i in low)
+        items = "、".join(label("survey.item", i) for i in low)
         if view.get("improvement_issue"):
-            typer.echo(m("improvement_opened", items=items, issue=view["improvement_issue"]))
+            typer.echo(t("survey.improvement_opened", items=items, issue=view["improvement_issue"]))
         else:
-            typer.echo(m("improvement_not_opened", items=items))
+            typer.echo(t("survey.improvement_not_opened", items=items))
 
 
 @callback_app.command("cancel")
@@ -164,12 +164,12 @@ def callback_list(kind: Optional[str] = typer.Option(None, "--kind", help="proje
         return
     for r in rows:
         what = r["project"] if r["kind"] == "project" else r["activity"]
-        scores = (" ".join(f"{label('item', k)}={v}" for k, v in r["scores"].items()) if r["kind"] == "project"
-                  else f"{label('item', 'overall')}={r.get('score') or '-'}")
+        scores = (" ".join(f"{label('survey.item', k)}={v}" for k, v in r["scores"].items()) if r["kind"] == "project"
+                  else f"{label('survey.item', 'overall')}={r.get('score') or '-'}")
         typer.echo(f"{r['at']}\t#{r['instance']}\t{what}\t{r['contact']}\t{'✓' if r['reached'] else '✗'}\t{scores}\t"
                    f"{r.get('comment') or ''}")
     if not rows:
-        typer.echo(m("nothing"))
+        typer.echo(t("survey.nothing"))
 
 
 # ---------------------------------------------------------------------------------------------- activities
@@ -199,7 +199,7 @@ def activity_ended(activity: str = typer.Argument(..., help="活动编码 / acti
 
 
 def _print_checked(customer: str, year: int, checked: Any) -> None:
-    typer.echo(m("sample_checked", customer=customer, year=year, size=len(checked.rows), required=checked.required,
+    typer.echo(t("survey.sample_checked", customer=customer, year=year, size=len(checked.rows), required=checked.required,
                  senior=checked.counts.get("senior", 0), middle=checked.counts.get("middle", 0),
                  base=checked.counts.get("base", 0)))
 
@@ -253,11 +253,11 @@ def sample_list(year: int = YEAR, as_json: bool = JSON) -> None:
         return
     for lst in lists:
         levels = {lv: sum(1 for e in lst["entries"] if e["level"] == lv) for lv in ("senior", "middle", "base")}
-        typer.echo(f"{lst['customer_code']}\t{lst['customer_name']}\t{label('status', lst['status'])}\t"
-                   f"{lst['size']}/{lst['required']}\t" + " ".join(f"{label('level', k)} {v}" for k, v in levels.items())
+        typer.echo(f"{lst['customer_code']}\t{lst['customer_name']}\t{label('survey.status', lst['status'])}\t"
+                   f"{lst['size']}/{lst['required']}\t" + " ".join(f"{label('survey.level', k)} {v}" for k, v in levels.items())
                    + f"\tv{lst['revision']}")
     if not lists:
-        typer.echo(m("nothing"))
+        typer.echo(t("survey.nothing"))
 
 
 @results_app.command("import")
@@ -304,11 +304,11 @@ def report(year: int = YEAR, as_json: bool = JSON,
         _json(data)
         return
     if html is not None:
-        typer.echo(m("html_written", file=html))
+        typer.echo(t("survey.html_written", file=html))
     if not data["responses"]:
-        typer.echo(m("no_results", year=year))
+        typer.echo(t("survey.no_results", year=year))
     else:
-        typer.echo(m("report_head", year=year, avg=data["average"], n=data["responses"], customers=data["customers"]))
+        typer.echo(t("survey.report_head", year=year, avg=data["average"], n=data["responses"], customers=data["customers"]))
         for e in data["lowest_items"]:
             typer.echo(f"  {e['average']:.2f}\t{e['label']}\t(n={e['count']})")
     cb = data["callbacks"]["projects"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flows.survey.messages import label
+from engine.i18n import label
 from flows.survey.rules import ImprovementIssue
 
 
@@ -39,8 +39,8 @@ def itr_installed(runtime: Any) -> bool:
 def improvement_fields(*, project: str, project_name: str, customer: str, contact: str, owner: str,
                        low: dict[str, int], comment: str | None, callback_instance: int,
                        policy: ImprovementIssue, locale: str) -> dict[str, Any]:
-    items_zh = "、".join(f"{label('item', k, 'zh-CN')} {v} 分" for k, v in low.items())
-    items_en = ", ".join(f"{label('item', k, 'en')} {v}" for k, v in low.items())
+    items_zh = "、".join(f"{label('survey.item', k, 'zh-CN')} {v} 分" for k, v in low.items())
+    items_en = ", ".join(f"{label('survey.item', k, 'en')} {v}" for k, v in low.items())
     if locale == "en":
         title = f"Satisfaction callback low score: project {project} ({items_en})"
         description = (f"Post-project satisfaction callback #{callback_instance} of project {project} {project_name}: "

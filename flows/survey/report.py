@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from engine.clock import to_us
 
-from flows.survey.messages import label
+from engine.i18n import label
 from flows.survey.rules import CALLBACK_ITEMS, PHASES
 
 REPORT_TZ = ZoneInfo("Asia/Shanghai")
@@ -73,7 +73,7 @@ def build_report(tx: Any, year: int, *, lowest: int = 10, low_below: int = 3, lo
 
     def item_label(key: Any) -> str:
         cat, item = key
-        return f"{label('category', cat, locale)} · {label('phase', item, locale) if cat == 'service' else item}"
+        return f"{label('survey.category', cat, locale)} · {label('survey.phase', item, locale) if cat == 'service' else item}"
 
     scores = [r["score"] for r in this_year]
     report: dict[str, Any] = {
@@ -84,16 +84,16 @@ def build_report(tx: Any, year: int, *, lowest: int = 10, low_below: int = 3, lo
         "average": _avg(scores),
         "low_share": round(sum(1 for s in scores if s < low_below) / len(scores), 4) if scores else None,
         "low_score_below": low_below,
-        "by_category": _group(this_year, lambda r: r["category"], low_below, lambda k: label("category", k, locale)),
+        "by_category": _group(this_year, lambda r: r["category"], low_below, lambda k: label("survey.category", k, locale)),
         "by_product": _group(this_year, lambda r: r["item"] if r["category"] == "product" else None, low_below,
                              lambda k: k),
         "by_phase": _group(this_year, lambda r: r["item"] if r["category"] == "service" else None, low_below,
-                           lambda k: label("phase", k, locale)),
+                           lambda k: label("survey.phase", k, locale)),
         "by_brand": _group(this_year, lambda r: r["item"] if r["category"] == "brand" else None, low_below,
                            lambda k: k),
         "by_region": _group(this_year, lambda r: r["region_code"], low_below, lambda k: units.get(k, k)),
         "by_office": _group(this_year, lambda r: r["office_code"], low_below, lambda k: units.get(k, k)),
-        "by_tier": _group(this_year, lambda r: r["tier"], low_below, lambda k: label("tier", k, locale)),
+        "by_tier": _group(this_year, lambda r: r["tier"], low_below, lambda k: label("survey.tier", k, locale)),
     }
     items = _group(this_year, lambda r: (r["category"], r["item"]), low_below, item_label)
     report["lowest_items"] = [{"category": e["key"][0], "item": e["key"][1], "label": e["label"],
@@ -119,7 +119,7 @@ def _callbacks(tx: Any, year: int, low_below: int) -> dict[str, Any]:
                  {"t": True, "a": start, "b": end})
     return {
         "projects": {"count": len(proj),
-                     "by_item": sorted(({"item": k, "label": label("item", k), "average": v}
+                     "by_item": sorted(({"item": k, "label": label("survey.item", k), "average": v}
                                         for k, v in by_item.items() if v is not None),
                                        key=lambda e: (e["average"], e["item"])),
                      "low": sum(1 for r in proj if json.loads(r[5] or "[]")),
@@ -196,9 +196,9 @@ def line_chart(trend: list[dict[str, Any]], *, width: int = 520, height: int = 2
     for i, yr in enumerate(years):
         x, _ = pt(i, 1)
         parts.append(f"<text x='{x:.1f}' y='{height - 8}' font-size='11' text-anchor='middle'>{yr}</text>")
-    series = [("average", label("item", "overall"), "#333")]
+    series = [("average", label("survey.item", "overall"), "#333")]
     palette = {"product": "#337ab7", "service": "#8e44ad", "brand": "#16a085"}
-    series += [(c, label("category", c), palette[c]) for c in ("product", "service", "brand")]
+    series += [(c, label("survey.category", c), palette[c]) for c in ("product", "service", "brand")]
     for n, (key, name, colour) in enumerate(series):
         pts = []
         for i, t in enumerate(trend):

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from engine.errors import Problem
 
-from flows.survey.messages import label, m
+from engine.i18n import label, t
 from flows.survey.org import ContactRow, CustomerRow
 from flows.survey.tables import Column, text
 
@@ -64,7 +64,7 @@ class Checked:
 
 
 def _cell(source: str, row: int, field: str, reason: str) -> Problem:
-    return Problem(source, row, m("cell", row=row, col=COLUMN[field].label, reason=reason))
+    return Problem(source, row, t("survey.cell", row=row, col=COLUMN[field].label, reason=reason))
 
 
 def parse_score(value: Any) -> int | None:
@@ -92,20 +92,20 @@ def check_results(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, ye
     for row, cells in rows:
         before = len(problems)
         if "year" in cells and text(cells["year"]) and text(cells["year"]) != str(year):
-            problems.append(_cell(source, row, "year", m("wrong_year", value=text(cells["year"]), year=year)))
+            problems.append(_cell(source, row, "year", t("survey.wrong_year", value=text(cells["year"]), year=year)))
         code = text(cells.get("customer_code"))
         if not code:
-            problems.append(_cell(source, row, "customer_code", m("required")))
+            problems.append(_cell(source, row, "customer_code", t("survey.required")))
         else:
             if code not in customer_verdict:
                 if customer(code) is None:
-                    customer_verdict[code] = m("unknown_customer", customer=code)
+                    customer_verdict[code] = t("survey.unknown_customer", customer=code)
                 else:
                     status = sample_status(code)
                     if status is None or status == "accepted":
-                        customer_verdict[code] = m("not_exported", customer=code, year=year)
+                        customer_verdict[code] = t("survey.not_exported", customer=code, year=year)
                     elif status == "published":
-                        customer_verdict[code] = m("already_published", customer=code, year=year)
+                        customer_verdict[code] = t("survey.already_published", customer=code, year=year)
                     else:
                         customer_verdict[code] = None
             if customer_verdict[code]:
@@ -114,33 +114,33 @@ def check_results(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, ye
         if contact_code and code and not customer_verdict.get(code):
             c = contacts.get(contact_code)
             if c is None:
-                problems.append(_cell(source, row, "contact_code", m("unknown_contact", contact=contact_code)))
+                problems.append(_cell(source, row, "contact_code", t("survey.unknown_contact", contact=contact_code)))
             elif c.customer_code != code:
-                problems.append(_cell(source, row, "contact_code", m("contact_other_customer", contact=contact_code,
+                problems.append(_cell(source, row, "contact_code", t("survey.contact_other_customer", contact=contact_code,
                                                                      actual=c.customer_code, customer=code)))
             elif contact_code not in sample_contacts(code):
-                problems.append(_cell(source, row, "contact_code", m("contact_not_in_sample", contact=contact_code,
+                problems.append(_cell(source, row, "contact_code", t("survey.contact_not_in_sample", contact=contact_code,
                                                                      customer=code, year=year)))
         cat_text = text(cells.get("category"))
         category = CATEGORY_WORDS.get(cat_text.lower()) if cat_text else None
         if not cat_text:
-            problems.append(_cell(source, row, "category", m("required")))
+            problems.append(_cell(source, row, "category", t("survey.required")))
         elif category is None:
-            problems.append(_cell(source, row, "category", m("bad_category", value=cat_text)))
+            problems.append(_cell(source, row, "category", t("survey.bad_category", value=cat_text)))
         item = text(cells.get("item"))
         if not item:
-            problems.append(_cell(source, row, "item", m("required")))
+            problems.append(_cell(source, row, "item", t("survey.required")))
         elif category == "service":
             phase = PHASE_WORDS.get(item.lower().replace(" ", ""))
             if phase is None:
-                problems.append(_cell(source, row, "item", m("bad_phase", value=item)))
+                problems.append(_cell(source, row, "item", t("survey.bad_phase", value=item)))
             item = phase or item
         raw_score = cells.get("score")
         score = parse_score(raw_score)
         if text(raw_score) == "":
-            problems.append(_cell(source, row, "score", m("required")))
+            problems.append(_cell(source, row, "score", t("survey.required")))
         elif score is None:
-            problems.append(_cell(source, row, "score", m("bad_score", value=text(raw_score))))
+            problems.append(_cell(source, row, "score", t("survey.bad_score", value=text(raw_score))))
         if len(problems) == before and category and score is not None:
             good.append(ResultRow(row, code, contact_code, category, item, score, text(cells.get("comment")) or None))
     return Checked(good, problems)
@@ -185,5 +185,5 @@ def inline_rows(items: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]
 def category_label(category: str, item: str, locale: str | None = None) -> str:
     """How an item is shown: the phase's name for service items, the item itself otherwise."""
     if category == "service":
-        return label("phase", item, locale)
+        return label("survey.phase", item, locale)
     return item

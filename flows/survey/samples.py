@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from engine.errors import Problem
 from engine.paths import output_file
 
-from flows.survey.messages import label, m
+from engine.i18n import label, t
 from flows.survey.org import ContactRow, CustomerRow
 from flows.survey.rules import CONTACT_LEVELS, METHODS, AnnualSurveyRules
 from flows.survey.tables import Column, text
@@ -72,7 +72,7 @@ class Checked:
 
 
 def _cell(source: str, row: int, field: str, reason: str) -> Problem:
-    return Problem(source, row, m("cell", row=row, col=COLUMN[field].label, reason=reason))
+    return Problem(source, row, t("survey.cell", row=row, col=COLUMN[field].label, reason=reason))
 
 
 def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, customer_code: str,
@@ -81,7 +81,7 @@ def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, cus
     """Check a sample list against the rules; `contacts` holds every contact the rows name that exists."""
     problems: list[Problem] = []
     if customer is None:
-        return Checked([], [Problem(source, 0, m("unknown_customer", customer=customer_code))], 0, {})
+        return Checked([], [Problem(source, 0, t("survey.unknown_customer", customer=customer_code))], 0, {})
     required = rules.required_size(customer.annual_revenue_usd)
     seen: dict[str, int] = {}
     good: list[SampleRow] = []
@@ -90,24 +90,24 @@ def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, cus
     for row, cells in rows:
         before = len(problems)
         if "year" in cells and text(cells["year"]) and text(cells["year"]) != str(year):
-            problems.append(_cell(source, row, "year", m("wrong_year", value=text(cells["year"]), year=year)))
+            problems.append(_cell(source, row, "year", t("survey.wrong_year", value=text(cells["year"]), year=year)))
         if "customer_code" in cells and text(cells["customer_code"]) and text(cells["customer_code"]) != customer_code:
             problems.append(_cell(source, row, "customer_code",
-                                  m("row_other_customer", value=text(cells["customer_code"]), customer=customer_code)))
+                                  t("survey.row_other_customer", value=text(cells["customer_code"]), customer=customer_code)))
         code = text(cells.get("contact_code"))
         contact = None
         if not code:
-            problems.append(_cell(source, row, "contact_code", m("required")))
+            problems.append(_cell(source, row, "contact_code", t("survey.required")))
         elif code in seen:
-            problems.append(_cell(source, row, "contact_code", m("duplicate_contact", contact=code, first=seen[code])))
+            problems.append(_cell(source, row, "contact_code", t("survey.duplicate_contact", contact=code, first=seen[code])))
         else:
             seen[code] = row
             contact = contacts.get(code)
             if contact is None:
-                problems.append(_cell(source, row, "contact_code", m("unknown_contact", contact=code)))
+                problems.append(_cell(source, row, "contact_code", t("survey.unknown_contact", contact=code)))
             elif contact.customer_code != customer_code:
                 problems.append(_cell(source, row, "contact_code",
-                                      m("contact_other_customer", contact=code, actual=contact.customer_code,
+                                      t("survey.contact_other_customer", contact=code, actual=contact.customer_code,
                                         customer=customer_code)))
                 contact = None
         if contact is not None:
@@ -117,24 +117,24 @@ def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, cus
         if given_level:
             level = _word(LEVEL_WORDS, given_level)
             if level is None:
-                problems.append(_cell(source, row, "level", m("bad_level", value=given_level)))
+                problems.append(_cell(source, row, "level", t("survey.bad_level", value=given_level)))
             elif contact is not None and contact.level and contact.level != level:
-                problems.append(_cell(source, row, "level", m("level_mismatch", value=given_level,
-                                                              master=label("level", contact.level))))
+                problems.append(_cell(source, row, "level", t("survey.level_mismatch", value=given_level,
+                                                              master=label("survey.level", contact.level))))
         elif contact is not None:
             level = contact.level
             if level not in CONTACT_LEVELS:
-                problems.append(_cell(source, row, "level", m("level_unknown", contact=code)))
+                problems.append(_cell(source, row, "level", t("survey.level_unknown", contact=code)))
                 level = None
         method_text = text(cells.get("method"))
         method = _word(METHOD_WORDS, method_text) if method_text else None
         if not method_text:
-            problems.append(_cell(source, row, "method", m("required")))
+            problems.append(_cell(source, row, "method", t("survey.required")))
         elif method is None:
-            problems.append(_cell(source, row, "method", m("bad_method", value=method_text)))
+            problems.append(_cell(source, row, "method", t("survey.bad_method", value=method_text)))
         elif method not in rules.methods:
-            problems.append(_cell(source, row, "method", m("method_not_allowed", value=label("method", method),
-                                                            allowed="、".join(label("method", x) for x in rules.methods))))
+            problems.append(_cell(source, row, "method", t("survey.method_not_allowed", value=label("survey.method", method),
+                                                            allowed="、".join(label("survey.method", x) for x in rules.methods))))
         if contact is not None and level:
             levels_seen.append(level)  # a typo in another cell must not also show up as a ratio problem
             if len(problems) == before and method:
@@ -142,7 +142,7 @@ def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, cus
     counts = {lv: levels_seen.count(lv) for lv in CONTACT_LEVELS}
     size = belonging
     if size < required:
-        problems.append(Problem(source, 0, m("too_small", size=size, required=required,
+        problems.append(Problem(source, 0, t("survey.too_small", size=size, required=required,
                                              volume=_usd(customer.annual_revenue_usd))))
     total = sum(counts.values())
     if total:
@@ -150,7 +150,7 @@ def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, cus
             ratio = rules.levels[lv]
             share = counts[lv] / total
             if abs(share - ratio) > rules.tolerance + 1e-9:
-                problems.append(Problem(source, 0, m("bad_ratio", level=label("level", lv), share=share * 100,
+                problems.append(Problem(source, 0, t("survey.bad_ratio", level=label("survey.level", lv), share=share * 100,
                                                      n=counts[lv], total=total, ratio=ratio * 100,
                                                      tol=rules.tolerance * 100,
                                                      low=max(0.0, ratio - rules.tolerance) * 100,
@@ -210,7 +210,7 @@ def write_export(path: Path, lists: list[dict[str, Any]], locale: str) -> int:
     for lst in lists:
         for e in lst["entries"]:
             ws.append([lst["year"], lst["customer_code"], lst["customer_name"], e["contact_code"], e["name"],
-                       e.get("title"), label("level", e["level"], locale), label("method", e["method"], locale),
+                       e.get("title"), label("survey.level", e["level"], locale), label("survey.method", e["method"], locale),
                        e.get("phone"), e.get("email")])
             n += 1
     for col, width in zip("ABCDEFGHIJ", (8, 12, 24, 14, 12, 20, 8, 10, 16, 26)):

@@ -24,7 +24,7 @@ from engine.runtime import Runtime
 from flows.survey import org, results, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
-from flows.survey.messages import label, m
+from engine.i18n import fmt_percent, label, t
 from flows.survey.rules import CALLBACK_ITEMS, SurveyRules, load_survey_rules
 from flows.survey.sampling import decide
 from flows.survey.tables import read_rows, rejected, text
@@ -66,10 +66,10 @@ class ProjectDecision:
     duplicate: bool = False
 
     def summary(self) -> str:
-        args = dict(project=self.project, reason=label("reason", self.reason), draw=self.draw, rate=self.rate)
+        args = dict(project=self.project, reason=label("survey.reason", self.reason), draw=self.draw, rate=fmt_percent(self.rate))
         if self.selected:
-            return m("project_drawn", instance=self.instance, state=self.state, **args)
-        return m("project_skipped", **args)
+            return t("survey.project_drawn", instance=self.instance, state=self.state, **args)
+        return t("survey.project_skipped", **args)
 
 
 _INSERT_DRAW = """
@@ -93,20 +93,20 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
     with rt.db.read() as tx:
         project = org.project(tx, project_code)
         if project is None:
-            raise UnknownSurveyRecord(m("unknown_project", project=project_code))
+            raise UnknownSurveyRecord(t("survey.unknown_project", project=project_code))
         customer = org.customer(tx, project.customer_code)
         if customer is None:
-            raise UnknownSurveyRecord(m("project_no_customer", project=project_code, customer=project.customer_code))
+            raise UnknownSurveyRecord(t("survey.project_no_customer", project=project_code, customer=project.customer_code))
         named = None
         if contact:
             named = org.contact(tx, contact)
             if named is None:
-                raise UnknownSurveyRecord(m("unknown_contact", contact=contact))
+                raise UnknownSurveyRecord(t("survey.unknown_contact", contact=contact))
             if named.customer_code != customer.code:
-                raise MCRError(m("contact_not_of_customer", contact=contact, customer=customer.code))
+                raise MCRError(t("survey.contact_not_of_customer", contact=contact, customer=customer.code))
         owner = org.employee(tx, customer.owner_emp_no)
         if owner is None:
-            raise UnknownSurveyRecord(m("no_owner_email", customer=customer.code, owner=customer.owner_emp_no))
+            raise UnknownSurveyRecord(t("survey.no_owner_email", customer=customer.code, owner=customer.owner_emp_no))
         boss = org.employee(tx, owner.supervisor_emp_no)
         has_contacts = bool(named or org.contacts_of_customer(tx, customer.code))
         calendar = org.calendar_of(tx, customer.office_code, rt.calendars)
@@ -114,7 +114,7 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
                           "WHERE project_code = :p", {"p": project_code})
     decision = decide(project_code, project.level, policy)
     if existing is None and decision.selected and not has_contacts:
-        raise MCRError(m("no_contact", customer=customer.code))
+        raise MCRError(t("survey.no_contact", customer=customer.code))
     with rt.db.tx() as tx:
         if not project.closed:
             tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
@@ -135,7 +135,7 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
         "supervisor": boss.emp_no if boss else None, "supervisor_name": boss.name if boss else None,
         "supervisor_email": boss.email if boss else None, "named_contact": named.code if named else None,
         "calendar": calendar, "locale": owner.locale or "zh-CN",
-        "draw_reason": label("reason", out.reason, owner.locale), "reason": out.reason, "draw": out.draw,
+        "draw_reason": label("survey.reason", out.reason, owner.locale), "reason": out.reason, "draw": out.draw,
         "rate": out.rate, "low_score_below": policy.low_score_below, "gap_days": policy.same_contact_gap_days,
     }
     started = rt.start(PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
@@ -168,11 +168,11 @@ def _project_instance(rt: Runtime, project_code: str) -> int:
                       {"p": project_code})
         known = org.project(tx, project_code)
     if known is None:
-        raise UnknownSurveyRecord(m("unknown_project", project=project_code))
+        raise UnknownSurveyRecord(t("survey.unknown_project", project=project_code))
     if draw is not None and not draw[0]:
-        raise NoCallbackNeeded(m("project_not_drawn", project=project_code, reason=label("reason", draw[1]),
-                                 draw=draw[2], rate=draw[3]))
-    raise UnknownSurveyRecord(m("project_no_callback", project=project_code))
+        raise NoCallbackNeeded(t("survey.project_not_drawn", project=project_code, reason=label("survey.reason", draw[1]),
+                                 draw=draw[2], rate=fmt_percent(draw[3])))
+    raise UnknownSurveyRecord(t("survey.project_no_callback", project=project_code))
 
 
 def record_project_callback(rt: Runtime, *, principal: Principal, project: str | None = None, instance: int | None = None,
@@ -213,23 +213,23 @@ def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _S
     existing = _instance(rt, ACTIVITY_FLOW, f"activity:{activity_code}")
     if existing is not None:
         return {"instance": existing[0], "state": existing[1], "duplicate": True,
-                "message": m("activity_duplicate", activity=activity_code, instance=existing[0], state=existing[1])}
+                "message": t("survey.activity_duplicate", activity=activity_code, instance=existing[0], state=existing[1])}
     with rt.db.read() as tx:
         act = org.activity(tx, activity_code)
         if act is None:
-            raise UnknownSurveyRecord(m("unknown_activity", activity=activity_code))
+            raise UnknownSurveyRecord(t("survey.unknown_activity", activity=activity_code))
         if act.type not in policy.types:
-            raise NoCallbackNeeded(m("activity_type_off", activity=activity_code, type=act.type,
+            raise NoCallbackNeeded(t("survey.activity_type_off", activity=activity_code, type=act.type,
                                      types=", ".join(policy.types)))
         if act.status == "cancelled":
-            raise NoCallbackNeeded(m("activity_cancelled", activity=activity_code))
+            raise NoCallbackNeeded(t("survey.activity_cancelled", activity=activity_code))
         invited = org.contacts(tx, org.invitees(tx, activity_code))
         if not invited:
-            raise NoCallbackNeeded(m("activity_no_invitees", activity=activity_code))
+            raise NoCallbackNeeded(t("survey.activity_no_invitees", activity=activity_code))
         customer = org.customer(tx, act.customer_code)
         inviter = org.employee(tx, act.inviter_emp_no)
         if inviter is None:
-            raise UnknownSurveyRecord(m("no_owner_email", customer=act.customer_code, owner=act.inviter_emp_no))
+            raise UnknownSurveyRecord(t("survey.no_owner_email", customer=act.customer_code, owner=act.inviter_emp_no))
         boss = org.employee(tx, inviter.supervisor_emp_no)
         calendar = org.calendar_of(tx, customer.office_code if customer else None, rt.calendars)
     cal = rt.calendars.get(calendar)
@@ -250,7 +250,7 @@ def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _S
     res = rt.start(ACTIVITY_FLOW, data, actor=actor, subject=f"activity:{activity_code}")
     return {"instance": res.instance_id, "state": res.to_state, "duplicate": res.duplicate,
             "due_at": data["due_at"], "contacts": sorted(invited),
-            "message": m("activity_started", activity=activity_code, instance=res.instance_id, n=len(invited),
+            "message": t("survey.activity_started", activity=activity_code, instance=res.instance_id, n=len(invited),
                          due=data["due_at"][:16].replace("T", " "))}
 
 
@@ -260,7 +260,7 @@ def record_activity_callback(rt: Runtime, *, principal: Principal, activity: str
     if instance is None:
         found = _instance(rt, ACTIVITY_FLOW, f"activity:{activity}")
         if found is None:
-            raise UnknownSurveyRecord(m("activity_no_callback", activity=activity))
+            raise UnknownSurveyRecord(t("survey.activity_no_callback", activity=activity))
         instance = found[0]
     payload: dict[str, Any] = {"contact": contact}
     if score is not None:
@@ -281,19 +281,19 @@ def record_callback(rt: Runtime, *, principal: Principal, project: str | None = 
         with rt.db.read() as tx:
             row = tx.one("SELECT flow FROM flow_instance WHERE id = :i", {"i": instance})
         if row is None or row[0] not in (PROJECT_FLOW, ACTIVITY_FLOW):
-            raise UnknownSurveyRecord(m("unknown_instance", instance=instance))
+            raise UnknownSurveyRecord(t("survey.unknown_instance", instance=instance))
         flow = row[0]
     elif project:
         flow = PROJECT_FLOW
     elif activity:
         flow = ACTIVITY_FLOW
     else:
-        raise MCRError(m("need_target"))
+        raise MCRError(t("survey.need_target"))
     if flow == PROJECT_FLOW:
         return record_project_callback(rt, principal=principal, project=project, instance=instance, scores=scores,
                                        comment=comment, reached=reached)
     if not contact:
-        raise MCRError(m("need_contact"))
+        raise MCRError(t("survey.need_contact"))
     return record_activity_callback(rt, principal=principal, activity=activity, instance=instance, contact=contact,
                                     score=score, comment=comment, reached=reached)
 
@@ -306,7 +306,7 @@ def ensure_year(rt: Runtime, year: int, *, principal: Principal = _SYSTEM) -> in
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is not None:
         if found[1] == "closed":
-            raise MCRError(m("year_closed", year=year))
+            raise MCRError(t("survey.year_closed", year=year))
         return found[0]
     return rt.start(ANNUAL_FLOW, {"year": int(year)}, actor=principal.actor, principal=principal,
                     subject=f"annual:{year}").instance_id
@@ -341,7 +341,7 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
     if checked.problems:
         raise rejected(source, checked.problems)
     if published:
-        raise MCRError(m("sample_published", customer=customer, year=year))
+        raise MCRError(t("survey.sample_published", customer=customer, year=year))
     instance = ensure_year(rt, year, principal=principal)
     rt.send(instance, "submit_list", actor=principal.actor, principal=principal,
             payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]})
@@ -350,7 +350,7 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
                      {"y": year, "c": customer})
     return {"customer": customer, "year": year, "size": row[0], "required": row[1], "revision": row[2],
             "status": row[3], "instance": instance, **checked.counts,
-            "message": m("sample_saved", customer=customer, year=year, size=row[0], revision=row[2])}
+            "message": t("survey.sample_saved", customer=customer, year=year, size=row[0], revision=row[2])}
 
 
 def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
@@ -386,14 +386,14 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Princ
 
     lists = sample_lists(rt, year, customers, statuses=("accepted", "exported"))
     if not lists:
-        raise MCRError(m("nothing_to_export", year=year))
+        raise MCRError(t("survey.nothing_to_export", year=year))
     path = Path(path)
     n = samples.write_export(path, lists, locale or current())
     instance = ensure_year(rt, year, principal=principal)
     codes = [lst["customer_code"] for lst in lists]
     rt.send(instance, "export", actor=principal.actor, principal=principal, payload={"customers": codes, "file": str(path)})
     return {"file": str(path), "lists": len(lists), "contacts": n, "customers": codes,
-            "message": m("exported", lists=len(lists), n=n, file=path)}
+            "message": t("survey.exported", lists=len(lists), n=n, file=path)}
 
 
 def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path | str | None = None,
@@ -416,14 +416,14 @@ def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path |
         payload = {"rows": rows, "source": source}
     rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload)
     return {"rows": len(checked.rows), "customers": checked.customers, "instance": instance,
-            "message": m("results_imported", rows=len(checked.rows), customers=len(checked.customers),
+            "message": t("survey.results_imported", rows=len(checked.rows), customers=len(checked.customers),
                          list=", ".join(checked.customers))}
 
 
 def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any]:
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is None:
-        raise UnknownSurveyRecord(m("year_closed", year=year))
+        raise UnknownSurveyRecord(t("survey.year_closed", year=year))
     res = rt.send(found[0], "close", actor=principal.actor, principal=principal)
     return {"instance": res.instance_id, "state": res.to_state}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.errors import ImportRejected, Problem
 
-from flows.survey.messages import m
+from engine.i18n import t
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Sheet:
 
 
 def rejected(source: str, problems: list[Problem]) -> ImportRejected:
-    return ImportRejected(problems, header=m("rejected", file=source, n=len(problems)))
+    return ImportRejected(problems, header=t("survey.rejected", file=source, n=len(problems)))
 
 
 def _read_csv(source: str, raw: bytes) -> list[list[Any]]:
@@ -62,11 +62,11 @@ def _read_csv(source: str, raw: bytes) -> list[list[Any]]:
         except UnicodeDecodeError:
             continue
     else:  # pragma: no cover - gb18030 decodes any byte string
-        raise rejected(source, [Problem(source, 0, m("undecodable"))])
+        raise rejected(source, [Problem(source, 0, t("survey.undecodable"))])
     try:
         return [row for row in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:
-        raise rejected(source, [Problem(source, 0, m("bad_file", reason=str(exc)))]) from exc
+        raise rejected(source, [Problem(source, 0, t("survey.bad_file", reason=str(exc)))]) from exc
 
 
 def _read_xlsx(source: str, raw: bytes, sheet: str | None) -> list[list[Any]]:
@@ -75,7 +75,7 @@ def _read_xlsx(source: str, raw: bytes, sheet: str | None) -> list[list[Any]]:
     try:
         wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise rejected(source, [Problem(source, 0, m("bad_file", reason=str(exc) or type(exc).__name__))]) from exc
+        raise rejected(source, [Problem(source, 0, t("survey.bad_file", reason=str(exc) or type(exc).__name__))]) from exc
     try:
         ws = wb[sheet] if sheet and sheet in wb.sheetnames else wb.worksheets[0]
         return [list(r) for r in ws.iter_rows(values_only=True)]
@@ -92,12 +92,12 @@ def read_rows(path: Path | str, columns: tuple[Column, ...], *, sheets: tuple[st
     suffix = path.suffix.lower()
     allowed = (".xlsx", ".xlsm") if xlsx_only else (".csv", ".txt", ".xlsx", ".xlsm")
     if suffix not in allowed:
-        raise rejected(source, [Problem(source, 0, m("file_type", suffix=path.suffix or path.name,
+        raise rejected(source, [Problem(source, 0, t("survey.file_type", suffix=path.suffix or path.name,
                                                        allowed=", ".join(allowed)))])
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise rejected(source, [Problem(source, 0, m("file_missing", reason=exc.strerror or str(exc)))]) from exc
+        raise rejected(source, [Problem(source, 0, t("survey.file_missing", reason=exc.strerror or str(exc)))]) from exc
     if suffix in (".xlsx", ".xlsm"):
         sheet_name = None
         if sheets:
@@ -118,7 +118,7 @@ def bind(source: str, cells: list[list[Any]], columns: tuple[Column, ...]) -> Sh
     """Find the header (the first non-empty row) and map each data row to {field: value}."""
     header_at = next((i for i, r in enumerate(cells) if any(_blank(c) is False for c in r)), None)
     if header_at is None:
-        raise rejected(source, [Problem(source, 0, m("empty_file"))])
+        raise rejected(source, [Problem(source, 0, t("survey.empty_file"))])
     lookup = {normalise_header(h): c for c in columns for h in (*c.zh, *c.en)}
     problems: list[Problem] = []
     bound: dict[str, int] = {}
@@ -127,15 +127,15 @@ def bind(source: str, cells: list[list[Any]], columns: tuple[Column, ...]) -> Sh
             continue
         col = lookup.get(normalise_header(text))
         if col is None:
-            problems.append(Problem(source, header_at + 1, m("unknown_column", col=str(text).strip(),
+            problems.append(Problem(source, header_at + 1, t("survey.unknown_column", col=str(text).strip(),
                                                              known="、".join(c.label for c in columns))))
         elif col.field in bound:
-            problems.append(Problem(source, header_at + 1, m("duplicate_column", col=col.label)))
+            problems.append(Problem(source, header_at + 1, t("survey.duplicate_column", col=col.label)))
         else:
             bound[col.field] = idx
     missing = [c.label for c in columns if c.required and c.field not in bound]
     if missing:
-        problems.append(Problem(source, header_at + 1, m("missing_columns", cols="、".join(missing))))
+        problems.append(Problem(source, header_at + 1, t("survey.missing_columns", cols="、".join(missing))))
     if problems:
         raise rejected(source, problems)
     rows: list[tuple[int, dict[str, Any]]] = []
@@ -145,7 +145,7 @@ def bind(source: str, cells: list[list[Any]], columns: tuple[Column, ...]) -> Sh
             continue
         rows.append((i + 1, {f: (r[idx] if idx < len(r) else None) for f, idx in bound.items()}))
     if not rows:
-        raise rejected(source, [Problem(source, header_at + 1, m("no_rows"))])
+        raise rejected(source, [Problem(source, header_at + 1, t("survey.no_rows"))])
     return Sheet(source, header_at + 1, bound, rows)
 
 

@@ -86,6 +86,8 @@ def _seed(url: str, env: dict[str, str], workdir: Path) -> Database:
     clock = FakeClock(datetime.fromisoformat(FAKE_NOW))
     for emp in rest:
         accounts.add_account(db, emp, PASSWORD, clock=clock)
+    subprocess.run([MCR, "issue", "cases", "load"], env=env, cwd=workdir, check=True, capture_output=True,
+                   timeout=60)  # the shipped handling guides, for the case-library search
     return db
 
 

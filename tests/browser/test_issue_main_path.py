@@ -83,7 +83,12 @@ def main_path(server: LiveServer, new_page: Callable[..., Any]) -> None:
     link = region.locator(f"[data-testid=inbox] a[href$='/issues/{issue}']")
     assert link.count() == 1
     link.click()
+    region.wait_for_selector("[data-testid=diagram] svg")  # Mermaid drew the flow, current state marked
+    assert region.locator("[data-testid=diagram] svg .current").count() >= 1
     region.click("[data-testid=open-resolve]")
+    region.fill("[data-testid=case-search]", "光模块")  # the case library answers as one types
+    region.locator("[data-testid=case-hits] [data-case-code]").first.click()
+    assert region.locator("[data-testid=case-code]").input_value().startswith("G-")
     region.fill("textarea[name=solution]", "更换光模块并调整散热")
     region.click("[data-testid=do-resolve]")
     region.wait_for_load_state()
@@ -126,6 +131,12 @@ def test_peer_contact_by_url_is_refused_and_audited(server: LiveServer, new_page
     assert "K-MID1" not in page.locator("main").inner_text() or "孙经理" not in page.content()
     own = page.goto(f"{server.url}/contacts/K-BIG1")
     assert own is not None and own.status == 200
+    # the customer list holds only what 李经理 may see, and narrows as he types
+    page.goto(f"{server.url}/customers")
+    listed = page.locator("[data-testid=customers] tbody tr")
+    assert "C-BIG" in listed.first.inner_text() and "C-MID" not in page.locator("main").inner_text()
+    page.fill("[data-testid=customer-search]", "不存在的客户")
+    page.wait_for_selector("[data-testid=customers]", state="detached")
     qa = as_user(new_page, server, "HQ-QA")
     qa.goto(f"{server.url}/audit?key=K-MID1&outcome=refused")
     rows = qa.locator("[data-testid=audit] tbody tr")
@@ -158,6 +169,18 @@ def test_form_submitted_twice_is_applied_once(server: LiveServer, new_page: Call
     assert first.status == 303 and second.status == 303
     assert server.history_count(issue, "note") == 1
 
+    # the open-issue form sent twice: one issue, both answers lead to it
+    page.goto(f"{server.url}/issues/new")
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    nonce = page.locator("input[name=client_event_id]").first.input_value()
+    fields = {"csrf_token": token, "client_event_id": nonce, "customer": "C-BIG", "contact": "K-BIG1",
+              "title": "双击提交的问题", "type": "technical", "severity": "normal", "source": "hotline"}
+    answers = [page.request.post(f"{server.url}/issues/new", form=fields, max_redirects=0) for _ in range(2)]
+    assert [a.status for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    with server.db.read() as tx:
+        assert tx.one("SELECT COUNT(*) FROM itr_issue WHERE title = :t", {"t": "双击提交的问题"})[0] == 1
+
 
 def test_refusals_are_pages_in_the_users_language_and_the_language_choice_is_kept(
         server: LiveServer, new_page: Callable[..., Any]) -> None:
@@ -189,7 +212,9 @@ def test_refusals_are_pages_in_the_users_language_and_the_language_choice_is_kep
 def test_phone_width_nav_is_usable_and_the_body_does_not_overflow(server: LiveServer,
                                                                   new_page: Callable[..., Any]) -> None:
     page = as_user(new_page, server, "SZ-AM1", width=375, height=740)
-    for path in ("/inbox", "/customers", "/customers/C-BIG", "/issues"):
+    issue = open_issue(page, server.url, "手机上登记的问题", severity="normal")
+    for path in ("/inbox", "/customers", "/customers/C-BIG", "/issues", "/issues/new", f"/issues/{issue}",
+                 "/contacts/K-BIG1"):
         page.goto(server.url + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} overflows the 375 px body by {overflow} px"

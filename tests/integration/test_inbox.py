@@ -97,3 +97,27 @@ def test_inbox_page_and_api_show_the_same_items(rt: Runtime, clock: FakeClock) -
     with TestClient(create_app(rt, WebSettings())) as client:
         api = client.get("/api/inbox", headers={"Authorization": f"Bearer {token}"}).json()
         assert [i["link"] for i in api["items"]] == ["/issues/1", "/issues/2"] and api["counts"] == {"issue": 2}
+
+
+def test_an_issue_without_a_handler_waits_in_the_queue_of_its_level(rt: Runtime, clock: FakeClock) -> None:
+    now = to_us(clock.now())
+    seed_issues(rt.db, first=1, count=1, state="dispatched", handler=None, at_us=now)
+    seed_issues(rt.db, first=2, count=1, state="escalated_region", handler=None, at_us=now)
+    with rt.db.tx() as tx:
+        tx.execute("UPDATE itr_issue SET region_code = 'R-SOUTH'")
+        tx.execute("UPDATE itr_issue SET level = 'region' WHERE id = 2")
+    assert kinds(rt, "SZ-H2") == [("queue", 1)]
+    assert kinds(rt, "R-H1") == [("queue", 2)]
+    assert kinds(rt, "GZ-H1") == [] and kinds(rt, "SZ-AM1") == []
+
+
+def test_every_kind_a_provider_gives_has_a_label_in_both_languages() -> None:
+    from engine import i18n
+    from engine.inbox import KINDS
+    from flows.planning.inbox import ASSIGNMENTS as PLANNING
+    from flows.survey.inbox import ASSIGNMENTS as SURVEY
+
+    assert {a.kind for a in PLANNING + SURVEY} | {"issue", "queue", "close", "callback", "qa", "major_incident",
+                                                  "care"} <= set(KINDS)
+    for kind in KINDS:
+        assert i18n.has(f"web.kind.{kind}", "zh-CN") and i18n.has(f"web.kind.{kind}", "en"), kind

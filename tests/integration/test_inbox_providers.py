@@ -4,7 +4,7 @@ exists in the shipped flows, and an open instance reaches the person its data na
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -64,7 +64,11 @@ def test_open_instances_reach_the_people_their_data_names(db: Database, clock: F
     assert [(i.kind, i.instance_id) for i in inbox(rt, principal=principal_of(rt, "SZ-SUP"), now=now).items] == [
         ("card_review", 105)]
     assert inbox(rt, principal=principal_of(rt, "SZ-AM2"), now=now).items == []
+    item = {"key": "birthday:K-BIG1:2026", "kind": "birthday", "contact": "K-BIG1", "contact_name": "张总",
+            "customer_name": "鹏城电信", "day": "2026-11-27"}
+    _instance(db, 107, "care_digest", "sent", {"emp": "SZ-AM1", "items": [item]}, t)
     with db.tx() as tx:
-        tx.execute("INSERT INTO care_reminder (item_key, recipient_emp_no, kind, digest_day, at_us) "
-                   "VALUES ('birthday:K-BIG1:2026', 'SZ-AM1', 'birthday', :d, :t)", {"d": now.date(), "t": t})
-    assert ("care", None) in [(i.kind, i.instance_id) for i in inbox(rt, principal=principal_of(rt, "SZ-AM1")).items]
+        tx.execute("INSERT INTO care_reminder (item_key, recipient_emp_no, kind, digest_day, digest_instance_id, at_us) "
+                   "VALUES ('birthday:K-BIG1:2026', 'SZ-AM1', 'birthday', :d, 107, :t)", {"d": now.date(), "t": t})
+    care = [i for i in inbox(rt, principal=principal_of(rt, "SZ-AM1")).items if i.kind == "care"]
+    assert [(i.title, i.link, i.detail) for i in care] == [("生日问候 · 鹏城电信 张总", "/contacts/K-BIG1", "2026-11-27")]

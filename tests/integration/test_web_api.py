@@ -94,8 +94,12 @@ def test_sign_in_sets_an_httponly_lax_session_cookie_and_me_answers(client: Test
     cookie = res.headers["set-cookie"]
     assert "mcr_session=" in cookie and "HttpOnly" in cookie and "samesite=lax" in cookie.lower()
     assert "Secure" not in cookie  # plain http on loopback
-    me = client.get("/api/me").json()
-    assert me["emp_no"] == "SZ-H1" and me["via"] == "web" and me["roles"] == ["issue_handler"]
+    me = client.get("/api/me")
+    assert me.json()["emp_no"] == "SZ-H1" and me.json()["via"] == "web" and me.json()["roles"] == ["issue_handler"]
+    assert me.headers["x-frame-options"] == "DENY" and me.headers["x-content-type-options"] == "nosniff"
+    sign_in(client, "SZ-H1")
+    with rt.db.read() as tx:  # signing in again replaced the session instead of adding one
+        assert tx.one("SELECT COUNT(*) FROM auth_session WHERE emp_no = 'SZ-H1'")[0] == 1
     client.post("/signout", data={"csrf_token": session_csrf(rt, "SZ-H1")}, follow_redirects=False)
     assert client.get("/api/me").status_code == 401
 
@@ -192,6 +196,9 @@ def test_oversized_request_is_refused_with_413(rt: Runtime) -> None:
     with TestClient(create_app(rt, WebSettings(max_upload_bytes=1024))) as client:
         res = client.post("/api/issues", content=b"x" * 4096, headers={"Content-Type": "application/json"})
     assert res.status_code == 413 and res.json()["error"] == "too_large"
+    with TestClient(create_app(rt, WebSettings(max_upload_bytes=1024))) as client:
+        page = client.post("/password", content=b"x" * 4096, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert page.status_code == 413 and "请求过大（上限 1024 字节）" in page.text and "<html" in page.text
 
 
 def test_an_action_sent_twice_with_one_client_event_id_is_applied_once(client: TestClient, rt: Runtime) -> None:
@@ -201,3 +208,33 @@ def test_an_action_sent_twice_with_one_client_event_id_is_applied_once(client: T
     for _ in range(2):
         assert client.post(f"/api/issues/{issue}/note", json={"text": "已联系客户"}, headers=headers).status_code == 200
     assert [h for h in history(rt, issue) if h[0] == "note"] == [("note", "SZ-HL")]
+
+
+def test_open_list_get_and_search_through_the_api(client: TestClient, rt: Runtime) -> None:
+    token = accounts.issue_token(rt.db, "SZ-HL", clock=rt.clock)
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"customer": "C-BIG", "contact": "K-BIG1", "type": "technical", "severity": "normal", "source": "hotline",
+            "title": "基站光模块告警"}
+    opened = client.post("/api/issues", json=body, headers=auth)
+    assert opened.status_code == 201, opened.text
+    issue = opened.json()["id"]
+    assert [i["id"] for i in client.get("/api/issues", params={"office": "OFF-SZ"}, headers=auth).json()] == [issue]
+    assert client.get(f"/api/issues/{issue}", headers=auth).json()["title"] == "基站光模块告警"
+    assert client.get("/api/cases/search", params={"q": "光模块"}, headers=auth).status_code == 200
+    bad = client.post("/api/issues", json={**body, "severity": "whenever"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["error"] and bad.json()["message"]
+
+
+def test_an_expired_session_sends_pages_to_signin_and_the_api_answers_401(client: TestClient, rt: Runtime) -> None:
+    from datetime import timedelta
+
+    sign_in(client, "SZ-H1")
+    assert client.get("/api/me").status_code == 200
+    rt.clock.advance(timedelta(hours=2))  # idle longer than MCR_SESSION_IDLE_MINUTES (60)
+    res = client.get("/api/me")
+    assert res.status_code == 401 and res.json() == {"error": "session_expired", "message": "登录已过期，请重新登录"}
+    sign_in(client, "SZ-H1")
+    rt.clock.advance(timedelta(hours=2))
+    page = client.get("/password", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/signin?next=/password&expired=1"
+    assert "登录已过期" in client.get(page.headers["location"]).text

@@ -3,13 +3,109 @@ key the code and the templates use present, placeholders agreeing, Babel formatt
 
 from __future__ import annotations
 
+import ast
+import re
 import string
 from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
 
 import jinja2
+import jinja2.ext
 import pytest
 
 from engine import i18n
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMESPACES = ("engine", "cli", "itr", "planning", "survey", "md", "web")
+# A string that looks like a message key: a namespace, then dotted lower-case words (not a file name).
+KEY_LIKE = re.compile(rf"^({'|'.join(NAMESPACES)})\.[a-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+FILE_SUFFIXES = (".yaml", ".yml", ".py", ".html", ".j2", ".json", ".csv", ".po")
+LOOKUPS = {"t", "_", "gettext", "ngettext"}
+NOT_KEYS = {"label", "scenario_command", "import_module"}  # a key prefix; scenario and module names
+
+
+def _is_module(text: str) -> bool:
+    path = ROOT / text.replace(".", "/")
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _func_name(call: ast.Call) -> str:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+
+
+def _literals(node: ast.expr) -> Iterator[ast.expr]:
+    if isinstance(node, ast.IfExp):
+        yield from _literals(node.body)
+        yield from _literals(node.orelse)
+    else:
+        yield node
+
+
+def keys_used_in_python(source: str, filename: str) -> Iterator[tuple[str, int, str, str]]:
+    """(file, line, kind, text) for every message key a Python module names: `exact` for a full key
+    (the first argument of t()/_(), or any call argument or assignment that looks like a key),
+    `prefix` for the fixed start of an f-string key (`t(f"itr.level.{level}")`) or a label() prefix."""
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Call):
+            name = _func_name(node)
+            args = list(node.args) + [k.value for k in node.keywords]
+            first = node.args[0] if node.args else None
+            if name in LOOKUPS and isinstance(first, ast.JoinedStr):  # t(f"itr.level.{level}")
+                head = first.values[0]
+                if isinstance(head, ast.Constant) and isinstance(head.value, str):
+                    yield filename, node.lineno, "prefix", head.value
+            if name in LOOKUPS and isinstance(first, ast.BinOp) and isinstance(first.left, ast.Constant) \
+                    and isinstance(first.left.value, str):  # t("md.w_" + entity)
+                yield filename, node.lineno, "prefix", first.left.value
+            if name == "label" and node.args and isinstance(node.args[0], ast.Constant):
+                yield filename, node.lineno, "prefix", f"{node.args[0].value}."
+            if name in NOT_KEYS:
+                continue
+            for i, arg in enumerate(args):
+                for lit in _literals(arg):
+                    if isinstance(lit, ast.Constant) and isinstance(lit.value, str):
+                        first_of_lookup = i == 0 and name in LOOKUPS and arg is node.args[0]
+                        if first_of_lookup or (KEY_LIKE.match(lit.value) and not lit.value.endswith(FILE_SUFFIXES)
+                                               and not _is_module(lit.value)):
+                            yield filename, lit.lineno, "exact", lit.value
+        elif isinstance(node, ast.Assign):
+            for lit in _literals(node.value):
+                if isinstance(lit, ast.Constant) and isinstance(lit.value, str) and KEY_LIKE.match(lit.value) \
+                        and not lit.value.endswith(FILE_SUFFIXES) and not _is_module(lit.value):
+                    yield filename, lit.lineno, "exact", lit.value
+
+
+def keys_used_in_template(source: str, filename: str) -> Iterator[tuple[str, int, str, str]]:
+    """Every `_("key")`, `gettext("key")`, `ngettext("one", "many", n)` of a Jinja2 template."""
+    env = jinja2.Environment(extensions=["jinja2.ext.i18n"])
+    for lineno, _func, message in jinja2.ext.extract_from_ast(env.parse(source), tuple(LOOKUPS)):
+        for text in (message if isinstance(message, tuple) else (message,)):
+            if text is not None:
+                yield filename, lineno, "exact", text
+
+
+def missing_keys(used: Iterable[tuple[str, int, str, str]], keys: set[str]) -> list[str]:
+    """`file:line: key` for every key used that the catalogue lacks."""
+    out = []
+    for filename, line, kind, text in sorted(used):
+        found = text in keys if kind == "exact" else any(k.startswith(text) for k in keys)
+        if not found:
+            out.append(f"{filename}:{line}: {text}{'…' if kind == 'prefix' else ''}")
+    return out
+
+
+def used_in_repository() -> list[tuple[str, int, str, str]]:
+    used: list[tuple[str, int, str, str]] = []
+    for top in ("engine", "flows"):
+        for path in sorted((ROOT / top).rglob("*")):
+            rel = str(path.relative_to(ROOT))
+            if path.suffix == ".py":
+                used += keys_used_in_python(path.read_text(encoding="utf-8"), rel)
+            elif path.suffix in (".html", ".j2"):
+                used += keys_used_in_template(path.read_text(encoding="utf-8"), rel)
+    return used
 
 
 def placeholders(text: str) -> set[str]:
@@ -26,6 +122,37 @@ def test_every_key_has_a_text_in_both_locales_with_the_same_placeholders() -> No
     assert [k for k in zh if not zh[k].strip() or not en[k].strip()] == []
     assert {k: (placeholders(zh[k]), placeholders(en[k])) for k in zh
             if placeholders(zh[k]) != placeholders(en[k])} == {}
+
+
+@pytest.mark.parametrize("loc", i18n.LOCALES)
+def test_every_key_the_code_and_the_templates_use_is_in_the_catalogue(loc: str) -> None:
+    assert missing_keys(used_in_repository(), set(entries(loc))) == []
+
+
+def test_the_scan_finds_the_keys_of_t_calls_helpers_f_strings_labels_and_templates() -> None:
+    python = (
+        'from engine.i18n import label, t\n'
+        'def f(ctx, level, ok):\n'
+        '    t("itr.unknown_issue", id=1)\n'
+        '    _refuse(ctx, Error, "itr.not_qa" if ok else "itr.no_such_refusal", actor=1)\n'
+        '    t(f"itr.level.{level}")\n'
+        '    t(f"itr.no_such_family.{level}")\n'
+        '    t("w_" + level)\n'
+        '    label("survey.level", level)\n'
+        '    label("survey.no_such_kind", level)\n'
+        '    key = "cli.event_duplicate" if ok else "cli.no_such_line"\n'
+        '    load_rules("itr.yaml")\n'
+        '    scenario_command("itr.open")\n')
+    template = '<h1>{{ _("engine.ended") }}</h1><p>{{ _("web.no_such_title") }}</p>'
+    used = list(keys_used_in_python(python, "fake.py")) + list(keys_used_in_template(template, "fake.html"))
+    assert missing_keys(used, set(entries("en"))) == [
+        "fake.html:1: web.no_such_title", "fake.py:4: itr.no_such_refusal", "fake.py:6: itr.no_such_family.…",
+        "fake.py:7: w_…", "fake.py:9: survey.no_such_kind.…", "fake.py:10: cli.no_such_line"]
+
+
+def test_no_placeholder_is_called_locale_which_t_takes_for_the_language() -> None:
+    assert [k for k, text in entries("en").items() if "locale" in placeholders(text)] == []
+    assert i18n.t("md.unknown_record", "en", what="customer", key="C9") == "customer 'C9' does not exist"
 
 
 def test_keys_are_dotted_and_namespaced_by_the_module_that_speaks() -> None:
@@ -75,6 +202,14 @@ def test_translations_object_serves_jinja_install_gettext_translations() -> None
     env.install_gettext_translations(i18n.translations("en"), newstyle=True)  # type: ignore[attr-defined]
     out = env.from_string('{{ _("survey.report_head", year=2026, avg=3.14159, n=4, customers=2) }}').render()
     assert out == "2026: average 3.14 (4 scores, 2 customers); lowest items:"
+
+
+def test_the_default_language_follows_mcr_locale_even_after_the_catalogue_is_cached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCR_LOCALE", "en")
+    assert i18n.translations().gettext("engine.ended") == "none (the instance has ended)"
+    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
+    assert i18n.translations().gettext("engine.ended") == "无（实例已结束）"
 
 
 MOMENT = datetime(2026, 12, 4, 9, 30, tzinfo=timezone.utc)

@@ -1,6 +1,6 @@
 """inbox indexes: partial indexes over the open issues only, for the my-work inbox (flows/itr/inbox.py).
 
-(handler_emp_no) WHERE resolved_us IS NULL, (submitter_emp_no) WHERE closed_us IS NULL,
+(handler_emp_no) WHERE resolved_us IS NULL AND valid (rejected issues never reach an inbox), (submitter_emp_no) WHERE closed_us IS NULL,
 (care_rep_emp_no) WHERE closed_us IS NULL: they hold open rows alone, so the inbox does not slow
 down as closed issues pile up. On the "itr" branch after 0003_itr.
 
@@ -20,7 +20,7 @@ down_revision = '0003_itr'
 branch_labels = None
 depends_on = None
 
-_INDEXES = (("ix_itr_issue_handler_open", "handler_emp_no", "resolved_us IS NULL"),
+_INDEXES = (("ix_itr_issue_handler_open", "handler_emp_no", "resolved_us IS NULL AND valid"),
             ("ix_itr_issue_submitter_open", "submitter_emp_no", "closed_us IS NULL"),
             ("ix_itr_issue_care_open", "care_rep_emp_no", "closed_us IS NULL"))
 

@@ -26,8 +26,12 @@ def _state_titles(rt: Any, locale: str) -> Any:
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, rt: Runtime, principal: PagePrincipal) -> Response:
     """Everything waiting for this person across every flow, due first, overdue marked."""
-    from engine.inbox import inbox
+    from engine.i18n import t
+    from engine.inbox import KINDS, inbox
+
+    def kind_title(kind: str) -> str:
+        return t(f"web.kind.{kind}", principal.locale) if kind in KINDS else kind
 
     box = inbox(rt, principal=principal)
-    return page(request, "inbox.html", {"inbox": box, "state_title": _state_titles(rt, principal.locale)},
-                principal=principal)
+    return page(request, "inbox.html", {"inbox": box, "state_title": _state_titles(rt, principal.locale),
+                                        "kind_title": kind_title}, principal=principal)

@@ -9,7 +9,7 @@ their own pages and the CLI; this page is read-only for them.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -27,9 +27,29 @@ router = APIRouter()
 CURRENT_STYLE = "fill:#ffd33d,stroke:#9a6700,stroke-width:3px,color:#1f2328,font-weight:bold"
 
 
-def diagram_with_state(text: str, state: str) -> str:
-    """The flow's Mermaid text with `state` highlighted."""
-    return text + f"    classDef current {CURRENT_STYLE}\n    class {state} current\n"
+def diagram_with_state(text: str, state: str, events: Optional[dict[str, str]] = None) -> str:
+    """The flow's Mermaid text (engine/diagram.py) with `state` highlighted.
+
+    For a reader on a page the timer notes and the stay-in-place loops (a note, a progress report)
+    are left out: they repeat on every state and shrink the picture; docs/diagrams.md keeps them.
+    `events` names the transitions in the reader's language (guards are dropped with the name)."""
+    lines = []
+    for line in text.splitlines():
+        parts = line.strip().split()
+        if line.strip().startswith("note right of"):
+            continue
+        if len(parts) >= 3 and parts[1] == "-->" and parts[0] == parts[2].rstrip(":"):
+            continue
+        if events and "-->" in line and ": " in line:
+            head, label = line.split(": ", 1)
+            name = label.split(" ")[0]
+            line = f"{head}: {_label(events.get(name, name))}"
+        lines.append(line)
+    return "\n".join(lines) + f"\n    classDef current {CURRENT_STYLE}\n    class {state} current\n"
+
+
+def _label(text: str) -> str:
+    return text.replace(":", "：").replace('"', "'")
 
 
 def _title(titles: dict[str, str], locale: str, default: str) -> str:
@@ -42,12 +62,19 @@ def _detail(payload: dict[str, Any]) -> str:
     return "; ".join(f"{k}: {v}" for k, v in shown.items())
 
 
+def event_titles(defn: Any, locale: str) -> dict[str, str]:
+    return {e.name: _title(e.title, locale, e.name) for e in defn.events}
+
+
 def history_of(rt: Any, instance_id: int, flow: str, locale: str) -> list[dict[str, Any]]:
     """Every step of the instance, oldest first: when, who, what, from which state to which."""
     from engine.web.pages.common import Names
 
     defn = rt.definitions.get(flow)
-    events = {e.name: _title(e.title, locale, e.name) for e in defn.events}
+    from engine.i18n import t
+
+    events = {"start": t("web.instance.started", locale),
+              **event_titles(defn, locale)}
     states = {s.name: _title(s.title, locale, s.name) for s in defn.states}
     names = Names(rt)
     with rt.db.session() as s:
@@ -93,5 +120,5 @@ def instance_page(request: Request, instance_id: int, rt: Runtime, principal: Pa
                      "created": from_us(inst.created_us), "updated": from_us(inst.updated_us), "version": inst.version},
         "flow_title": defn.title_of(locale), "state_title": _title(state.title, locale, inst.state),
         "facts": facts, "history": history_of(rt, instance_id, inst.flow, locale),
-        "diagram": diagram_with_state(mermaid(defn, locale), inst.state),
+        "diagram": diagram_with_state(mermaid(defn, locale), inst.state, event_titles(defn, locale)),
     }, principal=principal)

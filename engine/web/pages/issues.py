@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from engine.diagram import mermaid
 from engine.web.deps import CsrfChecked, PagePrincipal, Runtime
 from engine.web.pages.common import form_of, opt, page, see_other
-from engine.web.pages.instances import diagram_with_state, history_of
+from engine.web.pages.instances import diagram_with_state, event_titles, history_of
 
 router = APIRouter()
 
@@ -27,16 +27,15 @@ def _itr() -> Any:
 
 def _words(locale: str) -> dict[str, Any]:
     """The ITR words a page shows for codes (levels, reasons, type, severity, source), in `locale`."""
-    from flows.itr.messages import LABELS, reason_title, t
+    from engine import i18n
 
     def level_title(level: Optional[str]) -> str:
-        return t(f"level_{level}", locale=locale) if level else "—"
+        return i18n.t(f"itr.level.{level}", locale=locale) if level else "—"
 
     def label(kind: str, value: Optional[str]) -> str:
-        pair = LABELS[kind].get(str(value))
-        return (pair[1] if locale == "en" else pair[0]) if pair else str(value)
+        return i18n.label(f"itr.{kind}", value, locale)
 
-    return {"level_title": level_title, "reason_title": lambda r: reason_title(r, locale), "label": label}
+    return {"level_title": level_title, "reason_title": lambda r: i18n.label("itr.reason", r, locale), "label": label}
 
 
 # ---------------------------------------------------------------------------------------------- lists
@@ -65,13 +64,24 @@ def _queues_of(rt: Any, principal: Any) -> list[Any]:
     return list(seen.values())
 
 
+OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq", "resolved",
+               "callback_pending", "qa_review")
+PER_STATE = 200  # a page lists at most this many issues of one state
+
+
+def _by_states(rt: Any, principal: Any, states: Any, *, office: Optional[str] = None) -> list[Any]:
+    """The issues in `states` this person may see (the service filters), oldest first within a state."""
+    out: list[Any] = []
+    for state in states:
+        out += _itr().list_issues(rt, principal=principal, state=state, office=office, limit=PER_STATE)
+    return sorted(out, key=lambda i: i.id)
+
+
 @router.get("/issues", response_class=HTMLResponse)
 def issues_page(request: Request, rt: Runtime, principal: PagePrincipal, state: Optional[str] = None) -> Response:
     from engine.i18n import t
 
-    issues = _itr().list_issues(rt, principal=principal, state=state or None, limit=200)
-    if not state:
-        issues = [i for i in issues if i.state not in ("closed", "rejected")]
+    issues = _by_states(rt, principal, [state] if state else OPEN_STATES)
     return page(request, "issues.html", {"issues": issues, "queues": _queues_of(rt, principal), "state": state,
                                          "states": _states(rt, principal.locale),
                                          "heading": t("web.issues.title", locale=principal.locale)},
@@ -86,10 +96,12 @@ def queue_page(request: Request, unit: str, rt: Runtime, principal: PagePrincipa
 
     with rt.db.session() as s:
         u = get_unit(s, unit)
-    level = {"office": "office", "region": "region", "hq": "hq"}.get(u.kind)
-    issues = [i for i in _itr().list_issues(rt, principal=principal, limit=500)
-              if i.state not in ("closed", "rejected", "resolved", "callback_pending", "qa_review")
-              and i.level == level and (level == "hq" or unit in (i.office, i.region))]
+    if u.kind == "office":
+        issues = _by_states(rt, principal, ["received", "dispatched", "handling"], office=unit)
+    elif u.kind == "region":
+        issues = [i for i in _by_states(rt, principal, ["escalated_region"]) if i.region == unit]
+    else:
+        issues = _by_states(rt, principal, ["escalated_hq"])
     return page(request, "issues.html", {"issues": issues, "queues": _queues_of(rt, principal), "state": None,
                                          "states": _states(rt, principal.locale),
                                          "heading": f"{t('web.issues.queue', locale=principal.locale)} · {u.name}"},
@@ -133,7 +145,8 @@ async def open_issue(request: Request, rt: Runtime, principal: PagePrincipal) ->
     svc = _itr()
     fields = {k: opt(form.get(k)) for k in ("customer", "contact", "title", "description", "type", "severity",
                                              "source")}
-    view = svc.open_issue(rt, principal=principal, **{k: v for k, v in fields.items() if v is not None})
+    view = svc.open_issue(rt, principal=principal, client_event_id=form.get("client_event_id"),
+                          **{k: v for k, v in fields.items() if v is not None})
     if view.state == "received":
         svc.dispatch(rt, view.id, principal=principal, client_event_id=f"{form.get('client_event_id')}:dispatch")
     return see_other(f"/issues/{view.id}")
@@ -161,7 +174,8 @@ def issue_page(request: Request, issue_id: int, rt: Runtime, principal: PagePrin
         "issue": issue, "actions": actions, "open_form": open, "reasons": REASONS, "care_reps": care_reps,
         "outlook": svc.escalation_outlook(rt, issue_id, principal=principal) if "escalate" in actions else None,
         "qa_decisions": svc.QA_DECISIONS, **_words(principal.locale),
-        "diagram": diagram_with_state(mermaid(defn, principal.locale), issue.state),
+        "diagram": diagram_with_state(mermaid(defn, principal.locale), issue.state,
+                                      event_titles(defn, principal.locale)),
         "history": history_of(rt, issue_id, "itr_issue", principal.locale),
     }, principal=principal)
 
