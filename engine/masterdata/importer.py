@@ -149,7 +149,7 @@ class FileRows(Sequence[tuple[int, list[Any]]]):
             if number > self.header_row and any(_clean(v) is not None for v in cells):
                 count += 1
                 if count > self.max_rows:
-                    raise _file_problem(self.source, "too_many_rows", limit=self.max_rows)
+                    raise _file_problem(self.source, "md.too_many_rows", limit=self.max_rows)
         self._count = count
         return count
 
