@@ -230,65 +230,73 @@ def kit_content(session: Session, team_code: str, team_name: str, year: int, tie
 def write_kit_workbook(content: KitContent, path: Path) -> Path:
     """Write the pre-filled kit to `path` (parent folders created); returns the path."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    wb = Workbook()
+    # Write-only: rows are streamed as appended (no cell objects for the whole book), so widths,
+    # frozen panes and validations are set before the first row.
+    wb = Workbook(write_only=True)
     head_font = Font(bold=True)
     info_fill = PatternFill("solid", fgColor="EEEEEE")
     input_fill = PatternFill("solid", fgColor="FFF8DC")
+    wrap = Alignment(wrap_text=True, vertical="center")
 
-    def sheet(ws: Any, cols: tuple[KCol, ...]) -> None:
+    def sheet(title: str, cols: tuple[KCol, ...]) -> Any:
+        ws = wb.create_sheet(title)
         for i, c in enumerate(cols):
-            cell = ws.cell(row=1, column=i + 1, value=c.zh + ("*" if c.required and c.input else ""))
-            cell.font = head_font
-            cell.fill = input_fill if c.input else info_fill
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
             ws.column_dimensions[_col_letter(i)].width = c.width
         ws.freeze_panes = "A2"
+        heads = []
+        for c in cols:
+            cell = WriteOnlyCell(ws, value=c.zh + ("*" if c.required and c.input else ""))
+            cell.font, cell.fill, cell.alignment = head_font, input_fill if c.input else info_fill, wrap
+            heads.append(cell)
+        return ws, heads
 
-    ws = wb.active
-    ws.title = ASSESSMENT_SHEET
-    sheet(ws, ASSESSMENT_COLS)
-    idx = {c.key: i + 1 for i, c in enumerate(ASSESSMENT_COLS)}
-    for r, line in enumerate(content.contacts, start=2):
+    ws, heads = sheet(ASSESSMENT_SHEET, ASSESSMENT_COLS)
+    ws.append(heads)
+    keys = [c.key for c in ASSESSMENT_COLS]
+    for line in content.contacts:
         values = {"customer_code": line.customer_code, "customer_name": line.customer_name,
                   "contact_code": line.code, "contact_name": line.name, "title": line.title, "roles": line.roles,
                   "owner": line.owner, "locked": "；".join(line.locked) or None}
         values.update({f"last_{d}": line.last_scores.get(d) for d in DIMENSIONS})
-        for key, value in values.items():
-            ws.cell(row=r, column=idx[key], value=value)
+        ws.append([values.get(k) for k in keys])
 
-    ws = wb.create_sheet(OBJECTIVES_SHEET)
-    sheet(ws, OBJECTIVE_COLS)
-    idx = {c.key: i + 1 for i, c in enumerate(OBJECTIVE_COLS)}
-    for r, cust in enumerate(content.customers, start=2):
-        ws.cell(row=r, column=idx["customer_code"], value=cust["code"])
-        ws.cell(row=r, column=idx["customer_name"], value=cust["name"])
-        ws.cell(row=r, column=idx["tier"], value=cust["tier"])
+    ws, heads = sheet(OBJECTIVES_SHEET, OBJECTIVE_COLS)
+    ws.append(heads)
+    keys = [c.key for c in OBJECTIVE_COLS]
+    for cust in content.customers:
+        values = {"customer_code": cust["code"], "customer_name": cust["name"], "tier": cust["tier"]}
+        ws.append([values.get(k) for k in keys])
 
-    ws = wb.create_sheet(PLAN_SHEET)
-    sheet(ws, PLAN_COLS)
+    ws, heads = sheet(PLAN_SHEET, PLAN_COLS)
     types = DataValidation(type="list", formula1='"' + ",".join(ACTIVITY_TYPE_ZH.values()) + '"', allow_blank=True)
-    ws.add_data_validation(types)
-    types.add(f"{_col_letter([c.key for c in PLAN_COLS].index('activity_type'))}2:"
-              f"{_col_letter([c.key for c in PLAN_COLS].index('activity_type'))}500")
+    column = _col_letter([c.key for c in PLAN_COLS].index("activity_type"))
+    types.add(f"{column}2:{column}500")
+    ws.data_validations.append(types)
+    ws.append(heads)
 
     ws = wb.create_sheet(PROJECTS_SHEET)
-    heads = ("项目编码", "项目名称", "客户编码", "级别", "阶段", "决策日期")
-    for i, h in enumerate(heads):
-        ws.cell(row=1, column=i + 1, value=h).font = head_font
-        ws.column_dimensions[_col_letter(i)].width = (14, 36, 10, 8, 10, 12)[i]
-    level_zh = {"company": "公司级", "region": "地区部级", "office": "代表处级"}
-    for r, p in enumerate(content.projects, start=2):
-        for i, v in enumerate((p.code, p.name, p.customer_code, level_zh.get(p.level, p.level), p.phase,
-                               p.decision_date)):
-            cell = ws.cell(row=r, column=i + 1, value=v)
-            if isinstance(v, date):
-                cell.number_format = "yyyy-mm-dd"
+    for i, width in enumerate((14, 36, 10, 8, 10, 12)):
+        ws.column_dimensions[_col_letter(i)].width = width
     ws.freeze_panes = "A2"
+    row = []
+    for h in ("项目编码", "项目名称", "客户编码", "级别", "阶段", "决策日期"):
+        cell = WriteOnlyCell(ws, value=h)
+        cell.font = head_font
+        row.append(cell)
+    ws.append(row)
+    level_zh = {"company": "公司级", "region": "地区部级", "office": "代表处级"}
+    for p in content.projects:
+        day = WriteOnlyCell(ws, value=p.decision_date)
+        if p.decision_date is not None:
+            day.number_format = "yyyy-mm-dd"
+        ws.append([p.code, p.name, p.customer_code, level_zh.get(p.level, p.level), p.phase, day])
 
     ws = wb.create_sheet(README_SHEET)
+    ws.column_dimensions["A"].width = 120
     scale = "；".join(f"{s} {label}" for s, label in content.scale)
     lines = [
         f"{content.team_name}（{content.team_code}） {content.year} 年客户关系规划三件套",
@@ -300,9 +308,8 @@ def write_kit_workbook(content: KitContent, path: Path) -> Path:
         "",
         f"不要重命名或删除工作表；填好后运行：mcr planning submit {content.team_code} <文件>",
     ]
-    for r, text in enumerate(lines, start=1):
-        ws.cell(row=r, column=1, value=text)
-    ws.column_dimensions["A"].width = 120
+    for text in lines:
+        ws.append([text])
     wb.properties.title = f"{content.team_code} {content.year} 客户关系规划三件套"
     wb.properties.keywords = f"mcr-kit team={content.team_code} year={content.year}"
 
