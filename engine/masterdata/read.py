@@ -27,13 +27,14 @@ SELECT_UNIT_LINKS = "SELECT code, parent_code FROM org_unit"
 SELECT_PERSON = "SELECT emp_no, name, email, unit_code, locale, roles, supervisor_emp_no FROM employee"
 SELECT_CUSTOMER = ("SELECT code, name, tier, office_code, team_code, owner_emp_no, backup_emp_no, "
                    "annual_revenue_usd, industry FROM customer")
-SELECT_CONTACT = "SELECT code, customer_code, name, title, level, phone, email, owner_emp_no, backup_emp_no FROM contact"
+SELECT_CONTACT = ("SELECT code, customer_code, name, title, level, phone, email, owner_emp_no, backup_emp_no "
+                  "FROM contact")
 SELECT_PROJECT = "SELECT code, name, customer_code, level, team_code, closed FROM project"
 SELECT_ACTIVITY = ("SELECT code, type, title, customer_code, project_code, activity_date, inviter_emp_no, status "
                    "FROM marketing_activity")
 SELECT_INVITEES = "SELECT contact_code FROM marketing_activity_invitee WHERE activity_code = :a ORDER BY contact_code"
-SELECT_AUDIT_OF_RECORD = ("SELECT action, at_us, detail FROM masterdata_audit WHERE entity = :entity AND entity_key = :key "
-                          "ORDER BY id")
+SELECT_AUDIT_OF_RECORD = ("SELECT action, at_us, detail FROM masterdata_audit "
+                          "WHERE entity = :entity AND entity_key = :key ORDER BY id")
 
 # Every state of itr_issue.yaml but closed and rejected: the open work a handler carries.
 OPEN_ITR_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq", "resolved",

@@ -114,7 +114,8 @@ def _qa_people(tx: Any, data: dict[str, Any]) -> list[Person]:
     """Process QA (流程QA) nearest to the office: the office's, else the region's, else HQ's."""
     for unit in (data.get("office"), data.get("region"), data.get("hq")):
         if unit:
-            found = MasterData(tx).people_with_role("qa", MasterData(tx).subtree(unit) if unit == data.get("office") else [unit])
+            md = MasterData(tx)
+            found = md.people_with_role("qa", md.subtree(unit) if unit == data.get("office") else [unit])
             if found:
                 return found
     return []
@@ -172,18 +173,19 @@ def callback_score_ok(ctx: Any) -> bool:
 def _queue_handler(ctx: Any, rules: ItrRules, queue: str, requested: Optional[str]) -> Person:
     rule = rules.dispatch.queues[queue]
     office = ctx.data["office"]
-    candidates = MasterData(ctx.tx).people_with_role(rule.role, MasterData(ctx.tx).subtree(office))
+    md = MasterData(ctx.tx)
+    candidates = md.people_with_role(rule.role, md.subtree(office))
     if requested:
         chosen = next((p for p in candidates if p.emp_no == requested), None)
         if chosen is None:
             _refuse(ctx, NoHandler, "itr.not_queue_handler", emp=requested, queue=queue, unit=office)
         return chosen  # type: ignore[return-value]
     if rule.prefer_account_owner:
-        cust = MasterData(ctx.tx).customer(ctx.data["customer"])
+        cust = md.customer(ctx.data["customer"])
         owner = next((p for p in candidates if cust is not None and p.emp_no == cust.owner_emp_no), None)
         if owner is not None:
             return owner
-    chosen = MasterData(ctx.tx).least_loaded(candidates)
+    chosen = md.least_loaded(candidates)
     if chosen is None:
         _refuse(ctx, NoHandler, "itr.no_queue_handler", queue=queue, unit=office, role=rule.role)
     return chosen  # type: ignore[return-value]
@@ -327,7 +329,8 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                 details=details, instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
     else:
         override_by = override_why = None  # within quota: no override needed, none recorded
-    handler = MasterData(ctx.tx).least_loaded(MasterData(ctx.tx).people_with_role(rules.dispatch.upper_role, [target_unit]))
+    md = MasterData(ctx.tx)
+    handler = md.least_loaded(md.people_with_role(rules.dispatch.upper_role, [target_unit]))
     if handler is None and not automatic:
         _refuse(ctx, NoHandler, "itr.no_upper_handler", level=t(f"itr.level.{to_level}"), unit=target_unit,
                 role=rules.dispatch.upper_role)
@@ -552,10 +555,11 @@ def _callback_decision(ctx: Any) -> dict[str, Any]:
 
 
 def _agents(tx: Any, data: dict[str, Any], role: str) -> list[Person]:
-    found = MasterData(tx).people_with_role(role, MasterData(tx).subtree(data["office"]))
+    md = MasterData(tx)
+    found = md.people_with_role(role, md.subtree(data["office"]))
     if found:
         return found
-    submitter = MasterData(tx).person(data["submitter"])
+    submitter = md.person(data["submitter"])
     return [submitter] if submitter else []
 
 

@@ -165,12 +165,13 @@ def unit_tz(tx: Any, runtime: Any, code: str) -> Any:
 
 def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_code: str, now: datetime,
                  kind: Optional[str] = None, types: Optional[list[str]] = None) -> ItrReport:
-    unit = MasterData(tx).unit(unit_code)
+    md = MasterData(tx)
+    unit = md.unit(unit_code)
     if unit is None or unit.kind not in ("office", "region", "hq"):
         raise ItrUsageError(t("itr.report_unit", code=unit_code, kind="office / region / hq"))
     tz = unit_tz(tx, runtime, unit.code)
     start, end, kind = period_bounds(period, tz, kind)
-    offices = [u.code for u in MasterData(tx).units_of_kind("office", under=unit.code)] if unit.kind != "office" else [unit.code]
+    offices = [u.code for u in md.units_of_kind("office", under=unit.code)] if unit.kind != "office" else [unit.code]
     marks, params = _in("o", offices)
     p = {**params, "s": to_us(start), "e": to_us(end), "now": to_us(now), "yes": True, "no": False}
     in_offices = f"i.office_code IN ({marks})"
@@ -201,9 +202,9 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
     # Self-resolution per office (and per region above them) over the period.
     rates: list[UnitRate] = []
     for code in offices:
-        rates.append(_unit_rate(tx, rules, MasterData(tx).unit(code), "office_code", p, type_filter))  # type: ignore[arg-type]
-    regions = ([MasterData(tx).region_of(unit.code)] if unit.kind == "office" else
-               [unit] if unit.kind == "region" else MasterData(tx).units_of_kind("region", under=unit.code))
+        rates.append(_unit_rate(tx, rules, md.unit(code), "office_code", p, type_filter))  # type: ignore[arg-type]
+    regions = ([md.region_of(unit.code)] if unit.kind == "office" else
+               [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
     for region in regions:
         if region is not None:
             rates.append(_unit_rate(tx, rules, region, "region_code", p, type_filter))

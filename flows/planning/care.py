@@ -195,7 +195,8 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         emp = people.get(cust.owner_emp_no)
         if emp is None or not emp.supervisor_emp_no:
             continue
-        since = known.get((cust.code, emp.emp_no)) or MasterData.of_session(session).audit_since("customer", cust.code, emp.emp_no, tz)
+        since = known.get((cust.code, emp.emp_no)) or \
+            MasterData.of_session(session).audit_since("customer", cust.code, emp.emp_no, tz)
         if since is None:
             continue
         end, flag = rotation_flag_day(since, care.rotation.years, care.rotation.flag_days_ahead)

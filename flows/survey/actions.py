@@ -334,18 +334,18 @@ def publish_results(ctx: Any) -> None:
     t = SampleList.__table__
     from flows.survey.report import customer_summary
 
+    md = MasterData(tx)
     for code in checked.customers:
         tx.run(update(t).where(t.c.year == year, t.c.customer_code == code)
                .values(status="published", published_us=to_us(ctx.now)))
-        c = MasterData(tx).customer(code)
+        c = md.customer(code)
         mine = [r for r in checked.rows if r.customer_code == code]
         summary = customer_summary(mine)
         team = {}  # the account manager, the backup (B角) and the manager's supervisor, once each
-        for person in (MasterData(tx).person(c.owner_emp_no), MasterData(tx).person(c.backup_emp_no),
-                       MasterData(tx).supervisor(c.owner_emp_no)):
+        for person in (md.person(c.owner_emp_no), md.person(c.backup_emp_no), md.supervisor(c.owner_emp_no)):
             if person is not None and person.email:
                 team.setdefault(person.email.lower(), person)
-        contact_names = {k: v.name for k, v in MasterData(tx).contacts([r.contact_code for r in mine if r.contact_code]).items()}
+        contact_names = {k: v.name for k, v in md.contacts([r.contact_code for r in mine if r.contact_code]).items()}
         for person in team.values():
             ctx.mail("survey_results_published", person.email, locale=person.locale,
                      dedupe_key=f"results:{year}:{code}:{import_id}", customer={"code": c.code, "name": c.name},

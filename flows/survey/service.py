@@ -226,7 +226,8 @@ def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _S
                                      types=", ".join(policy.types)))
         if act.status == "cancelled":
             raise NoCallbackNeeded(t("survey.activity_cancelled", activity=activity_code))
-        invited = MasterData(tx).contacts(MasterData(tx).invitees(activity_code))
+        md = MasterData(tx)
+        invited = md.contacts(md.invitees(activity_code))
         if not invited:
             raise NoCallbackNeeded(t("survey.activity_no_invitees", activity=activity_code))
         customer = MasterData(tx).customer(act.customer_code)
