@@ -528,17 +528,16 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
 
 
 def _register_plugins() -> None:
-    """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
+    """Commands contributed by the engine's modules and by every installed flow family (engine/plugins.py)."""
     import importlib
 
-    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that module is not part of this build
-            raise
-        mod.register(app)
+    from engine import plugins
+
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli"):
+        importlib.import_module(module).register(app)
+    for plugin in plugins.plugins():
+        if plugin.cli:
+            plugins.resolve(plugin.cli)(app)
 
 
 def main() -> None:
