@@ -15,7 +15,7 @@ from engine.clock import FakeClock, to_us
 from engine.db import Database
 from engine.errors import EventNotAllowed, MCRError
 from engine.runtime import Runtime
-from engine import contacts
+from engine import contacts, plugins
 from flows.survey import contact_gap, service
 from flows.survey.errors import InvalidScore, NoCallbackNeeded, NotInvited, SurveyRefused, UnknownSurveyRecord
 from flows.survey.fixtures import insert_org, standard_org
@@ -115,6 +115,24 @@ def test_a_low_score_opens_an_itr_improvement_issue_in_the_same_step(rt: Runtime
     assert flow == ("itr_issue", "received")
     assert (bool(cb[0]), *cb[1:5]) == (True, 4, 1, 2, 4)
     assert json.loads(cb[5]) == ["delivery", "solution"] and cb[6] == issue and cb[7] == "交付延期"
+
+
+def test_without_the_itr_family_a_low_score_is_recorded_and_opens_nothing(db: Database, clock: FakeClock) -> None:
+    itr = plugins.get("itr")
+    assert itr is not None
+    plugins.unregister("itr")  # a build without ITR: the survey never names ITR's modules or tables
+    try:
+        runtime = build_runtime(db, clock=clock, migrate=False)
+        insert_org(db, standard_org())
+        service.project_closed(runtime, "P-REG", principal=principal_of(runtime, "E6"), contact="C1-K01")
+        view = service.record_callback(runtime, principal=principal_of(runtime, "E6"), project="P-REG",
+                                       scores=scores(delivery=2))
+    finally:
+        plugins.register(itr)
+    assert "itr_issue" not in {d.name for d in runtime.definitions.by_key.values()}
+    assert view["state"] == "done" and view["low_items"] == ["delivery"] and view["improvement_issue"] is None
+    with db.read() as tx:
+        assert tx.one("SELECT COUNT(*) FROM itr_issue")[0] == 0
 
 
 def test_scores_at_or_above_the_threshold_open_nothing(rt: Runtime, db: Database) -> None:
