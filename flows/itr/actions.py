@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from sqlalchemy import update
 
-from engine.clock import from_us, to_us
+from engine.clock import to_us
 from engine.contacts import last_callback_at, planned_callbacks
 from engine.masterdata.settings import MasterDataRules
 from engine.registry import action, guard, launcher
