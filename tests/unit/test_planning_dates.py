@@ -44,30 +44,16 @@ def test_deadline_on_a_make_up_workday_stays() -> None:
     assert kit_deadline(2029, KitRules(), cal) == date(2029, 3, 31)
 
 
-def test_kit_schedule_reminds_14_7_1_days_before_at_nine_and_escalates_7_days_after() -> None:
+def test_kit_schedule_is_due_at_six_and_escalates_7_days_after() -> None:
+    # The reminders are the flow's own list timer (tests/unit/test_timer_forms.py checks their instants).
     s = kit_schedule(2027, KitRules(), CN)
-    local = [at.astimezone(CN.tz) for _, at in s.reminders]
-    assert [(d, t.date(), t.hour) for (d, _), t in zip(s.reminders, local)] == [
-        (14, date(2027, 3, 17), 9), (7, date(2027, 3, 24), 9), (1, date(2027, 3, 30), 9)]
     assert s.deadline_at.astimezone(CN.tz) == datetime(2027, 3, 31, 18, 0, tzinfo=CN.tz)
     assert s.escalate_at.astimezone(CN.tz) == datetime(2027, 4, 7, 18, 0, tzinfo=CN.tz)
 
 
-def test_a_reminder_on_a_day_off_moves_to_the_workday_before() -> None:
-    s = kit_schedule(2029, KitRules(), CN)  # deadline Fri 30 Mar 2029; 7 days before = Fri 23 Mar
-    days = [at.astimezone(CN.tz).date() for _, at in s.reminders]
-    assert days == [date(2029, 3, 16), date(2029, 3, 23), date(2029, 3, 29)]
-    s = kit_schedule(2027, KitRules(reminder_days_before=[4]), CN)  # 27 Mar 2027 is a Saturday
-    assert s.reminders[0][1].astimezone(CN.tz).date() == date(2027, 3, 26)
-
-
-def test_two_reminders_rolled_onto_the_same_workday_are_sent_once() -> None:
-    # Deadline Sat 28 Feb 2026, a make-up workday (调休); 14 days before is Sat 14 Feb, also a make-up
-    # workday; 7 days before (21 Feb) lies in the Spring Festival holiday and rolls back to 14 Feb too.
+def test_a_deadline_on_a_make_up_saturday_stays_in_the_schedule() -> None:
     s = kit_schedule(2026, KitRules(deadline="02-28"), CN)
     assert s.deadline == date(2026, 2, 28)
-    assert [(d, at.astimezone(CN.tz).date()) for d, at in s.reminders] == [(14, date(2026, 2, 14)),
-                                                                         (1, date(2026, 2, 27))]
 
 
 def test_check_due_counts_a_make_up_saturday_as_a_workday() -> None:
