@@ -27,7 +27,7 @@ def load_calendar_registry(rules: Path | None = None) -> Any:
 def build_runtime(db: Database | None = None, *, clock: Clock | None = None,
                   flows: list[Path] | None = None, rules: Path | None = None,
                   definitions: DefinitionSet | None = None, migrate: bool = True) -> Runtime:
-    db = db or Database()
+    db = db or Database(create=False)  # only `mcr init` and `mcr serve` create a database
     db.check()
     if migrate:
         db.upgrade()

@@ -150,7 +150,9 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
     from engine.docgen import diagrams_markdown
     from engine.rules import flows_dir
 
-    output.write_text(diagrams_markdown(load_definitions(path or flows_dir())), encoding="utf-8")
+    from engine.paths import output_file
+
+    output_file(output).write_text(diagrams_markdown(load_definitions(path or flows_dir())), encoding="utf-8")
     typer.echo(str(output))
 
 

@@ -5,8 +5,9 @@ The engine's own rows (timer, launch_run, outbox) are the truth; APScheduler onl
 
 * `sweep`   — a one-shot job at the next due timer, moved earlier whenever a step in this
               process arms an earlier timer (`Runtime.on_timer_armed`), re-planned after each run;
-* `rescan`  — every MCR_RESCAN_S seconds (default 30): re-reads the next due time (timers armed
-              by another process, e.g. `mcr event send`), runs missed launches, delivers mail;
+* `rescan`  — MCR_RESCAN_S seconds (default 30) after the previous one ended: re-reads the next
+              due time (timers armed by another process, e.g. `mcr event send`), runs missed
+              launches, wakes the mail thread;
 * `launch`  — a one-shot job at the next launch occurrence, re-planned after each run.
 
 Mail is not an APScheduler job: one `mcr-mail` thread delivers, woken by the sweep and the
@@ -30,7 +31,6 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.clock import SystemClock
 from engine.db import fault_from
@@ -65,13 +65,12 @@ class EngineScheduler:
             self._mail_thread = threading.Thread(target=self._mail_loop, name="mcr-mail", daemon=True)
             self._mail_thread.start()
         self.scheduler.start()
-        self.scheduler.add_job(self._rescan, IntervalTrigger(seconds=self.rescan.total_seconds()),
-                               id="rescan", next_run_time=SystemClock().now())
+        self._plan_rescan(SystemClock().now())
         self._plan_launch()
 
     def shutdown(self, mail_grace: float = 10.0) -> None:
-        self.scheduler.shutdown(wait=True)
         self._stopping.set()
+        self.scheduler.shutdown(wait=True)
         self._mail_wanted.set()
         if self._mail_thread is not None:
             # A batch still running after the grace is abandoned with the process: every mail the
@@ -126,6 +125,18 @@ class EngineScheduler:
             # Look again when such a lease can have run out, instead of spinning.
             due = now + min(self.runtime.lease, self.rescan)
         self.wake_at(due)
+
+    def _plan_rescan(self, when: datetime) -> None:
+        # A one-shot job that plans the next one when it ends (not an interval): a rescan that takes
+        # longer than the interval (a big launch) delays the next one instead of overlapping it.
+        self.scheduler.add_job(self._rescan_job, DateTrigger(run_date=when), id="rescan", replace_existing=True)
+
+    def _rescan_job(self) -> None:
+        try:
+            self._rescan()
+        finally:
+            if not self._stopping.is_set():
+                self._plan_rescan(SystemClock().now() + self.rescan)
 
     def _rescan(self) -> None:
         try:

@@ -22,7 +22,7 @@ _STDIN = typer.Option(False, "--password-stdin", help="read the password from st
 def _database():  # type: ignore[no-untyped-def]
     from engine.db import Database
 
-    db = Database()
+    db = Database(create=False)  # a typo in the path must not create an empty database
     db.check()
     db.upgrade()
     return db

@@ -137,8 +137,14 @@ def test_mcr_prints_a_refusal_on_one_line_and_exits_1(tmp_path: Path) -> None:
     env = dict(os.environ, MCR_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}",
                PREFECT_HOME=str(tmp_path / "prefect"))
     env.pop("MCR_LOCALE", None)
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "survey", "project-closed", "P-NONE"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    closed = [sys.executable, "-m", "engine.cli", "survey", "project-closed", "P-NONE"]
+    # Before `mcr init` there is no database, and a flow command does not create one.
+    res = subprocess.run(closed, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and res.stderr.strip().startswith("错误: 没有数据库文件")
+    assert not (tmp_path / "cli.db").exists()
+    assert subprocess.run([sys.executable, "-m", "engine.cli", "init"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120).returncode == 0
+    res = subprocess.run(closed, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 1
     assert res.stderr.strip() == "错误: 未知项目「P-NONE」（主数据中没有）"
     assert "Traceback" not in res.stderr
