@@ -24,7 +24,7 @@ from engine.errors import InvalidDefinition, MCRError, Problem, UnknownFlow
 from engine.registry import Registry, registry as default_registry
 from engine.timespec import (Anchor, Condition, Duration, Recurrence, TimeSpecError, has_rules_ref, parse_anchor,
                              parse_condition, parse_duration, parse_recurrence, rules_refs, timer_text)
-from engine.yamlsrc import YamlSyntaxError, load_yaml, validation_problems
+from engine.yamlsrc import YamlSyntaxError, load_yaml, parse_yaml, validation_problems
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
@@ -522,10 +522,12 @@ def _check_graph(defn: FlowDefinition, path: str) -> list[Problem]:
 # Loading
 
 
-def parse_definition(path: Path, reg: Registry | None = None) -> tuple[FlowDefinition | None, list[Problem]]:
+def parse_definition(path: Path, reg: Registry | None = None,
+                     text: str | None = None) -> tuple[FlowDefinition | None, list[Problem]]:
+    """Parse and check a flow file — or `text`, a version's stored source, read as if it were at `path`."""
     reg = reg or default_registry
     try:
-        raw = load_yaml(path)
+        raw = load_yaml(path) if text is None else parse_yaml(text, path)
     except YamlSyntaxError as exc:
         return None, [exc.problem]
     if not isinstance(raw, dict):
@@ -536,7 +538,7 @@ def parse_definition(path: Path, reg: Registry | None = None) -> tuple[FlowDefin
     except ValidationError as exc:
         return None, validation_problems(path, raw, exc)
     defn.source_file = str(path)
-    defn.source_text = path.read_text(encoding="utf-8")
+    defn.source_text = path.read_text(encoding="utf-8") if text is None else text
     defn.template_dir = str(path.parent / "templates")
     problems = _check(defn, raw, str(path), reg)
     if not problems:

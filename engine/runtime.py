@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
@@ -212,9 +213,33 @@ class Runtime:
                                    {"n": defn.name, "v": defn.version, "d": defn.digest, "s": defn.source_text,
                                     "f": defn.source_file})
                 self._registered.add(defn.key)
+            problems.extend(self._load_stored_versions(tx))
         if problems:
             raise InvalidDefinition(problems)
         self.register_rules()
+
+    def _load_stored_versions(self, tx: Tx) -> list[Any]:
+        """Versions no longer in the flow files that running instances started on: loaded from their stored
+        source, so raising a flow's version never strands an instance (it finishes on its own version)."""
+        from engine.definition import parse_definition
+
+        problems: list[Any] = []
+        rows = tx.all("SELECT d.name, d.version, d.source, d.source_file FROM flow_definition d "
+                      "WHERE EXISTS (SELECT 1 FROM flow_instance i WHERE i.flow = d.name "
+                      "AND i.flow_version = d.version AND i.ended_us IS NULL)")
+        latest = {}
+        for n, v in self.definitions.by_key:
+            latest[n] = max(v, latest.get(n, v))
+        for name, version, source, source_file in rows:
+            if (name, version) in self.definitions.by_key or version >= latest.get(name, 0):
+                continue  # loaded from its file, or a flow (or a newer version) the files no longer have
+            defn, found = parse_definition(Path(source_file), self.registry, text=source)
+            if defn is None or found:
+                problems.extend(found)
+                continue
+            self.definitions.add(defn)
+            self._registered.add(defn.key)
+        return problems
 
     def register_rules(self, actor: str = "system") -> PinnedRules:
         """Register the rules folder as it is now; instances started from here on run on it (audited)."""

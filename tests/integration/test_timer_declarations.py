@@ -158,3 +158,17 @@ def test_two_items_on_the_same_instant_are_armed_once(rt: Runtime, db: Database,
     iid = rt.start("alarm", {"deadline": deadline_in(rt, 30).isoformat()}, actor="a").instance_id
     assert sorted(pending(db, iid)) == ["r1", "r2"]
 
+
+
+def test_raising_the_version_keeps_a_running_instance_on_its_stored_version(
+        rt: Runtime, db: Database, clock: FakeClock, tmp_path: Path) -> None:
+    old = rt.start("alarm", {"deadline": deadline_in(rt, 30).isoformat()}, actor="a").instance_id
+    flow = tmp_path / "flows" / "alarm.yaml"
+    flow.write_text(FLOW.replace("version: 1", "version: 2").replace("  - name: r\n", "  - name: reminder\n"),
+                    encoding="utf-8")
+    again = Runtime(db, load_definitions(tmp_path / "flows"), clock=clock, worker_id="w1")
+    again.register_definitions()  # version 1 is gone from the files; the running instance needs it
+    assert again.send(old, "start_work", actor="a").to_state == "working"
+    assert sorted(pending(db, old)) == ["r1", "r2", "r3"]  # armed by version 1's timers
+    new = again.start("alarm", {"deadline": deadline_in(rt, 30).isoformat()}, actor="a").instance_id
+    assert sorted(pending(db, new)) == ["reminder1", "reminder2", "reminder3"]
