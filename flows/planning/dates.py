@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar as _cal
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from lunardate import LunarDate
 
@@ -53,19 +53,9 @@ def kit_schedule(year: int, kit: KitRules, cal: Any) -> KitSchedule:
     return KitSchedule(deadline, deadline_at, deadline_at + timedelta(days=kit.escalate_to_sales_management_days))
 
 
-def check_schedule(start: datetime, due_business_days: int, reminders_before: Iterable[int],
-                   cal: Any) -> dict[str, Any]:
-    """Due instant (N business days after `start`) and reminder instants (N business days before due)."""
-    due = cal.add_business_days(start, due_business_days)
-    local = due.astimezone(cal.tz)
-    out: dict[str, Any] = {"due_at": due.isoformat(), "remind_at": {}}
-    for i, n in enumerate(reminders_before):
-        d = local.date()
-        for _ in range(n):
-            d = cal.roll_to_workday(d - timedelta(days=1), "backward")
-        out["remind_at"][f"r{i + 1}"] = datetime.combine(d, local.timetz().replace(tzinfo=None), cal.tz) \
-            .astimezone(timezone.utc).isoformat()
-    return out
+def check_due(start: datetime, due_business_days: int, cal: Any) -> datetime:
+    """When a check started at `start` is due: N business days later (its reminders are flow timers)."""
+    return cal.add_business_days(start, due_business_days)
 
 
 # ----------------------------------------------------------------------------------------- periods

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import pytest
 
 from engine.calendar import BusinessCalendar, CalendarSpec, builtin_registry
-from flows.planning.dates import (birthday_in_year, cadence_days_for, check_schedule, festivals_in,
+from engine.timespec import parse_anchor
+from flows.planning.dates import (birthday_in_year, cadence_days_for, check_due, festivals_in,
                                   festivals_to_remind, half_of, kit_deadline, kit_schedule, lunar_to_solar,
                                   previous_period, quarter_bounds, quarter_key, rotation_flag_day, visit_status,
                                   week_key)
@@ -60,10 +61,12 @@ def test_check_due_counts_a_make_up_saturday_as_a_workday() -> None:
     # 2026: 1–8 Oct off (National Day and Mid-Autumn), Sat 10 Oct a make-up workday (调休): the 10
     # business days from Thu 1 Oct are 9, 10, 12, 13, 14, 15, 16, 19, 20, 21 Oct (22 Oct without 调休).
     start = datetime(2026, 10, 1, 9, 0, tzinfo=CN.tz)
-    out = check_schedule(start, 10, [3, 1], CN)
-    assert datetime.fromisoformat(out["due_at"]).astimezone(CN.tz) == datetime(2026, 10, 21, 9, 0, tzinfo=CN.tz)
-    reminders = [datetime.fromisoformat(v).astimezone(CN.tz).date() for v in out["remind_at"].values()]
-    assert reminders == [date(2026, 10, 16), date(2026, 10, 20)]
+    due = check_due(start, 10, CN)
+    assert due.astimezone(CN.tz) == datetime(2026, 10, 21, 9, 0, tzinfo=CN.tz)
+    # the flows' reminder timers: "{item} business days before data.due_at" for the rules items [3, 1]
+    reminders = [parse_anchor(f"{n} business days before data.due_at").resolve({"due_at": due.isoformat()}, start,
+                                                                                CN, CN.tz) for n in (3, 1)]
+    assert [r.astimezone(CN.tz).date() for r in reminders if r] == [date(2026, 10, 16), date(2026, 10, 20)]
 
 
 # ----------------------------------------------------------------------------------------- festivals
