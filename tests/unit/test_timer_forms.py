@@ -166,3 +166,14 @@ def test_the_kit_reminders_land_at_nine_on_the_workday_on_or_before_n_days_ahead
     due = parse_anchor(text).resolve({"deadline": deadline.isoformat()}, datetime(2025, 12, 1, tzinfo=CN.tz), CN, CN.tz)
     assert due is not None and due.astimezone(CN.tz) == datetime.combine(expected, datetime.min.time().replace(hour=9),
                                                                           CN.tz)
+
+
+def test_the_diagrams_show_each_timers_source_condition_and_group() -> None:
+    from engine.diagram import mermaid
+
+    defs = load_definitions(ROOT / "flows")
+    itr, kit = mermaid(defs.get("itr_issue")), mermaid(defs.get("planning_kit"))
+    assert ("note right of handling: ⏱ progress after 1 hour, every 1 hour, when data.major_incident → "
+            "progress_report [group open_issue]") in itr
+    assert ("note right of issued: ⏱ r1…N each rules.planning.kit.reminder_days_before, at (item) days before "
+            "data.deadline (rules.planning.kit.reminder_time), on a workday, once → remind [group deadline]") in kit
