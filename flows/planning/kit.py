@@ -100,8 +100,6 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     path = safe_join(folder or kit_dir(), year, f"{team}-{year}-客户关系规划三件套.xlsx")
     write_kit_workbook(content, path)
     head = info.head
-    timers = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(schedule.reminders)}
-    timers.update(overdue=schedule.deadline_at.isoformat(), escalate=schedule.escalate_at.isoformat())
     data = {
         "team": team, "team_name": info.name, "year": year,
         "office": info.office_code, "office_name": info.office_name,
@@ -113,8 +111,7 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         "contacts": len(content.contacts), "projects": len(content.projects),
         "kit_path": str(path), "kit_link": kit_link(path),
         "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
-        "remind_days": {f"r{i + 1}": d for i, (d, _) in enumerate(schedule.reminders)},
-        "timers": timers,
+        "escalate_at": schedule.escalate_at.isoformat(),
         "review_after": f"{rules.kit.review_reminder_business_days} business days",
         "calendar": info.calendar, "locale": info.locale,
         "submissions": 0, "reviews": 0,
