@@ -22,6 +22,8 @@ from engine.cli_usage import LocalizedGroup
 from engine.clock import from_us
 from engine.errors import MCRError
 from engine.i18n import t
+from engine.rules_cli import rules_app
+from engine.tables import print_table
 
 app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False, cls=LocalizedGroup)
@@ -39,6 +41,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
 calendars_app = typer.Typer(help="工作日历 / business calendars", no_args_is_help=True)
 app.add_typer(calendars_app, name="calendars")
+app.add_typer(rules_app, name="rules")
 
 
 TIMER_STATUSES = ("pending", "fired", "skipped", "cancelled")
@@ -52,6 +55,11 @@ AS_OPTION = typer.Option(None, "--as", help="代该员工执行（工号）；�
 
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _cols(*keys: str) -> list[str]:
+    """Column headers of a list table, in the process locale (`cli.col.<key>`)."""
+    return [t(f"cli.col.{k}") for k in keys]
 
 
 def _ts(us: int | None) -> str:
@@ -196,10 +204,9 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
     if as_json:
         _echo_json(items)
         return
-    for i in items:
-        typer.echo(f"#{i['id']}\t{i['flow']} v{i['flow_version']}\t{i['state']}\tversion {i['version']}\t"
-                   f"{i['subject'] or '-'}\t{i['updated']}")
-    if not items:
+    if not print_table(_cols("id", "flow", "state", "version", "subject", "updated"),
+                       ([f"#{i['id']}", f"{i['flow']} v{i['flow_version']}", i["state"], i["version"],
+                         i["subject"] or "-", i["updated"]] for i in items)):
         typer.echo(t("cli.nothing"))
 
 
@@ -307,9 +314,9 @@ def timers_list(status: Optional[str] = typer.Option("pending", "--status", help
     if as_json:
         _echo_json(items)
         return
-    for i in items:
-        typer.echo(f"{i['id']}\t#{i['instance']}\t{i['name']} -> {i['event']}\t{i['status']}\tdue {i['due']}\t{i['note'] or ''}")
-    if not items:
+    if not print_table(_cols("id", "instance", "timer", "status", "due", "note"),
+                       ([i["id"], f"#{i['instance']}", f"{i['name']} -> {i['event']}", i["status"], i["due"], i["note"]]
+                        for i in items)):
         typer.echo(t("cli.nothing"))
 
 
@@ -334,9 +341,8 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
     if as_json:
         _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
         return
-    for r in rows:
-        typer.echo(f"{r.id}\t{r.status}\t{r.recipient}\t{r.subject}\tattempts {r.attempts}\t{r.last_error or ''}")
-    if not rows:
+    if not print_table(_cols("id", "status", "recipient", "mail_subject", "attempts", "error"),
+                       ([r.id, r.status, r.recipient, r.subject, r.attempts, r.last_error] for r in rows)):
         typer.echo(t("cli.nothing"))
 
 
