@@ -110,11 +110,11 @@ def init() -> None:
 def flows_validate(path: Optional[Path] = typer.Argument(None, help="flow file or folder (default: the shipped flows/)")) -> None:
     """Validate flow definitions; prints file:line: message for each problem, exit 1 if any."""
     from engine.definition import flow_files, load_definitions
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    root = path or flows_dir()
-    defs = load_definitions(root)
-    files = len(flow_files(root)) if root.exists() else 0
+    roots = [path] if path else flow_folders()
+    defs = load_definitions(*roots)
+    files = sum(len(flow_files(root)) for root in roots if root.exists())
     typer.echo(t("cli.flows_ok", files=files, flows=len(defs),
                  states=sum(len(d.states) for d in defs.by_key.values()),
                  transitions=sum(len(d.transitions) for d in defs.by_key.values())))
@@ -125,9 +125,9 @@ def flows_list(path: Optional[Path] = typer.Option(None, "--path")) -> None:
     """List loaded flows with version, states and source file."""
     from engine.definition import load_definitions
     from engine.i18n import locale
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    defs = load_definitions(path or flows_dir())
+    defs = load_definitions(*([path] if path else flow_folders()))
     for d in sorted(defs.by_key.values(), key=lambda d: d.key):
         typer.echo(f"{d.name}\tv{d.version}\t{d.title_of(locale())}\t{len(d.states)} states\t{d.source_file}")
 
@@ -139,9 +139,9 @@ def flows_show(name: str, format: str = typer.Option("text", "--format", help="t
     from engine import diagram
     from engine.definition import load_definitions
     from engine.i18n import locale
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    defn = load_definitions(path or flows_dir()).get(name)
+    defn = load_definitions(*([path] if path else flow_folders())).get(name)
     if format == "mermaid":
         typer.echo(diagram.mermaid(defn, locale()), nl=False)
     elif format == "text":
@@ -156,11 +156,11 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
     """Write the Mermaid diagram of every flow into one Markdown file (default docs/diagrams.md)."""
     from engine.definition import load_definitions
     from engine.docgen import diagrams_markdown
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
     from engine.paths import output_file
 
-    output_file(output).write_text(diagrams_markdown(load_definitions(path or flows_dir())), encoding="utf-8")
+    output_file(output).write_text(diagrams_markdown(load_definitions(*([path] if path else flow_folders()))), encoding="utf-8")
     typer.echo(str(output))
 
 
@@ -215,9 +215,9 @@ def _known_flow_and_state(flow: Optional[str], state: Optional[str]) -> None:
     if flow is None and state is None:
         return
     from engine.definition import load_definitions
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    defs = list(load_definitions(flows_dir()).by_key.values())
+    defs = list(load_definitions(*flow_folders()).by_key.values())
     names = sorted({d.name for d in defs})
     if flow is not None and flow not in names:
         raise MCRError(t("cli.unknown_choice", option="--flow", value=flow, allowed=", ".join(names)))
@@ -536,17 +536,16 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
 
 
 def _register_plugins() -> None:
-    """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
+    """Commands contributed by the engine's modules and by every installed flow family (engine/plugins.py)."""
     import importlib
 
-    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that module is not part of this build
-            raise
-        mod.register(app)
+    from engine import plugins
+
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli"):
+        importlib.import_module(module).register(app)
+    for plugin in plugins.plugins():
+        if plugin.cli:
+            plugins.resolve(plugin.cli)(app)
 
 
 def main() -> None:

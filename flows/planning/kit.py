@@ -20,7 +20,7 @@ from engine.auth.principal import Principal
 from engine.errors import MCRError
 from engine.masterdata import service
 from engine.paths import safe_join
-from flows.planning import org
+from engine.masterdata.read import MasterData
 from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, kit_link, start_and_kick
 from flows.planning.dates import kit_schedule
 from engine import i18n
@@ -93,16 +93,16 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     tiers = list(tiers) if tiers is not None else kit_tiers(rules)
     md_rules = load_masterdata_rules()
     with runtime.db.session() as session:
-        info = org.team_info(session, team)
+        info = MasterData.of_session(session).team(team)
+        if info is None:
+            raise service.UnknownRecord(i18n.t("md.unknown_record", what=i18n.t("md.w_unit"), key=team))
         content = kit_content(session, team, info.name, year, tiers, md_rules)
-        sales = org.sales_management(session, rules.kit.sales_management_emails)
+        sales = MasterData.of_session(session).sales_management(rules.kit.sales_management_emails)
     cal = runtime.calendars.get(info.calendar)
     schedule = kit_schedule(year, rules.kit, cal)
     # The team code comes from imported data: joined through the one guard against leaving the folder.
     path = safe_join(folder or kit_dir(), year, f"{team}-{year}-客户关系规划三件套.xlsx")
     head = info.head
-    timers = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(schedule.reminders)}
-    timers.update(overdue=schedule.deadline_at.isoformat(), escalate=schedule.escalate_at.isoformat())
     data = {
         "team": team, "team_name": info.name, "year": year,
         "office": info.office_code, "office_name": info.office_name,
@@ -114,8 +114,7 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         "contacts": len(content.contacts), "projects": len(content.projects),
         "kit_path": str(path), "kit_link": kit_link(path),
         "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
-        "remind_days": {f"r{i + 1}": d for i, (d, _) in enumerate(schedule.reminders)},
-        "timers": timers,
+        "escalate_at": schedule.escalate_at.isoformat(),
         "review_after": f"{rules.kit.review_reminder_business_days} business days",
         "calendar": info.calendar, "locale": info.locale,
         "submissions": 0, "reviews": 0,

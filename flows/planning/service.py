@@ -35,10 +35,10 @@ def _team(who: Principal, data: dict[str, Any], rt: Any) -> bool:
 
 
 def _is_employee(rt: Any, emp_no: str) -> bool:
-    from flows.planning import org
+    from engine.masterdata.read import MasterData
 
     with rt.db.read() as tx:
-        return org.tx_employee(tx, emp_no) is not None
+        return MasterData(tx).person(emp_no) is not None
 
 
 # (flow, event) → who may send it; the same predicates the flows' actions call.
