@@ -43,6 +43,14 @@ def flows_dir() -> Path:
     return Path(os.environ.get("MCR_FLOWS_DIR") or PRODUCT_ROOT / "flows")
 
 
+def flow_folders() -> list[Path]:
+    """What a runtime loads: `MCR_FLOWS_DIR` when set, else the flow folder of every installed family."""
+    from engine import plugins
+
+    override = os.environ.get("MCR_FLOWS_DIR")
+    return [Path(override)] if override else plugins.flow_folders()
+
+
 _validated: dict[tuple[str, str, str], Any] = {}
 
 

@@ -31,6 +31,7 @@ from engine.auth.principal import Principal
 from engine.errors import MCRError, NotPermitted, NotVisible
 from engine.masterdata import audit
 from engine.i18n import t
+from engine.masterdata.read import MasterData, Person, Unit
 from engine.masterdata.models import (DIMENSION_ZH, SENSITIVE_CONTACT_FIELDS, ActivityInvitee, ActivityType,
                                       Assessment, Contact, Customer, Dimension, Employee, MarketingActivity, OrgUnit,
                                       Project, ProjectLevel, SponsorCadence, SponsorPairing, TierChange, UnitKind)
@@ -222,9 +223,15 @@ def _unit(u: OrgUnit) -> UnitInfo:
     return UnitInfo.model_validate(u)
 
 
-def _employee(e: Employee) -> EmployeeInfo:
+def _employee(e: Employee | Person) -> EmployeeInfo:
+    roles = e.roles if isinstance(e, Person) else e.role_set
     return EmployeeInfo(emp_no=e.emp_no, name=e.name, email=e.email, unit_code=e.unit_code,
-                        supervisor_emp_no=e.supervisor_emp_no, locale=e.locale, roles=sorted(e.role_set))
+                        supervisor_emp_no=e.supervisor_emp_no, locale=e.locale, roles=sorted(roles))
+
+
+def _unit_of(u: Unit) -> UnitInfo:
+    return UnitInfo(code=u.code, kind=u.kind, name=u.name, parent_code=u.parent_code, calendar=u.calendar,
+                    timezone=u.timezone)
 
 
 def _customer(c: Customer) -> CustomerInfo:
@@ -267,8 +274,8 @@ def _activity(session: Session, a: MarketingActivity) -> ActivityInfo:
 
 
 def find_employee(session: Session, emp_no: str) -> EmployeeInfo | None:
-    row = session.exec(select(Employee).where(Employee.emp_no == emp_no)).first()
-    return _employee(row) if row else None
+    found = MasterData.of_session(session).person(emp_no)
+    return _employee(found) if found else None
 
 
 def get_employee(session: Session, emp_no: str) -> EmployeeInfo:
@@ -320,20 +327,10 @@ def get_unit(session: Session, code: str) -> UnitInfo:
 
 def unit_path(session: Session, code: str) -> list[UnitInfo]:
     """The units from the company (hq) down to `code`, inclusive."""
-    # Up the parent links one indexed look-up at a time (the depth is 4), not the whole org chart per call.
-    path: list[UnitInfo] = []
-    seen: set[str] = set()
-    node: Optional[str] = code
-    while node is not None and node not in seen:
-        row = session.exec(select(OrgUnit).where(OrgUnit.code == node)).first()
-        if row is None:
-            break
-        path.append(_unit(row))
-        seen.add(node)
-        node = row.parent_code
+    path = MasterData.of_session(session).unit_path(code)
     if not path:
         raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
-    return list(reversed(path))
+    return [_unit_of(u) for u in path]
 
 
 def _ancestor(session: Session, code: str, kind: UnitKind) -> UnitInfo | None:
@@ -369,21 +366,9 @@ def employees_with_role(session: Session, role: str, unit_code: Optional[str] = 
 
     E.g. the issue handlers of an office: `employees_with_role(s, "issue_handler", "OFF-SZ")`.
     """
-    units: Optional[set[str]] = None
-    if unit_code is not None:
-        units = {unit_code}
-        if within:
-            all_units = list(session.exec(select(OrgUnit.code, OrgUnit.parent_code)))
-            grew = True
-            while grew:
-                before = len(units)
-                units |= {c for c, p in all_units if p in units}
-                grew = len(units) > before
-    # LIKE narrows in SQL (no ORM object for every employee); role_set then checks the exact role.
-    query = select(Employee).where(col(Employee.roles).contains(role)).order_by(col(Employee.emp_no))
-    if units is not None:
-        query = query.where(col(Employee.unit_code).in_(units))
-    return [_employee(e) for e in session.exec(query) if role in e.role_set]
+    md = MasterData.of_session(session)
+    units = None if unit_code is None else md.subtree(unit_code) if within else {unit_code}
+    return [_employee(p) for p in md.people_with_role(role, units)]
 
 
 def unit_heads(session: Session, unit_code: str) -> list[EmployeeInfo]:

@@ -7,7 +7,6 @@ Modules:
 * `intake`   — checks and rows of a new issue (also `service.open_issue_in` for other flows);
 * `policy`   — pure functions: quota, windows, callback sampling, SLA, ISO weeks;
 * `rules`    — the model of rules/itr.yaml;
-* `org`      — read-only organisation look-ups over the master-data tables;
 * `search`   — Chinese full-text search of the case library (SQLite and PostgreSQL);
 * `reports` / `reviews` — the monitoring report, the weekly check, the scheduled reviews;
 * `models`, `errors`, `messages`, `cli`, `replay`.

@@ -14,10 +14,12 @@ from typing import Any, Optional
 
 from sqlalchemy import update
 
-from engine.clock import from_us, to_us
+from engine.clock import to_us
+from engine.contacts import last_callback_at, planned_callbacks
 from engine.masterdata.settings import MasterDataRules
 from engine.registry import action, guard, launcher
-from flows.itr import counters, org
+from engine.masterdata.read import MasterData, Person
+from flows.itr import counters
 from flows.itr.errors import (CallbackByHandler, CallbackTooSoon, EscalationQuotaExceeded, EscalationReasonMissing,
                               InvalidIssueInput, NoHandler, NotHandler, NotQa, NotSubmitter, OverrideNotAllowed,
                               ScoreOutOfRange, UnknownRecord)
@@ -79,7 +81,7 @@ def _state_title(ctx: Any, state: str | None, locale: str) -> str:
     return spec.title.get(locale) or spec.title.get("zh-CN") or state
 
 
-def _mail_person(ctx: Any, template: str, person: Optional[org.Person], **variables: Any) -> None:
+def _mail_person(ctx: Any, template: str, person: Optional[Person], **variables: Any) -> None:
     if person is None or not person.email:
         return
     locale = person.locale if person.locale in ("zh-CN", "en") else "zh-CN"
@@ -104,16 +106,17 @@ def _rate_text(check: Any) -> str:
              limit=f"{float(check.limit):.0%}")
 
 
-def _set_handler(ctx: Any, person: Optional[org.Person]) -> None:
+def _set_handler(ctx: Any, person: Optional[Person]) -> None:
     ctx.data["handler"] = person.emp_no if person else None
     ctx.data["handler_name"] = person.name if person else None
 
 
-def _qa_people(tx: Any, data: dict[str, Any]) -> list[org.Person]:
+def _qa_people(tx: Any, data: dict[str, Any]) -> list[Person]:
     """Process QA (流程QA) nearest to the office: the office's, else the region's, else HQ's."""
     for unit in (data.get("office"), data.get("region"), data.get("hq")):
         if unit:
-            found = org.people_with_role(tx, "qa", org.subtree(tx, unit) if unit == data.get("office") else [unit])
+            md = MasterData(tx)
+            found = md.people_with_role("qa", md.subtree(unit) if unit == data.get("office") else [unit])
             if found:
                 return found
     return []
@@ -168,27 +171,28 @@ def callback_score_ok(ctx: Any) -> bool:
 # ---------------------------------------------------------------------------------------------- dispatch
 
 
-def _queue_handler(ctx: Any, rules: ItrRules, queue: str, requested: Optional[str]) -> org.Person:
+def _queue_handler(ctx: Any, rules: ItrRules, queue: str, requested: Optional[str]) -> Person:
     rule = rules.dispatch.queues[queue]
     office = ctx.data["office"]
-    candidates = org.people_with_role(ctx.tx, rule.role, org.subtree(ctx.tx, office))
+    md = MasterData(ctx.tx)
+    candidates = md.people_with_role(rule.role, md.subtree(office))
     if requested:
         chosen = next((p for p in candidates if p.emp_no == requested), None)
         if chosen is None:
             _refuse(ctx, NoHandler, "itr.not_queue_handler", emp=requested, queue=queue, unit=office)
         return chosen  # type: ignore[return-value]
     if rule.prefer_account_owner:
-        cust = org.customer(ctx.tx, ctx.data["customer"])
+        cust = md.customer(ctx.data["customer"])
         owner = next((p for p in candidates if cust is not None and p.emp_no == cust.owner_emp_no), None)
         if owner is not None:
             return owner
-    chosen = org.least_loaded(ctx.tx, candidates)
+    chosen = md.least_loaded(candidates)
     if chosen is None:
         _refuse(ctx, NoHandler, "itr.no_queue_handler", queue=queue, unit=office, role=rule.role)
     return chosen  # type: ignore[return-value]
 
 
-def _record_dispatch(ctx: Any, *, queue: str, handler: org.Person, redispatch: bool, reason: Optional[str]) -> None:
+def _record_dispatch(ctx: Any, *, queue: str, handler: Person, redispatch: bool, reason: Optional[str]) -> None:
     seq = int(ctx.tx.one("SELECT COALESCE(MAX(seq), 0) FROM itr_dispatch WHERE issue_id = :i",
                          {"i": ctx.instance_id})[0]) + 1
     _insert(ctx, Dispatch.__table__, issue_id=ctx.instance_id, seq=seq, at_us=to_us(ctx.now), actor=ctx.actor,
@@ -326,7 +330,8 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                 details=details, instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
     else:
         override_by = override_why = None  # within quota: no override needed, none recorded
-    handler = org.least_loaded(ctx.tx, org.people_with_role(ctx.tx, rules.dispatch.upper_role, [target_unit]))
+    md = MasterData(ctx.tx)
+    handler = md.least_loaded(md.people_with_role(rules.dispatch.upper_role, [target_unit]))
     if handler is None and not automatic:
         _refuse(ctx, NoHandler, "itr.no_upper_handler", level=t(f"itr.level.{to_level}"), unit=target_unit,
                 role=rules.dispatch.upper_role)
@@ -355,13 +360,13 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
 def _check_override(ctx: Any, rules: Any, unit: str, override_by: str) -> None:
     """The approver named by `--override-by` exists, is allowed by rules/itr.yaml (quota.override_by),
     and is neither the escalating employee nor the issue's handler (利益不相关原则)."""
-    person = org.person(ctx.tx, override_by)
+    person = MasterData(ctx.tx).person(override_by)
     if person is None:
         _refuse(ctx, UnknownRecord, "itr.unknown_employee", emp=override_by)
     if override_by in (ctx.emp_no, ctx.data.get("handler")):
         _refuse(ctx, OverrideNotAllowed, "itr.override_self", by=override_by)
     allowed = rules.quota.override_by
-    unit_heads = {p.emp_no for p in org.heads(ctx.tx, unit, ["supervisor"])}
+    unit_heads = {p.emp_no for p in MasterData(ctx.tx).heads(unit, ["supervisor"])}
     if any(override_by in unit_heads if a == "unit_supervisor" else a in person.roles for a in allowed):
         return
     _refuse(ctx, OverrideNotAllowed, "itr.override_not_allowed", by=override_by,
@@ -378,7 +383,7 @@ def escalate(ctx: Any) -> None:
                 reason=reason, allowed=", ".join(REASONS))
     level = ctx.data.get("level", "office")
     unit = _unit_of_level(ctx.data, level)
-    heads = {p.emp_no for p in org.heads(ctx.tx, unit, ["supervisor"])} if unit else set()
+    heads = {p.emp_no for p in MasterData(ctx.tx).heads(unit, ["supervisor"])} if unit else set()
     if not _is_current_handler(ctx) and ctx.emp_no not in heads:
         _refuse(ctx, NotHandler, "itr.not_handler_escalate", handler=ctx.data.get("handler") or "∅", actor=ctx.actor)
     _escalate(ctx, reason=reason, note=ctx.payload.get("note"), automatic=False,
@@ -456,7 +461,7 @@ def resolve(ctx: Any) -> None:
                      body=f"{ctx.data.get('description') or ''}\n{solution}".strip(), issue_type=ctx.data["type"],
                      tags=None, source_issue_id=ctx.instance_id, now_us=to_us(ctx.now), actor=ctx.actor)
         ctx.data["case_added"] = code
-    submitter = org.person(ctx.tx, ctx.data["submitter"])
+    submitter = MasterData(ctx.tx).person(ctx.data["submitter"])
     _mail_person(ctx, "resolved", submitter, solution=solution)
 
 
@@ -486,21 +491,11 @@ def _decided_in(tx: Any, issue_id: int, start_us: int, end_us: int, *, other_tha
 
 def _last_reached(tx: Any, contact: str) -> Optional[datetime]:
     """The latest successful callback to the contact in ANY flow: the 10-day rule spans ITR and the
-    satisfaction-survey callbacks (flows/survey/contact_gap.py reads both)."""
-    try:
-        from flows.survey.contact_gap import last_callback_at
-    except ModuleNotFoundError:  # a build without the survey module: ITR callbacks only
-        row = tx.one("SELECT MAX(at_us) FROM itr_callback WHERE contact_code = :c AND reached = :yes",
-                     {"c": contact, "yes": True})
-        return from_us(row[0]) if row and row[0] is not None else None
+    satisfaction-survey callbacks (engine/contacts.py asks every flow family)."""
     return last_callback_at(tx, contact)
 
 
 def _survey_call_planned(tx: Any, contact: str) -> bool:
-    try:
-        from flows.survey.contact_gap import planned_callbacks
-    except ModuleNotFoundError:
-        return False
     return bool(planned_callbacks(tx, contact))
 
 
@@ -550,11 +545,12 @@ def _callback_decision(ctx: Any) -> dict[str, Any]:
     return decision
 
 
-def _agents(tx: Any, data: dict[str, Any], role: str) -> list[org.Person]:
-    found = org.people_with_role(tx, role, org.subtree(tx, data["office"]))
+def _agents(tx: Any, data: dict[str, Any], role: str) -> list[Person]:
+    md = MasterData(tx)
+    found = md.people_with_role(role, md.subtree(data["office"]))
     if found:
         return found
-    submitter = org.person(tx, data["submitter"])
+    submitter = md.person(data["submitter"])
     return [submitter] if submitter else []
 
 
@@ -657,7 +653,7 @@ def record_callback(ctx: Any) -> None:
 
 
 def _check_qa(ctx: Any) -> int:
-    person = org.person(ctx.tx, ctx.emp_no)
+    person = MasterData(ctx.tx).person(ctx.emp_no)
     if person is None or "qa" not in person.roles:
         _refuse(ctx, NotQa, "itr.not_qa", actor=ctx.actor)
     case_id = ctx.payload.get("case")
@@ -668,7 +664,7 @@ def _check_qa(ctx: Any) -> int:
     if row is None:
         _refuse(ctx, InvalidIssueInput, "itr.no_open_qa_case", case=case_id if case_id is not None else "∅")
     accountable = ctx.payload.get("accountable")
-    if accountable and org.person(ctx.tx, accountable) is None:
+    if accountable and MasterData(ctx.tx).person(accountable) is None:
         _refuse(ctx, UnknownRecord, "itr.unknown_employee", emp=accountable)
     return int(row[0])
 
@@ -699,7 +695,7 @@ def qa_reopen(ctx: Any) -> None:
                     reopened=int(ctx.data.get("reopened", 0)) + 1)
     _update_issue(ctx, resolved_us=None, resolved_level=None, sla_due_us=to_us(due))
     _note(ctx, t("itr.note_reopened", case=case_id))
-    _mail_person(ctx, "dispatched", org.person(ctx.tx, ctx.data.get("handler")), redispatch=False, reason="",
+    _mail_person(ctx, "dispatched", MasterData(ctx.tx).person(ctx.data.get("handler")), redispatch=False, reason="",
                  reopened=True)
 
 

@@ -17,7 +17,7 @@ from engine.auth import Principal
 from engine.clock import from_us
 from engine.inbox import InboxItem, inbox_provider, open_instances, state_title
 from engine.instances import Concerned, concerned
-from flows.itr import org
+from engine.masterdata.read import MasterData
 
 FLOW = "itr_issue"
 ACTIVE = ("received", "dispatched", "handling", "escalated_region", "escalated_hq")
@@ -63,14 +63,14 @@ def itr_items(rt: Any, p: Principal, now: datetime) -> list[InboxItem]:
             queued = tx.all(
                 f"SELECT i.id, i.title, {_STATE}, i.sla_due_us, i.level, i.office_code, i.region_code FROM itr_issue i "
                 "WHERE i.handler_emp_no IS NULL AND i.resolved_us IS NULL AND i.valid")
-            unit = org.unit(tx, p.unit_code)
+            unit = MasterData(tx).unit(p.unit_code)
             for r in queued:
                 level, office, region = r[4], r[5], r[6]
                 at_my_level = (level == "office" and office == p.unit_code) or \
                     (level == "region" and region == p.unit_code) or (level == "hq" and unit is not None and unit.kind == "hq")
                 if at_my_level and r[2] in HANDLING:
                     items.append(_issue_item(rt, p, "queue", r))
-        mine = org.subtree(tx, p.unit_code) if p.unit_code and (p.has_role("customer_care") or p.is_qa) else set()
+        mine = MasterData(tx).subtree(p.unit_code) if p.unit_code and (p.has_role("customer_care") or p.is_qa) else set()
         if p.is_qa:
             cases = tx.all("SELECT q.id, q.issue_id, q.kind, q.office_code, q.opened_us, i.title FROM itr_qa_case q "
                            "JOIN itr_issue i ON i.id = q.issue_id WHERE q.status = 'open'")

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert
 
 from engine.clock import to_us
-from flows.itr import counters, org
+from engine.masterdata.read import MasterData, Person
+from flows.itr import counters
 from flows.itr.errors import InvalidIssueInput, UnknownCustomer, UnknownRecord
 from engine.i18n import t
 from flows.itr.models import WeeklyScore
@@ -53,27 +54,27 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
     title = str(fields.get("title") or "").strip()
     if not title:
         raise InvalidIssueInput(t("itr.missing_field", field="title"))
-    cust = org.customer(tx, fields.get("customer"))
+    cust = MasterData(tx).customer(fields.get("customer"))
     if cust is None:
         raise UnknownCustomer(t("itr.unknown_customer", code=fields.get("customer") or "∅"))
     if not fields.get("contact"):
         raise InvalidIssueInput(t("itr.missing_field", field="contact"))
-    contact = org.contact(tx, fields.get("contact"))
+    contact = MasterData(tx).contact(fields.get("contact"))
     if contact is None:
         raise UnknownRecord(t("itr.unknown_contact", code=fields.get("contact")))
     if contact.customer_code != cust.code:
         raise InvalidIssueInput(t("itr.contact_not_of_customer", contact=contact.code, customer=cust.code))
     submitter_no = fields.get("submitter") or actor
-    submitter = org.person(tx, submitter_no)
+    submitter = MasterData(tx).person(submitter_no)
     if submitter is None:
         raise UnknownRecord(t("itr.unknown_employee", emp=submitter_no))
     office_code = fields.get("office") or cust.office_code
-    office = org.unit(tx, office_code)
+    office = MasterData(tx).unit(office_code)
     if office is None or office.kind != "office":
         raise UnknownRecord(t("itr.unknown_office", code=office_code))
-    region = org.region_of(tx, office.code)
-    hq = org.hq_of(tx, office.code)
-    calendar = org.calendar_of(tx, office.code) or runtime.calendars.default_name
+    region = MasterData(tx).region_of(office.code)
+    hq = MasterData(tx).hq_of(office.code)
+    calendar = MasterData(tx).calendar_of(office.code) or runtime.calendars.default_name
     if calendar not in runtime.calendars:
         raise InvalidIssueInput(t("itr.unknown_calendar", calendar=calendar, office=office.code,
                                   known=", ".join(runtime.calendars.names)))
@@ -114,10 +115,10 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
     return Intake(data, row, calendar, locale, cal.tz)
 
 
-def _care_rep(tx: Any, emp_no: Optional[str]) -> org.Person:
+def _care_rep(tx: Any, emp_no: Optional[str]) -> Person:
     if not emp_no:
         raise InvalidIssueInput(t("itr.care_rep_required"))
-    care = org.person(tx, emp_no)
+    care = MasterData(tx).person(emp_no)
     if care is None:
         raise UnknownRecord(t("itr.unknown_employee", emp=emp_no))
     if "customer_care" not in care.roles:
@@ -125,7 +126,7 @@ def _care_rep(tx: Any, emp_no: Optional[str]) -> org.Person:
     return care
 
 
-def care_rep(tx: Any, emp_no: Optional[str]) -> org.Person:
+def care_rep(tx: Any, emp_no: Optional[str]) -> Person:
     """A named customer-care representative (客户关怀代表): must exist and hold that role."""
     return _care_rep(tx, emp_no)
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel
 
 from engine.clock import to_us
-from flows.itr import org
+from engine.masterdata.read import MasterData, Unit
 from flows.itr.errors import ItrUsageError
 from engine.i18n import t
 from flows.itr.policy import month_bounds, parse_week, ratio, self_resolution_rate, week_bounds, week_of
@@ -159,18 +159,19 @@ def _weeks_of(period: str, kind: str, start: datetime, end: datetime, tz: Any) -
 
 
 def unit_tz(tx: Any, runtime: Any, code: str) -> Any:
-    name = org.calendar_of(tx, code) or runtime.calendars.default_name
+    name = MasterData(tx).calendar_of(code) or runtime.calendars.default_name
     return runtime.calendars.get(name if name in runtime.calendars else None).tz
 
 
 def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_code: str, now: datetime,
                  kind: Optional[str] = None, types: Optional[list[str]] = None) -> ItrReport:
-    unit = org.unit(tx, unit_code)
+    md = MasterData(tx)
+    unit = md.unit(unit_code)
     if unit is None or unit.kind not in ("office", "region", "hq"):
         raise ItrUsageError(t("itr.report_unit", code=unit_code, kind="office / region / hq"))
     tz = unit_tz(tx, runtime, unit.code)
     start, end, kind = period_bounds(period, tz, kind)
-    offices = [u.code for u in org.units_of_kind(tx, "office", under=unit.code)] if unit.kind != "office" else [unit.code]
+    offices = [u.code for u in md.units_of_kind("office", under=unit.code)] if unit.kind != "office" else [unit.code]
     marks, params = _in("o", offices)
     p = {**params, "s": to_us(start), "e": to_us(end), "now": to_us(now), "yes": True, "no": False}
     in_offices = f"i.office_code IN ({marks})"
@@ -201,9 +202,9 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
     # Self-resolution per office (and per region above them) over the period.
     rates: list[UnitRate] = []
     for code in offices:
-        rates.append(_unit_rate(tx, rules, org.unit(tx, code), "office_code", p, type_filter))  # type: ignore[arg-type]
-    regions = ([org.region_of(tx, unit.code)] if unit.kind == "office" else
-               [unit] if unit.kind == "region" else org.units_of_kind(tx, "region", under=unit.code))
+        rates.append(_unit_rate(tx, rules, md.unit(code), "office_code", p, type_filter))  # type: ignore[arg-type]
+    regions = ([md.region_of(unit.code)] if unit.kind == "office" else
+               [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
     for region in regions:
         if region is not None:
             rates.append(_unit_rate(tx, rules, region, "region_code", p, type_filter))
@@ -251,7 +252,7 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
         weekly_shortfalls=short, negative_scores=negative)
 
 
-def _unit_rate(tx: Any, rules: ItrRules, unit: org.Unit, column: str, p: dict[str, Any],
+def _unit_rate(tx: Any, rules: ItrRules, unit: Unit, column: str, p: dict[str, Any],
                type_filter: str = "") -> UnitRate:
     q = {**p, "u": unit.code}
     issues = int(tx.one(f"SELECT COUNT(*) FROM itr_issue i WHERE i.{column} = :u AND i.valid = :yes "
@@ -288,7 +289,7 @@ def run_weekly_check(tx: Any, runtime: Any, rules: ItrRules, week: str, now: dat
     except ValueError:
         raise ItrUsageError(t("itr.bad_week", week=week)) from None
     wq = rules.weekly_quota
-    customers = org.big_customers(tx, wq.revenue_line_usd)
+    customers = MasterData(tx).big_customers(wq.revenue_line_usd)
     for cust in customers:
         start, end = week_bounds(week, unit_tz(tx, runtime, cust.office_code))
         count = int(tx.one("SELECT COUNT(*) FROM itr_issue WHERE customer_code = :c AND valid = :yes "

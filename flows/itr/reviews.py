@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.itr import org
+from engine.masterdata.read import MasterData, Person, Unit
 from flows.itr.policy import previous_month, previous_week
 from flows.itr.reports import ItrReport, build_report, run_weekly_check
 from flows.itr.rules import ItrRules
@@ -19,8 +19,8 @@ from flows.itr.rules import ItrRules
 ACTOR = "launcher:itr_review"
 
 
-def _publish(runtime: Any, *, kind: str, period: str, unit: org.Unit, report: ItrReport,
-             recipients: list[org.Person]) -> int:
+def _publish(runtime: Any, *, kind: str, period: str, unit: Unit, report: ItrReport,
+             recipients: list[Person]) -> int:
     data = {"kind": kind, "period": period, "unit": unit.code, "unit_name": unit.name,
             "report": report.model_dump(mode="json"),
             "recipients": [{"emp_no": p.emp_no, "name": p.name, "email": p.email, "locale": p.locale}
@@ -36,7 +36,7 @@ def _units_with_issues(runtime: Any) -> tuple[list[str], list[str], list[str]]:
     with runtime.db.read() as tx:
         offices = sorted(r[0] for r in tx.all("SELECT DISTINCT office_code FROM itr_issue"))
         regions = sorted({r[0] for r in tx.all("SELECT DISTINCT region_code FROM itr_issue") if r[0]})
-        hqs = sorted({hq.code for hq in (org.hq_of(tx, o) for o in offices) if hq is not None})
+        hqs = sorted({hq.code for hq in (MasterData(tx).hq_of(o) for o in offices) if hq is not None})
     return offices, regions, hqs
 
 
@@ -54,10 +54,10 @@ def run_weekly_review(lctx: Any) -> int:
     started = 0
     for code in offices:
         with runtime.db.read() as tx:
-            unit = org.unit(tx, code)
+            unit = MasterData(tx).unit(code)
             report = build_report(tx, runtime, rules, period=week, unit_code=code, now=now, kind="week",
                                   types=rules.reviews.weekly_types)
-            recipients = org.heads(tx, code, rules.reviews.weekly_roles)
+            recipients = MasterData(tx).heads(code, rules.reviews.weekly_roles)
         if unit is not None:
             started += _publish(runtime, kind="weekly", period=week, unit=unit, report=report, recipients=recipients)
     return started
@@ -75,10 +75,10 @@ def run_monthly_review(lctx: Any) -> int:
     started = 0
     for code, roles in [(r, rules.reviews.region_roles) for r in regions] + [(h, rules.reviews.hq_roles) for h in hqs]:
         with runtime.db.read() as tx:
-            unit = org.unit(tx, code)
+            unit = MasterData(tx).unit(code)
             report = build_report(tx, runtime, rules, period=month, unit_code=code, now=now, kind="month",
                                   types=rules.reviews.monthly_types)
-            recipients = org.heads(tx, code, roles)
+            recipients = MasterData(tx).heads(code, roles)
         if unit is not None:
             started += _publish(runtime, kind="monthly", period=month, unit=unit, report=report,
                                 recipients=recipients)

@@ -28,7 +28,7 @@ from engine.i18n import has, locale as current_locale, t
 from engine.rules import rules_dir
 from engine.store import FlowInstance
 from engine.yamlsrc import YamlSyntaxError, load_yaml
-from flows.itr import org
+from engine.masterdata.read import MasterData
 from flows.itr.errors import (InvalidIssueInput, IssueNotVisible, IssueStateRefused,
                               ItrUsageError, NotQa, UnknownIssue, UnknownRecord)
 from flows.itr.intake import prepare, record
@@ -560,8 +560,8 @@ class _IssueReader:
         self.kind: dict[str, str] = {}
         if not self.everyone and principal.unit_code:
             with rt.db.read() as tx:
-                self.path = {u.code for u in org.unit_path(tx, principal.unit_code)}
-                self.kind = {u.code: u.kind for u in org.unit_path(tx, principal.unit_code)}
+                self.path = {u.code for u in MasterData(tx).unit_path(principal.unit_code)}
+                self.kind = {u.code: u.kind for u in MasterData(tx).unit_path(principal.unit_code)}
         self.unit = principal.unit_code
 
     def _handlers(self, iid: int) -> set[str]:
@@ -762,9 +762,8 @@ def allowed_actions(rt: Any, issue_id: Any, *, principal: Any) -> list[str]:
             out.append(event)
     if "escalate" not in out and state in _HANDLER_EVENTS["escalate"]:
         unit = issue.office_code if issue.level == "office" else issue.region_code
-        from flows.itr import org
         with rt.db.read() as tx:
-            heads = {p.emp_no for p in org.heads(tx, unit, ["supervisor"])} if unit else set()
+            heads = {p.emp_no for p in MasterData(tx).heads(unit, ["supervisor"])} if unit else set()
         if me in heads:
             out.append("escalate")
     if state == "received" and (me == issue.submitter_emp_no or principal.covers(issue.submitter_emp_no)):

@@ -31,7 +31,7 @@ from engine.errors import MCRError, NotPermitted
 from engine.masterdata import audit
 from engine.masterdata.models import Contact, Customer, Employee, SponsorPairing
 from engine.registry import action, launcher
-from flows.planning import org
+from engine.masterdata.read import MasterData, as_date
 from flows.planning.common import start_and_kick
 from flows.planning.dates import (birthday_in_year, cadence_days_for, festivals_to_remind, rotation_flag_day,
                                   visit_status)
@@ -145,7 +145,7 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         days = cadence_days_for(cust.tier, care, tier_days) if cust else None
         if not days:
             continue
-        last = org.as_date(last_visit.get(c.code)) or entered.get(c.code)
+        last = as_date(last_visit.get(c.code)) or entered.get(c.code)
         if last is None:
             continue  # no visit and no record of when tracking began: nothing to count from
         st = visit_status(last, days, day, care.visits.escalate_after_days)
@@ -171,7 +171,7 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         days = care.visits.sponsor_days.get(p.cadence)  # type: ignore[call-overload]
         if not p.accepted or c is None or not days:
             continue
-        last = org.as_date(last_meeting.get((p.sponsor_emp_no, c.code))) or \
+        last = as_date(last_meeting.get((p.sponsor_emp_no, c.code))) or \
             paired_on.get(f"{p.sponsor_emp_no}/{c.code}")
         if last is None:
             continue
@@ -195,7 +195,8 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         emp = people.get(cust.owner_emp_no)
         if emp is None or not emp.supervisor_emp_no:
             continue
-        since = known.get((cust.code, emp.emp_no)) or org.audit_since(session, "customer", cust.code, emp.emp_no, tz)
+        since = known.get((cust.code, emp.emp_no)) or \
+            MasterData.of_session(session).audit_since("customer", cust.code, emp.emp_no, tz)
         if since is None:
             continue
         end, flag = rotation_flag_day(since, care.rotation.years, care.rotation.flag_days_ahead)

@@ -28,7 +28,8 @@ from engine.auth.principal import Principal
 from engine.errors import ActionNotPermitted, MCRError, NotPermitted
 from engine.masterdata.models import AuditEntry, Contact, Customer, Employee
 from engine.registry import action
-from flows.planning import org, rights
+from engine.masterdata.read import MasterData
+from flows.planning import rights
 from flows.planning.common import find_instance, get_instance, start_and_kick
 from engine import i18n
 from flows.planning.rules import CareRules, load_care_rules
@@ -65,10 +66,10 @@ def new_owner_for(session: Session, customer_code: str, level: Optional[str], *,
         elif rule == "customer_backup":
             cand = cust.backup_emp_no
         elif rule == "team_head":
-            head = org.team_head(session, cust.team_code) if cust.team_code else None
+            head = MasterData.of_session(session).team_head(cust.team_code) if cust.team_code else None
             cand = head.emp_no if head else None
         else:
-            sup = org.supervisor_of(session, previous)
+            sup = MasterData.of_session(session).supervisor(previous)
             cand = sup.emp_no if sup else None
         if cand and _is_employee(session, cand) and not (leaving and cand == previous):
             return cand
@@ -87,9 +88,9 @@ class HandoverResult:
 
 def _data(session: Session, contact: Contact, to: str, *, reason: str, rules: CareRules,
           new_customer: Optional[str], new_title: Optional[str], new_level: Optional[str]) -> dict[str, Any]:
-    prev = org.employee(session, contact.owner_emp_no)
-    prev_sup = org.supervisor_of(session, contact.owner_emp_no)
-    new = org.employee(session, to)
+    prev = MasterData.of_session(session).person(contact.owner_emp_no)
+    prev_sup = MasterData.of_session(session).supervisor(contact.owner_emp_no)
+    new = MasterData.of_session(session).person(to)
     assert new is not None
     target_customer = new_customer or contact.customer_code
     cust = session.exec(select(Customer).where(Customer.code == target_customer)).first()
@@ -105,7 +106,7 @@ def _data(session: Session, contact: Contact, to: str, *, reason: str, rules: Ca
         "from_supervisor": prev_sup.emp_no if prev_sup else None,
         "from_supervisor_email": prev_sup.email if prev_sup else None,
         "to_owner": new.emp_no, "to_name": new.name, "to_email": new.email,
-        "sales_management": org.sales_management(session),
+        "sales_management": MasterData.of_session(session).sales_management(),
         "remind_after": f"{rules.handover.remind_after_business_days} business days",
         "escalate_after": f"{rules.handover.escalate_after_business_days} business days",
         "locale": new.locale, "calendar": calendar,
@@ -246,23 +247,23 @@ def _audit(ctx: Any, action_name: str, key: str, detail: dict[str, Any]) -> None
 def open_handover(ctx: Any) -> None:
     """Move the card to the new owner (and to the new customer on a company move); tell both people."""
     d = ctx.data
-    new = org.tx_employee(ctx.tx, d["to_owner"])
+    new = MasterData(ctx.tx).person(d["to_owner"])
     if new is None:  # checked before the start too; the step re-checks inside its own transaction
         ctx.refuse(i18n.t("planning.outside_org", value=d["to_owner"]))
-    contact = org.tx_contact(ctx.tx, d["contact"])
+    contact = MasterData(ctx.tx).contact(d["contact"])
     if contact is None:
         ctx.refuse(i18n.t("planning.unknown_contact_cli", value=d["contact"]))
     t = Contact.__table__
     values: dict[str, Any] = {"owner_emp_no": d["to_owner"]}
-    changed: dict[str, Any] = {"owner_emp_no": [contact["owner_emp_no"], d["to_owner"]]}
-    if contact["backup_emp_no"] == d["to_owner"]:
+    changed: dict[str, Any] = {"owner_emp_no": [contact.owner_emp_no, d["to_owner"]]}
+    if contact.backup_emp_no == d["to_owner"]:
         values["backup_emp_no"] = None  # the backup became the owner (A角 ← B角)
-        changed["backup_emp_no"] = [contact["backup_emp_no"], None]
+        changed["backup_emp_no"] = [contact.backup_emp_no, None]
     for field_name, key in (("customer_code", "customer"), ("title", "new_title"), ("level", "new_level")):
         value = d.get(key)
-        if value and contact.get(field_name) != value:
+        if value and getattr(contact, field_name) != value:
             values[field_name] = value
-            changed[field_name] = [contact.get(field_name), value]
+            changed[field_name] = [getattr(contact, field_name), value]
     ctx.tx.run(update(t).where(t.c.code == d["contact"]).values(**values))
     _audit(ctx, "owner_change", d["contact"], {"changed": changed, "reason": f"handover #{ctx.instance_id}: "
                                                                              f"{d['reason']}"})

@@ -17,7 +17,7 @@ from engine.clock import to_us
 from engine.errors import ActionNotPermitted
 from engine.masterdata.models import Assessment, AuditEntry
 from engine.registry import action, guard
-from flows.planning import org, rights
+from flows.planning import rights
 from engine import i18n
 from flows.planning.models import PlanActivity, PlanObjective
 from flows.planning.workbook import DIMENSIONS

@@ -25,7 +25,8 @@ from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
 from engine.masterdata.models import Contact, Customer, Employee
 from engine.registry import action, launcher
-from flows.planning import org, rights
+from engine.masterdata.read import MasterData
+from flows.planning import rights
 from flows.planning.common import find_instance, start_and_kick
 from flows.planning.dates import check_due, half_of, quarter_bounds, quarter_key, week_key
 from engine import i18n
@@ -43,7 +44,7 @@ def _check_data(runtime: Any, start: datetime, check: CheckRules, calendar: Opti
 
 
 def _person(session: Session, e: Any) -> dict[str, Any]:
-    sup = org.employee(session, e.supervisor_emp_no)
+    sup = MasterData.of_session(session).person(e.supervisor_emp_no)
     return {"emp": e.emp_no, "emp_name": e.name, "email": e.email, "locale": e.locale, "team": e.unit_code,
             "supervisor": sup.emp_no if sup else None, "supervisor_name": sup.name if sup else None,
             "supervisor_email": sup.email if sup else None}
@@ -164,12 +165,12 @@ def start_team_reviews(runtime: Any, flow: str, at: datetime, *, rules: Planning
     with runtime.db.session() as session:
         teams = []
         for kit in _kit_teams(runtime, year):
-            head = org.team_head(session, kit["team"])
-            boss = org.supervisor_of(session, head.emp_no) if head else None
+            head = MasterData.of_session(session).team_head(kit["team"])
+            boss = MasterData.of_session(session).supervisor(head.emp_no) if head else None
             totals = session.exec(sm_select(func.count(), func.coalesce(func.sum(PlanActivity.budget), 0))
                                   .where(PlanActivity.team_code == kit["team"], PlanActivity.year == year,
                                          PlanActivity.superseded_by == None)).one()  # noqa: E711
-            teams.append((kit, head, boss, totals, org.sales_management(session)))
+            teams.append((kit, head, boss, totals, MasterData.of_session(session).sales_management()))
     for kit, head, boss, totals, sales in teams:
         data = {"team": kit["team"], "team_name": kit.get("team_name"), "year": year, "kit": kit["kit_id"],
                 "kit_state": kit["kit_state"], "office": kit.get("office"), "region": kit.get("region"),
@@ -246,7 +247,7 @@ def _require_actor(ctx: Any, *allowed: Optional[str]) -> None:
     named = {a for a in allowed if a}
     if rights.acts_as(ctx.who(), *named):
         return
-    known = org.tx_employee(ctx.tx, ctx.emp_no) is not None
+    known = MasterData(ctx.tx).person(ctx.emp_no) is not None
     ctx.refuse(i18n.t("planning.not_allowed_actor", actor=ctx.actor, allowed="、".join(sorted(named)) or "-") if known else
                i18n.t("planning.not_employee_actor", value=ctx.actor), ActionNotPermitted)
 

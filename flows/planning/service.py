@@ -35,10 +35,10 @@ def _team(who: Principal, data: dict[str, Any], rt: Any) -> bool:
 
 
 def _is_employee(rt: Any, emp_no: str) -> bool:
-    from flows.planning import org
+    from engine.masterdata.read import MasterData
 
     with rt.db.read() as tx:
-        return org.tx_employee(tx, emp_no) is not None
+        return MasterData(tx).person(emp_no) is not None
 
 
 # (flow, event) → who may send it; the same predicates the flows' actions call.
@@ -126,7 +126,9 @@ def kit_workbook(rt: Any, instance_id: int, *, principal: Principal) -> Path:
     # The stored path came from a step's data: joined again through the one guard against leaving the folder.
     parts = stored.resolve().relative_to(base).parts if stored.is_absolute() and base in stored.resolve().parents \
         else (str(inst.data.get("year")), stored.name)
-    return safe_join(base, *parts)
+    from flows.planning.kit import kit_file
+
+    return kit_file(rt, inst.data, safe_join(base, *parts))
 
 
 def upload_kit(rt: Any, instance_id: int, file: Path, *, principal: Principal,

@@ -26,7 +26,8 @@ from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
 from engine.masterdata.models import AuditEntry, Customer, TierChange
 from engine.registry import action, launcher
-from flows.planning import org, rights
+from engine.masterdata.read import MasterData
+from flows.planning import rights
 from flows.planning.common import start_and_kick
 from flows.planning.dates import previous_period, quarter_of
 from engine import i18n
@@ -67,10 +68,10 @@ def start_tier_reviews(runtime: Any, at: datetime, *, rules: PlanningRules | Non
     with runtime.db.session() as session:
         plans = []
         for c in customers_due_review(session, quarter_of(local), rules):
-            owner = org.employee(session, c.owner_emp_no)
-            sup = org.supervisor_of(session, c.owner_emp_no)
+            owner = MasterData.of_session(session).person(c.owner_emp_no)
+            sup = MasterData.of_session(session).supervisor(c.owner_emp_no)
             cal = service.calendar_of(session, c.office_code)
-            plans.append((c, owner, sup, cal, org.sales_management(session)))
+            plans.append((c, owner, sup, cal, MasterData.of_session(session).sales_management()))
     for c, owner, sup, cal, sales in plans:
         cadence = rules.strategy.industry_cadence.get(c.industry or "", rules.strategy.default_cadence)
         data = {"customer": c.code, "customer_name": c.name, "industry": c.industry, "tier": c.tier,
@@ -122,8 +123,8 @@ def decide_tier(ctx: Any, approve: bool = True) -> None:
     if not approve:
         return
     new, old = ctx.data["proposed_tier"], None
-    cust = org.tx_customer(ctx.tx, ctx.data["customer"])
-    old = cust["tier"] if cust else None
+    cust = MasterData(ctx.tx).customer(ctx.data["customer"])
+    old = cust.tier if cust else None
     if cust is not None and old != new:
         t = Customer.__table__
         ctx.tx.run(update(t).where(t.c.code == ctx.data["customer"]).values(tier=new))
@@ -192,10 +193,10 @@ def check_win_rate(runtime: Any, customer: str, *, actor: str = "system",
         prev = rates.get(previous_period(latest))
         if prev is None or prev - rates[latest] < _drop_points(rules) - 1e-9:
             return None
-        heads = org.office_heads(session, cust.office_code)
-        owner = org.employee(session, cust.owner_emp_no)
+        heads = MasterData.of_session(session).heads(cust.office_code)
+        owner = MasterData.of_session(session).person(cust.owner_emp_no)
         to = sorted({h.email for h in heads} | ({owner.email} if owner else set())) or \
-            org.sales_management(session)
+            MasterData.of_session(session).sales_management()
         office = service.get_unit(session, cust.office_code)
         data = {"customer": customer, "customer_name": cust.name, "office": cust.office_code,
                 "office_name": office.name, "period": latest, "previous_period": previous_period(latest),
@@ -227,7 +228,7 @@ def raise_win_rate_alert(ctx: Any) -> None:
 
 @action("acknowledge_alert")
 def acknowledge_alert(ctx: Any) -> None:
-    if not rights.acknowledges(ctx.who(), org.tx_employee(ctx.tx, ctx.emp_no) is not None):
+    if not rights.acknowledges(ctx.who(), MasterData(ctx.tx).person(ctx.emp_no) is not None):
         ctx.refuse(i18n.t("planning.not_employee_actor", value=ctx.actor), ActionNotPermitted)
     ctx.data.update(acknowledged_by=ctx.actor, acknowledged_at=ctx.now.isoformat(),
                     measures=ctx.payload.get("note") or "")

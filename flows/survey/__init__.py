@@ -10,7 +10,6 @@ Modules:
 * `contact_gap` — the same-contact rule across ITR and survey callbacks (同一联系人10天内不重复回访);
 * `samples`, `results`, `tables` — the sample-list and result files: layouts, reading, checks, export;
 * `itr_link`    — the improvement issue opened in ITR by a low score;
-* `org`         — read-only master-data queries on a raw transaction;
 * `service`     — the entry points (CLI, replay, the project-close path); `cli` — `mcr survey …`;
 * `report`      — the analysis (JSON, HTML with inline SVG charts); `replay` — scenario commands;
 * `models`      — the survey tables; `fixtures` — a small organisation for scenarios and tests.

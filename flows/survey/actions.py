@@ -1,7 +1,7 @@
 """Guards and actions of the survey flows: `project_callback`, `activity_callback`, `annual_survey`.
 
 Everything runs inside the flow step's one transaction: rows through `ctx.tx`, master data read
-with `flows.survey.org`, the ITR improvement issue opened with `flows.survey.itr_link`. A business
+with `engine.masterdata.read`, the ITR improvement issue opened with `flows.survey.itr_link`. A business
 refusal is `ctx.refuse(...)` with a `flows.survey.errors` class; a sample list or result file with
 problems raises `ImportRejected` listing all of them — either way the step, and everything it
 wrote, is rolled back.
@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from engine.clock import to_us
+from engine.contacts import last_callback_at, next_allowed_at
 from engine.errors import ActionNotPermitted
 from engine.registry import action, guard
 
-from flows.survey import contact_gap, org, rights
+from engine.masterdata.read import Contact, MasterData
+from flows.survey import rights
 from flows.survey.deadlines import project_due
 from flows.survey.errors import InvalidScore, NotInvited, SampleLocked, SurveyRefused
 from flows.survey.itr_link import improvement_fields, open_improvement
@@ -50,25 +52,24 @@ def _inserted_id(cur: Any) -> int:
 # ============================================================================================ project callback
 
 
-def _candidates(ctx: Any) -> list[org.ContactRow]:
+def _candidates(ctx: Any) -> list[Contact]:
     """Whom the callback may call: the contact named at close, else the customer's contacts by level."""
     named = ctx.data.get("named_contact")
     if named:
-        found = org.contact(ctx.tx, named)
+        found = MasterData(ctx.tx).contact(named)
         return [found] if found else []
     prefs = rules(ctx).project_callback.contact_preference
     rank = {lv: i for i, lv in enumerate(prefs)}
-    return sorted(org.contacts_of_customer(ctx.tx, ctx.data["customer"]),
+    return sorted(MasterData(ctx.tx).contacts_of_customer(ctx.data["customer"]),
                   key=lambda c: (rank.get(c.level or "", len(prefs)), c.code))
 
 
-def _choose(ctx: Any) -> tuple[org.ContactRow | None, org.ContactRow | None, datetime | None]:
+def _choose(ctx: Any) -> tuple[Contact | None, Contact | None, datetime | None]:
     """(a contact free to call now, else None; the contact free soonest and when)."""
     gap = ctx.rules.get("masterdata.yaml", MasterDataRules).callback_gap_days  # one setting, every flow
-    soonest: tuple[org.ContactRow | None, datetime | None] = (None, None)
+    soonest: tuple[Contact | None, datetime | None] = (None, None)
     for c in _candidates(ctx):
-        allowed = contact_gap.next_allowed_at(ctx.tx, c.code, gap, include_planned=True,
-                                              exclude_instance=ctx.instance_id)
+        allowed = next_allowed_at(ctx.tx, c.code, gap, include_planned=True, exclude_instance=ctx.instance_id)
         if allowed is None or allowed <= ctx.now:
             return c, None, None
         if soonest[1] is None or allowed < soonest[1]:
@@ -100,7 +101,7 @@ def defer_callback(ctx: Any) -> None:
     _, contact, until = _choose(ctx)
     if contact is None or until is None:
         ctx.refuse(t("survey.no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
-    last = contact_gap.last_callback_at(ctx.tx, contact.code)
+    last = last_callback_at(ctx.tx, contact.code)
     ctx.data.update(not_before=_local(ctx, until), deferred_contact=contact.code, deferred_contact_name=contact.name,
                     deferred_last_callback=_local(ctx, last) if last else None,
                     deferrals=int(ctx.data.get("deferrals", 0)) + 1)
@@ -320,9 +321,11 @@ def publish_results(ctx: Any) -> None:
         year=year, source=source, rows=len(checked.rows), customers=json.dumps(checked.customers),
         imported_us=to_us(ctx.now), actor=ctx.actor, instance_id=ctx.instance_id).returning(ResultImport.__table__.c.id)))
     snapshot = {}
+    md = MasterData(tx)
     for code in checked.customers:
-        c = org.customer(tx, code)
-        snapshot[code] = {"tier": c.tier, "office_code": c.office_code, "region_code": org.region_of(tx, c.office_code)}
+        c = md.customer(code)
+        region = md.region_of(c.office_code)
+        snapshot[code] = {"tier": c.tier, "office_code": c.office_code, "region_code": region.code if region else None}
     values = [{"import_id": import_id, "year": year, "row_no": r.row, "customer_code": r.customer_code,
                "contact_code": r.contact_code, "category": r.category, "item": r.item, "score": r.score,
                "comment": r.comment, **snapshot[r.customer_code]} for r in checked.rows]
@@ -331,18 +334,18 @@ def publish_results(ctx: Any) -> None:
     t = SampleList.__table__
     from flows.survey.report import customer_summary
 
+    md = MasterData(tx)
     for code in checked.customers:
         tx.run(update(t).where(t.c.year == year, t.c.customer_code == code)
                .values(status="published", published_us=to_us(ctx.now)))
-        c = org.customer(tx, code)
+        c = md.customer(code)
         mine = [r for r in checked.rows if r.customer_code == code]
         summary = customer_summary(mine)
         team = {}  # the account manager, the backup (B角) and the manager's supervisor, once each
-        for person in (org.employee(tx, c.owner_emp_no), org.employee(tx, c.backup_emp_no),
-                       org.supervisor(tx, c.owner_emp_no)):
+        for person in (md.person(c.owner_emp_no), md.person(c.backup_emp_no), md.supervisor(c.owner_emp_no)):
             if person is not None and person.email:
                 team.setdefault(person.email.lower(), person)
-        contact_names = {k: v.name for k, v in org.contacts(tx, [r.contact_code for r in mine if r.contact_code]).items()}
+        contact_names = {k: v.name for k, v in md.contacts([r.contact_code for r in mine if r.contact_code]).items()}
         for person in team.values():
             ctx.mail("survey_results_published", person.email, locale=person.locale,
                      dedupe_key=f"results:{year}:{code}:{import_id}", customer={"code": c.code, "name": c.name},
@@ -363,10 +366,10 @@ def remind_missing_lists(ctx: Any) -> None:
     have = {r[0] for r in ctx.tx.all("SELECT customer_code FROM survey_sample WHERE year = :y", {"y": year})}
     today = ctx.now.astimezone(ctx.calendar.tz).date().isoformat()
     missing = []
-    for c in org.customers_with_tiers(ctx.tx, list(policy.tiers)):
+    for c in MasterData(ctx.tx).customers_with_tiers(list(policy.tiers)):
         if c.code in have:
             continue
-        owner = org.employee(ctx.tx, c.owner_emp_no)
+        owner = MasterData(ctx.tx).person(c.owner_emp_no)
         if owner is None or not owner.email:
             continue
         size = policy.required_size(c.annual_revenue_usd)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 from engine.errors import Problem
 
 from engine.i18n import label, t
-from flows.survey.org import ContactRow, CustomerRow
+from engine.masterdata.read import Contact, Customer, MasterData
 from flows.survey.tables import Column, text
 
 COLUMNS: tuple[Column, ...] = (
@@ -84,8 +84,8 @@ def parse_score(value: Any) -> int | None:
 
 
 def check_results(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, year: int,
-                  customer: Callable[[str], CustomerRow | None], sample_status: Callable[[str], str | None],
-                  sample_contacts: Callable[[str], set[str]], contacts: dict[str, ContactRow]) -> Checked:
+                  customer: Callable[[str], Customer | None], sample_status: Callable[[str], str | None],
+                  sample_contacts: Callable[[str], set[str]], contacts: dict[str, Contact]) -> Checked:
     problems: list[Problem] = []
     good: list[ResultRow] = []
     customer_verdict: dict[str, str | None] = {}  # code -> reason it is refused, once per customer
@@ -148,13 +148,12 @@ def check_results(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, ye
 
 def check_in(tx: Any, source: str, rows: list[tuple[int, dict[str, Any]]], *, year: int) -> Checked:
     """`check_results` with its lookups read through `tx` (a step's transaction or a read-only one)."""
-    from flows.survey import org
 
-    customers: dict[str, CustomerRow | None] = {}
+    customers: dict[str, Customer | None] = {}
 
-    def customer(code: str) -> CustomerRow | None:
+    def customer(code: str) -> Customer | None:
         if code not in customers:
-            customers[code] = org.customer(tx, code)
+            customers[code] = MasterData(tx).customer(code)
         return customers[code]
 
     def status(code: str) -> str | None:
@@ -168,7 +167,7 @@ def check_in(tx: Any, source: str, rows: list[tuple[int, dict[str, Any]]], *, ye
 
     names = [text(c.get("contact_code")) for _, c in rows]
     return check_results(source, rows, year=year, customer=customer, sample_status=status,
-                         sample_contacts=sample_contacts, contacts=org.contacts(tx, [n for n in names if n]))
+                         sample_contacts=sample_contacts, contacts=MasterData(tx).contacts([n for n in names if n]))
 
 
 def inline_rows(items: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

@@ -19,7 +19,7 @@ from engine.errors import Problem
 from engine.paths import output_file
 
 from engine.i18n import label, t
-from flows.survey.org import ContactRow, CustomerRow
+from engine.masterdata.read import Contact, Customer, MasterData
 from flows.survey.rules import CONTACT_LEVELS, METHODS, AnnualSurveyRules
 from flows.survey.tables import Column, text
 
@@ -76,7 +76,7 @@ def _cell(source: str, row: int, field: str, reason: str) -> Problem:
 
 
 def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, customer_code: str,
-                 customer: CustomerRow | None, year: int, contacts: dict[str, ContactRow],
+                 customer: Customer | None, year: int, contacts: dict[str, Contact],
                  rules: AnnualSurveyRules) -> Checked:
     """Check a sample list against the rules; `contacts` holds every contact the rows name that exists."""
     problems: list[Problem] = []
@@ -161,11 +161,10 @@ def check_sample(source: str, rows: Iterable[tuple[int, dict[str, Any]]], *, cus
 def check_in(tx: Any, source: str, rows: list[tuple[int, dict[str, Any]]], *, customer_code: str, year: int,
              rules: AnnualSurveyRules) -> Checked:
     """`check_sample` with its lookups read through `tx` (a step's transaction or a read-only one)."""
-    from flows.survey import org
 
     names = [text(c.get("contact_code")) for _, c in rows]
-    return check_sample(source, rows, customer_code=customer_code, customer=org.customer(tx, customer_code),
-                        year=year, contacts=org.contacts(tx, [n for n in names if n]), rules=rules)
+    return check_sample(source, rows, customer_code=customer_code, customer=MasterData(tx).customer(customer_code),
+                        year=year, contacts=MasterData(tx).contacts([n for n in names if n]), rules=rules)
 
 
 def _usd(value: int | None) -> str:

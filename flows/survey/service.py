@@ -21,7 +21,8 @@ from engine.clock import from_us, to_us
 from engine.errors import MCRError
 from engine.runtime import Runtime
 
-from flows.survey import org, results, samples
+from engine.masterdata.read import MasterData
+from flows.survey import results, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from engine.i18n import fmt_percent, label, t
@@ -92,25 +93,25 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
     actor = principal.actor
     policy = _rules(rt).project_callback
     with rt.db.read() as tx:
-        project = org.project(tx, project_code)
+        project = MasterData(tx).project(project_code)
         if project is None:
             raise UnknownSurveyRecord(t("survey.unknown_project", project=project_code))
-        customer = org.customer(tx, project.customer_code)
+        customer = MasterData(tx).customer(project.customer_code)
         if customer is None:
             raise UnknownSurveyRecord(t("survey.project_no_customer", project=project_code, customer=project.customer_code))
         named = None
         if contact:
-            named = org.contact(tx, contact)
+            named = MasterData(tx).contact(contact)
             if named is None:
                 raise UnknownSurveyRecord(t("survey.unknown_contact", contact=contact))
             if named.customer_code != customer.code:
                 raise MCRError(t("survey.contact_not_of_customer", contact=contact, customer=customer.code))
-        owner = org.employee(tx, customer.owner_emp_no)
+        owner = MasterData(tx).person(customer.owner_emp_no)
         if owner is None:
             raise UnknownSurveyRecord(t("survey.no_owner_email", customer=customer.code, owner=customer.owner_emp_no))
-        boss = org.employee(tx, owner.supervisor_emp_no)
-        has_contacts = bool(named or org.contacts_of_customer(tx, customer.code))
-        calendar = org.calendar_of(tx, customer.office_code, rt.calendars)
+        boss = MasterData(tx).person(owner.supervisor_emp_no)
+        has_contacts = bool(named or MasterData(tx).contacts_of_customer(customer.code))
+        calendar = MasterData(tx).calendar_of(customer.office_code, rt.calendars)
         existing = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
                           "WHERE project_code = :p", {"p": project_code})
     decision = decide(project_code, project.level, policy)
@@ -168,7 +169,7 @@ def _project_instance(rt: Runtime, project_code: str) -> int:
     with rt.db.read() as tx:
         draw = tx.one("SELECT selected, reason, draw, rate FROM survey_project_draw WHERE project_code = :p",
                       {"p": project_code})
-        known = org.project(tx, project_code)
+        known = MasterData(tx).project(project_code)
     if known is None:
         raise UnknownSurveyRecord(t("survey.unknown_project", project=project_code))
     if draw is not None and not draw[0]:
@@ -217,7 +218,7 @@ def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _S
         return {"instance": existing[0], "state": existing[1], "duplicate": True,
                 "message": t("survey.activity_duplicate", activity=activity_code, instance=existing[0], state=existing[1])}
     with rt.db.read() as tx:
-        act = org.activity(tx, activity_code)
+        act = MasterData(tx).activity(activity_code)
         if act is None:
             raise UnknownSurveyRecord(t("survey.unknown_activity", activity=activity_code))
         if act.type not in policy.types:
@@ -225,15 +226,16 @@ def activity_ended(rt: Runtime, activity_code: str, *, principal: Principal = _S
                                      types=", ".join(policy.types)))
         if act.status == "cancelled":
             raise NoCallbackNeeded(t("survey.activity_cancelled", activity=activity_code))
-        invited = org.contacts(tx, org.invitees(tx, activity_code))
+        md = MasterData(tx)
+        invited = md.contacts(md.invitees(activity_code))
         if not invited:
             raise NoCallbackNeeded(t("survey.activity_no_invitees", activity=activity_code))
-        customer = org.customer(tx, act.customer_code)
-        inviter = org.employee(tx, act.inviter_emp_no)
+        customer = MasterData(tx).customer(act.customer_code)
+        inviter = MasterData(tx).person(act.inviter_emp_no)
         if inviter is None:
             raise UnknownSurveyRecord(t("survey.no_owner_email", customer=act.customer_code, owner=act.inviter_emp_no))
-        boss = org.employee(tx, inviter.supervisor_emp_no)
-        calendar = org.calendar_of(tx, customer.office_code if customer else None, rt.calendars)
+        boss = MasterData(tx).person(inviter.supervisor_emp_no)
+        calendar = MasterData(tx).calendar_of(customer.office_code if customer else None, rt.calendars)
     cal = rt.calendars.get(calendar)
     day = ended_on or (act.activity_date if isinstance(act.activity_date, date)
                        else date.fromisoformat(str(act.activity_date)[:10]))
@@ -367,10 +369,10 @@ def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
                 continue
             if status not in statuses:
                 continue
-            cust = org.customer(tx, code)
+            cust = MasterData(tx).customer(code)
             entries = tx.all("SELECT row_no, contact_code, level, method FROM survey_sample_entry WHERE sample_id = :s "
                              "ORDER BY row_no", {"s": sid})
-            people = org.contacts(tx, [e[1] for e in entries])
+            people = MasterData(tx).contacts([e[1] for e in entries])
             out.append({"year": year, "customer_code": code, "customer_name": cust.name if cust else code,
                         "status": status, "size": size, "required": required, "revision": revision,
                         "entries": [{"row": e[0], "contact_code": e[1], "level": e[2], "method": e[3],

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from flows.survey import results, samples
-from flows.survey.org import ContactRow, CustomerRow
+from engine.masterdata.read import Contact, Customer
 from flows.survey.rules import AnnualSurveyRules
 from flows.survey.tables import bind, normalise_header
 
 RULES = AnnualSurveyRules()
-C1 = CustomerRow("C1", "深圳移动", "S", "O1", "T1", "E6", None, 50_000_000)
+C1 = Customer("C1", "深圳移动", "S", "O1", "T1", "E6", None, 50_000_000)
 LEVELS = ["senior"] * 8 + ["middle"] * 12 + ["base"] * 20
-CONTACTS = {f"K{i:02d}": ContactRow(f"K{i:02d}", "C1", f"联系人{i}", None, LEVELS[i - 1], None, None, "E6")
+CONTACTS = {f"K{i:02d}": Contact(f"K{i:02d}", "C1", f"联系人{i}", None, LEVELS[i - 1], None, None, "E6")
             for i in range(1, 41)}
-CONTACTS["X1"] = ContactRow("X1", "C2", "别家", None, "senior", None, None, "E9")
-CONTACTS["NOLEVEL"] = ContactRow("NOLEVEL", "C1", "无层级", None, None, None, None, "E6")
+CONTACTS["X1"] = Contact("X1", "C2", "别家", None, "senior", None, None, "E9")
+CONTACTS["NOLEVEL"] = Contact("NOLEVEL", "C1", "无层级", None, None, None, None, "E6")
 
 
 def good_rows() -> list[dict[str, Any]]:
@@ -27,7 +27,7 @@ def good_rows() -> list[dict[str, Any]]:
     return [{"contact": f"K{i:02d}", "method": "电话"} for i in picks]
 
 
-def check(rows: list[dict[str, Any]], customer: CustomerRow | None = C1, rules: AnnualSurveyRules = RULES) -> samples.Checked:
+def check(rows: list[dict[str, Any]], customer: Customer | None = C1, rules: AnnualSurveyRules = RULES) -> samples.Checked:
     return samples.check_sample("list.xlsx", samples.inline_rows(rows), customer_code="C1", customer=customer,
                                 year=2026, contacts=CONTACTS, rules=rules)
 
@@ -163,7 +163,7 @@ def test_a_score_is_a_whole_number_from_1_to_5(value: Any, score: int | None) ->
 
 
 def check_results(rows: list[dict[str, Any]], status: dict[str, str] | None = None) -> results.Checked:
-    customers = {"C1": C1, "C2": CustomerRow("C2", "上海农商银行", "A", "O2", "T2", "E9", None, 5_000_000)}
+    customers = {"C1": C1, "C2": Customer("C2", "上海农商银行", "A", "O2", "T2", "E9", None, 5_000_000)}
     status = {"C1": "exported", "C2": "published"} if status is None else status
     return results.check_results("res.xlsx", results.inline_rows(rows), year=2026, customer=customers.get,
                                  sample_status=status.get, sample_contacts=lambda c: {"K01", "K09"},
