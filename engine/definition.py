@@ -22,6 +22,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, Validati
 
 from engine.errors import InvalidDefinition, MCRError, Problem, UnknownFlow
 from engine.registry import Registry, registry as default_registry
+from engine.rules import rules_value
 from engine.timespec import (Anchor, Condition, Duration, Recurrence, TimeSpecError, has_rules_ref, parse_anchor,
                              parse_condition, parse_duration, parse_recurrence, rules_refs, timer_text)
 from engine.yamlsrc import YamlSyntaxError, load_yaml, parse_yaml, validation_problems
@@ -410,8 +411,6 @@ def _expand_groups(defn: FlowDefinition, bad: Any) -> None:
 
 def _check_timer(tm: TimerSpec, bad: Any) -> None:
     """Parse a timer's texts once; a text taking rules values is checked against today's rules files."""
-    from engine.rules import rules_value
-
     where = f"timer '{tm.name}'"
     items: list[Any] = [None]
     try:

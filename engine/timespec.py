@@ -9,6 +9,10 @@ Three small languages, each parsed once when a definition loads (a bad expressio
 * recurrences — `every: 1 Dec 09:00 Asia/Shanghai`, `every: day 08:00 Asia/Shanghai`,
                `every: monday 09:00 UTC`, `every: month 1 09:00 UTC`, `every: quarter 1 09:00 UTC`
 
+Timers also carry a `when:` condition (`Condition`: `data.major`, `not data.x`, `data.x == v`) and may
+fill their texts from the instance's pinned rules (`timer_text`: `rules.survey.project_callback.due`,
+`{rules.x.y}` and a list timer's `{item}`), resolved when armed.
+
 Business units need a calendar; evaluation takes one (see engine/calendar.py) and never reads
 the clock itself.
 """

@@ -107,8 +107,6 @@ def _data(session: Session, contact: Contact, to: str, *, reason: str, rules: Ca
         "from_supervisor_email": prev_sup.email if prev_sup else None,
         "to_owner": new.emp_no, "to_name": new.name, "to_email": new.email,
         "sales_management": MasterData.of_session(session).sales_management(),
-        "remind_after": f"{rules.handover.remind_after_business_days} business days",
-        "escalate_after": f"{rules.handover.escalate_after_business_days} business days",
         "locale": new.locale, "calendar": calendar,
     }
 

@@ -115,7 +115,6 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         "kit_path": str(path), "kit_link": kit_link(path),
         "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
         "escalate_at": schedule.escalate_at.isoformat(),
-        "review_after": f"{rules.kit.review_reminder_business_days} business days",
         "calendar": info.calendar, "locale": info.locale,
         "submissions": 0, "reviews": 0,
     }
