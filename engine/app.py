@@ -13,7 +13,7 @@ from typing import Any
 from engine.clock import Clock, clock_from_env
 from engine.db import Database
 from engine.definition import DefinitionSet, load_definitions
-from engine.rules import flows_dir, rules_dir
+from engine.rules import flow_folders, rules_dir
 from engine.runtime import Runtime
 
 
@@ -31,7 +31,7 @@ def build_runtime(db: Database | None = None, *, clock: Clock | None = None,
     db.check()
     if migrate:
         db.upgrade()
-    defs = definitions or load_definitions(*(flows or [flows_dir()]))
+    defs = definitions or load_definitions(*(flows or flow_folders()))
     runtime = Runtime(db, defs, clock=clock or clock_from_env(), calendars=load_calendar_registry(rules))
     runtime.register_definitions()
     return runtime

@@ -22,6 +22,8 @@ from engine.cli_usage import LocalizedGroup
 from engine.clock import from_us
 from engine.errors import MCRError
 from engine.i18n import t
+from engine.rules_cli import rules_app
+from engine.tables import print_table
 
 app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False, cls=LocalizedGroup)
@@ -39,6 +41,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(db_app, name="db")
 calendars_app = typer.Typer(help="工作日历 / business calendars", no_args_is_help=True)
 app.add_typer(calendars_app, name="calendars")
+app.add_typer(rules_app, name="rules")
 
 
 TIMER_STATUSES = ("pending", "fired", "skipped", "cancelled")
@@ -52,6 +55,11 @@ AS_OPTION = typer.Option(None, "--as", help="代该员工执行（工号）；�
 
 def _echo_json(value: Any) -> None:
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _cols(*keys: str) -> list[str]:
+    """Column headers of a list table, in the process locale (`cli.col.<key>`)."""
+    return [t(f"cli.col.{k}") for k in keys]
 
 
 def _ts(us: int | None) -> str:
@@ -102,11 +110,11 @@ def init() -> None:
 def flows_validate(path: Optional[Path] = typer.Argument(None, help="flow file or folder (default: the shipped flows/)")) -> None:
     """Validate flow definitions; prints file:line: message for each problem, exit 1 if any."""
     from engine.definition import flow_files, load_definitions
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    root = path or flows_dir()
-    defs = load_definitions(root)
-    files = len(flow_files(root)) if root.exists() else 0
+    roots = [path] if path else flow_folders()
+    defs = load_definitions(*roots)
+    files = sum(len(flow_files(root)) for root in roots if root.exists())
     typer.echo(t("cli.flows_ok", files=files, flows=len(defs),
                  states=sum(len(d.states) for d in defs.by_key.values()),
                  transitions=sum(len(d.transitions) for d in defs.by_key.values())))
@@ -117,9 +125,9 @@ def flows_list(path: Optional[Path] = typer.Option(None, "--path")) -> None:
     """List loaded flows with version, states and source file."""
     from engine.definition import load_definitions
     from engine.i18n import locale
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    defs = load_definitions(path or flows_dir())
+    defs = load_definitions(*([path] if path else flow_folders()))
     for d in sorted(defs.by_key.values(), key=lambda d: d.key):
         typer.echo(f"{d.name}\tv{d.version}\t{d.title_of(locale())}\t{len(d.states)} states\t{d.source_file}")
 
@@ -131,9 +139,9 @@ def flows_show(name: str, format: str = typer.Option("text", "--format", help="t
     from engine import diagram
     from engine.definition import load_definitions
     from engine.i18n import locale
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    defn = load_definitions(path or flows_dir()).get(name)
+    defn = load_definitions(*([path] if path else flow_folders())).get(name)
     if format == "mermaid":
         typer.echo(diagram.mermaid(defn, locale()), nl=False)
     elif format == "text":
@@ -148,11 +156,11 @@ def flows_diagrams(output: Path = typer.Option(Path("docs/diagrams.md"), "--outp
     """Write the Mermaid diagram of every flow into one Markdown file (default docs/diagrams.md)."""
     from engine.definition import load_definitions
     from engine.docgen import diagrams_markdown
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
     from engine.paths import output_file
 
-    output_file(output).write_text(diagrams_markdown(load_definitions(path or flows_dir())), encoding="utf-8")
+    output_file(output).write_text(diagrams_markdown(load_definitions(*([path] if path else flow_folders()))), encoding="utf-8")
     typer.echo(str(output))
 
 
@@ -196,10 +204,9 @@ def instances_list(flow: Optional[str] = typer.Option(None, "--flow"), state: Op
     if as_json:
         _echo_json(items)
         return
-    for i in items:
-        typer.echo(f"#{i['id']}\t{i['flow']} v{i['flow_version']}\t{i['state']}\tversion {i['version']}\t"
-                   f"{i['subject'] or '-'}\t{i['updated']}")
-    if not items:
+    if not print_table(_cols("id", "flow", "state", "version", "subject", "updated"),
+                       ([f"#{i['id']}", f"{i['flow']} v{i['flow_version']}", i["state"], i["version"],
+                         i["subject"] or "-", i["updated"]] for i in items)):
         typer.echo(t("cli.nothing"))
 
 
@@ -208,9 +215,9 @@ def _known_flow_and_state(flow: Optional[str], state: Optional[str]) -> None:
     if flow is None and state is None:
         return
     from engine.definition import load_definitions
-    from engine.rules import flows_dir
+    from engine.rules import flow_folders
 
-    defs = list(load_definitions(flows_dir()).by_key.values())
+    defs = list(load_definitions(*flow_folders()).by_key.values())
     names = sorted({d.name for d in defs})
     if flow is not None and flow not in names:
         raise MCRError(t("cli.unknown_choice", option="--flow", value=flow, allowed=", ".join(names)))
@@ -307,9 +314,9 @@ def timers_list(status: Optional[str] = typer.Option("pending", "--status", help
     if as_json:
         _echo_json(items)
         return
-    for i in items:
-        typer.echo(f"{i['id']}\t#{i['instance']}\t{i['name']} -> {i['event']}\t{i['status']}\tdue {i['due']}\t{i['note'] or ''}")
-    if not items:
+    if not print_table(_cols("id", "instance", "timer", "status", "due", "note"),
+                       ([i["id"], f"#{i['instance']}", f"{i['name']} -> {i['event']}", i["status"], i["due"], i["note"]]
+                        for i in items)):
         typer.echo(t("cli.nothing"))
 
 
@@ -334,9 +341,8 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
     if as_json:
         _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
         return
-    for r in rows:
-        typer.echo(f"{r.id}\t{r.status}\t{r.recipient}\t{r.subject}\tattempts {r.attempts}\t{r.last_error or ''}")
-    if not rows:
+    if not print_table(_cols("id", "status", "recipient", "mail_subject", "attempts", "error"),
+                       ([r.id, r.status, r.recipient, r.subject, r.attempts, r.last_error] for r in rows)):
         typer.echo(t("cli.nothing"))
 
 
@@ -530,17 +536,16 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
 
 
 def _register_plugins() -> None:
-    """Commands contributed by the product's modules (master data, ITR, planning, surveys)."""
+    """Commands contributed by the engine's modules and by every installed flow family (engine/plugins.py)."""
     import importlib
 
-    for module in ("engine.auth.cli", "engine.masterdata.cli", "flows.itr.cli", "flows.planning.cli", "flows.survey.cli", "engine.replay_cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that module is not part of this build
-            raise
-        mod.register(app)
+    from engine import plugins
+
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli"):
+        importlib.import_module(module).register(app)
+    for plugin in plugins.plugins():
+        if plugin.cli:
+            plugins.resolve(plugin.cli)(app)
 
 
 def main() -> None:

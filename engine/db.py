@@ -17,6 +17,8 @@ A database that is busy beyond the busy timeout is retried as a whole unit of wo
 
 from __future__ import annotations
 
+import importlib
+
 import os
 import re
 import sqlite3
@@ -463,9 +465,10 @@ def _sqlite_rollback(tx: Tx) -> None:
 def metadata() -> Any:
     import engine.store  # noqa: F401  - registers the engine tables
     import engine.masterdata.models  # noqa: F401
-    import flows.itr.models  # noqa: F401
-    import flows.planning.models  # noqa: F401
-    import flows.survey.models  # noqa: F401
     import engine.auth.models  # noqa: F401
+    from engine import plugins
+
+    for module in plugins.model_modules():  # each flow family's tables
+        importlib.import_module(module)
 
     return SQLModel.metadata

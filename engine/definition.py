@@ -15,15 +15,16 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
+                      model_validator)
 
-from engine.errors import InvalidDefinition, Problem, UnknownFlow
+from engine.errors import InvalidDefinition, MCRError, Problem, UnknownFlow
 from engine.registry import Registry, registry as default_registry
-from engine.timespec import (Anchor, Duration, Recurrence, TimeSpecError, parse_anchor,
-                             parse_duration, parse_recurrence)
-from engine.yamlsrc import YamlSyntaxError, load_yaml, validation_problems
+from engine.timespec import (Anchor, Condition, Duration, Recurrence, TimeSpecError, has_rules_ref, parse_anchor,
+                             parse_condition, parse_duration, parse_recurrence, rules_refs, timer_text)
+from engine.yamlsrc import YamlSyntaxError, load_yaml, parse_yaml, validation_problems
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
@@ -49,19 +50,30 @@ def _line(raw: Any) -> int:
 
 
 class TimerSpec(_Located):
-    """A timer armed when its state is entered and cancelled when the state is left."""
+    """A timer armed when its state is entered and cancelled when the state is left.
+
+    `after`/`at`/`every` may name a value of the instance's pinned rules (`rules.survey.x.due`, or
+    `{rules.x.y}` inside a longer text); `when` arms it only while a data condition holds; `each`
+    arms one timer per item of a rules list (`{item}` in the texts), named `<name>1..<name>N`;
+    `once` never arms it again after it fired (re-entering a state after a reminder went out).
+    """
 
     name: str
     event: str
     after: str | None = None
     at: str | None = None
     every: str | None = None
+    when: str | None = None
+    each: str | None = None
+    once: bool = False
     catch_up: Literal["fire_late", "skip"] = "fire_late"
     title: dict[str, str] = {}
 
     _after: Duration | None = None
     _at: Anchor | None = None
     _every: Duration | None = None
+    _when: Condition | None = None
+    _group: str | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> "TimerSpec":
@@ -86,6 +98,20 @@ class TimerSpec(_Located):
     def every_spec(self) -> Duration | None:
         return self._every
 
+    @property
+    def dynamic(self) -> bool:
+        """Its texts take values from the pinned rules or the list item: resolved when armed."""
+        return bool(self.each) or any(t is not None and has_rules_ref(t) for t in (self.after, self.at, self.every))
+
+    @property
+    def group(self) -> str | None:
+        return self._group
+
+
+class TimerGroupRef(_Located):
+    """`timers: [{group: deadlines}]` — the timers of a `timer_groups` entry, shared by several states."""
+
+    group: str
 
 class ActionRef(_Located):
     """One action of a transition: a registered name with parameters, or the built-in `mail`/`set`."""
@@ -112,12 +138,24 @@ class ActionRef(_Located):
         return data
 
 
+def _timer_or_group(value: Any) -> str:
+    if isinstance(value, dict):
+        return "group" if "group" in value else "timer"
+    return "group" if isinstance(value, TimerGroupRef) else "timer"
+
+
 class StateSpec(_Located):
     name: str
     initial: bool = False
     terminal: bool = False
     title: dict[str, str] = {}
-    timers: list[TimerSpec] = []
+    timers: list[Annotated[Union[Annotated[TimerSpec, Tag("timer")], Annotated[TimerGroupRef, Tag("group")]],
+                           Discriminator(_timer_or_group)]] = []
+
+    @property
+    def timer_specs(self) -> list[TimerSpec]:
+        """The state's own timers and its groups' (expanded by the loader)."""
+        return [t for t in self.timers if isinstance(t, TimerSpec)]
 
 
 class EventSpec(_Located):
@@ -186,6 +224,7 @@ class FlowDefinition(_Located):
     events: list[EventSpec]
     states: list[StateSpec]
     transitions: list[TransitionSpec]
+    timer_groups: dict[str, list[TimerSpec]] = {}
     launches: list[LaunchSpec] = []
     on_start: list[ActionRef] = Field(default=[], description="actions run in the start step itself")
 
@@ -266,8 +305,9 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
     dupes(defn.states, "state")
     dupes(defn.events, "event")
     dupes(defn.launches, "launch")
+    _expand_groups(defn, bad)
     for s in defn.states:
-        dupes(s.timers, f"timer in state '{s.name}'")
+        dupes(s.timer_specs, f"timer in state '{s.name}'")
 
     states = {s.name for s in defn.states}
     events = {e.name for e in defn.events}
@@ -322,15 +362,9 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
         known_actions(t.actions, t.line)
 
     for s in defn.states:
-        for tm in s.timers:
+        for tm in s.timer_specs:
             known_event(tm.event, tm.line, f"timer '{tm.name}'")
-            try:
-                tm._after = (parse_duration(tm.after)
-                             if tm.after is not None and not is_data_path(tm.after) else None)
-                tm._at = parse_anchor(tm.at) if tm.at is not None else None
-                tm._every = parse_duration(tm.every) if tm.every is not None else None
-            except TimeSpecError as exc:
-                bad(tm.line, f"timer '{tm.name}': {exc}")
+            _check_timer(tm, bad)
             if s.terminal:
                 bad(tm.line, f"timer '{tm.name}' on terminal state '{s.name}' would never fire")
 
@@ -345,6 +379,75 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
     if not problems and initials:
         problems.extend(_check_graph(defn, path))
     return problems
+
+
+def _expand_groups(defn: FlowDefinition, bad: Any) -> None:
+    """Replace each `{group: NAME}` of a state by copies of the group's timers (one arming per entry)."""
+    used: set[str] = set()
+    for s in defn.states:
+        out: list[TimerSpec | TimerGroupRef] = []
+        for item in s.timers:
+            if isinstance(item, TimerSpec):
+                out.append(item)
+                continue
+            members = defn.timer_groups.get(item.group)
+            if members is None:
+                known = ", ".join(sorted(defn.timer_groups)) or "none"
+                bad(item.line, f"unknown timer group '{item.group}' in state '{s.name}'; "
+                               f"timer_groups defines: {known}")
+                continue
+            used.add(item.group)
+            for tm in members:
+                copy = tm.model_copy(deep=True)
+                copy.line = item.line  # problems of a copy point at the state that uses the group
+                copy._group = item.group
+                out.append(copy)
+        s.timers = out
+    for name, members in defn.timer_groups.items():
+        if name not in used:
+            bad(members[0].line if members else defn.line, f"timer group '{name}' is used by no state")
+
+
+def _check_timer(tm: TimerSpec, bad: Any) -> None:
+    """Parse a timer's texts once; a text taking rules values is checked against today's rules files."""
+    from engine.rules import rules_value
+
+    where = f"timer '{tm.name}'"
+    items: list[Any] = [None]
+    try:
+        if tm.when is not None:
+            tm._when = parse_condition(tm.when)
+        if tm.each is not None:
+            if not tm.each.startswith("rules."):
+                raise TimeSpecError(f"'each: {tm.each}' must name a rules list, e.g. rules.planning.kit.reminders")
+            items = rules_value(tm.each)
+            if not isinstance(items, list) or not items:
+                raise TimeSpecError(f"'each: {tm.each}' is not a non-empty list in the rules ({items!r})")
+            if tm.every is not None:
+                raise TimeSpecError("a list timer ('each') cannot also repeat ('every')")
+        texts = {"after": tm.after, "at": tm.at, "every": tm.every}
+        for key, text in texts.items():
+            if text is None:
+                continue
+            if "{item}" in text and tm.each is None:
+                raise TimeSpecError(f"'{key}: {text}' uses {{item}} but the timer has no 'each'")
+            for ref in rules_refs(text):
+                rules_value(ref)  # raises naming the file and the missing key
+        if not tm.dynamic:
+            tm._after = parse_duration(tm.after) if tm.after is not None and not is_data_path(tm.after) else None
+            tm._at = parse_anchor(tm.at) if tm.at is not None else None
+            tm._every = parse_duration(tm.every) if tm.every is not None else None
+            return
+        for item in items:  # what today's rules make of it must parse; a pinned version is checked when armed
+            after = timer_text(tm.after, rules_value, item) if tm.after is not None else None
+            if after is not None and not is_data_path(after):
+                parse_duration(after)
+            if tm.at is not None:
+                parse_anchor(timer_text(tm.at, rules_value, item))
+            if tm.every is not None:
+                parse_duration(timer_text(tm.every, rules_value, item))
+    except (TimeSpecError, MCRError) as exc:
+        bad(tm.line, f"{where}: {exc}")
 
 
 def import_flow_module(module: str, base: Path) -> Any:
@@ -419,10 +522,12 @@ def _check_graph(defn: FlowDefinition, path: str) -> list[Problem]:
 # Loading
 
 
-def parse_definition(path: Path, reg: Registry | None = None) -> tuple[FlowDefinition | None, list[Problem]]:
+def parse_definition(path: Path, reg: Registry | None = None,
+                     text: str | None = None) -> tuple[FlowDefinition | None, list[Problem]]:
+    """Parse and check a flow file — or `text`, a version's stored source, read as if it were at `path`."""
     reg = reg or default_registry
     try:
-        raw = load_yaml(path)
+        raw = load_yaml(path) if text is None else parse_yaml(text, path)
     except YamlSyntaxError as exc:
         return None, [exc.problem]
     if not isinstance(raw, dict):
@@ -433,7 +538,7 @@ def parse_definition(path: Path, reg: Registry | None = None) -> tuple[FlowDefin
     except ValidationError as exc:
         return None, validation_problems(path, raw, exc)
     defn.source_file = str(path)
-    defn.source_text = path.read_text(encoding="utf-8")
+    defn.source_text = path.read_text(encoding="utf-8") if text is None else text
     defn.template_dir = str(path.parent / "templates")
     problems = _check(defn, raw, str(path), reg)
     if not problems:
@@ -457,6 +562,23 @@ class CompiledTimer:
     every: Duration | None
     catch_up: str
     needs_calendar: bool
+    when: Condition | None = None
+    each: str | None = None
+    once: bool = False
+    # Texts resolved when armed (they take values from the instance's pinned rules or the list item).
+    after_text: str | None = None
+    at_text: str | None = None
+    every_text: str | None = None
+
+
+def _compile_timer(t: TimerSpec) -> CompiledTimer:
+    if t.dynamic:
+        return CompiledTimer(t.name, t.event, None, None, None, None, t.catch_up, True, t._when, t.each, t.once,
+                             t.after, t.at, t.every)
+    return CompiledTimer(t.name, t.event, t.after_spec, t.after_path, t.at_spec, t.every_spec, t.catch_up,
+                         bool(t.at_spec or t.after_path or (t.after_spec and t.after_spec.business)
+                              or (t.every_spec and t.every_spec.business)),
+                         t._when, None, t.once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,19 +601,18 @@ class CompiledFlow:
     """Plain lookup tables the runtime uses on every event (no pydantic on the hot path)."""
 
     __slots__ = ("defn", "name", "version", "template_dir", "initial", "states", "index", "allowed", "on_start",
-                 "internal")
+                 "internal", "conditional", "timer_names")
 
     def __init__(self, defn: FlowDefinition) -> None:
         self.defn = defn
         self.name, self.version, self.template_dir = defn.name, defn.version, defn.template_dir
         self.states = {
-            s.name: CompiledState(s.name, s.terminal, tuple(
-                CompiledTimer(t.name, t.event, t.after_spec, t.after_path, t.at_spec, t.every_spec, t.catch_up,
-                              bool(t.at_spec or t.after_path or (t.after_spec and t.after_spec.business)
-                                   or (t.every_spec and t.every_spec.business)))
-                for t in s.timers))
+            s.name: CompiledState(s.name, s.terminal, tuple(_compile_timer(t) for t in s.timer_specs))
             for s in defn.states}
         self.initial = self.states[defn.initial.name]
+        # Per state: the timers with a `when:` (re-checked after a step that stays), and the plain timer names.
+        self.conditional = {n: tuple(t for t in st.timers if t.when is not None) for n, st in self.states.items()}
+        self.timer_names = {n: frozenset(t.name for t in st.timers if t.each is None) for n, st in self.states.items()}
         index: dict[tuple[str, str], list[CompiledTransition]] = {}
         for t in defn.transitions:
             sources = [s.name for s in defn.states if not s.terminal] if "*" in t.source else t.source

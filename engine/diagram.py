@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from engine.definition import FlowDefinition
+from engine.definition import FlowDefinition, TimerSpec
 
 
 def _label(text: str) -> str:
-    return text.replace(":", "：").replace('"', "'")
+    return text.replace(":", "：").replace('"', "'").replace("{", "(").replace("}", ")")
+
+
+def timer_summary(tm: TimerSpec) -> str:
+    """One line per timer: when it is due and from where (data, rules, a rules list), its condition, group."""
+    name = f"{tm.name}1…N" if tm.each else tm.name
+    parts = [f"after {tm.after}" if tm.after else f"at {tm.at}"]
+    if tm.each:
+        parts.insert(0, f"each {tm.each}")
+    if tm.every:
+        parts.append(f"every {tm.every}")
+    if tm.when:
+        parts.append(f"when {tm.when}")
+    if tm.once:
+        parts.append("once")
+    group = f" [group {tm.group}]" if tm.group else ""
+    return f"{name} {', '.join(parts)} → {tm.event}{group}"
 
 
 def mermaid(defn: FlowDefinition, locale: str = "zh-CN") -> str:
@@ -24,10 +40,8 @@ def mermaid(defn: FlowDefinition, locale: str = "zh-CN") -> str:
     for s in defn.states:
         if s.terminal:
             lines.append(f"    {s.name} --> [*]")
-        for tm in s.timers:
-            when = f"after {tm.after}" if tm.after else f"at {tm.at}"
-            every = f", every {tm.every}" if tm.every else ""
-            lines.append(f"    note right of {s.name}: ⏱ {_label(tm.name)} {_label(when)}{_label(every)} → {tm.event}")
+        for tm in s.timer_specs:
+            lines.append(f"    note right of {s.name}: ⏱ {_label(timer_summary(tm))}")
     return "\n".join(lines) + "\n"
 
 
@@ -36,10 +50,8 @@ def text(defn: FlowDefinition, locale: str = "zh-CN") -> str:
     for s in defn.states:
         flags = " ".join(f for f, on in (("initial", s.initial), ("terminal", s.terminal)) if on)
         out.append(f"  state {s.name}{' [' + flags + ']' if flags else ''}")
-        for tm in s.timers:
-            when = f"after {tm.after}" if tm.after else f"at {tm.at}"
-            out.append(f"    timer {tm.name}: {when}{', every ' + tm.every if tm.every else ''} -> {tm.event} "
-                       f"(catch-up: {tm.catch_up})")
+        for tm in s.timer_specs:
+            out.append(f"    timer {timer_summary(tm)} (catch-up: {tm.catch_up})")
         for t in defn.transitions:
             if s.name in t.source or ("*" in t.source and not s.terminal):
                 guard = f" if {t.guard}" if t.guard else ""

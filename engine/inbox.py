@@ -1,8 +1,8 @@
 """我的待办 / My work: every open item of one person across every flow, due first.
 
 Each flow family contributes a *provider* — `fn(rt, principal, now) -> list[InboxItem]` registered
-with `@inbox_provider("name")` in an `inbox.py` next to its flow files (flows/itr/inbox.py, ...).
-The core names no flow: `providers(rt)` imports the `inbox.py` beside every loaded definition.
+with `@inbox_provider("name")` in the inbox module its plugin names (engine/plugins.py; flows/itr/inbox.py, ...).
+The core names no flow: `providers(rt)` imports the inbox module of each family whose flows the runtime loaded.
 
 A provider must read through indexes that select *open* work only (a flow state, an open status,
 a "not closed" column): the inbox must not grow with the number of closed issues (see
@@ -12,19 +12,18 @@ the pages and services decide what may be done.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from engine import plugins
 from engine.auth import Principal
 
 Provider = Callable[[Any, Principal, datetime], Iterable["InboxItem"]]
 _PROVIDERS: dict[str, Provider] = {}
-_loaded: set[Path] = set()
+_loaded: set[str] = set()
 _lock = threading.Lock()
 
 # The kinds of item, in the order the navigation lists their counts.
@@ -68,48 +67,15 @@ def inbox_provider(name: str) -> Callable[[Provider], Provider]:
     return register
 
 
-def _module_name(file: Path) -> Optional[str]:
-    """The dotted name of `file` inside its packages (flows/itr/inbox.py → flows.itr.inbox), if any."""
-    parts = [file.stem]
-    folder = file.parent
-    while (folder / "__init__.py").is_file():
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return ".".join(parts) if len(parts) > 1 else None
-
-
-def _import(file: Path) -> None:
-    """Import `file` by its package name when that name resolves to this very file (the shipped flows),
-    else by its path (a flow folder outside the packages)."""
-    dotted = _module_name(file)
-    if dotted is not None:
-        try:
-            module = importlib.import_module(dotted)
-        except ImportError:
-            module = None
-        if module is not None and Path(getattr(module, "__file__", "") or "").resolve() == file:
-            return
-    spec = importlib.util.spec_from_file_location(f"mcr_inbox_{abs(hash(str(file))):x}", file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-
-def _load_beside(folders: Iterable[Path]) -> None:
-    for folder in folders:
-        file = (folder / "inbox.py").resolve()
-        if file in _loaded or not file.is_file():
-            continue
-        with _lock:
-            if file not in _loaded:
-                _import(file)
-                _loaded.add(file)
-
-
 def providers(rt: Any) -> dict[str, Provider]:
-    """The registered providers, after importing the `inbox.py` beside each of the runtime's flows."""
-    folders = {Path(d.source_file).resolve().parent for d in rt.definitions.by_key.values() if d.source_file}
-    _load_beside(sorted(folders))
+    """The registered providers, after importing the inbox module of each flow family (engine/plugins.py)
+    whose flows the runtime loaded."""
+    families = {plugins.owner_of(Path(d.source_file)) for d in rt.definitions.by_key.values() if d.source_file}
+    for plugin in sorted((f for f in families if f is not None and f.inbox), key=lambda f: f.name):
+        if plugin.name not in _loaded:
+            with _lock:
+                plugins.resolve(plugin.inbox)  # registers its providers and `concerned(...)` declarations
+                _loaded.add(plugin.name)
     return dict(_PROVIDERS)
 
 

@@ -3,8 +3,8 @@
 The people an instance's data names are concerned by it: each flow family declares which data keys
 hold employee numbers (`emp`, `supervisor`, `owner`, `from_owner` …; or a list of numbers or of
 {"emp_no": …}) and which hold unit codes whose members are concerned (a planning kit's `team`),
-with `concerned(...)` in the `inbox.py` beside its
-flow files (imported with the inbox providers). Those people and everyone above them in the
+with `concerned(...)` in the inbox module its plugin names
+(engine/plugins.py; imported with the inbox providers). Those people and everyone above them in the
 supervisor tree (上级可以看下级) may read the instance; so may sales management, QA and operators (they
 oversee every flow) and the roles a family names (customer care for callbacks). Nobody else: a peer asking
 gets `NotVisible` and a `flow_refusal` row.
@@ -68,7 +68,7 @@ class InstanceView:
 def _spec(rt: Any, flow: str) -> Optional[Concerned]:
     from engine.inbox import providers
 
-    providers(rt)  # imports the inbox.py beside every loaded flow, where families declare `concerned`
+    providers(rt)  # imports each loaded family's inbox module, where it declares `concerned`
     return _CONCERNED.get(flow)
 
 

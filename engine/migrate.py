@@ -1,11 +1,14 @@
 """Schema migrations with Alembic, run by `mcr db upgrade` and by `mcr serve` on an empty database.
 
-The migration scripts live in engine/migrations/versions; `metadata()` (every SQLModel table of
-the product) is what `alembic revision --autogenerate` compares against.
+The engine's migration scripts live in engine/migrations/versions, each flow family's in the
+`migrations/` folder of its package (its own Alembic branch, found through engine/plugins.py);
+`metadata()` (every SQLModel table of the product) is what `alembic revision --autogenerate`
+compares against.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +21,24 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(db: "Database") -> Config:
+def version_locations() -> list[Path]:
+    """The engine's scripts, then each installed family's `migrations/` folder."""
+    from engine import plugins
+
+    families = [p.folder / "migrations" for p in plugins.plugins()]
+    return [MIGRATIONS / "versions", *(f for f in families if f.is_dir())]
+
+
+def _scripts_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")  # os.pathsep: a folder name may hold spaces
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations()).replace("%", "%%"))
+    return cfg
+
+
+def alembic_config(db: "Database") -> Config:
+    cfg = _scripts_config()
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
     cfg.attributes["database"] = db
     return cfg
@@ -60,6 +78,4 @@ def heads() -> list[str]:
     """Each product module (master data, ITR, planning, surveys) is its own branch after 0002."""
     from alembic.script import ScriptDirectory
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return sorted(ScriptDirectory.from_config(cfg).get_heads())
+    return sorted(ScriptDirectory.from_config(_scripts_config()).get_heads())

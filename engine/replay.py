@@ -37,7 +37,6 @@ from engine.yamlsrc import LineDict, YamlSyntaxError, load_yaml
 COMMANDS: dict[str, Callable[..., Any]] = {}
 SETUPS: dict[str, Callable[..., Any]] = {}
 SECTIONS: dict[str, Callable[..., Any]] = {}
-PLUGINS = ("engine.masterdata.replay", "flows.itr.replay", "flows.planning.replay", "flows.survey.replay")
 
 
 class InvalidScenario(ProblemsError):
@@ -70,13 +69,11 @@ def scenario_section(name: str) -> Callable[[Callable[..., Any]], Callable[..., 
 
 
 def load_plugins() -> None:
-    for module in PLUGINS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that part of the product is not in this build
-            raise
+    """Register the scenario verbs of master data and of every installed flow family."""
+    from engine import plugins
+
+    importlib.import_module("engine.masterdata.replay")
+    plugins.import_all("replay")
 
 
 @dataclass
@@ -246,10 +243,10 @@ def run_scenario(path: Path, *, database_url: str | None = None) -> dict[str, An
         db = Database(database_url or f"sqlite:///{work / 'replay.db'}")
         try:
             clock = FakeClock(start)
-            from engine.rules import flows_dir
+            from engine.rules import flow_folders
 
             extra = [(path.parent / f) if (path.parent / f).exists() else Path(f) for f in raw.get("flows") or []]
-            rt = build_runtime(db, clock=clock, rules=rules, flows=[flows_dir(), *extra])
+            rt = build_runtime(db, clock=clock, rules=rules, flows=[*flow_folders(), *extra])
             ctx = ReplayContext(rt, clock, tz, int(raw.get("seed", 1)), file)
             # `launches: none` or a list of `flow:launch` names keeps other processes' recurring
             # launches (the 1 Dec kit, the daily care scan …) out of a scenario about one rule.

@@ -43,6 +43,14 @@ def flows_dir() -> Path:
     return Path(os.environ.get("MCR_FLOWS_DIR") or PRODUCT_ROOT / "flows")
 
 
+def flow_folders() -> list[Path]:
+    """What a runtime loads: `MCR_FLOWS_DIR` when set, else the flow folder of every installed family."""
+    from engine import plugins
+
+    override = os.environ.get("MCR_FLOWS_DIR")
+    return [Path(override)] if override else plugins.flow_folders()
+
+
 _validated: dict[tuple[str, str, str], Any] = {}
 
 
@@ -101,6 +109,10 @@ class PinnedRules:
         self.directory = directory
         self.texts = texts
         self.digests = digests
+
+    def value(self, path: str) -> Any:
+        """A raw value of this version by dotted path (`rules.planning.kit.reminder_days_before`), for flow timers."""
+        return _raw_value(path, self.directory, self.texts, self.digests)
 
     def get(self, name: str, model: type[M]) -> M:
         digest = self.digests.get(name)
@@ -171,3 +183,37 @@ def rules_history(tx: Any) -> list[dict[str, Any]]:
     """Every registered version, oldest first: id, digest, when (µs), who, what changed."""
     return [{"version": r[0], "digest": r[1], "registered_us": r[2], "registered_by": r[3], "changes": json.loads(r[4])}
             for r in tx.all("SELECT id, digest, registered_us, registered_by, changes FROM rules_version ORDER BY id")]
+
+
+# ---------------------------------------------------------------------------------------------- raw values
+
+_raw_by_digest: dict[str, Any] = {}
+
+
+def _raw_value(path: str, directory: Path, texts: dict[str, str], digests: dict[str, str]) -> Any:
+    from engine.timespec import TimeSpecError
+
+    parts = path.split(".")
+    if len(parts) < 3 or parts[0] != "rules":
+        raise TimeSpecError(f"bad rules path '{path}': write rules.<file>.<key>[.<key>…], e.g. "
+                            "rules.survey.project_callback.due")
+    name = f"{parts[1]}.yaml"
+    digest = digests.get(name)
+    if digest is None:
+        raise TimeSpecError(f"unknown rules path '{path}': there is no rules file {directory / name}")
+    raw = _raw_by_digest.get(digest)
+    if raw is None:
+        raw = _raw_by_digest[digest] = parse_yaml(texts[name], directory / name) or {}
+    node: Any = raw
+    for i, key in enumerate(parts[2:]):
+        if not isinstance(node, dict) or key not in node:
+            raise TimeSpecError(f"unknown rules path '{path}': {directory / name} has no "
+                                f"'{'.'.join(parts[2:i + 3])}'")
+        node = node[key]
+    return node
+
+
+def rules_value(path: str, directory: Path | None = None) -> Any:
+    """A raw value of the rules folder as it is now (flow validation; steps read their pinned `ctx.rules`)."""
+    texts, digests, _ = _snapshot(directory or rules_dir())
+    return _raw_value(path, directory or rules_dir(), texts, digests)

@@ -15,14 +15,15 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from engine import sql
 from engine.clock import Clock, SystemClock, from_us, to_us
 from engine.db import Database, Tx
-from engine.definition import (DEFAULT_LOCALE, CompiledFlow, CompiledState, CompiledTransition, DefinitionSet,
-                               FlowDefinition)
+from engine.definition import (DEFAULT_LOCALE, CompiledFlow, CompiledState, CompiledTimer, CompiledTransition,
+                               DefinitionSet, FlowDefinition, is_data_path)
 from engine.auth.principal import Principal
 from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, InternalEventRefused, MCRError, StaleVersion,
                            TransitionRefused, UnknownInstance)
@@ -30,7 +31,8 @@ from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
 from engine.rules import PinnedRules, pinned_rules, register_rules
 from engine.templates import render
-from engine.timespec import TimeSpecError, lookup_path, parse_duration
+from engine.timespec import (Anchor, Duration, TimeSpecError, lookup_path, parse_anchor, parse_duration,
+                             timer_text)
 
 log = logging.getLogger("mcr.runtime")
 
@@ -211,9 +213,33 @@ class Runtime:
                                    {"n": defn.name, "v": defn.version, "d": defn.digest, "s": defn.source_text,
                                     "f": defn.source_file})
                 self._registered.add(defn.key)
+            problems.extend(self._load_stored_versions(tx))
         if problems:
             raise InvalidDefinition(problems)
         self.register_rules()
+
+    def _load_stored_versions(self, tx: Tx) -> list[Any]:
+        """Versions no longer in the flow files that running instances started on: loaded from their stored
+        source, so raising a flow's version never strands an instance (it finishes on its own version)."""
+        from engine.definition import parse_definition
+
+        problems: list[Any] = []
+        rows = tx.all("SELECT d.name, d.version, d.source, d.source_file FROM flow_definition d "
+                      "WHERE EXISTS (SELECT 1 FROM flow_instance i WHERE i.flow = d.name "
+                      "AND i.flow_version = d.version AND i.ended_us IS NULL)")
+        latest = {}
+        for n, v in self.definitions.by_key:
+            latest[n] = max(v, latest.get(n, v))
+        for name, version, source, source_file in rows:
+            if (name, version) in self.definitions.by_key or version >= latest.get(name, 0):
+                continue  # loaded from its file, or a flow (or a newer version) the files no longer have
+            defn, found = parse_definition(Path(source_file), self.registry, text=source)
+            if defn is None or found:
+                problems.extend(found)
+                continue
+            self.definitions.add(defn)
+            self._registered.add(defn.key)
+        return problems
 
     def register_rules(self, actor: str = "system") -> PinnedRules:
         """Register the rules folder as it is now; instances started from here on run on it (audited)."""
@@ -440,9 +466,15 @@ class Runtime:
         data = json.loads(data_text)
         ctx = StepContext(self, tx, cflow, instance_id, state, None, event, actor, payload, data, now,
                           locale, calendar, principal=principal, rules_version=rules_version)
+        if fired_timer is not None and fired_timer[0] not in cflow.timer_names.get(state, ()):
+            item = self._timer_item(tx, ctx, fired_timer[0], fired_timer[1])
+            if item is not None:
+                payload["item"] = item
         transition = self._choose(ctx, candidates)
         target = transition.target or state
         ctx.target = target
+        conditional = cflow.conditional.get(state) if transition.target is None else None
+        before = {t.name: t.when.holds(data) for t in conditional} if conditional else {}
         for name, params in transition.actions:
             self._run_action(ctx, name, params)
         new_version = version + 1
@@ -462,8 +494,11 @@ class Runtime:
             tx.execute(sql.CANCEL_INSTANCE_TIMERS, {"instance_id": instance_id, "now": to_us(now),
                                                     "note": f"left state '{state}' on '{event}'"})
             self._arm_timers(tx, ctx, target_spec, entry_version=new_version)
-        elif fired_timer is not None:
-            self._rearm_repeating(tx, ctx, cflow.states[state], fired_timer)
+        else:
+            if fired_timer is not None:
+                self._rearm_repeating(tx, ctx, cflow.states[state], fired_timer)
+            if before:
+                self._retime_conditional(tx, ctx, cflow.states[state], before, new_version)
         mails = self._write_mails(tx, ctx)
         return StepResult(instance_id, state, target, new_version, mails=mails,
                           earliest_timer=ctx.earliest_timer)
@@ -510,16 +545,79 @@ class Runtime:
         except Exception as exc:
             raise _flow_code_failed(ctx, f"action {name}", exc) from exc
 
-    def _arm_timers(self, tx: Tx, ctx: StepContext, state: CompiledState, entry_version: int) -> None:
-        if not state.timers:
+    def _arm_timers(self, tx: Tx, ctx: StepContext, state: CompiledState, entry_version: int,
+                    only: Iterable[CompiledTimer] | None = None) -> None:
+        """Arm the state's timers (or `only` these) whose `when` holds; a list timer arms one per rules item."""
+        specs = state.timers if only is None else tuple(only)
+        if not specs:
             return
-        rows = [self._timer_row(ctx, state.name, spec, ctx.now, f"{ctx.instance_id}:{entry_version}:{spec.name}:0")
-                for spec in state.timers]
+        rows: list[dict[str, Any]] = []
+        for spec in specs:
+            if spec.when is not None and not spec.when.holds(ctx.data):
+                continue  # not wanted for this instance: no row at all
+            if spec.each is None:
+                if not (spec.once and self._fired_before(tx, ctx, spec.name)):
+                    rows.append(self._timer_row(ctx, state.name, spec, ctx.now,
+                                                f"{ctx.instance_id}:{entry_version}:{spec.name}:0"))
+                continue
+            for name, _item, row in self._list_rows(ctx, state.name, spec, ctx.now, entry_version):
+                if not (spec.once and self._fired_before(tx, ctx, name)):
+                    rows.append(row)
+        if not rows:
+            return
         if len(rows) == 1:
             tx.execute(sql.INSERT_TIMER, rows[0])
         else:
             tx.many(sql.INSERT_TIMER, rows)
         self._note_due(ctx, [r["due_us"] for r in rows if r["status"] == "pending"])
+
+    @staticmethod
+    def _fired_before(tx: Tx, ctx: StepContext, name: str) -> bool:
+        return tx.one("SELECT 1 FROM timer WHERE instance_id = :i AND name = :n AND status = 'fired'",
+                      {"i": ctx.instance_id, "n": name}) is not None
+
+    def _each_items(self, ctx: StepContext, spec: CompiledTimer) -> list[Any]:
+        items = ctx.rules.value(spec.each) if spec.each else []
+        return list(items) if isinstance(items, list) else [items]
+
+    def _list_rows(self, ctx: StepContext, state: str, spec: CompiledTimer, base: datetime,
+                   entry_version: int) -> list[tuple[str, Any, dict[str, Any]]]:
+        """A list timer's rows, one per rules item, named <name>1, <name>2, … in order; items landing on
+        an instant an earlier one already has (a day off rolled one onto the other) are armed once."""
+        out: list[tuple[str, Any, dict[str, Any]]] = []
+        seen: set[int] = set()
+        for item in self._each_items(ctx, spec):
+            name = f"{spec.name}{len(out) + 1}"
+            row = self._timer_row(ctx, state, spec, base, f"{ctx.instance_id}:{entry_version}:{name}:0",
+                                  item=item, name=name)
+            if row["status"] == "pending":
+                if row["due_us"] in seen:
+                    continue
+                seen.add(row["due_us"])
+            out.append((name, item, row))
+        return out
+
+    def _retime_conditional(self, tx: Tx, ctx: StepContext, state: CompiledState, before: dict[str, bool],
+                            entry_version: int) -> None:
+        """A step that stays in its state changed what a `when:` depends on: arm the timers whose condition
+        became true (e.g. an issue declared a major incident) and cancel those whose condition became false."""
+        for spec in state.timers:
+            if spec.when is None or spec.name not in before:
+                continue
+            now_holds = spec.when.holds(ctx.data)
+            if now_holds == before[spec.name]:
+                continue
+            if now_holds:
+                self._arm_timers(tx, ctx, state, entry_version, only=(spec,))
+            else:
+                pending = [r[0] for r in tx.all("SELECT name FROM timer WHERE instance_id = :i AND status = 'pending'",
+                                                {"i": ctx.instance_id})]
+                for name in pending:
+                    if name == spec.name or (spec.each and name.startswith(spec.name)
+                                             and name[len(spec.name):].isdigit()):
+                        tx.execute(sql.CANCEL_NAMED_TIMER, {
+                            "instance_id": ctx.instance_id, "now": to_us(ctx.now), "name": name,
+                            "note": f"'{spec.when.text}' no longer holds after '{ctx.event}'"})
 
     @staticmethod
     def _note_due(ctx: StepContext, due_us: list[int]) -> None:
@@ -528,46 +626,89 @@ class Runtime:
             if ctx.earliest_timer is None or due < ctx.earliest_timer:
                 ctx.earliest_timer = due
 
-    def _timer_row(self, ctx: StepContext, state: str, spec: Any, base: datetime, key: str) -> dict[str, Any]:
+    def _timer_row(self, ctx: StepContext, state: str, spec: CompiledTimer, base: datetime, key: str,
+                   item: Any = None, name: str | None = None) -> dict[str, Any]:
         status, note, due = "pending", None, None
         try:
             cal = self.calendars.get(ctx.calendar_name) if spec.needs_calendar else None
-            if spec.after_path is not None:
-                value = lookup_path(ctx.data, spec.after_path)
+            after, after_path, at = spec.after, spec.after_path, spec.at
+            if spec.after_text is not None or spec.at_text is not None:
+                after, after_path, at = self._resolve_texts(ctx, spec, item)
+            if after_path is not None:
+                value = lookup_path(ctx.data, after_path)
                 if value in (None, ""):
-                    status, note = "skipped", f"not armed: {spec.after_path} is empty"
+                    status, note = "skipped", f"not armed: {after_path} is empty"
                 else:
                     due = parse_duration(str(value)).add_to(base, cal)
-            elif spec.after is not None:
-                due = spec.after.add_to(base, cal)
+            elif after is not None:
+                due = after.add_to(base, cal)
             else:
-                due = spec.at.resolve(ctx.data, base, cal, cal.tz)
+                assert at is not None
+                due = at.resolve(ctx.data, base, cal, cal.tz)
                 if due is None:
-                    status, note = "skipped", f"not armed: {spec.at.path} is empty"
+                    status, note = "skipped", f"not armed: {at.path} is empty"
         except (TimeSpecError, MCRError) as exc:
             status, note = "skipped", f"not armed: {exc}"
         due_us = to_us(due) if due is not None else to_us(ctx.now)
-        return {"instance_id": ctx.instance_id, "timer_key": key, "name": spec.name, "event": spec.event,
+        return {"instance_id": ctx.instance_id, "timer_key": key, "name": name or spec.name, "event": spec.event,
                 "state": state, "due_us": due_us, "catch_up": spec.catch_up, "status": status,
                 "done_us": to_us(ctx.now) if status != "pending" else None, "note": note}
+
+    @staticmethod
+    def _resolve_texts(ctx: StepContext, spec: CompiledTimer,
+                       item: Any) -> tuple[Duration | None, str | None, Anchor | None]:
+        """A timer's texts with the values of the instance's pinned rules (never today's files) and its item."""
+        rules = ctx.rules
+        if spec.after_text is not None:
+            text = timer_text(spec.after_text, rules.value, item)
+            if is_data_path(text):
+                return None, text, None
+            return parse_duration(text), None, None
+        assert spec.at_text is not None
+        return None, None, parse_anchor(timer_text(spec.at_text, rules.value, item))
 
     def _rearm_repeating(self, tx: Tx, ctx: StepContext, state: CompiledState, fired: tuple[str, str]) -> None:
         name, key = fired
         spec = next((t for t in state.timers if t.name == name), None)
-        if spec is None or spec.every is None:
+        if spec is None or (spec.every is None and spec.every_text is None):
             return
+        if spec.when is not None and not spec.when.holds(ctx.data):
+            return  # the condition it repeats under no longer holds
+        every = spec.every
+        if every is None:
+            try:
+                every = parse_duration(timer_text(spec.every_text or "", ctx.rules.value))
+            except (TimeSpecError, MCRError) as exc:
+                log.error("timer %s of #%s not re-armed: %s", name, ctx.instance_id, exc)
+                return
         prefix, _, n = key.rpartition(":")
         row = tx.one("SELECT due_us FROM timer WHERE timer_key = :k", {"k": key})
         base = from_us(row[0]) if row else ctx.now
-        cal = self.calendars.get(ctx.calendar_name) if spec.every.business else None
-        due = spec.every.add_to(base, cal)
+        cal = self.calendars.get(ctx.calendar_name) if every.business else None
+        due = every.add_to(base, cal)
         while due <= ctx.now:  # after downtime, do not replay every missed repetition
-            due = spec.every.add_to(due, cal)
+            due = every.add_to(due, cal)
         tx.execute(sql.INSERT_TIMER, {
             "instance_id": ctx.instance_id, "timer_key": f"{prefix}:{int(n) + 1}", "name": name,
             "event": spec.event, "state": state.name, "due_us": to_us(due), "catch_up": spec.catch_up,
             "status": "pending", "done_us": None, "note": None})
         self._note_due(ctx, [to_us(due)])
+
+    def _timer_item(self, tx: Tx, ctx: StepContext, name: str, key: str) -> Any:
+        """The rules item a list timer (`each`) was armed for (`r2` of `each: …reminder_days_before` → 7):
+        its rows are computed again as they were on entering the state, from the same pinned rules."""
+        state = ctx.flow.states.get(ctx.state or "")
+        for spec in state.timers if state else ():
+            if not (spec.each and name.startswith(spec.name) and name[len(spec.name):].isdigit()):
+                continue
+            entry_version = int(key.split(":")[1])
+            row = tx.one("SELECT at_us FROM flow_history WHERE instance_id = :i AND version = :v",
+                         {"i": ctx.instance_id, "v": entry_version})
+            base = from_us(row[0]) if row else ctx.now
+            for armed, item, _row in self._list_rows(ctx, state.name, spec, base, entry_version):
+                if armed == name:
+                    return item
+        return None
 
     def _write_mails(self, tx: Tx, ctx: StepContext) -> int:
         if not ctx.mails:

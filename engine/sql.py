@@ -66,6 +66,12 @@ UPDATE timer SET status = 'cancelled', done_us = :now, note = :note
 WHERE instance_id = :instance_id AND status = 'pending'
 """
 
+# A `when:` that stops holding cancels that timer (each item of a list timer: name1, name2, …).
+CANCEL_NAMED_TIMER = """
+UPDATE timer SET status = 'cancelled', done_us = :now, note = :note
+WHERE instance_id = :instance_id AND status = 'pending' AND name = :name
+"""
+
 # Claim due timers with a lease. A timer whose lease ran out (its worker died) is claimable
 # again; the fire step below still fires it at most once.
 CLAIM_DUE_TIMERS_SQLITE = """

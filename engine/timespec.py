@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import calendar as _cal
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -139,6 +139,7 @@ class Anchor:
     month: int = 0
     path: str = ""
     at_time: time = time(9, 0)
+    on_workday: bool = False  # "…, on a workday": a day off moves to the workday before (after for 'after')
 
     def resolve(self, data: dict[str, Any], reference: datetime, cal: CalendarLike | None,
                 tz: ZoneInfo) -> datetime | None:
@@ -160,10 +161,18 @@ class Anchor:
         if self.kind == "day_of_year" or instant is None:
             anchor = datetime.combine(target, self.at_time, tz)
         if self.offset is None:
-            return anchor.astimezone(timezone.utc)
-        if self.direction == "before":
-            return self.offset.subtract_from(anchor, cal)
-        return self.offset.add_to(anchor, cal)
+            due = anchor.astimezone(timezone.utc)
+        elif self.direction == "before":
+            due = self.offset.subtract_from(anchor, cal)
+        else:
+            due = self.offset.add_to(anchor, cal)
+        if not self.on_workday:
+            return due
+        if cal is None:
+            raise TimeSpecError(f"'{self.text}' needs a business calendar")
+        local = due.astimezone(cal.tz)
+        day = cal.roll_to_workday(local.date(), "backward" if self.direction == "before" else "forward")
+        return datetime.combine(day, local.timetz().replace(tzinfo=None), cal.tz).astimezone(timezone.utc)
 
 
 def lookup_path(data: dict[str, Any], path: str) -> Any:
@@ -220,9 +229,18 @@ def _clamped(year: int, month: int, day: int) -> date:
     return date(year, month, min(day, _cal.monthrange(year, month)[1]))
 
 
+_ON_WORKDAY_RE = re.compile(r",?\s+on\s+a\s+workday\s*$", re.I)
+
+
 def parse_anchor(text: str) -> Anchor:
     raw = str(text).strip()
-    tokens = raw.split()
+    on_workday = bool(_ON_WORKDAY_RE.search(raw))
+    anchor = _parse_anchor(_ON_WORKDAY_RE.sub("", raw), raw)
+    return replace(anchor, on_workday=True) if on_workday else anchor
+
+
+def _parse_anchor(body: str, raw: str) -> Anchor:
+    tokens = body.split()
     at_time = time(9, 0)
     if tokens and _TIME_RE.match(tokens[-1]):
         at_time = _parse_hhmm(tokens[-1], raw)
@@ -325,3 +343,84 @@ def parse_recurrence(text: str) -> Recurrence:
         d, mo = _parse_day_month(head[0], head[1], raw)
         return Recurrence(raw, "yearly", at_time, tz, month=mo, day=d)
     raise TimeSpecError(f"bad recurrence '{raw}': cannot read '{' '.join(head)}'")
+
+
+# ---------------------------------------------------------------------------------------------- timer texts
+
+_RULES_REF = r"rules\.[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+"
+_WHOLE_RULES_RE = re.compile(rf"^\s*({_RULES_REF})\s*$")
+_PLACEHOLDER_RE = re.compile(rf"\{{({_RULES_REF}|item)\}}")
+
+
+def rules_refs(text: str) -> list[str]:
+    """The rules paths a timer text names: the whole text (`rules.survey.x.due`) or `{rules.x.y}` inside it."""
+    whole = _WHOLE_RULES_RE.match(text)
+    if whole:
+        return [whole[1]]
+    return [m[1] for m in _PLACEHOLDER_RE.finditer(text) if m[1] != "item"]
+
+
+def has_rules_ref(text: str) -> bool:
+    return bool(rules_refs(text)) or "{item}" in text
+
+
+def timer_text(text: str, rules_value: Any, item: Any = None) -> str:
+    """The text with its rules values and `{item}` filled in (`rules_value(path)` reads the rules)."""
+    whole = _WHOLE_RULES_RE.match(text)
+    if whole:
+        return str(rules_value(whole[1]))
+
+    def fill(m: re.Match[str]) -> str:
+        return str(item) if m[1] == "item" else str(rules_value(m[1]))
+
+    return _PLACEHOLDER_RE.sub(fill, text)
+
+
+_CONDITION_RE = re.compile(
+    r"^\s*(?P<not>not\s+)?(?P<path>data(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*(?:(?P<op>==|!=)\s*(?P<value>.+?))?\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`when:` of a timer — `data.major`, `not data.paused`, `data.severity == urgent`."""
+
+    text: str
+    path: str
+    negate: bool = False
+    op: str | None = None
+    value: Any = None
+
+    def holds(self, data: dict[str, Any]) -> bool:
+        found = lookup_path(data, self.path)
+        if self.op is None:
+            result = bool(found)
+        elif self.op == "==":
+            result = found == self.value or (found is not None and str(found) == str(self.value))
+        else:
+            result = not (found == self.value or (found is not None and str(found) == str(self.value)))
+        return not result if self.negate else result
+
+
+def parse_condition(text: str) -> Condition:
+    m = _CONDITION_RE.match(str(text))
+    if not m:
+        raise TimeSpecError(f"bad condition '{text}': write 'data.major', 'not data.paused' or "
+                            "'data.severity == urgent'")
+    value: Any = None
+    if m["op"]:
+        raw = m["value"].strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+            value = raw[1:-1]
+        elif raw in ("true", "false"):
+            value = raw == "true"
+        elif raw in ("null", "none"):
+            value = None
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                try:
+                    value = float(raw)
+                except ValueError:
+                    value = raw
+    return Condition(str(text).strip(), m["path"], bool(m["not"]), m["op"], value)

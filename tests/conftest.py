@@ -34,6 +34,16 @@ os.environ.setdefault("PREFECT_HOME", str(Path(os.environ.get("TMPDIR", "/tmp"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The flow families reach the engine through entry points (engine/plugins.py); an install made
+    # before pyproject.toml declared them sees none, and every flow test would fail for that reason.
+    from engine import plugins
+
+    if not plugins.plugins():
+        pytest.exit("no flow family is installed (entry points mcr.flows): run `make install` "
+                    "(or `.venv/bin/pip install -e . -c constraints.txt --no-deps`)", returncode=4)
+
+
 def _backends() -> list[str]:
     return ["sqlite", "postgres"]
 

@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 from sqlalchemy import update
 
-from engine.clock import from_us, to_us
+from engine.clock import to_us
+from engine.contacts import last_callback_at, planned_callbacks
 from engine.masterdata.settings import MasterDataRules
 from engine.registry import action, guard, launcher
 from engine.masterdata.read import MasterData, Person
@@ -490,21 +491,11 @@ def _decided_in(tx: Any, issue_id: int, start_us: int, end_us: int, *, other_tha
 
 def _last_reached(tx: Any, contact: str) -> Optional[datetime]:
     """The latest successful callback to the contact in ANY flow: the 10-day rule spans ITR and the
-    satisfaction-survey callbacks (flows/survey/contact_gap.py reads both)."""
-    try:
-        from flows.survey.contact_gap import last_callback_at
-    except ModuleNotFoundError:  # a build without the survey module: ITR callbacks only
-        row = tx.one("SELECT MAX(at_us) FROM itr_callback WHERE contact_code = :c AND reached = :yes",
-                     {"c": contact, "yes": True})
-        return from_us(row[0]) if row and row[0] is not None else None
+    satisfaction-survey callbacks (engine/contacts.py asks every flow family)."""
     return last_callback_at(tx, contact)
 
 
 def _survey_call_planned(tx: Any, contact: str) -> bool:
-    try:
-        from flows.survey.contact_gap import planned_callbacks
-    except ModuleNotFoundError:
-        return False
     return bool(planned_callbacks(tx, contact))
 
 

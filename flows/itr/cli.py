@@ -15,6 +15,7 @@ from typing import Any, Optional
 import typer
 
 from engine.i18n import t
+from engine.tables import print_table
 from flows.itr.messages import type_names
 
 issue_app = typer.Typer(help="客户问题（ITR）/ customer issues", no_args_is_help=True)
@@ -274,10 +275,9 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
     if as_json:
         _json(rows)
         return
-    for v in rows:
-        typer.echo(t("itr.issue_line", id=v.id, state=v.state_title, level=v.level, severity=v.severity,
-                     customer=v.customer, handler=v.handler or "-", title=v.title))
-    if not rows:
+    if not print_table([t(f"cli.col.{k}") for k in ("id", "state", "level", "severity", "customer", "handler", "title")],
+                       ([f"#{v.id}", v.state_title, v.level, v.severity, v.customer, v.handler or "-", v.title]
+                        for v in rows)):
         typer.echo(t("cli.nothing"))
 
 

@@ -159,6 +159,25 @@ def status(year: int = typer.Option(..., "--year"), as_json: bool = typer.Option
     typer.echo(line(i18n.t("planning.total"), st["total"]))
 
 
+@planning_app.command("kit")
+def kit(team: str, as_emp: Optional[str] = AS,
+        year: Optional[int] = typer.Option(None, "--year", help="default: the team's latest kit"),
+        out: Optional[Path] = typer.Option(None, "--out", help="copy the workbook to this file")) -> None:
+    """The team's pre-filled kit workbook (written on its first request); prints its path."""
+    import shutil
+
+    from flows.planning.kit import kit_instance
+    from flows.planning.service import kit_workbook
+
+    rt = _runtime()
+    principal = _who(rt, as_emp)
+    path = kit_workbook(rt, kit_instance(rt, team, year).id, principal=principal)
+    if out is not None:
+        shutil.copyfile(path, out)
+        path = out
+    typer.echo(str(path))
+
+
 @planning_app.command("submit")
 def submit(team: str, file: Path, as_emp: Optional[str] = AS,
            year: Optional[int] = typer.Option(None, "--year", help="default: the team's latest kit")) -> None:

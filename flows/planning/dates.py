@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar as _cal
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from lunardate import LunarDate
 
@@ -38,46 +38,24 @@ def kit_deadline(year: int, kit: KitRules, cal: Any) -> date:
 
 @dataclass(frozen=True)
 class KitSchedule:
+    """The kit's deadline and escalation instant; its reminders are timers of the flow itself
+    (planning_kit.yaml: one per item of rules kit.reminder_days_before)."""
+
     deadline: date
     deadline_at: datetime
-    reminders: list[tuple[int, datetime]]  # (days before, instant)
     escalate_at: datetime
-
-    def as_data(self) -> dict[str, Any]:
-        rem = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(self.reminders)}
-        return {"deadline": self.deadline.isoformat(), "deadline_at": self.deadline_at.isoformat(),
-                "remind_at": rem, "remind_days": {f"r{i + 1}": d for i, (d, _) in enumerate(self.reminders)},
-                "escalate_at": self.escalate_at.isoformat()}
 
 
 def kit_schedule(year: int, kit: KitRules, cal: Any) -> KitSchedule:
-    """Deadline, reminder and escalation instants of one year's kit (UTC)."""
+    """Deadline and escalation instants of one year's kit (UTC)."""
     deadline = kit_deadline(year, kit, cal)
-    reminders: list[tuple[int, datetime]] = []
-    for days in kit.reminder_days_before:
-        day = cal.roll_to_workday(deadline - timedelta(days=days), "backward")
-        at = _at(day, kit.reminder_time, cal.tz)
-        if any(at == earlier for _, earlier in reminders):
-            continue  # e.g. 7 days before falls in the Spring Festival week and rolls back onto the 14-day one
-        reminders.append((days, at))
     deadline_at = _at(deadline, kit.deadline_time, cal.tz)
-    return KitSchedule(deadline, deadline_at, reminders,
-                       deadline_at + timedelta(days=kit.escalate_to_sales_management_days))
+    return KitSchedule(deadline, deadline_at, deadline_at + timedelta(days=kit.escalate_to_sales_management_days))
 
 
-def check_schedule(start: datetime, due_business_days: int, reminders_before: Iterable[int],
-                   cal: Any) -> dict[str, Any]:
-    """Due instant (N business days after `start`) and reminder instants (N business days before due)."""
-    due = cal.add_business_days(start, due_business_days)
-    local = due.astimezone(cal.tz)
-    out: dict[str, Any] = {"due_at": due.isoformat(), "remind_at": {}}
-    for i, n in enumerate(reminders_before):
-        d = local.date()
-        for _ in range(n):
-            d = cal.roll_to_workday(d - timedelta(days=1), "backward")
-        out["remind_at"][f"r{i + 1}"] = datetime.combine(d, local.timetz().replace(tzinfo=None), cal.tz) \
-            .astimezone(timezone.utc).isoformat()
-    return out
+def check_due(start: datetime, due_business_days: int, cal: Any) -> datetime:
+    """When a check started at `start` is due: N business days later (its reminders are flow timers)."""
+    return cal.add_business_days(start, due_business_days)
 
 
 # ----------------------------------------------------------------------------------------- periods

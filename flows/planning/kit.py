@@ -75,8 +75,12 @@ class IssueOutcome:
 
 def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None = None,
               tiers: Iterable[str] | None = None, folder: Path | None = None, actor: str = "system") -> IssueOutcome:
-    """Issue `team`'s kit for planning `year`: write the pre-filled workbook, start the kit flow
+    """Issue `team`'s kit for planning `year`: start the kit flow
     (`runtime.start("planning_kit", ..., subject="kit:<team>:<year>")`) and mail the team.
+
+    The pre-filled workbook is not written here: the step records where it goes (`kit_path`) and what
+    it holds (team, year, customers); `kit_file` writes it on its first download (web page or
+    `mcr planning kit`), from the master data of that moment.
 
     Safe to repeat: an issued kit is left alone (status `already`); a kit whose start succeeded but
     whose mail step did not is finished.
@@ -98,10 +102,7 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     schedule = kit_schedule(year, rules.kit, cal)
     # The team code comes from imported data: joined through the one guard against leaving the folder.
     path = safe_join(folder or kit_dir(), year, f"{team}-{year}-客户关系规划三件套.xlsx")
-    write_kit_workbook(content, path)
     head = info.head
-    timers = {f"r{i + 1}": at.isoformat() for i, (_, at) in enumerate(schedule.reminders)}
-    timers.update(overdue=schedule.deadline_at.isoformat(), escalate=schedule.escalate_at.isoformat())
     data = {
         "team": team, "team_name": info.name, "year": year,
         "office": info.office_code, "office_name": info.office_name,
@@ -113,8 +114,7 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         "contacts": len(content.contacts), "projects": len(content.projects),
         "kit_path": str(path), "kit_link": kit_link(path),
         "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
-        "remind_days": {f"r{i + 1}": d for i, (d, _) in enumerate(schedule.reminders)},
-        "timers": timers,
+        "escalate_at": schedule.escalate_at.isoformat(),
         "review_after": f"{rules.kit.review_reminder_business_days} business days",
         "calendar": info.calendar, "locale": info.locale,
         "submissions": 0, "reviews": 0,
@@ -122,6 +122,21 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     iid, _ = start_and_kick(runtime, KIT_FLOW, data, subject=subject, event="issue", actor=actor)
     log.info("planning kit %s %s issued as instance #%s (%s)", team, year, iid, path)
     return IssueOutcome(team, year, "issued", iid, str(path))
+
+
+def kit_file(runtime: Any, data: dict[str, Any], path: Path) -> Path:
+    """The pre-filled workbook of the kit whose step data is `data`, at `path` (a path `safe_join` made),
+    written on its first request.
+
+    Issuing a kit only records it; most of the cost of a kit is this file (openpyxl), paid once per
+    team when someone downloads it, not at issue and not for teams that never open it."""
+    if path.is_file():
+        return path
+    rules = load_planning_rules()
+    with runtime.db.session() as session:
+        content = kit_content(session, str(data["team"]), str(data.get("team_name") or ""), int(data["year"]),
+                              kit_tiers(rules), load_masterdata_rules())
+    return write_kit_workbook(content, path)
 
 
 @dataclass

@@ -1,9 +1,8 @@
 """Guards and actions of the planning-kit flow (flows/planning/planning_kit.yaml).
 
-They run inside the step's one transaction and write only through `ctx.tx`. Reminders and
-escalations clear their own entry in `data.timers` once sent, so re-entering a state after a
-send-back does not arm (and repeat) a reminder that already went out; the outbox dedupe key
-guards the mail besides.
+They run inside the step's one transaction and write only through `ctx.tx`. The reminder, overdue
+and escalation timers are declared `once: true` in the flow, so re-entering a state after a send-back
+does not arm (and repeat) one that already went out; the outbox dedupe key guards the mail besides.
 """
 
 from __future__ import annotations
@@ -216,26 +215,16 @@ def send_back(ctx: Any) -> None:
 # ---------------------------------------------------------------------------------------------- deadline
 
 
-def _fired(ctx: Any) -> str:
-    """The data.timers entry of the timer that sent this event; cleared so it is never armed again."""
-    name = str(ctx.payload.get("timer") or "")
-    timers = ctx.data.get("timers") or {}
-    if name in timers:
-        timers[name] = None
-    return name
-
-
 @action("kit_reminder")
 def kit_reminder(ctx: Any) -> None:
-    name = _fired(ctx)
-    days = (ctx.data.get("remind_days") or {}).get(name)
+    name = str(ctx.payload.get("timer") or "")
+    days = ctx.payload.get("item")  # the rules item the reminder was armed for: days before the deadline
     ctx.data.setdefault("reminded", []).append(name)
     ctx.mail("kit_reminder", _team_mail(ctx), dedupe_key=f"{ctx.instance_id}:kit_reminder:{name}", days=days)
 
 
 @action("kit_overdue")
 def kit_overdue(ctx: Any) -> None:
-    _fired(ctx)
     ctx.data["overdue_at"] = ctx.now.isoformat()
     to = ctx.data.get("supervisor_email") or _team_mail(ctx)
     ctx.mail("kit_overdue", to, dedupe_key=f"{ctx.instance_id}:kit_overdue")
@@ -243,7 +232,6 @@ def kit_overdue(ctx: Any) -> None:
 
 @action("kit_escalate")
 def kit_escalate(ctx: Any) -> None:
-    _fired(ctx)
     ctx.data["escalated_at"] = ctx.now.isoformat()
     ctx.mail("kit_escalated", ctx.data.get("sales_management") or [], dedupe_key=f"{ctx.instance_id}:kit_escalated")
 

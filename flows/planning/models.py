@@ -1,4 +1,4 @@
-"""The planning and care tables (SQLModel) — migration engine/migrations/versions/0004_planning.py.
+"""The planning and care tables (SQLModel) — migration flows/planning/migrations/0004_planning.py.
 
 * `planning_submission` — one accepted kit workbook (`mcr planning submit` / a half-year revision);
 * `planning_objective`  — rows of 客户关系目标任务书 (objective task book);

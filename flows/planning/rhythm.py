@@ -28,7 +28,7 @@ from engine.registry import action, launcher
 from engine.masterdata.read import MasterData
 from flows.planning import rights
 from flows.planning.common import find_instance, start_and_kick
-from flows.planning.dates import check_schedule, half_of, quarter_bounds, quarter_key, week_key
+from flows.planning.dates import check_due, half_of, quarter_bounds, quarter_key, week_key
 from engine import i18n
 from flows.planning.models import PlanActivity, PlanRevision, Visit
 from flows.planning.rules import CheckRules, PlanningRules, load_planning_rules
@@ -37,12 +37,10 @@ from flows.planning.rules import CheckRules, PlanningRules, load_planning_rules
 
 
 def _check_data(runtime: Any, start: datetime, check: CheckRules, calendar: Optional[str]) -> dict[str, Any]:
+    """When the check is due; its reminders are the flow's own list timer (N business days before data.due_at)."""
     cal = runtime.calendars.get(calendar)
-    sched = check_schedule(start, check.due_business_days, check.reminder_business_days_before, cal)
-    timers = dict(sched["remind_at"])
-    timers["due"] = sched["due_at"]
-    return {"due_at": sched["due_at"], "due": datetime.fromisoformat(sched["due_at"]).astimezone(cal.tz).date()
-            .isoformat(), "timers": timers, "calendar": calendar}
+    due = check_due(start, check.due_business_days, cal)
+    return {"due_at": due.isoformat(), "due": due.astimezone(cal.tz).date().isoformat(), "calendar": calendar}
 
 
 def _person(session: Session, e: Any) -> dict[str, Any]:
@@ -219,14 +217,6 @@ def launch_annual_evaluations(ctx: Any) -> int:
 # ============================================================================================ actions
 
 
-def _fired(ctx: Any) -> str:
-    name = str(ctx.payload.get("timer") or "")
-    timers = ctx.data.get("timers") or {}
-    if name in timers:
-        timers[name] = None  # never armed again when a state is re-entered
-    return name
-
-
 @action("rhythm_open")
 def rhythm_open(ctx: Any, template: str, to: str = "email") -> None:
     """Tell the person (or team) the check is open and when it is due."""
@@ -237,7 +227,7 @@ def rhythm_open(ctx: Any, template: str, to: str = "email") -> None:
 
 @action("rhythm_remind")
 def rhythm_remind(ctx: Any, template: str, to: str = "email") -> None:
-    name = _fired(ctx)
+    name = str(ctx.payload.get("timer") or "")
     recipients = ctx.data.get(to) or []
     ctx.mail(template, recipients if isinstance(recipients, list) else [recipients],
              dedupe_key=f"{ctx.instance_id}:{template}:{name}")
@@ -246,7 +236,6 @@ def rhythm_remind(ctx: Any, template: str, to: str = "email") -> None:
 @action("rhythm_overdue")
 def rhythm_overdue(ctx: Any, template: str, to: str = "supervisor_email") -> None:
     """Overdue: the supervisor (or whom `to` names) is told, once."""
-    _fired(ctx)
     ctx.data["overdue_at"] = ctx.now.isoformat()
     recipients = ctx.data.get(to) or ctx.data.get("sales_management") or []
     ctx.mail(template, recipients if isinstance(recipients, list) else [recipients],

@@ -126,7 +126,9 @@ def kit_workbook(rt: Any, instance_id: int, *, principal: Principal) -> Path:
     # The stored path came from a step's data: joined again through the one guard against leaving the folder.
     parts = stored.resolve().relative_to(base).parts if stored.is_absolute() and base in stored.resolve().parents \
         else (str(inst.data.get("year")), stored.name)
-    return safe_join(base, *parts)
+    from flows.planning.kit import kit_file
+
+    return kit_file(rt, inst.data, safe_join(base, *parts))
 
 
 def upload_kit(rt: Any, instance_id: int, file: Path, *, principal: Principal,

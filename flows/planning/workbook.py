@@ -16,8 +16,10 @@ data it is given and never writes the database.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -193,9 +195,12 @@ def kit_content(session: Session, team_code: str, team_name: str, year: int, tie
                          .order_by(col(Customer.code))).all()
     codes = [c.code for c in custs]
     by_code = {c.code: c for c in custs}
-    people = {e.emp_no: e.name for e in session.exec(select(Employee))}
     contacts = session.exec(select(Contact).where(col(Contact.customer_code).in_(codes))
                             .order_by(col(Contact.customer_code), col(Contact.code))).all() if codes else []
+    # Only the owners of these contacts: the whole staff list grows with the company, a team's kit does not.
+    owners = sorted({c.owner_emp_no for c in contacts if c.owner_emp_no})
+    people = {e.emp_no: e.name for e in session.exec(select(Employee).where(col(Employee.emp_no).in_(owners)))} \
+        if owners else {}
     last: dict[str, Assessment] = {}
     if contacts:
         rows = session.exec(select(Assessment).where(col(Assessment.contact_code).in_([c.code for c in contacts]),
@@ -302,7 +307,8 @@ def write_kit_workbook(content: KitContent, path: Path) -> Path:
     wb.properties.keywords = f"mcr-kit team={content.team_code} year={content.year}"
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.xlsx")
+    # Two first downloads at once each write their own temporary file; the last rename wins whole.
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.tmp.xlsx")
     wb.save(tmp)
     tmp.replace(path)  # a reader never sees half a workbook
     return path
@@ -334,6 +340,13 @@ class RawKit:
     problems: Problems
 
 
+@functools.lru_cache(maxsize=None)
+def _wanted_headers(sheet: str) -> dict[str, str]:
+    """Normalised header text (Chinese or English) → column key of a kit sheet."""
+    cols = COLUMNS[sheet]
+    return {_norm(c.zh): c.key for c in cols} | {_norm(c.en): c.key for c in cols}
+
+
 def read_kit_workbook(path: Path | str) -> RawKit:
     """Read the three kit sheets (cells as they are); sheet and header problems are collected, not raised."""
     from openpyxl import load_workbook
@@ -345,7 +358,7 @@ def read_kit_workbook(path: Path | str) -> RawKit:
         problems.workbook(i18n.t("planning.no_file", file=file))
         problems.raise_if_any()
     try:
-        wb = load_workbook(p, data_only=True)
+        wb = load_workbook(p, data_only=True, read_only=True)  # streamed: no cell objects kept for the whole book
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         problems.workbook(i18n.t("planning.not_xlsx", reason=str(exc) or type(exc).__name__))
         problems.raise_if_any()
@@ -363,8 +376,10 @@ def read_kit_workbook(path: Path | str) -> RawKit:
             problems.workbook(i18n.t("planning.missing_sheet", sheet=name, found="、".join(names) or "-"))
             continue
         cols = COLUMNS[name]
-        header = [c.value for c in next(ws.iter_rows(min_row=1, max_row=1), ())]
-        wanted = {_norm(c.zh): c.key for c in cols} | {_norm(c.en): c.key for c in cols}
+        # One pass over the sheet (a read-only sheet is parsed again by every iter_rows).
+        it = ws.iter_rows(values_only=True)
+        header = list(next(it, ()))
+        wanted = _wanted_headers(name)
         found: dict[str, int] = {}
         for i, h in enumerate(header):
             key = wanted.get(_norm(h))
@@ -374,7 +389,7 @@ def read_kit_workbook(path: Path | str) -> RawKit:
             if c.key not in found and (c.required or c.input):
                 problems.sheet(name, i18n.t("planning.missing_column", col=c.zh), column=c.zh)
         rows = []
-        for r, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+        for r, values in enumerate(it, start=2):
             cells = {key: _clean(values[i]) if i < len(values) else None for key, i in found.items()}
             if any(v is not None for v in cells.values()):
                 rows.append((r, cells))

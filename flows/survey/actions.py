@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import delete, insert, update
 
 from engine.clock import to_us
+from engine.contacts import last_callback_at, next_allowed_at
 from engine.errors import ActionNotPermitted
 from engine.registry import action, guard
 
 from engine.masterdata.read import Contact, MasterData
-from flows.survey import contact_gap, rights
+from flows.survey import rights
 from flows.survey.deadlines import project_due
 from flows.survey.errors import InvalidScore, NotInvited, SampleLocked, SurveyRefused
 from flows.survey.itr_link import improvement_fields, open_improvement
@@ -68,8 +69,7 @@ def _choose(ctx: Any) -> tuple[Contact | None, Contact | None, datetime | None]:
     gap = ctx.rules.get("masterdata.yaml", MasterDataRules).callback_gap_days  # one setting, every flow
     soonest: tuple[Contact | None, datetime | None] = (None, None)
     for c in _candidates(ctx):
-        allowed = contact_gap.next_allowed_at(ctx.tx, c.code, gap, include_planned=True,
-                                              exclude_instance=ctx.instance_id)
+        allowed = next_allowed_at(ctx.tx, c.code, gap, include_planned=True, exclude_instance=ctx.instance_id)
         if allowed is None or allowed <= ctx.now:
             return c, None, None
         if soonest[1] is None or allowed < soonest[1]:
@@ -101,7 +101,7 @@ def defer_callback(ctx: Any) -> None:
     _, contact, until = _choose(ctx)
     if contact is None or until is None:
         ctx.refuse(t("survey.no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
-    last = contact_gap.last_callback_at(ctx.tx, contact.code)
+    last = last_callback_at(ctx.tx, contact.code)
     ctx.data.update(not_before=_local(ctx, until), deferred_contact=contact.code, deferred_contact_name=contact.name,
                     deferred_last_callback=_local(ctx, last) if last else None,
                     deferrals=int(ctx.data.get("deferrals", 0)) + 1)

@@ -16,6 +16,7 @@ from typing import Any, List, Optional
 import typer
 
 from engine.i18n import label, t
+from engine.tables import print_table
 
 survey_app = typer.Typer(help="客户满意度调查 / satisfaction surveys", no_args_is_help=True)
 callback_app = typer.Typer(help="回访 / callbacks", no_args_is_help=True)
@@ -162,13 +163,14 @@ def callback_list(kind: Optional[str] = typer.Option(None, "--kind", help="proje
     if as_json:
         _json(rows)
         return
-    for r in rows:
+    def line(r: dict[str, Any]) -> list[Any]:
         what = r["project"] if r["kind"] == "project" else r["activity"]
         scores = (" ".join(f"{label('survey.item', k)}={v}" for k, v in r["scores"].items()) if r["kind"] == "project"
                   else f"{label('survey.item', 'overall')}={r.get('score') or '-'}")
-        typer.echo(f"{r['at']}\t#{r['instance']}\t{what}\t{r['contact']}\t{'✓' if r['reached'] else '✗'}\t{scores}\t"
-                   f"{r.get('comment') or ''}")
-    if not rows:
+        return [r["at"], f"#{r['instance']}", what, r["contact"], "✓" if r["reached"] else "✗", scores, r.get("comment")]
+
+    if not print_table([t(f"cli.col.{k}") for k in ("at", "instance", "item", "contact", "reached", "scores", "comment")],
+                       (line(r) for r in rows)):
         typer.echo(t("survey.nothing"))
 
 
@@ -251,12 +253,14 @@ def sample_list(year: int = YEAR, as_json: bool = JSON) -> None:
     if as_json:
         _json(lists)
         return
-    for lst in lists:
+    def line(lst: dict[str, Any]) -> list[Any]:
         levels = {lv: sum(1 for e in lst["entries"] if e["level"] == lv) for lv in ("senior", "middle", "base")}
-        typer.echo(f"{lst['customer_code']}\t{lst['customer_name']}\t{label('survey.status', lst['status'])}\t"
-                   f"{lst['size']}/{lst['required']}\t" + " ".join(f"{label('survey.level', k)} {v}" for k, v in levels.items())
-                   + f"\tv{lst['revision']}")
-    if not lists:
+        return [lst["customer_code"], lst["customer_name"], label("survey.status", lst["status"]),
+                f"{lst['size']}/{lst['required']}", " ".join(f"{label('survey.level', k)} {v}" for k, v in levels.items()),
+                f"v{lst['revision']}"]
+
+    if not print_table([t(f"cli.col.{k}") for k in ("customer", "customer_name", "status", "sample", "levels",
+                                                    "version")], (line(lst) for lst in lists)):
         typer.echo(t("survey.nothing"))
 
 

@@ -1,26 +1,16 @@
-"""The same-contact rule across flows (同一联系人10天内不重复回访, SPEC §5 and §9).
+"""The survey flows' callbacks, as a source of the same-contact rule (engine/contacts.py applies it).
 
-A customer contact must not be called back twice within the gap (10 days by default), whichever
-process makes the call: the ITR callback before closing an issue, the post-project callback, the
-callback after a marketing activity. `last_callback_at` is the one place that knows every table
-holding such calls; the ITR flow and the survey flows both ask it.
-
-Only calls that reached the contact count: an attempt nobody answered bothered nobody. A survey
-callback assigned but not made yet can be counted too (`planned_callbacks`), so two flows do not
-plan calls to the same person in the same days.
-This module only reads. The ITR table is optional — in a build without ITR, only the survey
-callbacks count.
+`last_reached`: the latest post-project or activity callback that reached the contact
+(`survey_callback`). `planned`: the survey callbacks assigned to the contact and not made yet.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from engine.clock import from_us
 from engine.db import Tx
-
-ITR_CALLBACK_TABLE = "itr_callback"
 
 
 def _table_exists(tx: Tx, name: str) -> bool:
@@ -33,25 +23,15 @@ def _table_exists(tx: Tx, name: str) -> bool:
     return bool(row and row[0])
 
 
-def last_callback_at(tx: Tx, contact_code: str) -> datetime | None:
-    """When `contact_code` was last reached by a callback of any flow (survey or ITR), or None."""
-    latest = tx.one("SELECT MAX(at_us) FROM survey_callback WHERE contact_code = :c AND reached = :t",
-                    {"c": contact_code, "t": True})
-    best = latest[0] if latest and latest[0] is not None else None
-    if _table_exists(tx, ITR_CALLBACK_TABLE):
-        itr = tx.one(f"SELECT MAX(at_us) FROM {ITR_CALLBACK_TABLE} WHERE contact_code = :c AND reached = :t",
-                     {"c": contact_code, "t": True})
-        if itr and itr[0] is not None and (best is None or itr[0] > best):
-            best = itr[0]
-    return from_us(best) if best is not None else None
+def last_reached(tx: Tx, contact_code: str) -> datetime | None:
+    row = tx.one("SELECT MAX(at_us) FROM survey_callback WHERE contact_code = :c AND reached = :t",
+                 {"c": contact_code, "t": True})
+    return from_us(row[0]) if row and row[0] is not None else None
 
 
-def planned_callbacks(tx: Tx, contact_code: str, *, exclude_instance: int | None = None) -> list[datetime]:
+def planned(tx: Tx, contact_code: str, *, exclude_instance: int | None = None) -> list[datetime]:
     """Due times of the survey callbacks already assigned to the contact and not made yet (a
-    post-project callback pending or escalated, an activity callback still open for them).
-
-    A planned call is as good as made for the gap: the contact is about to be called, so no
-    other callback may be planned for them until the gap after that call has passed."""
+    post-project callback pending or escalated, an activity callback still open for them)."""
     out: list[datetime] = []
     # One (flow, state) pair per branch, so each is a seek on ix_flow_instance_flow_state (an IN list
     # on both columns made SQLite scan every instance of every flow).
@@ -63,29 +43,9 @@ def planned_callbacks(tx: Tx, contact_code: str, *, exclude_instance: int | None
             continue
         data = json.loads(text)
         if flow == "project_callback":
-            planned = data.get("contact") == contact_code
+            assigned = data.get("contact") == contact_code
         else:
-            planned = (data.get("contacts") or {}).get(contact_code, {}).get("status") not in (None, "done")
-        if planned and data.get("due_at"):
+            assigned = (data.get("contacts") or {}).get(contact_code, {}).get("status") not in (None, "done")
+        if assigned and data.get("due_at"):
             out.append(datetime.fromisoformat(data["due_at"]))
     return sorted(out)
-
-
-def next_allowed_at(tx: Tx, contact_code: str, gap_days: int, *, include_planned: bool = False,
-                    exclude_instance: int | None = None) -> datetime | None:
-    """The first instant the contact may be called back again, or None if they may be called now
-    (never called, or the gap is 0). With `include_planned`, a callback already assigned counts
-    as made at its due time (the latest moment it will be made)."""
-    if gap_days <= 0:
-        return None
-    last = last_callback_at(tx, contact_code)
-    candidates = [last + timedelta(days=gap_days)] if last is not None else []
-    if include_planned:
-        candidates += [due + timedelta(days=gap_days)
-                       for due in planned_callbacks(tx, contact_code, exclude_instance=exclude_instance)]
-    return max(candidates) if candidates else None
-
-
-def may_call(tx: Tx, contact_code: str, gap_days: int, now: datetime) -> bool:
-    allowed = next_allowed_at(tx, contact_code, gap_days)
-    return allowed is None or allowed <= now

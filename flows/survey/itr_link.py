@@ -1,39 +1,27 @@
 """Opening an improvement issue (改进问题) in ITR from a low satisfaction score.
 
-The issue is opened inside the survey step's own transaction, through ITR's own entry point
-`flows.itr.service.open_issue_in(ctx, **fields) -> issue id`, so the callback, its low items and
-the ITR issue are written together or not at all. A build without the ITR module records the
-low items with the callback and opens nothing (the report still lists them).
+The issue is opened inside the survey step's own transaction, through ITR's public service
+`open_issue_in(ctx, **fields) -> issue id` found in the plugin registry (engine/plugins.py), so
+the callback, its low items and the ITR issue are written together or not at all. The survey never
+imports ITR: a build without the ITR family records the low items with the callback and opens
+nothing (the report still lists them).
 """
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 from typing import Any
 
+from engine import plugins
 from engine.i18n import label
 from flows.survey.rules import ImprovementIssue
 
 
-def _open_issue_in() -> Any:
-    try:
-        module = importlib.import_module("flows.itr.service")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("flows.itr", "flows.itr.service"):
-            return None
-        raise
-    return getattr(module, "open_issue_in", None)
-
-
 def itr_installed(runtime: Any) -> bool:
-    """The ITR flow is loaded (with or without its `open_issue_in` entry point)."""
-    from engine.errors import UnknownFlow
-
-    try:
-        runtime.definitions.get("itr_issue")
-    except UnknownFlow:
-        return False
-    return True
+    """The ITR family is installed and this runtime loaded its flows."""
+    itr = plugins.get("itr")
+    return itr is not None and any(plugins.owner_of(Path(d.source_file)) == itr
+                                   for d in runtime.definitions.by_key.values() if d.source_file)
 
 
 def improvement_fields(*, project: str, project_name: str, customer: str, contact: str, owner: str,
@@ -55,13 +43,9 @@ def improvement_fields(*, project: str, project_name: str, customer: str, contac
 
 
 def open_improvement(ctx: Any, fields: dict[str, Any]) -> int | None:
-    """Open the ITR improvement issue in this step's transaction; None when ITR is not installed.
-
-    Through `flows.itr.service.open_issue_in` when ITR provides it; otherwise (an ITR build without
-    that entry point) by starting an `itr_issue` instance with the fields as its data."""
-    if not itr_installed(ctx.runtime):
+    """Open the ITR improvement issue in this step's transaction; None when ITR is not installed
+    (its family absent from the registry, or its flows not loaded by this runtime)."""
+    open_issue_in = plugins.service("itr", "open_issue_in")
+    if open_issue_in is None or not itr_installed(ctx.runtime):
         return None
-    entry = _open_issue_in()
-    if entry is not None:
-        return int(entry(ctx, **fields))
-    return ctx.start("itr_issue", dict(fields), subject=f"survey-improvement:{ctx.instance_id}")
+    return int(open_issue_in(ctx, **fields))

@@ -1,5 +1,5 @@
 """The 10-day same-contact rule spans flows: a satisfaction-survey callback that reached a contact
-counts for the ITR callback policy (the survey side reads ITR's callbacks in flows/survey/contact_gap.py)."""
+counts for the ITR callback policy (engine/contacts.py asks every family's callback source)."""
 
 from __future__ import annotations
 

@@ -71,7 +71,9 @@ def test_start_send_show_and_a_refused_event(env: dict[str, str]) -> None:
     assert shown["state"] == "assigned" and [h["event"] for h in shown["history"]] == ["start", "assign"]
     assert {t["name"]: t["status"] for t in shown["timers"]}["sla"] == "cancelled"
     outbox = mcr("outbox", "list", env=env)
-    assert "bob@example.com" in outbox.stdout and "pending" in outbox.stdout
+    header, _rule, *rows = outbox.stdout.splitlines()
+    assert header.split() == ["编号", "状态", "收件人", "主题", "尝试次数", "错误"]
+    assert [r.split()[1:3] for r in rows] == [["pending", "bob@example.com"]]
     sent = mcr("outbox", "send", env=env)
     assert sent.stdout.strip() == "邮件：发送 1，重试 0，失败 0"
     assert (Path(env["MCR_MAIL_DIR"]) / "1.eml").is_file()

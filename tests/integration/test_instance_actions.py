@@ -232,8 +232,11 @@ def test_a_kit_with_a_bad_score_lists_sheet_row_and_column_and_changes_nothing(r
     with signed_in(rt, "E101") as me:
         res = me.post(f"/instances/{kit}/kit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "up-1"},
                       files={"file": ("kit.xlsx", bad.read_bytes(), "application/octet-stream")})
-    assert res.status_code == 422 and 'data-testid="upload-problems"' in res.text
-    assert "工作表「客户关系现状评估表」第 2 行，列「接受认可度」（N2）：分数「9」" in res.text  # sheet, row, column
+        assert res.status_code == 422 and 'data-testid="upload-problems"' in res.text
+        assert "工作表「客户关系现状评估表」第 2 行，列「接受认可度」（N2）：分数「9」" in res.text  # sheet, row, column
+        other = me.post(f"/instances/{kit}/kit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "up-3"},
+                        files={"file": ("kit.pdf", b"%PDF-1.4", "application/pdf")})
+        assert other.status_code == 422 and ".pdf" in other.text  # the import limits refuse the file type
     assert (count(db, "SELECT COUNT(*) FROM planning_submission"),
             count(db, "SELECT COUNT(*) FROM flow_history")) == before
     assert kit_instance(rt, "T-SZ-OP", 2027).state == "issued"

@@ -107,6 +107,9 @@ def test_the_whole_life_of_an_issue_through_the_cli(env: dict, app: typer.Typer)
     assert "[已关闭]" in shown and "callback decision" in shown and "K-BIG1: 4" in shown
     listed = run(app, "issue", "list", "--json")
     assert [i["state"] for i in json.loads(listed.output)] == ["closed"]
+    header, _rule, *rows = run(app, "issue", "list").output.splitlines()
+    assert header.split() == ["编号", "状态", "层级", "严重度", "客户", "处理人", "标题"]
+    assert len(rows) == 1 and rows[0].split()[:2] == ["#1", "已关闭"]
 
 
 def test_an_issue_action_without_as_is_refused_even_with_mcr_user_set(env: dict, app: typer.Typer,

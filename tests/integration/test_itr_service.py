@@ -262,6 +262,26 @@ def test_major_incident_mails_the_contact_every_hour_until_resolved(rt: Runtime,
     assert len(mails(db, "progress_report")) == 4
 
 
+def test_an_ordinary_issue_arms_no_progress_timer_and_declaring_major_arms_it_in_place(
+        rt: Runtime, db: Database, clock: FakeClock) -> None:
+    issue = to_handling(rt, severity="urgent")
+
+    def timer_rows() -> list[tuple[str, str]]:
+        with db.read() as tx:
+            return [(r[0], r[1]) for r in tx.all("SELECT name, status FROM timer WHERE instance_id = :i ORDER BY id",
+                                                 {"i": issue.id})]
+
+    assert "progress" not in {name for name, _ in timer_rows()}  # when: data.major_incident is false: no row
+    before = timer_rows()
+    view = service.declare_major(rt, issue.id, principal=principal_of(rt, "SZ-H1"), care_rep="SZ-CC")
+    assert view.state == "handling"
+    # no self-transition: the state's SLA timer is not cancelled and re-armed, the progress timer is added
+    assert timer_rows() == before + [("progress", "pending")]
+    with db.read() as tx:
+        due = tx.one("SELECT due_us FROM timer WHERE instance_id = :i AND name = 'progress'", {"i": issue.id})[0]
+    assert due == to_us(clock.now() + timedelta(hours=1))
+
+
 def test_major_incident_needs_a_customer_care_representative(rt: Runtime) -> None:
     issue = to_handling(rt)
     with pytest.raises(TransitionRefused, match="SZ-H2"):

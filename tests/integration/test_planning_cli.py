@@ -42,7 +42,11 @@ def test_launch_status_submit_review_and_budget(cli: Any, tmp_path: Path) -> Non
     assert "[2/2] T-SZ-OP：已发放" in out.output and "2 个新发放" in out.output
     again = cli("planning", "launch", "--year", "2027", "--direct")
     assert "0 个新发放，2 个已存在" in again.output
-    assert (tmp_path / "kits" / "2027" / "T-SZ-OP-2027-客户关系规划三件套.xlsx").is_file()
+    book = tmp_path / "kits" / "2027" / "T-SZ-OP-2027-客户关系规划三件套.xlsx"
+    assert not book.exists()  # written on its first request, not at issue
+    got = cli("planning", "kit", "T-SZ-OP", "--year", "2027", "--as", "E101")
+    assert got.exit_code == 0, got.output
+    assert got.output.strip() == str(book) and book.is_file()
 
     wb = workbook_from_rows(tmp_path / "filled.xlsx", team="T-SZ-OP", year=2027,
                             assessments=[{"customer_code": "C001", "contact_code": "K001", "acceptance": 2,

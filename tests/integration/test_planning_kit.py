@@ -15,8 +15,8 @@ from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import ActionFailed, ImportRejected, MCRError
 from engine.launches import run_due_launches
-from flows.planning.kit import (budget_rollup, issue_kit, kit_instance, kit_status, launch_kits_direct, review_kit,
-                                submit_kit, teams_due_a_kit)
+from flows.planning.kit import (budget_rollup, issue_kit, kit_file, kit_instance, kit_status, launch_kits_direct,
+                                review_kit, submit_kit, teams_due_a_kit)
 from flows.planning.sample import planning_runtime
 from flows.planning.workbook import workbook_from_rows
 from tests.support.principals import principal_of
@@ -91,10 +91,16 @@ def test_issue_finishes_a_kit_whose_mail_step_was_cut_off(rt: Any, db: Database,
     assert len(mails(db, "kit_issued")) == 3
 
 
-def test_the_kit_workbook_is_prefilled_and_mailed_with_a_link_to_its_page(rt: Any, db: Database) -> None:
+def test_the_kit_workbook_is_written_on_first_download_prefilled_and_mailed_as_a_link_to_its_page(
+        rt: Any, db: Database) -> None:
     from openpyxl import load_workbook
 
     out = issue_kit(rt, "T-SZ-OP", 2027)
+    assert out.path and not Path(out.path).exists()  # issuing records the kit; the file waits for its reader
+    first = kit_file(rt, kit_instance(rt, "T-SZ-OP", 2027).data, Path(out.path))
+    assert str(first) == out.path and first.is_file()
+    written = first.stat().st_mtime_ns
+    assert kit_file(rt, kit_instance(rt, "T-SZ-OP", 2027).data, Path(out.path)).stat().st_mtime_ns == written
     wb = load_workbook(out.path)
     ws = wb["客户关系现状评估表"]
     header = [c.value for c in ws[1]]

@@ -11,7 +11,7 @@ import pytest
 
 from engine.clock import FakeClock
 from engine.db import Database
-from flows.planning.kit import kit_status
+from flows.planning.kit import kit_instance, kit_status
 from flows.planning.sample import planning_runtime
 
 SH = timezone(timedelta(hours=8))
@@ -37,5 +37,7 @@ def test_the_prefect_launch_fans_out_over_teams_and_is_safe_to_rerun(sqlite_db: 
     assert progress[0].startswith("[1/2] T-SZ-FI") and progress[-1].startswith("[2/2] T-SZ-OP")
     assert {t["team"]: t["state"] for t in kit_status(runtime, 2027)["teams"]} == {"T-SZ-FI": "issued",
                                                                                   "T-SZ-OP": "issued"}
-    assert sorted(p.name for p in (tmp_path / "kits" / "2027").iterdir()) == [
-        "T-SZ-FI-2027-客户关系规划三件套.xlsx", "T-SZ-OP-2027-客户关系规划三件套.xlsx"]
+    # Each kit records where its workbook goes; the file is written on its first download.
+    assert sorted(Path(kit_instance(runtime, t, 2027).data["kit_path"]).relative_to(tmp_path / "kits").as_posix()
+                  for t in ("T-SZ-FI", "T-SZ-OP")) == [
+        "2027/T-SZ-FI-2027-客户关系规划三件套.xlsx", "2027/T-SZ-OP-2027-客户关系规划三件套.xlsx"]

@@ -15,6 +15,7 @@ from engine.clock import FakeClock, to_us
 from engine.db import Database
 from engine.errors import EventNotAllowed, MCRError
 from engine.runtime import Runtime
+from engine import contacts, plugins
 from flows.survey import contact_gap, service
 from flows.survey.errors import InvalidScore, NoCallbackNeeded, NotInvited, SurveyRefused, UnknownSurveyRecord
 from flows.survey.fixtures import insert_org, standard_org
@@ -116,6 +117,24 @@ def test_a_low_score_opens_an_itr_improvement_issue_in_the_same_step(rt: Runtime
     assert json.loads(cb[5]) == ["delivery", "solution"] and cb[6] == issue and cb[7] == "交付延期"
 
 
+def test_without_the_itr_family_a_low_score_is_recorded_and_opens_nothing(db: Database, clock: FakeClock) -> None:
+    itr = plugins.get("itr")
+    assert itr is not None
+    plugins.unregister("itr")  # a build without ITR: the survey never names ITR's modules or tables
+    try:
+        runtime = build_runtime(db, clock=clock, migrate=False)
+        insert_org(db, standard_org())
+        service.project_closed(runtime, "P-REG", principal=principal_of(runtime, "E6"), contact="C1-K01")
+        view = service.record_callback(runtime, principal=principal_of(runtime, "E6"), project="P-REG",
+                                       scores=scores(delivery=2))
+    finally:
+        plugins.register(itr)
+    assert "itr_issue" not in {d.name for d in runtime.definitions.by_key.values()}
+    assert view["state"] == "done" and view["low_items"] == ["delivery"] and view["improvement_issue"] is None
+    with db.read() as tx:
+        assert tx.one("SELECT COUNT(*) FROM itr_issue")[0] == 0
+
+
 def test_scores_at_or_above_the_threshold_open_nothing(rt: Runtime, db: Database) -> None:
     service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
     view = service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG", scores=scores(delivery=3))
@@ -148,7 +167,7 @@ def test_an_unreached_attempt_is_recorded_and_the_callback_stays_open(rt: Runtim
     assert view["state"] == "pending"
     with db.read() as tx:
         assert tx.all("SELECT reached, comment FROM survey_callback") in ([(False, "无人接听")], [(0, "无人接听")])
-        assert contact_gap.last_callback_at(tx, "C1-K01") is None  # an attempt is not a callback for the gap
+        assert contacts.last_callback_at(tx, "C1-K01") is None  # an attempt is not a callback for the gap
 
 
 def test_a_project_not_drawn_has_no_callback_to_record(rt: Runtime, db: Database) -> None:
@@ -183,17 +202,17 @@ def _itr_callback(rt: Runtime, db: Database, contact: str, at: datetime, *, reac
 def test_last_callback_looks_at_survey_and_itr_callbacks(rt: Runtime, db: Database, clock: FakeClock) -> None:
     now = clock.now()
     with db.read() as tx:
-        assert contact_gap.last_callback_at(tx, "C1-K01") is None
+        assert contacts.last_callback_at(tx, "C1-K01") is None
         assert not contact_gap._table_exists(tx, "no_such_table")
     _itr_callback(rt, db, "C1-K01", now - timedelta(days=3))
     _itr_callback(rt, db, "C1-K01", now - timedelta(days=1), reached=False)  # not reached: does not count
     with db.read() as tx:
-        assert contact_gap.last_callback_at(tx, "C1-K01") == now - timedelta(days=3)
+        assert contacts.last_callback_at(tx, "C1-K01") == now - timedelta(days=3)
     service.project_closed(rt, "P-SH", principal=principal_of(rt, "E9"))
     service.record_callback(rt, principal=principal_of(rt, "E9"), project="P-SH", scores=scores())
     with db.read() as tx:
-        assert contact_gap.last_callback_at(tx, "C2-K01") == now
-        assert contact_gap.last_callback_at(tx, "C1-K01") == now - timedelta(days=3)
+        assert contacts.last_callback_at(tx, "C2-K01") == now
+        assert contacts.last_callback_at(tx, "C1-K01") == now - timedelta(days=3)
 
 
 def test_a_contact_called_back_by_itr_within_10_days_defers_the_project_callback(rt: Runtime, db: Database,

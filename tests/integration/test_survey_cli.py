@@ -69,6 +69,9 @@ def test_recording_a_callback_with_a_low_score_reports_the_itr_issue(mcr: Any) -
     assert res.output.splitlines() == ["回访已记录：#1 (done)", "低分项 解决方案：已在 ITR 中开立改进问题 #2"]
     listed = json.loads(mcr("survey", "callback", "list", "--json").output)
     assert listed[0]["scores"] == {"product": 4, "solution": 2, "delivery": 4, "service_attitude": 5}
+    header, _rule, *rows = mcr("survey", "callback", "list").output.splitlines()
+    assert header.split() == ["时间", "实例", "项目/活动", "联系人", "接通", "评分", "意见"]
+    assert len(rows) == 1 and rows[0].split()[1:3] == ["#1", "P-REG"] and rows[0].rstrip().endswith("方案需改进")
 
 
 def test_an_invalid_score_is_an_mcr_error_not_a_traceback(mcr: Any) -> None:
@@ -98,7 +101,9 @@ def test_the_annual_survey_from_list_to_report(mcr: Any, tmp_path: Path) -> None
     assert res.output.strip() == "样本清单检查通过：客户 C1，2026 年，30 人（规定至少 30 人；高层 6、中层 9、基层 15）"
     res = mcr("survey", "sample", "import", str(csv), "--as", "E6", "--customer", "C1", "--year", "2026")
     assert res.output.strip() == "样本清单已接收：客户 C1，2026 年，30 人（第 1 版）"
-    assert "C1\t深圳移动\t已接收\t30/30\t高层 6 中层 9 基层 15\tv1" in mcr("survey", "sample", "list", "--year", "2026").output
+    header, _rule, *rows = mcr("survey", "sample", "list", "--year", "2026").output.splitlines()
+    assert header.split() == ["客户", "客户名称", "状态", "人数/规定", "各层人数", "版本"]
+    assert [r.split() for r in rows] == [["C1", "深圳移动", "已接收", "30/30", "高层", "6", "中层", "9", "基层", "15", "v1"]]
     out = tmp_path / "firm.xlsx"
     res = mcr("survey", "sample", "export", str(out), "--year", "2026", "--as", "E2")
     assert res.output.strip() == f"已导出 1 份样本清单（30 人）到 {out}"

@@ -92,7 +92,7 @@ def test_module_that_fails_to_import_is_reported_at_the_module_line(tmp_path: Pa
 
 def test_every_timer_event_of_the_shipped_flows_is_internal() -> None:
     """No user may forge what only a timer sends (sla_breached, progress_report, reminders, deadlines)."""
-    from engine.app import flows_dir
+    from engine.rules import flows_dir
 
     defs = load_definitions(flows_dir())
     loose = sorted({(d.name, tm.event) for d in defs.by_key.values() for s in d.states for tm in s.timers}

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import pytest
 
 from engine.calendar import BusinessCalendar, CalendarSpec, builtin_registry
-from flows.planning.dates import (birthday_in_year, cadence_days_for, check_schedule, festivals_in,
+from engine.timespec import parse_anchor
+from flows.planning.dates import (birthday_in_year, cadence_days_for, check_due, festivals_in,
                                   festivals_to_remind, half_of, kit_deadline, kit_schedule, lunar_to_solar,
                                   previous_period, quarter_bounds, quarter_key, rotation_flag_day, visit_status,
                                   week_key)
@@ -44,40 +45,28 @@ def test_deadline_on_a_make_up_workday_stays() -> None:
     assert kit_deadline(2029, KitRules(), cal) == date(2029, 3, 31)
 
 
-def test_kit_schedule_reminds_14_7_1_days_before_at_nine_and_escalates_7_days_after() -> None:
+def test_kit_schedule_is_due_at_six_and_escalates_7_days_after() -> None:
+    # The reminders are the flow's own list timer (tests/unit/test_timer_forms.py checks their instants).
     s = kit_schedule(2027, KitRules(), CN)
-    local = [at.astimezone(CN.tz) for _, at in s.reminders]
-    assert [(d, t.date(), t.hour) for (d, _), t in zip(s.reminders, local)] == [
-        (14, date(2027, 3, 17), 9), (7, date(2027, 3, 24), 9), (1, date(2027, 3, 30), 9)]
     assert s.deadline_at.astimezone(CN.tz) == datetime(2027, 3, 31, 18, 0, tzinfo=CN.tz)
     assert s.escalate_at.astimezone(CN.tz) == datetime(2027, 4, 7, 18, 0, tzinfo=CN.tz)
 
 
-def test_a_reminder_on_a_day_off_moves_to_the_workday_before() -> None:
-    s = kit_schedule(2029, KitRules(), CN)  # deadline Fri 30 Mar 2029; 7 days before = Fri 23 Mar
-    days = [at.astimezone(CN.tz).date() for _, at in s.reminders]
-    assert days == [date(2029, 3, 16), date(2029, 3, 23), date(2029, 3, 29)]
-    s = kit_schedule(2027, KitRules(reminder_days_before=[4]), CN)  # 27 Mar 2027 is a Saturday
-    assert s.reminders[0][1].astimezone(CN.tz).date() == date(2027, 3, 26)
-
-
-def test_two_reminders_rolled_onto_the_same_workday_are_sent_once() -> None:
-    # Deadline Sat 28 Feb 2026, a make-up workday (调休); 14 days before is Sat 14 Feb, also a make-up
-    # workday; 7 days before (21 Feb) lies in the Spring Festival holiday and rolls back to 14 Feb too.
+def test_a_deadline_on_a_make_up_saturday_stays_in_the_schedule() -> None:
     s = kit_schedule(2026, KitRules(deadline="02-28"), CN)
     assert s.deadline == date(2026, 2, 28)
-    assert [(d, at.astimezone(CN.tz).date()) for d, at in s.reminders] == [(14, date(2026, 2, 14)),
-                                                                         (1, date(2026, 2, 27))]
 
 
 def test_check_due_counts_a_make_up_saturday_as_a_workday() -> None:
     # 2026: 1–8 Oct off (National Day and Mid-Autumn), Sat 10 Oct a make-up workday (调休): the 10
     # business days from Thu 1 Oct are 9, 10, 12, 13, 14, 15, 16, 19, 20, 21 Oct (22 Oct without 调休).
     start = datetime(2026, 10, 1, 9, 0, tzinfo=CN.tz)
-    out = check_schedule(start, 10, [3, 1], CN)
-    assert datetime.fromisoformat(out["due_at"]).astimezone(CN.tz) == datetime(2026, 10, 21, 9, 0, tzinfo=CN.tz)
-    reminders = [datetime.fromisoformat(v).astimezone(CN.tz).date() for v in out["remind_at"].values()]
-    assert reminders == [date(2026, 10, 16), date(2026, 10, 20)]
+    due = check_due(start, 10, CN)
+    assert due.astimezone(CN.tz) == datetime(2026, 10, 21, 9, 0, tzinfo=CN.tz)
+    # the flows' reminder timers: "{item} business days before data.due_at" for the rules items [3, 1]
+    reminders = [parse_anchor(f"{n} business days before data.due_at").resolve({"due_at": due.isoformat()}, start,
+                                                                                CN, CN.tz) for n in (3, 1)]
+    assert [r.astimezone(CN.tz).date() for r in reminders if r] == [date(2026, 10, 16), date(2026, 10, 20)]
 
 
 # ----------------------------------------------------------------------------------------- festivals

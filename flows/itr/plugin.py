@@ -1,0 +1,17 @@
+"""What the ITR family adds to the engine (entry point `mcr.flows`, see engine/plugins.py)."""
+
+from __future__ import annotations
+
+from engine.plugins import Plugin
+
+PLUGIN = Plugin(
+    name="itr",
+    package="flows.itr",
+    models=("flows.itr.models",),
+    migration_branch="itr",
+    cli="flows.itr.cli:register",
+    replay="flows.itr.replay",
+    inbox="flows.itr.inbox",
+    callbacks="flows.itr.contacts",
+    services={"open_issue_in": "flows.itr.service:open_issue_in"},
+)

@@ -1,0 +1,15 @@
+"""What the planning family adds to the engine (entry point `mcr.flows`, see engine/plugins.py)."""
+
+from __future__ import annotations
+
+from engine.plugins import Plugin
+
+PLUGIN = Plugin(
+    name="planning",
+    package="flows.planning",
+    models=("flows.planning.models",),
+    migration_branch="planning",
+    cli="flows.planning.cli:register",
+    replay="flows.planning.replay",
+    inbox="flows.planning.inbox",
+)

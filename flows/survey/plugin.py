@@ -1,0 +1,16 @@
+"""What the surveys family adds to the engine (entry point `mcr.flows`, see engine/plugins.py)."""
+
+from __future__ import annotations
+
+from engine.plugins import Plugin
+
+PLUGIN = Plugin(
+    name="survey",
+    package="flows.survey",
+    models=("flows.survey.models",),
+    migration_branch="survey",
+    cli="flows.survey.cli:register",
+    replay="flows.survey.replay",
+    inbox="flows.survey.inbox",
+    callbacks="flows.survey.contact_gap",
+)

@@ -1,0 +1,1 @@
+"""A flow family outside the product, registered through engine/plugins.py by tests/integration/test_plugins.py."""
