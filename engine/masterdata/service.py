@@ -219,17 +219,13 @@ class Aggregates(_View):
     by_office: dict[str, dict[str, int]]
 
 
-def _unit(u: OrgUnit) -> UnitInfo:
-    return UnitInfo.model_validate(u)
-
-
 def _employee(e: Employee | Person) -> EmployeeInfo:
     roles = e.roles if isinstance(e, Person) else e.role_set
     return EmployeeInfo(emp_no=e.emp_no, name=e.name, email=e.email, unit_code=e.unit_code,
                         supervisor_emp_no=e.supervisor_emp_no, locale=e.locale, roles=sorted(roles))
 
 
-def _unit_of(u: Unit) -> UnitInfo:
+def _unit(u: Unit) -> UnitInfo:
     return UnitInfo(code=u.code, kind=u.kind, name=u.name, parent_code=u.parent_code, calendar=u.calendar,
                     timezone=u.timezone)
 
@@ -293,17 +289,10 @@ def employee_by_email(session: Session, email: str) -> EmployeeInfo | None:
 
 def supervisor_chain(session: Session, emp_no: str) -> list[EmployeeInfo]:
     """The supervisors above `emp_no`, nearest first (direct supervisor, their supervisor, …)."""
-    people = {e.emp_no: e for e in session.exec(select(Employee))}
-    if emp_no not in people:
+    md = MasterData.of_session(session)
+    if md.person(emp_no) is None:
         raise UnknownRecord(t("md.unknown_record", what=t("md.w_employee"), key=emp_no))
-    chain: list[EmployeeInfo] = []
-    seen = {emp_no}
-    node = people[emp_no].supervisor_emp_no
-    while node is not None and node not in seen and node in people:
-        seen.add(node)
-        chain.append(_employee(people[node]))
-        node = people[node].supervisor_emp_no
-    return chain
+    return [_employee(p) for p in md.supervisor_chain(emp_no)]
 
 
 def subordinates(session: Session, emp_no: str, *, direct_only: bool = False) -> list[EmployeeInfo]:
@@ -319,10 +308,10 @@ def subordinates(session: Session, emp_no: str, *, direct_only: bool = False) ->
 
 
 def get_unit(session: Session, code: str) -> UnitInfo:
-    row = session.exec(select(OrgUnit).where(OrgUnit.code == code)).first()
-    if row is None:
+    found = MasterData.of_session(session).unit(code)
+    if found is None:
         raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
-    return _unit(row)
+    return _unit(found)
 
 
 def unit_path(session: Session, code: str) -> list[UnitInfo]:
@@ -330,7 +319,7 @@ def unit_path(session: Session, code: str) -> list[UnitInfo]:
     path = MasterData.of_session(session).unit_path(code)
     if not path:
         raise UnknownRecord(t("md.unknown_record", what=t("md.w_unit"), key=code))
-    return [_unit_of(u) for u in path]
+    return [_unit(u) for u in path]
 
 
 def _ancestor(session: Session, code: str, kind: UnitKind) -> UnitInfo | None:
