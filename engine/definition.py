@@ -228,6 +228,8 @@ class FlowDefinition(_Located):
     timer_groups: dict[str, list[TimerSpec]] = {}
     launches: list[LaunchSpec] = []
     on_start: list[ActionRef] = Field(default=[], description="actions run in the start step itself")
+    started_by: Literal["anyone", "service"] = Field(
+        default="anyone", description="'service': only the family's service or another step may start it")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

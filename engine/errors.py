@@ -99,6 +99,13 @@ class InternalEventRefused(TransitionRefused):
     code = "internal_event"
 
 
+class StartedByServiceOnly(TransitionRefused):
+    """The flow is started only by its family's service (which writes its domain rows in the same
+    transaction), never directly with `mcr instances start`."""
+
+    code = "started_by_service"
+
+
 class GuardRejected(TransitionRefused):
     """A guard of the transition said no."""
 

@@ -26,6 +26,7 @@ from engine.definition import (DEFAULT_LOCALE, CompiledFlow, CompiledState, Comp
                                DefinitionSet, FlowDefinition, is_data_path)
 from engine.auth.principal import Principal
 from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, InternalEventRefused, MCRError, StaleVersion,
+                           StartedByServiceOnly,
                            TransitionRefused, UnknownInstance)
 from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
@@ -269,13 +270,17 @@ class Runtime:
 
     def start(self, flow: str, data: dict[str, Any] | None = None, *, actor: str = "system",
               subject: str | None = None, calendar: str | None = None, locale: str | None = None,
-              principal: Principal | None = None) -> StepResult:
+              principal: Principal | None = None, internal: bool = False) -> StepResult:
         """Start an instance of the latest version of `flow`; with a subject, at most one per subject.
 
-        `principal`, when given, is whose rights the start's actions check (`ctx.emp_no`).
+        `principal`, when given, is whose rights the start's actions check (`ctx.emp_no`). A flow marked
+        `started_by: service` is refused here unless `internal` (the engine itself, or the family's
+        service, which starts it inside its own transaction with `start_in`).
         """
         now = self.clock.now()
         try:
+            if not internal and self.definitions.get(flow).started_by == "service":
+                raise StartedByServiceOnly(t("engine.started_by_service", flow=flow))
             with self.db.tx() as tx:
                 result = self._start_in(tx, flow, data or {}, actor=actor, subject=subject,
                                         calendar=calendar, locale=locale, now=now, principal=principal)

@@ -123,8 +123,10 @@ def _check_itr_counters(db: Database) -> None:
         instances = {r[0]: r[1] for r in tx.all("SELECT id, state FROM flow_instance WHERE flow = 'itr_issue'")}
         granted = dict(tx.all("SELECT issue_id, COUNT(*) FROM itr_escalation WHERE decision <> 'refused' "
                               "GROUP BY issue_id"))
+        # A QA reopen sends the issue back to the level it was resolved at: a return, not an escalation.
         climbs = dict(tx.all("SELECT instance_id, COUNT(*) FROM flow_history WHERE to_state LIKE 'escalated_%' "
-                             "AND (from_state IS NULL OR from_state <> to_state) GROUP BY instance_id"))
+                             "AND (from_state IS NULL OR from_state <> to_state) AND event <> 'qa_reopen' "
+                             "GROUP BY instance_id"))
     assert set(issues) == set(instances), "every ITR instance has exactly its issue row"
     for iid, state in instances.items():
         assert granted.get(iid, 0) == climbs.get(iid, 0), f"issue #{iid}: escalations recorded vs history"
