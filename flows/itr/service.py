@@ -560,8 +560,8 @@ class _IssueReader:
         self.kind: dict[str, str] = {}
         if not self.everyone and principal.unit_code:
             with rt.db.read() as tx:
-                self.path = {u.code for u in MasterData(tx).unit_path(principal.unit_code)}
                 self.kind = {u.code: u.kind for u in MasterData(tx).unit_path(principal.unit_code)}
+            self.path = set(self.kind)
         self.unit = principal.unit_code
 
     def _handlers(self, iid: int) -> set[str]:
