@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '0007_inbox_indexes'
-down_revision = '0003_itr'
+down_revision = '0006_itr_counters'
 branch_labels = None
 depends_on = None
 
