@@ -15,15 +15,12 @@ from typing import Any, Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.app import load_calendar_registry
 from engine.clock import FakeClock, to_us, wall_time
 from engine.db import Database
-from engine.definition import load_definitions
 from engine.inbox import inbox
-from engine.runtime import Runtime
 from engine.web import WebSettings, create_app
 from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, add_accounts, load_org
+from tests.support.accounts import PASSWORD, itr_runtime
 from tests.support.inbox_seed import seed_issues
 from tests.support.principals import principal_of
 
@@ -60,11 +57,7 @@ def _figures(ms: list[float]) -> dict[str, float]:
 
 
 def test_inbox_of_500_open_items_at_100k_issues_stays_within_1_5x_of_1k(db: Database, clock: FakeClock) -> None:
-    rt = Runtime(db, load_definitions(ROOT / "flows" / "itr"), clock=clock, calendars=load_calendar_registry(),
-                 worker_id="bench")
-    rt.register_definitions()
-    load_org(db, clock)
-    add_accounts(db, clock, "SZ-H1")
+    rt = itr_runtime(db, clock, "SZ-H1", worker_id="bench")
     now = to_us(clock.now())
     seed_issues(db, first=1, count=OPEN, state="handling", handler="SZ-H1", at_us=now)
     seed_issues(db, first=OPEN + 1, count=SMALL - OPEN, state="closed", handler="SZ-H1", at_us=now, closed=True)

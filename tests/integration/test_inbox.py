@@ -10,17 +10,15 @@ from typing import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.app import load_calendar_registry
 from engine.auth import accounts
 from engine.clock import FakeClock, to_us
 from engine.db import Database
-from engine.definition import load_definitions
 from engine.inbox import inbox
 from engine.runtime import Runtime
 from engine.web import WebSettings, create_app
 from flows.itr import service
 from tests.conftest import ROOT
-from tests.support.accounts import add_accounts, load_org
+from tests.support.accounts import add_accounts, itr_runtime
 from tests.support.inbox_seed import seed_issues
 from tests.support.principals import ENGINE, principal_of
 
@@ -34,11 +32,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def rt(db: Database, clock: FakeClock) -> Runtime:
-    runtime = Runtime(db, load_definitions(ROOT / "flows" / "itr"), clock=clock, calendars=load_calendar_registry(),
-                      worker_id="test")
-    runtime.register_definitions()
-    load_org(db, clock)
-    return runtime
+    return itr_runtime(db, clock)
 
 
 def kinds(rt: Runtime, emp: str) -> list[tuple[str, int | None]]:

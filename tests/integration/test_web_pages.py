@@ -10,16 +10,14 @@ from typing import Any, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from engine.app import load_calendar_registry
 from engine.auth import accounts
 from engine.clock import FakeClock
 from engine.db import Database
-from engine.definition import load_definitions
 from engine.runtime import Runtime
 from engine.web import WebSettings, create_app
 from flows.itr import service
 from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, add_accounts, load_org
+from tests.support.accounts import PASSWORD, itr_runtime
 from tests.support.principals import principal_of
 
 
@@ -32,12 +30,7 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def rt(db: Database, clock: FakeClock) -> Runtime:
-    runtime = Runtime(db, load_definitions(ROOT / "flows" / "itr", ROOT / "tests" / "flows" / "ticket"), clock=clock,
-                      calendars=load_calendar_registry(), worker_id="test")
-    runtime.register_definitions()
-    load_org(db, clock)
-    add_accounts(db, clock, "SZ-AM1", "SZ-H1", "HQ-QA")
-    return runtime
+    return itr_runtime(db, clock, "SZ-AM1", "SZ-H1", "HQ-QA", extra_flows=("tests/flows/ticket",))
 
 
 def signed_in(rt: Runtime, emp_no: str) -> TestClient:
