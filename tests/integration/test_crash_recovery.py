@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from engine.db import Database
 from engine.definition import load_definitions
 from engine.runtime import Runtime
 from tests.conftest import ROOT, TEST_FLOWS
+from tests.support.serve import wait_for
 
 N = 40
 
@@ -38,15 +38,7 @@ def _count(db: Database, sql: str) -> int:
 
 
 def _wait(predicate, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise AssertionError(f"mcr serve exited with {proc.returncode}:\n{out}")
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for mcr serve")
+    wait_for(predicate, proc, timeout=timeout, poll=0.1)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from engine.clock import SystemClock, to_us
 from engine.db import Database
 from tests.conftest import ROOT, TEST_FLOWS
 from tests.support.smtp import RecordingSMTPServer
+from tests.support.serve import wait_for
 
 BATCH = 200
 
@@ -46,15 +47,7 @@ def _sent(db: Database) -> int:
 
 
 def _wait(predicate, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise AssertionError(f"mcr serve exited with {proc.returncode}:\n{out}")
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for mcr serve")
+    wait_for(predicate, proc, timeout=timeout, poll=0.02)
 
 
 @pytest.mark.slow
