@@ -76,13 +76,6 @@ def kit_dir() -> Path:
     return Path(os.environ.get("MCR_KIT_DIR") or "kits").resolve()
 
 
-def kit_link(path: Path) -> str:
-    """A link to a kit for the mail: MCR_KIT_URL/<year>/<file> when a share is configured, else file://."""
-    base = os.environ.get("MCR_KIT_URL")
-    if base:
-        return f"{base.rstrip('/')}/{path.parent.name}/{path.name}"
-    return path.resolve().as_uri()
-
 
 def iso(value: date | datetime | None) -> Optional[str]:
     return value.isoformat() if value is not None else None

@@ -21,7 +21,7 @@ from engine.errors import MCRError
 from engine.masterdata import service
 from engine.paths import safe_join
 from engine.masterdata.read import MasterData
-from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, kit_link, start_and_kick
+from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, start_and_kick
 from flows.planning.dates import kit_schedule
 from engine import i18n
 from flows.planning.rules import PlanningRules, kit_tiers, load_planning_rules
@@ -112,7 +112,7 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         "team_emails": info.member_emails, "sales_management": sales,
         "customers": [c["code"] for c in content.customers],
         "contacts": len(content.contacts), "projects": len(content.projects),
-        "kit_path": str(path), "kit_link": kit_link(path),
+        "kit_path": str(path),
         "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
         "escalate_at": schedule.escalate_at.isoformat(),
         "calendar": info.calendar, "locale": info.locale,
