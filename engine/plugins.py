@@ -13,7 +13,11 @@ this registry for the family's
                          (instance pages use the latter for who may read and act);
 * callback sources     — `"module:attr"` of a `CallbackSource` for the same-contact rule (engine/contacts.py);
 * services             — public entry points other families call by name (`service("itr", "open_issue_in")`),
-                         so one family never imports another.
+                         so one family never imports another;
+* web                  — `"module"` of the family's staff pages: it exposes `ROUTERS` (FastAPI routers the
+                         app mounts) and may expose `NAV` (a list of `engine.web.nav.NavItem` for the top
+                         bar); its templates live in `<module folder>/templates/<family>/…` and are
+                         rendered as `"<family>/page.html"` (engine/web/templating.py adds the folder).
 
 Every field but `name` and `package` is optional, and each is a dotted name imported only when
 asked for: reading the registry does not import a family. Tests add a family with `register()`.
@@ -44,6 +48,7 @@ class Plugin:
     inbox: Optional[str] = None
     callbacks: Optional[str] = None
     services: Mapping[str, str] = field(default_factory=dict, hash=False)
+    web: Optional[str] = None
 
     @property
     def folder(self) -> Path:

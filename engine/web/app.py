@@ -147,11 +147,14 @@ def create_app(runtime: Any, settings: Optional[WebSettings] = None) -> FastAPI:
 
 
 def _page_routers() -> list[Any]:
-    """The pages' routers (engine.web.pages.ROUTERS), when the pages are part of this build."""
+    """The pages' routers (engine.web.pages.ROUTERS, when the pages are part of this build) and each flow
+    family's (`Plugin.web`)."""
     try:
         pages = importlib.import_module("engine.web.pages")
     except ModuleNotFoundError as exc:
         if exc.name in ("engine.web.pages",):
             return []
         raise
-    return list(getattr(pages, "ROUTERS", []))
+    from engine.web.nav import family_routers
+
+    return list(getattr(pages, "ROUTERS", [])) + family_routers()

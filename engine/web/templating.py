@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+import json
 from starlette.responses import HTMLResponse
 
 from engine.i18n import t
@@ -23,11 +24,22 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def make_templates(folder: Path = TEMPLATES_DIR) -> Jinja2Templates:
-    """One autoescaped environment with the i18n extension; the words come per render (`translator`)."""
-    env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(["html", "xml", "j2"]),
+    """One autoescaped environment with the i18n extension; the words come per render (`translator`).
+    Looks in the engine's folder first, then in each flow family's pages folder (`Plugin.web`), whose
+    templates sit under a subfolder named after the family (`planning/kit.html`)."""
+    from engine.web.nav import template_folders
+
+    folders = [str(folder)] + [str(f) for f in template_folders()]
+    env = Environment(loader=FileSystemLoader(folders), autoescape=select_autoescape(["html", "xml", "j2"]),
                       extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.filters["tojson_attr"] = _tojson_attr
     return Jinja2Templates(env=env)
+
+
+def _tojson_attr(value: Any) -> str:
+    """JSON for an HTML attribute (autoescape quotes it); charts read their option from `data-chart`."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def translator(locale: str) -> tuple[Callable[..., str], Callable[..., str]]:
@@ -52,6 +64,8 @@ def render(request: Request, name: str, context: Optional[dict[str, Any]] = None
     from engine.web.deps import PRESESSION_CSRF_COOKIE, csrf_token_for, form_nonce, optional_principal, request_locale, \
         set_cookie
 
+    from engine.web.nav import items as nav_items
+
     app = request.app.state
     principal = principal or optional_principal(request)
     locale = principal.locale if principal is not None else request_locale(request)
@@ -65,6 +79,7 @@ def render(request: Request, name: str, context: Optional[dict[str, Any]] = None
         counts = given.counts if isinstance(given, Inbox) else inbox_counts(app.runtime, principal=principal)
     ctx: dict[str, Any] = {"principal": principal, "csrf_token": csrf_token_for(request), "locale": locale,
                            "base_url": app.settings.base_url, "nav_counts": counts,
+                           "nav_items": [i for i in nav_items() if i.visible_to(principal)],
                            "nav_counts_total": sum(counts.values()), "form_nonce": form_nonce,
                            "_": gettext, "gettext": gettext, "ngettext": ngettext}
     ctx.update(context or {})
