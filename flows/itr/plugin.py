@@ -12,6 +12,7 @@ PLUGIN = Plugin(
     cli="flows.itr.cli:register",
     replay="flows.itr.replay",
     inbox="flows.itr.inbox",
+    web="flows.itr.web",
     callbacks="flows.itr.contacts",
     services={"open_issue_in": "flows.itr.service:open_issue_in"},
 )

@@ -12,4 +12,5 @@ PLUGIN = Plugin(
     cli="flows.planning.cli:register",
     replay="flows.planning.replay",
     inbox="flows.planning.inbox",
+    web="flows.planning.web",
 )

@@ -12,5 +12,6 @@ PLUGIN = Plugin(
     cli="flows.survey.cli:register",
     replay="flows.survey.replay",
     inbox="flows.survey.inbox",
+    web="flows.survey.web",
     callbacks="flows.survey.contact_gap",
 )

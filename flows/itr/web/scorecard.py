@@ -1,0 +1,7 @@
+"""The unit scorecard per period."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
