@@ -38,6 +38,9 @@ for sub, name in ((visit_app, "visit"), (handover_app, "handover"), (coverage_ap
 
 
 def register(app: typer.Typer) -> None:
+    from flows.planning.activity_cli import activity_app
+
+    planning_app.add_typer(activity_app, name="activity")
     app.add_typer(planning_app, name="planning")
     app.add_typer(care_app, name="care")
 

@@ -383,3 +383,33 @@ def section_contacts(ctx: ReplayContext) -> Any:
         visits = dict(tx.all("SELECT contact_code, COUNT(*) FROM care_visit GROUP BY contact_code"))
     return [{"code": r[0], "customer": r[1], "owner": r[2], "backup": r[3], "title": r[4], "level": r[5],
              "assessments": int(assessments.get(r[0], 0)), "visits": int(visits.get(r[0], 0))} for r in rows]
+
+
+# ============================================================================================ marketing activities
+
+
+@scenario_command("activity.track")
+def cmd_activity_track(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`{code: A1}` — start the activity's life cycle (what the daily sync does)."""
+    from flows.planning.activities import track_activity
+
+    return {"instance": track_activity(ctx.runtime, args["code"], principal=_who(ctx, actor))}
+
+
+@scenario_command("activity.act")
+def cmd_activity_act(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`{code: A1, event: hold|invite|submit_summary|close_item|close|cancel, ...payload}`."""
+    from flows.planning.activities import act
+
+    payload = {k: _plain(v) for k, v in args.items() if k not in ("code", "event")}
+    out = act(ctx.runtime, args["code"], args["event"], principal=_who(ctx, actor), payload=payload)
+    return {"instance": out["instance"], "state": out["state"]}
+
+
+@scenario_command("activity.meeting")
+def cmd_activity_meeting(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`{office: O-SZ}` — the weekly sales meeting's list; compare with `expect_result`."""
+    from flows.planning.activities import meeting_list
+
+    return [{"activity": l.activity, "state": l.state, "open_items": [i["text"] for i in l.open_items]}
+            for l in meeting_list(ctx.runtime, args["office"], principal=_who(ctx, actor))]

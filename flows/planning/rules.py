@@ -151,10 +151,35 @@ class StrategyRules(_Strict):
     win_rate_drop_points: Optional[float] = Field(default=None, gt=0, le=100)
 
 
+class ActivityRules(_Strict):
+    """The marketing-activity life cycle (rules/planning.yaml `activities`)."""
+
+    big_types: list[str] = Field(default_factory=lambda: ["summit", "exhibition_forum", "company_visit",
+                                                          "showcase_visit"])
+    big_budget: Optional[int] = Field(default=100000, ge=0)
+    summary_due_business_days: int = Field(default=3, ge=1)
+    escalate_after_business_days: int = Field(default=5, ge=1)
+
+    @field_validator("big_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        from engine.masterdata.settings import load_masterdata_rules
+
+        known = load_masterdata_rules().activity_type_codes()
+        unknown = [t for t in value if t not in known]
+        if unknown:
+            raise ValueError(f"unknown activity type {', '.join(unknown)}; known: {', '.join(known)}")
+        return value
+
+    def is_big(self, type: str, budget: Optional[int]) -> bool:
+        return type in self.big_types or (self.big_budget is not None and (budget or 0) >= self.big_budget)
+
+
 class PlanningRules(_Strict):
     kit: KitRules = KitRules()
     rhythm: RhythmRules = RhythmRules()
     strategy: StrategyRules = StrategyRules()
+    activities: ActivityRules = ActivityRules()
 
 
 # ----------------------------------------------------------------------------------------- care.yaml

@@ -30,10 +30,10 @@ from sqlmodel import Session, col, select
 
 from engine.errors import ImportRejected, Problem
 from engine.i18n import locale
-from engine.masterdata.models import (ACTIVITY_TYPE_ZH, DIMENSION_ZH, ActivityType, Assessment, Contact, Customer,
+from engine.masterdata.models import (DIMENSION_ZH, Assessment, Contact, Customer,
                                       Dimension, Employee, Project)
 from engine.masterdata.importer import BadValue, parse_date, parse_int
-from engine.masterdata.settings import MasterDataRules
+from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine import i18n
 
 ASSESSMENT_SHEET = "客户关系现状评估表"
@@ -272,7 +272,9 @@ def write_kit_workbook(content: KitContent, path: Path) -> Path:
         ws.append([values.get(k) for k in keys])
 
     ws, heads = sheet(PLAN_SHEET, PLAN_COLS)
-    types = DataValidation(type="list", formula1='"' + ",".join(ACTIVITY_TYPE_ZH.values()) + '"', allow_blank=True)
+    md_rules = load_masterdata_rules()
+    names = ",".join(md_rules.activity_type_label(c) for c in md_rules.activity_type_codes())
+    types = DataValidation(type="list", formula1='"' + names + '"', allow_blank=True)
     column = _col_letter([c.key for c in PLAN_COLS].index("activity_type"))
     types.add(f"{column}2:{column}500")
     ws.data_validations.append(types)
@@ -595,16 +597,14 @@ def _money(value: Any) -> int:
     return int(round(amount))
 
 
-_ACTIVITY = {t.value: t.value for t in ActivityType} | {zh: t.value for t, zh in ACTIVITY_TYPE_ZH.items()} | {
-    "专题交流": "technical_exchange", "展会": "exhibition_forum", "论坛": "exhibition_forum",
-    "高层互访": "executive_visit"}
-
-
 def _activity_type(value: Any) -> str:
+    """A type's code, Chinese or English name (or a pre-book name): master data's one parser."""
     text = _text(value)
-    found = _ACTIVITY.get(text) or _ACTIVITY.get(text.lower())
+    md_rules = load_masterdata_rules()
+    found = md_rules.parse_activity_type(text) or md_rules.parse_activity_type(text.lower())
     if found is None:
-        raise _Bad(i18n.t("planning.bad_activity_type", value=text, choices="、".join(ACTIVITY_TYPE_ZH.values())))
+        raise _Bad(i18n.t("planning.bad_activity_type", value=text, choices="、".join(
+            md_rules.activity_type_label(c) for c in md_rules.activity_type_codes())))
     return found
 
 
