@@ -232,3 +232,33 @@ def scorecard(rt: Any, *, principal: Principal, unit: str, period: Optional[str]
             raise ScorecardNotVisible(t("itr.scorecard.not_visible", actor=principal.actor, unit=found.code))
         return build_scorecard(tx, rt, rules, unit_code=found.code,
                                period=period or current_period(now, unit_tz(tx, rt, found.code)), now=now)
+
+
+def _pct(value: Optional[float]) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def figure_rows(card: Scorecard, locale: Optional[str] = None) -> list[tuple[str, str, str]]:
+    """The scorecard as (figure, value, target or detail) rows in `locale` — the CLI's table and the page's."""
+    q, e = card.quota, card.escalations
+
+    def w(key: str, **kw: Any) -> str:
+        return t(f"itr.scorecard.{key}", locale, **kw)
+
+    return [
+        (w("self_resolution"), _pct(q.self_resolution_rate),
+         w("self_resolution_target", target=_pct(q.target_rate), issues=q.issues, escalated=q.escalated)),
+        (w("allowed"), str(q.allowed), w("allowed_detail", share=f"{q.share_limit:.0%}", minimum=q.min_allowed)),
+        (w("within_quota"), w("yes") if q.within_quota else w("no"), w("over_by", n=q.over_by) if q.over_by else ""),
+        (w("granted"), str(e.granted), w("automatic", n=e.automatic) if e.automatic else ""),
+        (w("refused"), str(e.refused), ""),
+        (w("overridden"), str(e.overridden), ""),
+        (w("dispatch_accuracy"), _pct(card.dispatch.rate), w("of", hits=card.dispatch.hits, base=card.dispatch.base)),
+        (w("timely_closure"), _pct(card.timely_closure.rate),
+         w("of", hits=card.timely_closure.hits, base=card.timely_closure.base)),
+        (w("negative_scores"), str(card.negative_scores.points), w("entries", n=card.negative_scores.entries)),
+    ]
+
+
+def concern_titles(card: Scorecard, locale: Optional[str] = None) -> list[str]:
+    return [t(f"itr.scorecard.concern.{c}", locale) for c in card.concerns]
