@@ -46,15 +46,22 @@ def rolling_days(window: str) -> int | None:
 class MinimumAllowance(_Strict):
     """Escalations a unit may always make per window, whatever its share (fair to small numbers)."""
 
-    office: int = Field(default=0, ge=0)
-    region: int = Field(default=0, ge=0)
+    office: int = 0
+    region: int = 0
+
+    @field_validator("office", "region")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} is negative: the number of escalations always allowed is 0 or more")
+        return value
 
 
 class QuotaRules(_Strict):
     """Self-resolution quota (问题自行解决率): the share of its issues a unit may escalate."""
 
-    office: float = Field(default=0.20, ge=0, le=1)
-    region: float = Field(default=0.10, ge=0, le=1)
+    office: float = 0.20
+    region: float = 0.10
     window: str = "quarter"
     # With one issue in the window the first escalation is 1/1 = 100 %: a unit may always make this
     # many escalations per window before the share applies (0 = the share alone, as before).
@@ -68,6 +75,14 @@ class QuotaRules(_Strict):
     @classmethod
     def _window(cls, value: str) -> str:
         return _check_window(value)
+
+    @field_validator("office", "region")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(f"{value} is not a share: write 0 to 1 (0.20 = 20 %); a unit cannot escalate more "
+                             "than 100 % or less than none of its issues")
+        return value
 
     def limit(self, level: str) -> Fraction:
         # Exact decimal fractions: 0.20 must mean 1/5, so "exactly 20 %" is not lost to float noise.

@@ -87,3 +87,20 @@ def test_a_change_every_timer_still_reads_is_registered(mcr: Any, db: Database) 
     res = mcr("rules", "register")
     assert res.exit_code == 0, res.output
     assert versions(db) == 1
+
+
+def test_a_negative_minimum_or_a_share_over_100_percent_is_refused_at_registration_with_file_and_line(
+        mcr: Any, db: Database) -> None:
+    itr = mcr.rules / "itr.yaml"
+    edit(itr, "  office: 0.20\n", "  office: 1.5\n")
+    edit(itr, "    office: 0\n", "    office: -1\n")
+    res = mcr("rules", "register")
+    assert isinstance(res.exception, InvalidRules)
+    message = str(res.exception)
+    lines = itr.read_text(encoding="utf-8").splitlines()
+    share = next(i for i, line in enumerate(lines, 1) if line == "  office: 1.5")
+    minimum = next(i for i, line in enumerate(lines, 1) if line == "    office: -1")
+    assert message.startswith("规则未登记：") and "规则文件有误（2 处）" in message
+    assert f"itr.yaml:{share}: quota.office: Value error, 1.5 is not a share" in message
+    assert f"itr.yaml:{minimum}: quota.min_allowed.office: Value error, -1 is negative" in message
+    assert versions(db) == 0
