@@ -9,11 +9,10 @@ import json
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import typer
-import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -24,7 +23,7 @@ from flows.itr import scorecard as sc
 from flows.itr import service
 from flows.itr.errors import ItrUsageError
 from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, add_accounts, itr_runtime
+from tests.support.accounts import PASSWORD, itr_runtime
 from tests.support.principals import principal_of
 
 SHANGHAI = timezone(timedelta(hours=8))
