@@ -15,4 +15,5 @@ PLUGIN = Plugin(
     web="flows.itr.web",
     callbacks="flows.itr.contacts",
     services={"open_issue_in": "flows.itr.service:open_issue_in"},
+    rules={"itr.yaml": "flows.itr.rules:ItrRules"},
 )
