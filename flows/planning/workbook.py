@@ -43,6 +43,8 @@ PROJECTS_SHEET = "项目参考"
 README_SHEET = "填写说明"
 KIT_SHEETS = (ASSESSMENT_SHEET, OBJECTIVES_SHEET, PLAN_SHEET)
 SECTION_OF_SHEET = {ASSESSMENT_SHEET: "assessment", OBJECTIVES_SHEET: "objectives", PLAN_SHEET: "plan"}
+SHEET_OF_SECTION = {v: k for k, v in SECTION_OF_SHEET.items()}
+SECTIONS = ("assessment", "objectives", "plan")
 DIMENSIONS = [d.value for d in Dimension]
 
 
@@ -110,6 +112,15 @@ class SheetProblem(Problem):
 
     sheet: str = ""
     column: str = ""
+    field: str = ""  # the same place as the kit page's form field (`form_field`); "" for the workbook as a whole
+
+
+def form_field(section: str, row: int, key: str = "") -> str:
+    """The kit page's form field of (sheet row `row`, column `key`) of a section: row 2 is the form's first line.
+
+    The workbook and the form share one row model (headers on row 1), so a problem the validator finds
+    names its place both ways — 工作表/行/列 for the workbook, this name for the page."""
+    return f"{section}-{row - 2}-{key}" if key else f"{section}-{row - 2}"
 
 
 def _col_letter(index: int) -> str:
@@ -126,11 +137,12 @@ class Problems:
     def cell(self, sheet: str, row: int, col: KCol, index: int, reason: str) -> None:
         self.items.append(SheetProblem(self.file, row, i18n.t("planning.cell", sheet=sheet, row=row, col=col.zh,
                                                            ref=f"{_col_letter(index)}{row}", reason=reason),
-                                       sheet=sheet, column=col.zh))
+                                       sheet=sheet, column=col.zh,
+                                       field=form_field(SECTION_OF_SHEET[sheet], row, col.key)))
 
     def row(self, sheet: str, row: int, reason: str) -> None:
         self.items.append(SheetProblem(self.file, row, i18n.t("planning.sheet_row", sheet=sheet, row=row, reason=reason),
-                                       sheet=sheet))
+                                       sheet=sheet, field=form_field(SECTION_OF_SHEET[sheet], row)))
 
     def sheet(self, sheet: str, reason: str, column: str = "") -> None:
         self.items.append(SheetProblem(self.file, 1 if column else 0, i18n.t("planning.sheet_level", sheet=sheet, reason=reason),
@@ -354,8 +366,11 @@ def _wanted_headers(sheet: str) -> dict[str, str]:
     return {_norm(c.zh): c.key for c in cols} | {_norm(c.en): c.key for c in cols}
 
 
-def read_kit_workbook(path: Path | str) -> RawKit:
-    """Read the three kit sheets (cells as they are); sheet and header problems are collected, not raised."""
+def read_kit_workbook(path: Path | str, sections: Iterable[str] | None = None) -> RawKit:
+    """Read the three kit sheets (cells as they are); sheet and header problems are collected, not raised.
+
+    With `sections`, only those sections' sheets are read (an upload of one section): the others
+    are neither required nor looked at."""
     from openpyxl import load_workbook
 
     file = str(path)
@@ -377,7 +392,8 @@ def read_kit_workbook(path: Path | str) -> RawKit:
             meta[k] = v
     sheets: dict[str, RawSheet] = {}
     names = [ws.title for ws in wb.worksheets]
-    for name in KIT_SHEETS:
+    wanted_sheets = KIT_SHEETS if sections is None else [n for n in KIT_SHEETS if SECTION_OF_SHEET[n] in set(sections)]
+    for name in wanted_sheets:
         ws = wb[name] if name in names else None
         if ws is None:
             problems.workbook(i18n.t("planning.missing_sheet", sheet=name, found="、".join(names) or "-"))
@@ -770,10 +786,29 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
     return out
 
 
+def raw_from_rows(sections: dict[str, list[dict[str, Any]]], *, team: str, year: int, file: str = "form") -> RawKit:
+    """The kit page's (or the API's) rows as the workbook reader's model: row i of a section is sheet row i + 2.
+
+    Rows are dicts keyed by column key (`COLUMNS`), values as typed (blank = not given); the validator
+    then cannot tell a form from a workbook, so both get the same checks and the same messages."""
+    sheets: dict[str, RawSheet] = {}
+    for section, rows in sections.items():
+        name = SHEET_OF_SECTION[section]
+        cols = COLUMNS[name]
+        columns = {c.key: i for i, c in enumerate(cols)}
+        out = []
+        for i, values in enumerate(rows):
+            cells = {c.key: _clean(values.get(c.key)) for c in cols}
+            if any(v is not None for v in cells.values()):
+                out.append((i + 2, cells))
+        sheets[name] = RawSheet(name, columns, out)
+    return RawKit(file, sheets, {"team": team, "year": str(year)}, Problems(file))
+
+
 def parse_kit(session: Session, path: Path | str, team: str, year: int, tiers: Iterable[str],
-              rules: MasterDataRules) -> ParsedKit:
+              rules: MasterDataRules, sections: Iterable[str] | None = None) -> ParsedKit:
     """Read and validate a filled kit; `ImportRejected` with every problem, or the rows to record."""
-    raw = read_kit_workbook(path)
+    raw = read_kit_workbook(path, sections)
     return validate_kit(raw, load_reference(session, raw, team, year, tiers, rules))
 
 
