@@ -205,3 +205,59 @@ def test_the_budget_roll_up_shows_each_person_the_teams_they_may_see(rt: Any, ki
     assert (mine["total"], [t["team"] for t in mine["teams"]]) == (30000, ["T-SZ-OP"])
     assert ks.budget_view(rt, 2027, principal=principal_of(rt, "E201"))["total"] == 0
     assert ks.budget_view(rt, 2027, principal=principal_of(rt, "E002"))["total"] == 30000
+
+
+# ---------------------------------------------------------------------------------------------- pages and API
+
+
+@pytest.fixture
+def client(rt: Any, db: Database, clock: FakeClock, kit: int) -> Any:
+    from fastapi.testclient import TestClient
+
+    from engine.web import WebSettings, create_app
+    from tests.support.accounts import add_accounts
+
+    add_accounts(db, clock, "E101", "E100", "E201")
+    with TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080") as c:
+        yield c
+
+
+def signed_in(client: Any, rt: Any, emp_no: str) -> str:
+    from engine.web.deps import PRESESSION_CSRF_COOKIE
+    from tests.support.accounts import PASSWORD
+
+    client.cookies.clear()
+    client.cookies.set(PRESESSION_CSRF_COOKIE, "pre-session-token-for-tests")
+    client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
+                                 "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
+    with rt.db.read() as tx:
+        return str(tx.one("SELECT csrf_token FROM auth_session WHERE emp_no = :e ORDER BY id DESC", {"e": emp_no})[0])
+
+
+def test_the_kit_page_marks_the_wrong_score_on_its_field_and_the_api_names_the_same_place(
+        client: Any, rt: Any, db: Database, kit: int) -> None:
+    csrf = signed_in(client, rt, "E101")
+    page = client.get(f"/planning/kits/{kit}")
+    assert page.status_code == 200 and 'name="assessment-0-acceptance"' in page.text
+    form = {"csrf_token": csrf, "client_event_id": "c1", "action": "submit",
+            "assessment-0-customer_code": "C001", "assessment-0-contact_code": "K001",
+            "assessment-0-acceptance": "7", "assessment-0-acceptance_evidence": "参观"}
+    marked = client.post(f"/planning/kits/{kit}/sections/assessment", data=form)
+    assert marked.status_code == 422
+    assert 'data-testid="error-assessment-0-acceptance"' in marked.text and 'aria-invalid="true"' in marked.text
+    assert state(db, kit) == "issued" and count(db, "planning_kit_draft") == 0
+    api = client.put(f"/api/planning/kits/{kit}/sections/assessment/draft", headers={"X-CSRF-Token": csrf},
+                     json={"rows": [{"customer_code": "C001", "contact_code": "K001", "acceptance": 7,
+                                     "acceptance_evidence": "参观"}]})
+    assert api.status_code == 200
+    [p] = api.json()["problems"]
+    assert (p["field"], p["sheet"], p["row"], p["column"]) == ("assessment-0-acceptance", ASSESSMENT_SHEET, 2, "接受认可度")
+    ok = client.post(f"/planning/kits/{kit}/sections/assessment", data={**form, "assessment-0-acceptance": "2",
+                                                                        "client_event_id": "c2"},
+                     follow_redirects=False)
+    assert ok.status_code == 303 and state(db, kit) == "assessment_submitted"
+    assert client.get("/api/planning/kits").json()[0]["state"] == "assessment_submitted"
+    assert client.get("/planning/budget?year=2027").status_code == 200
+    signed_in(client, rt, "E201")
+    assert client.get(f"/planning/kits/{kit}").status_code == 403
+    assert client.get(f"/api/planning/kits/{kit}").status_code == 403
