@@ -63,7 +63,11 @@ def _members(rt: Any, team: str) -> set[str]:
 
 
 def _kit(rt: Any, instance_id: int, principal: Principal, what: str = "read") -> InstanceView:
-    inst = read_instance(rt, instance_id, principal=principal, what=what)
+    inst = load_instance(rt, instance_id)
+    # The team, its chain and the reviewers read the kit (one member read); anyone else is decided, and a
+    # refusal recorded, by the engine's one rule for reading an instance.
+    if inst.flow != KIT_FLOW or not (rights.reviews_kit(principal, inst.data) or _may_edit(rt, inst, principal)):
+        inst = read_instance(rt, instance_id, principal=principal, what=what)
     if inst.flow != KIT_FLOW:
         raise KitRefused(i18n.t("web.instance.no_kit", locale=principal.locale, id=instance_id))
     return inst
@@ -444,15 +448,17 @@ def submit_section(rt: Any, instance_id: int, section: str, *, principal: Princi
         first = next(s for s in SECTIONS if _section_status(inst.state, s) == "open")
         raise KitRefused(i18n.t("planning.kit.web.section_order", section=_section_title(section),
                                 first=_section_title(first)))
+    from_draft = rows is None
     if rows is None:
         rows = _drafts(rt, inst.id).get(section, {}).get("rows") or []
     clean = _clean_rows(rows, section)
     parsed, problems = check_rows(rt, inst.data, section, clean, file=source)
     if problems or parsed is None:
         raise _reject(problems, section)
-    _store_draft(rt, inst.id, section, [r for r in clean if _has_input(r, section)
-                                        or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))],
-                 actor=principal.actor, source=source)
+    if not from_draft:  # what was submitted stays on the page as the section's rows (sent back: edited again)
+        _store_draft(rt, inst.id, section, [r for r in clean if _has_input(r, section)
+                                            or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))],
+                     actor=principal.actor, source=source)
     res = rt.send(inst.id, event, actor=principal.actor, principal=principal,
                   payload={"file": source, "rows": parsed.section_payload(section)},
                   client_event_id=f"{client_event_id}:{event}" if client_event_id else None)

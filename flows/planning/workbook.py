@@ -509,9 +509,28 @@ class KitReference:
     rules: MasterDataRules
 
 
+def _in(prefix: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    names = sorted(set(values))
+    return ", ".join(f":{prefix}{i}" for i in range(len(names))), {f"{prefix}{i}": v for i, v in enumerate(names)}
+
+
+def _day(value: Any) -> Optional[date]:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])  # SQLite hands a DATE back as text to a plain statement
+
+
 def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: Iterable[str],
                    rules: MasterDataRules) -> KitReference:
-    custs = session.exec(select(Customer).where(Customer.team_code == team, col(Customer.tier).in_(list(tiers)))).all()
+    """The master data a kit's rows name (its team's kit customers, and only the contacts, projects and
+    people the rows mention): a few keyed look-ups, whatever the size of the company."""
+    from sqlalchemy import text
+
+    conn = session.connection()
+    marks, params = _in("t", tiers)
+    custs = conn.execute(text(f"SELECT code, name, tier, locked_competitors FROM customer "
+                              f"WHERE team_code = :team AND tier IN ({marks or 'NULL'})"),
+                         {"team": team, **params}).fetchall()
     named: dict[str, set[str]] = {"contact": set(), "project": set(), "emp": set()}
     for sheet in raw.sheets.values():
         for _, cells in sheet.rows:
@@ -523,16 +542,22 @@ def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: I
                 named["project"].add(_text(cells["project_code"]))
             if cells.get("owner") and sheet.name != ASSESSMENT_SHEET:
                 named["emp"].add(_text(cells["owner"]))
-    contacts = {c: cu for c, cu in session.exec(select(Contact.code, Contact.customer_code)
-                                                 .where(col(Contact.code).in_(named["contact"])))} \
-        if named["contact"] else {}
-    projects = {p.code: (p.customer_code, p.decision_date, bool(p.closed)) for p in
-                session.exec(select(Project).where(col(Project.code).in_(named["project"])))} \
-        if named["project"] else {}
-    emps = set(session.exec(select(Employee.emp_no).where(col(Employee.emp_no).in_(named["emp"])))) \
-        if named["emp"] else set()
-    return KitReference(team, year, {c.code: {"name": c.name, "tier": c.tier,
-                                              "locked": json.loads(c.locked_competitors or "[]")} for c in custs},
+    contacts: dict[str, str] = {}
+    if named["contact"]:
+        marks, params = _in("c", named["contact"])
+        contacts = {r[0]: r[1] for r in conn.execute(
+            text(f"SELECT code, customer_code FROM contact WHERE code IN ({marks})"), params)}
+    projects: dict[str, tuple[str, Optional[date], bool]] = {}
+    if named["project"]:
+        marks, params = _in("p", named["project"])
+        projects = {r[0]: (r[1], _day(r[2]), bool(r[3])) for r in conn.execute(
+            text(f"SELECT code, customer_code, decision_date, closed FROM project WHERE code IN ({marks})"), params)}
+    emps: set[str] = set()
+    if named["emp"]:
+        marks, params = _in("e", named["emp"])
+        emps = {r[0] for r in conn.execute(text(f"SELECT emp_no FROM employee WHERE emp_no IN ({marks})"), params)}
+    return KitReference(team, year, {c[0]: {"name": c[1], "tier": c[2], "locked": json.loads(c[3] or "[]")}
+                                     for c in custs},
                         contacts, projects, emps, rules)
 
 
