@@ -350,8 +350,8 @@ def check_rows(rt: Any, data: dict[str, Any], section: str, rows: list[dict[str,
     team, year = str(data["team"]), int(data["year"])
     raw = raw_from_rows({section: rows}, team=team, year=year, file=file)
     rules = load_planning_rules()
-    with rt.db.session() as session:
-        ref = load_reference(session, raw, team, year, kit_tiers(rules), masterdata_rules())
+    with rt.db.read() as tx:
+        ref = load_reference(tx, raw, team, year, kit_tiers(rules), masterdata_rules())
     try:
         return validate_kit(raw, ref), []
     except ImportRejected as exc:

@@ -520,17 +520,25 @@ def _day(value: Any) -> Optional[date]:
     return date.fromisoformat(str(value)[:10])  # SQLite hands a DATE back as text to a plain statement
 
 
-def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: Iterable[str],
+def load_reference(session: Any, raw: RawKit, team: str, year: int, tiers: Iterable[str],
                    rules: MasterDataRules) -> KitReference:
     """The master data a kit's rows name (its team's kit customers, and only the contacts, projects and
-    people the rows mention): a few keyed look-ups, whatever the size of the company."""
+    people the rows mention): a few keyed look-ups, whatever the size of the company.
+
+    `session`: an ORM session, or a read transaction of `engine.db` (`db.read()`: no ORM set-up)."""
     from sqlalchemy import text
 
-    conn = session.connection()
+    if hasattr(session, "all"):  # engine.db's Tx
+        def rows(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(session.all(sql, params))
+    else:
+        conn = session.connection()
+
+        def rows(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(conn.execute(text(sql), params).fetchall())
     marks, params = _in("t", tiers)
-    custs = conn.execute(text(f"SELECT code, name, tier, locked_competitors FROM customer "
-                              f"WHERE team_code = :team AND tier IN ({marks or 'NULL'})"),
-                         {"team": team, **params}).fetchall()
+    custs = rows(f"SELECT code, name, tier, locked_competitors FROM customer "
+                 f"WHERE team_code = :team AND tier IN ({marks or 'NULL'})", {"team": team, **params})
     named: dict[str, set[str]] = {"contact": set(), "project": set(), "emp": set()}
     for sheet in raw.sheets.values():
         for _, cells in sheet.rows:
@@ -545,17 +553,16 @@ def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: I
     contacts: dict[str, str] = {}
     if named["contact"]:
         marks, params = _in("c", named["contact"])
-        contacts = {r[0]: r[1] for r in conn.execute(
-            text(f"SELECT code, customer_code FROM contact WHERE code IN ({marks})"), params)}
+        contacts = {r[0]: r[1] for r in rows(f"SELECT code, customer_code FROM contact WHERE code IN ({marks})", params)}
     projects: dict[str, tuple[str, Optional[date], bool]] = {}
     if named["project"]:
         marks, params = _in("p", named["project"])
-        projects = {r[0]: (r[1], _day(r[2]), bool(r[3])) for r in conn.execute(
-            text(f"SELECT code, customer_code, decision_date, closed FROM project WHERE code IN ({marks})"), params)}
+        projects = {r[0]: (r[1], _day(r[2]), bool(r[3])) for r in rows(
+            f"SELECT code, customer_code, decision_date, closed FROM project WHERE code IN ({marks})", params)}
     emps: set[str] = set()
     if named["emp"]:
         marks, params = _in("e", named["emp"])
-        emps = {r[0] for r in conn.execute(text(f"SELECT emp_no FROM employee WHERE emp_no IN ({marks})"), params)}
+        emps = {r[0] for r in rows(f"SELECT emp_no FROM employee WHERE emp_no IN ({marks})", params)}
     return KitReference(team, year, {c[0]: {"name": c[1], "tier": c[2], "locked": json.loads(c[3] or "[]")}
                                      for c in custs},
                         contacts, projects, emps, rules)
