@@ -292,7 +292,7 @@ def kit_view(rt: Any, instance_id: int, *, principal: Principal,
         draft = drafts.get(section, {})
         given = (posted or {}).get(section)
         rows = _form_rows(content, section, given if given is not None else draft.get("rows") or [])
-        editable = can_edit and status == "open"
+        editable = can_edit and status in ("open", "later")  # a later section may be drafted ahead
         if section == "plan" and editable:
             rows += [{} for _ in range(PLAN_BLANK_ROWS)]
         back = None

@@ -90,6 +90,10 @@ def test_a_draft_records_nothing_and_comes_back_over_the_prefilled_lines(rt: Any
     first = view.sections[0].rows[0]
     assert (first["contact_name"], first["acceptance"], first["acceptance_evidence"]) == ("黄总", "2", "参观")
     assert view.sections[0].draft_by == "E101" and state(db, kit) == "issued"
+    ks.save_draft(rt, kit, "plan", PLAN, principal=principal_of(rt, "E101"))  # a later section, drafted ahead
+    plan = ks.kit_view(rt, kit, principal=principal_of(rt, "E101")).sections[2]
+    assert (plan.status, plan.editable, plan.rows[0]["title"]) == ("later", True, "总部参观")
+    assert (count(db, "flow_history"), count(db, "planning_activity")) == (before[0], 0)
 
 
 def test_sections_go_in_order_the_plan_asks_for_review_and_the_supervisor_approves(rt: Any, db: Database,
