@@ -265,3 +265,24 @@ def test_the_kit_page_marks_the_wrong_score_on_its_field_and_the_api_names_the_s
     signed_in(client, rt, "E201")
     assert client.get(f"/planning/kits/{kit}").status_code == 403
     assert client.get(f"/api/planning/kits/{kit}").status_code == 403
+
+
+def test_the_api_refuses_a_file_that_is_not_a_workbook_and_one_of_another_year_saving_nothing(
+        client: Any, rt: Any, db: Database, kit: int, tmp_path: Path) -> None:
+    csrf = signed_in(client, rt, "E101")
+    headers = {"X-CSRF-Token": csrf}
+    text = client.post(f"/api/planning/kits/{kit}/workbook?section=objectives", headers=headers,
+                       files={"file": ("kit.xlsx", b"not a workbook at all", XLSX)})
+    assert text.status_code == 422 and text.json()["problems"][0]["sheet"] == ""
+    old = workbook_from_rows(tmp_path / "old.xlsx", team="T-SZ-OP", year=2026, objectives=OBJ)
+    wrong_year = client.post(f"/api/planning/kits/{kit}/workbook?section=objectives", headers=headers,
+                             files={"file": ("old.xlsx", old.read_bytes(), XLSX)})
+    assert wrong_year.status_code == 422 and "2026" in wrong_year.json()["message"]
+    assert count(db, "planning_kit_draft") == 0
+    page = client.post(f"/planning/kits/{kit}/upload", data={"csrf_token": csrf, "section": "objectives"},
+                       files={"file": ("old.xlsx", old.read_bytes(), XLSX)})
+    assert page.status_code == 422 and 'data-testid="upload-problems"' in page.text and "2026" in page.text
+    assert count(db, "planning_kit_draft") == 0
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
