@@ -1,6 +1,7 @@
 """Screenshots of the main pages for docs/web.md (zh-CN, Noto CJK fonts), from a real `mcr serve`:
 
     .venv/bin/python -m tests.browser.screenshots      # writes docs/img/web-*.png
+    .venv/bin/python -m tests.browser.screenshots kit  # only the planning kit page (web-planning-kit.png)
 
 Uses the browser tests' server and seed (tests/browser/conftest.py) and walks an issue to the
 region so the pages have something to show."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any, Callable, Optional
 
 from playwright.sync_api import sync_playwright
 
@@ -18,7 +20,25 @@ from tests.conftest import ROOT
 OUT = ROOT / "docs" / "img"
 
 
-def main() -> None:
+def planning_kit(server: Any, page_for: Callable[..., Any]) -> None:
+    """The kit page of a team (docs/web.md): the assessment with one score outside the scale marked on
+    its field, the objectives and plan still to come, the workbook's download and upload beside."""
+    from tests.browser.test_planning_kit import TEAM, YEAR, issue_team_kit
+
+    kit = issue_team_kit(server)
+    team = page_for("SZ-AM1", height=1000)
+    team.goto(f"{server.url}/planning/kits/{kit}")
+    team.fill("[data-testid=assessment-0-acceptance]", "7")
+    team.fill("[data-testid=assessment-0-acceptance_evidence]", "参加公司总部参观")
+    team.fill("[data-testid=assessment-0-decision_support]", "1")
+    team.fill("[data-testid=assessment-0-decision_support_evidence]", "技术交流会上支持我方方案")
+    team.click("[data-testid=submit-assessment]")
+    team.wait_for_load_state()
+    team.screenshot(path=str(OUT / "web-planning-kit.png"), full_page=True)
+    assert f"{TEAM}" in team.content() and str(YEAR) in team.content()
+
+
+def main(only: Optional[list[str]] = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="mcr-shots-"))
     server = start_server(f"sqlite:///{work / 'mcr.db'}", work)
@@ -34,6 +54,10 @@ def main() -> None:
                 sign_in(p, base, emp)
                 return p
 
+            if only == ["kit"]:
+                planning_kit(server, page_for)
+                browser.close()
+                return
             anon = browser.new_context(viewport={"width": 1280, "height": 700}, locale="zh-CN").new_page()
             anon.goto(f"{base}/signin")
             anon.screenshot(path=str(OUT / "web-signin.png"))
@@ -67,6 +91,7 @@ def main() -> None:
             phone.goto(f"{base}/issues/{issue}")
             phone.click("label.navbutton")
             phone.screenshot(path=str(OUT / "web-phone.png"))
+            planning_kit(server, page_for)
             browser.close()
     finally:
         stop_server(server)
@@ -74,4 +99,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:] or None)

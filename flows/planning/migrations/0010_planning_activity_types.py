@@ -2,7 +2,7 @@
 0008_activity_types for the mapping, documented in docs/master-data.md).
 
 Revision ID: 0010_planning_activity_types
-Revises: 0004_planning
+Revises: 0008_planning_kit_draft
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0010_planning_activity_types'
-down_revision = '0004_planning'
+down_revision = '0008_planning_kit_draft'
 branch_labels = None
 depends_on = None
 
