@@ -629,7 +629,7 @@ def cadence_rows(session: Session, day: date, *, principal: Principal, contact: 
     starts = _cadence_starts(session)
     rows: list[CadenceRow] = []
     for c in session.exec(q):
-        if not (principal.covers(c.owner_emp_no) or principal.covers(c.backup_emp_no)):
+        if not (principal.is_engine or principal.covers(c.owner_emp_no) or principal.covers(c.backup_emp_no)):
             continue
         cust = customers.get(c.customer_code)
         days = contact_cadence(c, cust.tier, care, tier_days) if cust else None
