@@ -160,3 +160,51 @@ def test_a_pbc_that_cannot_be_read_is_refused_at_import_naming_file_row_and_colu
         s.commit()
     with db.read() as tx:
         assert tx.one("SELECT visit_pbc FROM contact WHERE code = 'K-BIG1'")[0] == '{"visits": 3, "days": 7}'
+
+
+# ---------------------------------------------------------------------------------------------- the pages
+
+
+def signed_in(rt: Any, emp_no: str) -> Any:
+    from fastapi.testclient import TestClient
+
+    from engine.web import WebSettings, create_app
+
+    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
+    client.cookies.set("mcr_csrf", "pre-session-token-for-tests")
+    answer = client.post("/signin", data={"emp_no": emp_no, "password": "correct horse 9", "next": "/care",
+                                          "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:300]
+    return client
+
+
+def token_of(html: str) -> str:
+    return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_the_new_owner_accepts_and_the_previous_owner_introduces_from_the_care_page(
+        rt: Any, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.auth import accounts
+
+    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
+    for emp in ("SZ-AM1", "SZ-AM2"):
+        accounts.add_account(db, emp, "correct horse 9", clock=rt.clock)
+    h = contact_moved(rt, "K-BIG1", reason="promotion", principal=principal_of(rt, "SZ-SUP"), to="SZ-AM2")
+    new, prev = signed_in(rt, "SZ-AM2"), signed_in(rt, "SZ-AM1")
+    page = new.get("/care")
+    assert page.status_code == 200 and f'data-testid="accept-{h.instance_id}"' in page.text
+    assert f'data-testid="introduce-{h.instance_id}"' not in page.text
+    done = new.post(f"/care/handovers/{h.instance_id}/accept",
+                    data={"csrf_token": token_of(page.text), "client_event_id": "a-1"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/care?done=accepted"
+    page = prev.get("/care")
+    assert f'data-testid="accept-{h.instance_id}"' not in page.text  # the previous owner never accepts
+    bad = prev.post(f"/care/handovers/{h.instance_id}/introduce",
+                    data={"csrf_token": token_of(page.text), "client_event_id": "i-0", "date": "2026-13-40"})
+    assert bad.status_code == 422 and "2026-13-40" in bad.text
+    introduced = prev.post(f"/care/handovers/{h.instance_id}/introduce", follow_redirects=False,
+                           data={"csrf_token": token_of(page.text), "client_event_id": "i-1", "note": "饭局引荐"})
+    assert introduced.status_code == 303
+    with db.read() as tx:
+        assert tx.one("SELECT state FROM flow_instance WHERE id = :i", {"i": h.instance_id})[0] == "done"
+    assert new.post("/care/visit/K-BIG1", data={"client_event_id": "v-1"}).status_code == 403  # no CSRF token
