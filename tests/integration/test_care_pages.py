@@ -208,3 +208,31 @@ def test_the_new_owner_accepts_and_the_previous_owner_introduces_from_the_care_p
     with db.read() as tx:
         assert tx.one("SELECT state FROM flow_instance WHERE id = :i", {"i": h.instance_id})[0] == "done"
     assert new.post("/care/visit/K-BIG1", data={"client_event_id": "v-1"}).status_code == 403  # no CSRF token
+
+
+def test_the_itr_brief_is_read_only_for_those_who_may_see_the_customer(rt: Any) -> None:
+    from engine import plugins
+    from engine.errors import NotVisible
+
+    brief = plugins.service("itr", "customer_brief")  # the public entry point care uses
+    with rt.db.session() as s:
+        assert brief(s, "C-BIG", principal=principal_of(s, "SZ-AM1")).open_total == 0
+        assert brief(s, "C-BIG", principal=principal_of(s, "SZ-SUP")).customer == "C-BIG"
+        with pytest.raises(NotVisible):
+            brief(s, "C-BIG", principal=principal_of(s, "SZ-AM2"))
+
+
+def test_the_care_page_speaks_english_to_an_english_reader(rt: Any, db: Database) -> None:
+    from engine.auth import accounts
+
+    accounts.add_account(db, "SZ-AM1", "correct horse 9", clock=rt.clock)
+    with db.tx() as tx:
+        tx.execute("UPDATE employee SET locale = 'en' WHERE emp_no = 'SZ-AM1'")
+    run_care_scan(rt, TODAY)
+    visited(rt, "K-BIG1", date(2026, 11, 10), "SZ-AM1", "office")
+    client = signed_in(rt, "SZ-AM1")
+    page = client.get("/care")
+    assert page.status_code == 200
+    assert "Visit cadence" in page.text and "9 day(s) overdue" in page.text and "拜访节奏" not in page.text
+    visit = client.get("/care/visit/K-BIG1")
+    assert visit.status_code == 200 and "Before the visit" in visit.text
