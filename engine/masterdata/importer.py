@@ -436,6 +436,41 @@ def _key_events(value: Any) -> str:
     return json.dumps(events, ensure_ascii=False)
 
 
+_PBC_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+            "once": 1, "twice": 2, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_PBC_UNIT = {"周": 7, "星期": 7, "礼拜": 7, "week": 7, "月": 30, "month": 30, "天": 1, "日": 1, "day": 1}
+_N = r"(\d+|[一两二三四五六七八九十]|once|twice|one|two|three|four|five)"
+_PBC = (re.compile(rf"^(?:每|一)?(?:{_N}个?)?(周|星期|礼拜|月|天|日){_N}次$"),            # 每周3次, 每两周1次
+        re.compile(rf"^{_N}次?/{_N}?个?(周|星期|礼拜|月|天|日|week|month|day)$"),         # 3次/周, 3/week
+        re.compile(rf"^{_N}(?:times?)?(?:a|per|every|each)(?:{_N})?(week|month|day)s?$"))  # 3 times a week
+
+
+def _pbc_num(word: str | None, default: int) -> int:
+    if not word:
+        return default
+    return int(word) if word.isdigit() else _PBC_NUM[word]
+
+
+def parse_visit_pbc(value: Any) -> str:
+    """The PBC's visit commitment ("每周拜访3次", "visit 3 times a week", "3次/周", "每两周1次") as
+    JSON {"visits": n, "days": d}; anything else is refused (the cell is named by the importer)."""
+    text = re.sub(r"\s+|拜访|至少|客户|visits?|at least|customers?|\.", "", cell_text(value).lower())
+    for number, pattern in enumerate(_PBC):
+        m = pattern.match(text)
+        if not m:
+            continue
+        if number == 0:
+            every, unit, visits = m[1], m[2], m[3]
+        elif number == 1:
+            visits, every, unit = m[1], m[2], m[3]
+        else:
+            visits, every, unit = m[1], m[2], m[3]
+        n, days = _pbc_num(visits, 1), _pbc_num(every, 1) * _PBC_UNIT[unit]
+        if 1 <= n <= days * 3:
+            return json.dumps({"visits": n, "days": days})
+    raise BadValue(t("care.bad_visit_pbc", value=cell_text(value)))
+
+
 def _key_event(item: str) -> dict[str, Any] | None:
     for pattern in _KEY_EVENT:
         match = pattern.match(item)
@@ -562,6 +597,7 @@ _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "decision_roles": (lambda v, c: _multi(v, _DECISION, [r.value for r in DecisionRole]), ""),
     "competitors": (lambda v, c: _competitors(v, c.rules), "[]"),
     "key_events": (lambda v, c: _key_events(v), "[]"),
+    "visit_pbc": (lambda v, c: parse_visit_pbc(v), None),
     "competitor_support": (lambda v, c: _competitor_support(v, c.rules), "{}"),
     "cadence": (lambda v, c: _choice(v, _CADENCE), "monthly"),
     "project_level": (lambda v, c: _choice(v, _PROJECT_LEVEL), None),

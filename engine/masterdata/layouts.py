@@ -96,6 +96,7 @@ CONTACTS: tuple[Col, ...] = (
     _c("projects_influenced", "影响的项目及立场", "projects_influenced"),
     _c("owner_emp_no", ("负责人", "A角"), ("owner", "owner_emp_no"), "code", required=True),
     _c("backup_emp_no", ("B角", "备份负责人"), ("backup_owner", "backup", "backup_emp_no"), "code"),
+    _c("visit_pbc", ("PBC拜访承诺", "拜访承诺", "PBC"), ("visit_pbc", "pbc", "visit_commitment"), "visit_pbc"),
     _c("family", "家庭", "family", sensitive=True),
     _c("pain_points_personal", "个人痛点", "pain_points_personal", sensitive=True),
     _c("pain_points_career", "职业痛点", "pain_points_career", sensitive=True),

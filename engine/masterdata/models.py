@@ -283,6 +283,9 @@ class Contact(SQLModel, table=True):
     projects_influenced: Optional[str] = Field(default=None, sa_column=_text())
     owner_emp_no: str = Field(sa_column=_text(False, fk="employee.emp_no", index=True))
     backup_emp_no: Optional[str] = Field(default=None, sa_column=_text(fk="employee.emp_no", index=True))
+    # The PBC's visit commitment on the key-customer card (e.g. "每周拜访3次"), parsed at import:
+    # JSON {"visits": 3, "days": 7}; it drives the contact's visit cadence (flows/planning/care.py).
+    visit_pbc: Optional[str] = Field(default=None, sa_column=_text())
     # Sensitive (SPEC §2): only the owner and the supervisors above see these; may be switched off.
     family: Optional[str] = Field(default=None, sa_column=_text())
     pain_points_personal: Optional[str] = Field(default=None, sa_column=_text())

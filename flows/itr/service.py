@@ -854,3 +854,60 @@ def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[Es
     return EscalationOutlook(unit=unit, level=issue.level, issues=issues, escalated=escalated, limit=float(limit),
                              min_allowed=minimum, remaining=remaining, self_resolution_rate=self_resolution_rate(issues, escalated),
                              window_start=start, window_end=end)
+
+
+# ---------------------------------------------------------------------------------------------- pre-visit brief
+
+
+class BriefIssue(BaseModel):
+    id: int
+    title: str
+    severity: str
+    state: str
+    opened: str  # ISO date-time, UTC
+
+
+class BriefCallback(BaseModel):
+    issue: int
+    contact: str
+    reached: bool
+    score: Optional[int]
+    at: str  # ISO date-time, UTC
+
+
+class CustomerBrief(BaseModel):
+    """What a customer still has open with us, for the owner's visit (检查客户还有哪些遗留问题没有被解决)."""
+
+    customer: str
+    open_issues: list[BriefIssue]
+    open_total: int
+    callbacks: list[BriefCallback]
+
+
+def customer_brief(session: Session, customer: str, *, principal: Principal, issues: int = 5,
+                   callbacks: int = 3) -> CustomerBrief:
+    """Read only: the customer's open valid issues (oldest first, at most `issues`) and its last
+    `callbacks` callbacks — for the engine (the daily care scan) or someone who may see the
+    customer (its owner, backup and the chain above them); anyone else gets `IssueNotVisible`."""
+    from engine.masterdata.models import Contact, Customer
+    from engine.masterdata.visibility import can_see_customer
+
+    if not principal.is_engine:
+        row = session.exec(select(Customer).where(Customer.code == customer)).first()
+        contacts = list(session.exec(select(Contact).where(Contact.customer_code == customer)))
+        if row is None or not can_see_customer(principal, row, contacts):
+            raise IssueNotVisible(t("itr.brief_not_visible", viewer=principal.actor, customer=customer))
+    open_rows = session.exec(
+        select(Issue, FlowInstance.state).join(FlowInstance, col(FlowInstance.id) == col(Issue.id))
+        .where(Issue.customer_code == customer, col(Issue.closed_us).is_(None), col(Issue.valid).is_(True))
+        .order_by(col(Issue.opened_us))).all()
+    calls = session.exec(
+        select(Callback).join(Issue, col(Issue.id) == col(Callback.issue_id))
+        .where(Issue.customer_code == customer).order_by(col(Callback.at_us).desc()).limit(callbacks)).all() \
+        if callbacks else []
+    return CustomerBrief(
+        customer=customer, open_total=len(open_rows),
+        open_issues=[BriefIssue(id=i.id, title=i.title, severity=i.severity, state=state,
+                                opened=from_us(i.opened_us).isoformat()) for i, state in open_rows[:issues]],
+        callbacks=[BriefCallback(issue=c.issue_id, contact=c.contact_code, reached=bool(c.reached), score=c.score,
+                                 at=from_us(c.at_us).isoformat()) for c in calls])

@@ -384,13 +384,14 @@ def visit_log(contact: str, as_emp: Optional[str] = AS,
               by: Optional[str] = typer.Option(None, "--visitor", help="who visited (default: --as)"),
               on: Optional[str] = typer.Option(None, "--date"),
               kind: str = typer.Option("visit", "--kind", help="visit | sponsor_meeting"),
+              place: Optional[str] = typer.Option(None, "--place", help="office | private (办公室 / 私人拜访)"),
               note: Optional[str] = typer.Option(None, "--note")) -> None:
     """Log a visit to a key contact (or a sponsor meeting); it restarts the cadence clock."""
     from flows.planning.care import log_visit
 
     rt = _runtime()
     out = log_visit(rt.db, rt.clock, contact, principal=_who(rt, as_emp, "care visit log"), by=by,
-                    on=_date(on, "--date") or _today(rt), kind=kind, note=note)
+                    on=_date(on, "--date") or _today(rt), kind=kind, note=note, place=place)
     typer.echo(out["message"])
 
 

@@ -275,8 +275,9 @@ def cmd_visit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> An
     from flows.planning.care import log_visit
 
     out = log_visit(ctx.db, ctx.clock, args["contact"], principal=_who(ctx, actor), by=args.get("by"),
-                    on=_d(args.get("date")) or _today(ctx), kind=args.get("kind", "visit"), note=args.get("note"))
-    return {"next_due": out["next_due"]}
+                    on=_d(args.get("date")) or _today(ctx), kind=args.get("kind", "visit"), note=args.get("note"),
+                    place=args.get("place"))
+    return {"next_due": out["next_due"], "duplicate": out["duplicate"]}
 
 
 @scenario_command("care.contact_moved")
@@ -360,6 +361,19 @@ def section_reminders(ctx: ReplayContext) -> Any:
     return [{"key": r[0], "to": r[1], "kind": r[2], "day": str(r[3])[:10]} for r in rows]
 
 
+@scenario_section("visit_norms")
+def section_visit_norms(ctx: ReplayContext) -> Any:
+    """The weekly visit-norm reminders and escalations alone (an exact list is then easy to expect)."""
+    return [r for r in section_reminders(ctx) if r["kind"] in ("visit_norm", "visit_norm_escalation")]
+
+
+@scenario_section("visits")
+def section_visits(ctx: ReplayContext) -> Any:
+    with ctx.db.read() as tx:
+        rows = tx.all("SELECT contact_code, emp_no, kind, visit_date, place FROM care_visit ORDER BY id")
+    return [{"contact": r[0], "by": r[1], "kind": r[2], "date": str(r[3])[:10], "place": r[4]} for r in rows]
+
+
 @scenario_section("digests")
 def section_digests(ctx: ReplayContext) -> Any:
     return [{"instance": i, "emp": d["emp"], "day": d["day"], "state": s, "sent": d.get("sent", 0),
@@ -381,8 +395,10 @@ def section_contacts(ctx: ReplayContext) -> Any:
         rows = tx.all("SELECT code, customer_code, owner_emp_no, backup_emp_no, title, level FROM contact ORDER BY code")
         assessments = dict(tx.all("SELECT contact_code, COUNT(*) FROM contact_assessment GROUP BY contact_code"))
         visits = dict(tx.all("SELECT contact_code, COUNT(*) FROM care_visit GROUP BY contact_code"))
+        pbc = dict(tx.all("SELECT code, visit_pbc FROM contact WHERE visit_pbc IS NOT NULL"))
     return [{"code": r[0], "customer": r[1], "owner": r[2], "backup": r[3], "title": r[4], "level": r[5],
-             "assessments": int(assessments.get(r[0], 0)), "visits": int(visits.get(r[0], 0))} for r in rows]
+             "assessments": int(assessments.get(r[0], 0)), "visits": int(visits.get(r[0], 0)),
+             "pbc": json.loads(pbc[r[0]]) if r[0] in pbc else None} for r in rows]
 
 
 # ============================================================================================ marketing activities

@@ -222,6 +222,25 @@ class RotationRules(_Strict):
     flag_days_ahead: int = Field(default=91, ge=0)
 
 
+class VisitNormRules(_Strict):
+    # 拜访量: the customer visits a week that account and product managers of general customers owe
+    # (SPEC §7); the number itself is rules/tiers.yaml `manager_visits_per_week` of these tiers.
+    tiers: list[Literal["S", "A", "B", "C"]] = Field(default_factory=lambda: ["C"])
+    # Who owes it: the customer's owner (A角, account manager) and backup (B角, product manager).
+    who: list[Literal["owner", "backup"]] = Field(default_factory=lambda: ["owner", "backup"], min_length=1)
+    # ISO weekday (1 Monday … 7 Sunday) on which a manager still short of the norm is reminded;
+    # the week's shortfall goes to the supervisor on the Monday after.
+    remind_weekday: int = Field(default=4, ge=1, le=7)
+
+
+class BriefRules(_Strict):
+    # 拜访前简报 in a visit reminder: the customer's open ITR issues, its last callbacks and the
+    # contact's coming dates within `days_ahead` days.
+    issues: int = Field(default=5, ge=0)
+    callbacks: int = Field(default=3, ge=0)
+    days_ahead: int = Field(default=30, ge=0)
+
+
 class CareRules(_Strict):
     # The daily scan looks this many days ahead for birthdays (default: the day before).
     birthday_days_before: int = Field(default=1, ge=0)
@@ -230,6 +249,8 @@ class CareRules(_Strict):
     # Remind the customer owner of the customer's annual key events (客户年度关键事件日历).
     key_event_days_before: int = Field(default=3, ge=0)
     visits: VisitRules = VisitRules()
+    visit_norm: VisitNormRules = VisitNormRules()
+    brief: BriefRules = BriefRules()
     handover: HandoverRules = HandoverRules()
     rotation: RotationRules = RotationRules()
 

@@ -87,6 +87,8 @@ def main(only: Optional[list[str]] = None) -> None:
             am.goto(f"{base}/contacts/K-BIG1")
             am.screenshot(path=str(OUT / "web-contact.png"), full_page=True)
 
+            care_shots(server, page_for("SZ-AM1"), base)
+
             phone = page_for("SZ-AM1", width=375, height=740)
             phone.goto(f"{base}/issues/{issue}")
             phone.click("label.navbutton")
@@ -98,7 +100,66 @@ def main(only: Optional[list[str]] = None) -> None:
     print(f"screenshots in {OUT}")
 
 
+def care_shots(server: Any, page: Any, base: str) -> None:
+    """/care and a visit page (docs/care.md, docs/web.md): K-BIG1 last visited on 10 Nov (overdue),
+    an office and a private visit this month, a handover from SZ-AM2 to SZ-AM1 to accept."""
+    from datetime import date, datetime
+
+    from engine.auth.principal import Principal, load_principal
+    from engine.clock import FakeClock
+    from flows.planning.care import log_visit, run_care_scan
+    from flows.planning.handover import contact_moved
+    from flows.planning.sample import planning_runtime
+    from tests.browser.conftest import FAKE_NOW
+
+    clock = FakeClock(datetime.fromisoformat(FAKE_NOW))
+    rt = planning_runtime(server.db, clock, sample=False)
+    engine = Principal.engine("screenshots")
+    log_visit(server.db, clock, "K-BIG1", principal=engine, on=date(2026, 11, 10), by="SZ-AM1", place="office")
+    log_visit(server.db, clock, "K-BIG2", principal=engine, on=date(2026, 11, 20), by="SZ-AM1", place="private")
+    with server.db.session() as s:
+        sup = load_principal(s, "SZ-SUP", via="cli")
+    contact_moved(rt, "K-MID1", reason="department", principal=sup, to="SZ-AM1")
+    from flows.itr.service import open_issue
+
+    with server.db.session() as s:
+        am1 = load_principal(s, "SZ-AM1", via="cli")
+    from engine.app import load_calendar_registry
+    from engine.definition import load_definitions
+    from engine.runtime import Runtime
+    from tests.conftest import ROOT as _ROOT
+
+    itr = Runtime(server.db, load_definitions(_ROOT / "flows" / "itr"), clock=clock,
+                  calendars=load_calendar_registry(), worker_id="screenshots")
+    open_issue(itr, principal=am1, customer="C-BIG", contact="K-BIG1", type="non_technical", severity="normal",
+               source="hotline", title="账单金额与合同不符，客户要求复核")
+    run_care_scan(rt, date(2026, 11, 26))
+    page.goto(f"{base}/care")
+    page.wait_for_selector("[data-testid=care-ratio] canvas, [data-testid=care-ratio] svg", timeout=10_000)
+    page.screenshot(path=str(OUT / "web-care.png"), full_page=True)
+    page.goto(f"{base}/care/visit/K-BIG1")
+    page.screenshot(path=str(OUT / "web-care-visit.png"), full_page=True)
+
+
+def care_main() -> None:
+    """Only the care pages' screenshots: `.venv/bin/python -m tests.browser.screenshots care`."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="mcr-shots-"))
+    server = start_server(f"sqlite:///{work / 'mcr.db'}", work)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN",
+                                       device_scale_factor=1).new_page()
+            sign_in(page, server.url, "SZ-AM1")
+            care_shots(server, page, server.url)
+            browser.close()
+    finally:
+        stop_server(server)
+    print(f"screenshots in {OUT}")
+
+
 if __name__ == "__main__":
     import sys
 
-    main(sys.argv[1:] or None)
+    care_main() if sys.argv[1:] == ["care"] else main(sys.argv[1:] or None)
