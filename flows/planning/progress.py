@@ -429,7 +429,17 @@ class Completion:
     may_remind: bool
 
 
-OVERDUE_LISTED = 50  # overdue teams listed under the region table; the office page lists all its teams
+OVERDUE_LISTED = 10  # the worst overdue teams listed under the region table; the office page lists all its teams
+
+# What changes a completion: any step of any flow (a new flow_history row) or a master-data change (an
+# audit row) — two primary-key maxima, read in microseconds — and time, when the next deadline passes.
+CHANGE_STAMP = "SELECT (SELECT MAX(id) FROM flow_history), (SELECT MAX(id) FROM masterdata_audit)"
+NEXT_DEADLINE = "SELECT MIN(due_us) FROM timer WHERE name = 'overdue' AND due_us > :now"
+
+# Completions already computed, per database, year, unit and the teams a principal may watch: the
+# counts of 2,000 teams cost tens of ms of SQL and are asked again and again while nothing changes.
+_completions: dict[tuple[Any, ...], tuple[tuple[Any, ...], int, int, "Completion"]] = {}
+_completions_lock = threading.Lock()
 
 
 def _team_filter(teams: Optional[set[str]], params: dict[str, Any]) -> str:
@@ -453,9 +463,30 @@ def completion(rt: Any, year: int, *, principal: Principal, region: Optional[str
                office: Optional[str] = None) -> Completion:
     """Completion of the `year` kits: per region (no unit given), per office of `region`, or per team
     of `office` — overdue first, only the teams `principal` may watch."""
+    from dataclasses import replace
+
     now = to_us(rt.clock.now())
     with rt.db.read() as tx:
         teams = visible_teams(tx, principal)
+        stamp = tuple(tx.one(CHANGE_STAMP))
+    key = (id(rt.db), year, region, office, None if teams is None else frozenset(teams))
+    with _completions_lock:
+        cached = _completions.get(key)
+    if cached is not None and cached[0] == stamp and cached[1] <= now < cached[2]:
+        return replace(cached[3], may_remind=may_remind(principal))
+    result = _completion(rt, year, now, teams, principal, region, office)
+    with rt.db.read() as tx:
+        upcoming = tx.one(NEXT_DEADLINE, {"now": now})[0]
+    with _completions_lock:
+        if len(_completions) > 256:
+            _completions.clear()
+        _completions[key] = (stamp, now, int(upcoming) if upcoming is not None else 2 ** 62, result)
+    return result
+
+
+def _completion(rt: Any, year: int, now: int, teams: Optional[set[str]], principal: Principal,
+                region: Optional[str], office: Optional[str]) -> Completion:
+    with rt.db.read() as tx:
         md = MasterData(tx)
         level, unit = ("office", md.unit(office)) if office else (("region", md.unit(region)) if region else ("all", None))
         if level != "all" and (unit is None or unit.kind != level):
