@@ -25,6 +25,9 @@ import threading
 from typing import Any, Callable, Optional
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect starts its local API server on the first run in a process (≈10 s, more on a busy machine); its
+# default patience of 20 s failed launches from `mcr serve` under load. Once a year, waiting is fine.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402

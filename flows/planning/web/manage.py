@@ -36,11 +36,12 @@ NAV = [NavItem("planning-manage", "/planning/progress", "planning.manage.web.nav
 
 
 def _year(rt: Any, year: Optional[int], *, launch: bool = False) -> int:
-    """The planning year a page shows by default: the one launched on 1 Dec is next year's."""
+    """The planning year a page shows by default: the kits launched on 1 Dec are next year's, so from
+    December the watch shows next year; the launch page prepares next year from July on."""
     if year:
         return int(year)
     today = rt.clock.now().astimezone(rt.calendars.get(None).tz)
-    return today.year + 1 if launch and today.month == 12 else today.year
+    return today.year + 1 if today.month >= (7 if launch else 12) else today.year
 
 
 def _state_titles(rt: Any, flow: str, locale: str) -> dict[str, str]:
