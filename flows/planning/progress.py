@@ -255,7 +255,31 @@ def _refusal(tx: Any, year: int, locale: str, launches: list[LaunchView]) -> Opt
 
 
 def _launches(tx: Any, year: int) -> list[LaunchView]:
-    return [_launch(r) for r in tx.all(LAUNCHES_OF_YEAR, {"y": year})]
+    """The launches of `year`; one still marked running whose server process on this host is gone
+    (stopped mid-launch) is closed as failed, so that the year can be launched again."""
+    out = [_launch(r) for r in tx.all(LAUNCHES_OF_YEAR, {"y": year})]
+    for launch in out:
+        if launch.status == "running" and _worker_gone(tx, launch.id):
+            tx.execute(FINISH_LAUNCH, {"s": "failed", "now": to_us(launch.started), "i": launch.id,
+                                       "note": "the server stopped during the launch"})
+            launch.status = "failed"
+    return out
+
+
+def _worker_gone(tx: Any, launch_id: int) -> bool:
+    row = tx.one("SELECT worker FROM planning_launch WHERE id = :i", {"i": launch_id})
+    host, _, pid = str(row[0] if row and row[0] else "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's launch: only it knows
+    if int(pid) == os.getpid():
+        return not any(t.name == f"mcr-planning-launch-{launch_id}" for t in threading.enumerate())
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def launch_preview(rt: Any, year: int, *, principal: Principal) -> LaunchPreview:
@@ -264,7 +288,7 @@ def launch_preview(rt: Any, year: int, *, principal: Principal) -> LaunchPreview
     _require_launcher(rt, principal, "planning_launch_preview")
     tiers = kit_tiers(load_planning_rules())
     teams = _due_teams(rt, year, tiers)
-    with rt.db.read() as tx:
+    with rt.db.tx() as tx:
         launches = _launches(tx, year)
         refusal = _refusal(tx, year, principal.locale, launches)
     if refusal is None and not teams:

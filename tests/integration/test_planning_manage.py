@@ -97,6 +97,19 @@ def test_a_running_or_finished_launch_of_the_year_refuses_another(rt: Any, db: D
         progress.start_launch(rt, 2027, principal=principal_of(rt, "E002"))
 
 
+def test_a_launch_cut_off_by_a_server_stop_does_not_block_the_year(rt: Any, db: Database) -> None:
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with db.tx() as tx:
+        tx.execute("INSERT INTO planning_launch (year, attempt, status, teams, actor, worker, started_us) "
+                   "VALUES (2027, 1, 'running', 2, 'E002', :w, 1)", {"w": f"{socket.gethostname()}:{gone.pid}"})
+    preview = progress.launch_preview(rt, 2027, principal=principal_of(rt, "E002"))
+    assert preview.refusal is None and [launch.status for launch in preview.launches] == ["failed"]
+
+
 # ============================================================================================ completion
 
 
