@@ -721,9 +721,19 @@ def revise_half_year(rt: Any, instance_id: int, file: Any, *, principal: Princip
     from engine.instances import read_instance
     from flows.planning.rhythm import revise
 
+    import zipfile
+    from pathlib import Path
+
+    from engine.errors import ImportRejected, Problem
+
     inst = read_instance(rt, instance_id, principal=principal)
     if inst.flow != "half_year_review":
         raise UnknownRhythm(i18n.t("planning.manage.not_half_year", principal.locale, id=instance_id))
+    path = Path(str(file))
+    # Only a workbook reaches the validator: anything else is one clear problem, not a reader's crash.
+    if path.suffix.lower() != ".xlsx" or not zipfile.is_zipfile(path):
+        raise ImportRejected([Problem(path.name, 1, i18n.t("planning.manage.not_workbook", principal.locale,
+                                                           name=path.name))])
     return revise(rt, str(inst.data["team"]), int(inst.data["year"]), file, principal=principal, reason=reason,
                   client_event_id=client_event_id)
 

@@ -119,3 +119,35 @@ def test_the_pages_speak_english_to_an_english_user(rt: Any, db: Database) -> No
         tx.execute("UPDATE employee SET locale = 'en' WHERE emp_no = 'E002'")
     page = signed_in(rt, "E002").get("/planning/launch", params={"year": 2027})
     assert "Launch the 2027 planning kits" in page.text and "Why (customers owned)" in page.text
+
+
+def test_the_half_year_revision_is_uploaded_from_its_page_and_a_wrong_file_is_named(rt: Any, db: Database,
+                                                                                    clock: FakeClock,
+                                                                                    tmp_path: Path) -> None:
+    from flows.planning.rhythm import start_team_reviews
+    from flows.planning.workbook import workbook_from_rows
+    from tests.integration.test_planning_manage import complete_kit
+
+    issue_kit(rt, "T-SZ-OP", 2027)
+    complete_kit(rt, tmp_path)
+    july = datetime(2027, 7, 1, 9, 0, tzinfo=SH)
+    clock.set(july)
+    (review,) = start_team_reviews(rt, "half_year_review", july)
+    head = signed_in(rt, "E100")
+    page = head.get("/planning/rhythm/half_year_review")
+    assert page.status_code == 200 and 'data-testid="revise-T-SZ-OP"' in page.text
+    url = f"/planning/rhythm/half_year_review/{review}/revise"
+    wrong = head.post(url, data={"csrf_token": csrf(page.text), "reason": "市场变化", "client_event_id": "f-0"},
+                      files={"file": ("notes.txt", b"not a workbook", "text/plain")})
+    assert wrong.status_code == 422 and 'data-testid="revise-problems"' in wrong.text
+    revised = workbook_from_rows(tmp_path / "rev.xlsx", team="T-SZ-OP", year=2027,
+                                 objectives=[{"customer_code": "C001", "relationship_target": "3 名 CXO 支持排他"}],
+                                 plan=[{"customer_code": "C001", "activity_type": "高层拜访", "title": "高层拜访",
+                                        "project_code": "P001", "planned_date": "2027-09-01", "budget": 35000}])
+    done = head.post(url, data={"csrf_token": csrf(page.text), "reason": "市场变化", "client_event_id": "f-1"},
+                     files={"file": ("rev.xlsx", revised.read_bytes(),
+                                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")},
+                     follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].endswith("revised=1")
+    with db.read() as tx:
+        assert tx.one("SELECT COUNT(*) FROM planning_revision")[0] == 1
