@@ -184,3 +184,44 @@ class Coverage(SQLModel, table=True):
     since: date
     actor: str = Field(sa_column=_text(False))
     at_us: int = Field(sa_column=_us())
+
+
+class Launch(SQLModel, table=True):
+    """One launch of the year's planning kits from the sales-management page (flows/planning/progress.py).
+
+    Unique per year and attempt: two managers confirming at once cannot start two launches, by
+    construction; a form posted twice (one `client_event_id`) finds its launch again."""
+
+    __tablename__ = "planning_launch"
+    __table_args__ = (UniqueConstraint("year", "attempt", name="uq_planning_launch_attempt"),
+                      UniqueConstraint("client_event_id", name="uq_planning_launch_client_event"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    year: int
+    attempt: int
+    status: str = Field(sa_column=_text(False))        # running | done | failed
+    teams: int = Field(default=0)
+    actor: str = Field(sa_column=_text(False))
+    client_event_id: Optional[str] = Field(default=None, sa_column=_text())
+    worker: Optional[str] = Field(default=None, sa_column=_text())
+    started_us: int = Field(sa_column=_us())
+    finished_us: Optional[int] = Field(default=None, sa_column=_us(nullable=True))
+    note: Optional[str] = Field(default=None, sa_column=_text())
+
+
+class LaunchTask(SQLModel, table=True):
+    """The Prefect task of one team in a launch: pending → running → completed | failed."""
+
+    __tablename__ = "planning_launch_task"
+    __table_args__ = (UniqueConstraint("launch_id", "team_code", name="uq_planning_launch_task_team"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    launch_id: int = Field(sa_column=Column(Integer, ForeignKey("planning_launch.id"), nullable=False))
+    seq: int
+    team_code: str = Field(sa_column=_text(False))
+    state: str = Field(sa_column=_text(False))         # pending | running | completed | failed
+    outcome: Optional[str] = Field(default=None, sa_column=_text())   # issued | already
+    instance_id: Optional[int] = Field(default=None, sa_column=Column(Integer, nullable=True))
+    runs: int = Field(default=0)
+    message: Optional[str] = Field(default=None, sa_column=_text())
+    updated_us: int = Field(sa_column=_us())

@@ -159,7 +159,50 @@ def care_main() -> None:
     print(f"screenshots in {OUT}")
 
 
+def planning_manage_screens() -> None:
+    """Sales management's launch (teams and why; the finished launch's task states) and the completion
+    page after one team completed its kit: docs/img/web-planning-launch.png, web-planning-progress.png.
+    Alone: `.venv/bin/python -m tests.browser.screenshots planning`."""
+    from datetime import datetime
+
+    from engine.auth import accounts
+    from engine.clock import FakeClock
+    from tests.browser.conftest import FAKE_NOW, PASSWORD
+    from tests.browser.test_planning_launch import YEAR, complete_kit, launch_and_wait
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="mcr-shots-planning-"))
+    server = start_server(f"sqlite:///{work / 'mcr.db'}", work, PREFECT_HOME=str(work / "prefect"),
+                          MCR_KIT_DIR=str(work / "kits"))
+    accounts.add_account(server.db, "HQ-SM", PASSWORD, clock=FakeClock(datetime.fromisoformat(FAKE_NOW)))
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN").new_page()
+            sign_in(page, server.url, "HQ-SM")
+            page.goto(f"{server.url}/planning/launch?year={YEAR}")
+            page.screenshot(path=str(OUT / "web-planning-launch.png"), full_page=True)
+            launch_and_wait(page, server.url)
+            page.screenshot(path=str(OUT / "web-planning-launch-progress.png"), full_page=True)
+            complete_kit(server, work)
+            page.goto(f"{server.url}/planning/progress?year={YEAR}")
+            page.wait_for_selector("[data-testid=progress-chart] svg")
+            page.screenshot(path=str(OUT / "web-planning-progress.png"), full_page=True)
+            browser.close()
+    finally:
+        stop_server(server)
+
+
 if __name__ == "__main__":
     import sys
 
-    care_main() if sys.argv[1:] == ["care"] else main(sys.argv[1:] or None)
+    args = sys.argv[1:]
+    if args == ["care"]:
+        care_main()
+    elif args == ["planning"]:
+        planning_manage_screens()
+    else:
+        main(args or None)
+        if not args:
+            care_main()
+            planning_manage_screens()
