@@ -89,10 +89,18 @@ def assign_callback(ctx: Any) -> None:
     contact, _, _ = _choose(ctx)
     if contact is None:  # the guard said yes in this same transaction
         ctx.refuse(t("survey.no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
-    due = project_due(ctx.now, rules(ctx).project_callback, ctx.calendar)
+    if ctx.flow.version >= 3:
+        # The flow declares both timers from the pinned rules; data keeps their instants for the mails,
+        # the inbox and the same-contact planning (flows/survey/contact_gap.py).
+        due_at, remind_at = ctx.timer_due("pending", "due"), ctx.timer_due("pending", "remind")
+        if due_at is None or remind_at is None:
+            ctx.refuse(t("survey.no_due", flow=ctx.flow.name), error=SurveyRefused)
+    else:  # version 2: its timers read data.due_at / data.remind_at
+        due = project_due(ctx.now, rules(ctx).project_callback, ctx.calendar)
+        due_at, remind_at = due.due_at, due.remind_at
     ctx.data.update(contact=contact.code, contact_name=contact.name, contact_level=contact.level,
-                    assigned_at=_local(ctx, ctx.now), due_at=_local(ctx, due.due_at),
-                    remind_at=_local(ctx, due.remind_at))
+                    assigned_at=_local(ctx, ctx.now), due_at=_local(ctx, due_at),
+                    remind_at=_local(ctx, remind_at))
     ctx.data.pop("not_before", None)
 
 

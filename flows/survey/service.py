@@ -28,6 +28,7 @@ from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from engine.i18n import fmt_percent, label, t
 from engine.masterdata.settings import MasterDataRules
 from flows.survey.rules import CALLBACK_ITEMS, SurveyRules, load_survey_rules
+from flows.survey import sampling
 from flows.survey.sampling import decide
 from flows.survey.tables import read_rows, rejected, text
 
@@ -66,6 +67,9 @@ class ProjectDecision:
     instance: Optional[int] = None
     state: Optional[str] = None
     duplicate: bool = False
+    period: Optional[str] = None
+    coverage_done: Optional[int] = None
+    coverage_base: Optional[int] = None
 
     def summary(self) -> str:
         args = dict(project=self.project, reason=label("survey.reason", self.reason), draw=self.draw, rate=fmt_percent(self.rate))
@@ -75,21 +79,55 @@ class ProjectDecision:
 
 
 _INSERT_DRAW = """
-INSERT INTO survey_project_draw (project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor)
-VALUES (:project, :customer, :level, :selected, :reason, :seed, :rate, :draw, :now, :actor)
+INSERT INTO survey_project_draw (project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor,
+                                 period, coverage_done, coverage_base)
+VALUES (:project, :customer, :level, :selected, :reason, :seed, :rate, :draw, :now, :actor,
+        :period, :coverage_done, :coverage_base)
 ON CONFLICT (project_code) DO NOTHING
 """
+# The period's counts move in the closing transaction: on PostgreSQL the upsert locks the period's row, so
+# two projects closing at once are counted one after the other.
+_COUNT_CLOSED = """
+INSERT INTO survey_sample_period (period, closed, selected) VALUES (:period, 1, 0)
+ON CONFLICT (period) DO UPDATE SET closed = survey_sample_period.closed + 1
+RETURNING closed, selected
+"""
+_DRAW_COLUMNS = "level, selected, reason, seed, rate, draw, instance_id, period, coverage_done, coverage_base"
+
+
+class _ClosedTwice(Exception):
+    """Another transaction decided the same project first: roll this one back and read its decision."""
 
 
 _SYSTEM = Principal.engine("system")  # scans and launches: the engine itself
 
 
+def _decide_in(tx: Any, project: Any, customer_code: str, policy: Any, period: str, eligible: bool,
+               now_us: int, actor: str) -> None:
+    if sampling.is_big(project.level, policy):
+        decision = decide(project.code, project.level, policy)
+    else:
+        closed, selected = tx.one(_COUNT_CLOSED, {"period": period})
+        decision = decide(project.code, project.level, policy, period=period, period_closed=int(closed),
+                          period_selected=int(selected), eligible=eligible)
+        if decision.selected:
+            tx.execute("UPDATE survey_sample_period SET selected = selected + 1 WHERE period = :p", {"p": period})
+    cur = tx.execute(_INSERT_DRAW, {
+        "project": project.code, "customer": customer_code, "level": project.level, "selected": decision.selected,
+        "reason": decision.reason, "seed": decision.seed, "rate": decision.rate, "draw": decision.draw, "now": now_us,
+        "actor": actor, "period": decision.period,
+        "coverage_done": decision.coverage_done if decision.period else None,
+        "coverage_base": decision.coverage_base if decision.period else None})
+    if cur.rowcount != 1:
+        raise _ClosedTwice(project.code)
+
+
 def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SYSTEM,
                    contact: str | None = None) -> ProjectDecision:
-    """A project closed: draw it (once, ever) and, if drawn, start its satisfaction callback.
+    """A project closed: decide (once, ever) whether it is called back and, if so, start its callback.
 
     Marks the project closed in master data if it is not yet. Running it again for the same
-    project changes nothing and returns the first decision."""
+    project changes nothing and returns the first decision (see flows/survey/sampling.py)."""
     actor = principal.actor
     policy = _rules(rt).project_callback
     with rt.db.read() as tx:
@@ -112,22 +150,24 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
         boss = MasterData(tx).person(owner.supervisor_emp_no)
         has_contacts = bool(named or MasterData(tx).contacts_of_customer(customer.code))
         calendar = MasterData(tx).calendar_of(customer.office_code, rt.calendars)
-        existing = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
-                          "WHERE project_code = :p", {"p": project_code})
-    decision = decide(project_code, project.level, policy)
-    if existing is None and decision.selected and not has_contacts:
+        existing = tx.one(f"SELECT {_DRAW_COLUMNS} FROM survey_project_draw WHERE project_code = :p",
+                          {"p": project_code})
+    if existing is None and sampling.is_big(project.level, policy) and not has_contacts:
         raise MCRError(t("survey.no_contact", customer=customer.code))
-    with rt.db.tx() as tx:
-        if not project.closed:
-            tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
-        tx.execute(_INSERT_DRAW, {"project": project_code, "customer": customer.code, "level": project.level,
-                                  "selected": decision.selected, "reason": decision.reason, "seed": decision.seed,
-                                  "rate": decision.rate, "draw": decision.draw, "now": to_us(rt.clock.now()),
-                                  "actor": actor})
-        row = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
-                     "WHERE project_code = :p", {"p": project_code})
+    now = rt.clock.now()
+    period = sampling.period_key(now.astimezone(rt.calendars.get(calendar).tz).date(), policy.period)
+    try:
+        with rt.db.tx() as tx:
+            if not project.closed:
+                tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
+            if existing is None:
+                _decide_in(tx, project, customer.code, policy, period, has_contacts, to_us(now), actor)
+    except _ClosedTwice:
+        pass
+    with rt.db.read() as tx:
+        row = tx.one(f"SELECT {_DRAW_COLUMNS} FROM survey_project_draw WHERE project_code = :p", {"p": project_code})
     out = ProjectDecision(project_code, row[0], bool(row[1]), row[2], int(row[3]), float(row[4]), float(row[5]),
-                          duplicate=existing is not None)
+                          duplicate=existing is not None, period=row[7], coverage_done=row[8], coverage_base=row[9])
     if not out.selected:
         return out
     data = {
@@ -439,11 +479,13 @@ def sample_log(db: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Every sampling decision, newest first: project, level, drawn or not, why, seed, rate and draw."""
     with db.read() as tx:
         rows = tx.all("SELECT project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor, "
-                      "instance_id FROM survey_project_draw ORDER BY at_us DESC, id DESC"
+                      "instance_id, period, coverage_done, coverage_base FROM survey_project_draw "
+                      "ORDER BY at_us DESC, id DESC"
                       + (" LIMIT :n" if limit else ""), {"n": limit} if limit else {})
     return [{"project": r[0], "customer": r[1], "level": r[2], "selected": bool(r[3]), "reason": r[4],
              "seed": int(r[5]), "rate": float(r[6]), "draw": round(float(r[7]), 6),
-             "at": from_us(r[8]).isoformat(timespec="seconds"), "actor": r[9], "instance": r[10]} for r in rows]
+             "at": from_us(r[8]).isoformat(timespec="seconds"), "actor": r[9], "instance": r[10],
+             "period": r[11], "coverage_done": r[12], "coverage_base": r[13]} for r in rows]
 
 
 def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -> list[dict[str, Any]]:
