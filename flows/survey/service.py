@@ -22,7 +22,7 @@ from engine.errors import MCRError
 from engine.runtime import Runtime
 
 from engine.masterdata.read import MasterData
-from flows.survey import results, samples
+from flows.survey import results, rights, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from engine.i18n import fmt_percent, label, t
@@ -363,11 +363,19 @@ def _sample_source(file: Path | str | None, rows: list[dict[str, Any]] | None) -
     return "inline", [(r, {k: text(v) for k, v in cells.items()}) for r, cells in samples.inline_rows(rows or [])]
 
 
-def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str | None = None,
+def _require_customer(tx: Any, principal: Principal, customer: str) -> None:
+    """A customer that exists is acted for only by those who see it (an unknown one is named by the checks)."""
+    found = MasterData(tx).customer(customer)
+    if found is not None:
+        rights.require_sees(principal, found.owner_emp_no, found.backup_emp_no, customer)
+
+
+def check_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal, file: Path | str | None = None,
                       rows: list[dict[str, Any]] | None = None) -> samples.Checked:
     """Check a list against the rules and master data without storing it (`mcr survey sample check`)."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:
+        _require_customer(tx, principal, customer)
         checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
     if checked.problems:
         raise rejected(source, checked.problems)
@@ -379,6 +387,7 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
     """Check the team's sample list and store it for the year; with any problem nothing is written."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:  # fail fast, before taking the write lock; the step checks again
+        _require_customer(tx, principal, customer)
         checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
         published = tx.one("SELECT 1 FROM survey_sample WHERE year = :y AND customer_code = :c AND status = 'published'",
                            {"y": year, "c": customer})
@@ -398,12 +407,14 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
 
 
 def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
-                 statuses: tuple[str, ...] = ("accepted", "exported", "published")) -> list[dict[str, Any]]:
-    """The year's lists with their entries and the contacts' names and phones (for the export)."""
+                 statuses: tuple[str, ...] = ("accepted", "exported", "published"), *,
+                 principal: Principal) -> list[dict[str, Any]]:
+    """The year's lists `principal` sees, with their entries and the contacts' names and phones (for the export)."""
     out = []
+    cond, params = rights.owner_filter(principal)
     with rt.db.read() as tx:
         lists = tx.all("SELECT id, customer_code, status, size, required_size, revision FROM survey_sample "
-                       "WHERE year = :y ORDER BY customer_code", {"y": year})
+                       f"WHERE year = :y AND {cond} ORDER BY customer_code", {"y": year, **params})
         for sid, code, status, size, required, revision in lists:
             if customers and code not in customers:
                 continue
@@ -428,7 +439,8 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Princ
     """Write the accepted (and re-export the exported) lists as XLSX for the survey firm, then mark them exported."""
     from engine.i18n import locale as current
 
-    lists = sample_lists(rt, year, customers, statuses=("accepted", "exported"))
+    rights.require_manager(principal, "export")
+    lists = sample_lists(rt, year, customers, statuses=("accepted", "exported"), principal=principal)
     if not lists:
         raise MCRError(t("survey.nothing_to_export", year=year))
     path = Path(path)
@@ -443,6 +455,7 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Princ
 def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path | str | None = None,
                    rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Import the survey firm's result file (all or nothing) and publish it in full to the teams."""
+    rights.require_manager(principal, "results")
     if file is not None:
         path = Path(file)
         sheet = read_rows(path, results.COLUMNS, sheets=("结果", "results", "Results", samples.RESULT_TEMPLATE_SHEET))
@@ -465,6 +478,7 @@ def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path |
 
 
 def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any]:
+    rights.require_manager(principal, "close")
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is None:
         raise UnknownSurveyRecord(t("survey.year_closed", year=year))
@@ -475,24 +489,31 @@ def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any
 # ============================================================================================ logs
 
 
-def sample_log(db: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """Every sampling decision, newest first: project, level, drawn or not, why, seed, rate and draw."""
+def sample_log(db: Any, *, principal: Principal, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every sampling decision `principal` sees, newest first: project, level, drawn or not, why, seed, rate,
+    draw, and the period's coverage when it was decided."""
+    cond, params = rights.owner_filter(principal)
     with db.read() as tx:
         rows = tx.all("SELECT project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor, "
-                      "instance_id, period, coverage_done, coverage_base FROM survey_project_draw "
+                      f"instance_id, period, coverage_done, coverage_base FROM survey_project_draw WHERE {cond} "
                       "ORDER BY at_us DESC, id DESC"
-                      + (" LIMIT :n" if limit else ""), {"n": limit} if limit else {})
+                      + (" LIMIT :n" if limit else ""), {**params, **({"n": limit} if limit else {})})
     return [{"project": r[0], "customer": r[1], "level": r[2], "selected": bool(r[3]), "reason": r[4],
              "seed": int(r[5]), "rate": float(r[6]), "draw": round(float(r[7]), 6),
              "at": from_us(r[8]).isoformat(timespec="seconds"), "actor": r[9], "instance": r[10],
              "period": r[11], "coverage_done": r[12], "coverage_base": r[13]} for r in rows]
 
 
-def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -> list[dict[str, Any]]:
+def callbacks(db: Any, *, principal: Principal, kind: str | None = None, contact: str | None = None,
+              customer: str | None = None) -> list[dict[str, Any]]:
+    """The recorded callbacks (and unreached attempts) of the customers `principal` sees, oldest first."""
+    cond, params = rights.owner_filter(principal)
     sql = ("SELECT id, kind, instance_id, project_code, activity_code, customer_code, contact_code, at_us, actor, reached, "
            "product, solution, delivery, service_attitude, score, comment, low_items, improvement_issue_id "
-           "FROM survey_callback WHERE 1 = 1")
-    params: dict[str, Any] = {}
+           f"FROM survey_callback WHERE {cond}")
+    if customer:
+        sql += " AND customer_code = :cu"
+        params["cu"] = customer
     if kind:
         sql += " AND kind = :k"
         params["k"] = kind
@@ -516,9 +537,13 @@ def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -
     return out
 
 
-def report(db: Any, year: int, *, locale: str | None = None) -> dict[str, Any]:
+def report(db: Any, year: int, *, principal: Principal, locale: str | None = None) -> dict[str, Any]:
+    """The year's satisfaction analysis (company-wide: sales management, QA, customer care, supervisors)."""
+    from engine.errors import NotVisible
     from flows.survey.report import build_report
 
+    if not rights.reads_report(principal):
+        raise NotVisible(t("survey.web.no_report", locale=principal.locale, actor=principal.actor))
     policy = load_survey_rules().report  # a report of stored results: the rules file as it is now
     with db.read() as tx:
         return build_report(tx, year, lowest=policy.lowest, low_below=policy.low_score_below, locale=locale)

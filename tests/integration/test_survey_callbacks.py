@@ -67,7 +67,7 @@ def test_a_region_project_is_always_called_back_and_marked_closed(rt: Runtime, d
     with db.read() as tx:
         assert tx.one("SELECT closed FROM project WHERE code = 'P-REG'")[0] in (True, 1)
         mail = tx.all("SELECT recipient, subject FROM outbox")
-    log = service.sample_log(db)
+    log = service.sample_log(db, principal=principal_of(rt, "E2"))
     assert [(r["project"], r["selected"], r["reason"], r["instance"]) for r in log] == [("P-REG", True, "big_project",
                                                                                        cb["id"])]
     assert mail == [("e6@corp.example", "请完成项目结束满意度回访：P-REG 核心网扩容")]
@@ -80,7 +80,7 @@ def test_office_projects_are_sampled_reproducibly_and_each_decision_is_logged_on
         ("P-OF01", "quota_kept"), ("P-OF04", "sampled"), ("P-OF05", "sampled"), ("P-OF18", "sampled")]
     again = service.project_closed(rt, "P-OF04", principal=principal_of(rt, "E7"))
     assert again.duplicate and again.selected and again.instance == decisions[3].instance
-    log = service.sample_log(db)
+    log = service.sample_log(db, principal=principal_of(rt, "E2"))
     assert len(log) == 30
     entry = next(r for r in log if r["project"] == "P-OF07")
     assert entry == {**entry, "selected": False, "reason": "not_sampled", "seed": 20260101, "rate": 0.1,
