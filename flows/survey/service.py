@@ -383,7 +383,7 @@ def check_sample_list(rt: Runtime, customer: str, year: int, *, principal: Princ
 
 
 def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal, file: Path | str | None = None,
-                       rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                       rows: list[dict[str, Any]] | None = None, client_event_id: str | None = None) -> dict[str, Any]:
     """Check the team's sample list and store it for the year; with any problem nothing is written."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:  # fail fast, before taking the write lock; the step checks again
@@ -397,7 +397,8 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
         raise MCRError(t("survey.sample_published", customer=customer, year=year))
     instance = ensure_year(rt, year, principal=principal)
     rt.send(instance, "submit_list", actor=principal.actor, principal=principal,
-            payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]})
+            payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]},
+            client_event_id=client_event_id)
     with rt.db.read() as tx:
         row = tx.one("SELECT size, required_size, revision, status FROM survey_sample WHERE year = :y AND customer_code = :c",
                      {"y": year, "c": customer})
@@ -453,7 +454,7 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Princ
 
 
 def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path | str | None = None,
-                   rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                   rows: list[dict[str, Any]] | None = None, client_event_id: str | None = None) -> dict[str, Any]:
     """Import the survey firm's result file (all or nothing) and publish it in full to the teams."""
     rights.require_manager(principal, "results")
     if file is not None:
@@ -471,7 +472,8 @@ def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path |
         payload = {"file": str(Path(file).resolve()), "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
     else:
         payload = {"rows": rows, "source": source}
-    rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload)
+    rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload,
+            client_event_id=client_event_id)
     return {"rows": len(checked.rows), "customers": checked.customers, "instance": instance,
             "message": t("survey.results_imported", rows=len(checked.rows), customers=len(checked.customers),
                          list=", ".join(checked.customers))}
@@ -601,3 +603,120 @@ def take_action(rt: Runtime, instance_id: int, event: str, *, principal: Princip
     payload: dict[str, Any] = {k: form[k].strip() for k in fields if (form.get(k) or "").strip()}
     return rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload,
                    client_event_id=client_event_id)
+
+
+# ============================================================================================ pages (reads)
+
+
+_OPEN = {PROJECT_FLOW: ("pending", "escalated"), ACTIVITY_FLOW: ("pending", "overdue", "escalated")}
+
+
+def open_callbacks(rt: Runtime, *, principal: Principal) -> list[dict[str, Any]]:
+    """The callbacks still to make that `principal` may record (theirs, their people's, or all for sales
+    management and customer care), the most urgent first."""
+    out: list[dict[str, Any]] = []
+    with rt.db.read() as tx:
+        # one (flow, state) pair per branch: a seek on ix_flow_instance_flow_state each
+        rows = tx.all(" UNION ALL ".join(
+            f"SELECT id, flow, state, data FROM flow_instance WHERE flow = '{f}' AND state = '{s}'"
+            for f, states in _OPEN.items() for s in states))
+    for iid, flow, state, text_ in rows:
+        data = json.loads(text_)
+        if not rights.calls_back(principal, flow, data):
+            continue
+        out.append({"instance": iid, "flow": flow, "state": state, "project": data.get("project"),
+                    "project_name": data.get("project_name"), "activity": data.get("activity"),
+                    "activity_title": data.get("activity_title"), "customer": data.get("customer"),
+                    "customer_name": data.get("customer_name"),
+                    "owner": data.get(rights.CALLER_KEY[flow]), "contact": data.get("contact"),
+                    "contact_name": data.get("contact_name"), "outstanding": data.get("outstanding"),
+                    "due_at": data.get("due_at"), "overdue": state in ("escalated", "overdue")})
+    return sorted(out, key=lambda c: (not c["overdue"], c["due_at"] or "", c["instance"]))
+
+
+def callback_page(rt: Runtime, instance_id: int, *, principal: Principal) -> dict[str, Any]:
+    """One callback with what `principal` may do on it (the engine's read rule decides who sees it)."""
+    from engine.instances import read_instance
+
+    inst = read_instance(rt, int(instance_id), principal=principal)
+    if inst.flow not in _CALLBACK_FLOWS:
+        raise UnknownSurveyRecord(t("survey.unknown_instance", locale=principal.locale, instance=instance_id))
+    view = _callback_view(rt, inst.id)
+    data = inst.data
+    contacts = []
+    if inst.flow == ACTIVITY_FLOW:
+        contacts = [{"code": k, **v} for k, v in sorted((data.get("contacts") or {}).items())]
+    return {**view, "data": data, "contacts": contacts, "score_items": CALLBACK_ITEMS,
+            "actions": allowed_actions(rt, inst.id, principal=principal),
+            "history": callbacks_of_instance(rt, inst.id)}
+
+
+def callbacks_of_instance(rt: Runtime, instance_id: int) -> list[dict[str, Any]]:
+    with rt.db.read() as tx:
+        rows = tx.all("SELECT contact_code, at_us, actor, reached, comment FROM survey_callback WHERE instance_id = :i "
+                      "ORDER BY at_us, id", {"i": instance_id})
+    return [{"contact": r[0], "at": from_us(r[1]), "actor": r[2], "reached": bool(r[3]), "comment": r[4]} for r in rows]
+
+
+def sample_overview(rt: Runtime, year: int, *, principal: Principal) -> list[dict[str, Any]]:
+    """The in-scope customers (tiers of the rules) `principal` sees, each with its list's state for the year."""
+    policy = _rules(rt).annual
+    with rt.db.read() as tx:
+        md = MasterData(tx)
+        lists = {r[0]: r[1:] for r in tx.all("SELECT customer_code, status, size, required_size, revision "
+                                             "FROM survey_sample WHERE year = :y", {"y": year})}
+        out = []
+        for c in md.customers_with_tiers(list(policy.tiers)):
+            if not rights.acts_for(principal, c.owner_emp_no, c.backup_emp_no):
+                continue
+            found = lists.get(c.code)
+            out.append({"customer": c.code, "name": c.name, "tier": c.tier, "owner": c.owner_emp_no,
+                        "required": policy.required_size(c.annual_revenue_usd),
+                        "status": found[0] if found else None, "size": found[1] if found else None,
+                        "revision": found[3] if found else None})
+    return sorted(out, key=lambda r: (r["status"] is not None, r["customer"]))
+
+
+def sample_editor(rt: Runtime, customer: str, year: int, *, principal: Principal) -> dict[str, Any]:
+    """What the sample-list page edits: the customer's contacts by level, the stored list, the rules."""
+    policy = _rules(rt).annual
+    with rt.db.read() as tx:
+        md = MasterData(tx)
+        cust = md.customer(customer)
+        if cust is None:
+            raise UnknownSurveyRecord(t("survey.unknown_customer", locale=principal.locale, customer=customer))
+        rights.require_sees(principal, cust.owner_emp_no, cust.backup_emp_no, customer)
+        rank = {lv: i for i, lv in enumerate(("senior", "middle", "base"))}
+        contacts = sorted(md.contacts_of_customer(customer), key=lambda c: (rank.get(c.level or "", 9), c.code))
+        stored = tx.one("SELECT id, status, size, required_size, revision FROM survey_sample WHERE year = :y "
+                        "AND customer_code = :c", {"y": year, "c": customer})
+        entries = {}
+        if stored:
+            entries = {r[0]: r[1] for r in tx.all("SELECT contact_code, method FROM survey_sample_entry "
+                                                 "WHERE sample_id = :s", {"s": stored[0]})}
+    return {"customer": cust, "year": year, "contacts": contacts, "entries": entries,
+            "status": stored[1] if stored else None, "revision": stored[4] if stored else None,
+            "required": policy.required_size(cust.annual_revenue_usd), "levels": dict(policy.levels),
+            "tolerance": policy.tolerance, "methods": list(policy.methods)}
+
+
+def preview_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal,
+                        rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The live check of a list being edited: size against the required size, each level's share against its
+    ratio and tolerance, and every problem — nothing stored (the page shows it as the list changes)."""
+    policy = _rules(rt).annual
+    parsed = [(r, {k: text(v) for k, v in cells.items()}) for r, cells in samples.inline_rows(rows)]
+    with rt.db.read() as tx:
+        _require_customer(tx, principal, customer)
+        checked = samples.check_in(tx, "web", parsed, customer_code=customer, year=year, rules=policy)
+    total = sum(checked.counts.values())
+    shares = []
+    for lv, ratio in policy.levels.items():
+        n = checked.counts.get(lv, 0)
+        share = n / total if total else 0.0
+        shares.append({"level": lv, "n": n, "share": share, "ratio": ratio,
+                       "low": max(0.0, ratio - policy.tolerance), "high": min(1.0, ratio + policy.tolerance),
+                       "ok": bool(total) and abs(share - ratio) <= policy.tolerance + 1e-9})
+    size = len({text(c.get("contact_code")) for _, c in parsed if text(c.get("contact_code"))})
+    return {"size": size, "required": checked.required, "size_ok": size >= checked.required, "shares": shares,
+            "problems": [p.message for p in checked.problems], "ok": checked.ok and bool(parsed)}
