@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import sync_playwright
 
@@ -63,6 +64,8 @@ def main() -> None:
             am.goto(f"{base}/contacts/K-BIG1")
             am.screenshot(path=str(OUT / "web-contact.png"), full_page=True)
 
+            survey_shots(server, page_for)
+
             phone = page_for("SZ-AM1", width=375, height=740)
             phone.goto(f"{base}/issues/{issue}")
             phone.click("label.navbutton")
@@ -73,5 +76,59 @@ def main() -> None:
     print(f"screenshots in {OUT}")
 
 
+def survey_shots(server: Any, page_for: Any) -> None:
+    """docs/img/web-surveys*.png: the callbacks, a callback's form, the sample list with its live check, the report."""
+    from datetime import datetime
+
+    from engine.app import build_runtime
+    from engine.clock import FakeClock
+    from flows.survey import service
+    from tests.browser.conftest import FAKE_NOW
+    from tests.browser.test_surveys import SAMPLE_CONTACTS
+    from flows.survey.fixtures import insert_org
+    from tests.support.principals import principal_of
+
+    base = server.url
+    insert_org(server.db, SAMPLE_CONTACTS)
+    rt = build_runtime(server.db, clock=FakeClock(datetime.fromisoformat(FAKE_NOW)), migrate=False)
+    d = service.project_closed(rt, "P-BIG-REG", principal=principal_of(rt, "SZ-AM1"))
+    am = page_for("SZ-AM1")
+    am.goto(f"{base}/surveys")
+    am.screenshot(path=str(OUT / "web-surveys.png"), full_page=True)
+    am.goto(f"{base}/surveys/callbacks/{d.instance}")
+    am.screenshot(path=str(OUT / "web-survey-callback.png"), full_page=True)
+    owner = page_for("SZ-AM2")
+    owner.goto(f"{base}/surveys/samples/C-MID?year=2026")
+    for n in range(1, 10):
+        owner.check(f"[data-testid=pick-K-MIDS{n:02d}]")
+    owner.wait_for_selector("[data-testid=check-size]:has-text('9 / 20')")
+    owner.screenshot(path=str(OUT / "web-survey-samples.png"), full_page=True)
+    boss = page_for("SZ-SUP")
+    boss.goto(f"{base}/surveys/report")
+    boss.screenshot(path=str(OUT / "web-survey-report.png"), full_page=True)
+
+
+def surveys_only() -> None:
+    """`python -m tests.browser.screenshots surveys`: only the survey pages' screenshots."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="mcr-shots-"))
+    server = start_server(f"sqlite:///{work / 'mcr.db'}", work)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+            def page_for(emp: str, width: int = 1280, height: int = 860):  # type: ignore[no-untyped-def]
+                p = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN").new_page()
+                sign_in(p, server.url, emp)
+                return p
+
+            survey_shots(server, page_for)
+            browser.close()
+    finally:
+        stop_server(server)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    surveys_only() if sys.argv[1:] == ["surveys"] else main()
