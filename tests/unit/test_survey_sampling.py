@@ -181,6 +181,21 @@ def test_a_bad_rules_file_is_reported_with_file_and_line(tmp_path: Path) -> None
     assert f"{bad}:4:" in text
 
 
+@pytest.mark.parametrize("text, line, words", [
+    ("quality:\n  assessment_weight: 0.8\n  callback_weight: 0.3\n", 2, "add up to 1, they add up to 1.1"),
+    ("quality:\n  assessment_weight: 1.2\n  callback_weight: -0.2\n", 3, "greater than or equal to 0"),
+    ("project_callback:\n  due: 5 business days\n  remind_after: 5 business days\n", 2, "must be shorter than due"),
+    ("project_callback:\n  period: fortnight\n", 2, "period"),
+])
+def test_contradicting_survey_rules_are_refused_at_load_with_the_line(tmp_path: Path, text: str, line: int,
+                                                                      words: str) -> None:
+    bad = tmp_path / "survey.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidRules) as err:
+        load_rules_file(bad, SurveyRules)
+    assert f"{bad}:{line}:" in str(err.value) and words in str(err.value)
+
+
 def test_the_sample_size_follows_the_order_volume_table() -> None:
     annual = SurveyRules().annual
     assert annual.required_size(None) == 10
