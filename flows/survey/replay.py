@@ -20,7 +20,7 @@ scenario, `standard: true` the standard organisation of the tests).
 
 Sections of the output: `survey_draws` (every sampling decision), `survey_callbacks` (every recorded
 survey callback), `survey_samples` (the sample lists by year with their entries), `survey_report`
-(the analysis of each year with results). The ITR module owns the plain `callbacks` section.
+(the analysis of each year with results), `survey_improvements` (the annual survey's improvement items). The ITR module owns the plain `callbacks` section.
 """
 
 from __future__ import annotations
@@ -194,3 +194,13 @@ def _report(ctx: ReplayContext) -> Any:
     with ctx.db.read() as tx:
         years = [r[0] for r in tx.all("SELECT DISTINCT year FROM survey_result ORDER BY year")]
     return {str(y): service.report(ctx.db, y, principal=_AUDIT, locale="zh-CN") for y in years}
+
+
+@scenario_section("survey_improvements")
+def _improvements(ctx: ReplayContext) -> Any:
+    from flows.survey import quality
+
+    if not _has_survey_tables(ctx):
+        return []
+    return [{k: v for k, v in i.items() if k not in ("opened_at", "closed_at")}
+            for i in quality.improvements(ctx.runtime, principal=_AUDIT)]
