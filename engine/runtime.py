@@ -129,6 +129,18 @@ class StepContext:
     def local_now(self) -> datetime:
         return self.now.astimezone(self.calendar.tz)
 
+    def timer_due(self, state: str, name: str) -> datetime | None:
+        """When the declared timer `name` of `state` falls due if the state is entered now — the instant
+        the engine arms it with (its rules values pinned), for a step that shows the flow's own deadline
+        (a mail, the inbox) without computing it again. None when it would not be armed."""
+        spec = next((t for t in self.flow.states[state].timers if t.name == name), None)
+        if spec is None:
+            raise KeyError(f"flow {self.flow.name} v{self.flow.version}: state '{state}' has no timer '{name}'")
+        if spec.when is not None and not spec.when.holds(self.data):
+            return None
+        row = self.runtime._timer_row(self, state, spec, self.now, f"{self.instance_id}:preview:{name}")
+        return from_us(row["due_us"]) if row["status"] == "pending" else None
+
     def mail(self, template: str, to: str | Iterable[str], *, dedupe_key: str | None = None,
              locale: str | None = None, template_dir: str | None = None, **context: Any) -> None:
         recipients = [to] if isinstance(to, str) else list(to)

@@ -89,10 +89,18 @@ def assign_callback(ctx: Any) -> None:
     contact, _, _ = _choose(ctx)
     if contact is None:  # the guard said yes in this same transaction
         ctx.refuse(t("survey.no_contact", customer=ctx.data["customer"]), error=SurveyRefused)
-    due = project_due(ctx.now, rules(ctx).project_callback, ctx.calendar)
+    if ctx.flow.version >= 3:
+        # The flow declares both timers from the pinned rules; data keeps their instants for the mails,
+        # the inbox and the same-contact planning (flows/survey/contact_gap.py).
+        due_at, remind_at = ctx.timer_due("pending", "due"), ctx.timer_due("pending", "remind")
+        if due_at is None or remind_at is None:
+            ctx.refuse(t("survey.no_due", flow=ctx.flow.name), error=SurveyRefused)
+    else:  # version 2: its timers read data.due_at / data.remind_at
+        due = project_due(ctx.now, rules(ctx).project_callback, ctx.calendar)
+        due_at, remind_at = due.due_at, due.remind_at
     ctx.data.update(contact=contact.code, contact_name=contact.name, contact_level=contact.level,
-                    assigned_at=_local(ctx, ctx.now), due_at=_local(ctx, due.due_at),
-                    remind_at=_local(ctx, due.remind_at))
+                    assigned_at=_local(ctx, ctx.now), due_at=_local(ctx, due_at),
+                    remind_at=_local(ctx, remind_at))
     ctx.data.pop("not_before", None)
 
 
@@ -354,8 +362,45 @@ def publish_results(ctx: Any) -> None:
                            for r in sorted(mine, key=lambda r: (r.contact_code or "", r.category, r.item))])
         entry = ctx.data.setdefault("lists", {}).setdefault(code, {})
         entry.update(status="published", results=len(mine), average=summary["average"])
+    opened = _open_improvements(ctx, year, checked.customers)
     ctx.data.setdefault("imports", []).append({"id": import_id, "at": _local(ctx, ctx.now), "source": source,
-                                               "rows": len(checked.rows), "customers": checked.customers})
+                                               "rows": len(checked.rows), "customers": checked.customers,
+                                               "improvements": opened})
+
+
+def _open_improvements(ctx: Any, year: int, customers: list[str]) -> list[int]:
+    """One improvement item per customer and item averaging below the threshold (once a year), owned by the
+    customer's team, with an ITR improvement issue in this same step when ITR is installed."""
+    from flows.survey.itr_link import annual_improvement_fields
+    from flows.survey.models import Improvement
+    from flows.survey.quality import low_items
+
+    annual = rules(ctx).annual
+    below = annual.improvement_below
+    md = MasterData(ctx.tx)
+    table = Improvement.__table__
+    opened: list[int] = []
+    for low in low_items(ctx.tx, year, customers, below):
+        if ctx.tx.one("SELECT 1 FROM survey_improvement WHERE year = :y AND customer_code = :c AND category = :k "
+                      "AND item = :i", {"y": year, "c": low["customer"], "k": low["category"], "i": low["item"]}):
+            continue
+        c = md.customer(low["customer"])
+        item_id = _inserted_id(ctx.tx.run(insert(table).values(
+            year=year, customer_code=c.code, team_code=c.team_code, category=low["category"], item=low["item"],
+            average=low["average"], threshold=below, status="open", opened_us=to_us(ctx.now),
+            instance_id=ctx.instance_id).returning(table.c.id)))
+        contact = low["contact"] or next((k.code for k in md.contacts_of_customer(c.code)), None)
+        owner = md.person(c.owner_emp_no)
+        if contact and owner is not None:
+            fields = annual_improvement_fields(
+                year=year, customer=c.code, contact=contact, owner=owner.emp_no, category=low["category"],
+                item=low["item"], average=low["average"], threshold=below, item_id=item_id,
+                policy=rules(ctx).project_callback.improvement, locale=owner.locale or "zh-CN")
+            issue = open_improvement(ctx, fields)
+            if issue is not None:
+                ctx.tx.run(update(table).where(table.c.id == item_id).values(issue_id=issue))
+        opened.append(item_id)
+    return opened
 
 
 @action("remind_missing_lists")

@@ -90,7 +90,8 @@ def sample_log(limit: Optional[int] = typer.Option(None, "--limit"), as_json: bo
     """项目回访抽样记录（抽中与否、原因、种子、比例、抽样值） / every sampling decision and why."""
     from flows.survey import service
 
-    rows = service.sample_log(_rt().db, limit=limit)
+    rt = _rt()
+    rows = service.sample_log(rt.db, principal=_who(rt, None), limit=limit)
     if as_json:
         _json(rows)
         return
@@ -159,7 +160,8 @@ def callback_list(kind: Optional[str] = typer.Option(None, "--kind", help="proje
     """已记录的回访 / recorded callbacks."""
     from flows.survey import service
 
-    rows = service.callbacks(_rt().db, kind=kind, contact=contact)
+    rt = _rt()
+    rows = service.callbacks(rt.db, principal=_who(rt, None), kind=kind, contact=contact)
     if as_json:
         _json(rows)
         return
@@ -212,7 +214,8 @@ def sample_check(file: Path = typer.Argument(..., dir_okay=False), customer: str
     """只检查样本清单，不保存 / check a sample list against the rules, store nothing."""
     from flows.survey import service
 
-    checked = service.check_sample_list(_rt(), customer, year, file=file)
+    rt = _rt()
+    checked = service.check_sample_list(rt, customer, year, principal=_who(rt, None), file=file)
     _print_checked(customer, year, checked)
 
 
@@ -249,7 +252,8 @@ def sample_list(year: int = YEAR, as_json: bool = JSON) -> None:
     """本年度的样本清单 / the year's sample lists."""
     from flows.survey import service
 
-    lists = service.sample_lists(_rt(), year)
+    rt = _rt()
+    lists = service.sample_lists(rt, year, principal=_who(rt, None))
     if as_json:
         _json(lists)
         return
@@ -299,7 +303,8 @@ def report(year: int = YEAR, as_json: bool = JSON,
     from flows.survey import service
     from flows.survey.report import render_html
 
-    data = service.report(_rt().db, year, locale=locale())
+    rt = _rt()
+    data = service.report(rt.db, year, principal=_who(rt, None), locale=locale())
     if html is not None:
         from engine.paths import output_file
 

@@ -42,6 +42,25 @@ def improvement_fields(*, project: str, project_name: str, customer: str, contac
             "locale": locale}
 
 
+def annual_improvement_fields(*, year: int, customer: str, contact: str, owner: str, category: str, item: str,
+                              average: float, threshold: float, item_id: int, policy: ImprovementIssue,
+                              locale: str) -> dict[str, Any]:
+    from flows.survey.results import category_label
+
+    name = category_label(category, item, "en" if locale == "en" else "zh-CN")
+    if locale == "en":
+        title = f"Annual survey {year}: {name} averages {average} (below {threshold:g}) at {customer}"
+        description = (f"Improvement item #{item_id} of the annual satisfaction survey {year}: customer {customer}, "
+                       f"{name} averages {average}, below {threshold:g}. Owned by the customer's team until closed.")
+    else:
+        title = f"{year} 年度满意度调查：{customer} 的「{name}」平均 {average} 分（低于 {threshold:g}）"
+        description = (f"{year} 年度满意度调查改进项 #{item_id}：客户 {customer} 的「{name}」平均 {average} 分，"
+                       f"低于 {threshold:g} 分。由客户所属团队负责改进直至关闭。")
+    return {"customer": customer, "contact": contact, "type": policy.type, "severity": policy.severity,
+            "source": policy.source, "title": title, "description": description, "submitter": owner,
+            "locale": locale}
+
+
 def open_improvement(ctx: Any, fields: dict[str, Any]) -> int | None:
     """Open the ITR improvement issue in this step's transaction; None when ITR is not installed
     (its family absent from the registry, or its flows not loaded by this runtime)."""

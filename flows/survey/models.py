@@ -42,6 +42,64 @@ class ProjectDraw(SQLModel, table=True):
     at_us: int = Field(sa_column=_us())
     actor: str = Field(sa_column=_text(False))
     instance_id: Optional[int] = Field(default=None, sa_column=_int(fk="flow_instance.id"))
+    period: Optional[str] = Field(default=None, sa_column=_text(),
+                                  description="the sampling period (2026-12); none for big projects")
+    coverage_done: Optional[int] = Field(default=None, sa_column=_int(),
+                                         description="smaller projects of the period called back before this one")
+    coverage_base: Optional[int] = Field(default=None, sa_column=_int(),
+                                         description="smaller projects of the period closed, this one included")
+
+
+class SamplePeriod(SQLModel, table=True):
+    """The running counts of one sampling period (smaller projects closed / called back), kept in the
+    closing transaction so the ≥ 10 % share is decided without scanning the period's draws."""
+
+    __tablename__ = "survey_sample_period"
+    __table_args__ = (UniqueConstraint("period", name="uq_survey_sample_period"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    period: str = Field(sa_column=_text(False))
+    closed: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    selected: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+
+
+class ProjectAssessment(SQLModel, table=True):
+    """The team's delivery assessment of a project (1–5), the other part of its quality rating."""
+
+    __tablename__ = "survey_project_assessment"
+    __table_args__ = (UniqueConstraint("project_code", name="uq_survey_project_assessment_project"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    project_code: str = Field(sa_column=_text(False, fk="project.code"))
+    score: int = Field(sa_column=Column(Integer, nullable=False))
+    comment: Optional[str] = Field(default=None, sa_column=_text())
+    at_us: int = Field(sa_column=_us())
+    actor: str = Field(sa_column=_text(False))
+
+
+class Improvement(SQLModel, table=True):
+    """An improvement item (改进项) opened by the annual survey for a customer's item scoring below the
+    threshold, owned by the customer's team and tracked until the team closes it."""
+
+    __tablename__ = "survey_improvement"
+    __table_args__ = (UniqueConstraint("year", "customer_code", "category", "item", name="uq_survey_improvement_item"),
+                      Index("ix_survey_improvement_team_status", "team_code", "status"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    year: int = Field(sa_column=Column(Integer, nullable=False))
+    customer_code: str = Field(sa_column=_text(False, fk="customer.code"))
+    team_code: Optional[str] = Field(default=None, sa_column=_text())
+    category: str = Field(sa_column=_text(False))
+    item: str = Field(sa_column=_text(False))
+    average: float = Field(sa_column=Column(Float, nullable=False))
+    threshold: float = Field(sa_column=Column(Float, nullable=False))
+    status: str = Field(sa_column=_text(False), description="open / closed")
+    issue_id: Optional[int] = Field(default=None, sa_column=_int(), description="the ITR improvement issue, if ITR is installed")
+    opened_us: int = Field(sa_column=_us())
+    closed_us: Optional[int] = Field(default=None, sa_column=_us(True))
+    closed_by: Optional[str] = Field(default=None, sa_column=_text())
+    resolution: Optional[str] = Field(default=None, sa_column=_text())
+    instance_id: int = Field(sa_column=_int(False, fk="flow_instance.id"))
 
 
 class SurveyCallback(SQLModel, table=True):
@@ -150,4 +208,5 @@ class SurveyResult(SQLModel, table=True):
     region_code: Optional[str] = Field(default=None, sa_column=_text())
 
 
-SURVEY_TABLES = (ProjectDraw, SurveyCallback, SampleList, SampleEntry, ResultImport, SurveyResult)
+SURVEY_TABLES = (ProjectDraw, SamplePeriod, ProjectAssessment, Improvement, SurveyCallback, SampleList, SampleEntry,
+                 ResultImport, SurveyResult)

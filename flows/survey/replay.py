@@ -20,7 +20,7 @@ scenario, `standard: true` the standard organisation of the tests).
 
 Sections of the output: `survey_draws` (every sampling decision), `survey_callbacks` (every recorded
 survey callback), `survey_samples` (the sample lists by year with their entries), `survey_report`
-(the analysis of each year with results). The ITR module owns the plain `callbacks` section.
+(the analysis of each year with results), `survey_improvements` (the annual survey's improvement items). The ITR module owns the plain `callbacks` section.
 """
 
 from __future__ import annotations
@@ -32,8 +32,12 @@ from typing import Any
 from engine.errors import Problem
 from engine.replay import InvalidScenario, ReplayContext, scenario_command, scenario_section, scenario_setup
 
+from engine.auth.principal import Principal
 from flows.survey import service
 from flows.survey.fixtures import insert_org, standard_org
+
+
+_AUDIT = Principal.engine("replay")  # the output sections show everything that happened
 
 
 def _who(ctx: ReplayContext, actor: str | None) -> Any:
@@ -120,7 +124,7 @@ def _sample_submit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) 
 @scenario_command("survey.sample_check")
 def _sample_check(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     checked = service.check_sample_list(ctx.runtime, str(args["customer"]), int(args["year"]),
-                                        rows=list(args.get("rows") or []))
+                                        principal=_who(ctx, actor), rows=list(args.get("rows") or []))
     return {"size": len(checked.rows), "required": checked.required, **checked.counts}
 
 
@@ -157,7 +161,7 @@ def _has_survey_tables(ctx: ReplayContext) -> bool:
 def _draws(ctx: ReplayContext) -> Any:
     if not _has_survey_tables(ctx):
         return []
-    return sorted(({k: v for k, v in r.items() if k != "at"} for r in service.sample_log(ctx.db)),
+    return sorted(({k: v for k, v in r.items() if k != "at"} for r in service.sample_log(ctx.db, principal=_AUDIT)),
                   key=lambda r: r["project"])
 
 
@@ -165,7 +169,7 @@ def _draws(ctx: ReplayContext) -> Any:
 def _callbacks(ctx: ReplayContext) -> Any:
     if not _has_survey_tables(ctx):
         return []
-    return service.callbacks(ctx.db)
+    return service.callbacks(ctx.db, principal=_AUDIT)
 
 
 @scenario_section("survey_samples")
@@ -176,7 +180,7 @@ def _samples(ctx: ReplayContext) -> Any:
         years = [r[0] for r in tx.all("SELECT DISTINCT year FROM survey_sample ORDER BY year")]
     out = []
     for year in years:
-        for lst in service.sample_lists(ctx.runtime, year):
+        for lst in service.sample_lists(ctx.runtime, year, principal=_AUDIT):
             out.append({"year": year, "customer": lst["customer_code"], "status": lst["status"], "size": lst["size"],
                         "required": lst["required"], "revision": lst["revision"],
                         "contacts": [e["contact_code"] for e in lst["entries"]]})
@@ -189,4 +193,14 @@ def _report(ctx: ReplayContext) -> Any:
         return {}
     with ctx.db.read() as tx:
         years = [r[0] for r in tx.all("SELECT DISTINCT year FROM survey_result ORDER BY year")]
-    return {str(y): service.report(ctx.db, y, locale="zh-CN") for y in years}
+    return {str(y): service.report(ctx.db, y, principal=_AUDIT, locale="zh-CN") for y in years}
+
+
+@scenario_section("survey_improvements")
+def _improvements(ctx: ReplayContext) -> Any:
+    from flows.survey import quality
+
+    if not _has_survey_tables(ctx):
+        return []
+    return [{k: v for k, v in i.items() if k not in ("opened_at", "closed_at")}
+            for i in quality.improvements(ctx.runtime, principal=_AUDIT)]

@@ -62,17 +62,28 @@ class ProjectCallbackRules(_Strict):
 
     always_levels: list[Literal["company", "region", "office"]] = ["company", "region"]
     sample_rate: float = Field(default=0.10, ge=0, le=1)
+    period: Literal["week", "month", "quarter", "year"] = "month"
     seed: int = 20260101
     due: str = "5 business days"
+    remind_after: str = "4 business days"
+    # Read by instances of project_callback version 2 only (their reminder was computed back from the due
+    # time); version 3 declares its reminder with `after: rules.survey.project_callback.remind_after`.
     remind_before: str = "1 business days"
     low_score_below: int = Field(default=3, ge=1, le=6)
     contact_preference: list[Literal["senior", "middle", "base"]] = ["senior", "middle", "base"]
     improvement: ImprovementIssue = ImprovementIssue()
 
-    @field_validator("due", "remind_before")
+    @field_validator("due", "remind_before", "remind_after")
     @classmethod
     def _durations(cls, value: str) -> str:
         return _duration(value)
+
+    @model_validator(mode="after")
+    def _remind_before_due(self) -> "ProjectCallbackRules":
+        due, remind = parse_duration(self.due), parse_duration(self.remind_after)
+        if (due.unit, due.business) == (remind.unit, remind.business) and remind.amount >= due.amount:
+            raise ValueError(f"remind_after ({self.remind_after}) must be shorter than due ({self.due})")
+        return self
 
     @property
     def due_duration(self) -> Duration:
@@ -143,6 +154,13 @@ class AnnualSurveyRules(_Strict):
     levels: dict[Literal["senior", "middle", "base"], float] = {"senior": 0.2, "middle": 0.3, "base": 0.5}
     tolerance: float = Field(default=0.05, ge=0, le=1)
     methods: list[Literal["face_to_face", "phone", "questionnaire"]] = ["face_to_face", "phone", "questionnaire"]
+    remind_every: str = "5 business days"
+    improvement_below: float = Field(default=3, ge=1, le=6)
+
+    @field_validator("remind_every")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return _duration(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> "AnnualSurveyRules":
@@ -171,11 +189,27 @@ class ReportRules(_Strict):
     low_score_below: int = Field(default=3, ge=1, le=6)
 
 
+class QualityRules(_Strict):
+    """A project's quality rating (项目质量评价): the team's delivery assessment and the customer's
+    callback score, both 1–5, weighted; the weights must add up to 1 (100 %)."""
+
+    assessment_weight: float = Field(default=0.7, ge=0, le=1)
+    callback_weight: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> "QualityRules":
+        total = self.assessment_weight + self.callback_weight
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"assessment_weight + callback_weight must add up to 1, they add up to {total:g}")
+        return self
+
+
 class SurveyRules(_Strict):
     project_callback: ProjectCallbackRules = ProjectCallbackRules()
     activity_callback: ActivityCallbackRules = ActivityCallbackRules()
     annual: AnnualSurveyRules = AnnualSurveyRules()
     report: ReportRules = ReportRules()
+    quality: QualityRules = QualityRules()
 
 
 def load_survey_rules() -> SurveyRules:

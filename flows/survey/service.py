@@ -22,12 +22,13 @@ from engine.errors import MCRError
 from engine.runtime import Runtime
 
 from engine.masterdata.read import MasterData
-from flows.survey import results, samples
+from flows.survey import results, rights, samples
 from flows.survey.deadlines import activity_due
 from flows.survey.errors import NoCallbackNeeded, UnknownSurveyRecord
 from engine.i18n import fmt_percent, label, t
 from engine.masterdata.settings import MasterDataRules
 from flows.survey.rules import CALLBACK_ITEMS, SurveyRules, load_survey_rules
+from flows.survey import sampling
 from flows.survey.sampling import decide
 from flows.survey.tables import read_rows, rejected, text
 
@@ -66,6 +67,9 @@ class ProjectDecision:
     instance: Optional[int] = None
     state: Optional[str] = None
     duplicate: bool = False
+    period: Optional[str] = None
+    coverage_done: Optional[int] = None
+    coverage_base: Optional[int] = None
 
     def summary(self) -> str:
         args = dict(project=self.project, reason=label("survey.reason", self.reason), draw=self.draw, rate=fmt_percent(self.rate))
@@ -75,21 +79,55 @@ class ProjectDecision:
 
 
 _INSERT_DRAW = """
-INSERT INTO survey_project_draw (project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor)
-VALUES (:project, :customer, :level, :selected, :reason, :seed, :rate, :draw, :now, :actor)
+INSERT INTO survey_project_draw (project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor,
+                                 period, coverage_done, coverage_base)
+VALUES (:project, :customer, :level, :selected, :reason, :seed, :rate, :draw, :now, :actor,
+        :period, :coverage_done, :coverage_base)
 ON CONFLICT (project_code) DO NOTHING
 """
+# The period's counts move in the closing transaction: on PostgreSQL the upsert locks the period's row, so
+# two projects closing at once are counted one after the other.
+_COUNT_CLOSED = """
+INSERT INTO survey_sample_period (period, closed, selected) VALUES (:period, 1, 0)
+ON CONFLICT (period) DO UPDATE SET closed = survey_sample_period.closed + 1
+RETURNING closed, selected
+"""
+_DRAW_COLUMNS = "level, selected, reason, seed, rate, draw, instance_id, period, coverage_done, coverage_base"
+
+
+class _ClosedTwice(Exception):
+    """Another transaction decided the same project first: roll this one back and read its decision."""
 
 
 _SYSTEM = Principal.engine("system")  # scans and launches: the engine itself
 
 
+def _decide_in(tx: Any, project: Any, customer_code: str, policy: Any, period: str, eligible: bool,
+               now_us: int, actor: str) -> None:
+    if sampling.is_big(project.level, policy):
+        decision = decide(project.code, project.level, policy)
+    else:
+        closed, selected = tx.one(_COUNT_CLOSED, {"period": period})
+        decision = decide(project.code, project.level, policy, period=period, period_closed=int(closed),
+                          period_selected=int(selected), eligible=eligible)
+        if decision.selected:
+            tx.execute("UPDATE survey_sample_period SET selected = selected + 1 WHERE period = :p", {"p": period})
+    cur = tx.execute(_INSERT_DRAW, {
+        "project": project.code, "customer": customer_code, "level": project.level, "selected": decision.selected,
+        "reason": decision.reason, "seed": decision.seed, "rate": decision.rate, "draw": decision.draw, "now": now_us,
+        "actor": actor, "period": decision.period,
+        "coverage_done": decision.coverage_done if decision.period else None,
+        "coverage_base": decision.coverage_base if decision.period else None})
+    if cur.rowcount != 1:
+        raise _ClosedTwice(project.code)
+
+
 def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SYSTEM,
                    contact: str | None = None) -> ProjectDecision:
-    """A project closed: draw it (once, ever) and, if drawn, start its satisfaction callback.
+    """A project closed: decide (once, ever) whether it is called back and, if so, start its callback.
 
     Marks the project closed in master data if it is not yet. Running it again for the same
-    project changes nothing and returns the first decision."""
+    project changes nothing and returns the first decision (see flows/survey/sampling.py)."""
     actor = principal.actor
     policy = _rules(rt).project_callback
     with rt.db.read() as tx:
@@ -112,22 +150,24 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
         boss = MasterData(tx).person(owner.supervisor_emp_no)
         has_contacts = bool(named or MasterData(tx).contacts_of_customer(customer.code))
         calendar = MasterData(tx).calendar_of(customer.office_code, rt.calendars)
-        existing = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
-                          "WHERE project_code = :p", {"p": project_code})
-    decision = decide(project_code, project.level, policy)
-    if existing is None and decision.selected and not has_contacts:
+        existing = tx.one(f"SELECT {_DRAW_COLUMNS} FROM survey_project_draw WHERE project_code = :p",
+                          {"p": project_code})
+    if existing is None and sampling.is_big(project.level, policy) and not has_contacts:
         raise MCRError(t("survey.no_contact", customer=customer.code))
-    with rt.db.tx() as tx:
-        if not project.closed:
-            tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
-        tx.execute(_INSERT_DRAW, {"project": project_code, "customer": customer.code, "level": project.level,
-                                  "selected": decision.selected, "reason": decision.reason, "seed": decision.seed,
-                                  "rate": decision.rate, "draw": decision.draw, "now": to_us(rt.clock.now()),
-                                  "actor": actor})
-        row = tx.one("SELECT level, selected, reason, seed, rate, draw, instance_id FROM survey_project_draw "
-                     "WHERE project_code = :p", {"p": project_code})
+    now = rt.clock.now()
+    period = sampling.period_key(now.astimezone(rt.calendars.get(calendar).tz).date(), policy.period)
+    try:
+        with rt.db.tx() as tx:
+            if not project.closed:
+                tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
+            if existing is None:
+                _decide_in(tx, project, customer.code, policy, period, has_contacts, to_us(now), actor)
+    except _ClosedTwice:
+        pass
+    with rt.db.read() as tx:
+        row = tx.one(f"SELECT {_DRAW_COLUMNS} FROM survey_project_draw WHERE project_code = :p", {"p": project_code})
     out = ProjectDecision(project_code, row[0], bool(row[1]), row[2], int(row[3]), float(row[4]), float(row[5]),
-                          duplicate=existing is not None)
+                          duplicate=existing is not None, period=row[7], coverage_done=row[8], coverage_base=row[9])
     if not out.selected:
         return out
     data = {
@@ -323,11 +363,19 @@ def _sample_source(file: Path | str | None, rows: list[dict[str, Any]] | None) -
     return "inline", [(r, {k: text(v) for k, v in cells.items()}) for r, cells in samples.inline_rows(rows or [])]
 
 
-def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str | None = None,
+def _require_customer(tx: Any, principal: Principal, customer: str) -> None:
+    """A customer that exists is acted for only by those who see it (an unknown one is named by the checks)."""
+    found = MasterData(tx).customer(customer)
+    if found is not None:
+        rights.require_sees(principal, found.owner_emp_no, found.backup_emp_no, customer)
+
+
+def check_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal, file: Path | str | None = None,
                       rows: list[dict[str, Any]] | None = None) -> samples.Checked:
     """Check a list against the rules and master data without storing it (`mcr survey sample check`)."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:
+        _require_customer(tx, principal, customer)
         checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
     if checked.problems:
         raise rejected(source, checked.problems)
@@ -335,10 +383,11 @@ def check_sample_list(rt: Runtime, customer: str, year: int, *, file: Path | str
 
 
 def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal, file: Path | str | None = None,
-                       rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                       rows: list[dict[str, Any]] | None = None, client_event_id: str | None = None) -> dict[str, Any]:
     """Check the team's sample list and store it for the year; with any problem nothing is written."""
     source, parsed = _sample_source(file, rows)
     with rt.db.read() as tx:  # fail fast, before taking the write lock; the step checks again
+        _require_customer(tx, principal, customer)
         checked = samples.check_in(tx, source, parsed, customer_code=customer, year=year, rules=_rules(rt).annual)
         published = tx.one("SELECT 1 FROM survey_sample WHERE year = :y AND customer_code = :c AND status = 'published'",
                            {"y": year, "c": customer})
@@ -348,7 +397,8 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
         raise MCRError(t("survey.sample_published", customer=customer, year=year))
     instance = ensure_year(rt, year, principal=principal)
     rt.send(instance, "submit_list", actor=principal.actor, principal=principal,
-            payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]})
+            payload={"customer": customer, "source": source, "rows": [[r, c] for r, c in parsed]},
+            client_event_id=client_event_id)
     with rt.db.read() as tx:
         row = tx.one("SELECT size, required_size, revision, status FROM survey_sample WHERE year = :y AND customer_code = :c",
                      {"y": year, "c": customer})
@@ -358,12 +408,14 @@ def submit_sample_list(rt: Runtime, customer: str, year: int, *, principal: Prin
 
 
 def sample_lists(rt: Runtime, year: int, customers: list[str] | None = None,
-                 statuses: tuple[str, ...] = ("accepted", "exported", "published")) -> list[dict[str, Any]]:
-    """The year's lists with their entries and the contacts' names and phones (for the export)."""
+                 statuses: tuple[str, ...] = ("accepted", "exported", "published"), *,
+                 principal: Principal) -> list[dict[str, Any]]:
+    """The year's lists `principal` sees, with their entries and the contacts' names and phones (for the export)."""
     out = []
+    cond, params = rights.owner_filter(principal)
     with rt.db.read() as tx:
         lists = tx.all("SELECT id, customer_code, status, size, required_size, revision FROM survey_sample "
-                       "WHERE year = :y ORDER BY customer_code", {"y": year})
+                       f"WHERE year = :y AND {cond} ORDER BY customer_code", {"y": year, **params})
         for sid, code, status, size, required, revision in lists:
             if customers and code not in customers:
                 continue
@@ -388,7 +440,8 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Princ
     """Write the accepted (and re-export the exported) lists as XLSX for the survey firm, then mark them exported."""
     from engine.i18n import locale as current
 
-    lists = sample_lists(rt, year, customers, statuses=("accepted", "exported"))
+    rights.require_manager(principal, "export")
+    lists = sample_lists(rt, year, customers, statuses=("accepted", "exported"), principal=principal)
     if not lists:
         raise MCRError(t("survey.nothing_to_export", year=year))
     path = Path(path)
@@ -401,8 +454,9 @@ def export_samples(rt: Runtime, year: int, path: Path | str, *, principal: Princ
 
 
 def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path | str | None = None,
-                   rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                   rows: list[dict[str, Any]] | None = None, client_event_id: str | None = None) -> dict[str, Any]:
     """Import the survey firm's result file (all or nothing) and publish it in full to the teams."""
+    rights.require_manager(principal, "results")
     if file is not None:
         path = Path(file)
         sheet = read_rows(path, results.COLUMNS, sheets=("结果", "results", "Results", samples.RESULT_TEMPLATE_SHEET))
@@ -418,13 +472,15 @@ def import_results(rt: Runtime, year: int, *, principal: Principal, file: Path |
         payload = {"file": str(Path(file).resolve()), "sha256": hashlib.sha256(Path(file).read_bytes()).hexdigest()}
     else:
         payload = {"rows": rows, "source": source}
-    rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload)
+    rt.send(instance, "results", actor=principal.actor, principal=principal, payload=payload,
+            client_event_id=client_event_id)
     return {"rows": len(checked.rows), "customers": checked.customers, "instance": instance,
             "message": t("survey.results_imported", rows=len(checked.rows), customers=len(checked.customers),
                          list=", ".join(checked.customers))}
 
 
 def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any]:
+    rights.require_manager(principal, "close")
     found = _instance(rt, ANNUAL_FLOW, f"annual:{year}")
     if found is None:
         raise UnknownSurveyRecord(t("survey.year_closed", year=year))
@@ -435,22 +491,31 @@ def close_year(rt: Runtime, year: int, *, principal: Principal) -> dict[str, Any
 # ============================================================================================ logs
 
 
-def sample_log(db: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """Every sampling decision, newest first: project, level, drawn or not, why, seed, rate and draw."""
+def sample_log(db: Any, *, principal: Principal, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every sampling decision `principal` sees, newest first: project, level, drawn or not, why, seed, rate,
+    draw, and the period's coverage when it was decided."""
+    cond, params = rights.owner_filter(principal)
     with db.read() as tx:
         rows = tx.all("SELECT project_code, customer_code, level, selected, reason, seed, rate, draw, at_us, actor, "
-                      "instance_id FROM survey_project_draw ORDER BY at_us DESC, id DESC"
-                      + (" LIMIT :n" if limit else ""), {"n": limit} if limit else {})
+                      f"instance_id, period, coverage_done, coverage_base FROM survey_project_draw WHERE {cond} "
+                      "ORDER BY at_us DESC, id DESC"
+                      + (" LIMIT :n" if limit else ""), {**params, **({"n": limit} if limit else {})})
     return [{"project": r[0], "customer": r[1], "level": r[2], "selected": bool(r[3]), "reason": r[4],
              "seed": int(r[5]), "rate": float(r[6]), "draw": round(float(r[7]), 6),
-             "at": from_us(r[8]).isoformat(timespec="seconds"), "actor": r[9], "instance": r[10]} for r in rows]
+             "at": from_us(r[8]).isoformat(timespec="seconds"), "actor": r[9], "instance": r[10],
+             "period": r[11], "coverage_done": r[12], "coverage_base": r[13]} for r in rows]
 
 
-def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -> list[dict[str, Any]]:
+def callbacks(db: Any, *, principal: Principal, kind: str | None = None, contact: str | None = None,
+              customer: str | None = None) -> list[dict[str, Any]]:
+    """The recorded callbacks (and unreached attempts) of the customers `principal` sees, oldest first."""
+    cond, params = rights.owner_filter(principal)
     sql = ("SELECT id, kind, instance_id, project_code, activity_code, customer_code, contact_code, at_us, actor, reached, "
            "product, solution, delivery, service_attitude, score, comment, low_items, improvement_issue_id "
-           "FROM survey_callback WHERE 1 = 1")
-    params: dict[str, Any] = {}
+           f"FROM survey_callback WHERE {cond}")
+    if customer:
+        sql += " AND customer_code = :cu"
+        params["cu"] = customer
     if kind:
         sql += " AND kind = :k"
         params["k"] = kind
@@ -474,9 +539,13 @@ def callbacks(db: Any, *, kind: str | None = None, contact: str | None = None) -
     return out
 
 
-def report(db: Any, year: int, *, locale: str | None = None) -> dict[str, Any]:
+def report(db: Any, year: int, *, principal: Principal, locale: str | None = None) -> dict[str, Any]:
+    """The year's satisfaction analysis (company-wide: sales management, QA, customer care, supervisors)."""
+    from engine.errors import NotVisible
     from flows.survey.report import build_report
 
+    if not rights.reads_report(principal):
+        raise NotVisible(t("survey.web.no_report", locale=principal.locale, actor=principal.actor))
     policy = load_survey_rules().report  # a report of stored results: the rules file as it is now
     with db.read() as tx:
         return build_report(tx, year, lowest=policy.lowest, low_below=policy.low_score_below, locale=locale)
@@ -534,3 +603,120 @@ def take_action(rt: Runtime, instance_id: int, event: str, *, principal: Princip
     payload: dict[str, Any] = {k: form[k].strip() for k in fields if (form.get(k) or "").strip()}
     return rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload,
                    client_event_id=client_event_id)
+
+
+# ============================================================================================ pages (reads)
+
+
+_OPEN = {PROJECT_FLOW: ("pending", "escalated"), ACTIVITY_FLOW: ("pending", "overdue", "escalated")}
+
+
+def open_callbacks(rt: Runtime, *, principal: Principal) -> list[dict[str, Any]]:
+    """The callbacks still to make that `principal` may record (theirs, their people's, or all for sales
+    management and customer care), the most urgent first."""
+    out: list[dict[str, Any]] = []
+    with rt.db.read() as tx:
+        # one (flow, state) pair per branch: a seek on ix_flow_instance_flow_state each
+        rows = tx.all(" UNION ALL ".join(
+            f"SELECT id, flow, state, data FROM flow_instance WHERE flow = '{f}' AND state = '{s}'"
+            for f, states in _OPEN.items() for s in states))
+    for iid, flow, state, text_ in rows:
+        data = json.loads(text_)
+        if not rights.calls_back(principal, flow, data):
+            continue
+        out.append({"instance": iid, "flow": flow, "state": state, "project": data.get("project"),
+                    "project_name": data.get("project_name"), "activity": data.get("activity"),
+                    "activity_title": data.get("activity_title"), "customer": data.get("customer"),
+                    "customer_name": data.get("customer_name"),
+                    "owner": data.get(rights.CALLER_KEY[flow]), "contact": data.get("contact"),
+                    "contact_name": data.get("contact_name"), "outstanding": data.get("outstanding"),
+                    "due_at": data.get("due_at"), "overdue": state in ("escalated", "overdue")})
+    return sorted(out, key=lambda c: (not c["overdue"], c["due_at"] or "", c["instance"]))
+
+
+def callback_page(rt: Runtime, instance_id: int, *, principal: Principal) -> dict[str, Any]:
+    """One callback with what `principal` may do on it (the engine's read rule decides who sees it)."""
+    from engine.instances import read_instance
+
+    inst = read_instance(rt, int(instance_id), principal=principal)
+    if inst.flow not in _CALLBACK_FLOWS:
+        raise UnknownSurveyRecord(t("survey.unknown_instance", locale=principal.locale, instance=instance_id))
+    view = _callback_view(rt, inst.id)
+    data = inst.data
+    contacts = []
+    if inst.flow == ACTIVITY_FLOW:
+        contacts = [{"code": k, **v} for k, v in sorted((data.get("contacts") or {}).items())]
+    return {**view, "data": data, "contacts": contacts, "score_items": CALLBACK_ITEMS,
+            "actions": allowed_actions(rt, inst.id, principal=principal),
+            "history": callbacks_of_instance(rt, inst.id)}
+
+
+def callbacks_of_instance(rt: Runtime, instance_id: int) -> list[dict[str, Any]]:
+    with rt.db.read() as tx:
+        rows = tx.all("SELECT contact_code, at_us, actor, reached, comment FROM survey_callback WHERE instance_id = :i "
+                      "ORDER BY at_us, id", {"i": instance_id})
+    return [{"contact": r[0], "at": from_us(r[1]), "actor": r[2], "reached": bool(r[3]), "comment": r[4]} for r in rows]
+
+
+def sample_overview(rt: Runtime, year: int, *, principal: Principal) -> list[dict[str, Any]]:
+    """The in-scope customers (tiers of the rules) `principal` sees, each with its list's state for the year."""
+    policy = _rules(rt).annual
+    with rt.db.read() as tx:
+        md = MasterData(tx)
+        lists = {r[0]: r[1:] for r in tx.all("SELECT customer_code, status, size, required_size, revision "
+                                             "FROM survey_sample WHERE year = :y", {"y": year})}
+        out = []
+        for c in md.customers_with_tiers(list(policy.tiers)):
+            if not rights.acts_for(principal, c.owner_emp_no, c.backup_emp_no):
+                continue
+            found = lists.get(c.code)
+            out.append({"customer": c.code, "name": c.name, "tier": c.tier, "owner": c.owner_emp_no,
+                        "required": policy.required_size(c.annual_revenue_usd),
+                        "status": found[0] if found else None, "size": found[1] if found else None,
+                        "revision": found[3] if found else None})
+    return sorted(out, key=lambda r: (r["status"] is not None, r["customer"]))
+
+
+def sample_editor(rt: Runtime, customer: str, year: int, *, principal: Principal) -> dict[str, Any]:
+    """What the sample-list page edits: the customer's contacts by level, the stored list, the rules."""
+    policy = _rules(rt).annual
+    with rt.db.read() as tx:
+        md = MasterData(tx)
+        cust = md.customer(customer)
+        if cust is None:
+            raise UnknownSurveyRecord(t("survey.unknown_customer", locale=principal.locale, customer=customer))
+        rights.require_sees(principal, cust.owner_emp_no, cust.backup_emp_no, customer)
+        rank = {lv: i for i, lv in enumerate(("senior", "middle", "base"))}
+        contacts = sorted(md.contacts_of_customer(customer), key=lambda c: (rank.get(c.level or "", 9), c.code))
+        stored = tx.one("SELECT id, status, size, required_size, revision FROM survey_sample WHERE year = :y "
+                        "AND customer_code = :c", {"y": year, "c": customer})
+        entries = {}
+        if stored:
+            entries = {r[0]: r[1] for r in tx.all("SELECT contact_code, method FROM survey_sample_entry "
+                                                 "WHERE sample_id = :s", {"s": stored[0]})}
+    return {"customer": cust, "year": year, "contacts": contacts, "entries": entries,
+            "status": stored[1] if stored else None, "revision": stored[4] if stored else None,
+            "required": policy.required_size(cust.annual_revenue_usd), "levels": dict(policy.levels),
+            "tolerance": policy.tolerance, "methods": list(policy.methods)}
+
+
+def preview_sample_list(rt: Runtime, customer: str, year: int, *, principal: Principal,
+                        rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The live check of a list being edited: size against the required size, each level's share against its
+    ratio and tolerance, and every problem — nothing stored (the page shows it as the list changes)."""
+    policy = _rules(rt).annual
+    parsed = [(r, {k: text(v) for k, v in cells.items()}) for r, cells in samples.inline_rows(rows)]
+    with rt.db.read() as tx:
+        _require_customer(tx, principal, customer)
+        checked = samples.check_in(tx, "web", parsed, customer_code=customer, year=year, rules=policy)
+    total = sum(checked.counts.values())
+    shares = []
+    for lv, ratio in policy.levels.items():
+        n = checked.counts.get(lv, 0)
+        share = n / total if total else 0.0
+        shares.append({"level": lv, "n": n, "share": share, "ratio": ratio,
+                       "low": max(0.0, ratio - policy.tolerance), "high": min(1.0, ratio + policy.tolerance),
+                       "ok": bool(total) and abs(share - ratio) <= policy.tolerance + 1e-9})
+    size = len({text(c.get("contact_code")) for _, c in parsed if text(c.get("contact_code"))})
+    return {"size": size, "required": checked.required, "size_ok": size >= checked.required, "shares": shares,
+            "problems": [p.message for p in checked.problems], "ok": checked.ok and bool(parsed)}

@@ -89,6 +89,8 @@ def main(only: Optional[list[str]] = None) -> None:
 
             care_shots(server, page_for("SZ-AM1"), base)
 
+            survey_shots(server, page_for)
+
             phone = page_for("SZ-AM1", width=375, height=740)
             phone.goto(f"{base}/issues/{issue}")
             phone.click("label.navbutton")
@@ -193,6 +195,58 @@ def planning_manage_screens() -> None:
         stop_server(server)
 
 
+def survey_shots(server: Any, page_for: Any) -> None:
+    """docs/img/web-surveys*.png: the callbacks, a callback's form, the sample list with its live check, the report."""
+    from datetime import datetime
+
+    from engine.app import build_runtime
+    from engine.clock import FakeClock
+    from flows.survey import service
+    from tests.browser.conftest import FAKE_NOW
+    from tests.browser.test_surveys import SAMPLE_CONTACTS
+    from flows.survey.fixtures import insert_org
+    from tests.support.principals import principal_of
+
+    base = server.url
+    insert_org(server.db, SAMPLE_CONTACTS)
+    rt = build_runtime(server.db, clock=FakeClock(datetime.fromisoformat(FAKE_NOW)), migrate=False)
+    d = service.project_closed(rt, "P-BIG-REG", principal=principal_of(rt, "SZ-AM1"))
+    am = page_for("SZ-AM1")
+    am.goto(f"{base}/surveys")
+    am.screenshot(path=str(OUT / "web-surveys.png"), full_page=True)
+    am.goto(f"{base}/surveys/callbacks/{d.instance}")
+    am.screenshot(path=str(OUT / "web-survey-callback.png"), full_page=True)
+    owner = page_for("SZ-AM2")
+    owner.goto(f"{base}/surveys/samples/C-MID?year=2026")
+    for n in range(1, 10):
+        owner.check(f"[data-testid=pick-K-MIDS{n:02d}]")
+    owner.wait_for_selector("[data-testid=check-size]:has-text('9 / 20')")
+    owner.screenshot(path=str(OUT / "web-survey-samples.png"), full_page=True)
+    boss = page_for("SZ-SUP")
+    boss.goto(f"{base}/surveys/report")
+    boss.screenshot(path=str(OUT / "web-survey-report.png"), full_page=True)
+
+
+def surveys_only() -> None:
+    """`python -m tests.browser.screenshots surveys`: only the survey pages' screenshots."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="mcr-shots-"))
+    server = start_server(f"sqlite:///{work / 'mcr.db'}", work)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+            def page_for(emp: str, width: int = 1280, height: int = 860):  # type: ignore[no-untyped-def]
+                p = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN").new_page()
+                sign_in(p, server.url, emp)
+                return p
+
+            survey_shots(server, page_for)
+            browser.close()
+    finally:
+        stop_server(server)
+
+
 if __name__ == "__main__":
     import sys
 
@@ -201,8 +255,9 @@ if __name__ == "__main__":
         care_main()
     elif args == ["planning"]:
         planning_manage_screens()
+    elif args == ["surveys"]:
+        surveys_only()
     else:
         main(args or None)
-        if not args:
-            care_main()
+        if not args:  # main() includes the care and survey pages
             planning_manage_screens()

@@ -143,7 +143,7 @@ def test_a_list_for_an_unknown_customer_or_an_unreadable_file_is_refused(rt: Run
 
 def test_checking_a_list_stores_nothing(rt: Runtime, db: Database) -> None:
     before = snapshot(db)
-    checked = service.check_sample_list(rt, "C1", 2026, rows=rows("C1", C1_GOOD))
+    checked = service.check_sample_list(rt, "C1", 2026, principal=principal_of(rt, "E6"), rows=rows("C1", C1_GOOD))
     assert len(checked.rows) == 30 and checked.required == 30
     assert snapshot(db) == before
 
@@ -286,7 +286,7 @@ def test_the_report_ranks_items_lowest_first_by_product_phase_brand_unit_tier_an
     service.project_closed(rt, "P-REG", principal=principal_of(rt, "E6"))
     service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-REG",
                             scores={"product": 5, "solution": 2, "delivery": 4, "service_attitude": 5})
-    r = service.report(db, 2026, locale="zh-CN")
+    r = service.report(db, 2026, principal=principal_of(rt, "E2"), locale="zh-CN")
     assert (r["year"], r["responses"], r["customers"], r["contacts"], r["average"], r["low_share"]) == \
         (2026, 8, 2, 5, 3.38, 0.25)
     assert [(e["key"], e["average"], e["count"]) for e in r["by_category"]] == [
@@ -315,7 +315,7 @@ def test_the_report_ranks_items_lowest_first_by_product_phase_brand_unit_tier_an
 
 
 def test_a_year_without_results_gives_an_empty_report(rt: Runtime, db: Database) -> None:
-    r = service.report(db, 2030)
+    r = service.report(db, 2030, principal=principal_of(rt, "E2"))
     assert r["responses"] == 0 and r["average"] is None and r["lowest_items"] == [] and r["trend"] == []
     assert "<svg" not in render_html(r, "en") and "Customer satisfaction 2030" in render_html(r, "en")
 

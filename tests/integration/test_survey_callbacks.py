@@ -67,7 +67,7 @@ def test_a_region_project_is_always_called_back_and_marked_closed(rt: Runtime, d
     with db.read() as tx:
         assert tx.one("SELECT closed FROM project WHERE code = 'P-REG'")[0] in (True, 1)
         mail = tx.all("SELECT recipient, subject FROM outbox")
-    log = service.sample_log(db)
+    log = service.sample_log(db, principal=principal_of(rt, "E2"))
     assert [(r["project"], r["selected"], r["reason"], r["instance"]) for r in log] == [("P-REG", True, "big_project",
                                                                                        cb["id"])]
     assert mail == [("e6@corp.example", "请完成项目结束满意度回访：P-REG 核心网扩容")]
@@ -75,16 +75,19 @@ def test_a_region_project_is_always_called_back_and_marked_closed(rt: Runtime, d
 
 def test_office_projects_are_sampled_reproducibly_and_each_decision_is_logged_once(rt: Runtime, db: Database) -> None:
     decisions = [service.project_closed(rt, f"P-OF{i:02d}", principal=principal_of(rt, "E6")) for i in range(1, 31)]
-    assert [d.project for d in decisions if d.selected] == ["P-OF04", "P-OF05", "P-OF18"]
+    # P-OF01, first of the month, keeps the month's share at 10 %; the draw picks the other three.
+    assert [(d.project, d.reason) for d in decisions if d.selected] == [
+        ("P-OF01", "quota_kept"), ("P-OF04", "sampled"), ("P-OF05", "sampled"), ("P-OF18", "sampled")]
     again = service.project_closed(rt, "P-OF04", principal=principal_of(rt, "E7"))
     assert again.duplicate and again.selected and again.instance == decisions[3].instance
-    log = service.sample_log(db)
+    log = service.sample_log(db, principal=principal_of(rt, "E2"))
     assert len(log) == 30
     entry = next(r for r in log if r["project"] == "P-OF07")
     assert entry == {**entry, "selected": False, "reason": "not_sampled", "seed": 20260101, "rate": 0.1,
-                     "actor": "E6", "instance": None}
+                     "actor": "E6", "instance": None, "period": "2026-11", "coverage_done": 3, "coverage_base": 7}
     with db.read() as tx:
-        assert tx.one("SELECT COUNT(*) FROM flow_instance WHERE flow = 'project_callback'")[0] == 3
+        assert tx.one("SELECT COUNT(*) FROM flow_instance WHERE flow = 'project_callback'")[0] == 4
+        assert tx.one("SELECT closed, selected FROM survey_sample_period WHERE period = '2026-11'") == (30, 4)
 
 
 def test_closing_an_unknown_project_or_naming_a_foreign_contact_writes_nothing(rt: Runtime, db: Database) -> None:
@@ -171,11 +174,12 @@ def test_an_unreached_attempt_is_recorded_and_the_callback_stays_open(rt: Runtim
 
 
 def test_a_project_not_drawn_has_no_callback_to_record(rt: Runtime, db: Database) -> None:
-    service.project_closed(rt, "P-OF01", principal=principal_of(rt, "E6"))
-    with pytest.raises(NoCallbackNeeded, match="项目 P-OF01 未被抽中回访"):
-        service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-OF01", scores=scores())
-    with pytest.raises(UnknownSurveyRecord, match="项目 P-OF02 没有回访流程"):
+    assert service.project_closed(rt, "P-OF01", principal=principal_of(rt, "E6")).reason == "quota_kept"
+    assert not service.project_closed(rt, "P-OF02", principal=principal_of(rt, "E6")).selected
+    with pytest.raises(NoCallbackNeeded, match="项目 P-OF02 未被抽中回访"):
         service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-OF02", scores=scores())
+    with pytest.raises(UnknownSurveyRecord, match="项目 P-OF03 没有回访流程"):
+        service.record_callback(rt, principal=principal_of(rt, "E6"), project="P-OF03", scores=scores())
 
 
 def test_cancelling_needs_a_reason(rt: Runtime, db: Database) -> None:
@@ -291,7 +295,7 @@ def test_missed_activity_callbacks_are_reminded_then_escalated(rt: Runtime, db: 
 
 def test_projects_closed_by_a_master_data_import_are_drawn_by_all_closed(rt: Runtime, db: Database) -> None:
     with db.tx() as tx:
-        tx.execute("UPDATE project SET closed = :t WHERE code IN ('P-REG', 'P-OF01')", {"t": True})
+        tx.execute("UPDATE project SET closed = :t WHERE code IN ('P-REG', 'P-OF01', 'P-OF02')", {"t": True})
     out = service.sync_closed_projects(rt, principal=principal_of(rt, "E2"))
-    assert [(d.project, d.selected) for d in out] == [("P-OF01", False), ("P-REG", True)]
+    assert [(d.project, d.selected) for d in out] == [("P-OF01", True), ("P-OF02", False), ("P-REG", True)]
     assert service.sync_closed_projects(rt, principal=principal_of(rt, "E2")) == []

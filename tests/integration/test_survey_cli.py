@@ -53,9 +53,13 @@ def test_project_closed_and_the_sample_log(mcr: Any) -> None:
     assert res.exit_code == 0, res.output
     assert res.output.strip() == "项目 P-REG：地区部以上项目，全部回访（抽样值 0.0288，比例 10%）→ 回访流程 #1，状态 pending"
     res = mcr("survey", "project-closed", "P-OF01", MCR_LOCALE="en")
-    assert res.output.strip() == "project P-OF01: not drawn (draw 0.1516, rate 10%); no callback"
+    assert res.output.strip() == ("project P-OF01: not drawn, called back to keep the period's share "
+                                  "(draw 0.1516, rate 10%) -> callback #2, state pending")
+    res = mcr("survey", "project-closed", "P-OF02", MCR_LOCALE="en")
+    assert res.output.strip() == "project P-OF02: not drawn (draw 0.7509, rate 10%); no callback"
     log = json.loads(mcr("survey", "sample-log", "--json").output)
-    assert [(r["project"], r["selected"], r["reason"]) for r in log] == [("P-OF01", False, "not_sampled"),
+    assert [(r["project"], r["selected"], r["reason"]) for r in log] == [("P-OF02", False, "not_sampled"),
+                                                                        ("P-OF01", True, "quota_kept"),
                                                                         ("P-REG", True, "big_project")]
     text = mcr("survey", "sample-log").output
     assert "P-REG\t地区部级\t✓ 地区部以上项目，全部回访\tdraw=0.028770 rate=0.1 seed=20260101\t#1" in text
