@@ -144,8 +144,8 @@ def submit_profile(ctx: Any) -> None:
              dedupe_key=f"{ctx.instance_id}:submitted:{rnd}")
 
 
-@action("review_comment")
-def review_comment(ctx: Any) -> None:
+@action("profile_comment")
+def profile_comment(ctx: Any) -> None:
     """A reviewer's comment on one section of the round under review."""
     check_reviewer(ctx)
     comments = _comments(ctx, {ctx.payload.get("section"): ctx.payload.get("text")})
@@ -166,8 +166,8 @@ def _comments(ctx: Any, new: dict[Any, Any]) -> dict[str, list[str]]:
     return out
 
 
-@action("close_round")
-def close_round(ctx: Any, decision: str) -> None:
+@action("profile_close_round")
+def profile_close_round(ctx: Any, decision: str) -> None:
     """Send back or accept: the round is kept with every comment, whichever way it goes."""
     check_reviewer(ctx)
     extra = ctx.payload.get("comments") or {}
@@ -210,16 +210,16 @@ def profile_escalate(ctx: Any) -> None:
     ctx.mail("profile_escalated", ctx.data.get("sales_management") or [], dedupe_key=f"{ctx.instance_id}:escalated")
 
 
-@action("review_reminder")
-def review_reminder(ctx: Any) -> None:
+@action("profile_review_reminder")
+def profile_review_reminder(ctx: Any) -> None:
     reviewer = MasterData(ctx.tx).person(ctx.data.get("reviewer"))
     if reviewer is not None:
         ctx.mail("profile_review_reminder", reviewer.email,
                  dedupe_key=f"{ctx.instance_id}:review_reminder:{ctx.data.get('round')}")
 
 
-@action("review_escalate")
-def review_escalate(ctx: Any) -> None:
+@action("profile_review_escalate")
+def profile_review_escalate(ctx: Any) -> None:
     """A review waiting too long: the reviewer's own supervisor and sales management are told."""
     md = MasterData(ctx.tx)
     boss = md.supervisor(ctx.data.get("reviewer"))
