@@ -22,6 +22,12 @@ from flows.profiles.rules import pinned
 # ---------------------------------------------------------------------------------------------- who
 
 
+class NotOnProfile(ActionNotPermitted):
+    """Someone not allowed to act on this profile or retrospective (not its team, not its reviewer chain)."""
+
+    status = 403
+
+
 def _emp(ctx: Any) -> str:
     return ctx.who().emp_no
 
@@ -49,13 +55,13 @@ def check_editor(ctx: Any) -> None:
     allowed = editors(md, ctx.data)
     if _emp(ctx) not in allowed:
         ctx.refuse(t("profiles.not_editor", actor=ctx.actor, allowed="、".join(sorted(allowed)) or "-"),
-                   ActionNotPermitted)
+                   NotOnProfile)
 
 
 def check_reviewer(ctx: Any) -> None:
     chain = reviewers(MasterData(ctx.tx), ctx.data)
     if _emp(ctx) not in chain:
-        ctx.refuse(t("profiles.not_reviewer", actor=ctx.actor, chain=" → ".join(chain) or "-"), ActionNotPermitted)
+        ctx.refuse(t("profiles.not_reviewer", actor=ctx.actor, chain=" → ".join(chain) or "-"), NotOnProfile)
 
 
 # ---------------------------------------------------------------------------------------------- the document row
@@ -249,7 +255,7 @@ def _check_retro_owner(ctx: Any) -> None:
     allowed = _retro_people(ctx)
     if _emp(ctx) not in allowed:
         ctx.refuse(t("profiles.retro_not_owner", actor=ctx.actor, allowed="、".join(sorted(allowed)) or "-"),
-                   ActionNotPermitted)
+                   NotOnProfile)
 
 
 def _check_retro_manager(ctx: Any) -> None:
@@ -258,7 +264,7 @@ def _check_retro_manager(ctx: Any) -> None:
     chain = _retro_people(ctx) - {ctx.data.get("owner")}
     if who.emp_no not in chain and not who.is_sales_management:
         ctx.refuse(t("profiles.retro_not_manager", actor=ctx.actor, allowed="、".join(sorted(chain)) or "-"),
-                   ActionNotPermitted)
+                   NotOnProfile)
 
 
 @action("open_retrospective")

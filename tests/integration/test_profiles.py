@@ -261,3 +261,38 @@ def test_a_shortfall_against_the_value_curve_opens_the_tier_review_through_the_e
         row = tx.one("SELECT state, data FROM flow_instance WHERE flow = 'tier_review'")
     assert row[0] == "open"
     assert json.loads(row[1])["trigger"]["kind"] == "value_curve_shortfall"
+
+
+# ---------------------------------------------------------------------------------------------- JSON API
+
+
+def api(rt: Runtime, emp: str) -> Any:
+    from fastapi.testclient import TestClient
+
+    from engine.auth import accounts
+    from engine.web import WebSettings, create_app
+    from tests.support.accounts import add_accounts
+
+    add_accounts(rt.db, rt.clock, emp)
+    token = accounts.issue_token(rt.db, emp, clock=rt.clock)
+    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_the_json_api_shows_saves_and_refuses_with_the_services_statuses(rt: Runtime, db: Database) -> None:
+    launched(rt)
+    with api(rt, "E011") as owner, api(rt, "E020") as peer, api(rt, "E010") as head:
+        shown = owner.get("/api/profiles/VP/C1/2027")
+        assert shown.status_code == 200 and shown.json()["comparison"]["parties"] == ["us", "甲公司", "乙公司"]
+        third = owner.post("/api/profiles/VP/C1/2027/save",
+                           json={"sections": {"overview": {"comparison": {"competitors": ["甲公司", "乙公司", "丙公司"]}}}})
+        assert third.status_code == 422 and "overview.comparison.competitors" in third.json()["message"]
+        assert peer.get("/api/profiles/VP/C1/2027").status_code == 403
+        assert owner.post("/api/profiles/VP/C1/2027/submit").json()["state"] == "in_review"
+        assert owner.post("/api/profiles/VP/C1/2027/accept", json={}).status_code == 403
+        assert head.post("/api/profiles/VP/C1/2027/accept", json={}).json()["state"] == "accepted"
+        assert [p["kind"] for p in owner.get("/api/profiles", params={"year": 2027}).json()] == ["CP", "VP"]
+        assert owner.get("/api/watch/2026-Q4").status_code == 403
+        report = head.get("/api/watch/2026-Q4")
+        assert report.status_code == 200 and report.json()["preview"] is True
