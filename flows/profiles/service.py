@@ -295,9 +295,15 @@ def take_action(rt: Any, instance_id: int, event: str, *, principal: Principal, 
     from engine.instances import read_instance
 
     read_instance(rt, instance_id, principal=principal)  # visibility first
-    payload = dict(form)
+    payload: dict[str, Any] = dict(form)
     if "sections" in payload and isinstance(payload["sections"], str):
-        payload["sections"] = json.loads(payload["sections"])
+        try:
+            payload["sections"] = json.loads(payload["sections"])
+        except ValueError:
+            raise sections.ProfileInvalid(t("profiles.bad_value", field="sections", value=payload["sections"])) from None
+    if event in ("send_back", "accept") and payload.get("section") and payload.get("text"):
+        # a page form carries one comment as two fields; the step takes {section: text}
+        payload["comments"] = {payload.pop("section"): payload.pop("text")}
     return rt.send(instance_id, event, actor=principal.actor, payload=payload, principal=principal,
                    client_event_id=client_event_id)
 
