@@ -55,6 +55,7 @@ class RefreshRules(_Strict):
     tiers: list[str] = ["S", "A"]
     documents: list[Literal["CP", "VP"]] = ["CP", "VP"]
     launch: str = "12-01"
+    launch_catch_up_days: int = Field(default=7, ge=0, le=60)
     deadline: str = "03-31"
     deadline_time: str = "18:00"
     reminder_days_before: list[int] = [14, 7, 1]

@@ -69,14 +69,20 @@ def launch_day(year: int, rules: ProfilesRules) -> date:
 
 
 def years_open_on(day: date, rules: ProfilesRules) -> list[int]:
-    """The profile years whose launch window (launch day .. deadline day) holds `day`."""
+    """The profile years launched on `day`: from the launch day for `refresh.launch_catch_up_days` more days
+    (a launch missed while the engine was down still happens), never after the deadline."""
     dm, dd = rules.refresh.month_day("deadline")
-    return [y for y in (day.year, day.year + 1)
-            if launch_day(y, rules) <= day <= date(y, dm, min(dd, _cal.monthrange(y, dm)[1]))]
+    out = []
+    for y in (day.year, day.year + 1):
+        first = launch_day(y, rules)
+        if first <= day <= min(first + timedelta(days=rules.refresh.launch_catch_up_days),
+                               date(y, dm, min(dd, _cal.monthrange(y, dm)[1]))):
+            out.append(y)
+    return out
 
 
 def launch_profiles_at(runtime: Any, at: datetime) -> list[int]:
-    """The daily launch: open the profiles of every year whose window holds the local day of `at`."""
+    """The daily launch: on the rules' launch day (and the catch-up days after it) open that year's profiles."""
     rules = pinned(runtime)
     local = at.astimezone(runtime.calendars.get(None).tz).date()
     started: list[int] = []

@@ -71,13 +71,14 @@ def test_the_fishbone_top_is_ordered_by_total_score_then_decision_support_then_c
     assert sections.fishbone_differences(["K1", "K4"], ["K1", "K2"], {"K2": "乙", "K4": "丁"}) == (["乙"], ["丁"])
 
 
-def test_the_launch_window_runs_from_1_december_to_the_31_march_deadline() -> None:
+def test_the_profiles_launch_on_1_december_and_catch_up_for_seven_days_only() -> None:
     rules = load_profiles_rules()
     assert launch_day(2027, rules) == date(2026, 12, 1)
     assert years_open_on(date(2026, 11, 30), rules) == []
     assert years_open_on(date(2026, 12, 1), rules) == [2027]
-    assert years_open_on(date(2027, 3, 31), rules) == [2027]
-    assert years_open_on(date(2027, 4, 1), rules) == []
+    assert years_open_on(date(2026, 12, 8), rules) == [2027]
+    assert years_open_on(date(2026, 12, 9), rules) == []
+    assert years_open_on(date(2027, 2, 3), rules) == []
 
 
 def test_watch_periods_and_the_period_that_just_ended() -> None:
