@@ -42,7 +42,8 @@ from engine.masterdata import audit
 from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
 from engine.masterdata.models import (UNIT_PARENT_KIND, Assessment, AuditEntry, Contact, ContactLevel, Customer, DecisionRole,
                                       Dimension, Employee, OrgUnit, Project, ProjectLevel, Role,
-                                      SponsorPairing, TierChange, UnitKind, ActivityInvitee, MarketingActivity)
+                                      SponsorPairing, TierChange, UnitKind, ActivityInvitee, MarketingActivity,
+                                      CustomerOrders, ValueCurve)
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.tiers import TierRules, load_tier_rules
 
@@ -316,6 +317,24 @@ def parse_date(value: Any) -> date:
             except ValueError:
                 break
     raise BadValue(t("md.not_date", value=text))
+
+
+_MONTH = re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$")
+
+
+def parse_month(value: Any) -> str:
+    """A calendar month as `YYYY-MM`: 2027-03, 2027/3, 2027年3月, or any date of that month."""
+    if isinstance(value, (date, datetime)):
+        return f"{value.year:04d}-{value.month:02d}"
+    text = cell_text(value)
+    match = _MONTH.match(text)
+    if match and 1 <= int(match[2]) <= 12:
+        return f"{int(match[1]):04d}-{int(match[2]):02d}"
+    try:
+        day = parse_date(text)
+    except BadValue:
+        raise BadValue(t("md.not_month", value=text)) from None
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def parse_int(value: Any) -> int:
@@ -605,6 +624,7 @@ _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "activity_type": (lambda v, c: _activity_type(v, c.rules), None),
     "activity_status": (lambda v, c: _choice(v, _ACTIVITY_STATUS), "planned"),
     "code_list": (lambda v, c: _words(v), []),
+    "month": (lambda v, c: parse_month(v), None),
 }
 
 
@@ -1419,6 +1439,52 @@ def _import_activities(ctx: Context, table: Table) -> ImportResult:
     return result
 
 
+# ============================================================================================ orders, value curves
+
+
+def _import_orders(ctx: Context, table: Table) -> ImportResult:
+    """Monthly order intake per customer (the customer watch counts it), upserted by customer + month."""
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["orders"], ctx)
+    rows = _first_rows(rows, lambda r: (r.get("customer_code"), r.get("month"))
+                       if r.get("customer_code") and r.get("month") else None, problems, "month", "md.w_orders")
+    customers = set(session.exec(select(Customer.code)))
+    existing = {(o.customer_code, o.month): o for o in session.exec(select(CustomerOrders))}
+    for row in rows:
+        customer = row.get("customer_code")
+        if customer and "customer_code" not in row.bad and customer not in customers:
+            problems.cell(row, "customer_code", t("md.unknown_ref", what=t("md.w_customer"), key=customer))
+    problems.raise_if_any()
+    result = ImportResult(kind="orders", source=ctx.source)
+    for row in rows:
+        key = (row.get("customer_code"), row.get("month"))
+        _upsert(ctx, result, CustomerOrders, existing.get(key), _model_values(CustomerOrders, row),
+                entity="customer_orders", key="/".join(key), row=row.number)
+    _flush(ctx)
+    return result
+
+
+def _import_curves(ctx: Context, table: Table) -> ImportResult:
+    """The value-return curve per customer (years 1, 3, 5); a negative revenue is refused by the money parser."""
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["curves"], ctx)
+    rows = _first_rows(rows, lambda r: r.get("customer_code"), problems, "customer_code", "md.w_curve")
+    customers = set(session.exec(select(Customer.code)))
+    existing = {c.customer_code: c for c in session.exec(select(ValueCurve))}
+    for row in rows:
+        customer = row.get("customer_code")
+        if customer and "customer_code" not in row.bad and customer not in customers:
+            problems.cell(row, "customer_code", t("md.unknown_ref", what=t("md.w_customer"), key=customer))
+    problems.raise_if_any()
+    result = ImportResult(kind="curves", source=ctx.source)
+    for row in rows:
+        code = row.get("customer_code")
+        _upsert(ctx, result, ValueCurve, existing.get(code), _model_values(ValueCurve, row),
+                entity="customer_value_curve", key=code, row=row.number)
+    _flush(ctx)
+    return result
+
+
 # ============================================================================================ entry points
 
 
@@ -1426,6 +1492,7 @@ _HANDLERS: dict[str, Callable[[Context, Table], ImportResult]] = {
     "org": _import_org, "customers": _import_customers, "contacts": _import_contacts,
     "assessments": _import_assessments, "sponsors": _import_sponsors, "projects": _import_projects,
     "activities": _import_activities,
+    "orders": _import_orders, "curves": _import_curves,
 }
 
 

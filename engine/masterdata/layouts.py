@@ -148,9 +148,24 @@ ACTIVITIES: tuple[Col, ...] = (
     _c("status", "状态", "status", "activity_status"),
 )
 
+# The customer watch (SPEC §8a): monthly order intake and the value-return curve per customer.
+ORDERS: tuple[Col, ...] = (
+    _c("customer_code", "客户编码", ("customer", "customer_code"), "code", required=True),
+    _c("month", ("月份", "订货月份"), "month", "month", required=True),
+    _c("amount_usd", ("订货额(美元)", "订货额"), ("amount_usd", "orders_usd", "amount"), "money", required=True),
+)
+
+CURVES: tuple[Col, ...] = (
+    _c("customer_code", "客户编码", ("customer", "customer_code"), "code", required=True),
+    _c("start_year", ("合作起始年", "第1年"), ("start_year",), "year", required=True),
+    _c("year1_usd", ("第1年预期收入", "第1年收入"), ("year1_usd", "year1"), "money", required=True),
+    _c("year3_usd", ("第3年预期收入", "第3年收入"), ("year3_usd", "year3"), "money", required=True),
+    _c("year5_usd", ("第5年预期收入", "第5年收入"), ("year5_usd", "year5"), "money", required=True),
+)
+
 LAYOUTS: dict[str, tuple[Col, ...]] = {
     "org": ORG, "customers": CUSTOMERS, "contacts": CONTACTS, "assessments": ASSESSMENTS,
-    "sponsors": SPONSORS, "projects": PROJECTS, "activities": ACTIVITIES,
+    "sponsors": SPONSORS, "projects": PROJECTS, "activities": ACTIVITIES, "orders": ORDERS, "curves": CURVES,
 }
 
 _STRIP = re.compile(r"[\s_\-*＊]+")

@@ -383,6 +383,35 @@ class ActivityInvitee(SQLModel, table=True):
     contact_code: str = Field(sa_column=_text(False, fk="contact.code", index=True))
 
 
+# ---------------------------------------------------------------------------------------------- orders, value curve
+
+
+class CustomerOrders(SQLModel, table=True):
+    """A customer's order intake (订货) of one calendar month, USD — what the customer watch counts."""
+
+    __tablename__ = "customer_orders"
+    __table_args__ = (UniqueConstraint("customer_code", "month", name="uq_customer_orders_month"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_code: str = Field(sa_column=_text(False, fk="customer.code", index=True))
+    month: str = Field(sa_column=_text(False), description="YYYY-MM")
+    amount_usd: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ValueCurve(SQLModel, table=True):
+    """A customer's value-return curve (价值回报曲线): expected revenue in years 1, 3 and 5 of the relationship."""
+
+    __tablename__ = "customer_value_curve"
+    __table_args__ = (UniqueConstraint("customer_code", name="uq_customer_value_curve_customer"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_code: str = Field(sa_column=_text(False, fk="customer.code"))
+    start_year: int = Field(description="calendar year that is year 1 of the relationship")
+    year1_usd: int = Field(sa_column=Column(BigInteger, nullable=False))
+    year3_usd: int = Field(sa_column=Column(BigInteger, nullable=False))
+    year5_usd: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 # ---------------------------------------------------------------------------------------------- audit
 
 

@@ -33,6 +33,16 @@ SELECT_PROJECT = "SELECT code, name, customer_code, level, team_code, closed FRO
 SELECT_ACTIVITY = ("SELECT code, type, title, customer_code, project_code, activity_date, inviter_emp_no, status, "
                    "budget FROM marketing_activity")
 SELECT_INVITEES = "SELECT contact_code FROM marketing_activity_invitee WHERE activity_code = :a ORDER BY contact_code"
+SELECT_ORDERS_BETWEEN = ("SELECT customer_code, SUM(amount_usd) FROM customer_orders "
+                         "WHERE month >= :first AND month <= :last GROUP BY customer_code")
+SELECT_FIRST_ORDER = "SELECT customer_code, MIN(month) FROM customer_orders WHERE amount_usd > 0 GROUP BY customer_code"
+SELECT_CURVES = "SELECT customer_code, start_year, year1_usd, year3_usd, year5_usd FROM customer_value_curve"
+SELECT_LOCKED = "SELECT locked_competitors, key_events, credit_grade FROM customer WHERE code = :c"
+SELECT_ASSESSMENTS_OF_CUSTOMER = (
+    "SELECT a.contact_code, k.name, a.year, a.revision, a.acceptance, a.participation, a.information, a.guidance, "
+    "a.decision_support, a.competitor_stance FROM contact_assessment a JOIN contact k ON k.code = a.contact_code "
+    "WHERE k.customer_code = :c ORDER BY a.contact_code, a.year, a.revision")
+SELECT_ALL_CUSTOMERS = SELECT_CUSTOMER + " ORDER BY code"
 SELECT_AUDIT_OF_RECORD = ("SELECT action, at_us, detail FROM masterdata_audit "
                           "WHERE entity = :entity AND entity_key = :key ORDER BY id")
 
@@ -383,6 +393,38 @@ class MasterData:
     def contacts_of_customer(self, customer_code: str) -> list[Contact]:
         rows = self.tx.all(SELECT_CONTACT + " WHERE customer_code = :c ORDER BY code", {"c": customer_code})
         return [Contact(*r) for r in rows]
+
+    def all_customers(self) -> list[Customer]:
+        return [Customer(*r) for r in self.tx.all(SELECT_ALL_CUSTOMERS)]
+
+    def customer_extras(self, code: str) -> dict[str, Any]:
+        """The locked competitors (≤ 2), key-event calendar and credit grade of a customer."""
+        row = self.tx.one(SELECT_LOCKED, {"c": code})
+        if row is None:
+            return {"locked_competitors": [], "key_events": [], "credit_grade": None}
+        return {"locked_competitors": json.loads(row[0] or "[]"), "key_events": json.loads(row[1] or "[]"),
+                "credit_grade": row[2]}
+
+    def orders_between(self, first_month: str, last_month: str) -> dict[str, int]:
+        """Order intake per customer (USD) over the months `first_month`..`last_month` (YYYY-MM, inclusive)."""
+        return {r[0]: int(r[1] or 0) for r in self.tx.all(SELECT_ORDERS_BETWEEN, {"first": first_month,
+                                                                                  "last": last_month})}
+
+    def first_order_months(self) -> dict[str, str]:
+        """The first month with orders of each customer that has any."""
+        return {r[0]: r[1] for r in self.tx.all(SELECT_FIRST_ORDER)}
+
+    def value_curves(self) -> dict[str, tuple[int, int, int, int]]:
+        """customer → (start year, expected revenue year 1, year 3, year 5)."""
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in self.tx.all(SELECT_CURVES)}
+
+    def latest_assessments(self, customer_code: str) -> dict[str, tuple[str, int, dict[str, Optional[int]]]]:
+        """contact → (name, year, dimension scores) of its latest assessment revision (latest year first)."""
+        out: dict[str, tuple[str, int, dict[str, Optional[int]]]] = {}
+        dims = ("acceptance", "participation", "information", "guidance", "decision_support", "competitor_stance")
+        for r in self.tx.all(SELECT_ASSESSMENTS_OF_CUSTOMER, {"c": customer_code}):
+            out[r[0]] = (r[1], int(r[2]), dict(zip(dims, r[4:10])))  # ordered by year, revision: the last wins
+        return out
 
     def audit_since(self, entity: str, key: str, emp_no: str, tz: Any = timezone.utc) -> Optional[date]:
         """The local day the audit log first shows `emp_no` as owner of the record (insert or owner change)."""

@@ -23,7 +23,7 @@ from engine.auth.principal import Principal
 from engine.masterdata.importer import KINDS, Table, import_table
 from engine.replay import ReplayContext, scenario_section, scenario_setup
 
-ORDER = ("org", "customers", "contacts", "assessments", "sponsors", "projects")
+ORDER = ("org", "customers", "contacts", "assessments", "sponsors", "projects", "orders", "curves")
 
 
 def rows_table(source: str, rows: list[dict[str, Any]]) -> Table:

@@ -48,7 +48,7 @@ print(json.dumps({
 
 def test_the_shipped_families_are_found_through_their_entry_points() -> None:
     names = [p.name for p in plugins.plugins()]
-    assert names == ["itr", "planning", "survey"]
+    assert names == ["itr", "planning", "profiles", "survey"]
     assert [f.name for f in plugins.flow_folders()] == names
     assert plugins.service("itr", "open_issue_in").__module__ == "flows.itr.service"
 

@@ -17,7 +17,7 @@ import pytest
 from engine import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMESPACES = ("engine", "cli", "itr", "planning", "survey", "md", "web")
+NAMESPACES = ("engine", "cli", "itr", "planning", "survey", "md", "web", "profiles")
 # A string that looks like a message key: a namespace, then dotted lower-case words (not a file name).
 KEY_LIKE = re.compile(rf"^({'|'.join(NAMESPACES)})\.[a-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 FILE_SUFFIXES = (".yaml", ".yml", ".py", ".html", ".j2", ".json", ".csv", ".po")
@@ -156,7 +156,7 @@ def test_no_placeholder_is_called_locale_which_t_takes_for_the_language() -> Non
 
 
 def test_keys_are_dotted_and_namespaced_by_the_module_that_speaks() -> None:
-    prefixes = ("engine.", "cli.", "itr.", "planning.", "survey.", "md.", "web.", "care.")
+    prefixes = ("engine.", "cli.", "itr.", "planning.", "survey.", "md.", "web.", "care.", "profiles.")
     assert [k for k in entries("zh-CN") if not k.startswith(prefixes)] == []
 
 
