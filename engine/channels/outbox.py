@@ -53,8 +53,11 @@ def outbox_rows(ctx: Any, mails: Iterable[Any]) -> list[dict[str, Any]]:
     tz = _org_tz(ctx)
     rows: list[dict[str, Any]] = []
     robot_messages: dict[tuple[int, str, str, str], _RobotMessage] = {}
+    routes: dict[str, tuple[list[str], str | None]] = {}  # a team's members recur in one step
     for m in mails:
-        channels, name = _route(rules, md, m.recipient)
+        if m.recipient not in routes:
+            routes[m.recipient] = _route(rules, md, m.recipient)
+        channels, name = routes[m.recipient]
         context = {**base, **m.context}
         for channel in channels:
             if channel == MAIL:
