@@ -342,7 +342,7 @@ def outbox_list(failed: bool = typer.Option(False, "--failed", help="only mail t
         _echo_json([r.__dict__ if hasattr(r, "__dict__") else r for r in rows])
         return
     if not print_table(_cols("id", "status", "recipient", "mail_subject", "attempts", "error"),
-                       ([r.id, r.status, r.recipient, r.subject, r.attempts, r.last_error] for r in rows)):
+                       ([r.id, r.status, r.where, r.subject, r.attempts, r.last_error] for r in rows)):
         typer.echo(t("cli.nothing"))
 
 

@@ -483,6 +483,12 @@ def _check_mail(defn: FlowDefinition, a: ActionRef, bad: Any) -> None:
         p = template_path(defn, str(template), locale)
         if not p.is_file():
             bad(a.line, f"unknown template '{template}': {p} does not exist")
+    invite = a.params.get("invite")
+    if invite is not None:  # a calendar invitation on the mail (engine/channels/invite.py)
+        when = {"due", "at", "on"} & set(invite) if isinstance(invite, dict) else set()
+        if not isinstance(invite, dict) or "key" not in invite or len(when) != 1 \
+                or set(invite) - {"key", "due", "at", "on", "minutes"}:
+            bad(a.line, "mail action: write invite as {key: NAME, due|at|on: data.FIELD[, minutes: N]}")
 
 
 def _check_graph(defn: FlowDefinition, path: str) -> list[Problem]:

@@ -1,42 +1,46 @@
-"""Delivers outbox rows as e-mail: claim due rows under a lease, send, record the outcome.
+"""Delivers outbox rows — mail, WeCom and DingTalk robot messages: claim due rows under a lease,
+send, record the outcome.
 
 The runtime only ever INSERTs outbox rows, inside the step's transaction; this module is the
-one that turns them into mail. One `deliver_due` round is three short steps:
+one that delivers them, each through the `Channel` its row names (engine/channels: mail through
+the `Mailer`, robots through their webhooks). One `deliver_due` round is three short steps:
 
 1. claim up to `limit` due rows in one transaction (a lease: `claimed_by`/`claimed_until_us`;
    `FOR UPDATE SKIP LOCKED` on PostgreSQL so several senders take disjoint rows);
-2. build one `EmailMessage` per row and hand the batch to the `Mailer` — no transaction open
-   while the mailer talks to the server; each message the server accepts is marked `sent` in
-   its own short transaction at once (only if still `pending`: exactly once in the table);
+2. group the rows by channel and hand each group to its channel, the groups side by side — no
+   transaction open while a channel talks to its server; each message a server accepts is marked
+   `sent` in its own short transaction at once (only if still `pending`: exactly once in the table);
 3. in one transaction, give each refused row a retry time with exponential backoff, or
-   `failed` (and mark any accepted row whose immediate mark did not get through).
+   `failed` — at once when the refusal is permanent (a robot's 4xx or errcode) — and mark any
+   accepted row whose immediate mark did not get through.
 
 A crash (even `kill -9`) in the middle of 2 resends only the message in flight — accepted by
-the server, not yet marked — when its lease runs out; it carries the same `Message-ID`
+the server, not yet marked — when its lease runs out; a mail carries the same `Message-ID`
 (derived from the row), so a receiver can drop the copy (docs/mail.md).
 
 This module must never hold a database transaction open across network I/O, never read the
-wall clock (the `Clock` says what time it is, backoff included), and never talk SMTP itself
-(that is engine/mailers.py).
+wall clock (the `Clock` says what time it is, backoff included), and never talk SMTP or HTTP
+itself (engine/mailers.py, engine/channels/).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from engine.channels import MAIL, Channel, Notice
+from engine.channels.mail import MailChannel, build_message, message_id_for  # noqa: F401 - re-exported
+from engine.channels.rules import NOTIFY_RULES_FILE, NotifyRules, UnconfiguredRobot, robots_from_rules
 from engine.clock import Clock, from_us, to_us
 from engine.db import Database
 from engine.errors import MCRError
 from engine.i18n import t
-from engine.mailers import OUTBOX_ID_HEADER, Mailer, MailRefused, one_line
+from engine.mailers import Mailer, one_line
 
 log = logging.getLogger("mcr.mail")
 
@@ -56,7 +60,8 @@ WHERE id IN (
     WHERE status = 'pending' AND next_attempt_us <= :now
       AND (claimed_until_us IS NULL OR claimed_until_us < :now)
     ORDER BY next_attempt_us, id LIMIT :limit)
-RETURNING id, instance_id, template, locale, recipient, subject, body, attempts, created_us
+RETURNING id, instance_id, template, locale, recipient, subject, body, attempts, created_us,
+          channel, target, invite
 """
 
 # PostgreSQL: SKIP LOCKED lets several senders claim disjoint batches without waiting for each
@@ -69,7 +74,8 @@ WHERE id IN (
       AND (claimed_until_us IS NULL OR claimed_until_us < :now)
     ORDER BY next_attempt_us, id LIMIT :limit
     FOR UPDATE SKIP LOCKED)
-RETURNING id, instance_id, template, locale, recipient, subject, body, attempts, created_us
+RETURNING id, instance_id, template, locale, recipient, subject, body, attempts, created_us,
+          channel, target, invite
 """
 
 # Keep our lease alive while a slow batch is still being sent, so no other sender takes (and
@@ -106,7 +112,7 @@ RETRY_FAILED_OUTBOX_ONE = RETRY_FAILED_OUTBOX + " AND id = :id"
 
 SELECT_OUTBOX_VIEW = """
 SELECT id, status, recipient, subject, attempts, last_error, created_us, sent_us, next_attempt_us,
-       instance_id, template
+       instance_id, template, channel, target
 FROM outbox
 """
 
@@ -129,19 +135,8 @@ class OutboxRowNotFailed(MCRError):
     """Only failed mail can be put back in the queue."""
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    """A claimed row: what is needed to build its message."""
-
-    id: int
-    instance_id: int | None
-    template: str
-    locale: str
-    recipient: str
-    subject: str
-    body: str
-    attempts: int
-    created_us: int
+# A claimed row: what its channel needs to deliver it (engine/channels).
+OutboxRow = Notice
 
 
 @dataclass(frozen=True)
@@ -159,6 +154,13 @@ class OutboxView:
     next_attempt: datetime
     instance_id: int | None
     template: str
+    channel: str = MAIL
+    target: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The recipient as an operator reads it: the address, or `wecom east-sales → 张三`."""
+        return self.recipient if self.channel == MAIL else f"{self.channel} {self.target} → {self.recipient}"
 
 
 @dataclass(frozen=True)
@@ -174,47 +176,7 @@ class DeliveryReport:
         return self.sent + self.retried + self.failed
 
 
-# --- building the message --------------------------------------------------------------------
-
-
-def message_id_for(row_id: int, created_us: int, sender_address: str) -> str:
-    """The row's Message-ID: the same on every attempt, so a receiver can drop a resent copy.
-
-    `created_us` is in it because outbox ids restart with a new database (a test install, a
-    restore): a bare id could make a receiver drop a *different* mail as a duplicate.
-    """
-    return f"<mcr-outbox-{row_id}.{created_us}@{_domain_of(sender_address)}>"
-
-
-def _domain_of(sender_address: str) -> str:
-    address = email.utils.parseaddr(sender_address)[1]
-    domain = address.rpartition("@")[2].strip().lower() if "@" in address else ""
-    if not domain:
-        return "localhost"
-    try:
-        return domain.encode("idna").decode("ascii")  # Message-ID must be ASCII
-    except UnicodeError:
-        return "localhost"
-
-
-def build_message(row: OutboxRow, sender_address: str) -> EmailMessage:
-    """The e-mail for one outbox row; the same row always gives the same message."""
-    msg = EmailMessage()
-    msg["From"] = sender_address
-    msg["To"] = row.recipient
-    msg["Subject"] = row.subject  # non-ASCII (Chinese) is RFC 2047-encoded by the email package
-    # The time the mail was queued (the business event), not the attempt: a retried copy stays
-    # byte-identical to the first one.
-    msg["Date"] = email.utils.format_datetime(from_us(row.created_us))
-    msg["Message-ID"] = message_id_for(row.id, row.created_us, sender_address)
-    msg[OUTBOX_ID_HEADER] = str(row.id)
-    if row.instance_id is not None:
-        msg["X-MCR-Instance-Id"] = str(row.instance_id)
-    msg["X-MCR-Template"] = row.template
-    # RFC 3834: a notification, so vacation responders do not answer it.
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(row.body, subtype="plain", charset="utf-8")
-    return msg
+# --- retries ---------------------------------------------------------------------------------
 
 
 def backoff_delay(failed_attempts_before: int, base: timedelta, cap: timedelta = MAX_BACKOFF) -> timedelta:
@@ -233,11 +195,15 @@ def backoff_delay(failed_attempts_before: int, base: timedelta, cap: timedelta =
 
 
 class OutboxSender:
-    """Claims due outbox rows, sends them through a `Mailer`, records sent / retry / failed."""
+    """Claims due outbox rows, delivers each through its channel, records sent / retry / failed.
+
+    `mailer` carries the mail rows; `robots` (by name) the WeCom/DingTalk rows — by default the
+    robots of rules/notify.yaml, their URLs and secrets read from the environment now."""
 
     def __init__(self, db: Database, mailer: Mailer, clock: Clock, *, sender_address: str | None = None,
                  worker_id: str, lease: timedelta = timedelta(seconds=60), max_attempts: int = 8,
-                 backoff_base: timedelta = timedelta(seconds=30)) -> None:
+                 backoff_base: timedelta = timedelta(seconds=30),
+                 robots: Mapping[str, Channel] | None = None) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if lease <= timedelta(0):
@@ -246,6 +212,13 @@ class OutboxSender:
         self.mailer = mailer
         self.clock = clock
         self.sender_address = sender_address or os.environ.get("MCR_MAIL_FROM") or "mcr@localhost"
+        self.mail_channel = MailChannel(mailer, self.sender_address)
+        if robots is None:
+            from engine.rules import load_rules
+
+            # Validated here too, so a broken notify.yaml stops `mcr serve` at start (file:line).
+            robots = robots_from_rules(load_rules(NOTIFY_RULES_FILE, NotifyRules), clock=clock)
+        self.robots = dict(robots)
         # Must be unique among senders running at the same time: the lease is by this name.
         self.worker_id = worker_id
         self.lease = lease
@@ -257,7 +230,7 @@ class OutboxSender:
         return asyncio.run(self.deliver_due(limit))
 
     async def deliver_due(self, limit: int = 200) -> DeliveryReport:
-        """One round: claim up to `limit` due rows, send them as one batch, record each outcome.
+        """One round: claim up to `limit` due rows, deliver them per channel, record each outcome.
 
         The database steps are short but blocking: run this on a loop of its own (the
         scheduler thread, through `deliver_due_sync`), not on a web server's event loop.
@@ -265,36 +238,63 @@ class OutboxSender:
         rows = self._claim(limit)
         if not rows:
             return DeliveryReport()
-        messages: list[EmailMessage] = []
-        built: list[OutboxRow] = []
-        errors: dict[int, Exception] = {}
+        groups: dict[tuple[str, str | None], list[OutboxRow]] = {}
         for row in rows:
-            try:
-                messages.append(build_message(row, self.sender_address))
-                built.append(row)
-            except Exception as exc:  # e.g. a line break in the recipient: that row only
-                errors[row.id] = MailRefused(f"cannot build the message: {one_line(exc)}")
+            groups.setdefault((row.channel, row.target if row.channel != MAIL else None), []).append(row)
         marked: set[int] = set()
+        errors: dict[int, Exception] = {}
 
-        def accepted(index: int) -> None:
+        def accepted(row_id: int) -> None:
             # Record this delivery now, not at the end of the batch: a crash later in the batch
             # must not make this message go out again.
-            row_id = built[index].id
             try:
                 self._mark_sent(row_id)
             except Exception:  # e.g. a busy database: `_record` marks it with the rest
-                log.warning("could not mark mail #%s sent yet; will retry at the end of the batch",
+                log.warning("could not mark outbox row #%s sent yet; will retry at the end of the batch",
                             row_id, exc_info=True)
             else:
                 marked.add(row_id)
 
-        results = await self._send(messages, accepted)
-        for row, result in zip(built, results):
-            if result is not None:
-                errors[row.id] = result
+        keeper = asyncio.create_task(self._keep_lease())
+        try:
+            # Channels side by side: a slow robot does not hold up the mail, nor the mail a robot.
+            outcomes = await asyncio.gather(*(self._deliver_group(self._channel(key), group, accepted)
+                                              for key, group in groups.items()))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        for group, results in zip(groups.values(), outcomes):
+            for row, result in zip(group, results):
+                if result is not None:
+                    errors[row.id] = result
         return self._record(rows, errors, already_marked=marked)
 
     # -- steps
+
+    def _channel(self, key: tuple[str, str | None]) -> Channel:
+        kind, target = key
+        if kind == MAIL:
+            return self.mail_channel
+        robot = self.robots.get(target or "")
+        if robot is None:
+            return UnconfiguredRobot(str(target), f"{kind} robot {target!r} is not in rules/notify.yaml "
+                                                  "(any more): nowhere to post this message")
+        return robot
+
+    async def _deliver_group(self, channel: Channel, rows: list[OutboxRow],
+                             accepted: Callable[[int], None]) -> list[Exception | None]:
+        try:
+            results = await channel.deliver(list(rows), lambda i: accepted(rows[i].id))
+        except Exception as exc:
+            # A channel bug must not leave rows claimed until the lease expires: count it as a
+            # failed attempt for each (they are retried; a message that did go out is deduped).
+            log.exception("channel %r raised instead of answering per message", channel)
+            return [exc for _ in rows]
+        if len(results) != len(rows):
+            err = RuntimeError(f"channel {channel!r} answered {len(results)} results for {len(rows)} messages")
+            return [err for _ in rows]
+        return list(results)
 
     def _claim(self, limit: int) -> list[OutboxRow]:
         now = self.clock.now()
@@ -303,27 +303,6 @@ class OutboxSender:
                            {"worker": self.worker_id, "now": to_us(now),
                             "lease_until": to_us(now + self.lease), "limit": limit})
         return sorted((OutboxRow(*r) for r in found), key=lambda r: r.id)
-
-    async def _send(self, messages: list[EmailMessage], accepted: Callable[[int], None]) -> list[Exception | None]:
-        if not messages:
-            return []
-        keeper = asyncio.create_task(self._keep_lease())
-        try:
-            results = await self.mailer.send_many(messages, accepted)
-        except Exception as exc:
-            # A mailer bug must not leave rows claimed until the lease expires: count it as a
-            # failed attempt for each (they are retried; a message that did go out is deduped).
-            log.exception("mailer %r raised instead of answering per message", self.mailer)
-            return [exc for _ in messages]
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-        if len(results) != len(messages):
-            err = RuntimeError(f"mailer {self.mailer!r} answered {len(results)} results for "
-                               f"{len(messages)} messages")
-            return [err for _ in messages]
-        return list(results)
 
     async def _keep_lease(self) -> None:
         # Renew at half the lease (as APScheduler does), on the sender's clock — the one the lease
@@ -359,7 +338,9 @@ class OutboxSender:
                     sent_rows.append({"id": row.id, "now": to_us(now)})
                 continue
             attempts = row.attempts + 1
-            give_up = attempts >= self.max_attempts
+            # A permanent refusal (a robot's 4xx / errcode, an unconfigured robot) cannot get better
+            # by waiting: failed now, with the reason, for the operator (`mcr outbox list --failed`).
+            give_up = attempts >= self.max_attempts or bool(getattr(exc, "permanent", False))
             next_attempt = now + backoff_delay(row.attempts, self.backoff_base)
             error = one_line(str(exc) or type(exc).__name__)
             retry_rows.append({"id": row.id, "worker": self.worker_id, "attempts": attempts,
@@ -367,12 +348,12 @@ class OutboxSender:
                                "next_attempt": to_us(next_attempt)})
             if give_up:
                 failed += 1
-                log.error("mail #%s to %s failed after %d attempts, giving up: %s",
-                          row.id, row.recipient, attempts, error)
+                log.error("%s #%s to %s failed after %d attempt(s), giving up: %s",
+                          row.channel, row.id, row.recipient, attempts, error)
             else:
                 retried += 1
-                log.warning("mail #%s to %s not sent (attempt %d of %d), next try at %s: %s",
-                            row.id, row.recipient, attempts, self.max_attempts,
+                log.warning("%s #%s to %s not sent (attempt %d of %d), next try at %s: %s",
+                            row.channel, row.id, row.recipient, attempts, self.max_attempts,
                             next_attempt.isoformat(), error)
         if sent_rows or retry_rows:
             with self.db.tx() as tx:
@@ -408,7 +389,7 @@ def list_outbox(db: Database, status: str | None = None, limit: int = 50) -> lis
         rows = tx.all(query, params)
     return [OutboxView(id=r[0], status=r[1], recipient=r[2], subject=r[3], attempts=r[4], last_error=r[5],
                        created=from_us(r[6]), sent=from_us(r[7]) if r[7] is not None else None,
-                       next_attempt=from_us(r[8]), instance_id=r[9], template=r[10])
+                       next_attempt=from_us(r[8]), instance_id=r[9], template=r[10], channel=r[11], target=r[12])
             for r in rows]
 
 

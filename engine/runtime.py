@@ -31,7 +31,7 @@ from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, Interna
 from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
 from engine.rules import PinnedRules, pinned_rules, register_rules
-from engine.templates import render
+from engine.channels.outbox import outbox_rows
 from engine.timespec import (Anchor, Duration, TimeSpecError, lookup_path, parse_anchor, parse_duration,
                              timer_text)
 
@@ -69,6 +69,7 @@ class QueuedMail:
     context: dict[str, Any]
     dedupe_key: str | None
     template_dir: str
+    invites: tuple[Any, ...] = ()  # engine.channels.invite.Invite: a calendar entry sent with the mail
 
 
 @dataclass
@@ -142,14 +143,18 @@ class StepContext:
         return from_us(row["due_us"]) if row["status"] == "pending" else None
 
     def mail(self, template: str, to: str | Iterable[str], *, dedupe_key: str | None = None,
-             locale: str | None = None, template_dir: str | None = None, **context: Any) -> None:
+             locale: str | None = None, template_dir: str | None = None, invite: Any = None,
+             **context: Any) -> None:
+        """Queue a notification per recipient; `invite` (an `engine.channels.invite.Invite`, or a list)
+        adds a calendar invitation to the mail. The channels come from rules/notify.yaml."""
         recipients = [to] if isinstance(to, str) else list(to)
+        invites = tuple(invite) if isinstance(invite, (list, tuple)) else (invite,) if invite is not None else ()
         for r in recipients:
             if not r:
                 continue
             key = f"{dedupe_key}:{r}" if dedupe_key else None
             self.mails.append(QueuedMail(template, r, locale or self.locale, context, key,
-                                         template_dir or self.flow.template_dir))
+                                         template_dir or self.flow.template_dir, invites))
 
     def refuse(self, message: str, error: type[ActionFailed] = ActionFailed) -> None:
         raise error(message, instance_id=self.instance_id, event=self.event, state=self.state)
@@ -548,8 +553,10 @@ class Runtime:
             template = p.pop("template")
             to_expr = p.pop("to")
             dedupe = p.pop("dedupe", None)
+            invite = p.pop("invite", None)
             recipients = _resolve_recipients(ctx, to_expr)
-            ctx.mail(template, recipients, dedupe_key=f"{ctx.instance_id}:{dedupe}" if dedupe else None, **p)
+            ctx.mail(template, recipients, dedupe_key=f"{ctx.instance_id}:{dedupe}" if dedupe else None,
+                     invite=_invite_of(ctx, invite) if invite else None, **p)
             return
         if name == "set":
             for key, value in params.items():
@@ -730,20 +737,14 @@ class Runtime:
     def _write_mails(self, tx: Tx, ctx: StepContext) -> int:
         if not ctx.mails:
             return 0
-        rows = []
-        base = {"data": ctx.data, "payload": ctx.payload, "event": ctx.event, "actor": ctx.actor,
-                "instance": {"id": ctx.instance_id, "flow": ctx.flow.name, "state": ctx.target,
-                             "title": ctx.flow.defn.title_of(ctx.locale)},
-                "now": ctx.now}
-        for m in ctx.mails:
-            subject, body = render(m.template_dir, m.template, m.locale, {**base, **m.context})
-            rows.append({"instance_id": ctx.instance_id, "dedupe_key": m.dedupe_key, "template": m.template,
-                         "locale": m.locale, "recipient": m.recipient, "subject": subject, "body": body,
-                         "now": to_us(ctx.now)})
+        # One row per recipient and channel (mail, a WeCom/DingTalk robot: rules/notify.yaml).
+        rows = outbox_rows(ctx, ctx.mails)
+        if not rows:
+            return 0
         if len(rows) == 1:
-            tx.execute(sql.INSERT_OUTBOX, rows[0])
+            tx.execute(sql.INSERT_OUTBOX_NOTICE, rows[0])
         else:
-            tx.many(sql.INSERT_OUTBOX, rows)
+            tx.many(sql.INSERT_OUTBOX_NOTICE, rows)
         return len(rows)
 
     def record_refusal(self, instance_id: int | None, actor: str, event: str, exc: MCRError) -> None:
@@ -767,6 +768,31 @@ class Runtime:
                     on_refused(tx, actor=actor, now_us=now_us)
         except Exception:  # the refusal itself must reach the caller even if logging fails
             log.exception("could not record refusal")
+
+
+def _invite_of(ctx: StepContext, spec: Any) -> Any:
+    """A definition's `invite: {key: K, due: data.X[, minutes: 30]}` (or `at:` for a slot starting then,
+    `on:` for an all-day item): a calendar entry whose UID is `<flow>:<instance>:<K>`."""
+    from engine.channels.invite import Invite
+
+    if not isinstance(spec, dict) or "key" not in spec or not ({"due", "at", "on"} & set(spec)):
+        raise ActionFailed(f"mail action: invite needs 'key' and one of 'due', 'at', 'on' (got {spec!r})",
+                           instance_id=ctx.instance_id, event=ctx.event, state=ctx.state)
+    key = f"{ctx.flow.name}:{ctx.instance_id}:{spec['key']}"
+    which = "due" if "due" in spec else "at" if "at" in spec else "on"
+    raw = _lookup(ctx, str(spec[which])) if isinstance(spec[which], str) and "." in spec[which] else spec[which]
+    if not raw:
+        return None  # nothing to put in the calendar (no date yet): the mail goes without
+    if which == "on":
+        day = raw if isinstance(raw, date) and not isinstance(raw, datetime) else date.fromisoformat(str(raw)[:10])
+        return Invite.all_day(key, day)
+    when = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    if when.tzinfo is None:  # a local time in data: the instance's calendar zone
+        when = when.replace(tzinfo=ctx.calendar.tz)
+    minutes = int(spec.get("minutes", 30))
+    if which == "due":
+        return Invite.due_by(key, when, minutes=minutes)
+    return Invite(key=key, start=when, end=when + timedelta(minutes=minutes))
 
 
 def _resolve_recipients(ctx: StepContext, expr: Any) -> list[str]:

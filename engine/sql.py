@@ -121,6 +121,17 @@ VALUES (:instance_id, :dedupe_key, :template, :locale, :recipient, :subject, :bo
 ON CONFLICT DO NOTHING
 """
 
+# What a step writes (engine/channels/outbox.py): the same row with its channel — mail or a robot
+# kind (wecom, dingtalk) with the robot's name in `target` — and, on a reminder mail, its calendar
+# invitation (`invite`, engine/channels/invite.py).
+INSERT_OUTBOX_NOTICE = """
+INSERT INTO outbox (instance_id, dedupe_key, template, locale, recipient, subject, body, status,
+                    attempts, next_attempt_us, created_us, channel, target, invite)
+VALUES (:instance_id, :dedupe_key, :template, :locale, :recipient, :subject, :body, 'pending',
+        0, :now, :now, :channel, :target, :invite)
+ON CONFLICT DO NOTHING
+"""
+
 # --- refusals ----------------------------------------------------------------------------------
 
 INSERT_REFUSAL = """

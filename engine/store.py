@@ -162,6 +162,10 @@ class Outbox(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
     created_us: int = Field(sa_column=_us())
     sent_us: Optional[int] = Field(default=None, sa_column=_us(nullable=True))
+    # mail, wecom or dingtalk; a robot's name (rules/notify.yaml) in target; calendar entries as JSON.
+    channel: str = Field(default="mail", sa_column=Column(Text, nullable=False, server_default="mail"))
+    target: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    invite: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class LaunchRun(SQLModel, table=True):

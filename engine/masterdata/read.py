@@ -261,6 +261,13 @@ class MasterData:
         row = self.tx.one(SELECT_PERSON + " WHERE emp_no = :e", {"e": emp_no})
         return _person(row) if row else None
 
+    def person_by_email(self, email: Optional[str]) -> Person | None:
+        """The employee with this address (stored lower-case, unique), e.g. to route a notification."""
+        if not email or "@" not in email:
+            return None
+        row = self.tx.one(SELECT_PERSON + " WHERE email = :m", {"m": email.strip().lower()})
+        return _person(row) if row else None
+
     def supervisor(self, emp_no: Optional[str]) -> Person | None:
         """The direct supervisor (主管) of an employee, if any."""
         me = self.person(emp_no)

@@ -26,6 +26,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from engine.auth.principal import Principal
+from engine.channels.invite import Invite
 from engine.clock import to_us
 from engine.errors import MCRError, NotPermitted
 from engine.masterdata import audit
@@ -443,7 +444,15 @@ def deliver_digest(ctx: Any) -> None:
     ctx.data["items"] = fresh
     ctx.data["sent"] = len(fresh)
     if fresh:
-        ctx.mail("care_digest", ctx.data["email"], dedupe_key=f"care-digest:{ctx.data['emp']}:{ctx.data['day']}")
+        # Each visit due goes into the owner's calendar too (.ics, engine/channels/invite.py), on its due
+        # day (today if already overdue); the item key makes the entry's UID, so a resend updates it.
+        today = date.fromisoformat(ctx.data["day"])
+        visits = [Invite.all_day(f"care:{i['key']}", max(date.fromisoformat(i["day"]), today),
+                                 summary=i18n.t("engine.notify.invite.visit", ctx.locale, contact=i.get("contact_name") or "",
+                                                customer=i.get("customer_name") or ""))
+                  for i in fresh if i["kind"] == "visit"]
+        ctx.mail("care_digest", ctx.data["email"], dedupe_key=f"care-digest:{ctx.data['emp']}:{ctx.data['day']}",
+                 invite=visits)
 
 
 # ============================================================================================ visits and coverage

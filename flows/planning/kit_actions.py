@@ -8,11 +8,12 @@ does not arm (and repeat) one that already went out; the outbox dedupe key guard
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from engine.channels.invite import Invite
 from engine.clock import to_us
 from engine.errors import ActionNotPermitted
 from engine.masterdata.models import Assessment, AuditEntry
@@ -222,7 +223,13 @@ def kit_reminder(ctx: Any) -> None:
     name = str(ctx.payload.get("timer") or "")
     days = ctx.payload.get("item")  # the rules item the reminder was armed for: days before the deadline
     ctx.data.setdefault("reminded", []).append(name)
-    ctx.mail("kit_reminder", _team_mail(ctx), dedupe_key=f"{ctx.instance_id}:kit_reminder:{name}", days=days)
+    # The deadline as a calendar entry (.ics): one UID per kit, so each reminder updates the same entry.
+    deadline = ctx.data.get("deadline_at")
+    invite = Invite.due_by(f"kit-deadline:{ctx.instance_id}", datetime.fromisoformat(deadline), minutes=60,
+                           summary=i18n.t("engine.notify.invite.kit_deadline", ctx.locale, team=ctx.data.get("team", ""),
+                                          year=ctx.data.get("year", ""))) if deadline else None
+    ctx.mail("kit_reminder", _team_mail(ctx), dedupe_key=f"{ctx.instance_id}:kit_reminder:{name}", days=days,
+             invite=invite)
 
 
 @action("kit_overdue")
