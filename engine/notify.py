@@ -85,6 +85,16 @@ UPDATE outbox SET claimed_until_us = :lease_until
 WHERE claimed_by = :worker AND status = 'pending' AND claimed_until_us IS NOT NULL
 """
 
+# Before each small chunk of a batch goes out: confirm (and extend) the claim on exactly those
+# rows. A row whose lease ran out and was claimed by another sender is dropped here, so two senders
+# never both send it — the window for a duplicate shrinks from a whole batch to one chunk in flight.
+# (`ids` is expanded to :i0, :i1, … by `_confirm`.)
+CONFIRM_OUTBOX_CLAIM = """
+UPDATE outbox SET claimed_until_us = :lease_until
+WHERE id IN ({ids}) AND claimed_by = :worker AND status = 'pending'
+RETURNING id
+"""
+
 # Exactly once in the table: only the update that moves the row out of 'pending' counts; a
 # second sender that (after a lost lease) also got it accepted changes nothing here. It is not
 # conditioned on the claim: the server accepted the mail, and that is what must be recorded.
@@ -194,6 +204,11 @@ def backoff_delay(failed_attempts_before: int, base: timedelta, cap: timedelta =
 # --- the sender ------------------------------------------------------------------------------
 
 
+# Rows sent between two confirmations of the claim (see CONFIRM_OUTBOX_CLAIM).
+CHUNK = 20
+_LOST = object()  # a row's outcome when another sender took it over before it went out
+
+
 class OutboxSender:
     """Claims due outbox rows, delivers each through its channel, records sent / retry / failed.
 
@@ -264,11 +279,15 @@ class OutboxSender:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+        lost: set[int] = set()
         for group, results in zip(groups.values(), outcomes):
             for row, result in zip(group, results):
-                if result is not None:
-                    errors[row.id] = result
-        return self._record(rows, errors, already_marked=marked)
+                if result is _LOST:
+                    lost.add(row.id)
+                elif result is not None:
+                    errors[row.id] = result  # type: ignore[assignment]
+        # A row another sender took over is theirs to record.
+        return self._record([r for r in rows if r.id not in lost], errors, already_marked=marked)
 
     # -- steps
 
@@ -283,6 +302,24 @@ class OutboxSender:
         return robot
 
     async def _deliver_group(self, channel: Channel, rows: list[OutboxRow],
+                             accepted: Callable[[int], None]) -> list[Any]:
+        """Each row's outcome: None (delivered), an exception (refused), or `_LOST` (another sender
+        holds it now). Sent in chunks, each confirmed as still ours just before it goes out."""
+        out: list[Any] = []
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start:start + CHUNK]
+            try:
+                mine = await asyncio.to_thread(self._confirm, [r.id for r in chunk])
+            except Exception as exc:  # cannot tell: send nothing of this chunk now, retry later
+                out += [exc for _ in chunk]
+                continue
+            held = [r for r in chunk if r.id in mine]
+            results = await self._deliver_chunk(channel, held, accepted) if held else []
+            by_id = dict(zip((r.id for r in held), results))
+            out += [by_id[r.id] if r.id in by_id else _LOST for r in chunk]
+        return out
+
+    async def _deliver_chunk(self, channel: Channel, rows: list[OutboxRow],
                              accepted: Callable[[int], None]) -> list[Exception | None]:
         try:
             results = await channel.deliver(list(rows), lambda i: accepted(rows[i].id))
@@ -295,6 +332,13 @@ class OutboxSender:
             err = RuntimeError(f"channel {channel!r} answered {len(results)} results for {len(rows)} messages")
             return [err for _ in rows]
         return list(results)
+
+    def _confirm(self, ids: list[int]) -> set[int]:
+        marks = ", ".join(f":i{n}" for n in range(len(ids)))
+        params: dict[str, Any] = {f"i{n}": i for n, i in enumerate(ids)}
+        params.update(worker=self.worker_id, lease_until=to_us(self.clock.now() + self.lease))
+        with self.db.tx() as tx:
+            return {int(r[0]) for r in tx.all(CONFIRM_OUTBOX_CLAIM.format(ids=marks), params)}
 
     def _claim(self, limit: int) -> list[OutboxRow]:
         now = self.clock.now()

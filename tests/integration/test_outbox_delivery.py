@@ -359,6 +359,23 @@ def test_a_slow_batch_renews_its_lease_so_no_other_sender_takes_its_rows(
     assert slow.rival_got == []
 
 
+def test_rows_another_sender_took_over_before_they_went_out_are_not_sent_again(db: Database, clock: FakeClock) -> None:
+    from engine.notify import _LOST, CHUNK
+
+    ids = queue(db, clock, CHUNK + 5)
+    mailer = MemoryMailer()
+    slow = sender_for(db, mailer, clock, worker_id="slow", lease=timedelta(seconds=60))
+    rows = slow._claim(100)
+    clock.advance(timedelta(seconds=61))  # the slow sender stalled past its lease …
+    rival = sender_for(db, MemoryMailer(), clock, worker_id="rival")
+    assert [r.id for r in rival._claim(CHUNK + 1)] == ids[:CHUNK + 1]  # … and a rival took part of its batch
+    outcomes = asyncio.run(slow._deliver_group(slow.mail_channel, rows, lambda row_id: None))
+    assert outcomes[:CHUNK] == [_LOST] * CHUNK          # the first chunk is the rival's now: not sent
+    assert outcomes[CHUNK] is _LOST                     # nor the rival's row in the second chunk
+    assert outcomes[CHUNK + 1:] == [None] * 4           # the rest were still the slow sender's: sent
+    assert [int(m["X-MCR-Outbox-Id"]) for m in mailer.sent] == ids[CHUNK + 1:]
+
+
 def test_two_senders_at_once_deliver_every_row_exactly_once(db: Database, clock: FakeClock) -> None:
     ids = queue(db, clock, 120)
     mailers = [MemoryMailer(), MemoryMailer()]
