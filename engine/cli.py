@@ -408,6 +408,21 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web 
               float(os.environ.get("MCR_FAULT_PAUSE_AFTER_CLAIM_S", "0")), "--pause-after-claim", hidden=True,
               help="fault injection for crash drills: seconds to wait between claiming and firing timers")) -> None:
     """Run the engine: migrations, scheduler (timers, launches), mail delivery and the web app, until Ctrl+C."""
+    _run_engine(web=(host, port), demo=demo, pause_after_claim=pause_after_claim)
+
+
+@app.command("worker")
+def worker(pause_after_claim: float = typer.Option(
+        float(os.environ.get("MCR_FAULT_PAUSE_AFTER_CLAIM_S", "0")), "--pause-after-claim", hidden=True,
+        help="fault injection for crash drills: seconds to wait between claiming and firing timers")) -> None:
+    """Run the engine without the web app: timers, launches and notifications, until Ctrl+C.
+
+    On PostgreSQL any number of workers (and `mcr serve` processes) share one database: each claims
+    due timers and outbox rows with leases (FOR UPDATE SKIP LOCKED). A SQLite file takes one process."""
+    _run_engine(web=None, demo=False, pause_after_claim=pause_after_claim)
+
+
+def _run_engine(*, web: Optional[tuple[str, int]], demo: bool, pause_after_claim: float) -> None:
     from engine.clock import SystemClock
     from engine.mailers import mailer_from_env
     from engine.notify import OutboxSender
@@ -438,7 +453,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address the web 
         typer.echo(f"{t('cli.warning')}: {line}", err=True)
     typer.echo(t("cli.serving", url=rt.db.safe_url, flows=len(rt.definitions), mail=_describe(mailer)), err=True)
     try:
-        _serve_web(rt, host, port, stop)
+        if web is not None:
+            _serve_web(rt, web[0], web[1], stop)
         while not stop.wait(1.0):
             pass
     finally:
