@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import sync_playwright
 
@@ -63,6 +64,8 @@ def main() -> None:
             am.goto(f"{base}/contacts/K-BIG1")
             am.screenshot(path=str(OUT / "web-contact.png"), full_page=True)
 
+            report_shots(page_for, base)
+
             phone = page_for("SZ-AM1", width=375, height=740)
             phone.goto(f"{base}/issues/{issue}")
             phone.click("label.navbutton")
@@ -71,6 +74,18 @@ def main() -> None:
     finally:
         stop_server(server)
     print(f"screenshots in {OUT}")
+
+
+def report_shots(page_for: Any, base: str) -> None:
+    """The ITR weekly report (charts drawn) and a flow's diagram with its instance counts."""
+    boss = page_for("SZ-SUP", 1280, 900)
+    boss.goto(f"{base}/itr/reports/weekly?unit=OFF-SZ&week=2026-W48")
+    boss.wait_for_selector("[data-testid=chart-trend-rates] [data-drawn] svg")
+    boss.screenshot(path=str(OUT / "web-itr-report.png"), full_page=True)
+    qa = page_for("HQ-QA", 1280, 900)
+    qa.goto(f"{base}/flows/itr_issue")
+    qa.wait_for_selector("[data-testid=diagram] svg")
+    qa.screenshot(path=str(OUT / "web-flow.png"), full_page=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from engine.web.pages.common import page
 
 router = APIRouter()
 
-NAV = [NavItem("itr_reports", "/itr/reports/weekly", "itr.report.web.nav", order=40)]
+# Office and region heads, sales management and QA read reports; the service decides which units.
+NAV = [NavItem("itr_reports", "/itr/reports/weekly", "itr.report.web.nav", roles=("supervisor", "sales_management", "qa"),
+               order=40)]
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
