@@ -207,7 +207,13 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
                            [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
                if r is not None]
     sel = sorted(types) if types else list(TYPES)
-    figs = counters.report_figures(tx, offices + [r.code for r in regions], to_us(start), to_us(end))
+    # The period's and the trend weeks' counter rows in one read.
+    weeks_of_trend = _trend_weeks(period, kind, end, tz)
+    windows = [(to_us(start), to_us(end))] + [(to_us(s), to_us(e)) for s, e in
+                                                (week_bounds(w, tz) for w in weeks_of_trend)]
+    units = offices + [r.code for r in regions]
+    every = counters.report_windows(tx, units, windows)
+    figs = {u: every[(u, *windows[0])] for u in units}
 
     def total(figure: str) -> int:
         return _sum(figs, offices, figure, sel)
@@ -264,24 +270,28 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
         unowned_open=sum(1 for r in open_rows if r[0] is None),
         overdue_open=sum(1 for r in open_rows if r[1] is not None and int(r[1]) < to_us(now)),
         weekly_shortfalls=short, negative_scores=negative,
-        trend=_trend(tx, period, kind, end, tz, offices, sel))
+        trend=_trend(tx, weeks_of_trend, windows[1:], every, offices, sel))
 
 
-def _trend(tx: Any, period: str, kind: str, end: datetime, tz: Any, offices: list[str],
-           sel: list[str]) -> list[TrendPoint]:
-    """The TREND_WEEKS ISO weeks up to the period's last week, each from the week's counter rows."""
+def _trend_weeks(period: str, kind: str, end: datetime, tz: Any) -> list[str]:
+    """The TREND_WEEKS ISO weeks up to the period's last week, oldest first."""
     last = period if kind == "week" else week_of(end - timedelta(microseconds=1), tz)
     monday, _ = week_bounds(last, tz)
-    weeks = [week_of(monday - timedelta(weeks=k), tz) for k in range(TREND_WEEKS - 1, -1, -1)]
+    return [week_of(monday - timedelta(weeks=k), tz) for k in range(TREND_WEEKS - 1, -1, -1)]
+
+
+def _trend(tx: Any, weeks: list[str], windows: list[tuple[int, int]],
+           every: dict[tuple[str, int, int], dict[str, dict[str, int]]], offices: list[str],
+           sel: list[str]) -> list[TrendPoint]:
+    """Each trend week's figures, from the counter rows read with the period's."""
     entries = {}
     for w in tx.all(f"SELECT week, COUNT(*) FROM itr_weekly_score WHERE kind = 'shortfall' AND week IN "
                     f"({_in('w', weeks)[0]}) AND office_code IN ({_in('o', offices)[0]}) GROUP BY week",
                     {**_in("w", weeks)[1], **_in("o", offices)[1]}):
         entries[str(w[0])] = int(w[1])
     out = []
-    for week in weeks:
-        s, e = week_bounds(week, tz)
-        figs = counters.report_figures(tx, offices, to_us(s), to_us(e))
+    for week, window in zip(weeks, windows):
+        figs = {o: every[(o, *window)] for o in offices}
 
         def total(figure: str) -> int:
             return _sum(figs, offices, figure, sel)
