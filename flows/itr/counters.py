@@ -157,10 +157,16 @@ def report_figures(tx: Any, units: list[str], start_us: int, end_us: int) -> dic
     return {u: found[(u, start_us, end_us)] for u in units}
 
 
-def report_windows(tx: Any, units: list[str], windows: list[tuple[int, int]]
+class WindowsMissing(Exception):
+    """A window's report rows do not exist yet and the caller holds a read-only transaction: read
+    again in a write transaction (flows/itr/service.py `report` does)."""
+
+
+def report_windows(tx: Any, units: list[str], windows: list[tuple[int, int]], *, create: bool = True
                    ) -> dict[tuple[str, int, int], dict[str, dict[str, int]]]:
     """(unit, start_us, end_us) -> figure -> type -> n for every unit and window, in one read of the
-    counter rows (a unit's rows of a window never read before are made first, by one scan each)."""
+    counter rows (a unit's rows of a window never read before are made first, by one scan each;
+    with `create=False` that raises `WindowsMissing` instead)."""
     def read() -> dict[tuple[str, int, int], dict[str, dict[str, int]]]:
         um = ", ".join(f":u{i}" for i in range(len(units))) or "NULL"
         sm = ", ".join(f":s{i}" for i in range(len(windows))) or "NULL"
@@ -182,6 +188,8 @@ def report_windows(tx: Any, units: list[str], windows: list[tuple[int, int]]
 
     found = read()
     missing = [(u, s, e) for u in units for s, e in windows if "" not in found.get((u, s, e), {})]
+    if missing and not create:
+        raise WindowsMissing(missing)
     for unit, s, e in missing:
         _seed_report(tx, unit, s, e)
     if missing:

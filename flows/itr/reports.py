@@ -192,8 +192,9 @@ def _by_type(figs: dict[str, dict[str, dict[str, int]]], units: list[str], figur
 
 
 def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_code: str, now: datetime,
-                 kind: Optional[str] = None, types: Optional[list[str]] = None) -> ItrReport:
-    """The figures of one unit and period. Period figures come from the report counters
+                 kind: Optional[str] = None, types: Optional[list[str]] = None, create: bool = True) -> ItrReport:
+    """The figures of one unit and period (`create=False`: in a read-only transaction, raise
+    `counters.WindowsMissing` rather than make a window's counter rows). Period figures come from the report counters
     (flows/itr/counters.py, kept by the flow's own steps): index look-ups, whatever the number of issues;
     the "open now" figures read the open issues alone (partial index)."""
     md = MasterData(tx)
@@ -212,7 +213,7 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
     windows = [(to_us(start), to_us(end))] + [(to_us(s), to_us(e)) for s, e in
                                                 (week_bounds(w, tz) for w in weeks_of_trend)]
     units = offices + [r.code for r in regions]
-    every = counters.report_windows(tx, units, windows)
+    every = counters.report_windows(tx, units, windows, create=create)
     figs = {u: every[(u, *windows[0])] for u in units}
 
     def total(figure: str) -> int:
