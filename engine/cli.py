@@ -517,12 +517,14 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3) or flows "
                                     "(the shipped flows through their services, at 1,000 and 100,000 issues)"),
           repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
-          workdir: Optional[Path] = typer.Option(None, "--workdir")) -> None:
+          workdir: Optional[Path] = typer.Option(None, "--workdir"),
+          kit_via: str = typer.Option("form", "--kit-via", help="flows suite: the planning kit through its page's "
+                                      "service (form) or as a downloaded and uploaded workbook (workbook)")) -> None:
     """Benchmark against a baseline measured in the same run; prints JSON."""
     if suite == "flows":
         from engine.bench_flows import run_flows_bench
 
-        _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir))
+        _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir, kit_via=kit_via))
         return
     if suite != "engine":
         raise typer.BadParameter(f"--suite {suite}: use engine or flows")

@@ -49,6 +49,8 @@ class Plugin:
     callbacks: Optional[str] = None
     services: Mapping[str, str] = field(default_factory=dict, hash=False)
     web: Optional[str] = None
+    # Rules files the family validates: file name → "module:Model" (`mcr rules register` checks them first).
+    rules: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def folder(self) -> Path:

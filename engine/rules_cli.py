@@ -2,7 +2,14 @@
 
 `register` records the rules folder as it is now under the operator's name (`principal.actor`) —
 not through `build_runtime`, whose start-up registration would record the change as "system"
-first. Instances started from then on run on the new version; running ones keep theirs."""
+first. Instances started from then on run on the new version; running ones keep theirs.
+
+Before registering, each rules file with a model (the engine's, and those a flow family declares in
+`Plugin.rules`) is validated, and every flow file is checked again against the folder about to be registered:
+a timer that takes its duration, anchor or list from the rules (`after: rules.survey.x.due`,
+`"{rules.care.handover.remind_after_business_days} business days"`, `each: rules.planning.kit.…`)
+must still find its value, of a usable type. Otherwise nothing is registered and each problem is
+named as `flow-file:line: message` — new instances would otherwise fail when the timer is armed."""
 
 from __future__ import annotations
 
@@ -87,12 +94,56 @@ def rules_show(version: Optional[int] = typer.Argument(None, help="version (defa
             typer.echo(change["diff"], nl=False)
 
 
+# The engine's own rules files; each flow family declares its own (`Plugin.rules`).
+_ENGINE_RULES = {"tiers.yaml": "engine.masterdata.tiers:TierRules",
+                 "masterdata.yaml": "engine.masterdata.settings:MasterDataRules"}
+
+
+def rules_problems() -> list[Any]:
+    """Every problem of the rules files that have a model (the engine's and each family's), as file:line."""
+    from engine import plugins
+    from engine.errors import InvalidRules
+    from engine.rules import load_rules_file, rules_dir
+
+    models = dict(_ENGINE_RULES)
+    for plugin in plugins.plugins():
+        models.update(plugin.rules)
+    problems: list[Any] = []
+    for name, ref in sorted(models.items()):
+        try:
+            load_rules_file(rules_dir() / name, plugins.resolve(ref))
+        except InvalidRules as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def flow_problems() -> list[Any]:
+    """Every problem of the flow files (the installed families', or MCR_FLOWS_DIR) read against the rules
+    folder as it is now — timers' rules paths that no longer resolve or whose value has the wrong type."""
+    from engine.definition import flow_files, parse_definition
+    from engine.rules import flow_folders
+
+    problems: list[Any] = []
+    for root in flow_folders():
+        for path in flow_files(root):
+            problems.extend(parse_definition(path)[1])
+    return problems
+
+
 @rules_app.command("register")
 def rules_register() -> None:
-    """Register the rules folder as it is now (as the operator); new instances start under it."""
+    """Register the rules folder as it is now (as the operator); new instances start under it.
+    Refused, with every flow-file:line, when a flow's timer no longer finds its value in these rules."""
     from engine.auth.principal import cli_principal
-    from engine.rules import register_rules, rules_history
+    from engine.errors import InvalidRules
+    from engine.rules import register_rules, rules_dir, rules_history
 
+    problems = rules_problems()
+    if problems:
+        raise InvalidRules(problems, header=t("cli.rules_invalid", folder=rules_dir(), n=len(problems)))
+    problems = flow_problems()
+    if problems:
+        raise InvalidRules(problems, header=t("cli.rules_flows_invalid", folder=rules_dir(), n=len(problems)))
     db = _db()
     principal = cli_principal(db)  # policy is the operator's to change: no --as
     with db.tx() as tx:

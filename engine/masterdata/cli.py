@@ -85,6 +85,11 @@ def register(app: typer.Typer) -> None:
         """项目 / projects."""
         _import("projects", file, as_emp)
 
+    @import_app.command("activities")
+    def import_activities(file: Path = _FILE, as_emp: Optional[str] = as_import) -> None:
+        """品牌/营销活动（12+1 场景）及受邀联系人 / marketing activities and their invited contacts."""
+        _import("activities", file, as_emp)
+
     as_viewer = typer.Option(None, "--as", help="只导出该员工可见的数据（敏感字段仅限其可见时）；不带 --as 时导出全部但不含敏感字段 / "
                                                 "export only what this employee may see; without --as: every record, "
                                                 "no sensitive fields")

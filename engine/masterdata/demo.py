@@ -288,10 +288,10 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
 
 
 _ACTIVITY_TITLE = {
-    ActivityType.company_visit: "高层公司参观", ActivityType.exhibition_forum: "展会/论坛邀请",
-    ActivityType.showcase_visit: "样板点参观", ActivityType.technical_exchange: "技术交流会",
-    ActivityType.executive_visit: "高层拜访", ActivityType.management_seminar: "管理研讨会",
-    ActivityType.onsite_meeting: "现场会", ActivityType.summit: "高层峰会", ActivityType.customer_training: "客户培训",
-    ActivityType.joint_innovation: "联合创新研讨", ActivityType.business_event: "商务活动",
-    ActivityType.cultural_sports: "文体活动", ActivityType.other: "其他活动",
+    ActivityType.company_visit: "高层公司参观", ActivityType.exhibition_forum: "展会论坛邀请",
+    ActivityType.showcase_visit: "样板点参观", ActivityType.topic_exchange: "专题交流会",
+    ActivityType.executive_visit: "高层拜访", ActivityType.sponsor: "赞助人会面",
+    ActivityType.summit: "高层峰会", ActivityType.trip_escort: "出差陪同", ActivityType.home_visit: "客户家访",
+    ActivityType.banquet: "商务宴请", ActivityType.gifts: "节日礼尚往来", ActivityType.routine_visit: "日常拜访",
+    ActivityType.other: "其他活动",
 }

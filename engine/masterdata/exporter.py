@@ -52,6 +52,15 @@ def format_cell(column: Col, value: Any, loc: str) -> Any:
         events = json.loads(value)
         return sep.join(f"{e['month']:02d}-{e['day']:02d} {e['title']}" if e.get("day") else
                         f"{e['month']:02d} {e['title']}" for e in events) or None
+    if column.parser == "visit_pbc":
+        pbc = json.loads(value)
+        n, days = pbc["visits"], pbc["days"]
+        if zh:
+            unit = {7: "周", 30: "月", 1: "天"}.get(days) or (f"{days // 7}周" if days % 7 == 0 else f"{days}天")
+            return f"每{unit}拜访{n}次"
+        unit = {7: "a week", 30: "a month", 1: "a day"}.get(days) or \
+            (f"every {days // 7} weeks" if days % 7 == 0 else f"every {days} days")
+        return f"visit {n} times {unit}"
     if column.parser == "competitor_support":
         return sep.join(f"{k}:{v}" for k, v in json.loads(value).items()) or None
     if column.parser == "decision_roles":

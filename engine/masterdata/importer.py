@@ -42,7 +42,7 @@ from engine.masterdata import audit
 from engine.masterdata.layouts import LAYOUTS, Col, header_index, normalise_header
 from engine.masterdata.models import (UNIT_PARENT_KIND, Assessment, AuditEntry, Contact, ContactLevel, Customer, DecisionRole,
                                       Dimension, Employee, OrgUnit, Project, ProjectLevel, Role,
-                                      SponsorPairing, TierChange, UnitKind)
+                                      SponsorPairing, TierChange, UnitKind, ActivityInvitee, MarketingActivity)
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine.masterdata.tiers import TierRules, load_tier_rules
 
@@ -363,6 +363,18 @@ _CADENCE = {"monthly": "monthly", "每月": "monthly", "月度": "monthly", "每
             "bimonthly": "bimonthly", "双月": "bimonthly", "每两月": "bimonthly", "每两个月": "bimonthly",
             "两月一次": "bimonthly"}
 
+_ACTIVITY_STATUS = {"planned": "planned", "计划": "planned", "已计划": "planned", "done": "done", "已举办": "done",
+                    "cancelled": "cancelled", "已取消": "cancelled", "取消": "cancelled"}
+
+
+def _activity_type(value: Any, rules: MasterDataRules) -> str:
+    found = rules.parse_activity_type(cell_text(value))
+    if found is None:
+        raise BadValue(t("md.unknown_activity_type", value=cell_text(value), choices="、".join(
+            rules.activity_type_label(c, locale()) for c in rules.activity_type_codes())))
+    return found
+
+
 _PROJECT_LEVEL = {p.value: p.value for p in ProjectLevel} | {
     "公司": "company", "公司级": "company", "地区部": "region", "地区部级": "region", "代表处": "office",
     "代表处级": "office"}
@@ -422,6 +434,41 @@ def _key_events(value: Any) -> str:
                 raise BadValue(t("md.bad_key_event", value=item))
             events.append(event)
     return json.dumps(events, ensure_ascii=False)
+
+
+_PBC_NUM = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10,
+            "once": 1, "twice": 2, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_PBC_UNIT = {"周": 7, "星期": 7, "礼拜": 7, "week": 7, "月": 30, "month": 30, "天": 1, "日": 1, "day": 1}
+_N = r"(\d+|[一两二三四五六七八九十]|once|twice|one|two|three|four|five)"
+_PBC = (re.compile(rf"^(?:每|一)?(?:{_N}个?)?(周|星期|礼拜|月|天|日){_N}次$"),            # 每周3次, 每两周1次
+        re.compile(rf"^{_N}次?/{_N}?个?(周|星期|礼拜|月|天|日|week|month|day)$"),         # 3次/周, 3/week
+        re.compile(rf"^{_N}(?:times?)?(?:a|per|every|each)(?:{_N})?(week|month|day)s?$"))  # 3 times a week
+
+
+def _pbc_num(word: str | None, default: int) -> int:
+    if not word:
+        return default
+    return int(word) if word.isdigit() else _PBC_NUM[word]
+
+
+def parse_visit_pbc(value: Any) -> str:
+    """The PBC's visit commitment ("每周拜访3次", "visit 3 times a week", "3次/周", "每两周1次") as
+    JSON {"visits": n, "days": d}; anything else is refused (the cell is named by the importer)."""
+    text = re.sub(r"\s+|拜访|至少|客户|visits?|at least|customers?|\.", "", cell_text(value).lower())
+    for number, pattern in enumerate(_PBC):
+        m = pattern.match(text)
+        if not m:
+            continue
+        if number == 0:
+            every, unit, visits = m[1], m[2], m[3]
+        elif number == 1:
+            visits, every, unit = m[1], m[2], m[3]
+        else:
+            visits, every, unit = m[1], m[2], m[3]
+        n, days = _pbc_num(visits, 1), _pbc_num(every, 1) * _PBC_UNIT[unit]
+        if 1 <= n <= days * 3:
+            return json.dumps({"visits": n, "days": days})
+    raise BadValue(t("care.bad_visit_pbc", value=cell_text(value)))
 
 
 def _key_event(item: str) -> dict[str, Any] | None:
@@ -550,10 +597,14 @@ _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "decision_roles": (lambda v, c: _multi(v, _DECISION, [r.value for r in DecisionRole]), ""),
     "competitors": (lambda v, c: _competitors(v, c.rules), "[]"),
     "key_events": (lambda v, c: _key_events(v), "[]"),
+    "visit_pbc": (lambda v, c: parse_visit_pbc(v), None),
     "competitor_support": (lambda v, c: _competitor_support(v, c.rules), "{}"),
     "cadence": (lambda v, c: _choice(v, _CADENCE), "monthly"),
     "project_level": (lambda v, c: _choice(v, _PROJECT_LEVEL), None),
     "timezone": (lambda v, c: _timezone(v), None),
+    "activity_type": (lambda v, c: _activity_type(v, c.rules), None),
+    "activity_status": (lambda v, c: _choice(v, _ACTIVITY_STATUS), "planned"),
+    "code_list": (lambda v, c: _words(v), []),
 }
 
 
@@ -1310,12 +1361,71 @@ def _import_projects(ctx: Context, table: Table) -> ImportResult:
     return result
 
 
+def _import_activities(ctx: Context, table: Table) -> ImportResult:
+    """Marketing activities (品牌/营销活动) with their invited contacts; the same checks as
+    `service.plan_activity`: a planned activity names its project (of the same customer), carries a
+    budget and falls before the project's decision date."""
+    session = ctx.session
+    rows, problems = _parse_rows(table, LAYOUTS["activities"], ctx)
+    rows = _first_rows(rows, lambda r: r.get("code"), problems, "code", "md.w_activity")
+    customers = set(session.exec(select(Customer.code)))
+    employees = set(session.exec(select(Employee.emp_no)))
+    contacts = dict(session.exec(select(Contact.code, Contact.customer_code)).all())
+    projects = {p.code: p for p in session.exec(select(Project))}
+    existing = {a.code: a for a in session.exec(select(MarketingActivity))}
+    for row in rows:
+        customer = row.get("customer_code")
+        if customer and customer not in customers:
+            problems.cell(row, "customer_code", t("md.unknown_ref", what=t("md.w_customer"), key=customer))
+        if row.get("inviter_emp_no") and row.get("inviter_emp_no") not in employees:
+            problems.cell(row, "inviter_emp_no", t("md.unknown_ref", what=t("md.w_employee"), key=row.get("inviter_emp_no")))
+        for contact in row.get("invitees") or []:
+            if contact not in contacts:
+                problems.cell(row, "invitees", t("md.unknown_ref", what=t("md.w_contact"), key=contact))
+        status = row.get("status") or "planned"
+        project_code = row.get("project_code")
+        if status == "planned" and not project_code and "project_code" not in row.bad:
+            problems.cell(row, "project_code", t("md.activity_needs_project"))
+        if status == "planned" and row.get("budget") is None and "budget" not in row.bad:
+            problems.cell(row, "budget", t("md.activity_needs_budget"))
+        project = projects.get(project_code) if project_code else None
+        if project_code and project is None and "project_code" not in row.bad:
+            problems.cell(row, "project_code", t("md.unknown_ref", what=t("md.w_project"), key=project_code))
+        if project is not None and customer and project.customer_code != customer:
+            problems.cell(row, "project_code", t("md.project_other_customer", project=project_code,
+                                                 actual=project.customer_code, customer=customer))
+        day = row.get("activity_date")
+        if (project is not None and project.decision_date is not None and isinstance(day, date)
+                and day >= project.decision_date and status == "planned"):
+            problems.cell(row, "activity_date", t("md.activity_after_decision", date=day.isoformat(), project=project_code,
+                                                  decision=project.decision_date.isoformat()))
+    problems.raise_if_any()
+    result = ImportResult(kind="activities", source=ctx.source)
+    invited_now = {(i.activity_code, i.contact_code)
+                   for i in session.exec(select(ActivityInvitee))}
+    for row in rows:
+        values = _model_values(MarketingActivity, row, drop=("invitees",))
+        values.setdefault("status", "planned")
+        values.setdefault("currency", "CNY")
+        _upsert(ctx, result, MarketingActivity, existing.get(row.get("code")), values, entity="marketing_activity",
+                key=row.get("code"), row=row.number)
+    _flush(ctx)
+    for row in rows:
+        for contact in row.get("invitees") or []:
+            if (row.get("code"), contact) not in invited_now:
+                _insert(ctx, ActivityInvitee, {"activity_code": row.get("code"), "contact_code": contact})
+                invited_now.add((row.get("code"), contact))
+    _flush(ctx)
+    return result
+
+
 # ============================================================================================ entry points
 
 
 _HANDLERS: dict[str, Callable[[Context, Table], ImportResult]] = {
     "org": _import_org, "customers": _import_customers, "contacts": _import_contacts,
     "assessments": _import_assessments, "sponsors": _import_sponsors, "projects": _import_projects,
+    "activities": _import_activities,
 }
 
 

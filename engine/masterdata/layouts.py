@@ -96,6 +96,7 @@ CONTACTS: tuple[Col, ...] = (
     _c("projects_influenced", "影响的项目及立场", "projects_influenced"),
     _c("owner_emp_no", ("负责人", "A角"), ("owner", "owner_emp_no"), "code", required=True),
     _c("backup_emp_no", ("B角", "备份负责人"), ("backup_owner", "backup", "backup_emp_no"), "code"),
+    _c("visit_pbc", ("PBC拜访承诺", "拜访承诺", "PBC"), ("visit_pbc", "pbc", "visit_commitment"), "visit_pbc"),
     _c("family", "家庭", "family", sensitive=True),
     _c("pain_points_personal", "个人痛点", "pain_points_personal", sensitive=True),
     _c("pain_points_career", "职业痛点", "pain_points_career", sensitive=True),
@@ -134,9 +135,22 @@ PROJECTS: tuple[Col, ...] = (
     _c("closed", "已关闭", "closed", "bool"),
 )
 
+ACTIVITIES: tuple[Col, ...] = (
+    _c("code", "活动编码", ("code", "activity_code"), "code", required=True),
+    _c("type", ("活动类型", "类型"), ("type", "activity_type"), "activity_type", required=True),
+    _c("title", ("活动名称", "名称"), ("title", "name"), required=True),
+    _c("customer_code", "客户编码", ("customer", "customer_code"), "code", required=True),
+    _c("project_code", ("支撑项目", "项目编码"), ("project", "project_code"), "code"),
+    _c("activity_date", ("活动日期", "日期"), ("date", "activity_date"), "date_any", required=True),
+    _c("budget", ("预算", "预算（元）"), "budget", "money"),
+    _c("inviter_emp_no", ("邀请人工号", "邀请人"), ("inviter", "inviter_emp_no"), "code", required=True),
+    _c("invitees", ("受邀联系人", "邀请联系人"), ("invitees", "contacts"), "code_list"),
+    _c("status", "状态", "status", "activity_status"),
+)
+
 LAYOUTS: dict[str, tuple[Col, ...]] = {
     "org": ORG, "customers": CUSTOMERS, "contacts": CONTACTS, "assessments": ASSESSMENTS,
-    "sponsors": SPONSORS, "projects": PROJECTS,
+    "sponsors": SPONSORS, "projects": PROJECTS, "activities": ACTIVITIES,
 }
 
 _STRIP = re.compile(r"[\s_\-*＊]+")

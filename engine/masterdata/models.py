@@ -106,37 +106,74 @@ class SponsorCadence(str, Enum):
 
 
 class ActivityType(str, Enum):
-    """The "12+1" customer-contact scenarios (营销活动/客户接触场景) an activity is planned from."""
+    """The book's "12+1" customer-contact scenarios (图3-2 客户接触场景) an activity is planned from.
+
+    A company adds its own in rules/masterdata.yaml (`activity_types:`); see
+    `engine.masterdata.settings.MasterDataRules.activity_type_codes`."""
 
     company_visit = "company_visit"                 # 公司参观
-    exhibition_forum = "exhibition_forum"           # 展会/论坛
+    exhibition_forum = "exhibition_forum"           # 展会论坛
     showcase_visit = "showcase_visit"               # 样板点参观
-    technical_exchange = "technical_exchange"       # 技术交流 (专题交流)
+    topic_exchange = "topic_exchange"               # 专题交流
     executive_visit = "executive_visit"             # 高层拜访
-    management_seminar = "management_seminar"       # 管理研讨
-    onsite_meeting = "onsite_meeting"               # 现场会
+    sponsor = "sponsor"                             # 赞助人
     summit = "summit"                               # 高层峰会
-    customer_training = "customer_training"         # 客户培训
-    joint_innovation = "joint_innovation"           # 联合创新
-    business_event = "business_event"               # 商务活动
-    cultural_sports = "cultural_sports"             # 文体活动
-    other = "other"                                 # 其他 (the "+1")
+    trip_escort = "trip_escort"                     # 出差陪同
+    home_visit = "home_visit"                       # 客户家访
+    banquet = "banquet"                             # 饭局宴请
+    gifts = "gifts"                                 # 礼尚往来
+    routine_visit = "routine_visit"                 # 日常拜访
+    other = "other"                                 # 其他 (the "+1", e.g. 技术交流)
 
 
 ACTIVITY_TYPE_ZH: dict[ActivityType, str] = {
     ActivityType.company_visit: "公司参观",
-    ActivityType.exhibition_forum: "展会/论坛",
+    ActivityType.exhibition_forum: "展会论坛",
     ActivityType.showcase_visit: "样板点参观",
-    ActivityType.technical_exchange: "技术交流",
+    ActivityType.topic_exchange: "专题交流",
     ActivityType.executive_visit: "高层拜访",
-    ActivityType.management_seminar: "管理研讨",
-    ActivityType.onsite_meeting: "现场会",
+    ActivityType.sponsor: "赞助人",
     ActivityType.summit: "高层峰会",
-    ActivityType.customer_training: "客户培训",
-    ActivityType.joint_innovation: "联合创新",
-    ActivityType.business_event: "商务活动",
-    ActivityType.cultural_sports: "文体活动",
+    ActivityType.trip_escort: "出差陪同",
+    ActivityType.home_visit: "客户家访",
+    ActivityType.banquet: "饭局宴请",
+    ActivityType.gifts: "礼尚往来",
+    ActivityType.routine_visit: "日常拜访",
     ActivityType.other: "其他",
+}
+
+ACTIVITY_TYPE_EN: dict[ActivityType, str] = {
+    ActivityType.company_visit: "company visit",
+    ActivityType.exhibition_forum: "exhibition or forum",
+    ActivityType.showcase_visit: "reference-site visit",
+    ActivityType.topic_exchange: "topic exchange",
+    ActivityType.executive_visit: "executive visit",
+    ActivityType.sponsor: "sponsor meeting",
+    ActivityType.summit: "executive summit",
+    ActivityType.trip_escort: "business-trip escort",
+    ActivityType.home_visit: "home visit",
+    ActivityType.banquet: "dinner",
+    ActivityType.gifts: "courtesy gifts",
+    ActivityType.routine_visit: "routine visit",
+    ActivityType.other: "other",
+}
+
+# Types shipped before the book's list (up to 2026-12) and the book type each now maps to; the
+# migration 0008_activity_types rewrites stored rows, and an import or workbook still naming an old
+# type (code or Chinese name) is read as its new one. docs/master-data.md lists the same table.
+LEGACY_ACTIVITY_TYPES: dict[str, ActivityType] = {
+    "technical_exchange": ActivityType.other,            # 技术交流: the book's example of 其他
+    "management_seminar": ActivityType.topic_exchange,   # 管理研讨 → 专题交流
+    "onsite_meeting": ActivityType.showcase_visit,       # 现场会 → 样板点参观
+    "customer_training": ActivityType.topic_exchange,    # 客户培训 → 专题交流
+    "joint_innovation": ActivityType.other,              # 联合创新 → 其他
+    "business_event": ActivityType.other,                # 商务活动 → 其他
+    "cultural_sports": ActivityType.other,               # 文体活动 → 其他
+}
+LEGACY_ACTIVITY_NAMES_ZH: dict[str, str] = {
+    "技术交流": "technical_exchange", "管理研讨": "management_seminar", "现场会": "onsite_meeting",
+    "客户培训": "customer_training", "联合创新": "joint_innovation", "商务活动": "business_event",
+    "文体活动": "cultural_sports", "展会/论坛": "exhibition_forum", "展会": "exhibition_forum", "论坛": "exhibition_forum",
 }
 
 SENSITIVE_CONTACT_FIELDS: tuple[str, ...] = ("family", "pain_points_personal", "pain_points_career")
@@ -246,6 +283,9 @@ class Contact(SQLModel, table=True):
     projects_influenced: Optional[str] = Field(default=None, sa_column=_text())
     owner_emp_no: str = Field(sa_column=_text(False, fk="employee.emp_no", index=True))
     backup_emp_no: Optional[str] = Field(default=None, sa_column=_text(fk="employee.emp_no", index=True))
+    # The PBC's visit commitment on the key-customer card (e.g. "每周拜访3次"), parsed at import:
+    # JSON {"visits": 3, "days": 7}; it drives the contact's visit cadence (flows/planning/care.py).
+    visit_pbc: Optional[str] = Field(default=None, sa_column=_text())
     # Sensitive (SPEC §2): only the owner and the supervisors above see these; may be switched off.
     family: Optional[str] = Field(default=None, sa_column=_text())
     pain_points_personal: Optional[str] = Field(default=None, sa_column=_text())

@@ -30,8 +30,8 @@ SELECT_CUSTOMER = ("SELECT code, name, tier, office_code, team_code, owner_emp_n
 SELECT_CONTACT = ("SELECT code, customer_code, name, title, level, phone, email, owner_emp_no, backup_emp_no "
                   "FROM contact")
 SELECT_PROJECT = "SELECT code, name, customer_code, level, team_code, closed FROM project"
-SELECT_ACTIVITY = ("SELECT code, type, title, customer_code, project_code, activity_date, inviter_emp_no, status "
-                   "FROM marketing_activity")
+SELECT_ACTIVITY = ("SELECT code, type, title, customer_code, project_code, activity_date, inviter_emp_no, status, "
+                   "budget FROM marketing_activity")
 SELECT_INVITEES = "SELECT contact_code FROM marketing_activity_invitee WHERE activity_code = :a ORDER BY contact_code"
 SELECT_AUDIT_OF_RECORD = ("SELECT action, at_us, detail FROM masterdata_audit "
                           "WHERE entity = :entity AND entity_key = :key ORDER BY id")
@@ -115,6 +115,7 @@ class Activity:
     activity_date: Any
     inviter_emp_no: str
     status: str
+    budget: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from engine.errors import MCRError, NotPermitted, NotVisible
 from engine.masterdata import audit
 from engine.i18n import t
 from engine.masterdata.read import MasterData, Person, Unit
-from engine.masterdata.models import (DIMENSION_ZH, SENSITIVE_CONTACT_FIELDS, ActivityInvitee, ActivityType,
+from engine.masterdata.models import (DIMENSION_ZH, SENSITIVE_CONTACT_FIELDS, ActivityInvitee,
                                       Assessment, Contact, Customer, Dimension, Employee, MarketingActivity, OrgUnit,
                                       Project, ProjectLevel, SponsorCadence, SponsorPairing, TierChange, UnitKind)
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
@@ -665,13 +665,18 @@ def save_project(session: Session, *, code: str, name: str, customer_code: str, 
 def plan_activity(session: Session, *, code: str, type: str, title: str, customer_code: str,
                   project_code: Optional[str], activity_date: date, budget: Optional[int],
                   inviter_emp_no: str, invitees: Iterable[str] = (), currency: str = "CNY",
-                  status: str = "planned", principal: Principal, clock: Clock) -> ActivityInfo:
+                  status: str = "planned", principal: Principal, clock: Clock,
+                  rules: MasterDataRules | None = None) -> ActivityInfo:
     """Create or update a marketing activity (品牌/营销活动) by its code.
 
     SPEC §3: it names the project it supports, happens before that project's decision date, and
     carries a budget estimate — otherwise `InvalidChange`, nothing written.
     """
-    kind = ActivityType(type).value
+    rules = rules or load_masterdata_rules()
+    kind = rules.parse_activity_type(type)
+    if kind is None:
+        raise InvalidChange(t("md.unknown_activity_type", value=type, choices="、".join(
+            rules.activity_type_label(c) for c in rules.activity_type_codes())))
     _customer_row(session, customer_code)
     get_employee(session, inviter_emp_no)
     if status == "planned":

@@ -52,6 +52,15 @@ class ImportLimits(BaseModel):
     max_name_chars: int = Field(default=200, ge=1)
 
 
+class ExtraActivityType(BaseModel):
+    """A company's own contact scenario (rules/masterdata.yaml `activity_types`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
 class MasterDataRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -69,6 +78,61 @@ class MasterDataRules(BaseModel):
     # Unit codes, employee numbers, customer/contact/project codes: they become file names.
     code_pattern: str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
     limits: ImportLimits = Field(default_factory=ImportLimits)
+    # A company's own contact scenarios beyond the book's "12+1" (ActivityType).
+    activity_types: list[ExtraActivityType] = Field(default_factory=list)
+
+    @field_validator("activity_types")
+    @classmethod
+    def _new_activity_codes(cls, value: list[ExtraActivityType]) -> list[ExtraActivityType]:
+        from engine.masterdata.models import LEGACY_ACTIVITY_TYPES, ActivityType
+
+        seen: set[str] = set()
+        for extra in value:
+            if extra.code in {t.value for t in ActivityType} or extra.code in LEGACY_ACTIVITY_TYPES:
+                raise ValueError(f"activity type '{extra.code}' is already one of the book's types (or an old name of one)")
+            if extra.code in seen:
+                raise ValueError(f"activity type '{extra.code}' is listed twice")
+            seen.add(extra.code)
+        return value
+
+    def activity_type_codes(self) -> list[str]:
+        """The book's 12+1 scenarios, then the company's own, in that order."""
+        from engine.masterdata.models import ActivityType
+
+        return [t.value for t in ActivityType] + [e.code for e in self.activity_types]
+
+    def activity_type_label(self, code: str, locale: str = "zh-CN") -> str:
+        from engine.masterdata.models import ACTIVITY_TYPE_EN, ACTIVITY_TYPE_ZH, ActivityType
+
+        for extra in self.activity_types:
+            if extra.code == code:
+                return extra.en if locale == "en" else extra.zh
+        try:
+            kind = ActivityType(code)
+        except ValueError:
+            return code
+        return ACTIVITY_TYPE_EN[kind] if locale == "en" else ACTIVITY_TYPE_ZH[kind]
+
+    def parse_activity_type(self, text: str) -> str | None:
+        """A cell or form value → the type's code: its code, its Chinese or English name, or an old
+        (pre-book) type, which maps to its book type. None: not a type."""
+        from engine.masterdata.models import (ACTIVITY_TYPE_EN, ACTIVITY_TYPE_ZH, LEGACY_ACTIVITY_NAMES_ZH,
+                                              LEGACY_ACTIVITY_TYPES)
+
+        value = (text or "").strip()
+        if not value:
+            return None
+        codes = self.activity_type_codes()
+        if value in codes:
+            return value
+        names = {zh: t.value for t, zh in ACTIVITY_TYPE_ZH.items()} | {en: t.value for t, en in ACTIVITY_TYPE_EN.items()}
+        names |= {e.zh: e.code for e in self.activity_types} | {e.en: e.code for e in self.activity_types}
+        if value in names:
+            return names[value]
+        legacy = LEGACY_ACTIVITY_NAMES_ZH.get(value, value)
+        if legacy in LEGACY_ACTIVITY_TYPES:
+            return LEGACY_ACTIVITY_TYPES[legacy].value
+        return names.get(legacy) if legacy in names else (legacy if legacy in codes else None)
 
     @field_validator("code_pattern")
     @classmethod

@@ -102,8 +102,9 @@ def _unit_of_level(data: dict[str, Any], level: str) -> Optional[str]:
 
 
 def _rate_text(check: Any) -> str:
-    return t("itr.rate_text", n=check.escalated_before + 1, base=check.issues, pct=f"{float(check.rate_after):.1%}",
-             limit=f"{float(check.limit):.0%}")
+    # itrrules: a minimum allowance (rules/itr.yaml quota.min_allowed) is named when there is one.
+    return t("itr.rate_text_min" if check.minimum else "itr.rate_text", n=check.escalated_before + 1, base=check.issues,
+             pct=f"{float(check.rate_after):.1%}", limit=f"{float(check.limit):.0%}", minimum=check.minimum)
 
 
 def _set_handler(ctx: Any, person: Optional[Person]) -> None:
@@ -311,7 +312,7 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
     if not unit or not target_unit:
         _refuse(ctx, NoHandler, "itr.no_upper_unit", level=t(f"itr.level.{to_level}"), office=ctx.data.get("office"))
     before, issues, start, end = _escalation_counts(ctx, rules, level, unit)  # type: ignore[arg-type]
-    check = check_quota(before, issues, rules.quota.limit(level))
+    check = check_quota(before, issues, rules.quota.limit(level), rules.quota.minimum(level))  # itrrules: fair minimum
     decision = "granted"
     if override_by or override_why:
         if not (override_by and override_why and str(override_why).strip()):

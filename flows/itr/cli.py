@@ -385,3 +385,25 @@ def qa_cases(status: Optional[str] = typer.Option("open", "--status", help="open
         typer.echo(f"#{q.id}\tissue #{q.issue}\t{q.kind}\t{q.status}\t{q.reason}")
     if not rows:
         typer.echo(t("cli.nothing"))
+
+
+@itr_app.command("scorecard")
+def scorecard(unit: str = typer.Option(..., "--unit", help="office or region code"),
+              period: Optional[str] = typer.Option(None, "--period", help="quarter (2026-Q4) or month (2026-11); "
+                                                                          "default: the current quarter"),
+              as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """组织绩效记分卡: a unit's self-resolution against the quota, escalation decisions, dispatch accuracy,
+    timely closure and negative scores over a quarter or month."""
+    from engine.i18n import locale
+    from flows.itr import scorecard as sc
+
+    rt = _rt()
+    card = sc.scorecard(rt, principal=_who(rt, as_emp), unit=unit, period=period)
+    if as_json:
+        _json(card)
+        return
+    typer.echo(t("itr.scorecard.heading", unit=card.unit_name, code=card.unit, period=card.period))
+    print_table([t("itr.scorecard.col.figure"), t("itr.scorecard.col.value"), t("itr.scorecard.col.detail")],
+                sc.figure_rows(card, locale()))
+    for concern in sc.concern_titles(card, locale()):
+        typer.echo(f"! {concern}")

@@ -80,7 +80,7 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
                                   known=", ".join(runtime.calendars.names)))
     cal = runtime.calendars.get(calendar)
     contract = (str(fields["contract"]).strip() or None) if fields.get("contract") else None
-    hours = rules.sla.hours(severity, contract)
+    hours = rules.sla.hours(severity, contract, cust.tier)  # contract, else the customer's tier, else default
     due = sla_due(cal, now, hours)
     major = bool(fields.get("major_incident"))
     care = None
@@ -97,6 +97,7 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
         "office_name": office.name, "region": region.code if region else None, "hq": hq.code if hq else None,
         "team": cust.team_code, "calendar": calendar, "locale": locale, "contract": contract,
         "contract_sla": contract is not None and contract in rules.sla.contracts,
+        "tier": cust.tier, "sla_basis": rules.sla.basis(severity, contract, cust.tier),
         "sla_hours": hours, "sla": sla_text(hours), "sla_due": due.astimezone(cal.tz).isoformat(), "level": "office",
         "queue": None, "handler": None, "handler_name": None, "major_incident": major,
         "care_rep": care.emp_no if care else None, "care_rep_name": care.name if care else None,

@@ -14,5 +14,7 @@ PLUGIN = Plugin(
     inbox="flows.itr.inbox",
     web="flows.itr.web",
     callbacks="flows.itr.contacts",
-    services={"open_issue_in": "flows.itr.service:open_issue_in"},
+    services={"open_issue_in": "flows.itr.service:open_issue_in",
+              "customer_brief": "flows.itr.service:customer_brief"},  # read only: the pre-visit brief of care
+    rules={"itr.yaml": "flows.itr.rules:ItrRules"},
 )

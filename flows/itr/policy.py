@@ -106,29 +106,54 @@ class QuotaCheck:
     """Would one more escalation keep the unit within its quota (问题自行解决率)?
 
     `issues` are the unit's issues in the window, the one being escalated included;
-    `escalated_before` the escalations already counted against the unit in the window.
+    `escalated_before` the escalations already counted against the unit in the window;
+    `minimum` the escalations a unit may always make per window (fair to small numbers).
     """
 
     escalated_before: int
     issues: int
     limit: Fraction
+    minimum: int = 0
 
     @property
     def rate_after(self) -> Fraction:
         return Fraction(self.escalated_before + 1, max(self.issues, 1))
 
     @property
-    def allowed(self) -> bool:
+    def within_minimum(self) -> bool:
+        """The escalation is one of the unit's always-allowed escalations of the window."""
+        return self.escalated_before + 1 <= self.minimum
+
+    @property
+    def within_share(self) -> bool:
         # Exactly at the limit is allowed (2 of 10 = 20 % ≤ 20 %); above it is not.
         return self.rate_after <= self.limit
 
+    @property
+    def allowed(self) -> bool:
+        return self.within_share or self.within_minimum
+
+    @property
+    def basis(self) -> str:
+        """Why it is allowed or not: 'share', 'minimum' or 'over'."""
+        return "share" if self.within_share else "minimum" if self.within_minimum else "over"
+
     def describe(self) -> str:
+        minimum = f", {self.minimum} always allowed" if self.minimum else ""
         return (f"{self.escalated_before + 1}/{self.issues} = {float(self.rate_after):.1%} "
-                f"(limit {float(self.limit):.0%})")
+                f"(limit {float(self.limit):.0%}{minimum})")
 
 
-def check_quota(escalated_before: int, issues: int, limit: Fraction | float) -> QuotaCheck:
-    return QuotaCheck(escalated_before, issues, limit if isinstance(limit, Fraction) else Fraction(str(limit)))
+def check_quota(escalated_before: int, issues: int, limit: Fraction | float, minimum: int = 0) -> QuotaCheck:
+    return QuotaCheck(escalated_before, issues, limit if isinstance(limit, Fraction) else Fraction(str(limit)),
+                      max(0, int(minimum)))
+
+
+def allowed_escalations(issues: int, limit: Fraction | float, minimum: int = 0) -> int:
+    """How many escalations a unit with `issues` issues may make in the window: the larger of the
+    share (⌊limit × issues⌋, exactly at the limit allowed) and the minimum allowance."""
+    share = Fraction(str(limit)) if not isinstance(limit, Fraction) else limit
+    return max(int(share * max(issues, 0)), max(0, int(minimum)))
 
 
 def self_resolution_rate(issues: int, escalated: int) -> Optional[float]:

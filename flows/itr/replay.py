@@ -3,7 +3,7 @@
 Commands (`do:` in a step, `as:` the acting employee number) call flows/itr/service.py exactly as
 the CLI and the web app do: `itr.open`, `itr.open_many`, `itr.dispatch`, `itr.redispatch`,
 `itr.accept`, `itr.reject`, `itr.note`, `itr.declare_major`, `itr.escalate`, `itr.resolve`,
-`itr.close`, `itr.callback`, `itr.qa_decide`, `itr.weekly_check`, `itr.report`, `itr.search`,
+`itr.close`, `itr.callback`, `itr.qa_decide`, `itr.weekly_check`, `itr.report`, `itr.scorecard`, `itr.queue`, `itr.search`,
 `itr.add_case`, `itr.load_cases`.
 
 Setups (top-level scenario keys): `itr_org` — a small organisation, customers and contacts in a
@@ -241,6 +241,23 @@ def _weekly_check(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -
 def _report(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
     return service.report(ctx.runtime, principal=_reader(ctx, actor), week=args.get("week"), month=args.get("month"), office=args.get("office"),
                           region=args.get("region"), unit=args.get("unit"), types=args.get("types"))
+
+
+@scenario_command("itr.scorecard")
+def _scorecard(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`with: {unit: OFF-SZ, period: 2026-Q4}` — the unit scorecard (flows/itr/scorecard.py), as `as:` sees it."""
+    from flows.itr.scorecard import scorecard
+
+    who = ctx.principal(actor) if actor else _ENGINE
+    return scorecard(ctx.runtime, principal=who, unit=str(args.get("unit", "")), period=args.get("period"))
+
+
+@scenario_command("itr.queue")
+def _queue(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`with: {unit: OFF-SZ}` — the unit's open issues in queue order (tier, then deadline), as `as:` sees them."""
+    who = ctx.principal(actor) if actor else _ENGINE
+    issues = service.queue_issues(ctx.runtime, principal=who, unit=str(args.get("unit", "")))
+    return {"ids": [i.id for i in issues], "tiers": [i.tier for i in issues], "issues": _plain(issues)}
 
 
 @scenario_command("itr.search")

@@ -22,6 +22,7 @@ TYPES: tuple[str, ...] = ("technical", "non_technical", "spare_parts", "complain
 SOURCES: tuple[str, ...] = ("hotline", "service_request", "sales_report", "return", "online",
                             "interview", "handling_team", "survey", "partner", "observation", "market_report")
 LEVELS: tuple[str, ...] = ("office", "region", "hq")
+TIERS: tuple[str, ...] = ("S", "A", "B", "C")
 REASONS: tuple[str, ...] = ("time_limit_exceeded", "no_owner", "bid_or_social_impact", "arbitration_needed")
 
 _ROLLING = re.compile(r"^\s*(\d+)\s+days?\s*$")
@@ -42,12 +43,29 @@ def rolling_days(window: str) -> int | None:
     return int(m[1]) if m else None
 
 
+class MinimumAllowance(_Strict):
+    """Escalations a unit may always make per window, whatever its share (fair to small numbers)."""
+
+    office: int = 0
+    region: int = 0
+
+    @field_validator("office", "region")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"{value} is negative: the number of escalations always allowed is 0 or more")
+        return value
+
+
 class QuotaRules(_Strict):
     """Self-resolution quota (问题自行解决率): the share of its issues a unit may escalate."""
 
-    office: float = Field(default=0.20, ge=0, le=1)
-    region: float = Field(default=0.10, ge=0, le=1)
+    office: float = 0.20
+    region: float = 0.10
     window: str = "quarter"
+    # With one issue in the window the first escalation is 1/1 = 100 %: a unit may always make this
+    # many escalations per window before the share applies (0 = the share alone, as before).
+    min_allowed: MinimumAllowance = Field(default_factory=MinimumAllowance)
     # Who may be named to override the quota (`--override-by`): `unit_supervisor` is a supervisor
     # of the escalating unit; any other entry is a role held anywhere (e.g. sales_management). The
     # escalating employee and the issue's handler are never allowed, whatever their roles.
@@ -58,9 +76,20 @@ class QuotaRules(_Strict):
     def _window(cls, value: str) -> str:
         return _check_window(value)
 
+    @field_validator("office", "region")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(f"{value} is not a share: write 0 to 1 (0.20 = 20 %); a unit cannot escalate more "
+                             "than 100 % or less than none of its issues")
+        return value
+
     def limit(self, level: str) -> Fraction:
         # Exact decimal fractions: 0.20 must mean 1/5, so "exactly 20 %" is not lost to float noise.
         return Fraction(str(self.office if level == "office" else self.region))
+
+    def minimum(self, level: str) -> int:
+        return self.min_allowed.office if level == "office" else self.min_allowed.region
 
 
 class CallbackRules(_Strict):
@@ -80,10 +109,13 @@ class CallbackRules(_Strict):
 
 
 class SlaRules(_Strict):
-    """Time limits in business hours per severity, for each level (office, region, HQ) in turn."""
+    """Time limits in business hours per severity, for each level (office, region, HQ) in turn.
+
+    Which limit applies: the contract's for that severity, else the customer tier's, else the default."""
 
     severities: dict[str, float] = Field(default_factory=lambda: {"urgent": 4, "major": 16, "normal": 40,
                                                                   "minor": 80})
+    tiers: dict[str, dict[str, float]] = Field(default_factory=dict)
     contracts: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @field_validator("severities")
@@ -110,10 +142,56 @@ class SlaRules(_Strict):
                 raise ValueError(f"contract {contract}: time limits must be greater than zero")
         return value
 
-    def hours(self, severity: str, contract: str | None) -> float:
+    @field_validator("tiers")
+    @classmethod
+    def _tier_severities(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        unknown_tiers = sorted(set(value) - set(TIERS))
+        if unknown_tiers:
+            raise ValueError(f"unknown tier {', '.join(unknown_tiers)}; known: {', '.join(TIERS)}")
+        for tier, limits in value.items():
+            unknown = sorted(set(limits or {}) - set(SEVERITIES))
+            if unknown:
+                raise ValueError(f"tier {tier}: unknown severity {', '.join(unknown)}")
+            if any(v <= 0 for v in (limits or {}).values()):
+                raise ValueError(f"tier {tier}: time limits must be greater than zero")
+        return {k: dict(v or {}) for k, v in value.items()}
+
+    def basis(self, severity: str, contract: str | None, tier: str | None = None) -> str:
+        """Where the time limit comes from: 'contract', 'tier' or 'default'."""
         if contract and severity in self.contracts.get(contract, {}):
-            return self.contracts[contract][severity]
+            return "contract"
+        if tier and severity in self.tiers.get(tier, {}):
+            return "tier"
+        return "default"
+
+    def hours(self, severity: str, contract: str | None, tier: str | None = None) -> float:
+        """The contract's limit for the severity, else the customer tier's, else the default (contracts override)."""
+        basis = self.basis(severity, contract, tier)
+        if basis == "contract":
+            return self.contracts[contract][severity]  # type: ignore[index]
+        if basis == "tier":
+            return self.tiers[tier][severity]  # type: ignore[index]
         return self.severities[severity]
+
+
+class QueueOrderRules(_Strict):
+    """Queue order (需求接纳的优先级): open issues of higher-priority tiers first, then the nearest deadline."""
+
+    tiers: list[str] = Field(default_factory=lambda: list(TIERS))
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tier {', '.join(unknown)}; known: {', '.join(TIERS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("a tier is listed twice")
+        return value
+
+    def rank(self, tier: str | None) -> int:
+        """0 for the first tier listed; tiers not listed (or unknown customers) come last."""
+        return self.tiers.index(tier) if tier in self.tiers else len(self.tiers)
 
 
 class NegativeScoreRules(_Strict):
@@ -192,6 +270,7 @@ class ItrRules(_Strict):
     sla: SlaRules = Field(default_factory=SlaRules)
     weekly_quota: WeeklyQuotaRules = Field(default_factory=WeeklyQuotaRules)
     dispatch: DispatchRules = Field(default_factory=DispatchRules)
+    queue_order: QueueOrderRules = Field(default_factory=QueueOrderRules)
     reviews: ReviewRules = Field(default_factory=ReviewRules)
 
 

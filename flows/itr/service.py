@@ -161,6 +161,7 @@ class IssueView(BaseModel):
     closed: Optional[str]
     resolution: Optional[str]
     callback_required: Optional[bool]
+    tier: Optional[str] = None  # the customer's tier, filled in by queue_issues (queue order)
     dispatches: list[DispatchView] = []
     escalations: list[EscalationView] = []
     callback_decisions: list[CallbackDecisionView] = []
@@ -710,6 +711,49 @@ def list_issues(rt: Any, *, principal: Principal, office: Optional[str] = None, 
             return [_issue_view(rt, tx, i, f, detail=detail) for i, f in s.exec(q.order_by(col(Issue.id)).limit(limit))]
 
 
+_QUEUE_STATES = {"office": ("received", "dispatched", "handling"), "region": ("escalated_region",),
+                 "hq": ("escalated_hq",)}
+
+
+def queue_issues(rt: Any, *, principal: Principal, unit: str, limit: int = 200) -> list[IssueView]:
+    """The open issues waiting at one unit's level that `principal` may see, in queue order
+    (需求接纳的优先级, rules/itr.yaml `queue_order`): the customer's tier first (S before C by default),
+    then the nearest deadline, then the oldest. The database sorts and limits, so an S issue is never
+    cut off behind older C issues."""
+    from sqlalchemy import case
+
+    from engine.masterdata.models import Customer
+
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
+    reader = _IssueReader(rt, principal)
+    with rt.db.read() as tx:
+        found = MasterData(tx).unit(unit)
+    if found is None or found.kind not in _QUEUE_STATES:
+        raise ItrUsageError(t("itr.report_unit", code=unit, kind="office / region / hq"))
+    order = rules.queue_order
+    rank = case({tier: i for i, tier in enumerate(order.tiers)}, value=col(Customer.tier), else_=len(order.tiers))
+    with rt.db.session() as s:
+        q = (select(Issue, FlowInstance, Customer.tier)
+             .join(FlowInstance, col(FlowInstance.id) == col(Issue.id))
+             .join(Customer, col(Customer.code) == col(Issue.customer_code), isouter=True)
+             .where(col(FlowInstance.state).in_(_QUEUE_STATES[found.kind])))
+        if found.kind == "office":
+            q = q.where(Issue.office_code == unit)
+        elif found.kind == "region":
+            q = q.where(Issue.region_code == unit)
+        visible = reader.condition()
+        if visible is not None:
+            q = q.where(visible)
+        q = q.order_by(rank, col(Issue.sla_due_us), col(Issue.id)).limit(limit)
+        out = []
+        with rt.db.read() as tx:
+            for i, f, tier in s.exec(q):
+                view = _issue_view(rt, tx, i, f, detail=False)
+                view.tier = tier
+                out.append(view)
+        return out
+
+
 def escalations(rt: Any, *, principal: Principal, issue_id: Optional[int] = None) -> list[EscalationView]:
     """Escalation decisions of the issues `principal` may see (one issue's, or all)."""
     reader = _IssueReader(rt, principal)
@@ -775,6 +819,7 @@ class EscalationOutlook(BaseModel):
     issues: int
     escalated: int
     limit: float
+    min_allowed: int = 0
     remaining: int
     self_resolution_rate: Optional[float]
     window_start: datetime
@@ -843,10 +888,67 @@ def escalation_outlook(rt: Any, issue_id: Any, *, principal: Any) -> Optional[Es
     with rt.db.tx() as tx:  # a counter row is made on first use
         escalated, issues, start, end = escalation_counts(tx, rules, level=issue.level, unit=unit, issue_id=issue.id,
                                                           now=rt.clock.now(), tz=_tz(rt, issue.calendar))
-    limit = rules.quota.limit(issue.level)
+    limit, minimum = rules.quota.limit(issue.level), rules.quota.minimum(issue.level)
     remaining = 0
-    while check_quota(escalated + remaining, issues, limit).allowed:
+    while check_quota(escalated + remaining, issues, limit, minimum).allowed:
         remaining += 1
     return EscalationOutlook(unit=unit, level=issue.level, issues=issues, escalated=escalated, limit=float(limit),
-                             remaining=remaining, self_resolution_rate=self_resolution_rate(issues, escalated),
+                             min_allowed=minimum, remaining=remaining, self_resolution_rate=self_resolution_rate(issues, escalated),
                              window_start=start, window_end=end)
+
+
+# ---------------------------------------------------------------------------------------------- pre-visit brief
+
+
+class BriefIssue(BaseModel):
+    id: int
+    title: str
+    severity: str
+    state: str
+    opened: str  # ISO date-time, UTC
+
+
+class BriefCallback(BaseModel):
+    issue: int
+    contact: str
+    reached: bool
+    score: Optional[int]
+    at: str  # ISO date-time, UTC
+
+
+class CustomerBrief(BaseModel):
+    """What a customer still has open with us, for the owner's visit (检查客户还有哪些遗留问题没有被解决)."""
+
+    customer: str
+    open_issues: list[BriefIssue]
+    open_total: int
+    callbacks: list[BriefCallback]
+
+
+def customer_brief(session: Session, customer: str, *, principal: Principal, issues: int = 5,
+                   callbacks: int = 3) -> CustomerBrief:
+    """Read only: the customer's open valid issues (oldest first, at most `issues`) and its last
+    `callbacks` callbacks — for the engine (the daily care scan) or someone who may see the
+    customer (its owner, backup and the chain above them); anyone else gets `IssueNotVisible`."""
+    from engine.masterdata.models import Contact, Customer
+    from engine.masterdata.visibility import can_see_customer
+
+    if not principal.is_engine:
+        row = session.exec(select(Customer).where(Customer.code == customer)).first()
+        contacts = list(session.exec(select(Contact).where(Contact.customer_code == customer)))
+        if row is None or not can_see_customer(principal, row, contacts):
+            raise IssueNotVisible(t("itr.brief_not_visible", viewer=principal.actor, customer=customer))
+    open_rows = session.exec(
+        select(Issue, FlowInstance.state).join(FlowInstance, col(FlowInstance.id) == col(Issue.id))
+        .where(Issue.customer_code == customer, col(Issue.closed_us).is_(None), col(Issue.valid).is_(True))
+        .order_by(col(Issue.opened_us))).all()
+    calls = session.exec(
+        select(Callback).join(Issue, col(Issue.id) == col(Callback.issue_id))
+        .where(Issue.customer_code == customer).order_by(col(Callback.at_us).desc()).limit(callbacks)).all() \
+        if callbacks else []
+    return CustomerBrief(
+        customer=customer, open_total=len(open_rows),
+        open_issues=[BriefIssue(id=i.id, title=i.title, severity=i.severity, state=state,
+                                opened=from_us(i.opened_us).isoformat()) for i, state in open_rows[:issues]],
+        callbacks=[BriefCallback(issue=c.issue_id, contact=c.contact_code, reached=bool(c.reached), score=c.score,
+                                 at=from_us(c.at_us).isoformat()) for c in calls])

@@ -36,7 +36,7 @@ from flows.planning.common import start_and_kick
 from flows.planning.dates import (birthday_in_year, cadence_days_for, festivals_to_remind, rotation_flag_day,
                                   visit_status)
 from engine import i18n
-from flows.planning.models import Coverage, Visit
+from flows.planning.models import CadenceStart, Coverage, Visit
 from flows.planning.rules import CareRules, FestivalRules, load_care_rules, load_festival_rules
 from flows.planning.rules import masterdata_rules as load_masterdata_rules
 from flows.planning.rules import tier_rules as load_tier_rules
@@ -79,8 +79,12 @@ def _audit_days(session: Session, entity: str, tz: Any) -> dict[str, date]:
 
 
 def care_items(session: Session, day: date, *, care: CareRules | None = None,
-               festivals: FestivalRules | None = None, tz: Any = None) -> list[CareItem]:
-    """Every care reminder due on `day` (the scan day, in time zone `tz`), for every person; reads only."""
+               festivals: FestivalRules | None = None, tz: Any = None,
+               new_starts: dict[str, date] | None = None, brief: bool = True) -> list[CareItem]:
+    """Every care reminder due on `day` (the scan day, in time zone `tz`), for every person; reads only.
+
+    The visit clocks this scan would start (never-visited contacts and pairings seen for the first
+    time) are put in `new_starts` when given — the scan records them (`care_cadence_start`)."""
     tz = tz or org_tz()
     care = care or load_care_rules()
     festivals = festivals or load_festival_rules()
@@ -140,25 +144,32 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     last_visit = dict(session.exec(select(Visit.contact_code, func.max(Visit.visit_date))
                                    .where(Visit.kind == "visit").group_by(Visit.contact_code)).all())
     entered = _audit_days(session, "contact", tz)
+    starts = _cadence_starts(session)
+    briefs: dict[str, dict[str, Any]] = {}
     for c in contacts:
         cust = customers.get(c.customer_code)
-        days = cadence_days_for(cust.tier, care, tier_days) if cust else None
+        days = contact_cadence(c, cust.tier, care, tier_days) if cust else None
         if not days:
             continue
-        last = as_date(last_visit.get(c.code)) or entered.get(c.code)
-        if last is None:
-            continue  # no visit and no record of when tracking began: nothing to count from
+        last = as_date(last_visit.get(c.code)) or \
+            _clock_start(f"visit:{c.code}", entered.get(c.code), days, day, starts, new_starts)
         st = visit_status(last, days, day, care.visits.escalate_after_days)
+        extra = {"last": last.isoformat(), "cadence": days, "visited": c.code in last_visit}
         if st.remind_owner:
+            if brief and cust.code not in briefs:
+                briefs[cust.code] = _customer_brief(session, cust, care)
             items.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit", c.owner_emp_no, st.due.isoformat(),
                                   contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
-                                  overdue_days=st.overdue_days, extra={"last": last.isoformat(), "cadence": days}))
+                                  overdue_days=st.overdue_days,
+                                  extra={**extra, **({"brief": {**briefs[cust.code],
+                                                                "dates": _coming_dates(c, cust, day, care, leap)}}
+                                                     if brief else {})}))
         owner = people.get(c.owner_emp_no)
         if st.escalate and owner is not None and owner.supervisor_emp_no:
             items.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit_escalation", owner.supervisor_emp_no,
                                   st.due.isoformat(), contact=c.code, contact_name=c.name, customer=cust.code,
                                   customer_name=cust.name, owner=owner.emp_no, owner_name=owner.name,
-                                  overdue_days=st.overdue_days, extra={"last": last.isoformat(), "cadence": days}))
+                                  overdue_days=st.overdue_days, extra=extra))
 
     # ---------------------------------------------------------------- sponsor meetings (monthly / bimonthly)
     last_meeting = {(s, c): d for s, c, d in session.exec(
@@ -172,9 +183,8 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         if not p.accepted or c is None or not days:
             continue
         last = as_date(last_meeting.get((p.sponsor_emp_no, c.code))) or \
-            paired_on.get(f"{p.sponsor_emp_no}/{c.code}")
-        if last is None:
-            continue
+            _clock_start(f"sponsor:{p.sponsor_emp_no}:{c.code}", paired_on.get(f"{p.sponsor_emp_no}/{c.code}"), days,
+                         day, starts, new_starts)
         st = visit_status(last, days, day, care.visits.escalate_after_days)
         cust = customers.get(c.customer_code)
         common = dict(contact=c.code, contact_name=c.name, customer=c.customer_code,
@@ -188,6 +198,9 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         if st.escalate and owner is not None and owner.supervisor_emp_no:
             items.append(CareItem(key, "sponsor_escalation", owner.supervisor_emp_no, st.due.isoformat(),
                                   owner=owner.emp_no, owner_name=owner.name, **common))  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- weekly visit norm (拜访量) of general customers' managers
+    items.extend(_visit_norm_items(session, day, care, tiers, people, starts, new_starts))
 
     # ---------------------------------------------------------------- rotation: 4 years on one customer, a quarter ahead
     known = {(cv.customer_code, cv.emp_no): cv.since for cv in session.exec(select(Coverage))}
@@ -208,6 +221,146 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     return items
 
 
+def contact_cadence(contact: Any, tier: str, care: CareRules, tier_days: dict[str, int | None]) -> int | None:
+    """Days between visits of `contact`: its tier's cadence, or its PBC's (每周拜访3次 → every 3 days)
+    when that asks for more; None when neither sets one (general customers: the weekly norm only)."""
+    days = cadence_days_for(tier, care, tier_days)
+    pbc = pbc_commitment(contact.visit_pbc)
+    if pbc is not None:
+        per = -(-pbc["days"] // pbc["visits"])  # ceil: 3 a week → a visit at most every 3 days
+        days = min(days, per) if days else per
+    return days
+
+
+def pbc_commitment(value: Optional[str]) -> Optional[dict[str, int]]:
+    """The card's PBC visit commitment as stored by the importer ({"visits": n, "days": d}), or None."""
+    if not value:
+        return None
+    data = json.loads(value)
+    return {"visits": int(data["visits"]), "days": int(data["days"])}
+
+
+def _cadence_starts(session: Session) -> dict[str, date]:
+    return {k: as_date(v) for k, v in session.exec(select(CadenceStart.cadence_key, CadenceStart.started))}  # type: ignore[misc]
+
+
+def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts: dict[str, date],
+                 new_starts: dict[str, date] | None) -> date:
+    """Where a never-visited contact's (or pairing's) visit clock starts: as recorded by the first
+    scan that saw it; else its import day when that is less than one period ago, else today — so a
+    first scan over old data finds nothing overdue (no flood on the first day, issue 14)."""
+    if key in starts:
+        return starts[key]
+    start = entered if entered is not None and entered + timedelta(days=days) >= day else day
+    if new_starts is not None:
+        new_starts[key] = start
+    return start
+
+
+def _customer_brief(session: Session, cust: Customer, care: CareRules) -> dict[str, Any]:
+    """The ITR part of the pre-visit brief, through the ITR family's public service (None if absent)."""
+    from engine import plugins
+
+    brief = plugins.service("itr", "customer_brief")
+    if brief is None:
+        return {"issues": [], "open_total": 0, "callbacks": []}
+    found = brief(session, cust.code, principal=Principal.engine("care"), issues=care.brief.issues,
+                  callbacks=care.brief.callbacks)
+    return {"issues": [i.model_dump() for i in found.open_issues], "open_total": found.open_total,
+            "callbacks": [c.model_dump() for c in found.callbacks]}
+
+
+def _coming_dates(contact: Any, cust: Customer, day: date, care: CareRules, leap: Any) -> list[dict[str, str]]:
+    """The contact's birthday and the customer's key events within `brief.days_ahead` days."""
+    end = day + timedelta(days=care.brief.days_ahead)
+    out: list[dict[str, str]] = []
+    if contact.birthday is not None:
+        for year in (day.year, day.year + 1):
+            when = birthday_in_year(contact.birthday, year, leap)
+            if day <= when <= end:
+                out.append({"kind": "birthday", "day": when.isoformat(), "title": contact.name})
+    for ev in json.loads(cust.key_events or "[]"):
+        for year in (day.year, day.year + 1):
+            try:
+                when = date(year, int(ev["month"]), int(ev.get("day") or 1))
+            except (ValueError, KeyError):
+                continue
+            if day <= when <= end:
+                out.append({"kind": "key_event", "day": when.isoformat(), "title": str(ev.get("title", ""))})
+    return sorted(out, key=lambda d: d["day"])
+
+
+def week_bounds(day: date) -> tuple[date, date]:
+    """Monday and Sunday of the ISO week of `day`."""
+    monday = day - timedelta(days=day.isoweekday() - 1)
+    return monday, monday + timedelta(days=6)
+
+
+def norm_managers(session: Session, care: CareRules, tiers: Any) -> dict[str, int]:
+    """Who owes the weekly visit norm and how many visits: the owners/backups (rules `visit_norm.who`)
+    of customers of the norm's tiers, with the highest `manager_visits_per_week` among their customers."""
+    owed: dict[str, int] = {}
+    for cust in session.exec(select(Customer).where(col(Customer.tier).in_(care.visit_norm.tiers))):
+        norm = tiers.policy(cust.tier).manager_visits_per_week
+        if not norm:
+            continue
+        for role in care.visit_norm.who:
+            emp = cust.owner_emp_no if role == "owner" else cust.backup_emp_no
+            if emp:
+                owed[emp] = max(owed.get(emp, 0), norm)
+    return owed
+
+
+def visits_between(session: Session, start: date, end: date, emps: Optional[set[str]] = None) -> dict[str, int]:
+    """Customer visits (kind visit) logged per employee with a visit date in [start, end]."""
+    q = select(Visit.emp_no, func.count()).where(Visit.kind == "visit", col(Visit.visit_date) >= start,
+                                                 col(Visit.visit_date) <= end).group_by(Visit.emp_no)
+    rows = dict(session.exec(q).all())
+    return {k: int(v) for k, v in rows.items() if emps is None or k in emps}
+
+
+def _visit_norm_items(session: Session, day: date, care: CareRules, tiers: Any, people: dict[str, Any],
+                      starts: dict[str, date], new_starts: dict[str, date] | None) -> list[CareItem]:
+    """On the reminder weekday, managers still short of the week's norm; on Monday, last week's
+    shortfalls to their supervisors (exactly the norm is enough)."""
+    owed = norm_managers(session, care, tiers)
+    # A week is judged only when the norm was known from its Monday on: the first scan that sees a
+    # manager starts their clock, so a first day mid-week asks nothing of the week before.
+    since = {emp: starts.get(f"norm:{emp}") or _clock_start(f"norm:{emp}", None, 7, day, starts, new_starts)
+             for emp in owed}
+    weekday = day.isoweekday()
+    if not owed or weekday not in (care.visit_norm.remind_weekday, 1):
+        return []
+    out: list[CareItem] = []
+    if weekday == care.visit_norm.remind_weekday:
+        monday, sunday = week_bounds(day)
+        made = visits_between(session, monday, day, set(owed))
+        for emp, norm in sorted(owed.items()):
+            if made.get(emp, 0) < norm and emp in people and since[emp] <= monday:
+                week = _iso_week(monday)
+                out.append(CareItem(f"visit_norm:{emp}:{week}", "visit_norm", emp, sunday.isoformat(), title=week,
+                                    owner=emp, owner_name=people[emp].name,
+                                    extra={"made": made.get(emp, 0), "norm": norm, "week": week,
+                                           "from": monday.isoformat(), "to": sunday.isoformat()}))
+    if weekday == 1:
+        monday, sunday = week_bounds(day - timedelta(days=7))
+        made = visits_between(session, monday, sunday, set(owed))
+        for emp, norm in sorted(owed.items()):
+            person = people.get(emp)
+            if made.get(emp, 0) < norm and person is not None and person.supervisor_emp_no and since[emp] <= monday:
+                week = _iso_week(monday)
+                out.append(CareItem(f"visit_norm:{emp}:{week}", "visit_norm_escalation", person.supervisor_emp_no,
+                                    sunday.isoformat(), title=week, owner=emp, owner_name=person.name,
+                                    extra={"made": made.get(emp, 0), "norm": norm, "week": week,
+                                           "from": monday.isoformat(), "to": sunday.isoformat()}))
+    return out
+
+
+def _iso_week(d: date) -> str:
+    y, w, _ = d.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
 # ============================================================================================ the scan and the digest
 
 
@@ -225,9 +378,15 @@ class ScanReport:
 
 def run_care_scan(runtime: Any, day: date, *, actor: str = "system") -> ScanReport:
     """Find `day`'s reminders and send each person ONE digest (nothing already reminded, nothing twice)."""
+    starts: dict[str, date] = {}
     with runtime.db.session() as session:
-        items = care_items(session, day, tz=runtime.calendars.get(None).tz)
+        items = care_items(session, day, tz=runtime.calendars.get(None).tz, new_starts=starts)
         people = {e.emp_no: e for e in session.exec(select(Employee))}
+    if starts:  # the clocks this first sight started; a concurrent scan recording the same is harmless
+        with runtime.db.tx() as tx:
+            tx.many("INSERT INTO care_cadence_start (cadence_key, started, at_us) VALUES (:k, :d, :now) "
+                    "ON CONFLICT DO NOTHING", [{"k": k, "d": d.isoformat(), "now": to_us(runtime.clock.now())}
+                                               for k, d in sorted(starts.items())])
     with runtime.db.read() as tx:  # items reminded before are left out here (and, race-safe, in the step)
         done = {(r[0], r[1]) for r in tx.all("SELECT item_key, recipient_emp_no FROM care_reminder")} if items else set()
     per_person: dict[str, list[CareItem]] = defaultdict(list)
@@ -278,8 +437,8 @@ def deliver_digest(ctx: Any) -> None:
              "i": ctx.instance_id, "now": to_us(ctx.now)})
         if cur.rowcount == 1:
             fresh.append(item)
-    order = ("birthday", "festival", "key_event", "sponsor", "visit", "sponsor_escalation", "visit_escalation",
-             "rotation")
+    order = ("birthday", "festival", "key_event", "sponsor", "visit", "visit_norm", "sponsor_escalation",
+             "visit_escalation", "visit_norm_escalation", "rotation")
     fresh.sort(key=lambda i: (order.index(i["kind"]) if i["kind"] in order else 99, i["day"], i.get("contact") or ""))
     ctx.data["items"] = fresh
     ctx.data["sent"] = len(fresh)
@@ -290,10 +449,13 @@ def deliver_digest(ctx: Any) -> None:
 # ============================================================================================ visits and coverage
 
 
+PLACES = ("office", "private")  # 办公室拜访 / 私人拜访 (SPEC §3: a plan states their ratio)
+
+
 def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: date, kind: str = "visit",
-              note: Optional[str] = None, by: Optional[str] = None) -> dict[str, Any]:
-    """`mcr care visit log`: record a visit (or sponsor meeting) made by `by` (default: the principal);
-    the cadence clock restarts from it.
+              note: Optional[str] = None, by: Optional[str] = None, place: Optional[str] = None) -> dict[str, Any]:
+    """`mcr care visit log`: record a visit (or sponsor meeting) made by `by` (default: the principal),
+    at the customer's office or in private (`place`); the cadence clock restarts from it.
 
     Only the contact's owner, backup owner, a paired sponsor, or a supervisor above one of them logs
     it (`NotPermitted`, audited); the visitor must be one of those people too.
@@ -301,6 +463,8 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
     by = by or principal.emp_no
     if kind not in ("visit", "sponsor_meeting"):
         raise MCRError(i18n.t("planning.bad_visit_kind", value=kind))
+    if place is not None and place not in PLACES:
+        raise MCRError(i18n.t("care.bad_place", value=place, choices=", ".join(PLACES)))
     today = clock.now().astimezone(org_tz()).date()
     if on > today:
         raise MCRError(i18n.t("planning.visit_future", date=on.isoformat(), today=today.isoformat()))
@@ -330,13 +494,19 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
             cadence = care.visits.sponsor_days.get(pairing.cadence)  # type: ignore[call-overload]
         else:
             cust = session.exec(select(Customer).where(Customer.code == c.customer_code)).first()
-            cadence = cadence_days_for(cust.tier, care, {t: tiers.policy(t).key_contact_visit_days
-                                                        for t in ("S", "A", "B", "C")}) if cust else None
-        session.add(Visit(contact_code=contact, emp_no=by, kind=kind, visit_date=on, note=note, actor=principal.actor,
-                          at_us=to_us(clock.now())))
-        session.commit()
+            cadence = contact_cadence(c, cust.tier, care, {t: tiers.policy(t).key_contact_visit_days
+                                                          for t in ("S", "A", "B", "C")}) if cust else None
+        # One visit per contact, visitor, kind and day: a second click (or the digest link opened
+        # twice) finds the first and records nothing more.
+        duplicate = session.exec(select(Visit.id).where(Visit.contact_code == contact, Visit.emp_no == by,
+                                                        Visit.kind == kind, Visit.visit_date == on)).first() is not None
+        if not duplicate:
+            session.add(Visit(contact_code=contact, emp_no=by, kind=kind, visit_date=on, note=note, place=place,
+                              actor=principal.actor, at_us=to_us(clock.now())))
+            session.commit()
     due = (on + timedelta(days=cadence)).isoformat() if cadence else "-"
-    return {"contact": contact, "by": by, "date": on.isoformat(), "kind": kind, "next_due": due,
+    return {"contact": contact, "by": by, "date": on.isoformat(), "kind": kind, "place": place, "next_due": due,
+            "duplicate": duplicate,
             "message": i18n.t("planning.visit_logged", emp=by, contact=contact, kind=i18n.t(f"planning.kind.{kind}"), date=on.isoformat(),
                            due=due)}
 
@@ -363,3 +533,297 @@ def org_tz() -> Any:
     from engine.app import load_calendar_registry
 
     return load_calendar_registry().get(None).tz
+
+
+# ============================================================================================ the care pages' service
+# Every read and action below takes the principal and decides in here what they may see and do:
+# the owner and the supervisor chain above them (上级可以看下级); sales management for handovers.
+
+
+@dataclass
+class CadenceRow:
+    """One key contact's visit clock as the care page shows it."""
+
+    contact: str
+    contact_name: str
+    customer: str
+    customer_name: str
+    tier: str
+    owner: str
+    owner_name: str
+    cadence: int
+    pbc: Optional[dict[str, int]]
+    last: Optional[str]          # the last logged visit (None: never visited; the clock runs from `start`)
+    start: str                   # the day the clock counts from
+    due: str
+    overdue_days: int
+    may_log: bool
+
+
+@dataclass
+class HandoverRow:
+    instance_id: int
+    state: str
+    contact: str
+    contact_name: str
+    customer_name: str
+    reason: str
+    from_owner: str
+    from_name: str
+    to_owner: str
+    to_name: str
+    accepted_by: Optional[str]
+    introduced_by: Optional[str]
+    may_accept: bool
+    may_introduce: bool
+
+
+@dataclass
+class CareOverview:
+    day: str
+    reminders: list[CareItem]
+    coming: list[dict[str, Any]]
+    cadences: list[CadenceRow]
+    handovers: list[HandoverRow]
+    ratio: dict[str, Any]
+    norms: list[dict[str, Any]]
+
+
+def _need_employee(session: Session, principal: Principal, what: str) -> None:
+    from engine.auth.principal import require_employee
+
+    require_employee(principal, what)
+    if not principal.is_engine and session.exec(select(Employee.emp_no).where(
+            Employee.emp_no == principal.emp_no)).first() is None:
+        raise NotPermitted(i18n.t("planning.outside_org", value=principal.emp_no))
+
+
+def _may_log(principal: Principal, contact: Contact, sponsors: set[str]) -> bool:
+    """The owner, the backup, a paired sponsor, or a supervisor above one of them (as `log_visit`)."""
+    people = {contact.owner_emp_no, contact.backup_emp_no} | sponsors
+    return principal.is_engine or any(principal.covers(p) for p in people if p)
+
+
+def _local_today(rt: Any) -> date:
+    return rt.clock.now().astimezone(rt.calendars.get(None).tz).date()
+
+
+def cadence_rows(session: Session, day: date, *, principal: Principal, contact: Optional[str] = None,
+                 care: CareRules | None = None, tz: Any = None) -> list[CadenceRow]:
+    """Visit clocks of the contacts the principal owns or covers (owner, backup, or below them),
+    overdue first (most overdue first), then by due day."""
+    care = care or load_care_rules()
+    tiers = load_tier_rules()
+    tier_days = {t: tiers.policy(t).key_contact_visit_days for t in ("S", "A", "B", "C")}
+    people = {e.emp_no: e.name for e in session.exec(select(Employee))}
+    customers = {c.code: c for c in session.exec(select(Customer))}
+    q = select(Contact).order_by(col(Contact.code))
+    if contact is not None:
+        q = q.where(Contact.code == contact)
+    sponsors: dict[str, set[str]] = defaultdict(set)
+    for p in session.exec(select(SponsorPairing)):
+        sponsors[p.contact_code].add(p.sponsor_emp_no)
+    last_visit = dict(session.exec(select(Visit.contact_code, func.max(Visit.visit_date))
+                                   .where(Visit.kind == "visit").group_by(Visit.contact_code)).all())
+    entered = _audit_days(session, "contact", tz or org_tz())
+    starts = _cadence_starts(session)
+    rows: list[CadenceRow] = []
+    for c in session.exec(q):
+        if not (principal.is_engine or principal.covers(c.owner_emp_no) or principal.covers(c.backup_emp_no)):
+            continue
+        cust = customers.get(c.customer_code)
+        days = contact_cadence(c, cust.tier, care, tier_days) if cust else None
+        if not days or cust is None:
+            continue
+        last = as_date(last_visit.get(c.code))
+        start = last or _clock_start(f"visit:{c.code}", entered.get(c.code), days, day, starts, None)
+        st = visit_status(start, days, day, care.visits.escalate_after_days)
+        rows.append(CadenceRow(c.code, c.name, cust.code, cust.name, cust.tier, c.owner_emp_no,
+                               people.get(c.owner_emp_no, c.owner_emp_no), days, pbc_commitment(c.visit_pbc),
+                               last.isoformat() if last else None, start.isoformat(), st.due.isoformat(),
+                               st.overdue_days, _may_log(principal, c, sponsors[c.code])))
+    return sorted(rows, key=lambda r: (-r.overdue_days, r.due, r.contact))
+
+
+def _coming(session: Session, day: date, principal: Principal, care: CareRules, days: int) -> list[dict[str, Any]]:
+    """Birthdays of the cared contacts, festivals, and customers' key events in the next `days` days."""
+    end = day + timedelta(days=days)
+    leap = load_masterdata_rules().leap_day_birthdays
+    customers = {c.code: c for c in session.exec(select(Customer))}
+    out: list[dict[str, Any]] = []
+    for c in session.exec(select(Contact).order_by(col(Contact.code))):
+        cust = customers.get(c.customer_code)
+        if cust is None or cust.tier not in care.tiers or not principal.covers(c.owner_emp_no):
+            continue
+        for d in _coming_dates(c, cust, day, care.model_copy(update={"brief": care.brief.model_copy(
+                update={"days_ahead": days})}), leap):
+            if d["kind"] == "birthday":
+                out.append({**d, "contact": c.code, "customer_name": cust.name})
+    for cust in customers.values():
+        if cust.tier not in care.tiers or not (principal.covers(cust.owner_emp_no) or principal.covers(cust.backup_emp_no)):
+            continue
+        for ev in json.loads(cust.key_events or "[]"):
+            for year in (day.year, day.year + 1):
+                try:
+                    when = date(year, int(ev["month"]), int(ev.get("day") or 1))
+                except (ValueError, KeyError):
+                    continue
+                if day <= when <= end:
+                    out.append({"kind": "key_event", "day": when.isoformat(), "title": str(ev.get("title", "")),
+                                "customer_name": cust.name})
+    from flows.planning.dates import festivals_in
+
+    fest = load_festival_rules()
+    for year in (day.year, day.year + 1):
+        for f in festivals_in(year, fest):
+            if day <= f.day <= end:
+                out.append({"kind": "festival", "day": f.day.isoformat(), "title": f.zh, "title_en": f.en})
+    return sorted(out, key=lambda d: (d["day"], d["kind"], d.get("title", "")))
+
+
+def visit_ratio(session: Session, start: date, end: date, *, principal: Principal) -> dict[str, Any]:
+    """Office / private visits (办公室拜访 / 私人拜访) made by the principal and the people below them
+    between `start` and `end`: counts per place and the office share of the visits whose place is known."""
+    rows = session.exec(select(Visit.emp_no, Visit.place, func.count()).where(
+        Visit.kind == "visit", col(Visit.visit_date) >= start, col(Visit.visit_date) <= end)
+        .group_by(Visit.emp_no, Visit.place)).all()
+    counts = {"office": 0, "private": 0, "unknown": 0}
+    for emp, place, n in rows:
+        if principal.covers(emp):
+            counts[place if place in PLACES else "unknown"] += int(n)
+    known = counts["office"] + counts["private"]
+    return {**counts, "from": start.isoformat(), "to": end.isoformat(), "total": known + counts["unknown"],
+            "office_share": (counts["office"] / known) if known else None}
+
+
+def norm_rows(session: Session, day: date, *, principal: Principal, care: CareRules | None = None) -> list[dict[str, Any]]:
+    """This week's visits against the weekly norm for the principal and the managers below them."""
+    care = care or load_care_rules()
+    owed = {e: n for e, n in norm_managers(session, care, load_tier_rules()).items() if principal.covers(e)}
+    monday, sunday = week_bounds(day)
+    made = visits_between(session, monday, sunday, set(owed))
+    names = {e.emp_no: e.name for e in session.exec(select(Employee).where(col(Employee.emp_no).in_(list(owed))))}
+    return sorted(({"emp": e, "name": names.get(e, e), "made": made.get(e, 0), "norm": n, "short": made.get(e, 0) < n,
+                    "week": _iso_week(monday)} for e, n in owed.items()), key=lambda r: (not r["short"], r["emp"]))
+
+
+def _handover_rows(rt: Any, principal: Principal) -> list[HandoverRow]:
+    from flows.planning import rights
+    from flows.planning.common import instances
+
+    accepted = _accepted_handovers(rt)
+    out = []
+    for inst in instances(rt.db, "handover"):
+        d = inst.data
+        concerned = (principal.covers(d.get("from_owner")) or principal.covers(d.get("to_owner"))
+                     or principal.emp_no == d.get("from_supervisor"))
+        if not concerned or inst.state == "opening":
+            continue
+        open_ = inst.state == "awaiting_introduction"
+        out.append(HandoverRow(inst.id, inst.state, d["contact"], d.get("contact_name", ""), d.get("customer_name", ""),
+                               d.get("reason", ""), d["from_owner"], d.get("from_name", ""), d["to_owner"],
+                               d.get("to_name", ""), accepted.get(inst.id), d.get("introduced_by"),
+                               inst.id not in accepted and _may_accept(principal, d),
+                               open_ and rights.introduces(principal, d)))
+    return sorted(out, key=lambda h: (h.state != "awaiting_introduction", -h.instance_id))
+
+
+def care_overview(rt: Any, *, principal: Principal, day: Optional[date] = None) -> CareOverview:
+    """The care page: today's reminders for the principal, the coming dates, the visit clocks of the
+    contacts they own or cover (overdue first), handovers to accept or introduce, the office/private
+    ratio of this month's visits and this week's visit norms."""
+    day = day or _local_today(rt)
+    care = load_care_rules()
+    with rt.db.session() as session:
+        _need_employee(session, principal, "care")
+        reminders = [i for i in care_items(session, day, care=care, tz=rt.calendars.get(None).tz, brief=False)
+                     if i.recipient == principal.emp_no]
+        coming = _coming(session, day, principal, care, care.brief.days_ahead)
+        cadences = cadence_rows(session, day, principal=principal, care=care, tz=rt.calendars.get(None).tz)
+        ratio = visit_ratio(session, day.replace(day=1), day, principal=principal)
+        norms = norm_rows(session, day, principal=principal, care=care)
+    return CareOverview(day.isoformat(), reminders, coming, cadences, _handover_rows(rt, principal), ratio, norms)
+
+
+@dataclass
+class VisitForm:
+    """The one-click page a digest line links to: the contact, its clock and the pre-visit brief."""
+
+    day: str
+    row: CadenceRow
+    brief: dict[str, Any]
+    visits: list[dict[str, Any]]
+
+
+def visit_form(rt: Any, contact: str, *, principal: Principal) -> VisitForm:
+    """For those who may log a visit of `contact` (owner, backup, sponsor or the chain above);
+    anyone else is refused (`NotPermitted`, audited) — the page never shows another's contact."""
+    day = _local_today(rt)
+    care = load_care_rules()
+    with rt.db.session() as session:
+        _need_employee(session, principal, "care")
+        c = session.exec(select(Contact).where(Contact.code == contact)).first()
+        if c is None:
+            raise CareNotFound(i18n.t("planning.unknown_contact_cli", value=contact))
+        sponsors = set(session.exec(select(SponsorPairing.sponsor_emp_no).where(SponsorPairing.contact_code == contact)))
+        if not _may_log(principal, c, sponsors):
+            audit.record(session, rt.clock, actor=principal.actor, action="visit_form", entity="contact", key=contact,
+                         allowed=False)
+            session.commit()
+            raise NotPermitted(i18n.t("planning.not_visit_logger", actor=principal.actor, contact=contact))
+        cust = session.exec(select(Customer).where(Customer.code == c.customer_code)).first()
+        rows = cadence_rows(session, day, principal=Principal.engine("care"), contact=contact, care=care,
+                            tz=rt.calendars.get(None).tz)
+        row = rows[0] if rows else CadenceRow(c.code, c.name, c.customer_code, cust.name if cust else "",
+                                              cust.tier if cust else "", c.owner_emp_no, c.owner_emp_no, 0,
+                                              pbc_commitment(c.visit_pbc), None, day.isoformat(), "", 0, True)
+        row.may_log = True
+        brief = {**(_customer_brief(session, cust, care) if cust else {"issues": [], "callbacks": [], "open_total": 0}),
+                 "dates": _coming_dates(c, cust, day, care, load_masterdata_rules().leap_day_birthdays) if cust else []}
+        visits = [{"date": v.visit_date.isoformat(), "emp": v.emp_no, "kind": v.kind, "place": v.place, "note": v.note}
+                  for v in session.exec(select(Visit).where(Visit.contact_code == contact)
+                                        .order_by(col(Visit.visit_date).desc(), col(Visit.id).desc()).limit(5))]
+    return VisitForm(day.isoformat(), row, brief, visits)
+
+
+class CareNotFound(MCRError):
+    """No such contact or handover."""
+
+    status = 404
+
+
+def _may_accept(principal: Principal, data: dict[str, Any]) -> bool:
+    """The new owner (or the chain above them, or sales management) takes the relationship over."""
+    return principal.is_engine or principal.covers(data.get("to_owner")) or principal.is_sales_management
+
+
+def _accepted_handovers(rt: Any) -> dict[int, str]:
+    from engine.masterdata.models import AuditEntry
+
+    with rt.db.session() as session:
+        rows = session.exec(select(AuditEntry.entity_key, AuditEntry.actor).where(
+            AuditEntry.entity == "handover", AuditEntry.action == "handover_accept", col(AuditEntry.allowed).is_(True)))
+        return {int(k): a for k, a in rows}
+
+
+def accept_handover(rt: Any, instance_id: int, *, principal: Principal) -> bool:
+    """The new owner acknowledges the relationship handed to them (recorded once in the audit log);
+    returns False when it was already accepted. Anyone else: `NotPermitted`, audited."""
+    from flows.planning.common import get_instance
+
+    inst = get_instance(rt.db, instance_id)
+    if inst is None or inst.flow != "handover":
+        raise CareNotFound(i18n.t("planning.no_instance", what=f"handover #{instance_id}"))
+    with rt.db.session() as session:
+        if not _may_accept(principal, inst.data):
+            audit.record(session, rt.clock, actor=principal.actor, action="handover_accept", entity="handover",
+                         key=str(instance_id), allowed=False)
+            session.commit()
+            raise NotPermitted(i18n.t("care.not_handover_acceptor", actor=principal.actor, owner=inst.data["to_owner"]))
+    if instance_id in _accepted_handovers(rt):
+        return False
+    with rt.db.session() as session:
+        audit.record(session, rt.clock, actor=principal.actor, action="handover_accept", entity="handover",
+                     key=str(instance_id), contact=inst.data["contact"])
+        session.commit()
+    return True

@@ -38,6 +38,9 @@ for sub, name in ((visit_app, "visit"), (handover_app, "handover"), (coverage_ap
 
 
 def register(app: typer.Typer) -> None:
+    from flows.planning.activity_cli import activity_app
+
+    planning_app.add_typer(activity_app, name="activity")
     app.add_typer(planning_app, name="planning")
     app.add_typer(care_app, name="care")
 
@@ -381,13 +384,14 @@ def visit_log(contact: str, as_emp: Optional[str] = AS,
               by: Optional[str] = typer.Option(None, "--visitor", help="who visited (default: --as)"),
               on: Optional[str] = typer.Option(None, "--date"),
               kind: str = typer.Option("visit", "--kind", help="visit | sponsor_meeting"),
+              place: Optional[str] = typer.Option(None, "--place", help="office | private (办公室 / 私人拜访)"),
               note: Optional[str] = typer.Option(None, "--note")) -> None:
     """Log a visit to a key contact (or a sponsor meeting); it restarts the cadence clock."""
     from flows.planning.care import log_visit
 
     rt = _runtime()
     out = log_visit(rt.db, rt.clock, contact, principal=_who(rt, as_emp, "care visit log"), by=by,
-                    on=_date(on, "--date") or _today(rt), kind=kind, note=note)
+                    on=_date(on, "--date") or _today(rt), kind=kind, note=note, place=place)
     typer.echo(out["message"])
 
 

@@ -223,13 +223,13 @@ def _apply_facts_only(runtime: Any, session: Session, contact: Contact, *, actor
 
 
 def introduce(runtime: Any, instance_id: int, *, principal: Principal, note: str = "",
-              on: Optional[date] = None) -> Any:
+              on: Optional[date] = None, client_event_id: Optional[str] = None) -> Any:
     """The previous owner (or their supervisor) logs that the new owner was introduced."""
     inst = get_instance(runtime.db, instance_id)
     if inst is None or inst.flow != "handover":
         raise HandoverRefused(i18n.t("planning.no_instance", what=f"handover #{instance_id}"))
     return runtime.send(instance_id, "introduce", actor=principal.actor, principal=principal,
-                        payload={"note": note, "date": on.isoformat() if on else None})
+                        payload={"note": note, "date": on.isoformat() if on else None}, client_event_id=client_event_id)
 
 
 # ============================================================================================ actions

@@ -66,7 +66,8 @@ def planning_items(rt: Any, p: Principal, now: datetime) -> list[InboxItem]:
         names = " ".join(str(item[k]) for k in ("customer_name", "contact_name", "title") if item.get(k))
         items.append(InboxItem(kind="care", title=f"{label('web.care', kind, p.locale)} · {names or key}",
                                flow="care_digest", instance_id=digest, state="sent", due=None,
-                               link=f"/contacts/{item['contact']}" if item.get("contact") else "/inbox",
+                               link=(f"/care/visit/{item['contact']}" if kind == "visit" else f"/contacts/{item['contact']}")
+                               if item.get("contact") else "/care",
                                detail=str(item.get("day") or day)))
     return items
 

@@ -91,12 +91,11 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         return IssueOutcome(team, year, "already", existing.id, existing.data.get("kit_path"))
     rules = rules or load_planning_rules()
     tiers = list(tiers) if tiers is not None else kit_tiers(rules)
-    md_rules = load_masterdata_rules()
     with runtime.db.session() as session:
         info = MasterData.of_session(session).team(team)
         if info is None:
             raise service.UnknownRecord(i18n.t("md.unknown_record", what=i18n.t("md.w_unit"), key=team))
-        content = kit_content(session, team, info.name, year, tiers, md_rules)
+        customers, n_contacts, n_projects = kit_counts(session, team, tiers)
         sales = MasterData.of_session(session).sales_management(rules.kit.sales_management_emails)
     cal = runtime.calendars.get(info.calendar)
     schedule = kit_schedule(year, rules.kit, cal)
@@ -110,8 +109,7 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         "supervisor": head.emp_no if head else None, "supervisor_name": head.name if head else None,
         "supervisor_email": head.email if head else None,
         "team_emails": info.member_emails, "sales_management": sales,
-        "customers": [c["code"] for c in content.customers],
-        "contacts": len(content.contacts), "projects": len(content.projects),
+        "customers": customers, "contacts": n_contacts, "projects": n_projects,
         "kit_path": str(path),
         "deadline": schedule.deadline.isoformat(), "deadline_at": schedule.deadline_at.isoformat(),
         "escalate_at": schedule.escalate_at.isoformat(),
@@ -121,6 +119,24 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     iid, _ = start_and_kick(runtime, KIT_FLOW, data, subject=subject, event="issue", actor=actor)
     log.info("planning kit %s %s issued as instance #%s (%s)", team, year, iid, path)
     return IssueOutcome(team, year, "issued", iid, str(path))
+
+
+def kit_counts(session: Session, team: str, tiers: Iterable[str]) -> tuple[list[str], int, int]:
+    """What an issued kit records of its content: the kit customers' codes, how many contacts and open
+    projects they have — counted, not read (the pre-filled lines are read when the page or workbook is)."""
+    from sqlalchemy import text
+
+    names = sorted(set(tiers))
+    marks = ", ".join(f":t{i}" for i in range(len(names))) or "NULL"
+    conn = session.connection()
+    params = {"team": team, **{f"t{i}": n for i, n in enumerate(names)}}
+    where = f"team_code = :team AND tier IN ({marks})"
+    customers = [r[0] for r in conn.execute(text(f"SELECT code FROM customer WHERE {where} ORDER BY code"), params)]
+    contacts = conn.execute(text(f"SELECT COUNT(*) FROM contact WHERE customer_code IN "
+                                 f"(SELECT code FROM customer WHERE {where})"), params).scalar()
+    projects = conn.execute(text(f"SELECT COUNT(*) FROM project WHERE closed = :no AND customer_code IN "
+                                 f"(SELECT code FROM customer WHERE {where})"), {**params, "no": False}).scalar()
+    return customers, int(contacts or 0), int(projects or 0)
 
 
 def kit_file(runtime: Any, data: dict[str, Any], path: Path) -> Path:

@@ -206,8 +206,10 @@ def send_back(ctx: Any) -> None:
     _check_reviewer(ctx)
     n = int(ctx.data.get("sent_back") or 0) + 1
     ctx.data["sent_back"] = n
-    ctx.data.setdefault("send_backs", []).append({"step": step, "comment": ctx.payload["comment"], "by": ctx.actor,
-                                                  "at": ctx.now.isoformat()})
+    back = {"step": step, "comment": ctx.payload["comment"], "by": ctx.actor, "at": ctx.now.isoformat()}
+    if isinstance(ctx.payload.get("comments"), dict):  # the kit page's comments per section
+        back["comments"] = {str(k): str(v) for k, v in ctx.payload["comments"].items()}
+    ctx.data.setdefault("send_backs", []).append(back)
     ctx.mail("kit_sent_back", _team_mail(ctx), dedupe_key=f"{ctx.instance_id}:kit_sent_back:{n}",
              step=step, comment=ctx.payload["comment"])
 

@@ -1,4 +1,4 @@
-"""The planning and care tables (SQLModel) — migration flows/planning/migrations/0004_planning.py.
+"""The planning and care tables (SQLModel) — migrations flows/planning/migrations/0004_planning.py, care_visits.py.
 
 * `planning_submission` — one accepted kit workbook (`mcr planning submit` / a half-year revision);
 * `planning_objective`  — rows of 客户关系目标任务书 (objective task book);
@@ -9,6 +9,7 @@
 * `care_visit`          — logged visits and sponsor meetings (a visit resets the cadence clock);
 * `care_reminder`       — every care reminder ever put in a digest, unique per item and recipient,
                           so no reminder is ever sent twice, whatever re-runs;
+* `care_cadence_start`  — when the visit clock of a never-visited contact started (first scan);
 * `care_coverage`       — since when an employee covers a customer (rotation after 4 years).
 
 Rows are never deleted: a resubmitted or revised plan marks the older rows `superseded_by`.
@@ -135,6 +136,8 @@ class Visit(SQLModel, table=True):
     emp_no: str = Field(sa_column=_text(False, fk="employee.emp_no"))
     kind: str = Field(default="visit", sa_column=_text(False), description="visit | sponsor_meeting")
     visit_date: date
+    place: Optional[str] = Field(default=None, sa_column=_text(),
+                                 description="office | private (办公室拜访 / 私人拜访), reported as a ratio")
     note: Optional[str] = Field(default=None, sa_column=_text())
     actor: str = Field(sa_column=_text(False))
     at_us: int = Field(sa_column=_us())
@@ -156,6 +159,19 @@ class Reminder(SQLModel, table=True):
     at_us: int = Field(sa_column=_us())
 
 
+class CadenceStart(SQLModel, table=True):
+    """When the visit clock of a never-visited contact (or sponsor pairing) started: written by the
+    first scan that saw it, so an old import does not make everything overdue on the first day."""
+
+    __tablename__ = "care_cadence_start"
+    __table_args__ = (UniqueConstraint("cadence_key", name="uq_care_cadence_start"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    cadence_key: str = Field(sa_column=_text(False), description="visit:<contact> | sponsor:<emp>:<contact>")
+    started: date
+    at_us: int = Field(sa_column=_us())
+
+
 class Coverage(SQLModel, table=True):
     """Since when an employee covers a customer, when known better than the master-data audit log."""
 
@@ -168,3 +184,44 @@ class Coverage(SQLModel, table=True):
     since: date
     actor: str = Field(sa_column=_text(False))
     at_us: int = Field(sa_column=_us())
+
+
+class Launch(SQLModel, table=True):
+    """One launch of the year's planning kits from the sales-management page (flows/planning/progress.py).
+
+    Unique per year and attempt: two managers confirming at once cannot start two launches, by
+    construction; a form posted twice (one `client_event_id`) finds its launch again."""
+
+    __tablename__ = "planning_launch"
+    __table_args__ = (UniqueConstraint("year", "attempt", name="uq_planning_launch_attempt"),
+                      UniqueConstraint("client_event_id", name="uq_planning_launch_client_event"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    year: int
+    attempt: int
+    status: str = Field(sa_column=_text(False))        # running | done | failed
+    teams: int = Field(default=0)
+    actor: str = Field(sa_column=_text(False))
+    client_event_id: Optional[str] = Field(default=None, sa_column=_text())
+    worker: Optional[str] = Field(default=None, sa_column=_text())
+    started_us: int = Field(sa_column=_us())
+    finished_us: Optional[int] = Field(default=None, sa_column=_us(nullable=True))
+    note: Optional[str] = Field(default=None, sa_column=_text())
+
+
+class LaunchTask(SQLModel, table=True):
+    """The Prefect task of one team in a launch: pending → running → completed | failed."""
+
+    __tablename__ = "planning_launch_task"
+    __table_args__ = (UniqueConstraint("launch_id", "team_code", name="uq_planning_launch_task_team"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    launch_id: int = Field(sa_column=Column(Integer, ForeignKey("planning_launch.id"), nullable=False))
+    seq: int
+    team_code: str = Field(sa_column=_text(False))
+    state: str = Field(sa_column=_text(False))         # pending | running | completed | failed
+    outcome: Optional[str] = Field(default=None, sa_column=_text())   # issued | already
+    instance_id: Optional[int] = Field(default=None, sa_column=Column(Integer, nullable=True))
+    runs: int = Field(default=0)
+    message: Optional[str] = Field(default=None, sa_column=_text())
+    updated_us: int = Field(sa_column=_us())

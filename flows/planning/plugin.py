@@ -7,7 +7,7 @@ from engine.plugins import Plugin
 PLUGIN = Plugin(
     name="planning",
     package="flows.planning",
-    models=("flows.planning.models",),
+    models=("flows.planning.models", "flows.planning.kit_models"),
     migration_branch="planning",
     cli="flows.planning.cli:register",
     replay="flows.planning.replay",

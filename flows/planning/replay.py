@@ -275,8 +275,9 @@ def cmd_visit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> An
     from flows.planning.care import log_visit
 
     out = log_visit(ctx.db, ctx.clock, args["contact"], principal=_who(ctx, actor), by=args.get("by"),
-                    on=_d(args.get("date")) or _today(ctx), kind=args.get("kind", "visit"), note=args.get("note"))
-    return {"next_due": out["next_due"]}
+                    on=_d(args.get("date")) or _today(ctx), kind=args.get("kind", "visit"), note=args.get("note"),
+                    place=args.get("place"))
+    return {"next_due": out["next_due"], "duplicate": out["duplicate"]}
 
 
 @scenario_command("care.contact_moved")
@@ -360,6 +361,19 @@ def section_reminders(ctx: ReplayContext) -> Any:
     return [{"key": r[0], "to": r[1], "kind": r[2], "day": str(r[3])[:10]} for r in rows]
 
 
+@scenario_section("visit_norms")
+def section_visit_norms(ctx: ReplayContext) -> Any:
+    """The weekly visit-norm reminders and escalations alone (an exact list is then easy to expect)."""
+    return [r for r in section_reminders(ctx) if r["kind"] in ("visit_norm", "visit_norm_escalation")]
+
+
+@scenario_section("visits")
+def section_visits(ctx: ReplayContext) -> Any:
+    with ctx.db.read() as tx:
+        rows = tx.all("SELECT contact_code, emp_no, kind, visit_date, place FROM care_visit ORDER BY id")
+    return [{"contact": r[0], "by": r[1], "kind": r[2], "date": str(r[3])[:10], "place": r[4]} for r in rows]
+
+
 @scenario_section("digests")
 def section_digests(ctx: ReplayContext) -> Any:
     return [{"instance": i, "emp": d["emp"], "day": d["day"], "state": s, "sent": d.get("sent", 0),
@@ -381,5 +395,37 @@ def section_contacts(ctx: ReplayContext) -> Any:
         rows = tx.all("SELECT code, customer_code, owner_emp_no, backup_emp_no, title, level FROM contact ORDER BY code")
         assessments = dict(tx.all("SELECT contact_code, COUNT(*) FROM contact_assessment GROUP BY contact_code"))
         visits = dict(tx.all("SELECT contact_code, COUNT(*) FROM care_visit GROUP BY contact_code"))
+        pbc = dict(tx.all("SELECT code, visit_pbc FROM contact WHERE visit_pbc IS NOT NULL"))
     return [{"code": r[0], "customer": r[1], "owner": r[2], "backup": r[3], "title": r[4], "level": r[5],
-             "assessments": int(assessments.get(r[0], 0)), "visits": int(visits.get(r[0], 0))} for r in rows]
+             "assessments": int(assessments.get(r[0], 0)), "visits": int(visits.get(r[0], 0)),
+             "pbc": json.loads(pbc[r[0]]) if r[0] in pbc else None} for r in rows]
+
+
+# ============================================================================================ marketing activities
+
+
+@scenario_command("activity.track")
+def cmd_activity_track(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`{code: A1}` — start the activity's life cycle (what the daily sync does)."""
+    from flows.planning.activities import track_activity
+
+    return {"instance": track_activity(ctx.runtime, args["code"], principal=_who(ctx, actor))}
+
+
+@scenario_command("activity.act")
+def cmd_activity_act(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`{code: A1, event: hold|invite|submit_summary|close_item|close|cancel, ...payload}`."""
+    from flows.planning.activities import act
+
+    payload = {k: _plain(v) for k, v in args.items() if k not in ("code", "event")}
+    out = act(ctx.runtime, args["code"], args["event"], principal=_who(ctx, actor), payload=payload)
+    return {"instance": out["instance"], "state": out["state"]}
+
+
+@scenario_command("activity.meeting")
+def cmd_activity_meeting(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
+    """`{office: O-SZ}` — the weekly sales meeting's list; compare with `expect_result`."""
+    from flows.planning.activities import meeting_list
+
+    return [{"activity": l.activity, "state": l.state, "open_items": [i["text"] for i in l.open_items]}
+            for l in meeting_list(ctx.runtime, args["office"], principal=_who(ctx, actor))]

@@ -356,9 +356,11 @@ def revise_objectives(ctx: Any) -> None:
              reason=reason)
 
 
-def revise(runtime: Any, team: str, year: int, file: Any, *, principal: Principal, reason: str) -> dict[str, Any]:
-    """`mcr planning revise`: validate the revised workbook (objectives and plan sheets) and send it
-    to the team's open half-year review, where the one-per-half rule is enforced."""
+def revise(runtime: Any, team: str, year: int, file: Any, *, principal: Principal, reason: str,
+           client_event_id: Optional[str] = None) -> dict[str, Any]:
+    """`mcr planning revise` and the rhythm page's upload: validate the revised workbook (objectives and
+    plan sheets) and send it to the team's open half-year review, where the one-per-half rule is
+    enforced. With a `client_event_id` (a web form's one-time id) a form posted twice revises once."""
     from flows.planning.rules import masterdata_rules as load_masterdata_rules
     from flows.planning.rules import kit_tiers
     from flows.planning.workbook import parse_kit
@@ -372,7 +374,7 @@ def revise(runtime: Any, team: str, year: int, file: Any, *, principal: Principa
         parsed = parse_kit(session, file, team, year, kit_tiers(load_planning_rules()), load_masterdata_rules())
     res = runtime.send(inst.id, "revise", actor=principal.actor, principal=principal, payload={
         "reason": reason, "file": str(file), "objectives": parsed.section_payload("objectives"),
-        "plan": parsed.section_payload("plan")})
+        "plan": parsed.section_payload("plan")}, client_event_id=client_event_id)
     found = find_instance(runtime.db, "half_year_review", f"halfyear:{team}:{year}")
     last = (found.data.get("revisions") or [{}])[-1] if found else {}
     return {"instance": res.instance_id, "half": last.get("half"), "seq": len(found.data.get("revisions") or []),

@@ -151,10 +151,35 @@ class StrategyRules(_Strict):
     win_rate_drop_points: Optional[float] = Field(default=None, gt=0, le=100)
 
 
+class ActivityRules(_Strict):
+    """The marketing-activity life cycle (rules/planning.yaml `activities`)."""
+
+    big_types: list[str] = Field(default_factory=lambda: ["summit", "exhibition_forum", "company_visit",
+                                                          "showcase_visit"])
+    big_budget: Optional[int] = Field(default=100000, ge=0)
+    summary_due_business_days: int = Field(default=3, ge=1)
+    escalate_after_business_days: int = Field(default=5, ge=1)
+
+    @field_validator("big_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        from engine.masterdata.settings import load_masterdata_rules
+
+        known = load_masterdata_rules().activity_type_codes()
+        unknown = [t for t in value if t not in known]
+        if unknown:
+            raise ValueError(f"unknown activity type {', '.join(unknown)}; known: {', '.join(known)}")
+        return value
+
+    def is_big(self, type: str, budget: Optional[int]) -> bool:
+        return type in self.big_types or (self.big_budget is not None and (budget or 0) >= self.big_budget)
+
+
 class PlanningRules(_Strict):
     kit: KitRules = KitRules()
     rhythm: RhythmRules = RhythmRules()
     strategy: StrategyRules = StrategyRules()
+    activities: ActivityRules = ActivityRules()
 
 
 # ----------------------------------------------------------------------------------------- care.yaml
@@ -197,6 +222,25 @@ class RotationRules(_Strict):
     flag_days_ahead: int = Field(default=91, ge=0)
 
 
+class VisitNormRules(_Strict):
+    # 拜访量: the customer visits a week that account and product managers of general customers owe
+    # (SPEC §7); the number itself is rules/tiers.yaml `manager_visits_per_week` of these tiers.
+    tiers: list[Literal["S", "A", "B", "C"]] = Field(default_factory=lambda: ["C"])
+    # Who owes it: the customer's owner (A角, account manager) and backup (B角, product manager).
+    who: list[Literal["owner", "backup"]] = Field(default_factory=lambda: ["owner", "backup"], min_length=1)
+    # ISO weekday (1 Monday … 7 Sunday) on which a manager still short of the norm is reminded;
+    # the week's shortfall goes to the supervisor on the Monday after.
+    remind_weekday: int = Field(default=4, ge=1, le=7)
+
+
+class BriefRules(_Strict):
+    # 拜访前简报 in a visit reminder: the customer's open ITR issues, its last callbacks and the
+    # contact's coming dates within `days_ahead` days.
+    issues: int = Field(default=5, ge=0)
+    callbacks: int = Field(default=3, ge=0)
+    days_ahead: int = Field(default=30, ge=0)
+
+
 class CareRules(_Strict):
     # The daily scan looks this many days ahead for birthdays (default: the day before).
     birthday_days_before: int = Field(default=1, ge=0)
@@ -205,6 +249,8 @@ class CareRules(_Strict):
     # Remind the customer owner of the customer's annual key events (客户年度关键事件日历).
     key_event_days_before: int = Field(default=3, ge=0)
     visits: VisitRules = VisitRules()
+    visit_norm: VisitNormRules = VisitNormRules()
+    brief: BriefRules = BriefRules()
     handover: HandoverRules = HandoverRules()
     rotation: RotationRules = RotationRules()
 

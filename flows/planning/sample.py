@@ -23,7 +23,7 @@ from engine.clock import Clock
 from engine.masterdata.importer import Table, import_table
 from engine.masterdata.layouts import LAYOUTS
 
-KINDS = ("org", "customers", "contacts", "assessments", "sponsors", "projects")
+KINDS = ("org", "customers", "contacts", "assessments", "sponsors", "projects", "activities")
 
 
 def sample_records(year: int = 2027) -> dict[str, list[dict[str, Any]]]:

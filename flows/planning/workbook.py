@@ -30,10 +30,10 @@ from sqlmodel import Session, col, select
 
 from engine.errors import ImportRejected, Problem
 from engine.i18n import locale
-from engine.masterdata.models import (ACTIVITY_TYPE_ZH, DIMENSION_ZH, ActivityType, Assessment, Contact, Customer,
+from engine.masterdata.models import (DIMENSION_ZH, Assessment, Contact, Customer,
                                       Dimension, Employee, Project)
 from engine.masterdata.importer import BadValue, parse_date, parse_int
-from engine.masterdata.settings import MasterDataRules
+from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine import i18n
 
 ASSESSMENT_SHEET = "客户关系现状评估表"
@@ -43,6 +43,8 @@ PROJECTS_SHEET = "项目参考"
 README_SHEET = "填写说明"
 KIT_SHEETS = (ASSESSMENT_SHEET, OBJECTIVES_SHEET, PLAN_SHEET)
 SECTION_OF_SHEET = {ASSESSMENT_SHEET: "assessment", OBJECTIVES_SHEET: "objectives", PLAN_SHEET: "plan"}
+SHEET_OF_SECTION = {v: k for k, v in SECTION_OF_SHEET.items()}
+SECTIONS = ("assessment", "objectives", "plan")
 DIMENSIONS = [d.value for d in Dimension]
 
 
@@ -110,6 +112,15 @@ class SheetProblem(Problem):
 
     sheet: str = ""
     column: str = ""
+    field: str = ""  # the same place as the kit page's form field (`form_field`); "" for the workbook as a whole
+
+
+def form_field(section: str, row: int, key: str = "") -> str:
+    """The kit page's form field of (sheet row `row`, column `key`) of a section: row 2 is the form's first line.
+
+    The workbook and the form share one row model (headers on row 1), so a problem the validator finds
+    names its place both ways — 工作表/行/列 for the workbook, this name for the page."""
+    return f"{section}-{row - 2}-{key}" if key else f"{section}-{row - 2}"
 
 
 def _col_letter(index: int) -> str:
@@ -126,11 +137,12 @@ class Problems:
     def cell(self, sheet: str, row: int, col: KCol, index: int, reason: str) -> None:
         self.items.append(SheetProblem(self.file, row, i18n.t("planning.cell", sheet=sheet, row=row, col=col.zh,
                                                            ref=f"{_col_letter(index)}{row}", reason=reason),
-                                       sheet=sheet, column=col.zh))
+                                       sheet=sheet, column=col.zh,
+                                       field=form_field(SECTION_OF_SHEET[sheet], row, col.key)))
 
     def row(self, sheet: str, row: int, reason: str) -> None:
         self.items.append(SheetProblem(self.file, row, i18n.t("planning.sheet_row", sheet=sheet, row=row, reason=reason),
-                                       sheet=sheet))
+                                       sheet=sheet, field=form_field(SECTION_OF_SHEET[sheet], row)))
 
     def sheet(self, sheet: str, reason: str, column: str = "") -> None:
         self.items.append(SheetProblem(self.file, 1 if column else 0, i18n.t("planning.sheet_level", sheet=sheet, reason=reason),
@@ -272,7 +284,9 @@ def write_kit_workbook(content: KitContent, path: Path) -> Path:
         ws.append([values.get(k) for k in keys])
 
     ws, heads = sheet(PLAN_SHEET, PLAN_COLS)
-    types = DataValidation(type="list", formula1='"' + ",".join(ACTIVITY_TYPE_ZH.values()) + '"', allow_blank=True)
+    md_rules = load_masterdata_rules()
+    names = ",".join(md_rules.activity_type_label(c) for c in md_rules.activity_type_codes())
+    types = DataValidation(type="list", formula1='"' + names + '"', allow_blank=True)
     column = _col_letter([c.key for c in PLAN_COLS].index("activity_type"))
     types.add(f"{column}2:{column}500")
     ws.data_validations.append(types)
@@ -354,8 +368,11 @@ def _wanted_headers(sheet: str) -> dict[str, str]:
     return {_norm(c.zh): c.key for c in cols} | {_norm(c.en): c.key for c in cols}
 
 
-def read_kit_workbook(path: Path | str) -> RawKit:
-    """Read the three kit sheets (cells as they are); sheet and header problems are collected, not raised."""
+def read_kit_workbook(path: Path | str, sections: Iterable[str] | None = None) -> RawKit:
+    """Read the three kit sheets (cells as they are); sheet and header problems are collected, not raised.
+
+    With `sections`, only those sections' sheets are read (an upload of one section): the others
+    are neither required nor looked at."""
     from openpyxl import load_workbook
 
     file = str(path)
@@ -377,7 +394,8 @@ def read_kit_workbook(path: Path | str) -> RawKit:
             meta[k] = v
     sheets: dict[str, RawSheet] = {}
     names = [ws.title for ws in wb.worksheets]
-    for name in KIT_SHEETS:
+    wanted_sheets = KIT_SHEETS if sections is None else [n for n in KIT_SHEETS if SECTION_OF_SHEET[n] in set(sections)]
+    for name in wanted_sheets:
         ws = wb[name] if name in names else None
         if ws is None:
             problems.workbook(i18n.t("planning.missing_sheet", sheet=name, found="、".join(names) or "-"))
@@ -493,9 +511,36 @@ class KitReference:
     rules: MasterDataRules
 
 
-def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: Iterable[str],
+def _in(prefix: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
+    names = sorted(set(values))
+    return ", ".join(f":{prefix}{i}" for i in range(len(names))), {f"{prefix}{i}": v for i, v in enumerate(names)}
+
+
+def _day(value: Any) -> Optional[date]:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])  # SQLite hands a DATE back as text to a plain statement
+
+
+def load_reference(session: Any, raw: RawKit, team: str, year: int, tiers: Iterable[str],
                    rules: MasterDataRules) -> KitReference:
-    custs = session.exec(select(Customer).where(Customer.team_code == team, col(Customer.tier).in_(list(tiers)))).all()
+    """The master data a kit's rows name (its team's kit customers, and only the contacts, projects and
+    people the rows mention): a few keyed look-ups, whatever the size of the company.
+
+    `session`: an ORM session, or a read transaction of `engine.db` (`db.read()`: no ORM set-up)."""
+    from sqlalchemy import text
+
+    if hasattr(session, "all"):  # engine.db's Tx
+        def rows(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(session.all(sql, params))
+    else:
+        conn = session.connection()
+
+        def rows(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(conn.execute(text(sql), params).fetchall())
+    marks, params = _in("t", tiers)
+    custs = rows(f"SELECT code, name, tier, locked_competitors FROM customer "
+                 f"WHERE team_code = :team AND tier IN ({marks or 'NULL'})", {"team": team, **params})
     named: dict[str, set[str]] = {"contact": set(), "project": set(), "emp": set()}
     for sheet in raw.sheets.values():
         for _, cells in sheet.rows:
@@ -507,16 +552,21 @@ def load_reference(session: Session, raw: RawKit, team: str, year: int, tiers: I
                 named["project"].add(_text(cells["project_code"]))
             if cells.get("owner") and sheet.name != ASSESSMENT_SHEET:
                 named["emp"].add(_text(cells["owner"]))
-    contacts = {c: cu for c, cu in session.exec(select(Contact.code, Contact.customer_code)
-                                                 .where(col(Contact.code).in_(named["contact"])))} \
-        if named["contact"] else {}
-    projects = {p.code: (p.customer_code, p.decision_date, bool(p.closed)) for p in
-                session.exec(select(Project).where(col(Project.code).in_(named["project"])))} \
-        if named["project"] else {}
-    emps = set(session.exec(select(Employee.emp_no).where(col(Employee.emp_no).in_(named["emp"])))) \
-        if named["emp"] else set()
-    return KitReference(team, year, {c.code: {"name": c.name, "tier": c.tier,
-                                              "locked": json.loads(c.locked_competitors or "[]")} for c in custs},
+    contacts: dict[str, str] = {}
+    if named["contact"]:
+        marks, params = _in("c", named["contact"])
+        contacts = {r[0]: r[1] for r in rows(f"SELECT code, customer_code FROM contact WHERE code IN ({marks})", params)}
+    projects: dict[str, tuple[str, Optional[date], bool]] = {}
+    if named["project"]:
+        marks, params = _in("p", named["project"])
+        projects = {r[0]: (r[1], _day(r[2]), bool(r[3])) for r in rows(
+            f"SELECT code, customer_code, decision_date, closed FROM project WHERE code IN ({marks})", params)}
+    emps: set[str] = set()
+    if named["emp"]:
+        marks, params = _in("e", named["emp"])
+        emps = {r[0] for r in rows(f"SELECT emp_no FROM employee WHERE emp_no IN ({marks})", params)}
+    return KitReference(team, year, {c[0]: {"name": c[1], "tier": c[2], "locked": json.loads(c[3] or "[]")}
+                                     for c in custs},
                         contacts, projects, emps, rules)
 
 
@@ -595,16 +645,14 @@ def _money(value: Any) -> int:
     return int(round(amount))
 
 
-_ACTIVITY = {t.value: t.value for t in ActivityType} | {zh: t.value for t, zh in ACTIVITY_TYPE_ZH.items()} | {
-    "专题交流": "technical_exchange", "展会": "exhibition_forum", "论坛": "exhibition_forum",
-    "高层互访": "executive_visit"}
-
-
 def _activity_type(value: Any) -> str:
+    """A type's code, Chinese or English name (or a pre-book name): master data's one parser."""
     text = _text(value)
-    found = _ACTIVITY.get(text) or _ACTIVITY.get(text.lower())
+    md_rules = load_masterdata_rules()
+    found = md_rules.parse_activity_type(text) or md_rules.parse_activity_type(text.lower())
     if found is None:
-        raise _Bad(i18n.t("planning.bad_activity_type", value=text, choices="、".join(ACTIVITY_TYPE_ZH.values())))
+        raise _Bad(i18n.t("planning.bad_activity_type", value=text, choices="、".join(
+            md_rules.activity_type_label(c) for c in md_rules.activity_type_codes())))
     return found
 
 
@@ -770,10 +818,29 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
     return out
 
 
+def raw_from_rows(sections: dict[str, list[dict[str, Any]]], *, team: str, year: int, file: str = "form") -> RawKit:
+    """The kit page's (or the API's) rows as the workbook reader's model: row i of a section is sheet row i + 2.
+
+    Rows are dicts keyed by column key (`COLUMNS`), values as typed (blank = not given); the validator
+    then cannot tell a form from a workbook, so both get the same checks and the same messages."""
+    sheets: dict[str, RawSheet] = {}
+    for section, rows in sections.items():
+        name = SHEET_OF_SECTION[section]
+        cols = COLUMNS[name]
+        columns = {c.key: i for i, c in enumerate(cols)}
+        out = []
+        for i, values in enumerate(rows):
+            cells = {c.key: _clean(values.get(c.key)) for c in cols}
+            if any(v is not None for v in cells.values()):
+                out.append((i + 2, cells))
+        sheets[name] = RawSheet(name, columns, out)
+    return RawKit(file, sheets, {"team": team, "year": str(year)}, Problems(file))
+
+
 def parse_kit(session: Session, path: Path | str, team: str, year: int, tiers: Iterable[str],
-              rules: MasterDataRules) -> ParsedKit:
+              rules: MasterDataRules, sections: Iterable[str] | None = None) -> ParsedKit:
     """Read and validate a filled kit; `ImportRejected` with every problem, or the rows to record."""
-    raw = read_kit_workbook(path)
+    raw = read_kit_workbook(path, sections)
     return validate_kit(raw, load_reference(session, raw, team, year, tiers, rules))
 
 

@@ -14,4 +14,5 @@ PLUGIN = Plugin(
     inbox="flows.survey.inbox",
     web="flows.survey.web",
     callbacks="flows.survey.contact_gap",
+    services={"activity_ended": "flows.survey.service:activity_ended"},
 )

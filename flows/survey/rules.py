@@ -24,10 +24,6 @@ CONTACT_LEVELS: tuple[str, ...] = ("senior", "middle", "base")
 METHODS: tuple[str, ...] = ("face_to_face", "phone", "questionnaire")
 CATEGORIES: tuple[str, ...] = ("product", "service", "brand")
 PHASES: tuple[str, ...] = ("pre_sale", "in_sale", "after_sale")
-ACTIVITY_TYPES: tuple[str, ...] = (
-    "company_visit", "exhibition_forum", "showcase_visit", "technical_exchange", "executive_visit",
-    "management_seminar", "onsite_meeting", "summit", "customer_training", "joint_innovation", "business_event",
-    "cultural_sports", "other")
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
@@ -100,9 +96,13 @@ class ActivityCallbackRules(_Strict):
     @field_validator("types")
     @classmethod
     def _known_types(cls, value: list[str]) -> list[str]:
+        # Master data's types: the book's 12+1 and the company's own (rules/masterdata.yaml).
+        from engine.masterdata.settings import load_masterdata_rules
+
+        known = load_masterdata_rules().activity_type_codes()
         for t in value:
-            if t not in ACTIVITY_TYPES:
-                raise ValueError(f"unknown activity type '{t}'; known: {', '.join(ACTIVITY_TYPES)}")
+            if t not in known:
+                raise ValueError(f"unknown activity type '{t}'; known: {', '.join(known)}")
         return value
 
     @field_validator("within", "escalate_after")

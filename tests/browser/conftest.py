@@ -96,8 +96,9 @@ def start_server(url: str, workdir: Path, **extra_env: str) -> LiveServer:
     port = _free_port()
     env = {**os.environ, "MCR_DATABASE_URL": url, "MCR_FAKE_NOW": FAKE_NOW, "MCR_LOCALE": "zh-CN",
            "MCR_MAIL_DIR": str(workdir / "mail"), "MCR_BASE_URL": f"http://127.0.0.1:{port}",
-           "MCR_RULES_DIR": str(ROOT / "rules"), **extra_env}
-    env.pop("MCR_SMTP_URL", None)
+           "MCR_RULES_DIR": str(ROOT / "rules")}
+    env.pop("MCR_SMTP_URL", None)  # the caller's shell never decides; a test may pass one in extra_env
+    env.update(extra_env)
     db = _seed(url, env, workdir)
     log = workdir / "serve.log"
     proc = subprocess.Popen([MCR, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=workdir,

@@ -77,7 +77,9 @@ def test_one_digest_per_person_per_day_and_nothing_is_sent_twice(rt: Any, db: Da
 
 def test_overdue_visits_remind_the_owner_then_the_supervisor_and_a_visit_resets_the_clock(
         rt: Any, db: Database, clock: FakeClock) -> None:
-    # Tracking of the sample contacts began on 10 Jan (their import); C001 is S: a visit every 7 days.
+    # Tracking of the sample contacts began on 10 Jan (their import, seen by that day's scan); C001 is
+    # S: a visit every 7 days.
+    run_care_scan(rt, date(2027, 1, 10))
     assert not [i for i in items_for(rt, date(2027, 1, 17)) if i.contact == "K001" and i.kind == "visit"]
     [owner] = [i for i in items_for(rt, date(2027, 1, 18)) if i.contact == "K001" and i.kind == "visit"]
     assert (owner.recipient, owner.day, owner.overdue_days) == ("E101", "2027-01-17", 1)
@@ -103,6 +105,7 @@ def test_a_visit_cannot_be_logged_in_the_future_or_by_an_outsider(rt: Any, db: D
 
 def test_overdue_sponsor_meetings_remind_sponsor_and_owner(rt: Any) -> None:
     # E010 sponsors K001 monthly (30 days from 10 Jan → due 9 Feb), E020 sponsors K003 bimonthly (11 Mar).
+    run_care_scan(rt, date(2027, 1, 10))  # the first scan starts the clocks at the pairing (10 Jan)
     spon = [i for i in items_for(rt, date(2027, 2, 10)) if i.kind == "sponsor"]
     assert sorted(i.recipient for i in spon) == ["E010", "E101"] and spon[0].day == "2027-02-09"
 

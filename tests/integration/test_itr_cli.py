@@ -60,13 +60,13 @@ OPEN = ("issue", "open", "--customer", "C-BIG", "--contact", "K-BIG1", "--type",
 def test_open_prints_the_issue_number_and_deadline_in_chinese(env: dict, app: typer.Typer) -> None:
     res = run(app, *OPEN)
     assert res.exit_code == 0, res.output
-    assert res.output.startswith("已登记问题 #1（已受理），时限 40 h，截止 ")
+    assert res.output.startswith("已登记问题 #1（已受理），时限 24 h，截止 ")
 
 
 def test_open_speaks_english_with_mcr_locale_en(env: dict, app: typer.Typer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MCR_LOCALE", "en")
     res = run(app, *OPEN)
-    assert res.output.startswith("issue #1 recorded (received), time limit 40 h, due ")
+    assert res.output.startswith("issue #1 recorded (received), time limit 24 h, due ")
 
 
 def test_open_json_and_show_json(env: dict, app: typer.Typer) -> None:

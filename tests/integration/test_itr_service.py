@@ -113,7 +113,9 @@ def test_open_issue_records_the_row_and_the_sla_deadline_on_the_office_calendar(
 
 def test_a_contract_overrides_the_severity_time_limit(rt: Runtime) -> None:
     assert open_issue(rt, severity="urgent", contract="GOLD-SLA").sla_hours == 2
-    assert open_issue(rt, severity="normal", contract="GOLD-SLA").sla_hours == 40  # not in the contract: default
+    # not in the contract: the customer's tier (C-BIG is S: 24 h, rules/itr.yaml sla.tiers), else the default
+    assert open_issue(rt, severity="normal", contract="GOLD-SLA").sla_hours == 24
+    assert open_issue(rt, customer="C-MID", contact="K-MID1", severity="normal", contract="GOLD-SLA").sla_hours == 40
 
 
 def test_unknown_customer_is_refused_with_its_code_nothing_written_and_logged(rt: Runtime, db: Database) -> None:

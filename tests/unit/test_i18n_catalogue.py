@@ -156,7 +156,7 @@ def test_no_placeholder_is_called_locale_which_t_takes_for_the_language() -> Non
 
 
 def test_keys_are_dotted_and_namespaced_by_the_module_that_speaks() -> None:
-    prefixes = ("engine.", "cli.", "itr.", "planning.", "survey.", "md.", "web.")
+    prefixes = ("engine.", "cli.", "itr.", "planning.", "survey.", "md.", "web.", "care.")
     assert [k for k in entries("zh-CN") if not k.startswith(prefixes)] == []
 
 

@@ -48,13 +48,13 @@ def test_a_clean_workbook_yields_its_rows(tmp_path: Path) -> None:
                    objectives=[{"customer_code": "C001", "relationship_target": "2–3 名 CXO 支持排他",
                                 "target_count": 3, "target_level": "支持排他", "owner": "E101"}],
                    plan=[GOOD_PLAN, {**GOOD_PLAN, "customer_code": "C002", "project_code": "P003",
-                                     "budget": "2.5万", "contacts": "K003", "activity_type": "技术交流"}])
+                                     "budget": "2.5万", "contacts": "K003", "activity_type": "专题交流"}])
     assert parsed.sections == ["assessment", "objectives", "plan"]
     a = parsed.assessments[0]
     assert (a.contact_code, a.scores["acceptance"], a.competitor_support) == ("K001", 2, {"爱立信": 1})
     assert parsed.objectives[0].target_level == 2
     assert [(x.row, x.budget, x.contacts, x.activity_type) for x in parsed.activities] == [
-        (2, 30000, ["K001", "K002"], "company_visit"), (3, 25000, ["K003"], "technical_exchange")]
+        (2, 30000, ["K001", "K002"], "company_visit"), (3, 25000, ["K003"], "topic_exchange")]
     assert parsed.budget == 55000
 
 

@@ -96,12 +96,8 @@ def queue_page(request: Request, unit: str, rt: Runtime, principal: PagePrincipa
 
     with rt.db.session() as s:
         u = get_unit(s, unit)
-    if u.kind == "office":
-        issues = _by_states(rt, principal, ["received", "dispatched", "handling"], office=unit)
-    elif u.kind == "region":
-        issues = [i for i in _by_states(rt, principal, ["escalated_region"]) if i.region == unit]
-    else:
-        issues = _by_states(rt, principal, ["escalated_hq"])
+    # Queue order is the service's (customer tier, then deadline: rules/itr.yaml queue_order).
+    issues = _itr().queue_issues(rt, principal=principal, unit=unit, limit=PER_STATE)
     return page(request, "issues.html", {"issues": issues, "queues": _queues_of(rt, principal), "state": None,
                                          "states": _states(rt, principal.locale),
                                          "heading": f"{t('web.issues.queue', locale=principal.locale)} · {u.name}"},
