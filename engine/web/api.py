@@ -217,7 +217,7 @@ def search_cases(rt: Runtime, principal: ApiPrincipal, q: str, limit: int = 10) 
     """The case library (案例库), full-text: any signed-in employee may search it."""
     from flows.itr import service
 
-    return _out(service.search_cases(rt, q, limit=min(max(limit, 1), 50)))
+    return _out(service.search_cases(rt, q, principal=principal, limit=min(max(limit, 1), 50)))
 
 
 # ---------------------------------------------------------------------------------------------- master data

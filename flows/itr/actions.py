@@ -206,6 +206,7 @@ def _record_dispatch(ctx: Any, *, queue: str, handler: Person, redispatch: bool,
     if seq == 1:
         values["dispatched_us"] = to_us(ctx.now)
     _update_issue(ctx, **values)
+    counters.report_dispatched(ctx.tx, ctx.instance_id, seq, to_us(ctx.now))  # report counters (itrweb)
     _mail_person(ctx, "dispatched", handler, redispatch=redispatch, reason=reason or "", reopened=False)
 
 
@@ -258,6 +259,7 @@ def reject(ctx: Any) -> None:
     _update_issue(ctx, valid=False)
     if row is not None and row[3]:
         counters.issue_opened(ctx.tx, row[0], row[1], row[2], -1)
+        counters.report_rejected(ctx.tx, ctx.instance_id)  # report counters (itrweb)
 
 
 @action("itr_note")
@@ -343,6 +345,8 @@ def _escalate(ctx: Any, *, reason: str, note: Optional[str], automatic: bool,
                      unit_issues=issues, quota_limit=str(check.limit), window_start_us=to_us(start),
                      window_end_us=to_us(end), handler_emp_no=handler.emp_no if handler else None)
     counters.add(ctx.tx, "esc", unit, to_us(ctx.now))
+    counters.report_escalation(ctx.tx, ctx.instance_id, decision=decision, automatic=automatic, counted=True,
+                               unit=unit, at_us=to_us(ctx.now))  # report counters (itrweb)
     due = sla_due(ctx.calendar, ctx.now, float(ctx.data["sla_hours"]))
     ctx.data.update(level=to_level, sla_due=due.astimezone(ctx.calendar.tz).isoformat(),
                     escalations=int(ctx.data.get("escalations", 0)) + 1)
@@ -580,6 +584,7 @@ def close(ctx: Any) -> None:
     if ctx.target == "closed":
         ctx.data["closed_at"] = ctx.now.isoformat()
         _update_issue(ctx, callback_required=False, closed_us=to_us(ctx.now))
+        counters.report_closed(ctx.tx, ctx.instance_id, to_us(ctx.now))  # report counters (itrweb)
         return
     _update_issue(ctx, callback_required=True)
     rules = _rules(ctx)
@@ -642,9 +647,11 @@ def record_callback(ctx: Any) -> None:
         _note(ctx, t("itr.note_unreached"))
         return
     cb.update(score=score, called_back_at=ctx.now.isoformat(), called_back_by=ctx.actor)
+    counters.report_scored(ctx.tx, ctx.instance_id, int(score), to_us(ctx.now))  # report counters (itrweb)
     if ctx.target == "closed":
         ctx.data["closed_at"] = ctx.now.isoformat()
         _update_issue(ctx, closed_us=to_us(ctx.now))
+        counters.report_closed(ctx.tx, ctx.instance_id, to_us(ctx.now))  # report counters (itrweb)
         return
     _open_qa_case(ctx, kind="low_score", score=score,
                   reason=t("itr.qa_low_score_reason", score=score, min=rules.callback.close_min_score))
@@ -684,6 +691,7 @@ def qa_close(ctx: Any) -> None:
     _decide_case(ctx, case_id, "close")
     ctx.data["closed_at"] = ctx.now.isoformat()
     _update_issue(ctx, closed_us=to_us(ctx.now))
+    counters.report_closed(ctx.tx, ctx.instance_id, to_us(ctx.now))  # report counters (itrweb)
 
 
 @action("itr_qa_reopen")

@@ -284,11 +284,12 @@ def list_(office: Optional[str] = typer.Option(None, "--office"), state: Optiona
 @cases_app.command("search")
 def cases_search(query: list[str] = typer.Argument(..., help="words to search for (Chinese works)"),
                  limit: int = typer.Option(10, "--limit"), kind: Optional[str] = typer.Option(None, "--kind"),
-                 as_json: bool = typer.Option(False, "--json")) -> None:
+                 as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
     """Full-text search of cases and handling guides (Chinese works)."""
     from flows.itr import service
 
-    hits = service.search_cases(_rt(), " ".join(query), limit=limit, kind=kind)
+    rt = _rt()
+    hits = service.search_cases(rt, " ".join(query), principal=_who(rt, as_emp), limit=limit, kind=kind)
     if as_json:
         _json(hits)
         return
@@ -330,13 +331,16 @@ def report(week: Optional[str] = typer.Option(None, "--week", help="ISO week, e.
            month: Optional[str] = typer.Option(None, "--month", help="e.g. 2026-11"),
            office: Optional[str] = typer.Option(None, "--office"), region: Optional[str] = typer.Option(None, "--region"),
            type: Optional[list[str]] = typer.Option(None, "--type", help="only issues of this type (repeatable)"),
-           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Monitoring report of an office (or region, or HQ without either) for a week or month."""
+           as_emp: Optional[str] = AS, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Monitoring report of an office (or region, or HQ without either) for a week or month; with
+    `--as EMP`, only a unit that employee covers (the same figures as /itr/reports/…)."""
     from engine.templates import render
     from flows.itr import service
     from engine.i18n import locale
 
-    rep = service.report(_rt(), week=week, month=month, office=office, region=region, types=list(type or []))
+    rt = _rt()
+    rep = service.report(rt, principal=_who(rt, as_emp), week=week, month=month, office=office, region=region,
+                         types=list(type or []))
     if as_json:
         _json(rep)
         return
@@ -349,11 +353,13 @@ def report(week: Optional[str] = typer.Option(None, "--week", help="ISO week, e.
 
 
 @itr_app.command("weekly-check")
-def weekly_check(week: str = typer.Option(..., "--week"), as_json: bool = typer.Option(False, "--json")) -> None:
+def weekly_check(week: str = typer.Option(..., "--week"), as_emp: Optional[str] = AS,
+                 as_json: bool = typer.Option(False, "--json")) -> None:
     """每周有效问题检查: teams of big customers with too few valid issues in the week."""
     from flows.itr import service
 
-    res = service.weekly_check(_rt(), week)
+    rt = _rt()
+    res = service.weekly_check(rt, week, principal=_who(rt, as_emp))
     if as_json:
         _json(res)
         return

@@ -21,10 +21,10 @@ the number of issues behind them. The counters are ITR's own rows; reports read 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from engine.clock import to_us
-from flows.itr.rules import rolling_days
+from flows.itr.rules import TYPES, rolling_days
 
 _SCANS: dict[str, str] = {
     "esc": "SELECT COUNT(*) FROM itr_escalation WHERE unit_code = :u AND counted = :yes AND at_us >= :s AND at_us < :e",
@@ -95,3 +95,181 @@ def decision_recorded(tx: Any, issue_id: int, office: str, at_us: int, required:
         if not earlier(start_us, end_us, metric == "cb_done"):
             tx.execute("UPDATE itr_counter SET n = n + 1 WHERE metric = :m AND unit_code = :u AND start_us = :s "
                        "AND end_us = :e", {"m": metric, "u": office, "s": start_us, "e": end_us})
+
+
+# ---------------------------------------------------------------------------------------------- report counters
+#
+# The monitoring report's period figures (flows/itr/reports.py), one row per (figure, issue type) of a
+# unit over a report window (an ISO week or a calendar month in the unit's zone): `r:<figure>:<type>`.
+# Most figures are counted at the issue's office; `rvalid` at the issue's region and `qesc` at the unit
+# whose quota the escalation used. A unit's rows for a window are made together on the first read
+# (one grouped scan per figure, zeros included, then the `r:seeded` mark) and kept exact afterwards
+# by the writers below, each called in the step's own transaction with the instant it concerns.
+
+REPORT_TYPES = tuple(TYPES)
+
+# figure -> SQL giving (type, n) for unit :u over [:s, :e)
+_REPORT_SCANS: dict[str, str] = {
+    "valid": "SELECT type, COUNT(*) FROM itr_issue WHERE office_code = :u AND valid = :yes "
+             "AND opened_us >= :s AND opened_us < :e GROUP BY type",
+    "rejected": "SELECT type, COUNT(*) FROM itr_issue WHERE office_code = :u AND valid = :no "
+                "AND opened_us >= :s AND opened_us < :e GROUP BY type",
+    "rvalid": "SELECT type, COUNT(*) FROM itr_issue WHERE region_code = :u AND valid = :yes "
+              "AND opened_us >= :s AND opened_us < :e GROUP BY type",
+    "disp1": "SELECT i.type, COUNT(*) FROM itr_dispatch d JOIN itr_issue i ON i.id = d.issue_id "
+             "WHERE i.office_code = :u AND d.seq = 1 AND d.at_us >= :s AND d.at_us < :e GROUP BY i.type",
+    "disp_wrong": "SELECT i.type, COUNT(*) FROM itr_dispatch d JOIN itr_issue i ON i.id = d.issue_id "
+                  "WHERE i.office_code = :u AND d.seq = 1 AND d.at_us >= :s AND d.at_us < :e AND EXISTS "
+                  "(SELECT 1 FROM itr_dispatch d2 WHERE d2.issue_id = d.issue_id AND d2.seq > 1) GROUP BY i.type",
+    "closed": "SELECT type, COUNT(*) FROM itr_issue WHERE office_code = :u AND closed_us >= :s AND closed_us < :e "
+              "GROUP BY type",
+    "closed_ontime": "SELECT type, COUNT(*) FROM itr_issue WHERE office_code = :u AND closed_us >= :s "
+                     "AND closed_us < :e AND sla_breaches = 0 GROUP BY type",
+    "closed_urgent": "SELECT type, COUNT(*) FROM itr_issue WHERE office_code = :u AND closed_us >= :s "
+                     "AND closed_us < :e AND severity = 'urgent' GROUP BY type",
+    "closed_cb": "SELECT i.type, COUNT(*) FROM itr_issue i WHERE i.office_code = :u AND i.closed_us >= :s "
+                 "AND i.closed_us < :e AND EXISTS (SELECT 1 FROM itr_callback c WHERE c.issue_id = i.id "
+                 "AND c.reached = :yes) GROUP BY i.type",
+    "closed_urgent_cb": "SELECT i.type, COUNT(*) FROM itr_issue i WHERE i.office_code = :u AND i.closed_us >= :s "
+                        "AND i.closed_us < :e AND i.severity = 'urgent' AND EXISTS (SELECT 1 FROM itr_callback c "
+                        "WHERE c.issue_id = i.id AND c.reached = :yes) GROUP BY i.type",
+    "score_n": "SELECT i.type, COUNT(c.score) FROM itr_callback c JOIN itr_issue i ON i.id = c.issue_id "
+               "WHERE i.office_code = :u AND c.reached = :yes AND c.at_us >= :s AND c.at_us < :e GROUP BY i.type",
+    "score_sum": "SELECT i.type, COALESCE(SUM(c.score), 0) FROM itr_callback c JOIN itr_issue i ON i.id = c.issue_id "
+                 "WHERE i.office_code = :u AND c.reached = :yes AND c.at_us >= :s AND c.at_us < :e GROUP BY i.type",
+    "qesc": "SELECT i.type, COUNT(*) FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id "
+            "WHERE e.unit_code = :u AND e.counted = :yes AND e.at_us >= :s AND e.at_us < :e GROUP BY i.type",
+}
+for _decision in ("granted", "refused", "overridden"):
+    _REPORT_SCANS[f"esc_{_decision}"] = (
+        "SELECT i.type, COUNT(*) FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id WHERE i.office_code = :u "
+        f"AND e.decision = '{_decision}' AND e.at_us >= :s AND e.at_us < :e GROUP BY i.type")
+_REPORT_SCANS["esc_auto"] = ("SELECT i.type, COUNT(*) FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id "
+                             "WHERE i.office_code = :u AND e.automatic = :yes AND e.at_us >= :s AND e.at_us < :e "
+                             "GROUP BY i.type")
+REPORT_FIGURES = tuple(_REPORT_SCANS)
+_SEEDED = "r:seeded"
+
+
+def report_figures(tx: Any, units: list[str], start_us: int, end_us: int) -> dict[str, dict[str, dict[str, int]]]:
+    """unit -> figure -> type -> n over [start_us, end_us), from the counter rows (made on first read)."""
+    found = report_windows(tx, units, [(start_us, end_us)])
+    return {u: found[(u, start_us, end_us)] for u in units}
+
+
+class WindowsMissing(Exception):
+    """A window's report rows do not exist yet and the caller holds a read-only transaction: read
+    again in a write transaction (flows/itr/service.py `report` does)."""
+
+
+def report_windows(tx: Any, units: list[str], windows: list[tuple[int, int]], *, create: bool = True
+                   ) -> dict[tuple[str, int, int], dict[str, dict[str, int]]]:
+    """(unit, start_us, end_us) -> figure -> type -> n for every unit and window, in one read of the
+    counter rows (a unit's rows of a window never read before are made first, by one scan each;
+    with `create=False` that raises `WindowsMissing` instead)."""
+    def read() -> dict[tuple[str, int, int], dict[str, dict[str, int]]]:
+        um = ", ".join(f":u{i}" for i in range(len(units))) or "NULL"
+        sm = ", ".join(f":s{i}" for i in range(len(windows))) or "NULL"
+        params: dict[str, Any] = {**{f"u{i}": u for i, u in enumerate(units)},
+                                  **{f"s{i}": w[0] for i, w in enumerate(windows)}}
+        wanted = set(windows)
+        out: dict[tuple[str, int, int], dict[str, dict[str, int]]] = {}
+        for unit, s, e, metric, n in tx.all(f"SELECT unit_code, start_us, end_us, metric, n FROM itr_counter "
+                                            f"WHERE unit_code IN ({um}) AND start_us IN ({sm})", params):
+            if (int(s), int(e)) not in wanted:
+                continue
+            figures = out.setdefault((str(unit), int(s), int(e)), {})
+            parts = str(metric).split(":")
+            if metric == _SEEDED:
+                figures.setdefault("", {})
+            elif len(parts) == 3 and parts[0] == "r" and parts[1] in _REPORT_SCANS:
+                figures.setdefault(parts[1], {})[parts[2]] = int(n)
+        return out
+
+    found = read()
+    missing = [(u, s, e) for u in units for s, e in windows if "" not in found.get((u, s, e), {})]
+    if missing and not create:
+        raise WindowsMissing(missing)
+    for unit, s, e in missing:
+        _seed_report(tx, unit, s, e)
+    if missing:
+        found = read()
+    return {key: {f: {ty: figs.get(f, {}).get(ty, 0) for ty in REPORT_TYPES} for f in REPORT_FIGURES}
+            for key, figs in ((k, found.get(k, {})) for k in ((u, s, e) for u in units for s, e in windows))}
+
+
+def _seed_report(tx: Any, unit: str, start_us: int, end_us: int) -> None:
+    p = {"u": unit, "s": start_us, "e": end_us, "yes": True, "no": False}
+    for figure, scan in _REPORT_SCANS.items():
+        found = {str(r[0]): int(r[1] or 0) for r in tx.all(scan, p)}
+        for ty in sorted(set(REPORT_TYPES) | set(found)):
+            tx.execute(_INIT, {"m": f"r:{figure}:{ty}", "u": unit, "s": start_us, "e": end_us, "n": found.get(ty, 0)})
+    tx.execute(_INIT, {"m": _SEEDED, "u": unit, "s": start_us, "e": end_us, "n": 0})
+
+
+def _report_add(tx: Any, figure: str, unit: Optional[str], type_: str, at_us: Optional[int], delta: int = 1) -> None:
+    if at_us is not None:
+        add(tx, f"r:{figure}:{type_}", unit, int(at_us), delta)
+
+
+_ISSUE = ("SELECT office_code, region_code, type, severity, opened_us, dispatched_us, sla_breaches FROM itr_issue "
+          "WHERE id = :i")
+
+
+def report_opened(tx: Any, issue_id: int) -> None:
+    """Intake: a new valid issue (written just before)."""
+    office, region, type_, _sev, opened, _d, _b = tx.one(_ISSUE, {"i": issue_id})
+    _report_add(tx, "valid", office, type_, opened)
+    _report_add(tx, "rvalid", region, type_, opened)
+
+
+def report_rejected(tx: Any, issue_id: int) -> None:
+    """A valid issue judged invalid: it moves from `valid` to `rejected` in the windows of its opening."""
+    office, region, type_, _sev, opened, _d, _b = tx.one(_ISSUE, {"i": issue_id})
+    _report_add(tx, "valid", office, type_, opened, -1)
+    _report_add(tx, "rvalid", region, type_, opened, -1)
+    _report_add(tx, "rejected", office, type_, opened)
+
+
+def report_dispatched(tx: Any, issue_id: int, seq: int, at_us: int) -> None:
+    """Dispatch number `seq` at `at_us`: the first one counts; the second marks the first as not right
+    (in the windows of the first dispatch, where the accuracy counts it)."""
+    office, _r, type_, _sev, _o, first_us, _b = tx.one(_ISSUE, {"i": issue_id})
+    if seq == 1:
+        _report_add(tx, "disp1", office, type_, at_us)
+    elif seq == 2:
+        _report_add(tx, "disp_wrong", office, type_, first_us)
+
+
+def report_escalation(tx: Any, issue_id: int, *, decision: str, automatic: bool, counted: bool, unit: str,
+                      at_us: int) -> None:
+    """An escalation decision row (granted / refused / overridden) written at `at_us`."""
+    office, _r, type_, _sev, _o, _d, _b = tx.one(_ISSUE, {"i": issue_id})
+    _report_add(tx, f"esc_{decision}", office, type_, at_us)
+    if automatic:
+        _report_add(tx, "esc_auto", office, type_, at_us)
+    if counted:
+        _report_add(tx, "qesc", unit, type_, at_us)
+
+
+def report_closed(tx: Any, issue_id: int, at_us: int) -> None:
+    """The issue closed at `at_us` (closing is final: `closed` is a terminal state)."""
+    office, _r, type_, severity, _o, _d, breaches = tx.one(_ISSUE, {"i": issue_id})
+    called = tx.one("SELECT 1 FROM itr_callback WHERE issue_id = :i AND reached = :yes",
+                    {"i": issue_id, "yes": True}) is not None
+    _report_add(tx, "closed", office, type_, at_us)
+    if not int(breaches or 0):
+        _report_add(tx, "closed_ontime", office, type_, at_us)
+    if called:
+        _report_add(tx, "closed_cb", office, type_, at_us)
+    if severity == "urgent":
+        _report_add(tx, "closed_urgent", office, type_, at_us)
+        if called:
+            _report_add(tx, "closed_urgent_cb", office, type_, at_us)
+
+
+def report_scored(tx: Any, issue_id: int, score: int, at_us: int) -> None:
+    """A reached callback with its 1–5 score."""
+    office, _r, type_, _sev, _o, _d, _b = tx.one(_ISSUE, {"i": issue_id})
+    _report_add(tx, "score_n", office, type_, at_us)
+    _report_add(tx, "score_sum", office, type_, at_us, int(score))

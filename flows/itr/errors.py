@@ -98,6 +98,10 @@ class EscalationQuotaExceeded(QuotaExceeded):
             "escalated_before": d["escalated_before"], "unit_issues": d["unit_issues"],
             "quota_limit": d["quota_limit"], "window_start_us": d["window_start_us"],
             "window_end_us": d["window_end_us"], "message": str(self)})
+        from flows.itr import counters  # report counters (itrweb)
+
+        counters.report_escalation(tx, self.instance_id, decision="refused", automatic=False, counted=False,
+                                   unit=d["unit"], at_us=now_us)
 
 
 class ScoreOutOfRange(ActionFailed):

@@ -155,6 +155,7 @@ def record(tx: Any, issue_id: int, intake: Intake, rules: ItrRules, now: datetim
     """Write the issue row and, when intake found one, the team's negative score entry."""
     tx.insert_row("itr_issue", {"id": issue_id, **intake.row})  # every column given: no defaults to fill
     counters.issue_opened(tx, intake.row["office_code"], intake.row["region_code"], intake.row["opened_us"])
+    counters.report_opened(tx, issue_id)  # report counters (itrweb)
     if not intake.data.get("negative_score"):
         return
     neg = rules.weekly_quota.negative_score

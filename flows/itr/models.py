@@ -34,7 +34,11 @@ class Issue(SQLModel, table=True):
                       Index("ix_itr_issue_submitter_open", "submitter_emp_no", sqlite_where=text("closed_us IS NULL"),
                             postgresql_where=text("closed_us IS NULL")),
                       Index("ix_itr_issue_care_open", "care_rep_emp_no", sqlite_where=text("closed_us IS NULL"),
-                            postgresql_where=text("closed_us IS NULL")))
+                            postgresql_where=text("closed_us IS NULL")),
+                      # The report's "open now" figures per office (flows/itr/reports.py).
+                      Index("ix_itr_issue_office_open", "office_code",
+                            sqlite_where=text("resolved_us IS NULL AND valid"),
+                            postgresql_where=text("resolved_us IS NULL AND valid")))
 
     id: int = Field(sa_column=Column(Integer, ForeignKey("flow_instance.id"), primary_key=True,
                                      autoincrement=False))
@@ -124,7 +128,9 @@ class Counter(SQLModel, table=True):
     transactions so the quota and the callback coverage never scan a period."""
 
     __tablename__ = "itr_counter"
-    __table_args__ = (UniqueConstraint("metric", "unit_code", "start_us", "end_us", name="uq_itr_counter_window"),)
+    __table_args__ = (UniqueConstraint("metric", "unit_code", "start_us", "end_us", name="uq_itr_counter_window"),
+                      # a report reads every figure of one unit and window at once (counters.report_figures)
+                      Index("ix_itr_counter_unit_window", "unit_code", "start_us", "end_us"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     metric: str = Field(sa_column=_text(False), description="esc / issues:office / issues:region / cb_base / cb_done")

@@ -37,6 +37,11 @@ def _who(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
 _ENGINE = Principal.engine("scenario")  # the output sections read everything, as the engine
 
 
+def _reader(ctx: ReplayContext, actor: str | None) -> Any:
+    """A read step's principal: its `as:`, or the engine when the step names nobody."""
+    return ctx.principal(actor) if actor else _ENGINE
+
+
 def _issue(args: dict[str, Any]) -> Any:
     issue = args.get("issue")
     if isinstance(issue, dict):  # `issue: $i1` refers to the whole result of an itr.open step
@@ -229,12 +234,12 @@ def _qa_decide(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> A
 
 @scenario_command("itr.weekly_check")
 def _weekly_check(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.weekly_check(ctx.runtime, str(args["week"]))
+    return service.weekly_check(ctx.runtime, str(args["week"]), principal=_reader(ctx, actor))
 
 
 @scenario_command("itr.report")
 def _report(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    return service.report(ctx.runtime, week=args.get("week"), month=args.get("month"), office=args.get("office"),
+    return service.report(ctx.runtime, principal=_reader(ctx, actor), week=args.get("week"), month=args.get("month"), office=args.get("office"),
                           region=args.get("region"), unit=args.get("unit"), types=args.get("types"))
 
 
@@ -257,7 +262,7 @@ def _queue(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
 
 @scenario_command("itr.search")
 def _search(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> Any:
-    hits = service.search_cases(ctx.runtime, str(args.get("query", "")), limit=int(args.get("limit", 10)),
+    hits = service.search_cases(ctx.runtime, str(args.get("query", "")), principal=_reader(ctx, actor), limit=int(args.get("limit", 10)),
                                 kind=args.get("kind"))
     return {"query": args.get("query"), "count": len(hits), "best": hits[0].code if hits else None,
             "hits": _plain(hits)}
@@ -330,4 +335,4 @@ def _report_section(ctx: ReplayContext) -> Any:
     week = week_of(ctx.clock.now(), ctx.tz)
     with ctx.db.read() as tx:
         offices = [r[0] for r in tx.all("SELECT DISTINCT office_code FROM itr_issue ORDER BY office_code")]
-    return _plain([service.report(ctx.runtime, week=week, office=o) for o in offices])
+    return _plain([service.report(ctx.runtime, principal=_ENGINE, week=week, office=o) for o in offices])

@@ -20,7 +20,8 @@ from engine.masterdata.read import MasterData, Unit
 from flows.itr.errors import ItrUsageError
 from engine.i18n import t
 from flows.itr.policy import month_bounds, parse_week, ratio, self_resolution_rate, week_bounds, week_of
-from flows.itr.rules import ItrRules
+from flows.itr import counters
+from flows.itr.rules import TYPES, ItrRules
 
 OPEN_STATES = ("received", "dispatched", "handling", "escalated_region", "escalated_hq")
 
@@ -87,6 +88,20 @@ class NegativeEntry(BaseModel):
     reason: str
 
 
+class TrendPoint(BaseModel):
+    """One ISO week of the trend drawn under the report (the unit's offices, the report's types)."""
+
+    week: str
+    new_valid_issues: int
+    dispatch_accuracy: Optional[float]
+    timely_rate: Optional[float]
+    self_resolution_rate: Optional[float]
+    escalations_granted: int
+    escalations_refused: int
+    escalations_overridden: int
+    shortfalls: int
+
+
 class ItrReport(BaseModel):
     """Figures of the weekly office review / monthly region and HQ review."""
 
@@ -112,6 +127,7 @@ class ItrReport(BaseModel):
     overdue_open: int
     weekly_shortfalls: list[ShortfallEntry]
     negative_scores: list[NegativeEntry]
+    trend: list[TrendPoint] = []
 
 
 class WeeklyCheck(BaseModel):
@@ -163,8 +179,24 @@ def unit_tz(tx: Any, runtime: Any, code: str) -> Any:
     return runtime.calendars.get(name if name in runtime.calendars else None).tz
 
 
+TREND_WEEKS = 8
+
+
+def _sum(figs: dict[str, dict[str, dict[str, int]]], units: list[str], figure: str, types: list[str]) -> int:
+    return sum(figs[u][figure][ty] for u in units for ty in types)
+
+
+def _by_type(figs: dict[str, dict[str, dict[str, int]]], units: list[str], figure: str, types: list[str]) -> dict[str, int]:
+    out = {ty: sum(figs[u][figure][ty] for u in units) for ty in types}
+    return {ty: n for ty, n in sorted(out.items()) if n}
+
+
 def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_code: str, now: datetime,
-                 kind: Optional[str] = None, types: Optional[list[str]] = None) -> ItrReport:
+                 kind: Optional[str] = None, types: Optional[list[str]] = None, create: bool = True) -> ItrReport:
+    """The figures of one unit and period (`create=False`: in a read-only transaction, raise
+    `counters.WindowsMissing` rather than make a window's counter rows). Period figures come from the report counters
+    (flows/itr/counters.py, kept by the flow's own steps): index look-ups, whatever the number of issues;
+    the "open now" figures read the open issues alone (partial index)."""
     md = MasterData(tx)
     unit = md.unit(unit_code)
     if unit is None or unit.kind not in ("office", "region", "hq"):
@@ -172,94 +204,111 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
     tz = unit_tz(tx, runtime, unit.code)
     start, end, kind = period_bounds(period, tz, kind)
     offices = [u.code for u in md.units_of_kind("office", under=unit.code)] if unit.kind != "office" else [unit.code]
-    marks, params = _in("o", offices)
-    p = {**params, "s": to_us(start), "e": to_us(end), "now": to_us(now), "yes": True, "no": False}
-    in_offices = f"i.office_code IN ({marks})"
-    if types:  # e.g. the weekly office review of non-technical issues (SPEC §5)
-        type_marks, type_params = _in("ty", sorted(types))
-        p.update(type_params)
-        in_offices += f" AND i.type IN ({type_marks})"
-    type_filter = in_offices[in_offices.index(" AND i.type"):] if types else ""
+    regions = [r for r in ([md.region_of(unit.code)] if unit.kind == "office" else
+                           [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
+               if r is not None]
+    sel = sorted(types) if types else list(TYPES)
+    # The period's and the trend weeks' counter rows in one read.
+    weeks_of_trend = _trend_weeks(period, kind, end, tz)
+    windows = [(to_us(start), to_us(end))] + [(to_us(s), to_us(e)) for s, e in
+                                                (week_bounds(w, tz) for w in weeks_of_trend)]
+    units = offices + [r.code for r in regions]
+    every = counters.report_windows(tx, units, windows, create=create)
+    figs = {u: every[(u, *windows[0])] for u in units}
 
-    # New issues of the period, by validity and type.
-    by_type = {r[0]: int(r[1]) for r in tx.all(
-        f"SELECT i.type, COUNT(*) FROM itr_issue i WHERE {in_offices} AND i.valid = :yes "
-        "AND i.opened_us >= :s AND i.opened_us < :e GROUP BY i.type", p)}
-    rejected = int(tx.one(f"SELECT COUNT(*) FROM itr_issue i WHERE {in_offices} AND i.valid = :no "
-                          "AND i.opened_us >= :s AND i.opened_us < :e", p)[0])
+    def total(figure: str) -> int:
+        return _sum(figs, offices, figure, sel)
 
-    # Dispatch first-time accuracy: first dispatches of the period never corrected by a re-dispatch.
-    firsts = tx.all(f"SELECT d.issue_id, (SELECT COUNT(*) FROM itr_dispatch d2 WHERE d2.issue_id = d.issue_id "
-                    f"AND d2.seq > 1) FROM itr_dispatch d JOIN itr_issue i ON i.id = d.issue_id WHERE {in_offices} "
-                    "AND d.seq = 1 AND d.at_us >= :s AND d.at_us < :e", p)
-    right = sum(1 for r in firsts if int(r[1]) == 0)
+    by_type = _by_type(figs, offices, "valid", sel)
+    dispatched, wrong = total("disp1"), total("disp_wrong")
+    closed, on_time = total("closed"), total("closed_ontime")
+    urgent, urgent_cb, called = total("closed_urgent"), total("closed_urgent_cb"), total("closed_cb")
+    score_n, score_sum = total("score_n"), total("score_sum")
 
-    # Timely closure: issues closed in the period that never breached a time limit.
-    closed_rows = tx.all(f"SELECT i.id, i.sla_breaches, i.severity FROM itr_issue i WHERE {in_offices} "
-                         "AND i.closed_us >= :s AND i.closed_us < :e", p)
-    on_time = sum(1 for r in closed_rows if int(r[1]) == 0)
-
-    # Self-resolution per office (and per region above them) over the period.
     rates: list[UnitRate] = []
     for code in offices:
-        rates.append(_unit_rate(tx, rules, md.unit(code), "office_code", p, type_filter))  # type: ignore[arg-type]
-    regions = ([md.region_of(unit.code)] if unit.kind == "office" else
-               [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
+        rates.append(_unit_rate(rules, md.unit(code), _sum(figs, [code], "valid", sel),  # type: ignore[arg-type]
+                                _sum(figs, [code], "qesc", sel)))
     for region in regions:
-        if region is not None:
-            rates.append(_unit_rate(tx, rules, region, "region_code", p, type_filter))
-
-    esc = tx.all(f"SELECT e.decision, e.automatic FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id "
-                 f"WHERE {in_offices} AND e.at_us >= :s AND e.at_us < :e", p)
-
-    # Callback coverage of the issues closed in the period, and the scores given in it.
-    called = {int(r[0]) for r in tx.all(
-        f"SELECT DISTINCT c.issue_id FROM itr_callback c JOIN itr_issue i ON i.id = c.issue_id WHERE {in_offices} "
-        "AND c.reached = :yes AND i.closed_us >= :s AND i.closed_us < :e", p)}
-    urgent = [int(r[0]) for r in closed_rows if r[2] == "urgent"]
-    scores = tx.one(f"SELECT COUNT(c.score), AVG(c.score) FROM itr_callback c JOIN itr_issue i ON i.id = c.issue_id "
-                    f"WHERE {in_offices} AND c.reached = :yes AND c.at_us >= :s AND c.at_us < :e", p)
+        rates.append(_unit_rate(rules, region, _sum(figs, [region.code], "rvalid", sel),
+                                _sum(figs, [region.code], "qesc", sel)))
 
     # As of now: open QA cases, open issues without owner, open issues past their time limit.
+    marks, params = _in("o", offices)
+    p: dict[str, Any] = {**params, "yes": True}
+    in_offices = f"i.office_code IN ({marks})"
+    if types:  # e.g. the weekly office review of non-technical issues (SPEC §5)
+        type_marks, type_params = _in("ty", sel)
+        p.update(type_params)
+        in_offices += f" AND i.type IN ({type_marks})"
     qa_open = int(tx.one(f"SELECT COUNT(*) FROM itr_qa_case q JOIN itr_issue i ON i.id = q.issue_id "
                          f"WHERE {in_offices} AND q.status = 'open'", p)[0])
     open_marks, open_params = _in("st", list(OPEN_STATES))
     p.update(open_params)
+    # An open state is never resolved nor rejected: the two extra terms let the partial index
+    # ix_itr_issue_office_open hold the open issues alone, however many are closed.
     open_rows = tx.all(f"SELECT i.handler_emp_no, i.sla_due_us FROM itr_issue i JOIN flow_instance f ON f.id = i.id "
-                       f"WHERE {in_offices} AND f.state IN ({open_marks})", p)
+                       f"WHERE {in_offices} AND i.resolved_us IS NULL AND i.valid AND f.state IN ({open_marks})", p)
 
     weeks = _weeks_of(period, kind, start, end, tz)
     short, negative = weekly_entries(tx, weeks, offices)
     return ItrReport(
         period=period, period_start=start.astimezone(tz).isoformat(), period_end=end.astimezone(tz).isoformat(),
-        unit=unit.code, unit_kind=unit.kind, unit_name=unit.name, types=sorted(types or []), generated_at=now.astimezone(tz).isoformat(),
-        new_valid_issues=sum(by_type.values()), new_issues_by_type=dict(sorted(by_type.items())), rejected=rejected,
-        dispatch=DispatchFigures(dispatched=len(firsts), first_time_right=right, accuracy=ratio(right, len(firsts))),
-        closure=ClosureFigures(closed=len(closed_rows), on_time=on_time, timely_rate=ratio(on_time, len(closed_rows))),
+        unit=unit.code, unit_kind=unit.kind, unit_name=unit.name, types=sorted(types or []),
+        generated_at=now.astimezone(tz).isoformat(),
+        new_valid_issues=sum(by_type.values()), new_issues_by_type=by_type, rejected=total("rejected"),
+        dispatch=DispatchFigures(dispatched=dispatched, first_time_right=dispatched - wrong,
+                                 accuracy=ratio(dispatched - wrong, dispatched)),
+        closure=ClosureFigures(closed=closed, on_time=on_time, timely_rate=ratio(on_time, closed)),
         self_resolution=rates,
-        escalations=EscalationFigures(granted=sum(1 for r in esc if r[0] == "granted"),
-                                      refused=sum(1 for r in esc if r[0] == "refused"),
-                                      overridden=sum(1 for r in esc if r[0] == "overridden"),
-                                      automatic=sum(1 for r in esc if r[1])),
+        escalations=EscalationFigures(granted=total("esc_granted"), refused=total("esc_refused"),
+                                      overridden=total("esc_overridden"), automatic=total("esc_auto")),
         callbacks=CallbackFigures(
-            closed=len(closed_rows), called_back=len(called), coverage=ratio(len(called), len(closed_rows)),
-            urgent_closed=len(urgent), urgent_called_back=len(called & set(urgent)),
-            urgent_coverage=ratio(len(called & set(urgent)), len(urgent)), scores=int(scores[0] or 0),
-            average_score=round(float(scores[1]), 2) if scores[1] is not None else None),
+            closed=closed, called_back=called, coverage=ratio(called, closed), urgent_closed=urgent,
+            urgent_called_back=urgent_cb, urgent_coverage=ratio(urgent_cb, urgent), scores=score_n,
+            average_score=round(score_sum / score_n, 2) if score_n else None),
         qa_cases_open=qa_open, open_issues=len(open_rows),
         unowned_open=sum(1 for r in open_rows if r[0] is None),
         overdue_open=sum(1 for r in open_rows if r[1] is not None and int(r[1]) < to_us(now)),
-        weekly_shortfalls=short, negative_scores=negative)
+        weekly_shortfalls=short, negative_scores=negative,
+        trend=_trend(tx, weeks_of_trend, windows[1:], every, offices, sel))
 
 
-def _unit_rate(tx: Any, rules: ItrRules, unit: Unit, column: str, p: dict[str, Any],
-               type_filter: str = "") -> UnitRate:
-    q = {**p, "u": unit.code}
-    issues = int(tx.one(f"SELECT COUNT(*) FROM itr_issue i WHERE i.{column} = :u AND i.valid = :yes "
-                        f"AND i.opened_us >= :s AND i.opened_us < :e{type_filter}", q)[0])
-    escalated = int(tx.one("SELECT COUNT(*) FROM itr_escalation e JOIN itr_issue i ON i.id = e.issue_id "
-                           "WHERE e.unit_code = :u AND e.counted = :yes "
-                           f"AND e.at_us >= :s AND e.at_us < :e{type_filter}", q)[0])
+def _trend_weeks(period: str, kind: str, end: datetime, tz: Any) -> list[str]:
+    """The TREND_WEEKS ISO weeks up to the period's last week, oldest first."""
+    last = period if kind == "week" else week_of(end - timedelta(microseconds=1), tz)
+    monday, _ = week_bounds(last, tz)
+    return [week_of(monday - timedelta(weeks=k), tz) for k in range(TREND_WEEKS - 1, -1, -1)]
+
+
+def _trend(tx: Any, weeks: list[str], windows: list[tuple[int, int]],
+           every: dict[tuple[str, int, int], dict[str, dict[str, int]]], offices: list[str],
+           sel: list[str]) -> list[TrendPoint]:
+    """Each trend week's figures, from the counter rows read with the period's."""
+    entries = {}
+    for w in tx.all(f"SELECT week, COUNT(*) FROM itr_weekly_score WHERE kind = 'shortfall' AND week IN "
+                    f"({_in('w', weeks)[0]}) AND office_code IN ({_in('o', offices)[0]}) GROUP BY week",
+                    {**_in("w", weeks)[1], **_in("o", offices)[1]}):
+        entries[str(w[0])] = int(w[1])
+    out = []
+    for week, window in zip(weeks, windows):
+        figs = {o: every[(o, *window)] for o in offices}
+
+        def total(figure: str) -> int:
+            return _sum(figs, offices, figure, sel)
+
+        dispatched, issues = total("disp1"), total("valid")
+        out.append(TrendPoint(
+            week=week, new_valid_issues=issues,
+            dispatch_accuracy=ratio(dispatched - total("disp_wrong"), dispatched),
+            timely_rate=ratio(total("closed_ontime"), total("closed")),
+            self_resolution_rate=self_resolution_rate(issues, total("qesc")),
+            escalations_granted=total("esc_granted"), escalations_refused=total("esc_refused"),
+            escalations_overridden=total("esc_overridden"), shortfalls=entries.get(week, 0)))
+    return out
+
+
+def _unit_rate(rules: ItrRules, unit: Unit, issues: int, escalated: int) -> UnitRate:
     limit = rules.quota.office if unit.kind == "office" else rules.quota.region
     rate = self_resolution_rate(issues, escalated)
     return UnitRate(unit=unit.code, kind=unit.kind, name=unit.name, issues=issues, escalated=escalated,

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from engine import sql
 from engine.clock import from_us, to_us
 from engine.auth.principal import Principal
-from engine.errors import EventNotAllowed, MCRError, TransitionRefused
+from engine.errors import EventNotAllowed, MCRError, NotVisible, TransitionRefused
 from engine.i18n import has, locale as current_locale, t
 from engine.rules import rules_dir
 from engine.store import FlowInstance
@@ -34,6 +34,7 @@ from flows.itr.errors import (InvalidIssueInput, IssueNotVisible, IssueStateRefu
 from flows.itr.intake import prepare, record
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
                               WeeklyScore)
+from flows.itr.counters import WindowsMissing
 from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
 from flows.itr.rules import TYPES, ItrRules
 from flows.itr.search import search as _search, upsert_entry
@@ -410,8 +411,10 @@ def qa_decide(rt: Any, case_id: Any, *, principal: Principal, client_event_id: O
 # ---------------------------------------------------------------------------------------------- case library
 
 
-def search_cases(rt: Any, query: str, *, limit: int = 10, kind: Optional[str] = None) -> list[CaseHit]:
-    """Search cases and handling guides (works for Chinese on SQLite and PostgreSQL)."""
+def search_cases(rt: Any, query: str, *, principal: Principal, limit: int = 10,
+                 kind: Optional[str] = None) -> list[CaseHit]:
+    """Search cases and handling guides (works for Chinese on SQLite and PostgreSQL). The library is
+    shared knowledge: every authenticated principal may search it (the principal is still required)."""
     with rt.db.read() as tx:
         return [CaseHit(code=h.code, kind=h.kind, title=h.title, score=h.score, matched=h.matched, snippet=h.snippet)
                 for h in _search(tx, query, limit=limit, kind=kind)]
@@ -451,16 +454,41 @@ def load_case_library(rt: Any, path: Optional[Path] = None, *, principal: Princi
 # ---------------------------------------------------------------------------------------------- monitoring
 
 
-def weekly_check(rt: Any, week: str) -> WeeklyCheck:
-    """每周有效问题检查: which big customers' teams fell short of the weekly minimum (entries written once)."""
+def weekly_check(rt: Any, week: str, *, principal: Principal) -> WeeklyCheck:
+    """每周有效问题检查: which big customers' teams fell short of the weekly minimum (entries written once).
+    It checks every office: the engine, operators, process QA and sales management may run it."""
+    if not _sees_every_unit(principal):
+        exc = NotVisible(t("itr.report.not_covered", actor=principal.actor, unit="*"))
+        _log_refusal(rt, None, principal.actor, "weekly_check", exc)
+        raise exc
     with rt.db.tx() as tx:
         return run_weekly_check(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), week, rt.clock.now())
 
 
-def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, office: Optional[str] = None,
-           region: Optional[str] = None, unit: Optional[str] = None, types: Optional[list[str]] = None,
-           now: Optional[datetime] = None) -> ItrReport:
-    """`mcr itr report --week 2026-W48 --office X`: the monitoring figures of one unit and period."""
+def _sees_every_unit(principal: Principal) -> bool:
+    return principal.is_engine or principal.is_operator or principal.is_qa or principal.is_sales_management
+
+
+def report_units(rt: Any, *, principal: Principal) -> list[tuple[str, str, str]]:
+    """(code, kind, name) of the offices, regions and HQ whose report `principal` may read."""
+    with rt.db.read() as tx:
+        md = MasterData(tx)
+        units = [u for kind in ("hq", "region", "office") for u in md.units_of_kind(kind)]
+        if _sees_every_unit(principal):
+            return [(u.code, u.kind, u.name) for u in units]
+        mine = principal.unit_code
+        return [(u.code, u.kind, u.name) for u in units
+                if mine and mine in {p.code for p in md.unit_path(u.code)}]
+
+
+def report(rt: Any, *, principal: Principal, week: Optional[str] = None, month: Optional[str] = None,
+           office: Optional[str] = None, region: Optional[str] = None, unit: Optional[str] = None,
+           types: Optional[list[str]] = None, now: Optional[datetime] = None) -> ItrReport:
+    """`mcr itr report --week 2026-W48 --office X`: the monitoring figures of one unit and period.
+
+    Who may read it: the engine, operators, process QA and sales management any unit's; anyone else
+    the report of their own unit or of a unit below it (an office's people their office's, a region's
+    people their region's and its offices'). Otherwise `NotVisible`, logged like a refused read."""
     if (week is None) == (month is None):
         raise ItrUsageError(t("itr.report_period"))
     bad = sorted(set(types or []) - set(TYPES))
@@ -475,8 +503,21 @@ def report(rt: Any, *, week: Optional[str] = None, month: Optional[str] = None, 
         expected = "office" if office else "region" if region else None
         if found is None or (expected and found[0] != expected):
             raise ItrUsageError(t("itr.report_unit", code=code, kind=expected or "office / region / hq"))
-        return build_report(tx, rt, rt.current_rules().get("itr.yaml", ItrRules), period=str(week or month), unit_code=code,
-                            now=now or rt.clock.now(), kind="week" if week else "month", types=types)
+        covered = _sees_every_unit(principal) or (principal.unit_code is not None and principal.unit_code in
+                                                  {u.code for u in MasterData(tx).unit_path(code)})
+    if not covered:
+        exc = NotVisible(t("itr.report.not_covered", actor=principal.actor, unit=code))
+        _log_refusal(rt, None, principal.actor, "report", exc)
+        raise exc
+    args: dict[str, Any] = dict(period=str(week or month), unit_code=code, now=now or rt.clock.now(),
+                                kind="week" if week else "month", types=types)
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
+    try:
+        with rt.db.read() as tx:  # the usual case: every window's counter rows exist
+            return build_report(tx, rt, rules, create=False, **args)
+    except WindowsMissing:
+        with rt.db.tx() as tx:  # a window's first read makes its rows
+            return build_report(tx, rt, rules, **args)
 
 
 # ---------------------------------------------------------------------------------------------- reads

@@ -88,6 +88,7 @@ def main(only: Optional[list[str]] = None) -> None:
             am.screenshot(path=str(OUT / "web-contact.png"), full_page=True)
 
             care_shots(server, page_for("SZ-AM1"), base)
+            report_shots(page_for, base)
 
             survey_shots(server, page_for)
 
@@ -245,6 +246,16 @@ def surveys_only() -> None:
             browser.close()
     finally:
         stop_server(server)
+def report_shots(page_for: Any, base: str) -> None:
+    """The ITR weekly report (charts drawn) and a flow's diagram with its instance counts."""
+    boss = page_for("SZ-SUP", 1280, 900)
+    boss.goto(f"{base}/itr/reports/weekly?unit=OFF-SZ&week=2026-W48")
+    boss.wait_for_selector("[data-testid=chart-trend-rates] [data-drawn] svg")
+    boss.screenshot(path=str(OUT / "web-itr-report.png"), full_page=True)
+    qa = page_for("HQ-QA", 1280, 900)
+    qa.goto(f"{base}/flows/itr_issue")
+    qa.wait_for_selector("[data-testid=diagram] svg")
+    qa.screenshot(path=str(OUT / "web-flow.png"), full_page=True)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def test_too_many_escalations_worsen_the_scorecard_and_it_follows_later_steps(rt
     assert (card.escalations.granted, card.escalations.overridden, card.escalations.refused) == (0, 1, 0)
     assert [m.month for m in card.months] == ["2026-10", "2026-11", "2026-12"]
     month = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-10")
-    report = service.report(rt, month="2026-10", office="OFF-SZ")
+    report = service.report(rt, principal=sup, month="2026-10", office="OFF-SZ")
     assert (month.dispatch.base, month.dispatch.rate) == (report.dispatch.dispatched, report.dispatch.accuracy)
     assert month.timely_closure.base == report.closure.closed
     region = sc.scorecard(rt, principal=principal_of(rt, "R-SUP"), unit="R-SOUTH", period="2026-Q4")

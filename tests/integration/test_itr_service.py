@@ -163,7 +163,7 @@ def test_redispatch_is_recorded_and_lowers_first_time_accuracy(rt: Runtime) -> N
     service.dispatch(rt, b.id, principal=principal_of(rt, "SZ-HL"))
     view = service.redispatch(rt, b.id, principal=principal_of(rt, "SZ-H1"), queue="sales", reason="实为商务问题")
     assert [(d.seq, d.queue, d.redispatch) for d in view.dispatches] == [(1, "technical", False), (2, "sales", True)]
-    rep = service.report(rt, week="2026-W48", office="OFF-SZ")
+    rep = service.report(rt, principal=ENGINE, week="2026-W48", office="OFF-SZ")
     assert (rep.dispatch.dispatched, rep.dispatch.first_time_right, rep.dispatch.accuracy) == (2, 1, 0.5)
 
 
@@ -398,28 +398,28 @@ def test_case_library_search_finds_chinese_text(rt: Runtime) -> None:
     service.add_case(rt, principal=principal_of(rt, "SZ-H1"), code="G-2", kind="guide", title="合同付款争议处理",
                      body="与客户财务确认付款条款，升级到销售管理部。")
     service.add_case(rt, principal=principal_of(rt, "SZ-H1"), code="G-3", kind="case", title="传输链路中断", body="光缆被挖断，抢修后恢复；告警消失。")
-    hits = service.search_cases(rt, "光模块告警")
+    hits = service.search_cases(rt, principal=ENGINE, query="光模块告警")
     assert [h.code for h in hits][:2] == ["G-1", "G-3"]
-    assert service.search_cases(rt, "付款")[0].code == "G-2"
-    assert service.search_cases(rt, "量子计算") == []
+    assert service.search_cases(rt, principal=ENGINE, query="付款")[0].code == "G-2"
+    assert service.search_cases(rt, principal=ENGINE, query="量子计算") == []
 
 
 def test_resolving_can_add_the_solution_to_the_case_library(rt: Runtime) -> None:
     issue = to_handling(rt, title="OLT 单板反复重启")
     service.resolve(rt, issue.id, principal=principal_of(rt, "SZ-H1"), solution="升级单板固件到 V3", add_to_library=True)
-    assert service.search_cases(rt, "单板重启")[0].code == f"ISSUE-{issue.id}"
+    assert service.search_cases(rt, principal=ENGINE, query="单板重启")[0].code == f"ISSUE-{issue.id}"
 
 
 def test_weekly_check_lists_big_customers_teams_below_two_valid_issues(rt: Runtime, clock: FakeClock) -> None:
     open_issue(rt)  # C-BIG: one valid issue in 2026-W48, fewer than 2
     rejected = open_issue(rt, customer="C-GZ", contact="K-GZ1")
     service.reject(rt, rejected.id, principal=principal_of(rt, "GZ-H1"), reason="重复提交")
-    check = service.weekly_check(rt, "2026-W48")
+    check = service.weekly_check(rt, "2026-W48", principal=ENGINE)
     assert (check.customers_checked, check.required) == (2, 2)  # C-BIG 80 M and C-GZ exactly 50 M; not C-MID
     assert [(s.customer, s.team, s.valid_issues) for s in check.shortfalls] == [("C-GZ", "T-GZ1", 0),
                                                                                  ("C-BIG", "T-SZ1", 1)]
     assert check.teams_short == ["T-GZ1", "T-SZ1"]
-    again = service.weekly_check(rt, "2026-W48")
+    again = service.weekly_check(rt, "2026-W48", principal=ENGINE)
     assert again.shortfalls == check.shortfalls  # written once
 
 
@@ -469,10 +469,10 @@ def test_report_counts_callbacks_escalations_and_open_qa_cases(rt: Runtime) -> N
     a = resolved(rt, severity="urgent")
     service.close(rt, a.id, principal=principal_of(rt, "SZ-HL"))
     service.record_callback(rt, a.id, principal=principal_of(rt, "SZ-CC"), score=2)
-    rep = service.report(rt, week="2026-W48", office="OFF-SZ")
+    rep = service.report(rt, principal=ENGINE, week="2026-W48", office="OFF-SZ")
     assert rep.qa_cases_open == 1 and rep.callbacks.scores == 1 and rep.callbacks.average_score == 2.0
     assert rep.new_valid_issues == 1 and rep.new_issues_by_type == {"technical": 1}
-    region = service.report(rt, month="2026-11", region="R-SOUTH")
+    region = service.report(rt, principal=ENGINE, month="2026-11", region="R-SOUTH")
     assert [r.unit for r in region.self_resolution] == ["OFF-GZ", "OFF-SZ", "R-SOUTH"]
 
 
@@ -480,13 +480,13 @@ def test_report_can_look_at_some_issue_types_only(rt: Runtime) -> None:
     open_issue(rt)
     open_issue(rt, type="non_technical", title="付款争议")
     open_issue(rt, type="non_technical", title="报价疑问")
-    full = service.report(rt, week="2026-W48", office="OFF-SZ")
-    sales = service.report(rt, week="2026-W48", office="OFF-SZ", types=["non_technical"])
+    full = service.report(rt, principal=ENGINE, week="2026-W48", office="OFF-SZ")
+    sales = service.report(rt, principal=ENGINE, week="2026-W48", office="OFF-SZ", types=["non_technical"])
     assert (full.new_valid_issues, full.types) == (3, [])
     assert (sales.new_valid_issues, sales.types, sales.new_issues_by_type) == (2, ["non_technical"], {"non_technical": 2})
     assert sales.self_resolution[0].issues == 2
     with pytest.raises(ItrUsageError, match="hardware"):
-        service.report(rt, week="2026-W48", office="OFF-SZ", types=["hardware"])
+        service.report(rt, principal=ENGINE, week="2026-W48", office="OFF-SZ", types=["hardware"])
 
 
 def test_open_issue_in_opens_an_issue_inside_another_flows_step(rt: Runtime, db: Database, clock: FakeClock,

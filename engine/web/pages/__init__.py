@@ -7,6 +7,6 @@ service would refuse, and never decides on its own who may do what.
 
 from __future__ import annotations
 
-from engine.web.pages import audit, inbox, instances, issues, masterdata
+from engine.web.pages import audit, flows, inbox, instances, issues, masterdata
 
-ROUTERS = [inbox.router, issues.router, instances.router, masterdata.router, audit.router]
+ROUTERS = [inbox.router, issues.router, instances.router, masterdata.router, audit.router, flows.router]

@@ -225,5 +225,5 @@ async def qa_decision(request: Request, issue_id: int, case_id: int, rt: Runtime
 @router.get("/cases/search", response_class=HTMLResponse)
 def case_search(request: Request, rt: Runtime, principal: PagePrincipal, q: str = "") -> Response:
     """htmx: case-library hits as the handler types."""
-    hits = _itr().search_cases(rt, q, limit=8) if q.strip() else []
+    hits = _itr().search_cases(rt, q, principal=principal, limit=8) if q.strip() else []
     return page(request, "_case_hits.html", {"hits": hits, "q": q}, principal=principal)
