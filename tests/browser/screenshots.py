@@ -246,6 +246,8 @@ def surveys_only() -> None:
             browser.close()
     finally:
         stop_server(server)
+
+
 def report_shots(page_for: Any, base: str) -> None:
     """The ITR weekly report (charts drawn) and a flow's diagram with its instance counts."""
     boss = page_for("SZ-SUP", 1280, 900)
