@@ -160,7 +160,7 @@ class Database:
         # Each thread keeps one connection for the hot path: checking a connection out of the
         # pool and resetting it on return costs more than a whole SQLite step's Python work.
         self._local = threading.local()
-        self._held: list[Any] = []
+        self._held: list[tuple[threading.Thread, Any]] = []  # (owner thread, connection)
         self._held_lock = threading.Lock()
 
     def _configure_sqlite(self) -> None:
@@ -211,7 +211,17 @@ class Database:
             raw.detach()  # ours for the life of this thread; the pool does not manage it
             self._local.dbapi = dbapi
             with self._held_lock:
-                self._held.append(dbapi)
+                # Threads come and go (an asyncio loop's executor per delivery round, a web
+                # server's worker threads): close what threads that have ended left open, or a
+                # long-running process would pile up connections until the server refuses more.
+                ended = [conn for thread, conn in self._held if not thread.is_alive()]
+                self._held = [(thread, conn) for thread, conn in self._held if thread.is_alive()]
+                self._held.append((threading.current_thread(), dbapi))
+            for conn in ended:
+                try:
+                    conn.close()
+                except Exception:  # already broken: nothing left to release
+                    pass
         return dbapi
 
     @contextmanager
@@ -314,7 +324,7 @@ class Database:
     def dispose(self) -> None:
         with self._held_lock:
             held, self._held = self._held, []
-        for dbapi in held:
+        for _, dbapi in held:
             try:
                 dbapi.close()
             except Exception:  # already broken: nothing left to release
