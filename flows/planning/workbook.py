@@ -948,7 +948,8 @@ def _check_plan(sheet: RawSheet, rows: list[ActivityRow], ref: KitReference, che
                 problems: Problems, bad: Any) -> None:
     """The book's checks of the action plan as a whole: every big project has an activity; every sponsor
     carries exactly the rule's number of projects, each of their own level."""
-    covered = {a.project_code for a in rows}
+    # A row naming the project covers it even when the row has its own problem (reported on the row).
+    covered = {_text(cells["project_code"]) for _, cells in sheet.rows if cells.get("project_code") is not None}
     column = next(c.zh for c in PLAN_COLS if c.key == "project_code")
     for code, (cust, name, level) in ref.required_projects.items():
         if code not in covered:
