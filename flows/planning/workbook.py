@@ -977,7 +977,8 @@ def _check_plan(sheet: RawSheet, rows: list[ActivityRow], ref: KitReference, che
         mine.append(a.project_code)
         if len(mine) == n + 1:  # the first project over the norm is the one named
             bad(a.row, "sponsor", i18n.t("planning.kit.check.sponsor_too_many", sponsor=a.sponsor,
-                                         project=a.project_code, n=n, projects="、".join(mine[:n])))
+                                         project=a.project_code, n=n, m=n + 1,
+                                         projects="、".join(mine[:n])))
     column = next(c.zh for c in PLAN_COLS if c.key == "sponsor")
     for sponsor, projects in sorted(sponsored.items()):
         if len(projects) < n:
