@@ -15,6 +15,7 @@ import pytest
 from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import ActionFailed, ImportRejected
+from engine.instances import take_action
 from flows.planning import kit_service as ks
 from flows.planning.common import find_instance
 from flows.planning.kit import issue_kit
@@ -140,8 +141,29 @@ def test_the_annual_evaluation_weighs_process_and_result_3_to_7(rt: Any, db: Dat
         rt.send(iid, "submit", actor="E100", payload={"process_score": 101, "result_score": 90})
     with pytest.raises(ActionFailed, match="结果"):
         rt.send(iid, "submit", actor="E100", payload={"process_score": 80})
-    rt.send(iid, "submit", actor="E100", payload={"process_score": 80, "result_score": 90, "summary": "稳"})
+    # the instance page's form (engine.instances.take_action keeps only the event's fields)
+    take_action(rt, iid, "submit", principal=principal_of(rt, "E100"),
+                form={"process_score": "80", "result_score": "90", "summary": "稳", "score": "", "other": "x"})
     ev = find_instance(db, "annual_evaluation", "evaluation:T-SZ-OP:2027")
     assert ev is not None
     assert (ev.data["process_score"], ev.data["result_score"], ev.data["score"]) == (80, 90, 87.0)
     assert ev.data["weights"] == {"process": 0.3, "result": 0.7}
+
+
+def test_the_kit_page_offers_the_new_columns(rt: Any, db: Database, clock: FakeClock) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.web import WebSettings, create_app
+    from tests.integration.test_planning_kit_forms import signed_in
+    from tests.support.accounts import add_accounts
+
+    kit = issue_kit(rt, "T-SZ-OP", 2027).instance_id
+    add_accounts(db, clock, "E101")
+    with TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080") as client:
+        signed_in(client, rt, "E101")
+        page = client.get(f"/planning/kits/{kit}")
+    assert page.status_code == 200
+    for name in ("assessment-0-org_relationship", "assessment-0-general_relationship", "objectives-0-info_channels",
+                 "plan-0-sponsor"):
+        assert f'name="{name}"' in page.text, name
+    assert '<option value="partner"' in page.text and "伙伴" in page.text and "赞助人工号" in page.text
