@@ -249,7 +249,7 @@ def submit_kit(runtime: Any, team: str, file: Path | str, *, principal: Principa
         raise KitRefused(i18n.t("planning.kit_preparing", team=team, year=year))
     rules = load_planning_rules()
     with runtime.db.session() as session:
-        parsed = parse_kit(session, file, team, year, kit_tiers(rules), load_masterdata_rules())
+        parsed = parse_kit(session, file, team, year, kit_tiers(rules), load_masterdata_rules(), checks=rules.kit)
     return apply_submission(runtime, inst, parsed, principal=principal, client_event_id=client_event_id)
 
 

@@ -352,7 +352,7 @@ def check_rows(rt: Any, data: dict[str, Any], section: str, rows: list[dict[str,
     raw = raw_from_rows({section: rows}, team=team, year=year, file=file)
     rules = load_planning_rules()
     with rt.db.read() as tx:
-        ref = load_reference(tx, raw, team, year, kit_tiers(rules), masterdata_rules())
+        ref = load_reference(tx, raw, team, year, kit_tiers(rules), masterdata_rules(), rules.kit)
     try:
         return validate_kit(raw, ref), []
     except ImportRejected as exc:
@@ -503,7 +503,7 @@ def upload_workbook(rt: Any, instance_id: int, file: Path, *, principal: Princip
     raw.problems.file = label
     rules = load_planning_rules()
     with rt.db.session() as session:
-        ref = load_reference(session, raw, team, year, kit_tiers(rules), masterdata_rules())
+        ref = load_reference(session, raw, team, year, kit_tiers(rules), masterdata_rules(), rules.kit)
     parsed = validate_kit(raw, ref)  # ImportRejected: every problem, nothing saved
     done, skipped = [], []
     for s in SECTIONS:

@@ -297,15 +297,39 @@ def record_team_review(ctx: Any) -> None:
 
 @action("submit_evaluation")
 def submit_evaluation(ctx: Any) -> None:
-    """The team scores its year (0–100) with a summary; its supervisor's supervisor approves."""
+    """The team scores its year with a summary; its supervisor's supervisor approves.
+
+    过程与结果的考核占比 2:8 or 3:7: with a process score and a result score (0–100 each) the score is
+    their weighted total (rules/planning.yaml `rhythm.annual_evaluation.weights`); a single `score`
+    alone is still taken as the total."""
     _require_actor(ctx, ctx.data.get("supervisor"))
-    try:
-        score = int(ctx.payload.get("score"))
-    except (TypeError, ValueError):
-        score = -1
-    if not 0 <= score <= 100:
-        ctx.refuse(i18n.t("planning.score_range", value=ctx.payload.get("score")))
-    ctx.data.update(score=score, summary=ctx.payload.get("summary") or "", submitted_at=ctx.now.isoformat())
+
+    def part(key: str, label: str) -> int:
+        try:
+            value = int(ctx.payload.get(key))
+        except (TypeError, ValueError):
+            value = -1
+        if not 0 <= value <= 100:
+            ctx.refuse(i18n.t("planning.evaluation_part_range", part=i18n.t(f"planning.evaluation_part.{label}"),
+                              value=ctx.payload.get(key)))
+        return value
+
+    given = [k for k in ("process_score", "result_score") if ctx.payload.get(k) not in (None, "")]
+    if given:
+        weights = ctx.rules.get("planning.yaml", PlanningRules).rhythm.annual_evaluation.weights
+        process, result = part("process_score", "process"), part("result_score", "result")
+        ctx.data.update(process_score=process, result_score=result,
+                        weights={"process": weights.process, "result": weights.result},
+                        score=weights.total(process, result))
+    else:
+        try:
+            score = int(ctx.payload.get("score"))
+        except (TypeError, ValueError):
+            score = -1
+        if not 0 <= score <= 100:
+            ctx.refuse(i18n.t("planning.score_range", value=ctx.payload.get("score")))
+        ctx.data.update(score=score)
+    ctx.data.update(summary=ctx.payload.get("summary") or "", submitted_at=ctx.now.isoformat())
     to = ctx.data.get("boss_email") or ctx.data.get("sales_management") or []
     ctx.mail("evaluation_submitted", to, dedupe_key=f"{ctx.instance_id}:evaluation_submitted")
 

@@ -53,6 +53,12 @@ class _Strict(BaseModel):
 # ----------------------------------------------------------------------------------------- planning.yaml
 
 
+class RatingLevel(_Strict):
+    code: str
+    zh: str
+    en: str
+
+
 class KitRules(_Strict):
     """The year-end planning kit (客户关系规划三件套)."""
 
@@ -74,6 +80,33 @@ class KitRules(_Strict):
     review_reminder_business_days: int = Field(default=5, ge=1)
     # Extra sales-management addresses (销售管理部) besides employees holding that role.
     sales_management_emails: list[str] = Field(default_factory=list)
+
+    # ---- checks of the book at kit submission (each off when empty / 0 / null; docs/planning.md)
+    # Every open project of these levels of the team's kit customers, decided in or after the planning
+    # year (or undated), needs at least one activity in the action plan (plan section).
+    required_activity_project_levels: list[Literal["company", "region", "office"]] = Field(
+        default_factory=lambda: ["company", "region"])
+    # 至少两个持续稳定的信息获取渠道: each customer objective names this many information channels.
+    min_info_channels: int = Field(default=0, ge=0)
+    # 低、中、高各层的教练: each assessed kit customer has a contact scored at the scale's top
+    # (support for us) at each of these contact levels (contact.level in master data).
+    coach_levels: list[Literal["base", "middle", "senior"]] = Field(default_factory=list)
+    # 各层级主管担任3个与自己层级相匹配的项目的赞助人: each sponsor named in the action plan sponsors
+    # exactly this many projects, each of the level matching theirs (`sponsor_project_level`); 0 = off.
+    sponsored_projects_per_manager: int = Field(default=3, ge=0)
+    sponsor_project_level: dict[Literal["hq", "region", "office", "team"], Literal["company", "region", "office"]] = \
+        Field(default_factory=lambda: {"hq": "company", "region": "region", "office": "office", "team": "office"})
+    # 组织客户关系 / 普遍客户关系: the scales (lowest first) rated per customer in the assessment, and the
+    # minimum each customer must reach (null = not required).
+    org_relationship_levels: list[RatingLevel] = Field(default_factory=lambda: [
+        RatingLevel(code="none", zh="无", en="none"), RatingLevel(code="supplier", zh="普通供应商", en="supplier"),
+        RatingLevel(code="partner", zh="伙伴", en="partner"),
+        RatingLevel(code="strategic", zh="战略伙伴", en="strategic partner")], min_length=2)
+    org_relationship_min: Optional[str] = None
+    general_relationship_levels: list[RatingLevel] = Field(default_factory=lambda: [
+        RatingLevel(code="low", zh="低", en="low"), RatingLevel(code="medium", zh="中等", en="medium"),
+        RatingLevel(code="high", zh="高", en="high")], min_length=2)
+    general_relationship_min: Optional[str] = None
 
     @field_validator("deadline")
     @classmethod
@@ -99,6 +132,27 @@ class KitRules(_Strict):
     def deadline_month_day(self) -> tuple[int, int]:
         return _month_day(self.deadline)
 
+    @model_validator(mode="after")
+    def _ratings(self) -> "KitRules":
+        for scale, minimum, name in ((self.org_relationship_levels, self.org_relationship_min, "org_relationship"),
+                                     (self.general_relationship_levels, self.general_relationship_min,
+                                      "general_relationship")):
+            codes = [lvl.code for lvl in scale]
+            if len(set(codes)) != len(codes):
+                raise ValueError(f"{name}_levels: each code may appear once")
+            if minimum is not None and minimum not in codes:
+                raise ValueError(f"{name}_min '{minimum}' is not one of {name}_levels: {', '.join(codes)}")
+        return self
+
+    @staticmethod
+    def rating(scale: list["RatingLevel"], text: str) -> Optional[int]:
+        """The rank (0 = lowest) of a rating written as its code, Chinese or English name; None: not on the scale."""
+        t = text.strip().lower()
+        for i, lvl in enumerate(scale):
+            if t in (lvl.code.lower(), lvl.zh, lvl.en.lower()):
+                return i
+        return None
+
 
 class CheckRules(_Strict):
     """A recurring check (self-check, weekly check, card review, evaluation): due time and reminders."""
@@ -120,6 +174,30 @@ class CheckRules(_Strict):
         return self
 
 
+class EvaluationWeights(_Strict):
+    """过程与结果的考核占比: 2:8 or 3:7 (`allowed`), the two weights summing to 1."""
+
+    process: float = Field(default=0.3, ge=0, le=1)
+    result: float = Field(default=0.7, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ratio(self) -> "EvaluationWeights":
+        if abs(self.process + self.result - 1) > 1e-9:
+            raise ValueError(f"process {self.process} + result {self.result} must make 1 (100 %)")
+        if not any(abs(self.process - p) < 1e-9 for p in (0.2, 0.3)):
+            raise ValueError(f"process:result must be 2:8 or 3:7 (the method), got {self.process}:{self.result}")
+        return self
+
+    def total(self, process: float, result: float) -> float:
+        return round(self.process * process + self.result * result, 1)
+
+
+class EvaluationRules(CheckRules):
+    """The annual evaluation: its schedule and how process and result are weighed."""
+
+    weights: EvaluationWeights = EvaluationWeights()
+
+
 class RhythmRules(_Strict):
     """Execution rhythm (SPEC §4)."""
 
@@ -134,7 +212,8 @@ class RhythmRules(_Strict):
     half_year_review: CheckRules = CheckRules(due_business_days=15, reminder_business_days_before=[5])
     # Objectives may be revised this many times per half year (集中修订).
     revisions_per_half: int = Field(default=1, ge=0)
-    annual_evaluation: CheckRules = CheckRules(due_business_days=15, reminder_business_days_before=[5, 1])
+    annual_evaluation: EvaluationRules = Field(default_factory=lambda: EvaluationRules(
+        due_business_days=15, reminder_business_days_before=[5, 1]))
 
 
 class StrategyRules(_Strict):

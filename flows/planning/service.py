@@ -68,7 +68,7 @@ FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("card_review", "review"): ("pbc", "kept", "committed", "note"),
     ("card_review", "confirm"): ("comment",),
     ("half_year_review", "complete"): ("summary",),
-    ("annual_evaluation", "submit"): ("score", "summary"),
+    ("annual_evaluation", "submit"): ("score", "process_score", "result_score", "summary"),
     ("annual_evaluation", "approve"): ("summary",),
     ("tier_review", "propose"): ("tier", "reason"),
     ("tier_review", "approve"): ("comment",),

@@ -35,6 +35,7 @@ from engine.masterdata.models import (DIMENSION_ZH, Assessment, Contact, Custome
 from engine.masterdata.importer import BadValue, parse_date, parse_int
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
 from engine import i18n
+from flows.planning.rules import KitRules
 
 ASSESSMENT_SHEET = "客户关系现状评估表"
 OBJECTIVES_SHEET = "客户关系目标任务书"
@@ -56,6 +57,7 @@ class KCol:
     input: bool = True  # False: pre-filled for reference, ignored when read back
     required: bool = False
     width: int = 14
+    optional: bool = False  # a workbook from before the column existed may leave it out (not a problem)
 
 
 def _assessment_cols() -> tuple[KCol, ...]:
@@ -73,7 +75,10 @@ def _assessment_cols() -> tuple[KCol, ...]:
         cols += [KCol(d, zh, d, width=10), KCol(f"{d}_evidence", f"{zh}关键事件", f"{d} evidence", width=24)]
     cols += [KCol("support_us", "对我方支持度", "support for us", width=10),
              KCol("locked", "锁定竞争对手", "locked competitors", input=False, width=16),
-             KCol("competitor_support", "对竞争对手支持度", "competitor support", width=20)]
+             KCol("competitor_support", "对竞争对手支持度", "competitor support", width=20),
+             # Per customer (any of its rows; two rows of one customer must agree): docs/planning.md.
+             KCol("org_relationship", "组织客户关系", "organisational relationship", width=12, optional=True),
+             KCol("general_relationship", "普遍客户关系", "general relationship", width=12, optional=True)]
     return tuple(cols)
 
 
@@ -88,6 +93,7 @@ OBJECTIVE_COLS = (
     KCol("target_level", "目标关系等级", "target level", width=10),
     KCol("owner", "责任人工号", "owner emp_no", width=10),
     KCol("due_date", "完成时间", "due date", width=12),
+    KCol("info_channels", "信息渠道", "info channels", width=28, optional=True),
 )
 PLAN_COLS = (
     KCol("customer_code", "客户编码", "customer code", required=True, width=10),
@@ -98,6 +104,7 @@ PLAN_COLS = (
     KCol("planned_date", "计划日期", "planned date", required=True, width=12),
     KCol("budget", "预算（元）", "budget", required=True, width=12),
     KCol("owner", "责任人工号", "owner emp_no", width=10),
+    KCol("sponsor", "赞助人工号", "sponsor emp_no", width=10, optional=True),
     KCol("remark", "备注", "remark", input=False, width=20),
 )
 COLUMNS = {ASSESSMENT_SHEET: ASSESSMENT_COLS, OBJECTIVES_SHEET: OBJECTIVE_COLS, PLAN_SHEET: PLAN_COLS}
@@ -318,7 +325,9 @@ def write_kit_workbook(content: KitContent, path: Path) -> Path:
         f"1. {ASSESSMENT_SHEET}：为每位关键客户填写六个维度的本年度评分（{scale}），每个分数都要填写对应的关键事件作为依据；"
         "灰色列是上年评分和主数据，仅供参考。不适用的维度留空。对竞争对手支持度写成「竞争对手:分数」，用分号分隔。",
         f"2. {OBJECTIVES_SHEET}：把市场目标分解为关系目标，例如「2–3 名 CXO 支持排他，3–4 名关键客户支持」。",
-        f"3. {PLAN_SHEET}：每项活动必须写明支持的项目（见「{PROJECTS_SHEET}」），计划日期必须早于该项目的决策日期，并填写预算（元）。",
+        f"3. {PLAN_SHEET}：每项活动必须写明支持的项目（见「{PROJECTS_SHEET}」），计划日期必须早于该项目的决策日期，并填写预算（元）。"
+        "地区部级及以上的未关闭项目至少要有一项活动；填写赞助人工号的主管，须赞助与自己层级相匹配的项目（数量见规则）。",
+        f"4. 组织客户关系、普遍客户关系按客户填写（同一客户的各行一致即可）；{OBJECTIVES_SHEET}的信息渠道用分号分隔。",
         "",
         f"不要重命名或删除工作表；填好后运行：mcr planning submit {content.team_code} <文件>",
     ]
@@ -411,7 +420,7 @@ def read_kit_workbook(path: Path | str, sections: Iterable[str] | None = None) -
             if key is not None and key not in found:
                 found[key] = i
         for c in cols:
-            if c.key not in found and (c.required or c.input):
+            if c.key not in found and (c.required or (c.input and not c.optional)):
                 problems.sheet(name, i18n.t("planning.missing_column", col=c.zh), column=c.zh)
         rows = []
         for r, values in enumerate(it, start=2):
@@ -442,6 +451,8 @@ class AssessmentRow:
     evidence: dict[str, Optional[str]]
     support_us: Optional[int]
     competitor_support: dict[str, int]
+    org_relationship: Optional[str] = None  # the rating's code (rules/planning.yaml kit.org_relationship_levels)
+    general_relationship: Optional[str] = None
 
 
 @dataclass
@@ -454,6 +465,7 @@ class ObjectiveRow:
     target_level: Optional[int]
     owner: Optional[str]
     due_date: Optional[date]
+    info_channels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -467,6 +479,7 @@ class ActivityRow:
     planned_date: date
     budget: int
     owner: Optional[str]
+    sponsor: Optional[str] = None
 
 
 @dataclass
@@ -509,6 +522,14 @@ class KitReference:
     projects: dict[str, tuple[str, Optional[date], bool]]  # code -> (customer, decision date, closed)
     employees: set[str]
     rules: MasterDataRules
+    # The checks of the book (rules/planning.yaml `kit`); None: none of them (the rows alone are checked).
+    checks: Optional[KitRules] = None
+    contact_levels: dict[str, Optional[str]] = field(default_factory=dict)  # named contacts: code -> level
+    project_levels: dict[str, str] = field(default_factory=dict)  # named projects: code -> level
+    # The open projects of `checks.required_activity_project_levels` of the kit customers: code -> (customer,
+    # name, level); loaded only when the plan is checked.
+    required_projects: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    employee_units: dict[str, Optional[str]] = field(default_factory=dict)  # named people: emp_no -> unit kind
 
 
 def _in(prefix: str, values: Iterable[str]) -> tuple[str, dict[str, Any]]:
@@ -523,7 +544,7 @@ def _day(value: Any) -> Optional[date]:
 
 
 def load_reference(session: Any, raw: RawKit, team: str, year: int, tiers: Iterable[str],
-                   rules: MasterDataRules) -> KitReference:
+                   rules: MasterDataRules, checks: Optional[KitRules] = None) -> KitReference:
     """The master data a kit's rows name (its team's kit customers, and only the contacts, projects and
     people the rows mention): a few keyed look-ups, whatever the size of the company.
 
@@ -552,22 +573,44 @@ def load_reference(session: Any, raw: RawKit, team: str, year: int, tiers: Itera
                 named["project"].add(_text(cells["project_code"]))
             if cells.get("owner") and sheet.name != ASSESSMENT_SHEET:
                 named["emp"].add(_text(cells["owner"]))
+            if cells.get("sponsor"):
+                named["emp"].add(_text(cells["sponsor"]))
     contacts: dict[str, str] = {}
     if named["contact"]:
         marks, params = _in("c", named["contact"])
-        contacts = {r[0]: r[1] for r in rows(f"SELECT code, customer_code FROM contact WHERE code IN ({marks})", params)}
+        found = rows(f"SELECT code, customer_code, level FROM contact WHERE code IN ({marks})", params)
+        contacts = {r[0]: r[1] for r in found}
+        contact_levels = {r[0]: r[2] for r in found}
+    else:
+        contact_levels = {}
     projects: dict[str, tuple[str, Optional[date], bool]] = {}
+    project_levels: dict[str, str] = {}
     if named["project"]:
         marks, params = _in("p", named["project"])
-        projects = {r[0]: (r[1], _day(r[2]), bool(r[3])) for r in rows(
-            f"SELECT code, customer_code, decision_date, closed FROM project WHERE code IN ({marks})", params)}
+        found = rows(f"SELECT code, customer_code, decision_date, closed, level FROM project WHERE code IN ({marks})",
+                     params)
+        projects = {r[0]: (r[1], _day(r[2]), bool(r[3])) for r in found}
+        project_levels = {r[0]: r[4] for r in found}
     emps: set[str] = set()
+    units: dict[str, Optional[str]] = {}
     if named["emp"]:
         marks, params = _in("e", named["emp"])
-        emps = {r[0] for r in rows(f"SELECT emp_no FROM employee WHERE emp_no IN ({marks})", params)}
+        found = rows(f"SELECT e.emp_no, u.kind FROM employee e LEFT JOIN org_unit u ON u.code = e.unit_code "
+                     f"WHERE e.emp_no IN ({marks})", params)
+        emps = {r[0] for r in found}
+        units = {r[0]: r[1] for r in found}
+    required: dict[str, tuple[str, str, str]] = {}
+    if checks is not None and checks.required_activity_project_levels and PLAN_SHEET in raw.sheets and custs:
+        # One keyed read of the team's big projects the plan must cover, not the company's project list.
+        cmarks, cparams = _in("k", [c[0] for c in custs])
+        lmarks, lparams = _in("l", checks.required_activity_project_levels)
+        required = {r[0]: (r[1], r[2], r[3]) for r in rows(
+            f"SELECT code, customer_code, name, level FROM project WHERE customer_code IN ({cmarks}) "
+            f"AND level IN ({lmarks}) AND closed = :no AND (decision_date IS NULL OR decision_date >= :start) "
+            f"ORDER BY code", {**cparams, **lparams, "no": False, "start": date(year, 1, 1)})}
     return KitReference(team, year, {c[0]: {"name": c[1], "tier": c[2], "locked": json.loads(c[3] or "[]")}
                                      for c in custs},
-                        contacts, projects, emps, rules)
+                        contacts, projects, emps, rules, checks, contact_levels, project_levels, required, units)
 
 
 _SEPARATORS = re.compile(r"[;；,，、|\n]+")
@@ -664,6 +707,7 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
                               want_year=ref.year))
     out = ParsedKit(raw.file, ref.team, ref.year)
     known = "、".join(sorted(ref.customers)) or "-"
+    kr = ref.checks or KitRules()  # the rating scales are read even when no check of the book is on
 
     def checker(sheet: RawSheet, cols: tuple[KCol, ...]) -> Any:
         by_key = {c.key: c for c in cols}
@@ -739,8 +783,15 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
                 if cust is not None and name.strip() not in locked:
                     bad(row, "competitor_support", i18n.t("planning.competitor_not_locked", name=name.strip(), customer=cust,
                                                        locked="、".join(locked) or "-"))
+            ratings: dict[str, Optional[str]] = {}
+            for key, scale in (("org_relationship", kr.org_relationship_levels),
+                               ("general_relationship", kr.general_relationship_levels)):
+                ratings[key] = parse(row, cells, key, lambda v, scale=scale: _rating(v, scale))
             if cust and contact:
-                out.assessments.append(AssessmentRow(row, cust, contact, scores, evidence, support, comp))
+                out.assessments.append(AssessmentRow(row, cust, contact, scores, evidence, support, comp,
+                                                     ratings["org_relationship"], ratings["general_relationship"]))
+        if ref.checks is not None and sheet.rows:  # only a section being handed in is checked as a whole
+            _check_assessment(sheet, out.assessments, ref, ref.checks, problems)
 
     # ---------------------------------------------------------------- 客户关系目标任务书
     sheet = raw.sheets.get(OBJECTIVES_SHEET)
@@ -759,10 +810,15 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             if owner is not None and owner not in ref.employees:
                 bad(row, "owner", i18n.t("planning.unknown_employee", value=owner))
             due = parse(row, cells, "due_date", _date)
+            channels = list(dict.fromkeys(_split(cells.get("info_channels"))))
+            need = ref.checks.min_info_channels if ref.checks is not None else 0
+            if cust and len(channels) < need:
+                bad(row, "info_channels", i18n.t("planning.kit.check.info_channels", customer=cust, n=len(channels),
+                                                 min=need))
             if cust and target:
                 out.objectives.append(ObjectiveRow(row, cust, _text(cells["market_target"])
                                                    if cells.get("market_target") is not None else None,
-                                                   target, count, level, owner, due))
+                                                   target, count, level, owner, due, channels))
 
     # ---------------------------------------------------------------- 客户关系公关计划
     sheet = raw.sheets.get(PLAN_SHEET)
@@ -809,13 +865,127 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
             if owner is not None and owner not in ref.employees:
                 bad(row, "owner", i18n.t("planning.unknown_employee", value=owner))
                 ok = False
+            sponsor = parse(row, cells, "sponsor", _text)
+            if sponsor is not None and sponsor not in ref.employees:
+                bad(row, "sponsor", i18n.t("planning.unknown_employee", value=sponsor))
+                ok = False
             if ok and None not in (cust, kind, title, when, budget, project):
                 out.activities.append(ActivityRow(row, cust, contacts, kind, title, project, when, budget,  # type: ignore[arg-type]
-                                                  owner))
+                                                  owner, sponsor))
+        if ref.checks is not None and sheet.rows:  # only a section being handed in is checked as a whole
+            _check_plan(sheet, out.activities, ref, ref.checks, problems, bad)
     if not problems.items and not out.sections:
         problems.workbook(i18n.t("planning.nothing_filled"))
     problems.raise_if_any()
     return out
+
+
+def _rating(value: Any, scale: list[Any]) -> str:
+    rank = KitRules.rating(scale, _text(value))
+    if rank is None:
+        en = locale() == "en"
+        raise _Bad(i18n.t("planning.kit.check.bad_rating", value=_text(value),
+                          scale="、".join(lvl.en if en else lvl.zh for lvl in scale)))
+    return str(scale[rank].code)
+
+
+def _label(scale: list[Any], code: str) -> str:
+    lvl = next(lvl for lvl in scale if lvl.code == code)
+    return str(lvl.en if locale() == "en" else lvl.zh)
+
+
+def _check_assessment(sheet: RawSheet, rows: list[AssessmentRow], ref: KitReference, checks: KitRules,
+                      problems: Problems) -> None:
+    """The book's checks of the assessment as a whole: one rating of each kind per customer, at least the
+    minimum; a coach at each contact level of every kit customer."""
+    by_key = {c.key: c for c in ASSESSMENT_COLS}
+
+    def cell(row: int, key: str, reason: str) -> None:
+        problems.cell(sheet.name, row, by_key[key], sheet.columns.get(key, 0), reason)
+
+    def whole(key: str, reason: str) -> None:
+        problems.sheet(sheet.name, reason, column=by_key[key].zh)
+
+    for key, scale, minimum in (("org_relationship", checks.org_relationship_levels, checks.org_relationship_min),
+                                ("general_relationship", checks.general_relationship_levels,
+                                 checks.general_relationship_min)):
+        first: dict[str, tuple[int, str]] = {}
+        for r in rows:
+            value = getattr(r, key)
+            if value is None:
+                continue
+            if r.customer_code in first and first[r.customer_code][1] != value:
+                cell(r.row, key, i18n.t("planning.kit.check.rating_differs", customer=r.customer_code,
+                                        value=_label(scale, value), first=_label(scale, first[r.customer_code][1]),
+                                        row=first[r.customer_code][0]))
+            first.setdefault(r.customer_code, (r.row, value))
+        if minimum is None:
+            continue
+        codes = [lvl.code for lvl in scale]
+        for cust in sorted(ref.customers):
+            what = i18n.t(f"planning.kit.check.{key}")
+            if cust not in first:
+                whole(key, i18n.t("planning.kit.check.rating_missing", customer=cust, what=what,
+                                  min=_label(scale, minimum)))
+            elif codes.index(first[cust][1]) < codes.index(minimum):
+                cell(first[cust][0], key, i18n.t("planning.kit.check.rating_low", customer=cust, what=what,
+                                                 value=_label(scale, first[cust][1]), min=_label(scale, minimum)))
+    if checks.coach_levels:
+        top = max(ref.rules.scores)
+        coach = next(lvl for lvl in ref.rules.assessment_scale if lvl.score == top)
+        have: dict[str, set[str]] = {}
+        for r in rows:
+            level = ref.contact_levels.get(r.contact_code)
+            if r.support_us == top and level:
+                have.setdefault(r.customer_code, set()).add(level)
+        for cust in sorted(ref.customers):
+            for level in checks.coach_levels:
+                if level not in have.get(cust, set()):
+                    whole("support_us", i18n.t("planning.kit.check.coach_missing", customer=cust,
+                                               level=i18n.t(f"planning.kit.check.level.{level}"),
+                                               coach=coach.en if locale() == "en" else coach.zh, score=top))
+
+
+def _check_plan(sheet: RawSheet, rows: list[ActivityRow], ref: KitReference, checks: KitRules,
+                problems: Problems, bad: Any) -> None:
+    """The book's checks of the action plan as a whole: every big project has an activity; every sponsor
+    carries exactly the rule's number of projects, each of their own level."""
+    # A row naming the project covers it even when the row has its own problem (reported on the row).
+    covered = {_text(cells["project_code"]) for _, cells in sheet.rows if cells.get("project_code") is not None}
+    column = next(c.zh for c in PLAN_COLS if c.key == "project_code")
+    for code, (cust, name, level) in ref.required_projects.items():
+        if code not in covered:
+            problems.sheet(sheet.name, i18n.t("planning.kit.check.project_without_activity", project=code, name=name,
+                                              customer=cust, level=i18n.t(f"planning.kit.check.project_level.{level}")),
+                           column=column)
+    n = checks.sponsored_projects_per_manager
+    if n == 0:
+        return
+    sponsored: dict[str, list[str]] = {}
+    for a in rows:
+        if a.sponsor is None:
+            continue
+        kind = ref.employee_units.get(a.sponsor)
+        want = checks.sponsor_project_level.get(kind) if kind else None  # type: ignore[call-overload]
+        got = ref.project_levels.get(a.project_code)
+        if want is not None and got is not None and got != want:
+            bad(a.row, "sponsor", i18n.t("planning.kit.check.sponsor_level", sponsor=a.sponsor, project=a.project_code,
+                                         level=i18n.t(f"planning.kit.check.project_level.{got}"),
+                                         want=i18n.t(f"planning.kit.check.project_level.{want}")))
+            continue
+        mine = sponsored.setdefault(a.sponsor, [])
+        if a.project_code in mine:
+            continue  # a second activity of a project already sponsored
+        mine.append(a.project_code)
+        if len(mine) == n + 1:  # the first project over the norm is the one named
+            bad(a.row, "sponsor", i18n.t("planning.kit.check.sponsor_too_many", sponsor=a.sponsor,
+                                         project=a.project_code, n=n, m=n + 1,
+                                         projects="、".join(mine[:n])))
+    column = next(c.zh for c in PLAN_COLS if c.key == "sponsor")
+    for sponsor, projects in sorted(sponsored.items()):
+        if len(projects) < n:
+            problems.sheet(sheet.name, i18n.t("planning.kit.check.sponsor_too_few", sponsor=sponsor, got=len(projects),
+                                              n=n, projects="、".join(projects)), column=column)
 
 
 def raw_from_rows(sections: dict[str, list[dict[str, Any]]], *, team: str, year: int, file: str = "form") -> RawKit:
@@ -838,10 +1008,11 @@ def raw_from_rows(sections: dict[str, list[dict[str, Any]]], *, team: str, year:
 
 
 def parse_kit(session: Session, path: Path | str, team: str, year: int, tiers: Iterable[str],
-              rules: MasterDataRules, sections: Iterable[str] | None = None) -> ParsedKit:
+              rules: MasterDataRules, sections: Iterable[str] | None = None,
+              checks: Optional[KitRules] = None) -> ParsedKit:
     """Read and validate a filled kit; `ImportRejected` with every problem, or the rows to record."""
     raw = read_kit_workbook(path, sections)
-    return validate_kit(raw, load_reference(session, raw, team, year, tiers, rules))
+    return validate_kit(raw, load_reference(session, raw, team, year, tiers, rules, checks))
 
 
 # ============================================================================================ building test/replay workbooks

@@ -84,7 +84,8 @@ def test_a_bad_workbook_lists_every_problem_and_records_nothing(cli: Any, db: Da
     out = cli("planning", "submit", "T-SZ-OP", str(bad), "--as", "E101")
     assert isinstance(out.exception, ImportRejected)
     text = str(out.exception)
-    assert "3 个问题" in text
+    assert "4 个问题" in text  # the plan names P002 only: the region-level P001 has no activity (kit check)
+    assert "地区部级项目 P001" in text
     assert "工作表「客户关系现状评估表」第 2 行，列「接受认可度」（N2）" in text
     assert "工作表「客户关系公关计划」第 2 行，列「计划日期」（F2）" in text
     assert "工作表「客户关系公关计划」第 2 行，列「预算（元）」（G2）" in text

@@ -35,7 +35,7 @@ FORMS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("card_review", "review"): (("kept", "text"), ("committed", "text"), ("pbc", "textarea"), ("note", "textarea")),
     ("card_review", "confirm"): (("comment", "textarea"),),
     ("half_year_review", "complete"): (("summary", "textarea"),),
-    ("annual_evaluation", "submit"): (("score", "number"), ("summary", "textarea")),
+    ("annual_evaluation", "submit"): (("process_score", "number"), ("result_score", "number"), ("summary", "textarea")),
     ("annual_evaluation", "approve"): (("summary", "textarea"),),
     ("tier_review", "propose"): (("tier", "text"), ("reason", "textarea")),
     ("tier_review", "approve"): (("comment", "textarea"),),

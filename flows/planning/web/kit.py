@@ -52,7 +52,10 @@ def _kit_page(request: Request, rt: Any, principal: Any, instance_id: int, *, pr
     view = ks.kit_view(rt, instance_id, principal=principal, posted=posted)
     from engine.masterdata.settings import load_masterdata_rules
 
+    from flows.planning.rules import load_planning_rules
+
     md_rules = load_masterdata_rules()
+    kit_rules = load_planning_rules().kit
     fields: dict[str, str] = {}
     for p in problems or []:
         if getattr(p, "field", ""):
@@ -66,6 +69,9 @@ def _kit_page(request: Request, rt: Any, principal: Any, instance_id: int, *, pr
         "activity_choices": [(code, md_rules.activity_type_label(code, "en" if en else "zh-CN"))
                              for code in md_rules.activity_type_codes()],
         "project_choices": [(p["code"], f"{p['code']} {p['name']} ({p['decision_date'] or '—'})") for p in view.projects],
+        # The relationship ratings of the kit checks (rules/planning.yaml kit.*_relationship_levels), lowest first.
+        "org_choices": [(lvl.code, lvl.en if en else lvl.zh) for lvl in kit_rules.org_relationship_levels],
+        "general_choices": [(lvl.code, lvl.en if en else lvl.zh) for lvl in kit_rules.general_relationship_levels],
     }
     return page(request, "planning/kit.html", context,
                 principal=principal, status_code=status_code)
