@@ -103,7 +103,7 @@ _SYSTEM = Principal.engine("system")  # scans and launches: the engine itself
 
 
 def _decide_in(tx: Any, project: Any, customer_code: str, policy: Any, period: str, eligible: bool,
-               now_us: int, actor: str) -> None:
+               now_us: int, actor: str) -> sampling.Decision:
     if sampling.is_big(project.level, policy):
         decision = decide(project.code, project.level, policy)
     else:
@@ -120,6 +120,39 @@ def _decide_in(tx: Any, project: Any, customer_code: str, policy: Any, period: s
         "coverage_base": decision.coverage_base if decision.period else None})
     if cur.rowcount != 1:
         raise _ClosedTwice(project.code)
+    return decision
+
+
+@dataclass
+class _Started:
+    """The callback started (and, unless refused, scheduled) inside the closing transaction."""
+    instance: int
+    state: str
+    wake: Any  # the step whose earliest timer the scheduler is told about after the commit
+    refused: MCRError | None = None
+
+
+def _start_callback_in(rt: Runtime, tx: Any, project_code: str, data: dict[str, Any], actor: str) -> _Started:
+    """Start the project's callback, send its `schedule` and note the instance on the draw — in the caller's
+    transaction, so the decision, the period counter, the instance and its first step commit together (one
+    fsync per closed project) or not at all. A refused `schedule` (e.g. master data changed under it) is
+    undone alone, to a savepoint: the instance stays `opened`, its safety timer tries again, and the
+    refusal is returned for the caller to record and raise after the commit, as a separate send did."""
+    started = rt.start_in(tx, PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
+    out = _Started(started.instance_id, started.to_state, started)
+    if started.to_state == "opened":
+        tx.execute("SAVEPOINT survey_schedule")
+        try:
+            kicked = rt.send_in(tx, started.instance_id, "schedule", actor=actor, internal=True)
+        except MCRError as exc:
+            tx.execute("ROLLBACK TO SAVEPOINT survey_schedule")
+            out.refused = exc
+        else:
+            tx.execute("RELEASE SAVEPOINT survey_schedule")
+            out.state, out.wake = kicked.to_state, kicked
+    tx.execute("UPDATE survey_project_draw SET instance_id = :i WHERE project_code = :p AND instance_id IS NULL",
+               {"i": started.instance_id, "p": project_code})
+    return out
 
 
 def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SYSTEM,
@@ -127,7 +160,9 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
     """A project closed: decide (once, ever) whether it is called back and, if so, start its callback.
 
     Marks the project closed in master data if it is not yet. Running it again for the same
-    project changes nothing and returns the first decision (see flows/survey/sampling.py)."""
+    project changes nothing and returns the first decision (see flows/survey/sampling.py).
+    The decision, the period's counts, the callback's instance and its `schedule` step are one
+    transaction: a crash leaves either none of them or all."""
     actor = principal.actor
     policy = _rules(rt).project_callback
     with rt.db.read() as tx:
@@ -156,40 +191,58 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
         raise MCRError(t("survey.no_contact", customer=customer.code))
     now = rt.clock.now()
     period = sampling.period_key(now.astimezone(rt.calendars.get(calendar).tz).date(), policy.period)
+
+    def data(reason: str, draw: float, rate: float) -> dict[str, Any]:
+        return {
+            "project": project.code, "project_name": project.name, "level": project.level, "customer": customer.code,
+            "customer_name": customer.name, "office": customer.office_code,
+            "team": project.team_code or customer.team_code,
+            "owner": owner.emp_no, "owner_name": owner.name, "owner_email": owner.email,
+            "supervisor": boss.emp_no if boss else None, "supervisor_name": boss.name if boss else None,
+            "supervisor_email": boss.email if boss else None, "named_contact": named.code if named else None,
+            "calendar": calendar, "locale": owner.locale or "zh-CN",
+            "draw_reason": label("survey.reason", reason, owner.locale), "reason": reason, "draw": draw,
+            "rate": rate, "low_score_below": policy.low_score_below,
+            "gap_days": rt.current_rules().get("masterdata.yaml", MasterDataRules).callback_gap_days,
+        }
+
+    started: _Started | None = None
     try:
-        with rt.db.tx() as tx:
+        with (rt.db.tx() if not project.closed or existing is None or (existing[1] and existing[6] is None)
+              else rt.db.read()) as tx:  # a repeat writes nothing, so it takes no write lock
             if not project.closed:
                 tx.execute("UPDATE project SET closed = :t WHERE code = :p", {"t": True, "p": project_code})
             if existing is None:
-                _decide_in(tx, project, customer.code, policy, period, has_contacts, to_us(now), actor)
+                decision = _decide_in(tx, project, customer.code, policy, period, has_contacts, to_us(now), actor)
+                if decision.selected:
+                    started = _start_callback_in(rt, tx, project_code, data(decision.reason, decision.draw,
+                                                                            decision.rate), actor)
+            elif existing[1] and existing[6] is None:
+                # A draw logged without its instance (before the two were one transaction): start it now.
+                started = _start_callback_in(rt, tx, project_code, data(existing[2], float(existing[5]),
+                                                                        float(existing[4])), actor)
     except _ClosedTwice:
-        pass
+        started = None
+    if started is not None:
+        rt.wake(started.wake)
+        if started.refused is not None:
+            rt.record_refusal(started.instance, actor, "schedule", started.refused)
+            raise started.refused
     with rt.db.read() as tx:
         row = tx.one(f"SELECT {_DRAW_COLUMNS} FROM survey_project_draw WHERE project_code = :p", {"p": project_code})
     out = ProjectDecision(project_code, row[0], bool(row[1]), row[2], int(row[3]), float(row[4]), float(row[5]),
                           duplicate=existing is not None, period=row[7], coverage_done=row[8], coverage_base=row[9])
     if not out.selected:
         return out
-    data = {
-        "project": project.code, "project_name": project.name, "level": project.level, "customer": customer.code,
-        "customer_name": customer.name, "office": customer.office_code, "team": project.team_code or customer.team_code,
-        "owner": owner.emp_no, "owner_name": owner.name, "owner_email": owner.email,
-        "supervisor": boss.emp_no if boss else None, "supervisor_name": boss.name if boss else None,
-        "supervisor_email": boss.email if boss else None, "named_contact": named.code if named else None,
-        "calendar": calendar, "locale": owner.locale or "zh-CN",
-        "draw_reason": label("survey.reason", out.reason, owner.locale), "reason": out.reason, "draw": out.draw,
-        "rate": out.rate, "low_score_below": policy.low_score_below,
-        "gap_days": rt.current_rules().get("masterdata.yaml", MasterDataRules).callback_gap_days,
-    }
-    started = rt.start(PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
-    state = started.to_state
-    if state == "opened":
-        state = rt.send(started.instance_id, "schedule", actor=actor, internal=True).to_state
-    if row[6] is None:
-        with rt.db.tx() as tx:
-            tx.execute("UPDATE survey_project_draw SET instance_id = :i WHERE project_code = :p",
-                       {"i": started.instance_id, "p": project_code})
-    out.instance, out.state = started.instance_id, state
+    if started is not None:
+        out.instance, out.state = started.instance, started.state
+        return out
+    found = _instance(rt, PROJECT_FLOW, f"project:{project_code}")
+    if found is None:  # decided by a concurrent call that has not started it: nothing of ours to show
+        return out
+    out.instance, out.state = found
+    if out.state == "opened":  # its first `schedule` was refused before: try again now, as the safety timer would
+        out.state = rt.send(found[0], "schedule", actor=actor, internal=True).to_state
     return out
 
 
