@@ -78,6 +78,8 @@ def test_activity_callback_reminder_invites_the_inviter_to_call_by_the_due_time(
 def test_care_digest_invites_the_owner_to_each_visit_due(db: Database, clock: FakeClock) -> None:
     clock.set(datetime(2027, 1, 10, 7, 0, tzinfo=SH))
     rt = planning_runtime(db, clock)
+    run_care_scan(rt, date(2027, 1, 10))  # the first scan starts every cadence clock (no first-day flood)
+    clock.set(datetime(2027, 1, 18, 7, 0, tzinfo=SH))
     run_care_scan(rt, date(2027, 1, 18))  # K001 (tier S, every 7 days) was due on 17 Jan
     rows = dict(invites(db, "care_digest"))
     stored = rows["e101@example.com"]
