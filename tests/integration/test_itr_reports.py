@@ -176,6 +176,34 @@ def test_the_report_pages_show_the_figures_of_the_cli_report(rt: Runtime, db: Da
             assert f"<th scope=\"row\">{point['week']}</th>" in res.text
 
 
+def _row_within_quota(page: str, unit: str) -> bool:
+    row = re.search(rf'<tr class="([^"]*)" data-unit="{unit}">', page)
+    assert row, f"the page has no row for {unit}"
+    return row[1] != "overdue"
+
+
+def test_the_report_page_the_cli_report_and_the_scorecard_agree_on_within_quota_with_the_minimum_allowance(
+        rt: Runtime, db: Database, clock: FakeClock) -> None:
+    from flows.itr import scorecard as sc
+
+    sup = principal_of(rt, "SZ-SUP")
+    first, second = to_handling(rt), to_handling(rt)
+    # 1 escalation of 2 issues = 50 %, past the 20 % share but the one always allowed (min_allowed: 1).
+    assert service.escalate(rt, first.id, principal=sup, reason="no_owner").decision == "granted"
+    verdicts = []
+    for expected in (True, False):
+        page = signed_in(rt, "SZ-SUP").get("/itr/reports/monthly", params={"unit": "OFF-SZ", "month": "2026-11"})
+        assert page.status_code == 200, page.text[:800]
+        cli = {r["unit"]: r for r in _cli_report(db, clock, "--month", "2026-11", "--office", "OFF-SZ")["self_resolution"]}
+        card = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-11")
+        verdicts.append((_row_within_quota(page.text, "OFF-SZ"), cli["OFF-SZ"]["within_quota"], card.quota.within_quota))
+        assert (cli["OFF-SZ"]["allowed"], cli["OFF-SZ"]["min_allowed"]) == (card.quota.allowed, 1) == (1, 1)
+        if expected:  # then 2 of 2: past the share and the minimum, overridden
+            service.escalate(rt, second.id, principal=sup, reason="no_owner", override_by="SZ-SM",
+                             override_why="客户高层要求")
+    assert verdicts == [(True, True, True), (False, False, False)]
+
+
 def test_the_xlsx_export_holds_the_figures_of_the_report(rt: Runtime, clock: FakeClock) -> None:
     from openpyxl import load_workbook
 
