@@ -17,16 +17,15 @@ from engine.inbox import inbox
 from engine.runtime import Runtime
 from engine.web import WebSettings, create_app
 from flows.itr import service
-from tests.conftest import ROOT
 from tests.support.accounts import add_accounts, itr_runtime
 from tests.support.inbox_seed import seed_issues
 from tests.support.principals import ENGINE, principal_of
+from tests.support.web import shipped_rules
 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
+    shipped_rules(monkeypatch)
     yield
 
 

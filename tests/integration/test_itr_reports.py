@@ -17,18 +17,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
 from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import NotVisible
 from engine.runtime import Runtime
-from engine.web import WebSettings, create_app
 from flows.itr import service
 from tests.conftest import ROOT
 from tests.integration.test_itr_service import at, open_issue, resolved, sweep_until, to_handling
-from tests.support.accounts import PASSWORD, itr_runtime
+from tests.support.accounts import itr_runtime
 from tests.support.principals import ENGINE, principal_of
+from tests.support.web import shipped_rules, signed_in
 
 MCR = str(Path(sys.executable).with_name("mcr"))
 STAFF = ("SZ-SUP", "SZ-AM1", "SZ-H1", "HQ-QA", "R-SUP", "GZ-SUP")
@@ -36,8 +35,7 @@ STAFF = ("SZ-SUP", "SZ-AM1", "SZ-H1", "HQ-QA", "R-SUP", "GZ-SUP")
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
+    shipped_rules(monkeypatch)
     yield
 
 
@@ -45,14 +43,6 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def rt(db: Database, clock: FakeClock) -> Runtime:
     return itr_runtime(db, clock, *STAFF)
 
-
-def signed_in(rt: Runtime, emp_no: str) -> TestClient:
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set("mcr_csrf", "pre-session-token-for-tests")
-    answer = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                          "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text[:500]
-    return client
 
 
 def life_cycle(rt: Runtime, clock: FakeClock) -> None:

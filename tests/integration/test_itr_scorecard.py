@@ -13,18 +13,17 @@ from typing import Any
 
 import pytest
 import typer
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from engine.clock import FakeClock
 from engine.db import Database
-from engine.web import WebSettings, create_app
 from flows.itr import scorecard as sc
 from flows.itr import service
 from flows.itr.errors import ItrUsageError
 from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, itr_runtime
+from tests.support.accounts import itr_runtime
 from tests.support.principals import principal_of
+from tests.support.web import signed_in
 
 SHANGHAI = timezone(timedelta(hours=8))
 FIELDS = dict(customer="C-MID", contact="K-MID1", type="technical", severity="minor", source="online")
@@ -110,16 +109,6 @@ def test_a_team_or_unknown_unit_has_no_scorecard(rt: Any) -> None:
         with pytest.raises(ItrUsageError, match=unit):
             sc.scorecard(rt, principal=principal_of(rt, "HQ-SM"), unit=unit, period="2026-Q4")
 
-
-def signed_in(rt: Any, emp_no: str) -> TestClient:
-    from engine.web.deps import PRESESSION_CSRF_COOKIE
-
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set(PRESESSION_CSRF_COOKIE, "pre-session-token-for-tests")
-    res = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                       "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert res.status_code == 303, res.text
-    return client
 
 
 def test_the_scorecard_page_shows_the_figures_with_charts_and_refuses_a_peer(rt: Any) -> None:
