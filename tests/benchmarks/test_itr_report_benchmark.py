@@ -23,7 +23,8 @@ from engine.clock import FakeClock, to_us
 from engine.db import Database
 from tests.support.accounts import itr_runtime
 from tests.support.bench import figures, interleaved, ratio, second_database
-from tests.support.web import shipped_rules, signed_in
+from tests.support.web import signed_in
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
 
 OPEN = 100
 SMALL, LARGE = 1_000, 100_000
@@ -32,12 +33,6 @@ BATCH = 20_000
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 
 _SERIES = "WITH RECURSIVE n(i) AS (SELECT CAST(:first AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < :last) "
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shipped_rules(monkeypatch)
-    yield
 
 
 def seed(db: Database, *, first: int, count: int, now_us: int, open_: bool) -> None:

@@ -27,7 +27,8 @@ from flows.planning.sample import load_records, planning_runtime
 from tests.support.accounts import add_accounts
 from tests.support.bench import figures, interleaved, ratio, second_database
 from tests.support.principals import principal_of
-from tests.support.web import shipped_rules, signed_in
+from tests.support.web import signed_in
+from tests.support.web import with_shipped_rules_and_kit_dir  # noqa: F401  (autouse: the shipped rules)
 
 SMALL, LARGE = 20, 2_000
 RUNS = 15
@@ -35,12 +36,6 @@ SH = timezone(timedelta(hours=8))
 NOW = datetime(2027, 4, 2, 10, 0, tzinfo=SH)
 DEADLINE = datetime(2027, 3, 31, 18, 0, tzinfo=SH)
 OPEN = ("issued", "assessment_submitted", "objectives_submitted", "plan_submitted")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    shipped_rules(monkeypatch, MCR_KIT_DIR=str(tmp_path / "kits"))
-    yield
 
 
 def _state(i: int) -> str:

@@ -5,7 +5,6 @@ QA cases — due first and overdue marked; the page and /api/inbox show the same
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,13 +19,7 @@ from flows.itr import service
 from tests.support.accounts import add_accounts, itr_runtime
 from tests.support.inbox_seed import seed_issues
 from tests.support.principals import ENGINE, principal_of
-from tests.support.web import shipped_rules
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shipped_rules(monkeypatch)
-    yield
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
 
 
 @pytest.fixture

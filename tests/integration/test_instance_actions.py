@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -32,15 +32,10 @@ from flows.planning.workbook import workbook_from_rows
 from tests.integration.test_planning_kit import ASSESS, OBJ, PLAN
 from tests.support.accounts import PASSWORD
 from tests.support.principals import principal_of
-from tests.support.web import session_csrf, shipped_rules, signed_in
+from tests.support.web import with_shipped_rules_and_kit_dir  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import session_csrf, signed_in
 
 PEOPLE = ("E002", "E020", "E100", "E101", "E102", "E200", "E201")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    shipped_rules(monkeypatch, MCR_KIT_DIR=str(tmp_path / "kits"))
-    yield
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,16 +27,11 @@ from tests.conftest import ROOT
 from tests.integration.test_itr_service import at, open_issue, resolved, sweep_until, to_handling
 from tests.support.accounts import itr_runtime
 from tests.support.principals import ENGINE, principal_of
-from tests.support.web import shipped_rules, signed_in
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import signed_in
 
 MCR = str(Path(sys.executable).with_name("mcr"))
 STAFF = ("SZ-SUP", "SZ-AM1", "SZ-H1", "HQ-QA", "R-SUP", "GZ-SUP")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shipped_rules(monkeypatch)
-    yield
 
 
 @pytest.fixture

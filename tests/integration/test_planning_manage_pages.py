@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -16,15 +16,10 @@ from flows.planning.kit import issue_kit
 from flows.planning.rhythm import start_self_checks
 from flows.planning.sample import planning_runtime
 from tests.support.accounts import add_accounts
-from tests.support.web import form_csrf, shipped_rules, signed_in
+from tests.support.web import with_shipped_rules_and_kit_dir  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import form_csrf, signed_in
 
 SH = timezone(timedelta(hours=8))
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    shipped_rules(monkeypatch, MCR_KIT_DIR=str(tmp_path / "kits"))
-    yield
 
 
 @pytest.fixture

@@ -19,13 +19,8 @@ from flows.itr import service
 from tests.support.accounts import PASSWORD, itr_runtime
 from tests.support.principals import principal_of
 from tests.support import web
-from tests.support.web import session_csrf, shipped_rules
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shipped_rules(monkeypatch)
-    yield
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import session_csrf
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ the case-library search as you type, refusal pages, and English for a user who c
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 
 from engine.auth import accounts
@@ -16,13 +14,8 @@ from engine.runtime import Runtime
 from flows.itr import service
 from tests.support.accounts import itr_runtime
 from tests.support.principals import principal_of
-from tests.support.web import form_csrf, shipped_rules, signed_in
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    shipped_rules(monkeypatch)
-    yield
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import form_csrf, signed_in
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ token a page or a session carries, and to point a test at the shipped rules."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,3 +58,14 @@ def session_csrf(rt: Any, emp_no: str) -> str:
 def form_csrf(html: str) -> str:
     """The CSRF token of the first form of a page."""
     return html.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+# Autouse fixtures: importing one into a test module applies it to every test of that module.
+@pytest.fixture(autouse=True)
+def with_shipped_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped_rules(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def with_shipped_rules_and_kit_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    shipped_rules(monkeypatch, MCR_KIT_DIR=str(tmp_path / "kits"))
