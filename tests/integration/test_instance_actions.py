@@ -205,11 +205,13 @@ def test_a_kit_with_a_bad_score_lists_sheet_row_and_column_and_changes_nothing(r
     bad = kit_book(tmp_path, assessments=[{**ASSESS[0], "acceptance": 9}])
     before = (count(db, "SELECT COUNT(*) FROM planning_submission"), count(db, "SELECT COUNT(*) FROM flow_history"))
     with signed_in(rt, "E101") as me:
-        res = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"), "client_event_id": "up-1"},
+        res = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                     "client_event_id": "up-1"},
                       files={"file": ("kit.xlsx", bad.read_bytes(), "application/octet-stream")})
         assert res.status_code == 422 and 'data-testid="upload-problems"' in res.text
         assert "工作表「客户关系现状评估表」第 2 行，列「接受认可度」（N2）：分数「9」" in res.text  # sheet, row, column
-        other = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"), "client_event_id": "up-3"},
+        other = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                       "client_event_id": "up-3"},
                         files={"file": ("kit.pdf", b"%PDF-1.4", "application/pdf")})
         assert other.status_code == 422 and ".pdf" in other.text  # the import limits refuse the file type
     assert (count(db, "SELECT COUNT(*) FROM planning_submission"),
@@ -222,7 +224,8 @@ def test_a_kit_upload_and_a_form_posted_twice_are_applied_once(rt: Any, db: Data
     good = kit_book(tmp_path).read_bytes()
     with signed_in(rt, "E101") as me:
         for _ in range(2):
-            res = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"), "client_event_id": "up-2"},
+            res = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                         "client_event_id": "up-2"},
                           files={"file": ("kit.xlsx", good, "application/octet-stream")}, follow_redirects=False)
             assert res.status_code == 303, res.text
     assert count(db, "SELECT COUNT(*) FROM flow_history WHERE instance_id = :i AND event = 'submit_assessment'",
@@ -232,7 +235,8 @@ def test_a_kit_upload_and_a_form_posted_twice_are_applied_once(rt: Any, db: Data
         assert 'data-testid="do-approve"' in head.get(f"/instances/{kit}").text
         for _ in range(2):
             res = head.post(f"/instances/{kit}/act/send_back",
-                            data={"csrf_token": session_csrf(rt, "E100"), "client_event_id": "sb-1", "step": "plan",
+                            data={"csrf_token": session_csrf(rt, "E100"),
+                                  "client_event_id": "sb-1", "step": "plan",
                                   "comment": "预算偏高"}, follow_redirects=False)
             assert res.status_code == 303
     assert count(db, "SELECT COUNT(*) FROM flow_history WHERE instance_id = :i AND event = 'send_back'", i=kit) == 1
@@ -245,7 +249,8 @@ def test_a_form_without_its_csrf_token_or_not_offered_changes_nothing(rt: Any, d
     with signed_in(rt, "E101") as me:
         assert me.post(f"/instances/{kit}/act/approve", data={"client_event_id": "x"}).status_code == 403
         assert me.post(f"/instances/{kit}/act/approve",
-                       data={"csrf_token": session_csrf(rt, "E101"), "client_event_id": "y"}).status_code == 409
+                       data={"csrf_token": session_csrf(rt, "E101"),
+                             "client_event_id": "y"}).status_code == 409
         assert me.get("/audit").status_code == 403
     assert kit_instance(rt, "T-SZ-OP", 2027).state == "supervisor_review"
 
@@ -329,7 +334,8 @@ def test_rhythm_pages_render_their_forms_for_the_person_who_owes_the_step(rt: An
     with signed_in(rt, "E101") as me:
         assert 'name="progress"' in me.get(f"/instances/{check}").text
         assert 'type="date"' in me.get(f"/instances/{hand}").text
-        res = me.post(f"/instances/{check}/act/submit", data={"csrf_token": session_csrf(rt, "E101"), "client_event_id": "sc",
+        res = me.post(f"/instances/{check}/act/submit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                              "client_event_id": "sc",
                                                               "progress": "70", "note": "按计划"},
                       follow_redirects=False)
         assert res.status_code == 303

@@ -179,9 +179,11 @@ def test_the_report_page_the_cli_report_and_the_scorecard_agree_on_within_quota_
     for expected in (True, False):
         page = signed_in(rt, "SZ-SUP").get("/itr/reports/monthly", params={"unit": "OFF-SZ", "month": "2026-11"})
         assert page.status_code == 200, page.text[:800]
-        cli = {r["unit"]: r for r in _cli_report(db, clock, "--month", "2026-11", "--office", "OFF-SZ")["self_resolution"]}
+        report = _cli_report(db, clock, "--month", "2026-11", "--office", "OFF-SZ")
+        cli = {r["unit"]: r for r in report["self_resolution"]}
         card = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-11")
-        verdicts.append((_row_within_quota(page.text, "OFF-SZ"), cli["OFF-SZ"]["within_quota"], card.quota.within_quota))
+        verdicts.append((_row_within_quota(page.text, "OFF-SZ"), cli["OFF-SZ"]["within_quota"],
+                         card.quota.within_quota))
         assert (cli["OFF-SZ"]["allowed"], cli["OFF-SZ"]["min_allowed"]) == (card.quota.allowed, 1) == (1, 1)
         if expected:  # then 2 of 2: past the share and the minimum, overridden
             service.escalate(rt, second.id, principal=sup, reason="no_owner", override_by="SZ-SM",

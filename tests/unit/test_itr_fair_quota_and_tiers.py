@@ -67,7 +67,7 @@ def test_the_queue_ranks_tiers_in_the_configured_order_with_unknown_tiers_last()
     assert [order.rank(t) for t in ("S", "C", None, "Z")] == [0, 3, 4, 4]
 
 
-def test_the_shipped_rules_keep_the_20_and_10_percent_defaults_allow_one_escalation_per_window_and_give_s_a_faster_limit_than_c() -> None:
+def test_the_shipped_rules_keep_20_and_10_percent_allow_one_escalation_per_window_and_give_s_a_faster_limit() -> None:
     rules = load_itr_rules(ROOT / "rules")
     assert (rules.quota.office, rules.quota.region) == (0.20, 0.10)
     # Fair to small numbers by default: the first escalation of a window (1/1 = 100 %) needs no override.
