@@ -26,9 +26,12 @@ _PROVIDERS: dict[str, Provider] = {}
 _loaded: set[str] = set()
 _lock = threading.Lock()
 
-# The kinds of item, in the order the navigation lists their counts.
+# The kinds of item, in the order the navigation lists their counts; each is labelled `web.kind.<kind>`.
 KINDS = ("issue", "queue", "close", "callback", "qa", "major_incident", "kit", "self_check", "card_review", "review",
          "tier_review", "handover", "care")
+# kind → catalogue key of its label: the kinds above, and those a flow family declares with
+# `inbox_kinds(...)` in its inbox module, so that a new family needs no change here.
+_KIND_LABELS: dict[str, str] = {kind: f"web.kind.{kind}" for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,22 @@ def inbox_provider(name: str) -> Callable[[Provider], Provider]:
     return register
 
 
+def inbox_kinds(**labels: str) -> None:
+    """Declare a family's own kinds of item with the catalogue key of their label, e.g.
+    `inbox_kinds(profile="profiles.inbox.kind.profile")`. A kind keeps one label: declaring it
+    again with another key is a mistake (two families would show one kind two ways)."""
+    for kind, key in labels.items():
+        existing = _KIND_LABELS.get(kind)
+        if existing is not None and existing != key:
+            raise ValueError(f"inbox kind '{kind}' is labelled twice ({existing}, {key})")
+        _KIND_LABELS[kind] = key
+
+
+def kind_label(kind: str) -> Optional[str]:
+    """The catalogue key of a kind's label; None for a kind nobody declared (shown as it is)."""
+    return _KIND_LABELS.get(kind)
+
+
 def providers(rt: Any) -> dict[str, Provider]:
     """The registered providers, after importing the inbox module of each flow family (engine/plugins.py)
     whose flows the runtime loaded."""
@@ -74,7 +93,7 @@ def providers(rt: Any) -> dict[str, Provider]:
     for plugin in sorted((f for f in families if f is not None and f.inbox), key=lambda f: f.name):
         if plugin.name not in _loaded:
             with _lock:
-                plugins.resolve(plugin.inbox)  # registers its providers and `concerned(...)` declarations
+                plugins.resolve(plugin.inbox)  # registers its providers, kinds and `concerned(...)` declarations
                 _loaded.add(plugin.name)
     return dict(_PROVIDERS)
 

@@ -156,6 +156,15 @@ def allowed_escalations(issues: int, limit: Fraction | float, minimum: int = 0) 
     return max(int(share * max(issues, 0)), max(0, int(minimum)))
 
 
+def within_quota(issues: int, escalated: int, limit: Fraction | float, minimum: int = 0) -> bool:
+    """Did a unit with `issues` issues and `escalated` escalations over a period stay within its quota?
+
+    The one rule behind every "within quota" a person reads (report page, CLI report, review mail,
+    scorecard): the escalations made are at most those allowed — the share or the minimum
+    allowance, whichever is larger — exactly as the escalate step decided them one by one."""
+    return escalated <= allowed_escalations(issues, limit, minimum)
+
+
 def self_resolution_rate(issues: int, escalated: int) -> Optional[float]:
     """Share of a unit's issues it resolved without escalating (None when it had none)."""
     if issues <= 0:

@@ -19,7 +19,8 @@ from engine.clock import to_us
 from engine.masterdata.read import MasterData, Unit
 from flows.itr.errors import ItrUsageError
 from engine.i18n import t
-from flows.itr.policy import month_bounds, parse_week, ratio, self_resolution_rate, week_bounds, week_of
+from flows.itr.policy import (allowed_escalations, month_bounds, parse_week, ratio, self_resolution_rate, week_bounds,
+                              week_of, within_quota)
 from flows.itr import counters
 from flows.itr.rules import TYPES, ItrRules
 
@@ -36,6 +37,10 @@ class UnitRate(BaseModel):
     escalated: int
     self_resolution_rate: Optional[float]
     quota: float
+    # The escalations the unit could make over the period: the share or the minimum allowance
+    # (rules/itr.yaml quota.min_allowed), whichever is larger — the escalate step's rule.
+    min_allowed: int = 0
+    allowed: int = 0
     within_quota: bool
 
 
@@ -309,11 +314,11 @@ def _trend(tx: Any, weeks: list[str], windows: list[tuple[int, int]],
 
 
 def _unit_rate(rules: ItrRules, unit: Unit, issues: int, escalated: int) -> UnitRate:
-    limit = rules.quota.office if unit.kind == "office" else rules.quota.region
-    rate = self_resolution_rate(issues, escalated)
+    limit, minimum = rules.quota.limit(unit.kind), rules.quota.minimum(unit.kind)
     return UnitRate(unit=unit.code, kind=unit.kind, name=unit.name, issues=issues, escalated=escalated,
-                    self_resolution_rate=rate, quota=limit,
-                    within_quota=rate is None or round(1 - rate, 4) <= limit + 1e-9)
+                    self_resolution_rate=self_resolution_rate(issues, escalated), quota=float(limit),
+                    min_allowed=minimum, allowed=allowed_escalations(issues, limit, minimum),
+                    within_quota=within_quota(issues, escalated, limit, minimum))
 
 
 def weekly_entries(tx: Any, weeks: list[str], offices: list[str]) -> tuple[list[ShortfallEntry], list[NegativeEntry]]:

@@ -44,10 +44,13 @@ def rolling_days(window: str) -> int | None:
 
 
 class MinimumAllowance(_Strict):
-    """Escalations a unit may always make per window, whatever its share (fair to small numbers)."""
+    """Escalations a unit may always make per window, whatever its share (fair to small numbers).
 
-    office: int = 0
-    region: int = 0
+    One each by default: with a single issue at the start of a window the first escalation is
+    1/1 = 100 %, and a share alone would make every unit ask for an override every window."""
+
+    office: int = 1
+    region: int = 1
 
     @field_validator("office", "region")
     @classmethod
@@ -64,7 +67,7 @@ class QuotaRules(_Strict):
     region: float = 0.10
     window: str = "quarter"
     # With one issue in the window the first escalation is 1/1 = 100 %: a unit may always make this
-    # many escalations per window before the share applies (0 = the share alone, as before).
+    # many escalations per window before the share applies (1 by default; 0 = the share alone).
     min_allowed: MinimumAllowance = Field(default_factory=MinimumAllowance)
     # Who may be named to override the quota (`--override-by`): `unit_supervisor` is a supervisor
     # of the escalating unit; any other entry is a role held anywhere (e.g. sales_management). The

@@ -28,7 +28,7 @@ from engine.i18n import t
 from engine.masterdata.read import MasterData, Unit
 from flows.itr import counters
 from flows.itr.errors import ItrUsageError
-from flows.itr.policy import allowed_escalations, month_bounds, ratio, self_resolution_rate
+from flows.itr.policy import allowed_escalations, month_bounds, ratio, self_resolution_rate, within_quota
 from flows.itr.reports import build_report, unit_tz
 from flows.itr.rules import ItrRules
 
@@ -185,7 +185,8 @@ def build_scorecard(tx: Any, runtime: Any, rules: ItrRules, *, unit_code: str, p
     rate = self_resolution_rate(issues, escalated)
     quota = QuotaFigures(issues=issues, escalated=escalated, share_limit=float(limit), min_allowed=minimum,
                          allowed=allowed, self_resolution_rate=rate, target_rate=round(1 - float(limit), 4),
-                         within_quota=escalated <= allowed, over_by=max(0, escalated - allowed))
+                         within_quota=within_quota(issues, escalated, limit, minimum),
+                         over_by=max(0, escalated - allowed))
     decisions = _decisions(tx, unit.code, to_us(start), to_us(end))
     per_month: list[MonthFigures] = []
     dispatched = right = closed = on_time = neg_entries = neg_points = 0

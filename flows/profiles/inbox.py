@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.auth import Principal
-from engine.inbox import Assignment, InboxItem, assigned_items, inbox_provider
+from engine.inbox import Assignment, InboxItem, assigned_items, inbox_kinds, inbox_provider
 from engine.instances import Concerned, concerned
 
 SERVICE = "flows.profiles.service"
@@ -22,6 +22,9 @@ ASSIGNMENTS = (
                label=("customer_name", "period")),
     Assignment("retrospective", ("submitted",), "retrospective", who=("supervisor",), label=("customer_name", "period")),
 )
+
+# "review" (a CP/VP to review) is the engine's own kind; these two are the family's.
+inbox_kinds(profile="profiles.inbox.kind.profile", retrospective="profiles.inbox.kind.retrospective")
 
 # Who may read an instance (engine/instances.py): the people named and the chain above them, the team.
 concerned(

@@ -14,19 +14,17 @@ in the same run (docs/performance.md, "ITR reports"). Rerun:
 
 from __future__ import annotations
 
-import statistics
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
-from engine.clock import FakeClock, to_us, wall_time
+from engine.clock import FakeClock, to_us
 from engine.db import Database
-from engine.web import WebSettings, create_app
-from tests.conftest import PG_URL, ROOT, _pg_schema_url
-from tests.support.accounts import PASSWORD, itr_runtime
+from tests.support.accounts import itr_runtime
+from tests.support.bench import figures, interleaved, ratio, second_database
+from tests.support.web import signed_in
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
 
 OPEN = 100
 SMALL, LARGE = 1_000, 100_000
@@ -35,13 +33,6 @@ BATCH = 20_000
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 
 _SERIES = "WITH RECURSIVE n(i) AS (SELECT CAST(:first AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < :last) "
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    yield
 
 
 def seed(db: Database, *, first: int, count: int, now_us: int, open_: bool) -> None:
@@ -80,47 +71,9 @@ def _fresh(db: Database) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def _second_db(db: Database, tmp_path: Path) -> Iterator[Database]:
-    """A second migrated database on the same backend as `db` (a SQLite file, or a fresh PostgreSQL schema)."""
-    if not db.is_pg:
-        other = Database(f"sqlite:///{tmp_path / 'large.db'}")
-        other.upgrade()
-        yield other
-        other.dispose()
-        return
-    from sqlalchemy import create_engine
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    other = Database(_pg_schema_url(schema))
-    try:
-        other.upgrade()
-        yield other
-    finally:
-        other.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-
 @pytest.fixture
 def large_db(db: Database, tmp_path: Path) -> Iterator[Database]:
-    yield from _second_db(db, tmp_path)
-
-
-def _client(rt: Any) -> TestClient:
-    client = TestClient(create_app(rt, WebSettings()))
-    client.cookies.set("mcr_csrf", "bench")
-    signed = client.post("/signin", data={"emp_no": "HQ-QA", "password": PASSWORD, "csrf_token": "bench"},
-                         follow_redirects=False)
-    assert signed.status_code == 303
-    return client
-
-
-def _figures(ms: list[float]) -> dict[str, float]:
-    return {"median_ms": round(statistics.median(ms), 2), "min_ms": round(min(ms), 2), "max_ms": round(max(ms), 2)}
+    yield from second_database(db, tmp_path)
 
 
 def test_monthly_report_page_at_100k_issues_stays_within_1_5x_of_1k(db: Database, large_db: Database,
@@ -136,33 +89,23 @@ def test_monthly_report_page_at_100k_issues_stays_within_1_5x_of_1k(db: Database
         with database.read() as tx:
             assert tx.one("SELECT COUNT(*) FROM itr_issue")[0] == size
     month_issues: dict[int, int] = {}
-    timings: dict[int, list[float]] = {SMALL: [], LARGE: []}
-    clients = {size: _client(rt) for size, rt in runtimes.items()}
+    clients = {size: signed_in(rt, "HQ-QA") for size, rt in runtimes.items()}
     try:
-        def page(size: int) -> float:
-            started = wall_time()
+        def page(size: int) -> None:
             res = clients[size].get("/itr/reports/monthly", params={"unit": "R-SOUTH", "month": "2026-11"})
-            took = (wall_time() - started) * 1000
             assert res.status_code == 200 and f'data-figure="open_issues" data-value=\'{OPEN}\'' in res.text
             month_issues[size] = int(res.text.split('data-figure="new_valid_issues" data-value=\'')[1].split("'")[0])
-            return took
 
-        for size in (SMALL, LARGE):
-            page(size)  # warm-up: the windows' counter rows, caches, template compilation
-        # Alternating the two databases request by request: a burst of load on this shared machine
-        # lands on both sizes alike instead of on whichever was being timed at that moment.
-        for _ in range(RUNS):
-            for size in (SMALL, LARGE):
-                timings[size].append(page(size))
+        # The warm-up request of each size makes the windows' counter rows.
+        small, large = interleaved(lambda: page(SMALL), lambda: page(LARGE), RUNS)
     finally:
         for client in clients.values():
             client.close()
 
     assert month_issues[LARGE] > 50 * month_issues[SMALL] > 0  # the month itself grew with the data
-    small, large = timings[SMALL], timings[LARGE]
     result = {"backend": "postgresql" if db.is_pg else "sqlite", "runs": RUNS, "open": OPEN,
               "month_issues_1k": month_issues[SMALL], "month_issues_100k": month_issues[LARGE],
-              "page_1k": _figures(small), "page_100k": _figures(large)}
-    result["page_ratio"] = round(statistics.median(large) / statistics.median(small), 3)
+              "page_1k": figures(small), "page_100k": figures(large)}
+    result["page_ratio"] = ratio(large, small)
     print(result)
     assert result["page_ratio"] <= 1.5, result

@@ -15,21 +15,20 @@ review, the rest open and past the deadline.
 from __future__ import annotations
 
 import json
-import statistics
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
-from engine.clock import FakeClock, to_us, wall_time
+from engine.clock import FakeClock, to_us
 from engine.db import Database
-from engine.web import WebSettings, create_app
 from flows.planning import progress
 from flows.planning.sample import load_records, planning_runtime
-from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, add_accounts
+from tests.support.accounts import add_accounts
+from tests.support.bench import figures, interleaved, ratio, second_database
 from tests.support.principals import principal_of
+from tests.support.web import signed_in
+from tests.support.web import with_shipped_rules_and_kit_dir  # noqa: F401  (autouse: the shipped rules)
 
 SMALL, LARGE = 20, 2_000
 RUNS = 15
@@ -37,14 +36,6 @@ SH = timezone(timedelta(hours=8))
 NOW = datetime(2027, 4, 2, 10, 0, tzinfo=SH)
 DEADLINE = datetime(2027, 3, 31, 18, 0, tzinfo=SH)
 OPEN = ("issued", "assessment_submitted", "objectives_submitted", "plan_submitted")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    monkeypatch.setenv("MCR_KIT_DIR", str(tmp_path / "kits"))
-    yield
 
 
 def _state(i: int) -> str:
@@ -104,10 +95,6 @@ def seed_company(db: Database, clock: FakeClock, teams: int) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-def _figures(ms: list[float]) -> dict[str, float]:
-    return {"median_ms": round(statistics.median(ms), 2), "min_ms": round(min(ms), 2), "max_ms": round(max(ms), 2)}
-
-
 class Company:
     """One seeded company behind its own app, signed in as sales management."""
 
@@ -119,11 +106,7 @@ class Company:
         self.teams = teams
         self.principal = principal_of(self.rt, "SM1")
         self.overdue = sum(1 for t in range(teams) if _state(t) in OPEN)
-        self.client = TestClient(create_app(self.rt, WebSettings()))
-        self.client.cookies.set("mcr_csrf", "bench")
-        signed = self.client.post("/signin", data={"emp_no": "SM1", "password": PASSWORD, "csrf_token": "bench"},
-                                  follow_redirects=False)
-        assert signed.status_code == 303
+        self.client = signed_in(self.rt, "SM1")
 
     def page(self) -> None:
         res = self.client.get("/planning/progress", params={"year": 2027})
@@ -138,59 +121,23 @@ class Company:
         assert c.total.kits == self.teams and c.total.overdue == self.overdue
 
 
-def _interleaved(small: Callable[[], Any], large: Callable[[], Any]) -> tuple[list[float], list[float]]:
-    """Small and large in turns, so that the load of a shared machine falls on both alike."""
-    small(), large()  # warm-up: caches, template compilation
-    out: tuple[list[float], list[float]] = ([], [])
-    for _ in range(RUNS):
-        for fn, into in ((small, out[0]), (large, out[1])):
-            started = wall_time()
-            fn()
-            into.append((wall_time() - started) * 1000)
-    return out
-
-
 @pytest.fixture
 def second_db(db: Database, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[Database]:
     """A second migrated database of the same kind, for the company a hundred times larger."""
-    import shutil
-    import uuid
-
-    from sqlalchemy import create_engine
-
-    from tests.conftest import PG_URL, _pg_schema_url
-
-    if not db.is_pg:
-        shutil.copyfile(request.getfixturevalue("_sqlite_template"), tmp_path / "large.db")
-        other = Database(f"sqlite:///{tmp_path / 'large.db'}")
-        yield other
-        other.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    other = Database(_pg_schema_url(schema))
-    try:
-        other.upgrade()
-        yield other
-    finally:
-        other.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    template = None if db.is_pg else request.getfixturevalue("_sqlite_template")
+    yield from second_database(db, tmp_path, sqlite_template=template)
 
 
 def test_the_completion_page_for_2000_teams_stays_within_1_5x_of_20(db: Database, second_db: Database) -> None:
     small, large = Company(db, SMALL), Company(second_db, LARGE)
-    small_page, large_page = _interleaved(small.page, large.page)
-    small_service, large_service = _interleaved(small.service, large.service)
-    small_sql, large_sql = _interleaved(small.computed, large.computed)
+    small_page, large_page = interleaved(small.page, large.page, RUNS)
+    small_service, large_service = interleaved(small.service, large.service, RUNS)
+    small_sql, large_sql = interleaved(small.computed, large.computed, RUNS)
     result = {"backend": "postgresql" if db.is_pg else "sqlite", "runs": RUNS,
-              "page_20": _figures(small_page), "page_2000": _figures(large_page),
-              "service_20": _figures(small_service), "service_2000": _figures(large_service),
-              "computed_20": _figures(small_sql), "computed_2000": _figures(large_sql)}
-    result["page_ratio"] = round(statistics.median(large_page) / statistics.median(small_page), 3)
-    result["service_ratio"] = round(statistics.median(large_service) / statistics.median(small_service), 3)
+              "page_20": figures(small_page), "page_2000": figures(large_page),
+              "service_20": figures(small_service), "service_2000": figures(large_service),
+              "computed_20": figures(small_sql), "computed_2000": figures(large_sql)}
+    result["page_ratio"] = ratio(large_page, small_page)
+    result["service_ratio"] = ratio(large_service, small_service)
     print(result)
     assert result["page_ratio"] <= 1.5, result

@@ -5,7 +5,6 @@ QA cases — due first and overdue marked; the page and /api/inbox show the same
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,17 +16,10 @@ from engine.inbox import inbox
 from engine.runtime import Runtime
 from engine.web import WebSettings, create_app
 from flows.itr import service
-from tests.conftest import ROOT
 from tests.support.accounts import add_accounts, itr_runtime
 from tests.support.inbox_seed import seed_issues
 from tests.support.principals import ENGINE, principal_of
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    yield
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
 
 
 @pytest.fixture

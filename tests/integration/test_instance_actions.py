@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from engine.auth import accounts
 from engine.clock import FakeClock
@@ -25,26 +24,18 @@ from engine.db import Database
 from engine.errors import ActionNotPermitted, NotVisible
 from engine.instances import allowed_actions, read_instance, take_action
 from engine.masterdata import audit
-from engine.web import WebSettings, create_app
 from flows.planning.common import find_instance
 from flows.planning.kit import issue_kit, kit_instance, submit_kit
 from flows.planning.rhythm import start_card_reviews, start_self_checks, start_team_reviews
 from flows.planning.sample import planning_runtime
 from flows.planning.workbook import workbook_from_rows
-from tests.conftest import ROOT
 from tests.integration.test_planning_kit import ASSESS, OBJ, PLAN
 from tests.support.accounts import PASSWORD
 from tests.support.principals import principal_of
+from tests.support.web import with_shipped_rules_and_kit_dir  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import session_csrf, signed_in
 
 PEOPLE = ("E002", "E020", "E100", "E101", "E102", "E200", "E201")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    monkeypatch.setenv("MCR_KIT_DIR", str(tmp_path / "kits"))
-    yield
 
 
 @pytest.fixture
@@ -57,22 +48,6 @@ def rt(db: Database, clock: FakeClock) -> Any:
         accounts.add_account(db, emp, PASSWORD, clock=clock)
     return runtime
 
-
-def signed_in(rt: Any, emp_no: str) -> TestClient:
-    """A browser of `emp_no`, signed in through the sign-in form."""
-    from engine.web.deps import PRESESSION_CSRF_COOKIE
-
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set(PRESESSION_CSRF_COOKIE, "pre-session-token-for-tests")
-    res = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                       "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert res.status_code == 303, res.text
-    return client
-
-
-def csrf(rt: Any, emp_no: str) -> str:
-    with rt.db.read() as tx:
-        return str(tx.one("SELECT csrf_token FROM auth_session WHERE emp_no = :e ORDER BY id DESC", {"e": emp_no})[0])
 
 
 def count(db: Database, sql: str, **params: Any) -> int:
@@ -230,11 +205,13 @@ def test_a_kit_with_a_bad_score_lists_sheet_row_and_column_and_changes_nothing(r
     bad = kit_book(tmp_path, assessments=[{**ASSESS[0], "acceptance": 9}])
     before = (count(db, "SELECT COUNT(*) FROM planning_submission"), count(db, "SELECT COUNT(*) FROM flow_history"))
     with signed_in(rt, "E101") as me:
-        res = me.post(f"/instances/{kit}/kit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "up-1"},
+        res = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                     "client_event_id": "up-1"},
                       files={"file": ("kit.xlsx", bad.read_bytes(), "application/octet-stream")})
         assert res.status_code == 422 and 'data-testid="upload-problems"' in res.text
         assert "工作表「客户关系现状评估表」第 2 行，列「接受认可度」（N2）：分数「9」" in res.text  # sheet, row, column
-        other = me.post(f"/instances/{kit}/kit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "up-3"},
+        other = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                       "client_event_id": "up-3"},
                         files={"file": ("kit.pdf", b"%PDF-1.4", "application/pdf")})
         assert other.status_code == 422 and ".pdf" in other.text  # the import limits refuse the file type
     assert (count(db, "SELECT COUNT(*) FROM planning_submission"),
@@ -247,7 +224,8 @@ def test_a_kit_upload_and_a_form_posted_twice_are_applied_once(rt: Any, db: Data
     good = kit_book(tmp_path).read_bytes()
     with signed_in(rt, "E101") as me:
         for _ in range(2):
-            res = me.post(f"/instances/{kit}/kit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "up-2"},
+            res = me.post(f"/instances/{kit}/kit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                         "client_event_id": "up-2"},
                           files={"file": ("kit.xlsx", good, "application/octet-stream")}, follow_redirects=False)
             assert res.status_code == 303, res.text
     assert count(db, "SELECT COUNT(*) FROM flow_history WHERE instance_id = :i AND event = 'submit_assessment'",
@@ -257,7 +235,8 @@ def test_a_kit_upload_and_a_form_posted_twice_are_applied_once(rt: Any, db: Data
         assert 'data-testid="do-approve"' in head.get(f"/instances/{kit}").text
         for _ in range(2):
             res = head.post(f"/instances/{kit}/act/send_back",
-                            data={"csrf_token": csrf(rt, "E100"), "client_event_id": "sb-1", "step": "plan",
+                            data={"csrf_token": session_csrf(rt, "E100"),
+                                  "client_event_id": "sb-1", "step": "plan",
                                   "comment": "预算偏高"}, follow_redirects=False)
             assert res.status_code == 303
     assert count(db, "SELECT COUNT(*) FROM flow_history WHERE instance_id = :i AND event = 'send_back'", i=kit) == 1
@@ -270,7 +249,8 @@ def test_a_form_without_its_csrf_token_or_not_offered_changes_nothing(rt: Any, d
     with signed_in(rt, "E101") as me:
         assert me.post(f"/instances/{kit}/act/approve", data={"client_event_id": "x"}).status_code == 403
         assert me.post(f"/instances/{kit}/act/approve",
-                       data={"csrf_token": csrf(rt, "E101"), "client_event_id": "y"}).status_code == 409
+                       data={"csrf_token": session_csrf(rt, "E101"),
+                             "client_event_id": "y"}).status_code == 409
         assert me.get("/audit").status_code == 403
     assert kit_instance(rt, "T-SZ-OP", 2027).state == "supervisor_review"
 
@@ -301,7 +281,7 @@ def test_a_project_callback_is_offered_to_its_owner_and_chain_and_refused_to_a_p
     with signed_in(srt, "E6") as owner:
         page = owner.get(f"/instances/{iid}")
         assert 'data-testid="do-record"' in page.text and 'data-testid="do-cancel"' in page.text
-        form = {"csrf_token": csrf(srt, "E6"), "client_event_id": "cb-1", "reached": "yes", "product": "5",
+        form = {"csrf_token": session_csrf(srt, "E6"), "client_event_id": "cb-1", "reached": "yes", "product": "5",
                 "solution": "4", "delivery": "4", "service_attitude": "5", "comment": "满意"}
         for _ in range(2):
             assert owner.post(f"/instances/{iid}/act/record", data=form, follow_redirects=False).status_code == 303
@@ -332,7 +312,7 @@ def test_an_activity_callback_page_lists_the_outstanding_contacts_and_records_fr
         page = inviter.get(f"/instances/{iid}")
         assert page.status_code == 200 and 'value="C1-K09"' in page.text and 'data-testid="do-record"' in page.text
         res = inviter.post(f"/instances/{iid}/act/record", data={
-            "csrf_token": csrf(srt, "E6"), "client_event_id": "ac-1", "contact": "C1-K09", "reached": "yes",
+            "csrf_token": session_csrf(srt, "E6"), "client_event_id": "ac-1", "contact": "C1-K09", "reached": "yes",
             "score": "5", "comment": "很满意"}, follow_redirects=False)
         assert res.status_code == 303
         assert 'value="C1-K09"' not in inviter.get(f"/instances/{iid}").text  # called: no longer offered
@@ -354,7 +334,8 @@ def test_rhythm_pages_render_their_forms_for_the_person_who_owes_the_step(rt: An
     with signed_in(rt, "E101") as me:
         assert 'name="progress"' in me.get(f"/instances/{check}").text
         assert 'type="date"' in me.get(f"/instances/{hand}").text
-        res = me.post(f"/instances/{check}/act/submit", data={"csrf_token": csrf(rt, "E101"), "client_event_id": "sc",
+        res = me.post(f"/instances/{check}/act/submit", data={"csrf_token": session_csrf(rt, "E101"),
+                                                              "client_event_id": "sc",
                                                               "progress": "70", "note": "按计划"},
                       follow_redirects=False)
         assert res.status_code == 303

@@ -157,16 +157,20 @@ def test_escalate_without_reason_is_refused(env: dict, app: typer.Typer) -> None
 
 
 def test_escalate_past_the_quota_with_override(env: dict, app: typer.Typer) -> None:
-    run(app, *OPEN)
-    run(app, "issue", "dispatch", "1", "--as", "SZ-HL")
-    refused = run(app, "issue", "escalate", "1", "--reason", "no_owner", "--as", "SZ-H1")
-    assert refused.exit_code == 1 and "1/1 = 100.0%（上限 20%）" in str(refused.exception)
-    ok = run(app, "issue", "escalate", "1", "--reason", "no_owner", "--override-by", "SZ-SUP",
-             "--override-why", "客户高层要求", "--as", "SZ-H1", "--json")
+    for issue in ("1", "2"):
+        run(app, *OPEN)
+        run(app, "issue", "dispatch", issue, "--as", "SZ-HL")
+    # The first escalation of the quarter is the one always allowed (quota.min_allowed.office: 1).
+    first = json.loads(run(app, "issue", "escalate", "1", "--reason", "no_owner", "--as", "SZ-H1", "--json").output)
+    assert (first["decision"], first["qa_flag"]) == ("granted", False)
+    refused = run(app, "issue", "escalate", "2", "--reason", "no_owner", "--as", "SZ-H2")  # its handler
+    assert refused.exit_code == 1 and "2/2 = 100.0%（上限 20%，每期保底可升级 1 次）" in str(refused.exception)
+    ok = run(app, "issue", "escalate", "2", "--reason", "no_owner", "--override-by", "SZ-SUP",
+             "--override-why", "客户高层要求", "--as", "SZ-H2", "--json")
     esc = json.loads(ok.output)
     assert (esc["decision"], esc["qa_flag"], esc["handler"]) == ("overridden", True, "R-H1")
     qa = json.loads(run(app, "itr", "qa-cases", "--json").output)
-    assert [(q["kind"], q["issue"]) for q in qa] == [("escalation_override", 1)]
+    assert [(q["kind"], q["issue"]) for q in qa] == [("escalation_override", 2)]
     decided = run(app, "issue", "qa-decide", str(qa[0]["id"]), "--decision", "justified", "--as", "SZ-QA")
     assert decided.output.strip() == f"QA 案例 #{qa[0]['id']} 已决定：justified"
 

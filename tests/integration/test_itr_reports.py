@@ -14,45 +14,30 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import NotVisible
 from engine.runtime import Runtime
-from engine.web import WebSettings, create_app
 from flows.itr import service
 from tests.conftest import ROOT
 from tests.integration.test_itr_service import at, open_issue, resolved, sweep_until, to_handling
-from tests.support.accounts import PASSWORD, itr_runtime
+from tests.support.accounts import itr_runtime
 from tests.support.principals import ENGINE, principal_of
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import signed_in
 
 MCR = str(Path(sys.executable).with_name("mcr"))
 STAFF = ("SZ-SUP", "SZ-AM1", "SZ-H1", "HQ-QA", "R-SUP", "GZ-SUP")
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    yield
 
 
 @pytest.fixture
 def rt(db: Database, clock: FakeClock) -> Runtime:
     return itr_runtime(db, clock, *STAFF)
 
-
-def signed_in(rt: Runtime, emp_no: str) -> TestClient:
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set("mcr_csrf", "pre-session-token-for-tests")
-    answer = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                          "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text[:500]
-    return client
 
 
 def life_cycle(rt: Runtime, clock: FakeClock) -> None:
@@ -174,6 +159,36 @@ def test_the_report_pages_show_the_figures_of_the_cli_report(rt: Runtime, db: Da
             assert f'data-testid="{chart}-table"' in res.text
         for point in cli["trend"]:
             assert f"<th scope=\"row\">{point['week']}</th>" in res.text
+
+
+def _row_within_quota(page: str, unit: str) -> bool:
+    row = re.search(rf'<tr class="([^"]*)" data-unit="{unit}">', page)
+    assert row, f"the page has no row for {unit}"
+    return row[1] != "overdue"
+
+
+def test_the_report_page_the_cli_report_and_the_scorecard_agree_on_within_quota_with_the_minimum_allowance(
+        rt: Runtime, db: Database, clock: FakeClock) -> None:
+    from flows.itr import scorecard as sc
+
+    sup = principal_of(rt, "SZ-SUP")
+    first, second = to_handling(rt), to_handling(rt)
+    # 1 escalation of 2 issues = 50 %, past the 20 % share but the one always allowed (min_allowed: 1).
+    assert service.escalate(rt, first.id, principal=sup, reason="no_owner").decision == "granted"
+    verdicts = []
+    for expected in (True, False):
+        page = signed_in(rt, "SZ-SUP").get("/itr/reports/monthly", params={"unit": "OFF-SZ", "month": "2026-11"})
+        assert page.status_code == 200, page.text[:800]
+        report = _cli_report(db, clock, "--month", "2026-11", "--office", "OFF-SZ")
+        cli = {r["unit"]: r for r in report["self_resolution"]}
+        card = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-11")
+        verdicts.append((_row_within_quota(page.text, "OFF-SZ"), cli["OFF-SZ"]["within_quota"],
+                         card.quota.within_quota))
+        assert (cli["OFF-SZ"]["allowed"], cli["OFF-SZ"]["min_allowed"]) == (card.quota.allowed, 1) == (1, 1)
+        if expected:  # then 2 of 2: past the share and the minimum, overridden
+            service.escalate(rt, second.id, principal=sup, reason="no_owner", override_by="SZ-SM",
+                             override_why="客户高层要求")
+    assert verdicts == [(True, True, True), (False, False, False)]
 
 
 def test_the_xlsx_export_holds_the_figures_of_the_report(rt: Runtime, clock: FakeClock) -> None:

@@ -13,18 +13,17 @@ from typing import Any
 
 import pytest
 import typer
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from engine.clock import FakeClock
 from engine.db import Database
-from engine.web import WebSettings, create_app
 from flows.itr import scorecard as sc
 from flows.itr import service
 from flows.itr.errors import ItrUsageError
 from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, itr_runtime
+from tests.support.accounts import itr_runtime
 from tests.support.principals import principal_of
+from tests.support.web import signed_in
 
 SHANGHAI = timezone(timedelta(hours=8))
 FIELDS = dict(customer="C-MID", contact="K-MID1", type="technical", severity="minor", source="online")
@@ -37,12 +36,6 @@ def rules_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MCR_RULES_DIR", str(folder))
     monkeypatch.setenv("MCR_LOCALE", "zh-CN")
     return folder
-
-
-def with_minimum(folder: Path, office: int) -> None:
-    path = folder / "itr.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("    office: 0\n", f"    office: {office}\n", 1),
-                    encoding="utf-8")
 
 
 @pytest.fixture
@@ -60,11 +53,8 @@ def opened(rt: Any, n: int = 1, **fields: Any) -> list[int]:
     return ids
 
 
-def test_an_escalation_within_the_minimum_allowance_is_granted_and_the_scorecard_is_within_quota(
-        db: Database, clock: FakeClock, rules_dir: Path) -> None:
-    with_minimum(rules_dir, 1)
-    clock.set(datetime(2026, 10, 8, 9, 30, tzinfo=SHANGHAI))
-    rt = itr_runtime(db, clock)
+def test_an_escalation_within_the_shipped_minimum_allowance_is_granted_and_the_scorecard_is_within_quota(
+        rt: Any) -> None:
     [issue] = opened(rt)
     esc = service.escalate(rt, issue, principal=principal_of(rt, "SZ-SUP"), reason="no_owner")
     assert (esc.decision, esc.qa_flag, esc.escalated_before, esc.unit_issues) == ("granted", False, 0, 1)
@@ -77,23 +67,24 @@ def test_an_escalation_within_the_minimum_allowance_is_granted_and_the_scorecard
 
 def test_too_many_escalations_worsen_the_scorecard_and_it_follows_later_steps(rt: Any) -> None:
     sup = principal_of(rt, "SZ-SUP")
-    [first] = opened(rt)
+    first, second = opened(rt, 2)
     before = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-Q4")
     assert (before.quota.escalated, before.quota.within_quota, before.concerns) == (0, True, [])
-    service.escalate(rt, first, principal=sup, reason="no_owner", override_by="SZ-SM", override_why="客户高层要求")
+    service.escalate(rt, first, principal=sup, reason="no_owner")  # the one always allowed
+    service.escalate(rt, second, principal=sup, reason="no_owner", override_by="SZ-SM", override_why="客户高层要求")
     card = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-Q4")
     # The counter rows made by the first read were kept exact by the escalate step itself.
-    assert (card.quota.issues, card.quota.escalated, card.quota.allowed, card.quota.over_by) == (1, 1, 0, 1)
+    assert (card.quota.issues, card.quota.escalated, card.quota.allowed, card.quota.over_by) == (2, 2, 1, 1)
     assert card.quota.self_resolution_rate == 0.0 and not card.quota.within_quota
     assert card.concerns == ["over_quota", "overridden"]
-    assert (card.escalations.granted, card.escalations.overridden, card.escalations.refused) == (0, 1, 0)
+    assert (card.escalations.granted, card.escalations.overridden, card.escalations.refused) == (1, 1, 0)
     assert [m.month for m in card.months] == ["2026-10", "2026-11", "2026-12"]
     month = sc.scorecard(rt, principal=sup, unit="OFF-SZ", period="2026-10")
     report = service.report(rt, principal=sup, month="2026-10", office="OFF-SZ")
     assert (month.dispatch.base, month.dispatch.rate) == (report.dispatch.dispatched, report.dispatch.accuracy)
     assert month.timely_closure.base == report.closure.closed
     region = sc.scorecard(rt, principal=principal_of(rt, "R-SUP"), unit="R-SOUTH", period="2026-Q4")
-    assert (region.unit_kind, region.quota.issues, region.quota.escalated) == ("region", 1, 0)
+    assert (region.unit_kind, region.quota.issues, region.quota.escalated) == ("region", 2, 0)
 
 
 def test_only_the_heads_covering_a_unit_sales_management_and_qa_read_its_scorecard(rt: Any) -> None:
@@ -119,20 +110,11 @@ def test_a_team_or_unknown_unit_has_no_scorecard(rt: Any) -> None:
             sc.scorecard(rt, principal=principal_of(rt, "HQ-SM"), unit=unit, period="2026-Q4")
 
 
-def signed_in(rt: Any, emp_no: str) -> TestClient:
-    from engine.web.deps import PRESESSION_CSRF_COOKIE
-
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set(PRESESSION_CSRF_COOKIE, "pre-session-token-for-tests")
-    res = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                       "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert res.status_code == 303, res.text
-    return client
-
 
 def test_the_scorecard_page_shows_the_figures_with_charts_and_refuses_a_peer(rt: Any) -> None:
-    [first] = opened(rt)
-    service.escalate(rt, first, principal=principal_of(rt, "SZ-SUP"), reason="no_owner", override_by="SZ-SM",
+    first, second = opened(rt, 2)
+    service.escalate(rt, first, principal=principal_of(rt, "SZ-SUP"), reason="no_owner")
+    service.escalate(rt, second, principal=principal_of(rt, "SZ-SUP"), reason="no_owner", override_by="SZ-SM",
                      override_why="客户高层要求")
     page = signed_in(rt, "SZ-SUP").get("/itr/scorecard?period=2026-Q4")
     assert page.status_code == 200, page.text

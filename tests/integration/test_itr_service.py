@@ -229,8 +229,18 @@ def test_an_override_needs_both_who_and_why(rt: Runtime) -> None:
         service.escalate(rt, issue.id, principal=principal_of(rt, "SZ-H1"), reason="no_owner", override_by="SZ-SUP")
 
 
+def use_the_minimum_allowance(rt: Runtime) -> service.EscalationView:
+    """Escalate one issue of 深圳代表处 within the escalation always allowed per quarter
+    (quota.min_allowed.office: 1), so that the next escalation is past the quota."""
+    issue = to_handling(rt, title="本季度第一次升级")
+    esc = service.escalate(rt, issue.id, principal=principal_of(rt, issue.handler), reason="no_owner")
+    assert (esc.decision, esc.qa_flag) == ("granted", False)
+    return esc
+
+
 def test_sla_breach_escalates_automatically_and_counts_against_the_quota(rt: Runtime, db: Database,
                                                                           clock: FakeClock) -> None:
+    use_the_minimum_allowance(rt)
     issue = to_handling(rt, severity="urgent")  # due Thu 14:30
     sweep_until(rt, clock, at("2026-11-26 14:29"))
     assert service.get_issue(rt, issue.id, principal=ENGINE).state == "handling"
@@ -239,7 +249,8 @@ def test_sla_breach_escalates_automatically_and_counts_against_the_quota(rt: Run
     assert (view.state, view.level, view.handler, view.sla_breaches) == ("escalated_region", "region", "R-H1", 1)
     esc = view.escalations[0]
     assert (esc.reason, esc.automatic, esc.counted, esc.actor) == ("time_limit_exceeded", True, True, "timer:sla")
-    # 1 of 1 issue escalated is above 20 %: the timer cannot wait, so it is an override by the system, for QA.
+    # 2 of 2 issues escalated is above 20 % and past the one always allowed: the timer cannot wait,
+    # so it is an override by the system, for QA.
     assert (esc.decision, esc.override_by, esc.qa_flag) == ("overridden", "system", True)
     # The region gets the time limit afresh: Thu 14:30 + 4 business hours = Fri 09:30.
     assert view.sla_due == "2026-11-27T09:30+08:00"

@@ -16,7 +16,8 @@ from engine.errors import InternalEventRefused
 from engine.runtime import Runtime
 from flows.itr import service
 from flows.itr.errors import CallbackByHandler, IssueNotVisible, OverrideNotAllowed
-from tests.integration.test_itr_service import _rules, refusals, resolved, rt, snapshot, to_handling  # noqa: F401
+from tests.integration.test_itr_service import (_rules, refusals, resolved, rt, snapshot, to_handling,  # noqa: F401
+                                                use_the_minimum_allowance)
 from tests.support.principals import principal_of
 
 
@@ -31,6 +32,7 @@ def test_the_escalating_handler_cannot_approve_their_own_override(rt: Runtime, d
 
 
 def test_an_override_approver_must_be_allowed_by_the_itr_rules(rt: Runtime, db: Database) -> None:
+    use_the_minimum_allowance(rt)
     issue = to_handling(rt)
     before = snapshot(db)
     with pytest.raises(OverrideNotAllowed, match="SZ-H2") as err:  # another handler: no supervisor, no sales management
@@ -42,7 +44,7 @@ def test_an_override_approver_must_be_allowed_by_the_itr_rules(rt: Runtime, db: 
     # the unit's supervisor or sales management may be named
     esc = service.escalate(rt, issue.id, principal=principal_of(rt, "SZ-H1"), reason="no_owner",
                            override_by="SZ-SM", override_why="客户高层要求")
-    assert (esc.decision, esc.override_by, esc.qa_flag) == ("overridden", "SZ-SM", True)  # 1 of 1: past the quota
+    assert (esc.decision, esc.override_by, esc.qa_flag) == ("overridden", "SZ-SM", True)  # 2 of 2: past the quota
 
 
 def test_a_handler_of_the_issue_cannot_record_its_callback_score(rt: Runtime, db: Database) -> None:

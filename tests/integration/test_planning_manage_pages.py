@@ -6,29 +6,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from engine.clock import FakeClock
 from engine.db import Database
-from engine.web import WebSettings, create_app
 from flows.planning.kit import issue_kit
 from flows.planning.rhythm import start_self_checks
 from flows.planning.sample import planning_runtime
-from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, add_accounts
+from tests.support.accounts import add_accounts
+from tests.support.web import with_shipped_rules_and_kit_dir  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import form_csrf, signed_in
 
 SH = timezone(timedelta(hours=8))
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    monkeypatch.setenv("MCR_KIT_DIR", str(tmp_path / "kits"))
-    yield
 
 
 @pytest.fixture
@@ -38,18 +29,6 @@ def rt(db: Database, clock: FakeClock) -> Any:
     add_accounts(db, clock, "E002", "E100", "E101", "E020")
     return runtime
 
-
-def signed_in(rt: Any, emp_no: str) -> TestClient:
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set("mcr_csrf", "pre-session-token-for-tests")
-    answer = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                          "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text[:500]
-    return client
-
-
-def csrf(html: str) -> str:
-    return html.split('name="csrf_token" value="')[1].split('"')[0]
 
 
 def test_the_launch_page_lists_the_teams_and_why_then_refuses_a_year_already_launched(rt: Any) -> None:
@@ -62,7 +41,7 @@ def test_the_launch_page_lists_the_teams_and_why_then_refuses_a_year_already_lau
     issue_kit(rt, "T-SZ-OP", 2027)
     again = sm.get("/planning/launch", params={"year": 2027})
     assert 'data-testid="launch-refused"' in again.text and 'data-testid="launch-confirm"' not in again.text
-    refused = sm.post("/planning/launch", data={"csrf_token": csrf(again.text), "year": "2027",
+    refused = sm.post("/planning/launch", data={"csrf_token": form_csrf(again.text), "year": "2027",
                                                 "client_event_id": "x-1"})
     assert refused.status_code == 409 and "不能重复发放" in refused.text
 
@@ -83,7 +62,7 @@ def test_the_completion_page_drills_down_and_a_reminder_posted_twice_is_sent_onc
     assert top.text.count('class="overdue"') >= 2  # the region row and the overdue teams listed
     office = sm.get("/planning/progress", params={"year": 2027, "office": "O-SZ"})
     assert 'data-team="T-SZ-FI"' in office.text and 'data-team="T-SZ-OP"' in office.text
-    form = {"csrf_token": csrf(office.text), "year": "2027", "unit": "O-SZ", "client_event_id": "click-1",
+    form = {"csrf_token": form_csrf(office.text), "year": "2027", "unit": "O-SZ", "client_event_id": "click-1",
             "back": "/planning/progress?year=2027&office=O-SZ"}
     first = sm.post("/planning/progress/remind", data=form, follow_redirects=False)
     second = sm.post("/planning/progress/remind", data=form, follow_redirects=False)
@@ -137,14 +116,14 @@ def test_the_half_year_revision_is_uploaded_from_its_page_and_a_wrong_file_is_na
     page = head.get("/planning/rhythm/half_year_review")
     assert page.status_code == 200 and 'data-testid="revise-T-SZ-OP"' in page.text
     url = f"/planning/rhythm/half_year_review/{review}/revise"
-    wrong = head.post(url, data={"csrf_token": csrf(page.text), "reason": "市场变化", "client_event_id": "f-0"},
+    wrong = head.post(url, data={"csrf_token": form_csrf(page.text), "reason": "市场变化", "client_event_id": "f-0"},
                       files={"file": ("notes.txt", b"not a workbook", "text/plain")})
     assert wrong.status_code == 422 and 'data-testid="revise-problems"' in wrong.text
     revised = workbook_from_rows(tmp_path / "rev.xlsx", team="T-SZ-OP", year=2027,
                                  objectives=[{"customer_code": "C001", "relationship_target": "3 名 CXO 支持排他"}],
                                  plan=[{"customer_code": "C001", "activity_type": "高层拜访", "title": "高层拜访",
                                         "project_code": "P001", "planned_date": "2027-09-01", "budget": 35000}])
-    done = head.post(url, data={"csrf_token": csrf(page.text), "reason": "市场变化", "client_event_id": "f-1"},
+    done = head.post(url, data={"csrf_token": form_csrf(page.text), "reason": "市场变化", "client_event_id": "f-1"},
                      files={"file": ("rev.xlsx", revised.read_bytes(),
                                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")},
                      follow_redirects=False)

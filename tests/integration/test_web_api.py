@@ -16,16 +16,11 @@ from engine.db import Database
 from engine.runtime import Runtime
 from engine.web import WebSettings, create_app
 from flows.itr import service
-from tests.conftest import ROOT
 from tests.support.accounts import PASSWORD, itr_runtime
 from tests.support.principals import principal_of
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    yield
+from tests.support import web
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import session_csrf
 
 
 @pytest.fixture
@@ -41,22 +36,7 @@ def client(rt: Runtime) -> Iterator[TestClient]:
 
 def sign_in(client: TestClient, emp_no: str, password: str = PASSWORD) -> Any:
     client.get("/api/openapi.json")
-    token = _presession_token(client)
-    return client.post("/signin", data={"emp_no": emp_no, "password": password, "next": "/api/me",
-                                        "csrf_token": token}, follow_redirects=False)
-
-
-def _presession_token(client: TestClient) -> str:
-    from engine.web.deps import PRESESSION_CSRF_COOKIE
-
-    if client.cookies.get(PRESESSION_CSRF_COOKIE) is None:
-        client.cookies.set(PRESESSION_CSRF_COOKIE, "pre-session-token-for-tests")
-    return str(client.cookies.get(PRESESSION_CSRF_COOKIE))
-
-
-def session_csrf(rt: Runtime, emp_no: str) -> str:
-    with rt.db.read() as tx:
-        return str(tx.one("SELECT csrf_token FROM auth_session WHERE emp_no = :e ORDER BY id DESC", {"e": emp_no})[0])
+    return web.sign_in(client, emp_no, password, next_path="/api/me")
 
 
 def new_issue(rt: Runtime) -> int:

@@ -5,41 +5,23 @@ the case-library search as you type, refusal pages, and English for a user who c
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 
 from engine.auth import accounts
 from engine.clock import FakeClock
 from engine.db import Database
 from engine.runtime import Runtime
-from engine.web import WebSettings, create_app
 from flows.itr import service
-from tests.conftest import ROOT
-from tests.support.accounts import PASSWORD, itr_runtime
+from tests.support.accounts import itr_runtime
 from tests.support.principals import principal_of
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MCR_RULES_DIR", str(ROOT / "rules"))
-    monkeypatch.setenv("MCR_LOCALE", "zh-CN")
-    yield
+from tests.support.web import with_shipped_rules  # noqa: F401  (autouse: the shipped rules)
+from tests.support.web import form_csrf, signed_in
 
 
 @pytest.fixture
 def rt(db: Database, clock: FakeClock) -> Runtime:
     return itr_runtime(db, clock, "SZ-AM1", "SZ-H1", "HQ-QA", extra_flows=("tests/flows/ticket",))
 
-
-def signed_in(rt: Runtime, emp_no: str) -> TestClient:
-    client = TestClient(create_app(rt, WebSettings()), base_url="http://127.0.0.1:8080")
-    client.cookies.set("mcr_csrf", "pre-session-token-for-tests")
-    answer = client.post("/signin", data={"emp_no": emp_no, "password": PASSWORD, "next": "/inbox",
-                                          "csrf_token": "pre-session-token-for-tests"}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text[:500]
-    return client
 
 
 def new_issue(rt: Runtime) -> int:
@@ -93,9 +75,6 @@ def test_refusal_pages_speak_the_users_language(rt: Runtime) -> None:
     assert "Not found" in english.get("/issues/424242").text
 
 
-def _token(page_html: str) -> str:
-    return page_html.split('name="csrf_token" value="')[1].split('"')[0]
-
 
 def test_major_incident_and_qa_decision_through_their_forms(rt: Runtime) -> None:
     am, care = principal_of(rt, "SZ-AM1"), principal_of(rt, "SZ-CC")
@@ -105,7 +84,7 @@ def test_major_incident_and_qa_decision_through_their_forms(rt: Runtime) -> None
     handler = signed_in(rt, "SZ-H1")
     page = handler.get(f"/issues/{issue}").text
     assert 'action="/issues/%d/major"' % issue in page and 'value="SZ-CC"' in page
-    done = handler.post(f"/issues/{issue}/major", data={"csrf_token": _token(page), "client_event_id": "m-1",
+    done = handler.post(f"/issues/{issue}/major", data={"csrf_token": form_csrf(page), "client_event_id": "m-1",
                                                         "care_rep": "SZ-CC"}, follow_redirects=False)
     assert done.status_code == 303
     view = service.get_issue(rt, issue, principal=am)
@@ -120,7 +99,7 @@ def test_major_incident_and_qa_decision_through_their_forms(rt: Runtime) -> None
     page = qa.get(f"/issues/{issue}").text
     case = service.get_issue(rt, issue, principal=am).qa_cases[-1].id
     assert f'action="/issues/{issue}/qa/{case}"' in page
-    decided = qa.post(f"/issues/{issue}/qa/{case}", data={"csrf_token": _token(page), "client_event_id": "q-1",
+    decided = qa.post(f"/issues/{issue}/qa/{case}", data={"csrf_token": form_csrf(page), "client_event_id": "q-1",
                                                            "decision": "close", "note": "客户已认可"},
                       follow_redirects=False)
     assert decided.status_code == 303

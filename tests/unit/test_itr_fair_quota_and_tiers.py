@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InvalidRules
-from flows.itr.policy import allowed_escalations, check_quota
+from flows.itr.policy import allowed_escalations, check_quota, within_quota
 from flows.itr.rules import ItrRules, QueueOrderRules, SlaRules, load_itr_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +25,22 @@ def test_the_share_still_allows_more_than_the_minimum_once_a_unit_has_enough_iss
     assert not check_quota(2, 10, 0.20, minimum=1).allowed              # 3/10
     assert check_quota(2, 10, 0.20, minimum=3).basis == "minimum"       # 3 always allowed
     assert check_quota(2, 10, 0.20, minimum=3).describe() == "3/10 = 30.0% (limit 20%, 3 always allowed)"
+
+
+@pytest.mark.parametrize("escalated_before, issues, minimum", [(0, 1, 0), (0, 1, 1), (1, 2, 1), (1, 10, 1), (2, 10, 1),
+                                                                 (2, 10, 3), (0, 5, 0), (3, 20, 2), (4, 20, 2)])
+def test_a_period_is_within_quota_exactly_when_each_of_its_escalations_was_allowed_one_by_one(
+        escalated_before: int, issues: int, minimum: int) -> None:
+    # The report's and the scorecard's "within quota" is the escalate step's rule summed up: the
+    # unit's escalations after this one are within quota iff the step would have granted this one.
+    assert within_quota(issues, escalated_before + 1, 0.20, minimum) == check_quota(escalated_before, issues, 0.20,
+                                                                                    minimum).allowed
+
+
+def test_within_quota_counts_the_minimum_allowance_not_the_share_alone() -> None:
+    assert within_quota(1, 1, 0.20, minimum=1) and not within_quota(1, 1, 0.20, minimum=0)   # 1/1 = 100 %
+    assert within_quota(10, 2, 0.20, minimum=1) and not within_quota(10, 3, 0.20, minimum=1)  # exactly 20 %, then 30 %
+    assert within_quota(0, 0, 0.10, minimum=0)                                                # no issues, no escalation
 
 
 @pytest.mark.parametrize("issues, share, minimum, allowed", [
@@ -51,12 +67,14 @@ def test_the_queue_ranks_tiers_in_the_configured_order_with_unknown_tiers_last()
     assert [order.rank(t) for t in ("S", "C", None, "Z")] == [0, 3, 4, 4]
 
 
-def test_the_shipped_rules_keep_the_20_and_10_percent_defaults_and_give_s_a_faster_limit_than_c() -> None:
+def test_the_shipped_rules_keep_20_and_10_percent_allow_one_escalation_per_window_and_give_s_a_faster_limit() -> None:
     rules = load_itr_rules(ROOT / "rules")
     assert (rules.quota.office, rules.quota.region) == (0.20, 0.10)
+    # Fair to small numbers by default: the first escalation of a window (1/1 = 100 %) needs no override.
+    assert (rules.quota.minimum("office"), rules.quota.minimum("region")) == (1, 1)
+    assert (ItrRules().quota.minimum("office"), ItrRules().quota.minimum("region")) == (1, 1)
     assert rules.sla.hours("normal", None, "S") < rules.sla.hours("normal", None, "B") < rules.sla.hours("normal", None, "C")
     assert rules.queue_order.tiers == ["S", "A", "B", "C"]
-    assert ItrRules().quota.min_allowed.office == 0
 
 
 @pytest.mark.parametrize("text, where", [

@@ -27,11 +27,13 @@ def _state_titles(rt: Any, locale: str) -> Any:
 def inbox_page(request: Request, rt: Runtime, principal: PagePrincipal) -> Response:
     """Everything waiting for this person across every flow, due first, overdue marked."""
     from engine.i18n import t
-    from engine.inbox import KINDS, inbox
+    from engine.inbox import inbox, kind_label
+
+    box = inbox(rt, principal=principal)  # loads the families' inbox modules, and so their kinds
 
     def kind_title(kind: str) -> str:
-        return t(f"web.kind.{kind}", principal.locale) if kind in KINDS else kind
+        key = kind_label(kind)
+        return t(key, principal.locale) if key else kind
 
-    box = inbox(rt, principal=principal)
     return page(request, "inbox.html", {"inbox": box, "state_title": _state_titles(rt, principal.locale),
                                         "kind_title": kind_title}, principal=principal)

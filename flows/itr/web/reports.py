@@ -223,10 +223,11 @@ def workbook(data: dict[str, Any], locale: str) -> bytes:
         ws.append([f"new_issues_by_type.{ty}", t(f"itr.type.{ty}", locale), n])
     rates = wb.create_sheet("self_resolution")
     rates.append(["unit", "name", "kind", _("itr.report.web.issues"), _("itr.report.web.escalated"),
-                  _("itr.report.web.self_resolution_rate"), _("itr.report.web.quota"), _("itr.report.web.within_quota")])
+                  _("itr.report.web.self_resolution_rate"), _("itr.report.web.quota"), _("itr.report.web.allowed"),
+                  _("itr.report.web.within_quota")])
     for r in data["self_resolution"]:
         rates.append([r["unit"], r["name"], r["kind"], r["issues"], r["escalated"], r["self_resolution_rate"], r["quota"],
-                      r["within_quota"]])
+                      r["allowed"], r["within_quota"]])
     trend = wb.create_sheet("trend")
     keys = ["week", "new_valid_issues", "dispatch_accuracy", "timely_rate", "self_resolution_rate",
             "escalations_granted", "escalations_refused", "escalations_overridden", "shortfalls"]
