@@ -93,7 +93,7 @@ def test_a_negative_minimum_or_a_share_over_100_percent_is_refused_at_registrati
         mcr: Any, db: Database) -> None:
     itr = mcr.rules / "itr.yaml"
     edit(itr, "  office: 0.20\n", "  office: 1.5\n")
-    edit(itr, "    office: 0\n", "    office: -1\n")
+    edit(itr, "    office: 1\n", "    office: -1\n")
     res = mcr("rules", "register")
     assert isinstance(res.exception, InvalidRules)
     message = str(res.exception)
