@@ -254,8 +254,10 @@ class _Drive:
                                 "acceptance_evidence": "参加公司参观", "support_us": "1"}],
                 "objectives": [{"customer_code": cust["code"], "relationship_target": "2–3 名 CXO 支持",
                                 "target_count": "3", "owner": f"{team}-AM"}],
-                "plan": [{"customer_code": cust["code"], "activity_type": "topic_exchange", "title": "云化交流",
-                          "project_code": f"P{cust['code'][1:]}", "planned_date": f"{year}-04-20", "budget": "12000"}]}
+                # One activity for each kit customer's region-level project (every big project needs one).
+                "plan": [{"customer_code": c["code"], "activity_type": "topic_exchange", "title": "云化交流",
+                          "project_code": f"P{c['code'][1:]}", "planned_date": f"{year}-04-20", "budget": "12000"}
+                         for c in self.org["customer"] if c["team_code"] == team and c["tier"] in ("S", "A")]}
 
         def cycle() -> None:
             am, head = self._as(f"{team}-AM"), self._as(f"{team}-HEAD")
@@ -282,8 +284,9 @@ class _Drive:
                           "acceptance_evidence": "参加公司参观", "support_us": 1}],
             objectives=[{"customer_code": cust["code"], "relationship_target": "2–3 名 CXO 支持", "target_count": 3,
                          "owner": f"{team}-AM"}],
-            plan=[{"customer_code": cust["code"], "activity_type": "技术交流", "title": "云化交流",
-                   "project_code": f"P{cust['code'][1:]}", "planned_date": f"{year}-04-20", "budget": 12000}])
+            plan=[{"customer_code": c["code"], "activity_type": "专题交流", "title": "云化交流",
+                   "project_code": f"P{c['code'][1:]}", "planned_date": f"{year}-04-20", "budget": 12000}
+                  for c in self.org["customer"] if c["team_code"] == team and c["tier"] in ("S", "A")])
         # The team's first download writes the pre-filled workbook (no longer at issue): real work of
         # every kit a team fills, so it is timed with the service calls. One kit folder per size
         # (inside MCR_KIT_DIR, where downloads are served from), so no size finds another's file.
