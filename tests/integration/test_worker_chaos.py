@@ -27,7 +27,7 @@ from engine.clock import SystemClock
 from engine.db import Database
 from engine.definition import load_definitions
 from engine.runtime import Runtime
-from tests.conftest import ROOT, TEST_FLOWS
+from tests.conftest import ROOT, TEST_FLOWS, _empty_pg
 
 N = int(os.environ.get("MCR_CHAOS_N", "20000"))
 WORKERS = 3
@@ -62,12 +62,21 @@ def _seed(db: Database, n: int) -> list[int]:
     return ids
 
 
+@pytest.fixture
+def pg_db(_pg_schema: str):
+    """The session's PostgreSQL schema, emptied (the server unreachable: the fixture errors loudly).
+    PostgreSQL only: several workers share one database; a SQLite file takes one process."""
+    database = Database(_pg_schema)
+    _empty_pg(database)
+    yield database
+    database.dispose()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(720)
 def test_three_workers_killed_at_random_fire_every_timer_once_and_deliver_every_mail(
-        db: Database, smtp_server, tmp_path: Path) -> None:
-    if not db.is_pg:
-        pytest.skip("several workers share a PostgreSQL database; a SQLite file takes one process (serve lock)")
+        pg_db: Database, smtp_server, tmp_path: Path) -> None:
+    db = pg_db
     ids = _seed(db, N)
     rng = random.Random(7)
     procs = [_worker(db, smtp_server.url, tmp_path, i) for i in range(WORKERS)]
