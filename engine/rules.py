@@ -18,6 +18,8 @@ registered, never to one already running, and no step reads `rules/` from disk.
 
 from __future__ import annotations
 
+import re
+
 import difflib
 import hashlib
 import json
@@ -217,3 +219,31 @@ def rules_value(path: str, directory: Path | None = None) -> Any:
     """A raw value of the rules folder as it is now (flow validation; steps read their pinned `ctx.rules`)."""
     texts, digests, _ = _snapshot(directory or rules_dir())
     return _raw_value(path, directory or rules_dir(), texts, digests)
+
+
+# ---------------------------------------------------------------------------------------------- field checks
+# Shared by the families' rules models (field validators), so a time or a duration means the same
+# thing and is refused with the same words in every rules file.
+
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+def hhmm(value: object) -> str:
+    """A local time of day "HH:MM" (YAML reads an unquoted 18:00 as a number: refused with the fix)."""
+    if isinstance(value, int):
+        raise ValueError(f"got the number {value}: quote times in YAML, e.g. \"18:00\"")
+    m = _HHMM.match(str(value).strip())
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
+    return f"{int(m[1]):02d}:{m[2]}"
+
+
+def duration_text(value: str) -> str:
+    """A duration the timer syntax understands ("3 business days"), kept as written."""
+    from engine.timespec import TimeSpecError, parse_duration
+
+    try:
+        parse_duration(value)
+    except TimeSpecError as exc:
+        raise ValueError(str(exc)) from None
+    return value

@@ -17,11 +17,11 @@ from typing import Any, Literal, Optional, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.rules import load_rules_file, rules_dir
+from engine.rules import hhmm as _hhmm
 
 M = TypeVar("M", bound=BaseModel)
 
 _MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 Quarter = Literal[1, 2, 3, 4]
 
 
@@ -37,13 +37,6 @@ def _month_day(value: str) -> tuple[int, int]:
     return month, day
 
 
-def _hhmm(value: str) -> str:
-    if isinstance(value, int):
-        raise ValueError(f"got the number {value}: quote times in YAML, e.g. \"18:00\"")
-    m = _HHMM.match(str(value).strip())
-    if not m or int(m[1]) > 23 or int(m[2]) > 59:
-        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
-    return f"{int(m[1]):02d}:{m[2]}"
 
 
 class _Strict(BaseModel):

@@ -14,11 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.timespec import TimeSpecError, parse_duration
+from engine.rules import hhmm as _hhmm, duration_text as _duration
 
 RULES_FILE = "profiles.yaml"
 DOCUMENTS: tuple[str, ...] = ("CP", "VP")
 _MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 class _Strict(BaseModel):
@@ -32,21 +32,8 @@ def _month_day(value: object) -> str:
     return f"{int(m[1]):02d}-{int(m[2]):02d}"
 
 
-def _hhmm(value: object) -> str:
-    if isinstance(value, int):
-        raise ValueError(f"got the number {value}: quote times in YAML, e.g. \"18:00\"")
-    m = _HHMM.match(str(value).strip())
-    if not m or int(m[1]) > 23 or int(m[2]) > 59:
-        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
-    return f"{int(m[1]):02d}:{m[2]}"
 
 
-def _duration(value: str) -> str:
-    try:
-        parse_duration(value)
-    except TimeSpecError as exc:
-        raise ValueError(str(exc)) from None
-    return value
 
 
 class RefreshRules(_Strict):

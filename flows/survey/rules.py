@@ -10,13 +10,13 @@ database or the clock.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.rules import load_rules
 from engine.timespec import Duration, TimeSpecError, parse_duration
+from engine.rules import hhmm as _hhmm, duration_text as _duration
 
 PROJECT_LEVELS: tuple[str, ...] = ("company", "region", "office")
 CALLBACK_ITEMS: tuple[str, ...] = ("product", "solution", "delivery", "service_attitude")
@@ -25,28 +25,14 @@ METHODS: tuple[str, ...] = ("face_to_face", "phone", "questionnaire")
 CATEGORIES: tuple[str, ...] = ("product", "service", "brand")
 PHASES: tuple[str, ...] = ("pre_sale", "in_sale", "after_sale")
 
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _duration(value: str) -> str:
-    try:
-        parse_duration(value)
-    except TimeSpecError as exc:
-        raise ValueError(str(exc)) from None
-    return value
 
 
-def _hhmm(value: object) -> str:
-    if isinstance(value, int):
-        raise ValueError(f"got the number {value}: quote times in YAML, e.g. \"18:00\"")
-    m = _HHMM.match(str(value).strip())
-    if not m or int(m[1]) > 23 or int(m[2]) > 59:
-        raise ValueError(f"'{value}' is not a time of day (HH:MM)")
-    return f"{int(m[1]):02d}:{m[2]}"
 
 
 class ImprovementIssue(_Strict):
