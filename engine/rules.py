@@ -226,6 +226,22 @@ def rules_value(path: str, directory: Path | None = None) -> Any:
 # thing and is refused with the same words in every rules file.
 
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+
+
+def month_day(value: object) -> tuple[int, int]:
+    """A day of the year "MM-DD" (02-29 accepted: it exists in leap years) as (month, day)."""
+    from datetime import date
+
+    m = _MONTH_DAY.match(str(value).strip())
+    if not m:
+        raise ValueError(f"'{value}' is not a day of the year; write MM-DD, e.g. 03-31")
+    month, day = int(m[1]), int(m[2])
+    try:
+        date(2028, month, day)  # a leap year
+    except ValueError:
+        raise ValueError(f"'{value}' is not a day of the year") from None
+    return month, day
 
 
 def hhmm(value: object) -> str:

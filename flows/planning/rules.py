@@ -9,7 +9,6 @@ flows/planning/ hard-codes those numbers; the defaults here equal the shipped fi
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Optional, TypeVar
@@ -18,23 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine.rules import load_rules_file, rules_dir
 from engine.rules import hhmm as _hhmm
+from engine.rules import month_day as _month_day
 
 M = TypeVar("M", bound=BaseModel)
 
-_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
 Quarter = Literal[1, 2, 3, 4]
-
-
-def _month_day(value: str) -> tuple[int, int]:
-    m = _MONTH_DAY.match(str(value).strip())
-    if not m:
-        raise ValueError(f"'{value}' is not a day of the year; write MM-DD, e.g. 03-31")
-    month, day = int(m[1]), int(m[2])
-    try:
-        date(2028, month, day)  # a leap year, so 02-29 is accepted
-    except ValueError:
-        raise ValueError(f"'{value}' is not a day of the year") from None
-    return month, day
 
 
 

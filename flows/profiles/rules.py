@@ -8,17 +8,16 @@ runtime's current registered version. Never touches the database or the clock.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.timespec import TimeSpecError, parse_duration
-from engine.rules import hhmm as _hhmm, duration_text as _duration
+from engine.rules import duration_text as _duration
+from engine.rules import hhmm as _hhmm
+from engine.rules import month_day
 
 RULES_FILE = "profiles.yaml"
 DOCUMENTS: tuple[str, ...] = ("CP", "VP")
-_MONTH_DAY = re.compile(r"^(\d{1,2})-(\d{1,2})$")
 
 
 class _Strict(BaseModel):
@@ -26,10 +25,8 @@ class _Strict(BaseModel):
 
 
 def _month_day(value: object) -> str:
-    m = _MONTH_DAY.match(str(value).strip())
-    if not m or not (1 <= int(m[1]) <= 12 and 1 <= int(m[2]) <= 31):
-        raise ValueError(f"'{value}' is not a day of the year: write \"MM-DD\", e.g. \"12-01\"")
-    return f"{int(m[1]):02d}-{int(m[2]):02d}"
+    month, day = month_day(value)
+    return f"{month:02d}-{day:02d}"
 
 
 
