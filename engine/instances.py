@@ -162,3 +162,18 @@ def take_action(rt: Any, instance_id: int, event: str, *, principal: Principal, 
         raise EventNotAllowed(t("web.instance.no_form", locale=principal.locale, event=event, flow=inst.flow),
                               instance_id=inst.id, event=event, state=inst.state)
     return service.take_action(rt, inst.id, event, principal=principal, form=form, client_event_id=client_event_id)
+
+
+def send_form(rt: Any, inst: InstanceView, event: str, fields: Optional[tuple[str, ...]], *, principal: Principal,
+              form: dict[str, str], client_event_id: Optional[str] = None) -> Any:
+    """Send `event` with the named `fields` of a submitted form (blank ones left out) — the families'
+    `take_action` after they have picked the event's fields; `fields` None: the event has no form."""
+    from engine.errors import EventNotAllowed
+    from engine.i18n import t
+
+    if fields is None:
+        raise EventNotAllowed(t("web.instance.no_form", locale=principal.locale, event=event, flow=inst.flow),
+                              instance_id=inst.id, event=event, state=inst.state)
+    payload: dict[str, Any] = {k: form[k].strip() for k in fields if (form.get(k) or "").strip()}
+    return rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload,
+                   client_event_id=client_event_id)

@@ -146,19 +146,25 @@ def os_user() -> str:
     return getpass.getuser()
 
 
-def cli_principal(source: Any, as_emp: Optional[str] = None, *, operator: Optional[str] = None) -> Principal:
+def cli_principal(source: Any, as_emp: Optional[str] = None, *, operator: Optional[str] = None,
+                  command: Optional[str] = None) -> Principal:
     """The principal of one CLI command: the operator alone, or the operator acting for `--as EMP`.
 
     `source` is an open session or a `Database`. An unknown `EMP` raises `UnknownEmployee` (one
-    line, exit 1) before anything is read or done.
+    line, exit 1) before anything is read or done. `command` (e.g. "issue escalate") names a business
+    action that needs an employee: the operator alone is refused.
     """
     user = operator or os_user()
     if as_emp is None:
-        return Principal.operator_only(user)
-    if hasattr(source, "exec"):
-        return load_principal(source, as_emp, operator=user, via="cli")
-    with source.session() as session:
-        return load_principal(session, as_emp, operator=user, via="cli")
+        principal = Principal.operator_only(user)
+    elif hasattr(source, "exec"):
+        principal = load_principal(source, as_emp, operator=user, via="cli")
+    else:
+        with source.session() as session:
+            principal = load_principal(session, as_emp, operator=user, via="cli")
+    if command is not None:
+        require_employee(principal, f"mcr {command}")
+    return principal
 
 
 def require_employee(principal: Principal, what: str) -> None:

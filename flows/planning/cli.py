@@ -85,13 +85,9 @@ AS = typer.Option(None, "--as", help="代该员工执行（工号）；审计同
 
 
 def _who(rt: Any, as_emp: Optional[str], command: Optional[str] = None) -> Any:
-    """The operator, or the operator for `--as EMP`; `command` names an action that needs an employee."""
-    from engine.auth.principal import cli_principal, require_employee
+    from engine.auth.principal import cli_principal
 
-    principal = cli_principal(rt.db, as_emp)
-    if command is not None:
-        require_employee(principal, f"mcr {command}")
-    return principal
+    return cli_principal(rt.db, as_emp, command=command)
 
 
 def _send(rt: Any, flow: str, subject: str, event: str, as_emp: Optional[str], payload: dict[str, Any],

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from engine.auth import Principal
-from engine.errors import EventNotAllowed
-from engine.instances import InstanceView, load_instance, read_instance
+from engine.instances import InstanceView, load_instance, read_instance, send_form
 from engine.paths import safe_join
 from flows.planning import rights
 
@@ -100,15 +99,8 @@ def take_action(rt: Any, instance_id: int, event: str, *, principal: Principal, 
                 client_event_id: Optional[str] = None) -> Any:
     """Send `event` with the fields its action reads, as `principal` (who must be able to read the instance)."""
     inst = read_instance(rt, instance_id, principal=principal)
-    fields = FIELDS.get((inst.flow, event))
-    if fields is None:
-        from engine.i18n import t
-
-        raise EventNotAllowed(t("web.instance.no_form", locale=principal.locale, event=event, flow=inst.flow),
-                              instance_id=inst.id, event=event, state=inst.state)
-    payload: dict[str, Any] = {k: form[k].strip() for k in fields if (form.get(k) or "").strip()}
-    return rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload,
-                   client_event_id=client_event_id)
+    return send_form(rt, inst, event, FIELDS.get((inst.flow, event)), principal=principal, form=form,
+                     client_event_id=client_event_id)
 
 
 def kit_workbook(rt: Any, instance_id: int, *, principal: Principal) -> Path:

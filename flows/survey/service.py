@@ -642,20 +642,13 @@ def allowed_actions(rt: Runtime, instance_id: int, *, principal: Principal) -> l
 def take_action(rt: Runtime, instance_id: int, event: str, *, principal: Principal, form: dict[str, str],
                 client_event_id: str | None = None) -> Any:
     """Send a callback event from its page: `record` with `reached=no` is an unreached `attempt`."""
-    from engine.errors import EventNotAllowed
-    from engine.i18n import t
-    from engine.instances import read_instance
+    from engine.instances import read_instance, send_form
 
     inst = read_instance(rt, instance_id, principal=principal)
     if event == "record" and form.get("reached") == "no":
         event = "attempt"
-    fields = _FIELDS.get((inst.flow, event))
-    if fields is None:
-        raise EventNotAllowed(t("web.instance.no_form", locale=principal.locale, event=event, flow=inst.flow),
-                              instance_id=inst.id, event=event, state=inst.state)
-    payload: dict[str, Any] = {k: form[k].strip() for k in fields if (form.get(k) or "").strip()}
-    return rt.send(inst.id, event, actor=principal.actor, principal=principal, payload=payload,
-                   client_event_id=client_event_id)
+    return send_form(rt, inst, event, _FIELDS.get((inst.flow, event)), principal=principal, form=form,
+                     client_event_id=client_event_id)
 
 
 # ============================================================================================ pages (reads)
