@@ -438,6 +438,10 @@ def _run_engine(*, web: Optional[tuple[str, int]], demo: bool, pause_after_claim
     db = Database(create=True)
     db.hold_server_lock()  # one server per SQLite file, before migrations or any work
     rt = build_runtime(db)
+    from engine.group_commit import GroupCommitter, enabled_by_environment
+
+    if web is not None and enabled_by_environment():
+        rt.group_commit = GroupCommitter(rt.db)  # concurrent requests' steps share commits
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()
