@@ -134,8 +134,14 @@ def measure(db: Database, root: Path, *, clients: int = 16, events: int = 4000, 
 
 
 def run_concurrency_bench(*, clients: int = 16, events: int = 4000, instances: int = 2000, rounds: int = 5,
-                          synchronous: str = "FULL", workdir: Path | None = None) -> dict[str, Any]:
-    """The suite on a fresh SQLite file with the given durability (`mcr bench --suite concurrency`)."""
+                          synchronous: str = "FULL", workdir: Path | None = None,
+                          postgres_url: str | None = None) -> dict[str, Any]:
+    """The suite on a fresh SQLite file with the given durability (`mcr bench --suite concurrency`);
+    with `postgres_url` (MCR_BENCH_POSTGRES_URL), on a scratch schema of that PostgreSQL database instead."""
+    postgres_url = postgres_url or os.environ.get("MCR_BENCH_POSTGRES_URL")
+    if postgres_url:
+        return _on_postgres(postgres_url, clients=clients, events=events, instances=instances, rounds=rounds,
+                            workdir=workdir)
     previous = os.environ.get("MCR_SQLITE_SYNCHRONOUS")
     os.environ["MCR_SQLITE_SYNCHRONOUS"] = synchronous.upper()
     try:
@@ -152,3 +158,24 @@ def run_concurrency_bench(*, clients: int = 16, events: int = 4000, instances: i
             os.environ.pop("MCR_SQLITE_SYNCHRONOUS", None)
         else:
             os.environ["MCR_SQLITE_SYNCHRONOUS"] = previous
+
+
+def _on_postgres(url: str, *, workdir: Path | None, **sizes: Any) -> dict[str, Any]:
+    """A schema of its own, dropped afterwards: the benchmark never writes into a database's real tables."""
+    import uuid
+    from urllib.parse import quote
+
+    schema = f"mcr_bench_{uuid.uuid4().hex[:10]}"
+    admin = Database(url)
+    with admin.engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    db = Database(f"{url}{'&' if '?' in url else '?'}options={quote(f'-csearch_path={schema}')}")
+    try:
+        db.upgrade()
+        with tempfile.TemporaryDirectory(prefix="mcr-bench-concurrency-", dir=workdir) as tmp:
+            return measure(db, Path(tmp), **sizes)
+    finally:
+        db.dispose()
+        with admin.engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
