@@ -45,6 +45,8 @@ _SAVEPOINT = "mcr_group_step"
 class GroupCommitFailed(DatabaseFault):
     """The shared transaction holding this step could not commit; the step was not applied."""
 
+    status = 503  # the web answer: nothing was wrong with the request, sending it again is safe
+
 
 def wanted(db: Database) -> bool:
     """MCR_GROUP_COMMIT: `auto` (the default) is on for SQLite and off for PostgreSQL; `on`/`off` force it.
@@ -162,7 +164,9 @@ class GroupCommitter:
                     ok.append(m)
         except Exception as exc:
             fault = fault_from(exc, self.db.safe_url)
-            reason = str(fault) if fault is not None else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            text = str(exc).strip()
+            reason = str(fault) if fault is not None else \
+                f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
             log.error("group of %d step(s) not committed: %s", len(group), reason)
             for m in group:
                 if m in ok or not m.done:

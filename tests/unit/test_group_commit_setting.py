@@ -27,3 +27,10 @@ def test_a_misspelt_group_commit_setting_is_one_clear_error(monkeypatch: pytest.
     monkeypatch.setenv("MCR_GROUP_COMMIT", "sometimes")
     with pytest.raises(ConfigError, match="MCR_GROUP_COMMIT='sometimes': use auto, on or off"):
         wanted(Database(f"sqlite:///{tmp_path / 'x.db'}"))
+
+
+def test_a_failed_group_commit_answers_503_on_the_web() -> None:
+    from engine.group_commit import GroupCommitFailed
+    from engine.web.errors import http_status
+
+    assert http_status(GroupCommitFailed("not applied")) == 503
