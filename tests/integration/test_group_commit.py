@@ -150,6 +150,7 @@ def test_a_refused_event_in_a_group_leaves_its_neighbours_committed_and_each_cal
         lambda: rt.send(ids[3], "nonsense", actor="t"),    # not an event of the state: refused
         lambda: rt.send(ids[2], "flip", actor="t"),        # same instance again, after its first flip
         lambda: rt.send(ids[4], "half", actor="t"),        # wrote, then refused: its write undone
+        lambda: rt.start("group_commit_probe", {"n": 1}, actor="t"),  # a start is grouped the same way
     ])
     assert isinstance(out[0], StepResult) and (out[0].instance_id, out[0].to_state, out[0].version) == (ids[0], "b", 2)
     assert isinstance(out[1], GuardRejected) and out[1].instance_id == ids[1]
@@ -162,6 +163,8 @@ def test_a_refused_event_in_a_group_leaves_its_neighbours_committed_and_each_cal
     assert committed(db, ids[2]) == ("a", 3, 3)
     assert committed(db, ids[3]) == ("a", 1, 1)
     assert isinstance(out[5], ActionFailed) and committed(db, ids[4]) == ("a", 1, 1)
+    assert isinstance(out[6], StepResult) and out[6].from_state is None and out[6].instance_id > holder
+    assert committed(db, out[6].instance_id) == ("a", 1, 1)
     with db.read() as tx:  # each refusal recorded once, by its own caller, as with one transaction per event
         refused = tx.all("SELECT instance_id, event FROM flow_refusal ORDER BY instance_id")
     assert [tuple(r) for r in refused] == [(ids[1], "picky"), (ids[3], "nonsense"), (ids[4], "half")]
