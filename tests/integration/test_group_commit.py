@@ -24,7 +24,7 @@ FLOW = """\
 flow: group_commit_probe
 version: 1
 title: {zh-CN: 组提交探针, en: Group commit probe}
-events: [flip, hold, poison, picky, half, done]
+events: [flip, hold, poison, picky, half, clash, done]
 states:
   - name: a
     initial: true
@@ -40,6 +40,7 @@ transitions:
   - {from: [a, b], event: poison, actions: [group_commit_probe_poison]}
   - {from: [a, b], event: picky, guard: group_commit_probe_never}
   - {from: [a, b], event: half, actions: [group_commit_probe_half]}
+  - {from: [a, b], event: clash, actions: [group_commit_probe_clash]}
   - {from: [a, b], event: done, to: end}
 """
 
@@ -71,6 +72,13 @@ def _half(ctx: Any) -> None:
     # Writes, then refuses: only the savepoint can undo the write without undoing the neighbours.
     ctx.tx.execute("UPDATE flow_instance SET state = 'b' WHERE id = :i", {"i": ctx.instance_id})
     ctx.refuse("half done")
+
+
+@action("group_commit_probe_clash")
+def _clash(ctx: Any) -> None:
+    # The second of two fails at once with a duplicate key: on PostgreSQL that aborts the whole
+    # transaction until the savepoint is rolled back, so the steps after it prove the recovery.
+    ctx.tx.execute("INSERT INTO gc_probe (id, parent) VALUES (1, :i)", {"i": ctx.instance_id})
 
 
 @guard("group_commit_probe_never")
@@ -139,9 +147,9 @@ def one_group(rt: Runtime, holder: int, calls: list[Callable[[], Any]], *, commi
 
 
 def test_a_refused_event_in_a_group_leaves_its_neighbours_committed_and_each_caller_gets_its_own_outcome(
-        rt: Runtime, db: Database) -> None:
+        rt: Runtime, db: Database, probe_table: Any) -> None:
     rt.group_commit = GroupCommitter(db)
-    ids = [rt.start("group_commit_probe", {}, actor="t").instance_id for _ in range(6)]
+    ids = [rt.start("group_commit_probe", {}, actor="t").instance_id for _ in range(8)]
     holder = ids.pop()
     out = one_group(rt, holder, [
         lambda: rt.send(ids[0], "flip", actor="t"),
@@ -151,6 +159,8 @@ def test_a_refused_event_in_a_group_leaves_its_neighbours_committed_and_each_cal
         lambda: rt.send(ids[2], "flip", actor="t"),        # same instance again, after its first flip
         lambda: rt.send(ids[4], "half", actor="t"),        # wrote, then refused: its write undone
         lambda: rt.start("group_commit_probe", {"n": 1}, actor="t"),  # a start is grouped the same way
+        lambda: rt.send(ids[5], "clash", actor="t"),       # one of these two fails on a duplicate key
+        lambda: rt.send(ids[6], "clash", actor="t"),
     ])
     assert isinstance(out[0], StepResult) and (out[0].instance_id, out[0].to_state, out[0].version) == (ids[0], "b", 2)
     assert isinstance(out[1], GuardRejected) and out[1].instance_id == ids[1]
@@ -165,9 +175,16 @@ def test_a_refused_event_in_a_group_leaves_its_neighbours_committed_and_each_cal
     assert isinstance(out[5], ActionFailed) and committed(db, ids[4]) == ("a", 1, 1)
     assert isinstance(out[6], StepResult) and out[6].from_state is None and out[6].instance_id > holder
     assert committed(db, out[6].instance_id) == ("a", 1, 1)
+    clashed = [o for o in out[7:] if isinstance(o, ActionFailed)]
+    won = [o for o in out[7:] if isinstance(o, StepResult)]
+    assert len(clashed) == 1 and len(won) == 1, out[7:]
+    assert committed(db, won[0].instance_id) == ("a", 2, 2)
+    with db.read() as tx:
+        assert tx.one("SELECT parent FROM gc_probe")[0] == won[0].instance_id
     with db.read() as tx:  # each refusal recorded once, by its own caller, as with one transaction per event
         refused = tx.all("SELECT instance_id, event FROM flow_refusal ORDER BY instance_id")
-    assert [tuple(r) for r in refused] == [(ids[1], "picky"), (ids[3], "nonsense"), (ids[4], "half")]
+    assert [tuple(r) for r in refused] == sorted([(ids[1], "picky"), (ids[3], "nonsense"), (ids[4], "half"),
+                                                  (clashed[0].instance_id, "clash")])
 
 
 def test_a_failing_commit_fails_every_member_and_commits_none(
