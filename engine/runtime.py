@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from engine import sql
 from engine.clock import Clock, SystemClock, from_us, to_us
@@ -37,6 +37,7 @@ from engine.timespec import (Anchor, Duration, TimeSpecError, lookup_path, parse
                              timer_text)
 
 log = logging.getLogger("mcr.runtime")
+T = TypeVar("T")
 
 
 def _json_default(value: Any) -> Any:
@@ -302,7 +303,7 @@ class Runtime:
         try:
             if not internal and self.definitions.get(flow).started_by == "service":
                 raise StartedByServiceOnly(t("engine.started_by_service", flow=flow))
-            result = self._commit_step(lambda tx: self._start_in(
+            result = self.commit(lambda tx: self._start_in(
                 tx, flow, data or {}, actor=actor, subject=subject, calendar=calendar, locale=locale, now=now,
                 principal=principal))
         except GroupCommitFailed:
@@ -324,7 +325,7 @@ class Runtime:
         """
         now = self.clock.now()
         try:
-            result = self._commit_step(lambda tx: self._step(
+            result = self.commit(lambda tx: self._step(
                 tx, instance_id, event, actor=actor, payload=payload or {}, client_event_id=client_event_id,
                 expected_version=expected_version, now=now, principal=principal, internal=internal))
         except GroupCommitFailed:
@@ -335,8 +336,10 @@ class Runtime:
         self._wake(result)
         return result
 
-    def _commit_step(self, work: Callable[[Tx], StepResult]) -> StepResult:
-        """Run one step in its own transaction, or in a shared one when group commit is on."""
+    def commit(self, work: Callable[[Tx], T]) -> T:
+        """Run `work(tx)` in a transaction of its own, or — group commit on, no transaction open in this
+        thread — in a savepoint of one shared with the steps arriving alongside. Returns once that
+        committed; a service runs its post-commit work (`wake`) after it, as after `db.tx()`."""
         if self.group_commit is not None:
             return self.group_commit.run(work)
         with self.db.tx() as tx:

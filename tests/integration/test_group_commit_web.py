@@ -33,6 +33,7 @@ def test_sixteen_concurrent_api_calls_through_group_commit_each_get_their_own_an
     cookies = dict(signed_in(rt, "SZ-HL").cookies)
     auth = {"X-CSRF-Token": session_csrf(rt, "SZ-HL")}
     answers: list[tuple[str, int, int]] = []
+    opened: list[int] = []
     lock = threading.Lock()
     gate = threading.Barrier(16)
 
@@ -40,20 +41,30 @@ def test_sixteen_concurrent_api_calls_through_group_commit_each_get_their_own_an
         http = TestClient(app, base_url="http://127.0.0.1:8080", cookies=cookies)
         issue = issues[c % len(issues)]
         gate.wait()
-        for path, body in ((f"/api/issues/{issue}/note", {"text": f"进展 {c}"}),
+        new = {"customer": "C-BIG", "contact": "K-BIG1", "type": "technical", "severity": "normal",
+               "source": "hotline", "title": f"并发受理 {c}"}
+        for path, body in (("/api/issues", new),                         # a start through the ITR service
+                           (f"/api/issues/{issue}/note", {"text": f"进展 {c}"}),
                            (f"/api/issues/{issue}/accept", None),   # not dispatched yet: 409, changes nothing
                            (f"/api/issues/{issue}/note", {"text": f"回电 {c}"})):
             res = http.post(path, json=body, headers=auth)
             with lock:
                 answers.append((path.rsplit("/", 1)[1], issue, res.status_code))
+                if res.status_code == 201:
+                    opened.append(res.json()["id"])
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(16)]
     for th in threads:
         th.start()
     for th in threads:
         th.join(120)
-    assert Counter((kind, code) for kind, _, code in answers) == {("note", 200): 32, ("accept", 409): 16}
-    assert rt.group_commit.members >= 48
+    assert Counter((kind, code) for kind, _, code in answers) == {
+        ("issues", 201): 16, ("note", 200): 32, ("accept", 409): 16}
+    assert rt.group_commit.members >= 64 and len(set(opened)) == 16
+    with db.read() as tx:  # each opened issue: its instance and its issue row, committed together
+        rows = tx.all("SELECT i.id, f.state FROM itr_issue i JOIN flow_instance f ON f.id = i.id "
+                      "WHERE i.title LIKE '并发受理%'")
+    assert sorted(r[0] for r in rows) == sorted(opened) and {r[1] for r in rows} == {"received"}
     with db.read() as tx:
         for issue in issues:
             events = [r[0] for r in tx.all("SELECT event FROM flow_history WHERE instance_id = :i ORDER BY version",
