@@ -438,6 +438,10 @@ def _run_engine(*, web: Optional[tuple[str, int]], demo: bool, pause_after_claim
     db = Database(create=True)
     db.hold_server_lock()  # one server per SQLite file, before migrations or any work
     rt = build_runtime(db)
+    from engine.group_commit import GroupCommitter, wanted
+
+    if web is not None and wanted(rt.db):
+        rt.group_commit = GroupCommitter(rt.db)  # concurrent requests' steps share commits
     if demo:
         _load_demo(rt)
     mailer = mailer_from_env()
@@ -542,8 +546,14 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
 
         _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir, kit_via=kit_via))
         return
+    if suite == "concurrency":  # 16 clients: group commit vs one event per transaction (engine/bench_concurrency.py)
+        from engine.bench_concurrency import run_concurrency_bench
+
+        _echo_json(run_concurrency_bench(events=events, instances=instances, rounds=repeat, synchronous=synchronous,
+                                         workdir=workdir))
+        return
     if suite != "engine":
-        raise typer.BadParameter(f"--suite {suite}: use engine or flows")
+        raise typer.BadParameter(f"--suite {suite}: use engine, flows or concurrency")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,

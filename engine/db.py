@@ -249,13 +249,27 @@ class Database:
                     _sqlite_rollback(tx)
                 raise
             else:
-                if self.is_pg:
-                    dbapi.commit()
-                else:
-                    tx.cur.execute("COMMIT")
+                try:
+                    if self.is_pg:
+                        dbapi.commit()
+                    else:
+                        tx.cur.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT (a deferred constraint, disk full) can leave SQLite's
+                    # transaction open: end it, or this thread's next BEGIN would fail.
+                    if self.is_pg:
+                        if not dbapi.closed:
+                            dbapi.rollback()
+                    else:
+                        _sqlite_rollback(tx)
+                    raise
         finally:
             self._local.depth = 0
             tx.cur.close()
+
+    def in_transaction(self) -> bool:
+        """True while this thread has a `tx()` or `read()` open (a new one would join it)."""
+        return bool(getattr(self._local, "depth", 0))
 
     def _joined(self, dbapi: Any) -> Iterator[Tx]:
         tx = Tx(dbapi, self.is_pg)

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from engine import sql
 from engine.clock import Clock, SystemClock, from_us, to_us
@@ -28,6 +28,7 @@ from engine.auth.principal import Principal
 from engine.errors import (ActionFailed, EventNotAllowed, GuardRejected, InternalEventRefused, MCRError, StaleVersion,
                            StartedByServiceOnly,
                            TransitionRefused, UnknownInstance)
+from engine.group_commit import GroupCommitFailed, GroupCommitter
 from engine.i18n import t
 from engine.registry import Registry, registry as default_registry
 from engine.rules import PinnedRules, pinned_rules, register_rules
@@ -36,6 +37,7 @@ from engine.timespec import (Anchor, Duration, TimeSpecError, lookup_path, parse
                              timer_text)
 
 log = logging.getLogger("mcr.runtime")
+T = TypeVar("T")
 
 
 def _json_default(value: Any) -> Any:
@@ -196,6 +198,9 @@ class Runtime:
         self.catch_up_grace = catch_up_grace or timedelta(
             seconds=float(os.environ.get("MCR_CATCH_UP_GRACE_S", "300")))
         self.on_timer_armed: Callable[[datetime], None] | None = None
+        # engine/group_commit.py: when set, `start` and `send` from threads not already in a
+        # transaction share one transaction (a savepoint each) with the steps arriving alongside.
+        self.group_commit: GroupCommitter | None = None
         self._registered: set[tuple[str, int]] = set()
         self._rules: PinnedRules | None = None  # the registered version new instances start under
         self._pinned: dict[int, PinnedRules] = {}
@@ -298,9 +303,11 @@ class Runtime:
         try:
             if not internal and self.definitions.get(flow).started_by == "service":
                 raise StartedByServiceOnly(t("engine.started_by_service", flow=flow))
-            with self.db.tx() as tx:
-                result = self._start_in(tx, flow, data or {}, actor=actor, subject=subject,
-                                        calendar=calendar, locale=locale, now=now, principal=principal)
+            result = self.commit(lambda tx: self._start_in(
+                tx, flow, data or {}, actor=actor, subject=subject, calendar=calendar, locale=locale, now=now,
+                principal=principal))
+        except GroupCommitFailed:
+            raise  # not the event's fault, and nothing was applied: no refusal to record
         except MCRError as exc:
             self._log_refusal(None, actor, "start", exc)
             raise
@@ -318,15 +325,25 @@ class Runtime:
         """
         now = self.clock.now()
         try:
-            with self.db.tx() as tx:
-                result = self._step(tx, instance_id, event, actor=actor, payload=payload or {},
-                                    client_event_id=client_event_id, expected_version=expected_version,
-                                    now=now, principal=principal, internal=internal)
+            result = self.commit(lambda tx: self._step(
+                tx, instance_id, event, actor=actor, payload=payload or {}, client_event_id=client_event_id,
+                expected_version=expected_version, now=now, principal=principal, internal=internal))
+        except GroupCommitFailed:
+            raise  # not the event's fault, and nothing was applied: no refusal to record
         except MCRError as exc:  # a refusal, or a business error raised by an action: logged, nothing changed
             self._log_refusal(instance_id, actor, event, exc)
             raise
         self._wake(result)
         return result
+
+    def commit(self, work: Callable[[Tx], T]) -> T:
+        """Run `work(tx)` in a transaction of its own, or — group commit on, no transaction open in this
+        thread — in a savepoint of one shared with the steps arriving alongside. Returns once that
+        committed; a service runs its post-commit work (`wake`) after it, as after `db.tx()`."""
+        if self.group_commit is not None:
+            return self.group_commit.run(work)
+        with self.db.tx() as tx:
+            return work(tx)
 
     def _wake(self, result: StepResult) -> None:
         if result.earliest_timer is not None and self.on_timer_armed is not None:

@@ -255,16 +255,20 @@ def open_issue(rt: Any, *, principal: Principal, client_event_id: Optional[str] 
     rules = rt.current_rules().get("itr.yaml", ItrRules)
     now = rt.clock.now()
     actor = principal.actor
+    def open_in(tx: Any) -> Any:
+        intake = prepare(tx, rt, rules, fields, actor=principal.emp_no, now=now)
+        # The engine has no public "start inside my transaction" outside a step; _start_in is
+        # what StepContext.start uses. Instance and issue row commit together or not at all.
+        subject = f"form:{client_event_id}" if client_event_id else None
+        res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=subject, calendar=intake.calendar,
+                           locale=intake.locale, now=now, principal=principal)
+        if not res.duplicate:
+            record(tx, res.instance_id, intake, rules, now)
+        return res
+
     try:
-        with rt.db.tx() as tx:
-            intake = prepare(tx, rt, rules, fields, actor=principal.emp_no, now=now)
-            # The engine has no public "start inside my transaction" outside a step; _start_in is
-            # what StepContext.start uses. Instance and issue row commit together or not at all.
-            subject = f"form:{client_event_id}" if client_event_id else None
-            res = rt._start_in(tx, FLOW, intake.data, actor=actor, subject=subject, calendar=intake.calendar,
-                               locale=intake.locale, now=now, principal=principal)
-            if not res.duplicate:
-                record(tx, res.instance_id, intake, rules, now)
+        # `rt.commit`: one transaction, shared with concurrent requests under group commit (mcr serve).
+        res = rt.commit(open_in)
     except TransitionRefused as exc:
         _log_refusal(rt, None, actor, "open", exc)
         raise
