@@ -450,7 +450,13 @@ def revoke_tokens(db: Database, emp_no: str, *, clock: Clock) -> int:
 
 
 def token_principal(db: Database, token: str, *, clock: Clock) -> Principal:
-    """The principal of a bearer token; raises `BadToken` when unknown, revoked or its account disabled."""
+    """The principal of a bearer token; raises `BadToken` when unknown, revoked or its account disabled.
+
+    It reads, then writes `last_used_us`: run again when SQLite was busy (see below)."""
+    return retry_busy(lambda: _token_principal_once(db, token, clock=clock))
+
+
+def _token_principal_once(db: Database, token: str, *, clock: Clock) -> Principal:
     with db.session() as session:
         row = session.exec(select(ApiToken).where(ApiToken.token_hash == _sha256(token))).first()
         account = _account(session, row.emp_no) if row is not None else None

@@ -155,3 +155,14 @@ def test_sign_in_attempts_are_in_the_audit_log_refused_ones_included(org: Databa
                       "WHERE action = 'signin' ORDER BY id")
     assert [tuple(r) for r in rows] == [("SZ-H1", "signin", "account", "SZ-H1", False),
                                         ("SZ-H1", "signin", "account", "SZ-H1", True)]
+
+
+def test_concurrent_calls_with_one_token_all_succeed(org: Database, clock: FakeClock) -> None:
+    # Each call reads the token, then writes its last use: on SQLite a neighbour's write in between
+    # made the read-then-write fail with "database is locked" until it was retried like sign-in.
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = accounts.issue_token(org, "SZ-AM1", clock=clock)
+    with ThreadPoolExecutor(16) as pool:
+        principals = list(pool.map(lambda _: accounts.token_principal(org, token, clock=clock), range(64)))
+    assert {p.emp_no for p in principals} == {"SZ-AM1"} and len(principals) == 64
