@@ -143,6 +143,8 @@ class ImportRejected(ProblemsError):
 class DatabaseFault(MCRError):
     """The database cannot be used (missing, not a database, read-only, busy, unreachable, too new)."""
 
+    status = 503  # the server's condition, not the request's fault: the same request may succeed later
+
 
 class DatabaseMissing(DatabaseFault):
     """There is no database at that place; `mcr init` creates it."""

@@ -1,7 +1,7 @@
 """How an `MCRError` becomes an HTTP answer: the status code, the machine code, the page or JSON.
 
 One table for the pages and the API: 401 not signed in, 403 not visible / not yours, 404 unknown,
-409 not allowed in this state, 422 bad input, 429 rate-limited. The message is the error's own
+409 not allowed in this state, 422 bad input, 429 rate-limited, 503 the database cannot be used now. The message is the error's own
 text, already in the user's language (services raise it with the principal's locale).
 """
 
