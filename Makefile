@@ -11,7 +11,7 @@ export MCR_TEST_POSTGRES_URL
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 install: $(VENV)/.installed
