@@ -16,7 +16,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from engine.clock import FakeClock, to_us, wall_time
+from engine.clock import FakeClock, cpu_time, to_us, wall_time
 
 MCR = "mcr"
 TABLES = ("flow_instance", "flow_history", "timer", "outbox", "itr_issue", "itr_dispatch", "itr_escalation",
@@ -162,10 +162,13 @@ def run_peers_bench(*, issues: int = 40, repeat: int = 3, synchronous: str = "FU
             rates: dict[str, list[float]] = {n: [] for n in order}
             laps_all: dict[str, list[float]] = {n: [] for n in order}
             events: dict[str, int] = {n: 0 for n in order}
+            cpu: dict[str, list[float]] = {n: [] for n in order}
             for rep in range(repeat):
                 rotated = order[rep % len(order):] + order[:rep % len(order)]
                 for name in rotated:
+                    c0 = cpu_time()
                     laps = systems[name].cycles(issues)
+                    cpu[name].append((cpu_time() - c0) * 1000 / len(laps))
                     rates[name].append(len(laps) / sum(laps))
                     laps_all[name].extend(laps)
                     events[name] += len(laps)
@@ -183,10 +186,15 @@ def run_peers_bench(*, issues: int = 40, repeat: int = 3, synchronous: str = "FU
         out[name] = {"events_per_s": round(statistics.median(rates[name]), 1),
                      "p99_ms": round(lat[max(0, int(len(lat) * 0.99) - 1)] * 1000, 3),
                      "p50_ms": round(lat[len(lat) // 2] * 1000, 3),
-                     "events_per_s_range": _stats(rates[name])["range"], "events": events[name]}
+                     "events_per_s_range": _stats(rates[name])["range"], "events": events[name],
+                     # CPU of this process per event: the steadier view on a shared machine, and what is
+                     # left to compare once every side pays the same fsync.
+                     "cpu_ms_per_event": _stats(cpu[name], 3)}
     ratios = {f"vs_{n}": round(out[MCR]["events_per_s"] / out[n]["events_per_s"], 3) for n in names}
     ratio_ranges = {f"vs_{n}": _stats([m / p for m, p in zip(rates[MCR], rates[n])], 3) for n in names}
-    return {"suite": "peers", "systems": out, "ratios": ratios,
+    cpu_ratios = {f"vs_{n}": round(out[n]["cpu_ms_per_event"]["median"] / out[MCR]["cpu_ms_per_event"]["median"], 3)
+                  for n in names}
+    return {"suite": "peers", "systems": out, "ratios": ratios, "cpu_ratios": cpu_ratios,
             "ratio_per_repetition": ratio_ranges, "synchronous": sync, "repeat": repeat, "issues": issues,
             "events_per_issue": 7, "prefilled_issues": prefill_issues, "rows": rows,
             "same_rows": all(rows[n] == rows[MCR] for n in names),
