@@ -542,9 +542,16 @@ def _qa_view(q: QaCase, tz: Any, title: str) -> QaCaseView:
 def _rows(tx: Any, model: Any, where: str, params: dict[str, Any], order: str = "id") -> list[Any]:
     """Rows of an ITR table as attribute objects, read on the raw connection: a view is rebuilt after every
     service call, and the ORM's per-query overhead was most of that call's cost."""
-    cols = [c.name for c in model.__table__.columns]
-    return [SimpleNamespace(**dict(zip(cols, r))) for r in
-            tx.all(f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}", params)]
+    key = (model.__tablename__, where, order)
+    found = _ROWS_SQL.get(key)
+    if found is None:  # built once per query shape: walking the Table's columns on every call cost more than the read
+        cols = tuple(c.name for c in model.__table__.columns)
+        found = _ROWS_SQL[key] = (cols, f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}")
+    cols, statement = found
+    return [SimpleNamespace(**dict(zip(cols, r))) for r in tx.all(statement, params)]
+
+
+_ROWS_SQL: dict[tuple[str, str, str], tuple[tuple[str, ...], str]] = {}
 
 
 def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> IssueView:
