@@ -111,6 +111,15 @@ class _PeerRun:
         self.peer.close()
 
 
+def _written_bytes() -> int:
+    """Bytes this process has caused to be written to storage (Linux /proc/self/io; 0 elsewhere)."""
+    try:
+        with open("/proc/self/io", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("write_bytes:"))
+    except (OSError, StopIteration):
+        return 0
+
+
 def row_counts(path: Path) -> dict[str, int]:
     """Rows per table (and the counters' total), read with sqlite3: the proof that the systems wrote the same."""
     import sqlite3
@@ -163,12 +172,14 @@ def run_peers_bench(*, issues: int = 40, repeat: int = 3, synchronous: str = "FU
             laps_all: dict[str, list[float]] = {n: [] for n in order}
             events: dict[str, int] = {n: 0 for n in order}
             cpu: dict[str, list[float]] = {n: [] for n in order}
+            written: dict[str, list[float]] = {n: [] for n in order}
             for rep in range(repeat):
                 rotated = order[rep % len(order):] + order[:rep % len(order)]
                 for name in rotated:
-                    c0 = cpu_time()
+                    c0, w0 = cpu_time(), _written_bytes()
                     laps = systems[name].cycles(issues)
                     cpu[name].append((cpu_time() - c0) * 1000 / len(laps))
+                    written[name].append((_written_bytes() - w0) / 1024 / len(laps))
                     rates[name].append(len(laps) / sum(laps))
                     laps_all[name].extend(laps)
                     events[name] += len(laps)
@@ -189,7 +200,9 @@ def run_peers_bench(*, issues: int = 40, repeat: int = 3, synchronous: str = "FU
                      "events_per_s_range": _stats(rates[name])["range"], "events": events[name],
                      # CPU of this process per event: the steadier view on a shared machine, and what is
                      # left to compare once every side pays the same fsync.
-                     "cpu_ms_per_event": _stats(cpu[name], 3)}
+                     "cpu_ms_per_event": _stats(cpu[name], 3),
+                     # What each fsync has to push: WAL frames (whole pages) and checkpoints into the file.
+                     "written_kb_per_event": _stats(written[name])}
     ratios = {f"vs_{n}": round(out[MCR]["events_per_s"] / out[n]["events_per_s"], 3) for n in names}
     ratio_ranges = {f"vs_{n}": _stats([m / p for m, p in zip(rates[MCR], rates[n])], 3) for n in names}
     cpu_ratios = {f"vs_{n}": round(out[n]["cpu_ms_per_event"]["median"] / out[MCR]["cpu_ms_per_event"]["median"], 3)
