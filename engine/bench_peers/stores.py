@@ -98,15 +98,25 @@ def sqlalchemy_engine(path: Path, synchronous: str) -> Any:
 
 
 class CoreStore:
-    """SQLAlchemy Core: insert()/update() constructs on mcr's Table objects, reads as text()."""
+    """SQLAlchemy Core as its documentation has it: statements built once on mcr's Table objects and
+    executed with parameters (so the compiled form comes from SQLAlchemy's cache), reads as text()."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        from sqlalchemy import text
+        from sqlalchemy import and_, bindparam, insert, text, update
 
         self.engine = sqlalchemy_engine(path, synchronous)
         self.t = {name: cls.__table__ for name, cls in _tables().items()}
         self._text: dict[str, Any] = {}
         self._mk = text
+        self._insert = {name: insert(t) for name, t in self.t.items()}
+        self._update: dict[tuple[str, ...], Any] = {}
+        self._bindparam, self._upd = bindparam, update
+        c, tm = self.t["itr_counter"].c, self.t["timer"]
+        self._bump = update(self.t["itr_counter"]).where(and_(
+            c.metric == bindparam("m"), c.unit_code == bindparam("u"), c.start_us <= bindparam("now"),
+            c.end_us > bindparam("now2"))).values(n=c.n + bindparam("by"))
+        self._cancel = update(tm).where(and_(tm.c.instance_id == bindparam("i"), tm.c.status == "pending")).values(
+            status="cancelled", done_us=bindparam("now"), note=bindparam("note_"))
         self.conn: Any = None
 
     @contextmanager
@@ -128,30 +138,23 @@ class CoreStore:
         return self.conn.execute(self._q(sql), params).fetchall()
 
     def insert(self, table: str, values: dict[str, Any], *, want_id: bool = False) -> Optional[int]:
-        from sqlalchemy import insert
-
-        result = self.conn.execute(insert(self.t[table]).values(**values))
+        result = self.conn.execute(self._insert[table], values)
         return result.inserted_primary_key[0] if want_id else None
 
     def update(self, table: str, key: int, values: dict[str, Any]) -> None:
-        from sqlalchemy import update
-
-        t = self.t[table]
-        self.conn.execute(update(t).where(t.c.id == key).values(**values))
+        shape = (table, *values)
+        stmt = self._update.get(shape)
+        if stmt is None:
+            t = self.t[table]
+            stmt = self._update[shape] = self._upd(t).where(t.c.id == self._bindparam("_id")).values(
+                {c: self._bindparam(f"v_{c}") for c in values})
+        self.conn.execute(stmt, {"_id": key, **{f"v_{c}": v for c, v in values.items()}})
 
     def bump(self, metric: str, unit: str, now_us: int, by: int = 1) -> None:
-        from sqlalchemy import update
-
-        c = self.t["itr_counter"].c
-        self.conn.execute(update(self.t["itr_counter"]).where(c.metric == metric, c.unit_code == unit, c.start_us <= now_us,
-                                                              c.end_us > now_us).values(n=c.n + by))
+        self.conn.execute(self._bump, {"m": metric, "u": unit, "now": now_us, "now2": now_us, "by": by})
 
     def cancel_timers(self, instance_id: int, now_us: int, note: str) -> None:
-        from sqlalchemy import update
-
-        t = self.t["timer"]
-        self.conn.execute(update(t).where(t.c.instance_id == instance_id, t.c.status == "pending")
-                          .values(status="cancelled", done_us=now_us, note=note))
+        self.conn.execute(self._cancel, {"i": instance_id, "now": now_us, "note_": note})
 
     def close(self) -> None:
         self.engine.dispose()
@@ -159,7 +162,8 @@ class CoreStore:
 
 class OrmStore:
     """SQLModel sessions: rows are model objects added to the session, the issue row loaded and changed;
-    the counters and the timer cancel are bulk UPDATEs (what a SQLModel user writes for n = n + 1)."""
+    the counters and the timer cancel are bulk UPDATEs (what a SQLModel user writes for n = n + 1),
+    without the session synchronisation none of their rows needs."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
         from sqlalchemy import text
@@ -211,14 +215,16 @@ class OrmStore:
 
         m = self.models["itr_counter"]
         self.session.execute(update(m).where(m.metric == metric, m.unit_code == unit, m.start_us <= now_us,
-                                             m.end_us > now_us).values(n=m.n + by))
+                                             m.end_us > now_us).values(n=m.n + by)
+                             .execution_options(synchronize_session=False))  # no counter object is in the session
 
     def cancel_timers(self, instance_id: int, now_us: int, note: str) -> None:
         from sqlmodel import update
 
         m = self.models["timer"]
         self.session.execute(update(m).where(m.instance_id == instance_id, m.status == "pending")
-                             .values(status="cancelled", done_us=now_us, note=note))
+                             .values(status="cancelled", done_us=now_us, note=note)
+                             .execution_options(synchronize_session=False))
 
     def close(self) -> None:
         self.engine.dispose()
