@@ -60,14 +60,11 @@ class _PeerRun:
     """A peer on its copy of mcr's database, driven through the same life cycle, customer by customer."""
 
     def __init__(self, peer: Any, org: dict[str, Any], first_customer: int, now_us: int) -> None:
-        from engine.bench_flows import OFFICES
-
         self.peer = peer
         self.name = peer.name
         self.customers = org["customer"]
         self.next = first_customer
         self.now_us = now_us
-        self.offices = OFFICES
 
     def cycle(self, laps: list[float]) -> None:
         self.next += 1

@@ -65,7 +65,7 @@ class Step:
     actor: str
     now_us: int
     payload: dict[str, Any] = field(default_factory=dict)
-    mails: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, recipient name, email, text)
+    mails: list[tuple[str, str, str, str]] = field(default_factory=list)  # (kind, recipient name, email, text)
     cache: dict[str, Any] = field(default_factory=dict)
 
 
