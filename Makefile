@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh clone (Python 3.11+ and the package index assumed):
 #   make serve   — install into .venv, then run `mcr serve` on an embedded SQLite file (./mcr.db)
-#   make test    — install into .venv (with test extras), then run the whole test suite
+#   make test    — install into .venv (with the test and bench extras), then run the whole test suite
 VENV ?= .venv
 PYTHON ?= python3
 MCR_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
@@ -11,7 +11,7 @@ export MCR_TEST_POSTGRES_URL
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -534,8 +534,11 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           timers: int = typer.Option(1_000_000, "--timers", help="pending timers for the claim benchmark (0 to skip)"),
           rss_events: int = typer.Option(100_000, "--rss-events", help="events for the memory check (0 to skip)"),
           synchronous: str = typer.Option("FULL", "--synchronous"),
-          suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3) or flows "
-                                    "(the shipped flows through their services, at 1,000 and 100,000 issues)"),
+          suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3), flows "
+                                    "(the shipped flows through their services, at 1,000 and 100,000 issues) or "
+                                    "concurrency (16 clients, group commit vs one event per transaction) or peers (the ITR life cycle "
+                                    "on mcr and on other workflow libraries)"),
+          issues: int = typer.Option(40, "--issues", help="peers suite: ITR life cycles per system and repetition"),
           repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir"),
           kit_via: str = typer.Option("form", "--kit-via", help="flows suite: the planning kit through its page's "
@@ -552,8 +555,13 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
         _echo_json(run_concurrency_bench(events=events, instances=instances, rounds=repeat, synchronous=synchronous,
                                          workdir=workdir))
         return
+    if suite == "peers":
+        from engine.bench_peers import run_peers_bench
+
+        _echo_json(run_peers_bench(issues=issues, repeat=repeat, synchronous=synchronous, workdir=workdir))
+        return
     if suite != "engine":
-        raise typer.BadParameter(f"--suite {suite}: use engine, flows or concurrency")
+        raise typer.BadParameter(f"--suite {suite}: use engine, flows, concurrency or peers")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,

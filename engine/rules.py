@@ -111,12 +111,21 @@ class PinnedRules:
         self.directory = directory
         self.texts = texts
         self.digests = digests
+        self._models: dict[tuple[str, type], Any] = {}  # a version never changes: each answer is kept
 
     def value(self, path: str) -> Any:
         """A raw value of this version by dotted path (`rules.planning.kit.reminder_days_before`), for flow timers."""
         return _raw_value(path, self.directory, self.texts, self.digests)
 
     def get(self, name: str, model: type[M]) -> M:
+        # Asked several times in every step (each action, guard and service): the path and key are built once.
+        found = self._models.get((name, model))
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        found = self._models[(name, model)] = self._get(name, model)
+        return found
+
+    def _get(self, name: str, model: type[M]) -> M:
         digest = self.digests.get(name)
         if digest is None:
             return model()

@@ -212,7 +212,18 @@ class MasterData:
 
     def ancestor(self, code: Optional[str], kind: str) -> Unit | None:
         """The unit of `kind` on the way up from `code` (the unit itself if it is of that kind)."""
-        return next((u for u in self.unit_path(code) if u.kind == kind), None)
+        return self.ancestor_in(self.unit_path(code), kind)
+
+    @staticmethod
+    def ancestor_in(path: list[Unit], kind: str) -> Unit | None:
+        """`ancestor` on a path already read with `unit_path` (one walk for several questions)."""
+        return next((u for u in path if u.kind == kind), None)
+
+    @staticmethod
+    def calendar_in(path: list[Unit], known: Any = None) -> Optional[str]:
+        """`calendar_of` on a path already read with `unit_path`."""
+        name = next((u.calendar for u in reversed(path) if u.calendar), None)
+        return name if name is None or known is None or name in known else None
 
     def office_of(self, code: Optional[str]) -> Unit | None:
         return self.ancestor(code, "office")
@@ -229,8 +240,7 @@ class MasterData:
 
         `known` (a CalendarRegistry) turns a name the engine does not know into None, so a typo in
         master data falls back to the default calendar instead of failing the step."""
-        name = next((u.calendar for u in reversed(self.unit_path(code)) if u.calendar), None)
-        return name if name is None or known is None or name in known else None
+        return self.calendar_in(self.unit_path(code), known)
 
     def timezone_of(self, code: Optional[str]) -> Optional[str]:
         return next((u.timezone for u in reversed(self.unit_path(code)) if u.timezone), None)

@@ -72,9 +72,10 @@ def prepare(tx: Any, runtime: Any, rules: ItrRules, fields: dict[str, Any], *, a
     office = MasterData(tx).unit(office_code)
     if office is None or office.kind != "office":
         raise UnknownRecord(t("itr.unknown_office", code=office_code))
-    region = MasterData(tx).region_of(office.code)
-    hq = MasterData(tx).hq_of(office.code)
-    calendar = MasterData(tx).calendar_of(office.code) or runtime.calendars.default_name
+    path = MasterData(tx).unit_path(office.code)  # walked once for the region, HQ and calendar (3 walks before)
+    region = MasterData.ancestor_in(path, "region")
+    hq = MasterData.ancestor_in(path, "hq")
+    calendar = MasterData.calendar_in(path) or runtime.calendars.default_name
     if calendar not in runtime.calendars:
         raise InvalidIssueInput(t("itr.unknown_calendar", calendar=calendar, office=office.code,
                                   known=", ".join(runtime.calendars.names)))

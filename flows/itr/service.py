@@ -546,14 +546,24 @@ def _qa_view(q: QaCase, tz: Any, title: str) -> QaCaseView:
 def _rows(tx: Any, model: Any, where: str, params: dict[str, Any], order: str = "id") -> list[Any]:
     """Rows of an ITR table as attribute objects, read on the raw connection: a view is rebuilt after every
     service call, and the ORM's per-query overhead was most of that call's cost."""
-    cols = [c.name for c in model.__table__.columns]
-    return [SimpleNamespace(**dict(zip(cols, r))) for r in
-            tx.all(f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}", params)]
+    key = (model.__tablename__, where, order)
+    found = _ROWS_SQL.get(key)
+    if found is None:  # built once per query shape: walking the Table's columns on every call cost more than the read
+        cols = tuple(c.name for c in model.__table__.columns)
+        found = _ROWS_SQL[key] = (cols, f"SELECT {', '.join(cols)} FROM {model.__tablename__} WHERE {where} ORDER BY {order}")
+    cols, statement = found
+    return [SimpleNamespace(**dict(zip(cols, r))) for r in tx.all(statement, params)]
+
+
+_ROWS_SQL: dict[tuple[str, str, str], tuple[tuple[str, ...], str]] = {}
 
 
 def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> IssueView:
     tz = _tz(rt, issue.calendar)
-    view = IssueView(
+    # The lists are handed to the constructor (not assigned after it): pydantic would otherwise deep-copy
+    # each list field's default on construction first — a view is built after every service call.
+    lists: dict[str, Any] = _issue_lists(tx, issue, inst, tz) if detail else {}
+    return IssueView(
         id=issue.id, state=inst.state, state_title=_state_title(rt, inst.state), title=issue.title,
         description=issue.description, type=issue.type, severity=issue.severity, source=issue.source,
         customer=issue.customer_code, contact=issue.contact_code, submitter=issue.submitter_emp_no,
@@ -563,28 +573,31 @@ def _issue_view(rt: Any, tx: Any, issue: Any, inst: Any, *, detail: bool) -> Iss
         sla_due=_local(issue.sla_due_us, tz), sla_breaches=issue.sla_breaches, valid=issue.valid,
         opened=_local(issue.opened_us, tz), dispatched=_local(issue.dispatched_us, tz),
         resolved=_local(issue.resolved_us, tz), resolved_level=issue.resolved_level, closed=_local(issue.closed_us, tz),
-        resolution=issue.resolution, callback_required=issue.callback_required)
-    if not detail:
-        return view
+        resolution=issue.resolution, callback_required=issue.callback_required, **lists)
+
+
+def _issue_lists(tx: Any, issue: Any, inst: Any, tz: Any) -> dict[str, Any]:
+    """The issue's dispatches, escalations, callback decisions, callbacks, QA cases and notes (its detail view)."""
     iid = issue.id
-    view.dispatches = [DispatchView(seq=d.seq, at=_local(d.at_us, tz), actor=d.actor, queue=d.queue,  # type: ignore[arg-type]
+    return {
+        "dispatches": [DispatchView(seq=d.seq, at=_local(d.at_us, tz), actor=d.actor, queue=d.queue,  # type: ignore[arg-type]
                                     handler=d.handler_emp_no, redispatch=d.redispatch, reason=d.reason)
-                       for d in _rows(tx, Dispatch, "issue_id = :i", {"i": iid}, "seq")]
-    view.escalations = [_escalation_view(e, tz, issue.title) for e in _rows(tx, Escalation, "issue_id = :i", {"i": iid})]
-    view.callback_decisions = [
-        CallbackDecisionView(id=d.id, at=_local(d.at_us, tz),  # type: ignore[arg-type]
-                             required=d.required, reason=d.reason, seed=d.seed,
-                             draw=d.draw, threshold=d.threshold, coverage_done=d.coverage_done,
-                             coverage_base=d.coverage_base, contact=d.contact_code,
-                             last_callback=_local(d.last_callback_us, tz), not_before=_local(d.not_before_us, tz),
-                             carry_pending=d.carry_pending, carried_from=d.carried_from, carried_to=d.carried_to)
-        for d in _rows(tx, CallbackDecision, "issue_id = :i", {"i": iid})]
-    view.callbacks = [CallbackView(id=c.id, at=_local(c.at_us, tz), actor=c.actor, contact=c.contact_code,  # type: ignore[arg-type]
+                       for d in _rows(tx, Dispatch, "issue_id = :i", {"i": iid}, "seq")],
+        "escalations": [_escalation_view(e, tz, issue.title) for e in _rows(tx, Escalation, "issue_id = :i", {"i": iid})],
+        "callback_decisions": [
+            CallbackDecisionView(id=d.id, at=_local(d.at_us, tz),  # type: ignore[arg-type]
+                                 required=d.required, reason=d.reason, seed=d.seed,
+                                 draw=d.draw, threshold=d.threshold, coverage_done=d.coverage_done,
+                                 coverage_base=d.coverage_base, contact=d.contact_code,
+                                 last_callback=_local(d.last_callback_us, tz), not_before=_local(d.not_before_us, tz),
+                                 carry_pending=d.carry_pending, carried_from=d.carried_from, carried_to=d.carried_to)
+            for d in _rows(tx, CallbackDecision, "issue_id = :i", {"i": iid})],
+        "callbacks": [CallbackView(id=c.id, at=_local(c.at_us, tz), actor=c.actor, contact=c.contact_code,  # type: ignore[arg-type]
                                    reached=c.reached, score=c.score, note=c.note)
-                      for c in _rows(tx, Callback, "issue_id = :i", {"i": iid})]
-    view.qa_cases = [_qa_view(q, tz, issue.title) for q in _rows(tx, QaCase, "issue_id = :i", {"i": iid})]
-    view.notes = list(json.loads(inst.data).get("notes") or [])
-    return view
+                      for c in _rows(tx, Callback, "issue_id = :i", {"i": iid})],
+        "qa_cases": [_qa_view(q, tz, issue.title) for q in _rows(tx, QaCase, "issue_id = :i", {"i": iid})],
+        "notes": list(json.loads(inst.data).get("notes") or []),
+    }
 
 
 # Who may read an issue (docs/itr.md, "Who may see an issue"): the people on it (submitter,
