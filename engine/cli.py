@@ -535,7 +535,7 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           rss_events: int = typer.Option(100_000, "--rss-events", help="events for the memory check (0 to skip)"),
           synchronous: str = typer.Option("FULL", "--synchronous"),
           suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3), flows "
-                                    "(the shipped flows through their services, at 1,000 and 100,000 issues) or "
+                                    "(the shipped flows through their services, at 1,000 and 100,000 issues), "
                                     "concurrency (16 clients, group commit vs one event per transaction) or peers (the ITR life cycle "
                                     "on mcr and on other workflow libraries)"),
           issues: int = typer.Option(40, "--issues", help="peers suite: ITR life cycles per system and repetition"),
