@@ -19,8 +19,16 @@ install: $(VENV)/.installed
 serve: install
 	$(VENV)/bin/mcr serve $(ARGS)
 
+# The suite in two parts: unit, integration and scenario tests on two processes (pytest-xdist; each
+# has its own SQLite files and PostgreSQL schema), then the browser tests and the benchmarks alone,
+# so their timings are not shared with other tests. `make test ARGS="tests/unit -x"` runs just that.
 test: install
+ifeq ($(strip $(ARGS)),)
+	$(VENV)/bin/pytest -n 2 --dist loadfile tests/unit tests/integration tests/scenarios
+	$(VENV)/bin/pytest tests/browser tests/benchmarks
+else
 	$(VENV)/bin/pytest $(ARGS)
+endif
 
 bench: install
 	$(VENV)/bin/mcr bench $(ARGS)
