@@ -107,7 +107,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             os.killpg(p.pid, signal.SIGTERM)
     for p in procs:
         try:
-            p.wait(15)
+            p.wait(5)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(5)
@@ -147,6 +147,7 @@ def test_two_prefect_workers_run_the_deployed_annual_launch_once(mcr_pg: Databas
                                    "--no-schedule"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert "mcr-launch/planning-kit-yearly" in deployed.stdout
+        print(f"deployed at {time.monotonic() - started:.1f} s")
 
         for n in (1, 2):
             start(f"worker{n}", [str(BIN / "prefect"), "worker", "start", "--pool", "mcr-test", "--type", "process",
@@ -167,6 +168,7 @@ def test_two_prefect_workers_run_the_deployed_annual_launch_once(mcr_pg: Databas
                 return states if all(s is not None and s.is_final() for s in states) else None
 
             states = _wait("both flow runs", finished, 240, procs, logs)
+            print(f"both runs final at {time.monotonic() - started:.1f} s")
         assert [s.type.value for s in states] == ["COMPLETED", "COMPLETED"], [s.message for s in states]
     finally:
         _stop(procs)
