@@ -77,6 +77,20 @@ def error_text(exc: BaseException) -> str:
     return text.splitlines()[0][:500] if text else type(exc).__name__
 
 
+def started_text(result: tuple[int, bool]) -> str:
+    """The progress outcome of an item that starts a flow instance (`start_and_kick`'s (id, new))."""
+    return i18n.t("engine.batch.started" if result[1] else "engine.batch.exists", id=result[0])
+
+
+def start_each(runner: Optional["BatchRunner"], what: str, records: Sequence[T],
+               start: Callable[[T], tuple[int, bool]], *, key: Callable[[T], str] = str) -> list[int]:
+    """A launcher's usual batch: `start(record) -> (instance id, new)` for every record; the ids of the
+    new instances. Raises `BatchFailed` after all were tried if any failed (the launch runs again)."""
+    batch = (runner or DirectRunner()).each(what, records, start, key=key, describe=started_text)
+    batch.raise_failures()
+    return [iid for iid, new in batch.results if new]
+
+
 @dataclass
 class DirectRunner:
     """Items one after the other in this thread; failures collected, never retried here (the launch is)."""
