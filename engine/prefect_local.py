@@ -48,7 +48,9 @@ class LocalPrefect:
 
     def _warm_up(self) -> None:
         try:
-            import engine.prefect_runs  # noqa: F401  - imports Prefect and registers the flows
+            import engine.prefect_runs  # imports Prefect and registers the flows
+
+            engine.prefect_runs.api_ready = self.ready
 
             # Prefect's HTTP client logs every request at INFO: one line per state change otherwise.
             logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -73,6 +73,14 @@ class UnknownLaunch(MCRError):
 
 _lock = threading.RLock()      # one in-process flow run at a time: they share `_attached` and `_body`
 _attached: dict[str, Any] = {}  # runtime, progress, on_state, body of the in-process run
+# Set by engine/prefect_local.py while it starts Prefect's local API: an in-process run waits for it
+# rather than start a second API server beside it (Prefect's own start is not thread-safe).
+api_ready: Optional[threading.Event] = None
+
+
+def _wait_for_api() -> None:
+    if api_ready is not None:
+        api_ready.wait(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]) + 30)
 
 
 def _runtime() -> Any:
@@ -212,6 +220,7 @@ def run_occurrence(runtime: Any, name: str, occurrence: datetime, *, note: Optio
                    progress: Optional[Progress] = None, on_state: Optional[StateHook] = None) -> LaunchOutcome:
     """One launch occurrence as an `mcr-launch` flow run in this process, against `runtime`."""
     key = find_launch(runtime, name)[1].recurrence.period_key(occurrence)
+    _wait_for_api()
     with _lock:
         _attached.update(runtime=runtime, progress=progress, on_state=on_state)
         try:
@@ -231,6 +240,7 @@ def run_occurrence(runtime: Any, name: str, occurrence: datetime, *, note: Optio
 def run_batch(runtime: Any, name: str, body: Callable[[PrefectRunner], R], *, progress: Optional[Progress] = None,
               on_state: Optional[StateHook] = None) -> R:
     """`body(runner)` as an `mcr-batch` flow run named `name` in this process (its items Prefect tasks)."""
+    _wait_for_api()
     with _lock:
         _attached.update(runtime=runtime, progress=progress, on_state=on_state, body=body)
         try:
