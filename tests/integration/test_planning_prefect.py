@@ -94,3 +94,29 @@ def test_the_recurring_launch_runs_as_an_mcr_launch_flow_once_per_period(
     # The next rescan finds the claim: no second flow run, nothing issued again.
     assert run_due_launches(runtime, only={"planning_kit:yearly"}, run=local.run) == []
     assert launch_runs() == 1
+
+
+@pytest.mark.slow
+def test_a_prefect_task_is_retried_and_a_failing_item_fails_alone(harness: None,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCR_PREFECT_RETRIES", "1")
+    from engine.prefect_runs import run_batch
+
+    tries: dict[int, int] = {}
+    states: list[tuple[str, str, int | None]] = []
+
+    def work(n: int) -> int:
+        tries[n] = tries.get(n, 0) + 1
+        if n == 2 and tries[n] == 1:
+            raise RuntimeError("flaky once")
+        if n == 3:
+            raise RuntimeError("always broken")
+        return n * 10
+
+    def on_state(key: str, state: str, *, runs: int | None = None, **_: object) -> None:
+        states.append((key, state, runs))
+
+    out = run_batch(object(), "demo", lambda runner: runner.each("demo", [1, 2, 3], work), on_state=on_state)
+    assert out.results == [10, 20] and out.failures == {"3": "RuntimeError: always broken"}
+    assert tries == {1: 1, 2: 2, 3: 2}
+    assert ("2", "running", 2) in states and ("2", "completed", None) in states and ("3", "failed", None) in states

@@ -184,3 +184,13 @@ def test_two_prefect_workers_run_the_deployed_annual_launch_once(mcr_pg: Databas
     assert worker_logs.count("[1/2] T-SZ-FI") == 1 and worker_logs.count("[2/2] T-SZ-OP") == 1, worker_logs[-4000:]
     assert (f"launch {LAUNCH} 2026-12-01T09:00: already" in worker_logs
             or f"launch {LAUNCH}: nothing due" in worker_logs), worker_logs[-4000:]
+
+
+def test_mcr_deploy_without_a_prefect_server_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(MCR_DATABASE_URL=f"sqlite:///{tmp_path / 'mcr.db'}", MCR_LOCALE="en")
+    res = subprocess.run([sys.executable, "-m", "engine.cli", "deploy"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "error: PREFECT_API_URL is not set: start a Prefect server (docs/operations.md) and point PREFECT_API_URL at it"]
