@@ -10,8 +10,8 @@ set, else Prefect's own local API (a subprocess on a loopback port, 5–25 s to 
 * a skipped occurrence (catch-up policy) is only a row: recorded directly;
 * anything else runs as an `mcr-launch` flow run (engine/prefect_runs.py), its items as tasks.
 
-If Prefect cannot start (a broken installation, no free port), the launch runs directly, with one
-warning in the log: a 1 December launch must not wait for a dashboard. MCR_PREFECT=off skips
+If Prefect cannot start (a broken installation, no free port) or fails under a run (its API stopped
+before the engine), the launch runs directly, with one warning in the log: a 1 December launch must not wait for a dashboard. MCR_PREFECT=off skips
 Prefect altogether (`wanted`).
 """
 
@@ -87,4 +87,12 @@ class LocalPrefect:
             return run_launch(runtime, defn, spec, occurrence, note=note)
         from engine.prefect_runs import run_occurrence
 
-        return run_occurrence(runtime, name, occurrence, note=note)
+        try:
+            return run_occurrence(runtime, name, occurrence, note=note)
+        except Exception as exc:
+            # Prefect's own failure (its API gone, e.g. stopped with the process group): the launcher's
+            # failures never get here (`run_launch` records them). The claim makes running it directly
+            # safe: an occurrence the flow run claimed answers `already`, one it did not runs now.
+            log.warning("launch %s %s: Prefect failed (%s); running it directly", name, key,
+                        f"{type(exc).__name__}: {exc}".splitlines()[0])
+            return run_launch(runtime, defn, spec, occurrence, note=note)
