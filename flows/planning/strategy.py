@@ -21,7 +21,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from engine.auth.principal import Principal
-from engine.batch import BatchRunner, start_each
+from engine.batch import BatchRunner, DirectRunner, start_each, started_text
 from engine.clock import to_us
 from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
@@ -207,17 +207,21 @@ def check_win_rate(runtime: Any, customer: str, *, actor: str = "system",
     return iid
 
 
-def watch_win_rates(runtime: Any, *, actor: str = "system") -> list[int]:
+def watch_win_rates(runtime: Any, *, actor: str = "system", runner: BatchRunner | None = None) -> list[int]:
     tiers = load_tier_rules()
     watched = [code for code in ("S", "A", "B", "C") if tiers.policy(code).win_rate_monitored]
     with runtime.db.session() as session:
         codes = [c.code for c in session.exec(select(Customer).where(col(Customer.tier).in_(watched)))]
-    return [iid for code in codes if (iid := check_win_rate(runtime, code, actor=actor)) is not None]
+    batch = (runner or DirectRunner()).each(
+        "win-rate", codes, lambda code: check_win_rate(runtime, code, actor=actor),
+        describe=lambda iid: i18n.t("engine.batch.nothing_new") if iid is None else started_text((iid, True)))
+    batch.raise_failures()
+    return [iid for iid in batch.results if iid is not None]
 
 
 @launcher("watch_win_rates")
 def watch_win_rates_launcher(ctx: Any) -> int:
-    return len(watch_win_rates(ctx.runtime))
+    return len(watch_win_rates(ctx.runtime, runner=ctx.runner))
 
 
 @action("raise_win_rate_alert")
