@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import asdict
 from datetime import datetime
 from functools import partial
@@ -58,6 +59,7 @@ R = TypeVar("R")
 log = logging.getLogger("mcr.prefect")
 
 ENTRYPOINT = "engine/prefect_runs.py:mcr_launch"
+EARLY_S = 120.0  # how early a scheduled run may start and still take the coming occurrence
 ROOT = Path(__file__).resolve().parent.parent  # the folder a process worker runs the entrypoint from
 
 
@@ -190,8 +192,16 @@ def mcr_launch(launch: str, at: Optional[str] = None, note: Optional[str] = None
     runtime = _runtime()
     runner = PrefectRunner(_attached.get("progress"), _attached.get("on_state"))
     if at is None:
-        find_launch(runtime, launch)
-        outcomes = run_due_launches(runtime, only={launch}, run=partial(run_launch, runner=runner))
+        defn, spec = find_launch(runtime, launch)
+        # A scheduled run that starts a little before its occurrence (this machine's clock behind the
+        # Prefect server's) waits for it rather than find the previous period done and miss this one.
+        coming = spec.recurrence.next(runtime.clock.now())
+        early = (coming - runtime.clock.now()).total_seconds()
+        if early <= EARLY_S:
+            time.sleep(max(early, 0.0))
+            outcomes = [run_launch(runtime, defn, spec, coming, runner=runner)]
+        else:
+            outcomes = run_due_launches(runtime, only={launch}, run=partial(run_launch, runner=runner))
     else:
         defn, spec = find_launch(runtime, launch)
         outcomes = [run_launch(runtime, defn, spec, datetime.fromisoformat(at), note=note, runner=runner)]
