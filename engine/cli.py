@@ -14,7 +14,7 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -422,6 +422,32 @@ def worker(pause_after_claim: float = typer.Option(
     _run_engine(web=None, demo=False, pause_after_claim=pause_after_claim)
 
 
+@app.command("deploy")
+def deploy(pool: str = typer.Option("mcr", "--pool", help="Prefect work pool (type process; created if missing)"),
+           launch: Optional[List[str]] = typer.Option(None, "--launch", help="flow:launch (repeat); default: every launch"),
+           schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="a cron schedule per launch"),
+           source: Optional[Path] = typer.Option(None, "--source", help="folder workers run mcr from (default: this one)")) -> None:
+    """Register every batch process (each flow's launches) as a deployment on the Prefect server of PREFECT_API_URL.
+
+    Workers (`prefect worker start --pool POOL --type process`) then run them with MCR_DATABASE_URL
+    from their own environment; a launch occurrence runs once however many workers pick it up."""
+    from engine.errors import ConfigError
+
+    api = os.environ.get("PREFECT_API_URL")
+    if not api:
+        raise ConfigError(t("cli.deploy.no_api"))
+    rt = _runtime()
+    from engine import prefect_runs
+
+    if prefect_runs.ensure_pool(pool):
+        typer.echo(t("cli.deploy.pool_created", pool=pool))
+    done = prefect_runs.deploy(rt, pool, only=list(launch) if launch else None, schedule=schedule, source=source)
+    for name, deployment, cron in done:
+        typer.echo(t("cli.deploy.deployed", launch=name, deployment=deployment, cron=cron) if cron
+                   else t("cli.deploy.deployed_unscheduled", launch=name, deployment=deployment))
+    typer.echo(t("cli.deploy.summary", n=len(done), api=api, pool=pool))
+
+
 def _run_engine(*, web: Optional[tuple[str, int]], demo: bool, pause_after_claim: float) -> None:
     from engine.clock import SystemClock
     from engine.mailers import mailer_from_env
@@ -447,7 +473,11 @@ def _run_engine(*, web: Optional[tuple[str, int]], demo: bool, pause_after_claim
     mailer = mailer_from_env()
     sender = OutboxSender(rt.db, mailer, SystemClock(), worker_id=rt.worker_id,
                           lease=timedelta(seconds=float(os.environ.get("MCR_MAIL_LEASE_S", "60"))))
-    sched = EngineScheduler(rt, sender, pause_after_claim=pause_after_claim)
+    from engine import prefect_local
+
+    # Launches as Prefect flow runs; Prefect's API starts in the background, once (MCR_PREFECT=off: directly).
+    local = prefect_local.LocalPrefect(rt).start() if prefect_local.wanted() else None
+    sched = EngineScheduler(rt, sender, pause_after_claim=pause_after_claim, run_launch=local.run if local else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine import sql
+from engine.batch import BatchRunner, DirectRunner
 from engine.clock import from_us, to_us
 from engine.definition import FlowDefinition, LaunchSpec
 
@@ -32,6 +33,9 @@ class LaunchContext:
     occurrence: datetime
     period_key: str
     params: dict[str, Any] = field(default_factory=dict)
+    # How the launcher's work items run: one after the other here, or as Prefect tasks
+    # (engine/prefect_runs.py) when the occurrence runs as a Prefect flow.
+    runner: BatchRunner = field(default_factory=DirectRunner)
 
 
 @dataclass
@@ -48,7 +52,7 @@ def launch_name(defn: FlowDefinition, spec: LaunchSpec) -> str:
 
 
 def run_launch(runtime: "Runtime", defn: FlowDefinition, spec: LaunchSpec, occurrence: datetime,
-               *, skip: bool = False, note: str | None = None) -> LaunchOutcome:
+               *, skip: bool = False, note: str | None = None, runner: BatchRunner | None = None) -> LaunchOutcome:
     name = launch_name(defn, spec)
     key = spec.recurrence.period_key(occurrence)
     now = runtime.clock.now()
@@ -70,7 +74,8 @@ def run_launch(runtime: "Runtime", defn: FlowDefinition, spec: LaunchSpec, occur
         return LaunchOutcome(name, key, "skipped", note=note)
     fn = runtime.registry.launchers[spec.launcher]
     try:
-        started = int(fn(LaunchContext(runtime, defn, spec, occurrence, key, dict(spec.params))) or 0)
+        started = int(fn(LaunchContext(runtime, defn, spec, occurrence, key, dict(spec.params),
+                                         runner or DirectRunner())) or 0)
     except Exception as exc:  # recorded as failed; the next rescan retries it
         log.exception("launch %s %s failed", name, key)
         _finish(runtime, run_id, "failed", 0, f"{type(exc).__name__}: {exc}")
@@ -91,10 +96,24 @@ def first_registered(runtime: "Runtime", flow: str) -> datetime | None:
     return from_us(row[0]) if row and row[0] is not None else None
 
 
+RunLaunch = Callable[..., LaunchOutcome]
+
+
+def has_run(runtime: "Runtime", name: str, period_key: str) -> bool:
+    """Whether the occurrence is claimed already (and not failed): a cheap read before any costly
+    start (a Prefect flow run); the claim itself is still the insert of `run_launch`."""
+    with runtime.db.read() as tx:
+        row = tx.one("SELECT status FROM launch_run WHERE launch = :l AND period_key = :k",
+                     {"l": name, "k": period_key})
+    return row is not None and row[0] != "failed"
+
+
 def run_due_launches(runtime: "Runtime", grace: timedelta | None = None,
-                     only: set[str] | None = None) -> list[LaunchOutcome]:
+                     only: set[str] | None = None, run: RunLaunch | None = None) -> list[LaunchOutcome]:
     """Run (or skip, per policy) every launch whose latest occurrence has not run yet
-    (`only`: restrict to these `flow:launch` names)."""
+    (`only`: restrict to these `flow:launch` names; `run`: how one occurrence runs, by default
+    `run_launch` in this thread — engine/prefect_runs.py passes one that makes it a Prefect flow)."""
+    run = run or run_launch
     grace = grace or runtime.catch_up_grace
     now = runtime.clock.now()
     outcomes = []
@@ -110,11 +129,11 @@ def run_due_launches(runtime: "Runtime", grace: timedelta | None = None,
                 continue
             late = now - occurrence
             if late > grace and spec.catch_up == "skip":
-                out = run_launch(runtime, defn, spec, occurrence, skip=True,
-                                 note=f"missed while the engine was down (late by {late}); catch-up policy is skip")
+                out = run(runtime, defn, spec, occurrence, skip=True,
+                          note=f"missed while the engine was down (late by {late}); catch-up policy is skip")
             else:
-                out = run_launch(runtime, defn, spec, occurrence,
-                                 note=f"ran late by {late}" if late > grace else None)
+                out = run(runtime, defn, spec, occurrence,
+                          note=f"ran late by {late}" if late > grace else None)
             if out.status != "already":
                 outcomes.append(out)
     return outcomes

@@ -34,7 +34,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from engine.clock import SystemClock
 from engine.db import fault_from
-from engine.launches import next_launch, run_due_launches
+from engine.launches import RunLaunch, next_launch, run_due_launches
 from engine.runtime import Runtime
 
 log = logging.getLogger("mcr.scheduler")
@@ -42,8 +42,10 @@ log = logging.getLogger("mcr.scheduler")
 
 class EngineScheduler:
     def __init__(self, runtime: Runtime, sender: Any | None = None, *,
-                 rescan: timedelta | None = None, pause_after_claim: float = 0.0) -> None:
+                 rescan: timedelta | None = None, pause_after_claim: float = 0.0,
+                 run_launch: RunLaunch | None = None) -> None:
         self.runtime = runtime
+        self.run_launch = run_launch  # how one launch occurrence runs (engine/prefect_local.py: a Prefect flow)
         self.sender = sender
         self.rescan = rescan or timedelta(seconds=float(os.environ.get("MCR_RESCAN_S", "30")))
         self.pause_after_claim = pause_after_claim
@@ -140,7 +142,7 @@ class EngineScheduler:
 
     def _rescan(self) -> None:
         try:
-            for out in run_due_launches(self.runtime):
+            for out in run_due_launches(self.runtime, run=self.run_launch):
                 log.info("launch %s %s: %s (%d started)", out.launch, out.period_key, out.status, out.started)
             self._plan_sweep()
             self._deliver()

@@ -32,6 +32,10 @@ PG_URL = os.environ.get("MCR_TEST_POSTGRES_URL") or "postgresql://postgres@127.0
 # Prefect must never write into the user's home or phone home from the test suite.
 os.environ.setdefault("PREFECT_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"mcr-prefect-{os.getpid()}"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The `mcr serve` processes of the tests run their launches directly: a local Prefect API per server
+# (5–25 s of CPU, a subprocess a kill -9 leaves behind) would only slow the crash drills down. The
+# tests of the Prefect path (tests/integration/test_prefect_*.py) turn it on.
+os.environ.setdefault("MCR_PREFECT", "off")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.i18n import t
 from engine.masterdata.read import MasterData, Person, Unit
 from flows.itr.policy import previous_month, previous_week
 from flows.itr.reports import ItrReport, build_report, run_weekly_check
@@ -51,16 +52,17 @@ def run_weekly_review(lctx: Any) -> int:
     with runtime.db.tx() as tx:
         run_weekly_check(tx, runtime, rules, week, now)
     offices, _, _ = _units_with_issues(runtime)
-    started = 0
-    for code in offices:
+
+    def review(code: str) -> int:
         with runtime.db.read() as tx:
             unit = MasterData(tx).unit(code)
             report = build_report(tx, runtime, rules, period=week, unit_code=code, now=now, kind="week",
                                   types=rules.reviews.weekly_types)
             recipients = MasterData(tx).heads(code, rules.reviews.weekly_roles)
-        if unit is not None:
-            started += _publish(runtime, kind="weekly", period=week, unit=unit, report=report, recipients=recipients)
-    return started
+        if unit is None:
+            return 0
+        return _publish(runtime, kind="weekly", period=week, unit=unit, report=report, recipients=recipients)
+    return _each(lctx, "itr-weekly-review", offices, review)
 
 
 def run_monthly_review(lctx: Any) -> int:
@@ -72,14 +74,25 @@ def run_monthly_review(lctx: Any) -> int:
     month = previous_month(lctx.occurrence, lctx.launch.recurrence.tz)
     now = runtime.clock.now()
     _, regions, hqs = _units_with_issues(runtime)
-    started = 0
-    for code, roles in [(r, rules.reviews.region_roles) for r in regions] + [(h, rules.reviews.hq_roles) for h in hqs]:
+
+    def review(item: tuple[str, Any]) -> int:
+        code, roles = item
         with runtime.db.read() as tx:
             unit = MasterData(tx).unit(code)
             report = build_report(tx, runtime, rules, period=month, unit_code=code, now=now, kind="month",
                                   types=rules.reviews.monthly_types)
             recipients = MasterData(tx).heads(code, roles)
-        if unit is not None:
-            started += _publish(runtime, kind="monthly", period=month, unit=unit, report=report,
-                                recipients=recipients)
-    return started
+        if unit is None:
+            return 0
+        return _publish(runtime, kind="monthly", period=month, unit=unit, report=report, recipients=recipients)
+    units = [(r, rules.reviews.region_roles) for r in regions] + [(h, rules.reviews.hq_roles) for h in hqs]
+    return _each(lctx, "itr-monthly-review", units, review, key=lambda u: u[0])
+
+
+def _each(lctx: Any, what: str, units: list[Any], review: Any, key: Any = str) -> int:
+    """One review per unit through the launch's runner (a Prefect task each in a flow run); the
+    number published; the launch fails (and runs again) if a unit's review failed."""
+    batch = lctx.runner.each(what, units, review, key=key,
+                             describe=lambda n: t("engine.batch.published" if n else "engine.batch.nothing_new"))
+    batch.raise_failures()
+    return sum(batch.results)

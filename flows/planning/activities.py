@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from engine import i18n, plugins
 from engine.auth import Principal
+from engine.batch import started_text
 from engine.errors import ActionNotPermitted, MCRError, NotVisible
 from engine.masterdata.read import MasterData
 from engine.registry import action, guard, launcher
@@ -95,9 +96,10 @@ def sync_marketing_activities(ctx: Any) -> int:
     rt = ctx.runtime
     with rt.db.read() as tx:
         codes = untracked_activities(tx)
-    for code in codes:
-        track_activity(rt, code, principal=Principal.engine())
-    return len(codes)
+    batch = ctx.runner.each("marketing-activity", codes, lambda code: track_activity(rt, code, principal=Principal.engine()),
+                            describe=lambda iid: started_text((iid, True)))
+    batch.raise_failures()
+    return len(batch.results)
 
 
 # --------------------------------------------------------------------------------------------- the steps

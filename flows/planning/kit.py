@@ -174,25 +174,30 @@ class LaunchReport:
                    failed=len(self.failures), teams=len(self.teams))
 
 
+def launch_kits(runtime: Any, year: int, runner: Any, *, rules: PlanningRules | None = None,
+                teams: Optional[list[str]] = None) -> LaunchReport:
+    """Issue the `year` kit to every team that owns a customer of the kit tiers (or to `teams`, the
+    list a manager confirmed), one work item per team through `runner` (engine/batch.py): one after
+    the other, or one Prefect task each (flows/planning/launch.py, the recurring launcher)."""
+    rules = rules or load_planning_rules()
+    tiers = kit_tiers(rules)
+    if teams is None:
+        with runtime.db.session() as session:
+            teams = teams_due_a_kit(session, year, tiers)
+    batch = runner.each("planning-kit", teams, lambda team: issue_kit(runtime, team, year, rules=rules, tiers=tiers),
+                        describe=IssueOutcome.describe)
+    report = LaunchReport(year, list(teams))
+    report.outcomes = batch.results
+    report.failures = dict(batch.failures)
+    return report
+
+
 def launch_kits_direct(runtime: Any, year: int, *, rules: PlanningRules | None = None,
                        progress: Any = None) -> LaunchReport:
     """The launch without Prefect: the same steps, one team after the other, failures collected."""
-    rules = rules or load_planning_rules()
-    tiers = kit_tiers(rules)
-    with runtime.db.session() as session:
-        teams = teams_due_a_kit(session, year, tiers)
-    report = LaunchReport(year, teams)
-    for i, team in enumerate(teams, start=1):
-        try:
-            outcome = issue_kit(runtime, team, year, rules=rules, tiers=tiers)
-            report.outcomes.append(outcome)
-            text = outcome.describe()
-        except MCRError as exc:
-            report.failures[team] = str(exc)
-            text = i18n.t("planning.outcome_failed", error=exc)
-        if progress is not None:
-            progress(i18n.t("planning.launch_progress", i=i, n=len(teams), team=team, outcome=text))
-    return report
+    from engine.batch import DirectRunner
+
+    return launch_kits(runtime, year, DirectRunner(progress=progress), rules=rules)
 
 
 # ============================================================================================ submitting

@@ -359,7 +359,9 @@ def _record_state(rt: Any, launch_id: int, team: str, state: str, *, outcome: Op
 
 def _execute(rt: Any, launch_id: int, year: int, teams: list[str]) -> None:
     """The background launch: the Prefect flow with each task's state written to its row."""
-    def on_state(team: str, state: str, **info: Any) -> None:
+    def on_state(team: str, state: str, *, result: Any = None, **info: Any) -> None:
+        if result is not None:  # the team's IssueOutcome
+            info.update(outcome=result.status, instance_id=result.instance_id)
         _record_state(rt, launch_id, team, state, **info)
 
     status, note = "failed", None

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from engine.auth.principal import Principal
+from engine.batch import BatchRunner, start_each
 from engine.clock import to_us
 from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
@@ -69,12 +70,11 @@ def _planned_activities(session: Session, emp: str, first: date, last: date) -> 
 
 
 def start_self_checks(runtime: Any, at: datetime, *, weekly: bool, rules: PlanningRules | None = None,
-                      actor: str = "system") -> list[int]:
+                      actor: str = "system", runner: BatchRunner | None = None) -> list[int]:
     """Start the quarterly self-checks (or, `weekly`, the weekly checks of weekly-rhythm teams) due at `at`."""
     rules = rules or load_planning_rules()
     weekly_teams = set(rules.rhythm.weekly_teams)
     check = rules.rhythm.weekly_check if weekly else rules.rhythm.self_check
-    started = []
     with runtime.db.session() as session:
         people = [e for e in checked_employees(session) if (e.unit_code in weekly_teams) == weekly]
         records = []
@@ -88,24 +88,23 @@ def start_self_checks(runtime: Any, at: datetime, *, weekly: bool, rules: Planni
                 first, last = quarter_bounds(local)
             records.append((e, cal_name, period, _person(session, e), _planned_activities(session, e.emp_no, first,
                                                                                            last)))
-    for e, cal_name, period, person, activities in records:
+
+    def start(record: tuple[Any, ...]) -> tuple[int, bool]:
+        e, cal_name, period, person, activities = record
         kind = "weekly" if weekly else "quarterly"
         data = {**person, "kind": kind, "period": period, "activities": activities,
                 **_check_data(runtime, at, check, cal_name)}
         subject = f"{'weeklycheck' if weekly else 'selfcheck'}:{e.emp_no}:{period}"
-        iid, new = start_and_kick(runtime, "self_check", data, subject=subject, event="open", actor=actor,
-                                  calendar=cal_name, locale=e.locale)
-        if new:
-            started.append(iid)
-    return started
+        return start_and_kick(runtime, "self_check", data, subject=subject, event="open", actor=actor,
+                              calendar=cal_name, locale=e.locale)
+    return start_each(runner, "weekly-check" if weekly else "self-check", records, start, key=lambda r: r[0].emp_no)
 
 
 def start_card_reviews(runtime: Any, at: datetime, *, rules: PlanningRules | None = None,
-                       actor: str = "system") -> list[int]:
+                       actor: str = "system", runner: BatchRunner | None = None) -> list[int]:
     """Start the quarterly key-customer expansion-card reviews: one per employee owning key contacts."""
     rules = rules or load_planning_rules()
     tiers = list(rules.rhythm.card_tiers)
-    started = []
     with runtime.db.session() as session:
         rows = session.exec(sm_select(Contact, Customer).where(Contact.customer_code == Customer.code,
                                                                col(Customer.tier).in_(tiers))
@@ -129,14 +128,14 @@ def start_card_reviews(runtime: Any, at: datetime, *, rules: PlanningRules | Non
             contacts = [{"code": c.code, "name": c.name, "customer": cu.name, "tier": cu.tier,
                          "visits_3m": int(visits.get(c.code, 0))} for c, cu in items]
             records.append((e, cal_name, period, _person(session, e), contacts, previous))
-    for e, cal_name, period, person, contacts, previous in records:
+
+    def start(record: tuple[Any, ...]) -> tuple[int, bool]:
+        e, cal_name, period, person, contacts, previous = record
         data = {**person, "period": period, "contacts": contacts, "previous_pbc": previous,
                 **_check_data(runtime, at, rules.rhythm.card_review, cal_name)}
-        iid, new = start_and_kick(runtime, "card_review", data, subject=f"card:{e.emp_no}:{period}", event="open",
-                                  actor=actor, calendar=cal_name, locale=e.locale)
-        if new:
-            started.append(iid)
-    return started
+        return start_and_kick(runtime, "card_review", data, subject=f"card:{e.emp_no}:{period}", event="open",
+                              actor=actor, calendar=cal_name, locale=e.locale)
+    return start_each(runner, "card-review", records, start, key=lambda r: r[0].emp_no)
 
 
 def _previous_card(runtime: Any, emp: str, period: str) -> Optional[str]:
@@ -154,13 +153,12 @@ def _kit_teams(runtime: Any, year: int) -> list[dict[str, Any]]:
 
 
 def start_team_reviews(runtime: Any, flow: str, at: datetime, *, rules: PlanningRules | None = None,
-                       actor: str = "system") -> list[int]:
+                       actor: str = "system", runner: BatchRunner | None = None) -> list[int]:
     """Start the half-year review (`half_year_review`) or annual evaluation (`annual_evaluation`) of
     every team holding a kit for the year of `at`."""
     rules = rules or load_planning_rules()
     check = rules.rhythm.half_year_review if flow == "half_year_review" else rules.rhythm.annual_evaluation
     prefix = "halfyear" if flow == "half_year_review" else "evaluation"
-    started = []
     year = at.astimezone(runtime.calendars.get(None).tz).year
     with runtime.db.session() as session:
         teams = []
@@ -171,7 +169,9 @@ def start_team_reviews(runtime: Any, flow: str, at: datetime, *, rules: Planning
                                   .where(PlanActivity.team_code == kit["team"], PlanActivity.year == year,
                                          PlanActivity.superseded_by == None)).one()  # noqa: E711
             teams.append((kit, head, boss, totals, MasterData.of_session(session).sales_management()))
-    for kit, head, boss, totals, sales in teams:
+
+    def start(record: tuple[Any, ...]) -> tuple[int, bool]:
+        kit, head, boss, totals, sales = record
         data = {"team": kit["team"], "team_name": kit.get("team_name"), "year": year, "kit": kit["kit_id"],
                 "kit_state": kit["kit_state"], "office": kit.get("office"), "region": kit.get("region"),
                 "supervisor": head.emp_no if head else None, "supervisor_name": head.name if head else None,
@@ -182,36 +182,34 @@ def start_team_reviews(runtime: Any, flow: str, at: datetime, *, rules: Planning
                 "notify": sorted(set(kit.get("team_emails") or []) | ({head.email} if head else set())),
                 "revisions_per_half": rules.rhythm.revisions_per_half, "locale": kit.get("locale") or "zh-CN",
                 **_check_data(runtime, at, check, kit.get("calendar"))}
-        iid, new = start_and_kick(runtime, flow, data, subject=f"{prefix}:{kit['team']}:{year}", event="open",
-                                  actor=actor, calendar=kit.get("calendar"))
-        if new:
-            started.append(iid)
-    return started
+        return start_and_kick(runtime, flow, data, subject=f"{prefix}:{kit['team']}:{year}", event="open",
+                              actor=actor, calendar=kit.get("calendar"))
+    return start_each(runner, prefix, teams, start, key=lambda r: r[0]["team"])
 
 
 @launcher("launch_self_checks")
 def launch_self_checks(ctx: Any) -> int:
-    return len(start_self_checks(ctx.runtime, ctx.occurrence, weekly=False))
+    return len(start_self_checks(ctx.runtime, ctx.occurrence, weekly=False, runner=ctx.runner))
 
 
 @launcher("launch_weekly_checks")
 def launch_weekly_checks(ctx: Any) -> int:
-    return len(start_self_checks(ctx.runtime, ctx.occurrence, weekly=True))
+    return len(start_self_checks(ctx.runtime, ctx.occurrence, weekly=True, runner=ctx.runner))
 
 
 @launcher("launch_card_reviews")
 def launch_card_reviews(ctx: Any) -> int:
-    return len(start_card_reviews(ctx.runtime, ctx.occurrence))
+    return len(start_card_reviews(ctx.runtime, ctx.occurrence, runner=ctx.runner))
 
 
 @launcher("launch_half_year_reviews")
 def launch_half_year_reviews(ctx: Any) -> int:
-    return len(start_team_reviews(ctx.runtime, "half_year_review", ctx.occurrence))
+    return len(start_team_reviews(ctx.runtime, "half_year_review", ctx.occurrence, runner=ctx.runner))
 
 
 @launcher("launch_annual_evaluations")
 def launch_annual_evaluations(ctx: Any) -> int:
-    return len(start_team_reviews(ctx.runtime, "annual_evaluation", ctx.occurrence))
+    return len(start_team_reviews(ctx.runtime, "annual_evaluation", ctx.occurrence, runner=ctx.runner))
 
 
 # ============================================================================================ actions

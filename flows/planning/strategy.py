@@ -21,6 +21,7 @@ from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from engine.auth.principal import Principal
+from engine.batch import BatchRunner, DirectRunner, start_each, started_text
 from engine.clock import to_us
 from engine.errors import ActionNotPermitted, MCRError
 from engine.masterdata import service
@@ -59,12 +60,11 @@ def customers_due_review(session: Session, quarter: int, rules: PlanningRules) -
 
 
 def start_tier_reviews(runtime: Any, at: datetime, *, rules: PlanningRules | None = None,
-                       actor: str = "system") -> list[int]:
+                       actor: str = "system", runner: BatchRunner | None = None) -> list[int]:
     rules = rules or load_planning_rules()
     tz = runtime.calendars.get(None).tz
     local = at.astimezone(tz).date()
     period = f"{local.year}-Q{quarter_of(local)}"
-    started = []
     with runtime.db.session() as session:
         plans = []
         for c in customers_due_review(session, quarter_of(local), rules):
@@ -72,7 +72,9 @@ def start_tier_reviews(runtime: Any, at: datetime, *, rules: PlanningRules | Non
             sup = MasterData.of_session(session).supervisor(c.owner_emp_no)
             cal = service.calendar_of(session, c.office_code)
             plans.append((c, owner, sup, cal, MasterData.of_session(session).sales_management()))
-    for c, owner, sup, cal, sales in plans:
+
+    def start(record: tuple[Any, ...]) -> tuple[int, bool]:
+        c, owner, sup, cal, sales = record
         cadence = rules.strategy.industry_cadence.get(c.industry or "", rules.strategy.default_cadence)
         data = {"customer": c.code, "customer_name": c.name, "industry": c.industry, "tier": c.tier,
                 "cadence": cadence, "period": period, "owner": c.owner_emp_no,
@@ -80,16 +82,14 @@ def start_tier_reviews(runtime: Any, at: datetime, *, rules: PlanningRules | Non
                 "supervisor": sup.emp_no if sup else None, "supervisor_email": sup.email if sup else None,
                 "sales_management": sales, "locale": owner.locale if owner else "zh-CN",
                 **_check_data(runtime, at, rules.strategy.review, cal)}
-        iid, new = start_and_kick(runtime, "tier_review", data, subject=f"tier-review:{c.code}:{period}",
-                                  event="open", actor=actor, calendar=cal)
-        if new:
-            started.append(iid)
-    return started
+        return start_and_kick(runtime, "tier_review", data, subject=f"tier-review:{c.code}:{period}",
+                              event="open", actor=actor, calendar=cal)
+    return start_each(runner, "tier-review", plans, start, key=lambda r: r[0].code)
 
 
 @launcher("launch_tier_reviews")
 def launch_tier_reviews(ctx: Any) -> int:
-    return len(start_tier_reviews(ctx.runtime, ctx.occurrence))
+    return len(start_tier_reviews(ctx.runtime, ctx.occurrence, runner=ctx.runner))
 
 
 @action("propose_tier")
@@ -207,17 +207,21 @@ def check_win_rate(runtime: Any, customer: str, *, actor: str = "system",
     return iid
 
 
-def watch_win_rates(runtime: Any, *, actor: str = "system") -> list[int]:
+def watch_win_rates(runtime: Any, *, actor: str = "system", runner: BatchRunner | None = None) -> list[int]:
     tiers = load_tier_rules()
     watched = [code for code in ("S", "A", "B", "C") if tiers.policy(code).win_rate_monitored]
     with runtime.db.session() as session:
         codes = [c.code for c in session.exec(select(Customer).where(col(Customer.tier).in_(watched)))]
-    return [iid for code in codes if (iid := check_win_rate(runtime, code, actor=actor)) is not None]
+    batch = (runner or DirectRunner()).each(
+        "win-rate", codes, lambda code: check_win_rate(runtime, code, actor=actor),
+        describe=lambda iid: i18n.t("engine.batch.nothing_new") if iid is None else started_text((iid, True)))
+    batch.raise_failures()
+    return [iid for iid in batch.results if iid is not None]
 
 
 @launcher("watch_win_rates")
 def watch_win_rates_launcher(ctx: Any) -> int:
-    return len(watch_win_rates(ctx.runtime))
+    return len(watch_win_rates(ctx.runtime, runner=ctx.runner))
 
 
 @action("raise_win_rate_alert")
