@@ -304,10 +304,14 @@ def run_simulation(*, days: int, customers: int, seed: int, start: date, databas
     SQLite file); returns the JSON of `mcr simulate --json`."""
     import os
 
+    from engine.i18n import t
+
     if days < 1:
-        raise SimulationError("--days must be at least 1")
+        raise SimulationError(t("sim.bad_number", option="--days", value=days))
     if customers < 1:
-        raise SimulationError("--customers must be at least 1")
+        raise SimulationError(t("sim.bad_number", option="--customers", value=customers))
+    if hot_path_events < 0:
+        raise SimulationError(t("sim.bad_number", option="--hot-path-events", value=hot_path_events))
     from engine.app import build_runtime
     from engine.db import Database
     from engine.masterdata.demo import generate_demo
@@ -375,7 +379,7 @@ def run_simulation(*, days: int, customers: int, seed: int, start: date, databas
     e = statistics.median(hot.rates) if hot.rates else None
     return {
         "days": days, "customers": customers, "seed": seed, "start": start.isoformat(),
-        "end": end.astimezone(TZ).isoformat(timespec="minutes"),
+        "end": end.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
         "database": shown,
         "months": [p.as_json() for p in months], "total": total.as_json(), "instances_by_state": states,
         "setup_s": round(setup_s, 2), "simulated_s": round(sim_s, 2), "mail_delivery_s": round(mail_s, 2),

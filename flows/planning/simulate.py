@@ -8,7 +8,7 @@ their own as the clock passes them; this hook plays the people who answer them:
   the sections submitted in order (the action plan asks for review) — and the team head approves it;
 * each rhythm round's form is answered by the person it names within about a week (most are on time,
   a few run late and get the reminders and the overdue mail), and confirmed by the supervisor;
-* account managers log visits to their key contacts: about one visit per ten key contacts a day.
+* account managers log visits to their key contacts: about one per contact a month.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any, Callable
 
 FAMILY = "planning"
-VISITS_PER_CONTACT_DAY = 1 / 10
+VISITS_PER_CONTACT_DAY = 1 / 30  # about one visit per key contact a month
 
 # flow → the answer of its open form: (event, who (a data key), payload), then a follow-up decision.
 _ROUNDS: dict[str, list[tuple[str, str, Callable[[Any, dict[str, Any]], dict[str, Any]]]]] = {
@@ -126,6 +126,8 @@ def _fill_kit(sim: Any, iid: int) -> None:
     rng = sim.rng(FAMILY)
     am = sim.principal(members[0])
     rows = _kit_rows(sim, data)
+    if not any(rows.values()):
+        return  # nothing the team could fill in: the kit waits for its reminders, as it would
     for section in ks.SECTIONS:
         ks.save_draft(sim.runtime, iid, section, rows[section], principal=am)
     for section in ks.SECTIONS:
