@@ -247,6 +247,20 @@ def _states(db: Any) -> dict[str, dict[str, int]]:
     return out
 
 
+def _families(rt: Any, events: dict[str, int]) -> dict[str, int]:
+    """Events per flow family (the plugin whose folder holds the flow's file)."""
+    from engine import plugins
+
+    out: Counter[str] = Counter()
+    for flow, n in events.items():
+        try:
+            owner = plugins.owner_of(rt.definitions.get(flow).source_file)
+        except MCRError:
+            owner = None
+        out[owner.name if owner else "engine"] += n
+    return dict(sorted(out.items()))
+
+
 def hooks() -> list[tuple[str, Callable[[Simulation, date], None]]]:
     """Every installed family's simulator hook, by family name."""
     from engine import plugins
@@ -269,7 +283,7 @@ class _HotPath:
         self.offset = 200
         if events:
             (root / "hot").mkdir()
-            self.side = _EngineSide(root / "hot", 500)
+            self.side = _EngineSide(root / "hot", max(50, min(500, events)))  # as many instances as a round touches
             self.side.run(200, 0)  # warm: imports, compiled templates
 
     def round(self) -> None:
@@ -372,6 +386,7 @@ def run_simulation(*, days: int, customers: int, seed: int, start: date, databas
         hot.close()
         total = _diff("total", first, before, mailer.delivered, sim.actions, sim.refused)
         states = _states(rt.db)
+        families = _families(rt, total.events)
         end = clock.now()
         shown = rt.db.safe_url if database else "temporary"
         rt.db.dispose()
@@ -382,6 +397,7 @@ def run_simulation(*, days: int, customers: int, seed: int, start: date, databas
         "end": end.astimezone(TZ).strftime("%Y-%m-%d %H:%M"),
         "database": shown,
         "months": [p.as_json() for p in months], "total": total.as_json(), "instances_by_state": states,
+        "events_by_family": families,
         "setup_s": round(setup_s, 2), "simulated_s": round(sim_s, 2), "mail_delivery_s": round(mail_s, 2),
         "events_per_s": round(rate, 1),
         "engine_hot_path": None if e is None else {

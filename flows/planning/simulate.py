@@ -64,7 +64,7 @@ def plan_day(sim: Any, day: date) -> None:
         if flow == "planning_kit":
             if state == "issued":  # the team fills it on the kit page within a week or so
                 book["booked"].add(key)
-                when = sim.office_hours(sim.calendar.next_workday(day + timedelta(days=rng.randrange(0, 8))), rng)
+                when = sim.office_hours(sim.calendar.next_workday(day + timedelta(days=rng.randrange(0, 4))), rng)
                 sim.at(when, FAMILY, lambda i=iid: _fill_kit(sim, i))
             continue
         steps = _ROUNDS[flow]
