@@ -52,19 +52,17 @@ def test_a_short_simulation_acts_in_every_family(db: Database) -> None:
 
 
 def test_the_same_seed_gives_the_same_year_and_another_seed_another() -> None:
-    first = run_simulation(days=10, customers=20, seed=7, start=START, hot_path_events=0)
+    # The first run also measures the engine's hot path E beside the simulation (not part of the outcome).
+    first = run_simulation(days=10, customers=20, seed=7, start=START, hot_path_events=100)
     again = run_simulation(days=10, customers=20, seed=7, start=START, hot_path_events=0)
     other = run_simulation(days=10, customers=20, seed=8, start=START, hot_path_events=0)
     assert _outcome(first) == _outcome(again)
     assert _outcome(first) != _outcome(other)
-
-
-def test_the_event_rate_is_compared_with_the_engine_hot_path_of_the_same_run() -> None:
-    out = run_simulation(days=2, customers=5, seed=1, start=START, hot_path_events=100)
-    hot = out["engine_hot_path"]
-    assert hot["rounds"] == 3 and hot["events_per_round"] == 100
+    hot = first["engine_hot_path"]
+    assert hot["rounds"] == 3 and hot["events_per_round"] == 100  # before, half-way and after the simulation
     assert hot["range"][0] <= hot["events_per_s"] <= hot["range"][1]
-    assert hot["ratio"] == pytest.approx(out["events_per_s"] / hot["events_per_s"], rel=0.01)
+    assert hot["ratio"] == pytest.approx(first["events_per_s"] / hot["events_per_s"], rel=0.01)
+    assert again["engine_hot_path"] is None
 
 
 @pytest.mark.parametrize("kwargs", [{"days": 0}, {"customers": 0}, {"hot_path_events": -1}])
