@@ -326,70 +326,85 @@ def run_simulation(*, days: int, customers: int, seed: int, start: date, databas
         raise SimulationError(t("sim.bad_number", option="--customers", value=customers))
     if hot_path_events < 0:
         raise SimulationError(t("sim.bad_number", option="--hot-path-events", value=hot_path_events))
+    with tempfile.TemporaryDirectory(prefix="mcr-simulate-") as tmp:
+        root = Path(tmp)
+        # Planning kits are written to MCR_KIT_DIR. A kept database keeps them where `mcr serve` will
+        # look; a temporary one writes them beside itself (removed with it), never into the working
+        # directory. The process's setting is restored at the end.
+        previous_kits = os.environ.get("MCR_KIT_DIR")
+        if database is None:
+            os.environ["MCR_KIT_DIR"] = str(root / "kits")
+        try:
+            return _run(root, days=days, customers=customers, seed=seed, start=start, database=database,
+                        hot_path_events=hot_path_events, progress=progress)
+        finally:
+            if previous_kits is None:
+                os.environ.pop("MCR_KIT_DIR", None)
+            else:
+                os.environ["MCR_KIT_DIR"] = previous_kits
+
+
+def _run(root: Path, *, days: int, customers: int, seed: int, start: date, database: Optional[str],
+         hot_path_events: int, progress: Optional[Callable[[Period], None]]) -> dict[str, Any]:
     from engine.app import build_runtime
     from engine.db import Database
     from engine.masterdata.demo import generate_demo
     from engine.notify import OutboxSender
 
-    with tempfile.TemporaryDirectory(prefix="mcr-simulate-") as tmp:
-        root = Path(tmp)
-        # Planning kits are written to MCR_KIT_DIR; without one, a simulation keeps them out of the
-        # working directory.
-        os.environ.setdefault("MCR_KIT_DIR", str(root / "kits"))
-        url = database or f"sqlite:///{root / 'simulate.db'}"
-        clock = FakeClock(datetime.combine(start, time(0, 0), TZ))
-        db = Database(url, create=True)
-        rt = build_runtime(db, clock=clock)
-        t0 = wall_time()
-        with rt.db.session() as session:
-            generate_demo(session, customers=customers, seed=seed, clock=clock)
-            session.commit()
-        setup_s = wall_time() - t0
-        sim = Simulation(rt, clock, seed=seed, customers=customers)
-        mailer = _CountingMailer()
-        sender = OutboxSender(rt.db, mailer, clock, worker_id="simulate")
-        family_hooks = hooks()
-        hot = _HotPath(root, hot_path_events)
-        hot.round()
-        months: list[Period] = []
-        first = before = _snapshot(rt.db)
-        delivered_before = 0
-        actions_before: Counter[str] = Counter()
-        refused_before: Counter[str] = Counter()
-        sim_s = mail_s = 0.0
-        for i in range(days):
-            day = start + timedelta(days=i)
-            if i == days // 2 and days > 1:
-                hot.round()
-            t1 = wall_time()
-            sim.run_day(day, family_hooks)
-            t2 = wall_time()
-            # Delivery is the worker's job beside the flows (engine/notify.py): timed on its own.
-            while sender.deliver_due_sync(limit=500).sent:
-                pass
-            mail_s += wall_time() - t2
-            t1 += wall_time() - t2
-            last = i == days - 1
-            if last or (day + timedelta(days=1)).day == 1:
-                after = _snapshot(rt.db)
-                sim_s += wall_time() - t1
-                period = _diff(day.strftime("%Y-%m"), before, after, mailer.delivered - delivered_before,
-                               sim.actions - actions_before, sim.refused - refused_before)
-                months.append(period)
-                if progress is not None:
-                    progress(period)
-                before, delivered_before = after, mailer.delivered
-                actions_before, refused_before = Counter(sim.actions), Counter(sim.refused)
-            else:
-                sim_s += wall_time() - t1
-        hot.round()
-        hot.close()
-        total = _diff("total", first, before, mailer.delivered, sim.actions, sim.refused)
-        states = _states(rt.db)
-        families = _families(rt, total.events)
-        end = clock.now()
-        shown = rt.db.safe_url if database else "temporary"
-        rt.db.dispose()
+    url = database or f"sqlite:///{root / 'simulate.db'}"
+    clock = FakeClock(datetime.combine(start, time(0, 0), TZ))
+    db = Database(url, create=True)
+    rt = build_runtime(db, clock=clock)
+    t0 = wall_time()
+    with rt.db.session() as session:
+        generate_demo(session, customers=customers, seed=seed, clock=clock)
+        session.commit()
+    setup_s = wall_time() - t0
+    sim = Simulation(rt, clock, seed=seed, customers=customers)
+    mailer = _CountingMailer()
+    sender = OutboxSender(rt.db, mailer, clock, worker_id="simulate")
+    family_hooks = hooks()
+    hot = _HotPath(root, hot_path_events)
+    hot.round()
+    months: list[Period] = []
+    first = before = _snapshot(rt.db)
+    delivered_before = 0
+    actions_before: Counter[str] = Counter()
+    refused_before: Counter[str] = Counter()
+    sim_s = mail_s = 0.0
+    for i in range(days):
+        day = start + timedelta(days=i)
+        if i == days // 2 and days > 1:
+            hot.round()
+        t1 = wall_time()
+        sim.run_day(day, family_hooks)
+        t2 = wall_time()
+        # Delivery is the worker's job beside the flows (engine/notify.py): timed on its own.
+        while sender.deliver_due_sync(limit=500).sent:
+            pass
+        mail_s += wall_time() - t2
+        t1 += wall_time() - t2
+        last = i == days - 1
+        if last or (day + timedelta(days=1)).day == 1:
+            after = _snapshot(rt.db)
+            sim_s += wall_time() - t1
+            period = _diff(day.strftime("%Y-%m"), before, after, mailer.delivered - delivered_before,
+                           sim.actions - actions_before, sim.refused - refused_before)
+            months.append(period)
+            if progress is not None:
+                progress(period)
+            before, delivered_before = after, mailer.delivered
+            actions_before, refused_before = Counter(sim.actions), Counter(sim.refused)
+        else:
+            sim_s += wall_time() - t1
+    hot.round()
+    hot.close()
+    total = _diff("total", first, before, mailer.delivered, sim.actions, sim.refused)
+    states = _states(rt.db)
+    families = _families(rt, total.events)
+    end = clock.now()
+    shown = rt.db.safe_url if database else "temporary"
+    rt.db.dispose()
     rate = total.total_events / sim_s if sim_s > 0 else 0.0
     e = statistics.median(hot.rates) if hot.rates else None
     return {
