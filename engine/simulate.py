@@ -321,11 +321,11 @@ def run_simulation(*, days: int, customers: int, seed: int, start: date, databas
     from engine.i18n import t
 
     if days < 1:
-        raise SimulationError(t("sim.bad_number", option="--days", value=days))
+        raise SimulationError(t("engine.simulate.bad_number", option="--days", value=days))
     if customers < 1:
-        raise SimulationError(t("sim.bad_number", option="--customers", value=customers))
+        raise SimulationError(t("engine.simulate.bad_number", option="--customers", value=customers))
     if hot_path_events < 0:
-        raise SimulationError(t("sim.bad_number", option="--hot-path-events", value=hot_path_events))
+        raise SimulationError(t("engine.simulate.bad_number", option="--hot-path-events", value=hot_path_events))
     with tempfile.TemporaryDirectory(prefix="mcr-simulate-") as tmp:
         root = Path(tmp)
         # Planning kits are written to MCR_KIT_DIR. A kept database keeps them where `mcr serve` will

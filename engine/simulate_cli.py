@@ -33,39 +33,39 @@ def print_summary(out: dict[str, Any]) -> None:
     from engine.rules import flow_folders
 
     defs = load_definitions(*flow_folders())
-    typer.echo(t("sim.header", days=out["days"], customers=out["customers"], seed=out["seed"], start=out["start"],
+    typer.echo(t("cli.simulate.header", days=out["days"], customers=out["customers"], seed=out["seed"], start=out["start"],
                  end=out["end"], database=out["database"] if out["database"] != "temporary"
-                 else t("sim.database_temporary")))
+                 else t("cli.simulate.database_temporary")))
     typer.echo("")
     rows = [*out["months"], out["total"]]
-    print_table([t(f"sim.col.{k}") for k in ("month", "events", "timers", "mails_queued", "mails_sent", "launches",
+    print_table([t(f"cli.simulate.col.{k}") for k in ("month", "events", "timers", "mails_queued", "mails_sent", "launches",
                                               "actions", "refused")],
-                ([t("sim.total") if p["period"] == "total" else p["period"], p["total_events"], p["timers_fired"],
+                ([t("cli.simulate.total") if p["period"] == "total" else p["period"], p["total_events"], p["timers_fired"],
                   p["mails_queued"], p["mails_delivered"], p["launches"], sum(p["actions"].values()),
                   sum(p["refused"].values())] for p in rows))
     typer.echo("")
-    typer.echo(t("sim.by_flow"))
-    print_table([t("sim.col.flow"), t("sim.col.events"), t("sim.col.states")],
+    typer.echo(t("cli.simulate.by_flow"))
+    print_table([t("cli.simulate.col.flow"), t("cli.simulate.col.events"), t("cli.simulate.col.states")],
                 ([_flow_title(defs, flow), n, "，".join(f"{_state_title(defs, flow, s)} {c}"
                                                        for s, c in out["instances_by_state"].get(flow, {}).items())]
                  for flow, n in sorted(out["total"]["events"].items(), key=lambda kv: -kv[1])))
     if out["total"]["actions"]:
         typer.echo("")
-        typer.echo(t("sim.by_family", items="，".join(f"{k} {v}" for k, v in out["total"]["actions"].items())))
+        typer.echo(t("cli.simulate.by_family", items="，".join(f"{k} {v}" for k, v in out["total"]["actions"].items())))
     if out["total"]["refused"]:
-        typer.echo(t("sim.refusals", items="，".join(f"{k} {v}" for k, v in out["total"]["refused"].items())))
+        typer.echo(t("cli.simulate.refusals", items="，".join(f"{k} {v}" for k, v in out["total"]["refused"].items())))
     typer.echo("")
-    typer.echo(t("sim.rate", rate=out["events_per_s"], events=out["total"]["total_events"],
+    typer.echo(t("cli.simulate.rate", rate=out["events_per_s"], events=out["total"]["total_events"],
                  seconds=out["simulated_s"], mail=out["mail_delivery_s"], setup=out["setup_s"]))
     hot = out["engine_hot_path"]
     if hot is None:
-        typer.echo(t("sim.hot_path_skipped"))
+        typer.echo(t("cli.simulate.hot_path_skipped"))
     else:
-        typer.echo(t("sim.hot_path", rounds=hot["rounds"], per=hot["events_per_round"], rate=hot["events_per_s"],
+        typer.echo(t("cli.simulate.hot_path", rounds=hot["rounds"], per=hot["events_per_round"], rate=hot["events_per_s"],
                      low=hot["range"][0], high=hot["range"][1], ratio=hot["ratio"],
-                     verdict=t("sim.met") if hot["target_ratio_ge_0.5"] else t("sim.not_met")))
+                     verdict=t("cli.simulate.met") if hot["target_ratio_ge_0.5"] else t("cli.simulate.not_met")))
     if out["database"] != "temporary":
-        typer.echo(t("sim.serve_hint", url=out["database"]))
+        typer.echo(t("cli.simulate.serve_hint", url=out["database"]))
 
 
 def register(app: typer.Typer) -> None:
@@ -90,10 +90,10 @@ def register(app: typer.Typer) -> None:
             try:
                 first = date.fromisoformat(start)
             except ValueError:
-                raise SimulationError(t("sim.bad_start", value=start)) from None
+                raise SimulationError(t("cli.simulate.bad_start", value=start)) from None
 
         def progress(period: Any) -> None:
-            typer.echo(t("sim.progress", month=period.label, events=period.total_events), err=True)
+            typer.echo(t("cli.simulate.progress", month=period.label, events=period.total_events), err=True)
 
         out = run_simulation(days=days, customers=customers, seed=seed, start=first, database=database_url(database),
                              hot_path_events=hot_path_events, progress=None if as_json else progress)
