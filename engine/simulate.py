@@ -6,7 +6,7 @@ The core owns the clock and the loop; it names no flow. Each family contributes 
 at the day (working day? 1 Dec? a kit waiting?) and books actions on the agenda with `sim.at(...)`,
 drawing from its own seeded random stream (`sim.rng(family)`). The loop then plays the agenda in time
 order: before each action the clock moves to its instant, firing every due timer and launch on the
-way (the replay's `advance_to`), so a flow's timers, reminders and escalations happen between the
+way (as the replay's `advance_to` does), so a flow's timers, reminders and escalations happen between the
 users' actions exactly as they would in production. Mail is delivered to an in-process mailer at
 the end of each day, so outbox rows end as sent.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
-from engine.clock import FakeClock, from_us, to_us, wall_time
+from engine.clock import FakeClock, wall_time
 from engine.errors import MCRError
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -105,7 +105,6 @@ class Simulation:
         self.customers = customers
         self.tz = TZ
         self._ctx = ReplayContext(runtime, clock, TZ, seed, "simulate")
-        self._ctx.extra["launches"] = None
         self._agenda: list[_Action] = []
         self._seq = itertools.count()
         self._rngs: dict[str, random.Random] = {}
