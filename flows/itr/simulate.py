@@ -71,35 +71,44 @@ def _dispatch(sim: Any, issue: int, submitter: str, office: str) -> None:
     sim.at(sim.later(sim.now(), rng, hours=2), FAMILY, lambda: _accept(sim, issue, view.handler, submitter, office))
 
 
+def _current(sim: Any, issue: int, submitter: str) -> Any:
+    """The issue as it is now: its time limit may have escalated it to another level and handler since
+    the step was booked — the simulated people act on what they see, as users do."""
+    return service.get_issue(sim.runtime, issue, principal=sim.principal(submitter))
+
+
 def _accept(sim: Any, issue: int, handler: str, submitter: str, office: str) -> None:
     rng = sim.rng(FAMILY)
-    view = service.get_issue(sim.runtime, issue, principal=sim.principal(submitter))
-    if view.state != "dispatched":  # the time limit escalated it meanwhile: the new level's handler takes it
+    view = _current(sim, issue, submitter)
+    if view.state == "dispatched":
         handler = view.handler or handler
-    service.accept(sim.runtime, issue, principal=sim.principal(handler))
-    if rng.random() < 0.1:
+        service.accept(sim.runtime, issue, principal=sim.principal(handler))
+    elif view.state not in ("handling", "escalated_region", "escalated_hq"):
+        return
+    if view.state == "dispatched" and rng.random() < 0.1:
         sim.at(sim.later(sim.now(), rng, hours=4), FAMILY, lambda: _escalate(sim, issue, handler, submitter, office))
     else:
-        sim.at(sim.later(sim.now(), rng, hours=12), FAMILY, lambda: _resolve(sim, issue, handler, submitter, office))
+        sim.at(sim.later(sim.now(), rng, hours=12), FAMILY, lambda: _resolve(sim, issue, submitter, office))
 
 
 def _escalate(sim: Any, issue: int, handler: str, submitter: str, office: str) -> None:
     rng = sim.rng(FAMILY)
     try:
-        esc = service.escalate(sim.runtime, issue, principal=sim.principal(handler), reason="arbitration_needed",
-                               note="需要上级仲裁")
-        handler = esc.handler or handler
+        if _current(sim, issue, submitter).state == "handling":
+            service.escalate(sim.runtime, issue, principal=sim.principal(handler), reason="arbitration_needed",
+                             note="需要上级仲裁")
     finally:  # refused by the quota or not, the issue still has to be resolved by someone
-        sim.at(sim.later(sim.now(), rng, hours=16), FAMILY, lambda: _resolve(sim, issue, handler, submitter, office))
+        sim.at(sim.later(sim.now(), rng, hours=16), FAMILY, lambda: _resolve(sim, issue, submitter, office))
 
 
-def _resolve(sim: Any, issue: int, handler: str, submitter: str, office: str) -> None:
+def _resolve(sim: Any, issue: int, submitter: str, office: str) -> None:
     rng = sim.rng(FAMILY)
-    view = service.get_issue(sim.runtime, issue, principal=sim.principal(submitter))
-    if view.state == "dispatched":  # escalated by its time limit to a level that has not taken it yet
+    view = _current(sim, issue, submitter)
+    if view.state not in ("dispatched", "handling", "escalated_region", "escalated_hq") or not view.handler:
+        return
+    if view.state == "dispatched":  # redispatched by its time limit and not taken yet: the handler takes it now
         service.accept(sim.runtime, issue, principal=sim.principal(view.handler))
-    handler = view.handler or handler
-    service.resolve(sim.runtime, issue, principal=sim.principal(handler), solution=rng.choice(_SOLUTIONS))
+    service.resolve(sim.runtime, issue, principal=sim.principal(view.handler), solution=rng.choice(_SOLUTIONS))
     sim.at(sim.later(sim.now(), rng, hours=6), FAMILY, lambda: _close(sim, issue, submitter, office))
 
 

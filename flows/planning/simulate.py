@@ -8,6 +8,7 @@ their own as the clock passes them; this hook plays the people who answer them:
   the sections submitted in order (the action plan asks for review) — and the team head approves it;
 * each rhythm round's form is answered by the person it names within about a week (most are on time,
   a few run late and get the reminders and the overdue mail), and confirmed by the supervisor;
+* marketing activities are prepared, held, summarised and closed by their inviter;
 * account managers log visits to their key contacts: about one per contact a month.
 """
 
@@ -56,16 +57,20 @@ def plan_day(sim: Any, day: date) -> None:
     with sim.db.read() as tx:
         waiting = tx.all("SELECT id, flow, state FROM flow_instance WHERE ended_us IS NULL AND flow IN "
                          "('planning_kit', 'self_check', 'card_review', 'tier_review', 'half_year_review', "
-                         "'annual_evaluation') ORDER BY id")
+                         "'annual_evaluation', 'marketing_activity') ORDER BY id")
     for iid, flow, state in waiting:
         key = (iid, state)
         if key in book["booked"]:
             continue
         if flow == "planning_kit":
-            if state == "issued":  # the team fills it on the kit page within a week or so
-                book["booked"].add(key)
+            # the team fills it on the kit page within a few working days
+            if state == "issued" and (iid, "kit") not in book["booked"]:
+                book["booked"].add((iid, "kit"))
                 when = sim.office_hours(sim.calendar.next_workday(day + timedelta(days=rng.randrange(0, 4))), rng)
                 sim.at(when, FAMILY, lambda i=iid: _fill_kit(sim, i))
+            continue
+        if flow == "marketing_activity":
+            _activity(sim, day, iid, state, book)
             continue
         steps = _ROUNDS[flow]
         if state in _OPEN:
@@ -74,7 +79,9 @@ def plan_day(sim: Any, day: date) -> None:
             step = 1
         else:
             continue
-        book["booked"].add(key)
+        if (iid, step) in book["booked"]:  # answered already (an open form may turn overdue meanwhile)
+            continue
+        book["booked"].add((iid, step))
         # Most answer within a week; one in eight waits for the reminders and past the due date.
         days = rng.randrange(0, 6) if rng.random() < 0.875 else rng.randrange(10, 25)
         when = sim.office_hours(sim.calendar.next_workday(day + timedelta(days=days)), rng)
@@ -83,6 +90,36 @@ def plan_day(sim: Any, day: date) -> None:
     for _ in range(visits):
         code, owner = rng.choice(book["contacts"])
         sim.at(sim.office_hours(day, rng), FAMILY, lambda c=code, o=owner: _visit(sim, c, o))
+
+
+def _activity(sim: Any, day: date, iid: int, state: str, book: dict[str, Any]) -> None:
+    """A marketing activity's inviter sends the invitations two weeks ahead, holds it on its day, writes
+    the summary within two working days and closes it (holding an exhibition starts the survey's
+    callbacks, flows/planning/activities.py)."""
+    from engine.instances import load_instance
+
+    rng = sim.rng(FAMILY)
+    data = load_instance(sim.runtime, iid).data
+    on = date.fromisoformat(str(data["date"])[:10])
+    if state == "planned" and on - timedelta(days=14) <= day < on:
+        step, when = ("invite", {}), sim.office_hours(day, rng)
+    elif state in ("planned", "invited") and on == day:
+        step, when = ("hold", {}), sim.office_hours(day, rng)
+    elif state == "held":
+        step = ("submit_summary", {"summary": "客户认可方案，约定下一步交流", "open_items": []})
+        when = sim.later(sim.office_hours(day, rng), rng, hours=16)
+    elif state == "items_closed":
+        step, when = ("close", {}), sim.later(sim.office_hours(day, rng), rng, hours=4)
+    else:
+        return
+    book["booked"].add((iid, state))
+    sim.at(when, FAMILY, lambda: _act(sim, data["activity"], data["inviter"], *step))
+
+
+def _act(sim: Any, code: str, inviter: str, event: str, payload: dict[str, Any]) -> None:
+    from flows.planning.activities import act
+
+    act(sim.runtime, code, event, principal=sim.principal(inviter), payload=payload)
 
 
 def sim_visits(sim: Any, contacts: int) -> int:

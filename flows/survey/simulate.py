@@ -69,10 +69,11 @@ def _project_closed(sim: Any, project: str, owner: str) -> None:
 
 def _activity_ended(sim: Any, activity: str, inviter: str) -> None:
     rng = sim.rng(FAMILY)
+    from engine.instances import load_instance
+
+    # Holding the activity (planning's simulator) may have started the callbacks already: the same instance.
     out = service.activity_ended(sim.runtime, activity, principal=sim.principal(inviter))
-    if out.get("duplicate"):
-        return
-    for contact in out["contacts"]:
+    for contact in load_instance(sim.runtime, out["instance"]).data.get("outstanding") or []:
         score = rng.choice((3, 4, 4, 5))
         sim.at(sim.later(sim.now() + timedelta(hours=14), rng, hours=8), FAMILY,
                lambda k=contact, s=score: service.record_activity_callback(
