@@ -47,13 +47,14 @@ class Plugin:
     migration_branch: Optional[str] = None
     cli: Optional[str] = None
     replay: Optional[str] = None
-    simulator: Optional[str] = None
     inbox: Optional[str] = None
     callbacks: Optional[str] = None
     services: Mapping[str, str] = field(default_factory=dict, hash=False)
     web: Optional[str] = None
     # Rules files the family validates: file name → "module:Model" (`mcr rules register` checks them first).
     rules: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # `mcr simulate`'s daily hook, "module:function" (last, so positional construction keeps its meaning).
+    simulator: Optional[str] = None
 
     @property
     def folder(self) -> Path:
