@@ -163,8 +163,8 @@ def _fill_kit(sim: Any, iid: int) -> None:
     rng = sim.rng(FAMILY)
     am = sim.principal(members[0])
     rows = _kit_rows(sim, data)
-    if not any(rows.values()):
-        return  # nothing the team could fill in: the kit waits for its reminders, as it would
+    if not rows["plan"]:
+        return  # no project to plan for: the kit waits for its reminders, as it would
     for section in ks.SECTIONS:
         ks.save_draft(sim.runtime, iid, section, rows[section], principal=am)
     for section in ks.SECTIONS:
@@ -208,5 +208,11 @@ def _kit_rows(sim: Any, data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
         plan.append({"customer_code": cust, "activity_type": "topic_exchange", "title": "解决方案专题交流",
                      "project_code": code, "planned_date": when.isoformat(),
                      "budget": str(rng.randrange(1, 10) * 5000)})
+    if not plan and projects:  # no open project of its key customers: one exchange for the team's first project
+        code, cust, decision = projects[0]
+        latest = date.fromisoformat(str(decision)[:10]) - timedelta(days=7) if decision else date(year, 10, 1)
+        when = max(min(date(year, 5, 20), latest), date(year, 1, 2))
+        plan = [{"customer_code": cust, "activity_type": "topic_exchange", "title": "年度高层交流",
+                 "project_code": code, "planned_date": when.isoformat(), "budget": "10000"}]
     return {"assessment": assessment, "objectives": objectives, "plan": plan}
 

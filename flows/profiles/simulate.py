@@ -30,8 +30,8 @@ def plan_day(sim: Any, day: date) -> None:
         if (iid, state) in booked:
             continue
         booked.add((iid, state))
-        when = sim.office_hours(sim.calendar.next_workday(day + timedelta(days=rng.randrange(1, 21 if state == "drafting"
-                                                                                             else 6))), rng)
+        wait = rng.randrange(1, 21) if state == "drafting" else rng.randrange(1, 6)  # writing takes longer
+        when = sim.office_hours(sim.calendar.next_workday(day + timedelta(days=wait)), rng)
         sim.at(when, FAMILY, lambda i=iid, k=_FLOWS[flow], s=state: _act(sim, i, k, s))
 
 
