@@ -9,6 +9,8 @@ this registry for the family's
 * migration branch     — the Alembic branch label of its migrations (`mcr db heads` shows one each);
 * CLI                  — `"module:function"` called with the `mcr` typer app to mount its commands;
 * replay module        — imported so its scenario verbs register (`@scenario_command`, ...);
+* simulator            — `"module:function"` called once per simulated day by `mcr simulate`
+                         (engine/simulate.py) to book the family's users' actions of that day;
 * inbox module         — imported so its my-work providers and `concerned(...)` declarations register
                          (instance pages use the latter for who may read and act);
 * callback sources     — `"module:attr"` of a `CallbackSource` for the same-contact rule (engine/contacts.py);
@@ -51,6 +53,8 @@ class Plugin:
     web: Optional[str] = None
     # Rules files the family validates: file name → "module:Model" (`mcr rules register` checks them first).
     rules: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # `mcr simulate`'s daily hook, "module:function" (last, so positional construction keeps its meaning).
+    simulator: Optional[str] = None
 
     @property
     def folder(self) -> Path:

@@ -11,6 +11,7 @@ PLUGIN = Plugin(
     migration_branch="itr",
     cli="flows.itr.cli:register",
     replay="flows.itr.replay",
+    simulator="flows.itr.simulate:plan_day",
     inbox="flows.itr.inbox",
     web="flows.itr.web",
     callbacks="flows.itr.contacts",

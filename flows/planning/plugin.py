@@ -11,6 +11,7 @@ PLUGIN = Plugin(
     migration_branch="planning",
     cli="flows.planning.cli:register",
     replay="flows.planning.replay",
+    simulator="flows.planning.simulate:plan_day",
     inbox="flows.planning.inbox",
     web="flows.planning.web",
 )

@@ -11,6 +11,7 @@ PLUGIN = Plugin(
     migration_branch="profiles",
     cli="flows.profiles.cli:register",
     replay="flows.profiles.replay",
+    simulator="flows.profiles.simulate:plan_day",
     inbox="flows.profiles.inbox",
     web="flows.profiles.web",
     services={"watch_report": "flows.profiles.watch:watch_report",

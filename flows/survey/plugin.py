@@ -11,6 +11,7 @@ PLUGIN = Plugin(
     migration_branch="survey",
     cli="flows.survey.cli:register",
     replay="flows.survey.replay",
+    simulator="flows.survey.simulate:plan_day",
     inbox="flows.survey.inbox",
     web="flows.survey.web",
     callbacks="flows.survey.contact_gap",
