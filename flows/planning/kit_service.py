@@ -340,6 +340,12 @@ def _has_input(row: dict[str, Any], section: str) -> bool:
     return any(row.get(c.key) not in (None, "") for c in COLUMNS[SHEET_OF_SECTION[section]] if c.input)
 
 
+def _kept(clean: list[dict[str, Any]], section: str) -> list[dict[str, Any]]:
+    """The rows a draft keeps: those with input, and the pre-filled contact and customer lines."""
+    return [r for r in clean if _has_input(r, section)
+            or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))]
+
+
 def check_rows(rt: Any, data: dict[str, Any], section: str, rows: list[dict[str, Any]], *,
                file: str = "form") -> tuple[Optional[ParsedKit], list[SheetProblem]]:
     """Validate one section's rows with the workbook's validator: (the parsed rows, no problems) or
@@ -403,11 +409,11 @@ def save_draft(rt: Any, instance_id: int, section: str, rows: list[dict[str, Any
     inst, may_edit = _kit(rt, instance_id, principal)
     _require_team(rt, inst, may_edit, principal, f"draft {section}")
     _require_open(inst, section)
-    clean = [r for r in _clean_rows(rows, section) if _has_input(r, section)
-             or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))]
+    every = _clean_rows(rows, section)
+    clean = _kept(every, section)
     problems: list[SheetProblem] = []
     if any(_has_input(r, section) for r in clean):
-        _, problems = check_rows(rt, inst.data, section, _clean_rows(rows, section))
+        _, problems = check_rows(rt, inst.data, section, every)
     _store_draft(rt, inst.id, section, clean, actor=principal.actor, source=source)
     return DraftResult(inst.id, section, sum(1 for r in clean if _has_input(r, section)), problems)
 
@@ -462,10 +468,8 @@ def submit_section(rt: Any, instance_id: int, section: str, *, principal: Princi
     # came before it commits, as when each was its own transaction), recorded and raised.
     with one_transaction(rt) as steps:
         if not from_draft:  # what was submitted stays on the page as the section's rows (sent back: edited again)
-            _store_draft_in(steps.tx, rt, inst.id, section, [
-                r for r in clean if _has_input(r, section)
-                or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))],
-                actor=principal.actor, source=source)
+            _store_draft_in(steps.tx, rt, inst.id, section, _kept(clean, section), actor=principal.actor,
+                            source=source)
         res = steps.send(inst.id, event, actor=principal.actor, principal=principal,
                          payload={"file": source, "rows": parsed.section_payload(section)},
                          client_event_id=f"{client_event_id}:{event}" if client_event_id else None)
