@@ -466,6 +466,7 @@ def submit_section(rt: Any, instance_id: int, section: str, *, principal: Princi
     # One transaction for the user's action: the rows kept as the draft, the section's step and, with the
     # action plan in, the request for review — one commit. A step the flow refuses is undone alone (what
     # came before it commits, as when each was its own transaction), recorded and raised.
+    review_res: Any = None
     with one_transaction(rt) as steps:
         if not from_draft:  # what was submitted stays on the page as the section's rows (sent back: edited again)
             _store_draft_in(steps.tx, rt, inst.id, section, _kept(clean, section), actor=principal.actor,
