@@ -189,6 +189,7 @@ class _Drive:
         self.next_contact = 0
         self.next_project = 0
         self.kit_team = 0
+        self.closed_projects: set[str] = set()  # closed by project_callback cycles: a kit's plan no longer names them
         self._principals: dict[str, Any] = {}
 
     def _as(self, emp_no: str) -> Any:
@@ -268,7 +269,7 @@ class _Drive:
                 # One activity for each kit customer's region-level project (every big project needs one).
                 "plan": [{"customer_code": c["code"], "activity_type": "topic_exchange", "title": "云化交流",
                           "project_code": f"P{c['code'][1:]}", "planned_date": f"{year}-04-20", "budget": "12000"}
-                         for c in self.org["customer"] if c["team_code"] == team and c["tier"] in ("S", "A")]}
+                         for c in self._open_project_customers(team)]}
 
         def cycle() -> None:
             am, head = self._as(f"{team}-AM"), self._as(f"{team}-HEAD")
@@ -297,7 +298,7 @@ class _Drive:
                          "owner": f"{team}-AM"}],
             plan=[{"customer_code": c["code"], "activity_type": "专题交流", "title": "云化交流",
                    "project_code": f"P{c['code'][1:]}", "planned_date": f"{year}-04-20", "budget": 12000}
-                  for c in self.org["customer"] if c["team_code"] == team and c["tier"] in ("S", "A")])
+                  for c in self._open_project_customers(team)])
         # The team's first download writes the pre-filled workbook (no longer at issue): real work of
         # every kit a team fills, so it is timed with the service calls. One kit folder per size
         # (inside MCR_KIT_DIR, where downloads are served from), so no size finds another's file.
@@ -305,6 +306,12 @@ class _Drive:
                                           .instance_id, principal=self._as(f"{team}-AM")),
                              submit_kit(self.rt, team, filled, principal=self._as(f"{team}-AM"), year=year),
                              review_kit(self.rt, team, year, principal=self._as(f"{team}-HEAD"), approve=True)))
+
+    def _open_project_customers(self, team: str) -> list[dict[str, Any]]:
+        """The team's kit customers whose project is still open (a project callback cycle closes one, and
+        the kit may plan no activity for a closed project)."""
+        return [c for c in self.org["customer"] if c["team_code"] == team and c["tier"] in ("S", "A")
+                and f"P{c['code'][1:]}" not in self.closed_projects]
 
     def _kit_team(self) -> tuple[str, str, int]:
         """The next team and planning year without a kit: every team once for 2027, then 2028, …"""
@@ -319,6 +326,7 @@ class _Drive:
 
         cust = self._fresh_customer()
         project = f"P{cust['code'][1:]}"
+        self.closed_projects.add(project)
         decision = service.project_closed(self.rt, project, principal=self._as(cust["owner_emp_no"]))
         if decision.state == "pending":
             service.record_project_callback(self.rt, principal=self._as(cust["owner_emp_no"]), project=project,

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Optional
 from sqlmodel import Session
 
 from engine.auth.principal import Principal
+from engine.db import Tx
 from engine.errors import MCRError
 from engine.masterdata import service
 from engine.paths import safe_join
@@ -91,12 +92,13 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
         return IssueOutcome(team, year, "already", existing.id, existing.data.get("kit_path"))
     rules = rules or load_planning_rules()
     tiers = list(tiers) if tiers is not None else kit_tiers(rules)
-    with runtime.db.session() as session:
-        info = MasterData.of_session(session).team(team)
+    with runtime.db.read() as tx:  # the master-data port on a plain read transaction (no ORM session)
+        md = MasterData(tx)
+        info = md.team(team)
         if info is None:
             raise service.UnknownRecord(i18n.t("md.unknown_record", what=i18n.t("md.w_unit"), key=team))
-        customers, n_contacts, n_projects = kit_counts(session, team, tiers)
-        sales = MasterData.of_session(session).sales_management(rules.kit.sales_management_emails)
+        customers, n_contacts, n_projects = kit_counts(tx, team, tiers)
+        sales = md.sales_management(rules.kit.sales_management_emails)
     cal = runtime.calendars.get(info.calendar)
     schedule = kit_schedule(year, rules.kit, cal)
     # The team code comes from imported data: joined through the one guard against leaving the folder.
@@ -121,21 +123,18 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     return IssueOutcome(team, year, "issued", iid, str(path))
 
 
-def kit_counts(session: Session, team: str, tiers: Iterable[str]) -> tuple[list[str], int, int]:
+def kit_counts(tx: Tx, team: str, tiers: Iterable[str]) -> tuple[list[str], int, int]:
     """What an issued kit records of its content: the kit customers' codes, how many contacts and open
     projects they have — counted, not read (the pre-filled lines are read when the page or workbook is)."""
-    from sqlalchemy import text
-
     names = sorted(set(tiers))
     marks = ", ".join(f":t{i}" for i in range(len(names))) or "NULL"
-    conn = session.connection()
     params = {"team": team, **{f"t{i}": n for i, n in enumerate(names)}}
     where = f"team_code = :team AND tier IN ({marks})"
-    customers = [r[0] for r in conn.execute(text(f"SELECT code FROM customer WHERE {where} ORDER BY code"), params)]
-    contacts = conn.execute(text(f"SELECT COUNT(*) FROM contact WHERE customer_code IN "
-                                 f"(SELECT code FROM customer WHERE {where})"), params).scalar()
-    projects = conn.execute(text(f"SELECT COUNT(*) FROM project WHERE closed = :no AND customer_code IN "
-                                 f"(SELECT code FROM customer WHERE {where})"), {**params, "no": False}).scalar()
+    customers = [r[0] for r in tx.all(f"SELECT code FROM customer WHERE {where} ORDER BY code", params)]
+    contacts = tx.one(f"SELECT COUNT(*) FROM contact WHERE customer_code IN (SELECT code FROM customer WHERE {where})",
+                      params)[0]
+    projects = tx.one(f"SELECT COUNT(*) FROM project WHERE closed = :no AND customer_code IN "
+                      f"(SELECT code FROM customer WHERE {where})", {**params, "no": False})[0]
     return customers, int(contacts or 0), int(projects or 0)
 
 

@@ -11,16 +11,12 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from engine.channels.invite import Invite
 from engine.clock import to_us
 from engine.errors import ActionNotPermitted
-from engine.masterdata.models import Assessment, AuditEntry
 from engine.registry import action, guard
 from flows.planning import rights
 from engine import i18n
-from flows.planning.models import PlanActivity, PlanObjective
 from flows.planning.workbook import DIMENSIONS
 
 STEP_STATES = {"assessment": "issued", "objectives": "assessment_submitted", "plan": "objectives_submitted"}
@@ -77,9 +73,14 @@ def record_section(ctx: Any, section: str) -> None:
     ctx.data["submissions"] = int(ctx.data.get("submissions") or 0) + 1
 
 
+# The assessment's recorded fields, in the order a new revision is compared with the last one.
+_ASSESSMENT_FIELDS = tuple(f for d in DIMENSIONS for f in (d, f"{d}_evidence")) + ("support_us", "competitor_support")
+_LAST_ASSESSMENT = (f"SELECT {', '.join(_ASSESSMENT_FIELDS)}, revision FROM contact_assessment "
+                    "WHERE contact_code = :c AND year = :y ORDER BY revision DESC LIMIT 1")
+
+
 def record_assessments(ctx: Any, rows: list[dict[str, Any]], year: int, *, source: str) -> int:
     """Add a revision of each contact's assessment for `year` (an identical one adds nothing)."""
-    t = Assessment.__table__
     recorded = 0
     for r in rows:
         values: dict[str, Any] = {}
@@ -88,15 +89,14 @@ def record_assessments(ctx: Any, rows: list[dict[str, Any]], year: int, *, sourc
             values[f"{d}_evidence"] = r["evidence"].get(d)
         values["support_us"] = r.get("support_us")
         values["competitor_support"] = json.dumps(r.get("competitor_support") or {}, ensure_ascii=False, sort_keys=True)
-        cols = [t.c[k] for k in values] + [t.c.revision]
-        prev = ctx.tx.run(select(*cols).where(t.c.contact_code == r["contact_code"], t.c.year == year)
-                          .order_by(t.c.revision.desc()).limit(1)).fetchone()
-        if prev is not None and all(prev[i] == v for i, v in enumerate(values.values())):
+        prev = ctx.tx.one(_LAST_ASSESSMENT, {"c": r["contact_code"], "y": year})
+        if prev is not None and all(prev[i] == values[k] for i, k in enumerate(_ASSESSMENT_FIELDS)):
             continue
         revision = (prev[-1] + 1) if prev is not None else 1
-        ctx.tx.run(insert(t).values(contact_code=r["contact_code"], year=year, revision=revision, actor=ctx.actor,
-                                    source=source, recorded_us=to_us(ctx.now),
-                                    assessor_emp_no=None, **values))
+        # Plain statements with cached text (`Tx.insert_row`): a SQLAlchemy compile per row cost more than the row.
+        ctx.tx.insert_row("contact_assessment", {
+            "contact_code": r["contact_code"], "year": year, "revision": revision, **values, "assessor_emp_no": None,
+            "actor": ctx.actor, "source": source, "recorded_us": to_us(ctx.now)})
         _audit(ctx, "insert" if revision == 1 else "update", "assessment", f"{r['contact_code']}/{year}",
                {"revision": revision, "source": source})
         recorded += 1
@@ -104,47 +104,47 @@ def record_assessments(ctx: Any, rows: list[dict[str, Any]], year: int, *, sourc
 
 
 def _audit(ctx: Any, action_name: str, entity: str, key: str, detail: dict[str, Any]) -> None:
-    ctx.tx.run(insert(AuditEntry.__table__).values(
-        at_us=to_us(ctx.now), actor=ctx.actor, action=action_name, entity=entity, entity_key=key, allowed=True,
-        detail=json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+    ctx.tx.insert_row("masterdata_audit", {
+        "at_us": to_us(ctx.now), "actor": ctx.actor, "action": action_name, "entity": entity, "entity_key": key,
+        "allowed": True, "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)})
 
 
-def _d(value: Any) -> date | None:
-    return date.fromisoformat(value) if value else None
+def _d(value: Any) -> str | None:
+    """A date column's value: the ISO day (what SQLite stores for a DATE, and PostgreSQL reads as one)."""
+    return date.fromisoformat(value).isoformat() if value else None
 
 
 def write_objectives(ctx: Any, rows: list[dict[str, Any]], team: str, year: int, sub_id: int) -> None:
-    t = PlanObjective.__table__
-    ctx.tx.run(update(t).where(t.c.team_code == team, t.c.year == year, t.c.superseded_by.is_(None))
-               .values(superseded_by=sub_id))
-    for r in rows:
-        ctx.tx.run(insert(t).values(submission_id=sub_id, team_code=team, year=year, customer_code=r["customer_code"],
-                                    market_target=r.get("market_target"), relationship_target=r["relationship_target"],
-                                    target_count=r.get("target_count"), target_level=r.get("target_level"),
-                                    owner_emp_no=r.get("owner"), due_date=_d(r.get("due_date")), sheet_row=r["row"]))
+    ctx.tx.execute("UPDATE planning_objective SET superseded_by = :s "
+                   "WHERE team_code = :t AND year = :y AND superseded_by IS NULL", {"s": sub_id, "t": team, "y": year})
+    ctx.tx.many("INSERT INTO planning_objective (submission_id, team_code, year, customer_code, market_target, "
+                "relationship_target, target_count, target_level, owner_emp_no, due_date, sheet_row) VALUES "
+                "(:s, :t, :y, :customer_code, :market_target, :relationship_target, :target_count, :target_level, "
+                ":owner, :due_date, :row)",
+                [{"s": sub_id, "t": team, "y": year, "customer_code": r["customer_code"],
+                  "market_target": r.get("market_target"), "relationship_target": r["relationship_target"],
+                  "target_count": r.get("target_count"), "target_level": r.get("target_level"),
+                  "owner": r.get("owner"), "due_date": _d(r.get("due_date")), "row": r["row"]} for r in rows])
 
 
 def write_activities(ctx: Any, rows: list[dict[str, Any]], team: str, year: int, sub_id: int) -> int:
-    t = PlanActivity.__table__
-    ctx.tx.run(update(t).where(t.c.team_code == team, t.c.year == year, t.c.superseded_by.is_(None))
-               .values(superseded_by=sub_id))
-    total = 0
-    for r in rows:
-        ctx.tx.run(insert(t).values(submission_id=sub_id, team_code=team, year=year, customer_code=r["customer_code"],
-                                    project_code=r["project_code"], activity_type=r["activity_type"], title=r["title"],
-                                    planned_date=_d(r["planned_date"]), budget=int(r["budget"]),
-                                    contact_codes=json.dumps(r.get("contacts") or [], ensure_ascii=False),
-                                    owner_emp_no=r.get("owner"), sheet_row=r["row"]))
-        total += int(r["budget"])
-    return total
+    ctx.tx.execute("UPDATE planning_activity SET superseded_by = :s "
+                   "WHERE team_code = :t AND year = :y AND superseded_by IS NULL", {"s": sub_id, "t": team, "y": year})
+    ctx.tx.many("INSERT INTO planning_activity (submission_id, team_code, year, customer_code, project_code, "
+                "activity_type, title, planned_date, budget, contact_codes, owner_emp_no, sheet_row) VALUES "
+                "(:s, :t, :y, :customer_code, :project_code, :activity_type, :title, :planned_date, :budget, "
+                ":contacts, :owner, :row)",
+                [{"s": sub_id, "t": team, "y": year, "customer_code": r["customer_code"],
+                  "project_code": r["project_code"], "activity_type": r["activity_type"], "title": r["title"],
+                  "planned_date": _d(r["planned_date"]), "budget": int(r["budget"]),
+                  "contacts": json.dumps(r.get("contacts") or [], ensure_ascii=False), "owner": r.get("owner"),
+                  "row": r["row"]} for r in rows])
+    return sum(int(r["budget"]) for r in rows)
 
 
 def current_budget(ctx: Any, team: str, year: int) -> int:
-    t = PlanActivity.__table__
-    from sqlalchemy import func
-
-    row = ctx.tx.run(select(func.coalesce(func.sum(t.c.budget), 0)).where(
-        t.c.team_code == team, t.c.year == year, t.c.superseded_by.is_(None))).fetchone()
+    row = ctx.tx.one("SELECT COALESCE(SUM(budget), 0) FROM planning_activity "
+                     "WHERE team_code = :t AND year = :y AND superseded_by IS NULL", {"t": team, "y": year})
     return int(row[0] or 0)
 
 

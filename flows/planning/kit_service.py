@@ -27,6 +27,7 @@ from engine.clock import to_us
 from engine.errors import ActionNotPermitted, ImportRejected, MCRError
 from engine.instances import InstanceView, load_instance, read_instance
 from flows.planning import rights
+from flows.planning.common import one_transaction
 from flows.planning.kit import KIT_FLOW, KitRefused, budget_rollup
 from flows.planning.rules import kit_tiers, load_planning_rules, masterdata_rules
 from flows.planning.workbook import (ASSESSMENT_COLS, COLUMNS, DIMENSIONS, OBJECTIVE_COLS, PLAN_COLS, SECTIONS,
@@ -55,31 +56,26 @@ def _check_section(section: str) -> None:
 # ============================================================================================ who may
 
 
-def _members(rt: Any, team: str) -> set[str]:
+def _kit(rt: Any, instance_id: int, principal: Principal, what: str = "read") -> tuple[InstanceView, bool]:
+    """The kit and whether `principal` may edit it (its team or the team's chain): the instance and the
+    team's members on one read transaction, once per service call."""
     from flows.planning.kit_actions import team_members
 
     with rt.db.read() as tx:
-        return team_members(tx, team)
-
-
-def _kit(rt: Any, instance_id: int, principal: Principal, what: str = "read") -> InstanceView:
-    inst = load_instance(rt, instance_id)
-    # The team, its chain and the reviewers read the kit (one member read); anyone else is decided, and a
-    # refusal recorded, by the engine's one rule for reading an instance.
-    if inst.flow != KIT_FLOW or not (rights.reviews_kit(principal, inst.data) or _may_edit(rt, inst, principal)):
+        inst = load_instance(rt, instance_id)
+        team = str(inst.data.get("team"))
+        may_edit = inst.flow == KIT_FLOW and rights.in_team(principal, team, team_members(tx, team))
+    # The team, its chain and the reviewers read the kit; anyone else is decided, and a refusal recorded,
+    # by the engine's one rule for reading an instance.
+    if inst.flow != KIT_FLOW or not (may_edit or rights.reviews_kit(principal, inst.data)):
         inst = read_instance(rt, instance_id, principal=principal, what=what)
     if inst.flow != KIT_FLOW:
         raise KitRefused(i18n.t("web.instance.no_kit", locale=principal.locale, id=instance_id))
-    return inst
+    return inst, may_edit
 
 
-def _may_edit(rt: Any, inst: InstanceView, principal: Principal) -> bool:
-    team = str(inst.data.get("team"))
-    return rights.in_team(principal, team, _members(rt, team))
-
-
-def _require_team(rt: Any, inst: InstanceView, principal: Principal, what: str) -> None:
-    if not _may_edit(rt, inst, principal):
+def _require_team(rt: Any, inst: InstanceView, may_edit: bool, principal: Principal, what: str) -> None:
+    if not may_edit:
         exc = ActionNotPermitted(i18n.t("planning.not_team", actor=principal.actor, team=inst.data.get("team")))
         rt.record_refusal(inst.id, principal.actor, what, exc)
         raise exc
@@ -280,11 +276,11 @@ def kit_view(rt: Any, instance_id: int, *, principal: Principal,
              posted: Optional[dict[str, list[dict[str, Any]]]] = None) -> KitView:
     """One kit as its page shows it: each section's rows (draft over the pre-filled lines, or `posted`
     rows a refused submission sent back to correct), who may edit and review, the projects and scale."""
-    inst = _kit(rt, instance_id, principal)
+    inst, may_edit = _kit(rt, instance_id, principal)
     data = inst.data
     content = _content(rt, data)
     drafts = _drafts(rt, inst.id)
-    can_edit = inst.state in SECTION_WAITS_IN.values() and _may_edit(rt, inst, principal)
+    can_edit = inst.state in SECTION_WAITS_IN.values() and may_edit
     can_review = inst.state == "supervisor_review" and rights.reviews_kit(principal, data)
     last_back = (data.get("send_backs") or [None])[-1]
     sections = []
@@ -344,6 +340,12 @@ def _has_input(row: dict[str, Any], section: str) -> bool:
     return any(row.get(c.key) not in (None, "") for c in COLUMNS[SHEET_OF_SECTION[section]] if c.input)
 
 
+def _kept(clean: list[dict[str, Any]], section: str) -> list[dict[str, Any]]:
+    """The rows a draft keeps: those with input, and the pre-filled contact and customer lines."""
+    return [r for r in clean if _has_input(r, section)
+            or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))]
+
+
 def check_rows(rt: Any, data: dict[str, Any], section: str, rows: list[dict[str, Any]], *,
                file: str = "form") -> tuple[Optional[ParsedKit], list[SheetProblem]]:
     """Validate one section's rows with the workbook's validator: (the parsed rows, no problems) or
@@ -373,18 +375,22 @@ def _reject(problems: list[SheetProblem], section: str) -> KitProblems:
 
 def _store_draft(rt: Any, instance_id: int, section: str, rows: list[dict[str, Any]], *, actor: str,
                  source: str) -> None:
-    body = json.dumps(rows, ensure_ascii=False)
-    now = to_us(rt.clock.now())
     with rt.db.tx() as tx:
-        found = tx.one("SELECT id FROM planning_kit_draft WHERE instance_id = :i AND section = :s",
-                       {"i": instance_id, "s": section})
-        if found is None:
-            tx.execute("INSERT INTO planning_kit_draft (instance_id, section, rows, source, actor, updated_us) "
-                       "VALUES (:i, :s, :r, :src, :a, :now)",
-                       {"i": instance_id, "s": section, "r": body, "src": source, "a": actor, "now": now})
-        else:
-            tx.execute("UPDATE planning_kit_draft SET rows = :r, source = :src, actor = :a, updated_us = :now "
-                       "WHERE id = :id", {"r": body, "src": source, "a": actor, "now": now, "id": found[0]})
+        _store_draft_in(tx, rt, instance_id, section, rows, actor=actor, source=source)
+
+
+def _store_draft_in(tx: Any, rt: Any, instance_id: int, section: str, rows: list[dict[str, Any]], *, actor: str,
+                    source: str) -> None:
+    """Keep a section's rows as its draft, inside the caller's transaction (one row per kit and section)."""
+    params = {"i": instance_id, "s": section, "r": json.dumps(rows, ensure_ascii=False), "src": source, "a": actor,
+              "now": to_us(rt.clock.now())}
+    found = tx.one("SELECT id FROM planning_kit_draft WHERE instance_id = :i AND section = :s", params)
+    if found is None:
+        tx.execute("INSERT INTO planning_kit_draft (instance_id, section, rows, source, actor, updated_us) "
+                   "VALUES (:i, :s, :r, :src, :a, :now)", params)
+    else:
+        tx.execute("UPDATE planning_kit_draft SET rows = :r, source = :src, actor = :a, updated_us = :now "
+                   "WHERE id = :id", {**params, "id": found[0]})
 
 
 @dataclass
@@ -400,14 +406,14 @@ def save_draft(rt: Any, instance_id: int, section: str, rows: list[dict[str, Any
     """Keep what the team typed into one section (草稿): saved as it is, checked, problems answered (not
     raised) so the page can mark them; nothing is submitted or recorded by the kit."""
     _check_section(section)
-    inst = _kit(rt, instance_id, principal)
-    _require_team(rt, inst, principal, f"draft {section}")
+    inst, may_edit = _kit(rt, instance_id, principal)
+    _require_team(rt, inst, may_edit, principal, f"draft {section}")
     _require_open(inst, section)
-    clean = [r for r in _clean_rows(rows, section) if _has_input(r, section)
-             or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))]
+    every = _clean_rows(rows, section)
+    clean = _kept(every, section)
     problems: list[SheetProblem] = []
     if any(_has_input(r, section) for r in clean):
-        _, problems = check_rows(rt, inst.data, section, _clean_rows(rows, section))
+        _, problems = check_rows(rt, inst.data, section, every)
     _store_draft(rt, inst.id, section, clean, actor=principal.actor, source=source)
     return DraftResult(inst.id, section, sum(1 for r in clean if _has_input(r, section)), problems)
 
@@ -439,37 +445,44 @@ def submit_section(rt: Any, instance_id: int, section: str, *, principal: Princi
     supervisor to review. A section already in, or any section of an approved kit → `KitRefused` (409).
     With a `client_event_id` already applied, the kit as it is now is answered."""
     _check_section(section)
-    inst = _kit(rt, instance_id, principal)
+    inst, may_edit = _kit(rt, instance_id, principal)
     event = SECTION_EVENT[section]
     if client_event_id is not None and _applied(rt, f"{client_event_id}:{event}"):
         return SectionSubmitted(inst.id, section, inst.state, 0, inst.data.get("budget"))
-    _require_team(rt, inst, principal, event)
+    _require_team(rt, inst, may_edit, principal, event)
     _require_open(inst, section)
     if inst.state != SECTION_WAITS_IN[section]:
         first = next(s for s in SECTIONS if _section_status(inst.state, s) == "open")
         raise KitRefused(i18n.t("planning.kit.web.section_order", section=_section_title(section),
                                 first=_section_title(first)))
     from_draft = rows is None
-    if rows is None:
-        rows = _drafts(rt, inst.id).get(section, {}).get("rows") or []
-    clean = _clean_rows(rows, section)
-    parsed, problems = check_rows(rt, inst.data, section, clean, file=source)
+    with rt.db.read():  # the draft and the master data it names, on one read transaction
+        if rows is None:
+            rows = _drafts(rt, inst.id).get(section, {}).get("rows") or []
+        clean = _clean_rows(rows, section)
+        parsed, problems = check_rows(rt, inst.data, section, clean, file=source)
     if problems or parsed is None:
         raise _reject(problems, section)
-    if not from_draft:  # what was submitted stays on the page as the section's rows (sent back: edited again)
-        _store_draft(rt, inst.id, section, [r for r in clean if _has_input(r, section)
-                                            or (section != "plan" and (r.get("contact_code") or r.get("customer_code")))],
-                     actor=principal.actor, source=source)
-    res = rt.send(inst.id, event, actor=principal.actor, principal=principal,
-                  payload={"file": source, "rows": parsed.section_payload(section)},
-                  client_event_id=f"{client_event_id}:{event}" if client_event_id else None)
+    # One transaction for the user's action: the rows kept as the draft, the section's step and, with the
+    # action plan in, the request for review — one commit. A step the flow refuses is undone alone (what
+    # came before it commits, as when each was its own transaction), recorded and raised.
+    review_res: Any = None
+    with one_transaction(rt) as steps:
+        if not from_draft:  # what was submitted stays on the page as the section's rows (sent back: edited again)
+            _store_draft_in(steps.tx, rt, inst.id, section, _kept(clean, section), actor=principal.actor,
+                            source=source)
+        res = steps.send(inst.id, event, actor=principal.actor, principal=principal,
+                         payload={"file": source, "rows": parsed.section_payload(section)},
+                         client_event_id=f"{client_event_id}:{event}" if client_event_id else None)
+        if res is not None and res.to_state == "plan_submitted":
+            review_res = steps.send(inst.id, "request_review", actor=principal.actor, principal=principal,
+                                    payload={"budget": parsed.budget},
+                                    client_event_id=f"{client_event_id}:request_review" if client_event_id else None)
     state = res.to_state
     budget = None
     if state == "plan_submitted":
         budget = parsed.budget
-        state = rt.send(inst.id, "request_review", actor=principal.actor, principal=principal,
-                        payload={"budget": parsed.budget},
-                        client_event_id=f"{client_event_id}:request_review" if client_event_id else None).to_state
+        state = review_res.to_state
     return SectionSubmitted(inst.id, section, state, len(parsed.section_payload(section)), budget)
 
 
@@ -492,8 +505,8 @@ def upload_workbook(rt: Any, instance_id: int, file: Path, *, principal: Princip
     are then submitted from the page, like typed ones."""
     if section is not None:
         _check_section(section)
-    inst = _kit(rt, instance_id, principal)
-    _require_team(rt, inst, principal, "upload")
+    inst, may_edit = _kit(rt, instance_id, principal)
+    _require_team(rt, inst, may_edit, principal, "upload")
     _require_open(inst, section)
     team, year = str(inst.data["team"]), int(inst.data["year"])
     wanted = [section] if section else [s for s in SECTIONS if _section_status(inst.state, s) in ("open", "later")]
@@ -527,7 +540,7 @@ def review(rt: Any, instance_id: int, *, principal: Principal, approve: bool,
            client_event_id: Optional[str] = None) -> Any:
     """The supervisor approves the kit, or sends it back with comments per section: it goes back to the
     first section commented (the flow redoes the sections from there on)."""
-    inst = _kit(rt, instance_id, principal)
+    inst, _ = _kit(rt, instance_id, principal)
     if client_event_id is not None and _applied(rt, client_event_id):
         return load_instance(rt, inst.id)
     if not rights.reviews_kit(principal, inst.data):

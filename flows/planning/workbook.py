@@ -688,10 +688,10 @@ def _money(value: Any) -> int:
     return int(round(amount))
 
 
-def _activity_type(value: Any) -> str:
-    """A type's code, Chinese or English name (or a pre-book name): master data's one parser."""
+def _activity_type(value: Any, md_rules: MasterDataRules) -> str:
+    """A type's code, Chinese or English name (or a pre-book name): master data's one parser, with the
+    master-data rules the kit is checked against (not read from disk again for every row)."""
     text = _text(value)
-    md_rules = load_masterdata_rules()
     found = md_rules.parse_activity_type(text) or md_rules.parse_activity_type(text.lower())
     if found is None:
         raise _Bad(i18n.t("planning.bad_activity_type", value=text, choices="、".join(
@@ -824,12 +824,13 @@ def validate_kit(raw: RawKit, ref: KitReference) -> ParsedKit:
     sheet = raw.sheets.get(PLAN_SHEET)
     if sheet is not None:
         bad, parse = checker(sheet, PLAN_COLS)
+        activity_type = functools.partial(_activity_type, md_rules=ref.rules)
         for row, cells in sheet.rows:
             if not any(cells.get(c.key) is not None for c in PLAN_COLS if c.input):
                 continue
             ok = True
             cust = customer(row, cells, bad)
-            kind = parse(row, cells, "activity_type", _activity_type, required=True)
+            kind = parse(row, cells, "activity_type", activity_type, required=True)
             title = parse(row, cells, "title", _text, required=True)
             when = parse(row, cells, "planned_date", _date, required=True)
             budget = parse(row, cells, "budget", _money, required=True)
