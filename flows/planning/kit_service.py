@@ -27,7 +27,7 @@ from engine.clock import to_us
 from engine.errors import ActionNotPermitted, ImportRejected, MCRError
 from engine.instances import InstanceView, load_instance, read_instance
 from flows.planning import rights
-from flows.planning.common import one_transaction
+from engine.steps import one_transaction
 from flows.planning.kit import KIT_FLOW, KitRefused, budget_rollup
 from flows.planning.rules import kit_tiers, load_planning_rules, masterdata_rules
 from flows.planning.workbook import (ASSESSMENT_COLS, COLUMNS, DIMENSIONS, OBJECTIVE_COLS, PLAN_COLS, SECTIONS,

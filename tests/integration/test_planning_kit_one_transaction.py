@@ -1,13 +1,14 @@
-"""One transaction per user action on the kit page (flows/planning/common.py `one_transaction`), on SQLite
+"""One transaction per user action on the kit page (engine/steps.py `one_transaction`), on SQLite
 and PostgreSQL: submitting the action plan keeps the typed rows as the draft, records the section and asks
 for review in one commit, idempotent by the form's id; a review request the database refuses is undone
 alone — the plan stays submitted, as when the two steps were two transactions."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -73,7 +74,10 @@ def test_submitting_the_plan_keeps_the_draft_records_it_and_asks_for_review_in_o
     assert one(db, "SELECT COUNT(*) FROM flow_history WHERE instance_id = :i", {"i": kit})[0] == 6
 
 
-def _refuse_review_mail(db: Database) -> None:
+@contextmanager
+def _refuse_review_mail(db: Database) -> Iterator[None]:
+    """A database fault on the review mail's outbox row, removed afterwards (on PostgreSQL the schema,
+    with its triggers, is shared by the session's later tests)."""
     with db.tx() as tx:
         if db.is_pg:
             tx.execute("CREATE FUNCTION test_refuse_review() RETURNS trigger AS $$ "
@@ -83,13 +87,21 @@ def _refuse_review_mail(db: Database) -> None:
         else:
             tx.execute("CREATE TRIGGER test_refuse_review BEFORE INSERT ON outbox "
                        "WHEN NEW.template = 'kit_review' BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+    try:
+        yield
+    finally:
+        with db.tx() as tx:
+            if db.is_pg:
+                tx.execute("DROP TRIGGER test_refuse_review ON outbox")
+                tx.execute("DROP FUNCTION test_refuse_review()")
+            else:
+                tx.execute("DROP TRIGGER test_refuse_review")
 
 
 def test_a_review_request_the_database_refuses_is_undone_alone_and_the_plan_stays_submitted(rt: Any,
                                                                                            db: Database) -> None:
     kit = up_to_plan(rt)
-    _refuse_review_mail(db)
-    with pytest.raises(Exception, match="injected fault"):
+    with _refuse_review_mail(db), pytest.raises(Exception, match="injected fault"):
         ks.submit_section(rt, kit, "plan", principal=principal_of(rt, "E101"), rows=PLAN)
     assert one(db, "SELECT state FROM flow_instance WHERE id = :i", {"i": kit})[0] == "plan_submitted"
     assert one(db, "SELECT COUNT(*) FROM planning_activity WHERE superseded_by IS NULL")[0] == 1
