@@ -559,7 +559,7 @@ def _register_plugins() -> None:
 
     from engine import plugins
 
-    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli"):
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli", "engine.archive_cli"):
         importlib.import_module(module).register(app)
     for plugin in plugins.plugins():
         if plugin.cli:
