@@ -18,12 +18,16 @@ def register(app: typer.Typer) -> None:
                 as_json: bool = typer.Option(False, "--json")) -> None:
         """Move the history, timers and sent mail of instances closed before DATE into the archive
         tables; pages, reports and `instances show` still read them."""
-        from engine.app import build_runtime
+        from engine.app import load_calendar_registry
+        from engine.clock import clock_from_env
+        from engine.db import Database
 
         day = parse_cutoff(closed_before)  # the user's input first, before touching the database
-        rt = build_runtime()
-        res = archive_closed(rt.db, rt.clock, midnight(day, rt.calendars.get(None).tz), batch=batch,
-                             dry_run=dry_run)
+        db = Database(create=False)
+        db.check()
+        db.upgrade()  # the archive tables come with a migration
+        tz = load_calendar_registry().get(None).tz  # DATE starts at midnight in the company's zone
+        res = archive_closed(db, clock_from_env(), midnight(day, tz), batch=batch, dry_run=dry_run)
         if as_json:
             typer.echo(json.dumps(res.as_dict(), ensure_ascii=False, indent=2))
             return
