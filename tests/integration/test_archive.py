@@ -19,14 +19,16 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from engine.app import load_calendar_registry
 from engine.archive import archive_closed, midnight
 from engine.clock import FakeClock
 from engine.db import Database
+from engine.definition import load_definitions
 from engine.mailers import FolderMailer
 from engine.notify import OutboxSender, list_outbox
 from engine.runtime import Runtime
 from flows.itr import service
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_FLOWS
 from tests.integration.test_itr_reports import PERIODS, STAFF, life_cycle
 from tests.support.accounts import itr_runtime
 from tests.support.principals import ENGINE
@@ -146,8 +148,32 @@ def _fail_archiving_instance(db: Database, iid: int) -> None:
                        f"WHEN NEW.instance_id = {int(iid)} BEGIN SELECT RAISE(ABORT, 'boom'); END")
 
 
+def _ticket_runtime(db: Database, clock: FakeClock) -> Runtime:
+    rt = Runtime(db, load_definitions(TEST_FLOWS / "ticket"), clock=clock, calendars=load_calendar_registry())
+    rt.register_definitions()
+    return rt
+
+
+def test_the_instance_holding_the_newest_rows_waits_so_no_id_is_ever_reused(
+        db: Database, clock: FakeClock, tmp_path: Path) -> None:
+    rt = _ticket_runtime(db, clock)
+    first, newest = (_ticket(rt, close=True, cid=f"c{n}") for n in range(2))
+    OutboxSender(db, FolderMailer(tmp_path / "mail"), clock, worker_id="archive-test").deliver_due_sync(100)
+    cutoff = midnight(clock.now().date() + timedelta(days=1), rt.calendars.get(None).tz)
+    done = archive_closed(db, clock, cutoff)
+    assert (done.instances, done.waiting) == (1, 1) and done.moved_ids == [first]
+    with db.read() as tx:
+        top = {t: tx.one(f"SELECT MAX(id) FROM {t}_archive")[0] for t in MOVED}
+    later = _ticket(rt, close=False, cid="later")  # newer rows now exist: the waiting one can go
+    with db.read() as tx:
+        for t in MOVED:
+            assert tx.one(f"SELECT MIN(id) FROM {t} WHERE instance_id = :i", {"i": later})[0] > top[t], t
+    assert archive_closed(db, clock, cutoff).moved_ids == [newest]
+
+
 def test_a_chunk_that_fails_moves_none_of_its_instances_and_the_next_run_finishes(
-        rt: Runtime, db: Database, clock: FakeClock, tmp_path: Path) -> None:
+        db: Database, clock: FakeClock, tmp_path: Path) -> None:
+    rt = _ticket_runtime(db, clock)
     tickets = [_ticket(rt, close=True, cid=f"c{n}") for n in range(5)]
     _ticket(rt, close=False, cid="open")  # holds the newest rows
     OutboxSender(db, FolderMailer(tmp_path / "mail"), clock, worker_id="archive-test").deliver_due_sync(100)
