@@ -99,6 +99,9 @@ def one_run(url: str, issues: int, workdir: Path) -> dict[str, Any]:
 
     return {"issues": issues, "closed": closed, "rows_per_issue": {t: rows[t] / issues for t in HOT},
             "moved": moved.as_dict(),
+            "table_bytes_per_issue": {"before": {t: per_issue(before["hot"][t], base["hot"][t]) for t in HOT},
+                                      "after": {t: per_issue(after["hot"][t], base["hot"][t]) for t in HOT},
+                                      "archive": {t: per_issue(after["archive"][t]) for t in ARCHIVE}},
             "hot_bytes_per_issue_before": per_issue(sum(before["hot"].values()), sum(base["hot"].values())),
             "hot_bytes_per_issue_after": per_issue(sum(after["hot"].values()), sum(base["hot"].values())),
             "archive_bytes_per_issue": per_issue(sum(after["archive"].values())),
@@ -133,6 +136,7 @@ def main() -> None:
                 "db_bytes_per_issue_before", "db_bytes_per_issue_after")
         out[backend] = {"runs": len(runs), "issues": args.issues, "rows_per_issue": runs[0]["rows_per_issue"],
                         "moved_last_run": runs[-1]["moved"],
+                        "table_bytes_per_issue_last_run": runs[-1]["table_bytes_per_issue"],
                         **{k: _stats([r[k] for r in runs]) for k in keys},
                         "per_100k_issues_mb": {k: round(statistics.median([r[k] for r in runs]) * 100_000 / 2**20, 1)
                                                for k in keys}}
