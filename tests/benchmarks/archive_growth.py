@@ -46,7 +46,11 @@ def _file_size(db: Any) -> int:
         try:
             raw.driver_connection.autocommit = True
             with raw.driver_connection.cursor() as cur:
-                cur.execute("VACUUM FULL")
+                # This schema's tables only: a database-wide VACUUM FULL would lock everyone's tables.
+                cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = current_schema() AND c.relkind = 'r'")
+                for (name,) in cur.fetchall():
+                    cur.execute(f'VACUUM FULL "{name}"')
                 cur.execute("SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
                             "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'")
                 return int(cur.fetchone()[0])
