@@ -69,6 +69,11 @@ def parse_cutoff(text: str) -> date:
         raise ArchiveDateInvalid(t("engine.archive.bad_date", value=text)) from None
 
 
+def check_batch(batch: int) -> None:
+    if batch < 1:
+        raise ArchiveBatchInvalid(t("engine.archive.bad_batch", value=batch))
+
+
 # Closed, not yet archived, nothing left to fire or send; walked by id so a run reads each instance once.
 _CANDIDATES = """
 SELECT fi.id FROM flow_instance fi
@@ -103,8 +108,7 @@ def archive_closed(db: Database, clock: Clock, closed_before: datetime, *, batch
 
     `dry_run` runs every chunk exactly as a real run would and rolls it back: the counts are the
     ones a real run would print now."""
-    if batch < 1:
-        raise ArchiveBatchInvalid(t("engine.archive.bad_batch", value=batch))
+    check_batch(batch)
     result = ArchiveResult(closed_before=closed_before.isoformat(), dry_run=dry_run)
     cutoff = to_us(closed_before)
     after = 0
@@ -170,7 +174,9 @@ class _Chunk:
                 raise RuntimeError(f"archive: {table} copied {copied} row(s) but deleted {deleted}; rolled back")
             self.rows[table] = copied
         self.kept = int(tx.one(f"SELECT COUNT(*) FROM outbox o WHERE o.instance_id IN ({inside})", params)[0])
-        tx.many("INSERT INTO instance_archive (instance_id, archived_us) VALUES (:i, :now)",
+        # A second archiver that committed this instance after our candidate read (PostgreSQL, READ
+        # COMMITTED) left nothing to copy above; its mark stands.
+        tx.many("INSERT INTO instance_archive (instance_id, archived_us) VALUES (:i, :now) ON CONFLICT DO NOTHING",
                 [{"i": i, "now": now} for i in self.moved])
 
 
@@ -179,10 +185,6 @@ def _newest_owners(tx: Tx) -> Iterator[int]:
         row = tx.one(f"SELECT instance_id FROM {table} WHERE id = (SELECT MAX(id) FROM {table})")
         if row is not None and row[0] is not None:
             yield int(row[0])
-
-
-def is_archived(tx: Tx, instance_id: int) -> bool:
-    return tx.one("SELECT 1 FROM instance_archive WHERE instance_id = :i", {"i": instance_id}) is not None
 
 
 def midnight(day: date, tz: Any) -> datetime:

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from engine.archive import DEFAULT_BATCH, archive_closed, midnight, parse_cutoff
+from engine.archive import DEFAULT_BATCH, archive_closed, check_batch, midnight, parse_cutoff
 from engine.i18n import t
 
 
@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         from engine.db import Database
 
         day = parse_cutoff(closed_before)  # the user's input first, before touching the database
+        check_batch(batch)
         db = Database(create=False)
         db.check()
         db.upgrade()  # the archive tables come with a migration

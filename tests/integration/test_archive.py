@@ -200,10 +200,13 @@ def test_a_chunk_that_fails_moves_none_of_its_instances_and_the_next_run_finishe
             assert archived == sum(rows[i][table] for i in tickets), table
 
 
-def test_a_bad_date_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "engine.cli", "archive", "--closed-before", "2026-13-01"],
-                         env={**os.environ, "MCR_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}",
-                              "MCR_LOCALE": "en"}, capture_output=True, text=True, timeout=60, cwd=str(ROOT))
-    assert res.returncode == 1
-    assert res.stderr.strip().splitlines() == ["error: --closed-before '2026-13-01': use a date YYYY-MM-DD"]
+def test_a_bad_date_or_batch_is_one_line_and_exit_1_before_touching_the_database(tmp_path: Path) -> None:
+    for args, line in ((["--closed-before", "2026-13-01"], "--closed-before '2026-13-01': use a date YYYY-MM-DD"),
+                       (["--closed-before", "2026-01-01", "--batch", "0"],
+                        "--batch 0: use a positive number of instances")):
+        res = subprocess.run([sys.executable, "-m", "engine.cli", "archive", *args],
+                             env={**os.environ, "MCR_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}",
+                                  "MCR_LOCALE": "en"}, capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+        assert res.returncode == 1
+        assert res.stderr.strip().splitlines() == [f"error: {line}"]
     assert not (tmp_path / "none.db").exists()
