@@ -23,7 +23,7 @@ from engine.clock import from_us
 from engine.errors import MCRError
 from engine.i18n import t
 from engine.rules_cli import rules_app
-from engine.sql import with_archive
+from engine.sql import hot_only, with_archive
 from engine.tables import print_table
 
 app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -309,8 +309,10 @@ def timers_list(status: Optional[str] = typer.Option("pending", "--status", help
     db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
-        rows = tx.all(with_archive("SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM {timer} "
-                                   + where) + " ORDER BY due_us, id LIMIT :limit", {"status": status, "limit": limit})
+        select = "SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM {timer} " + where
+        # Pending timers are never archived: the default listing stays on the hot partial index.
+        rows = tx.all((hot_only(select) if status == "pending" else with_archive(select))
+                      + " ORDER BY due_us, id LIMIT :limit", {"status": status, "limit": limit})
     items = [{"id": r[0], "instance": r[1], "name": r[2], "event": r[3], "status": r[4], "due": _ts(r[5]),
               "claimed_by": r[6], "note": r[7]} for r in rows]
     if as_json:

@@ -39,9 +39,9 @@ from engine.channels.rules import NOTIFY_RULES_FILE, NotifyRules, UnconfiguredRo
 from engine.clock import Clock, from_us, to_us
 from engine.db import Database
 from engine.errors import MCRError
-from engine.sql import with_archive
 from engine.i18n import t
 from engine.mailers import Mailer, one_line
+from engine.sql import hot_only, with_archive
 
 log = logging.getLogger("mcr.mail")
 
@@ -429,8 +429,9 @@ def list_outbox(db: Database, status: str | None = None, limit: int = 50) -> lis
     if status is not None:
         where = " WHERE status = :status"
         params["status"] = status
-    # Sent mail of archived instances (mcr archive) is listed too.
-    query = with_archive(SELECT_OUTBOX_VIEW + where) + " ORDER BY id DESC LIMIT :limit"
+    # Sent mail of archived instances (mcr archive) is listed too; pending and failed mail is never archived.
+    select = SELECT_OUTBOX_VIEW + where
+    query = (with_archive(select) if status in (None, "sent") else hot_only(select)) + " ORDER BY id DESC LIMIT :limit"
     with db.read() as tx:
         rows = tx.all(query, params)
     return [OutboxView(id=r[0], status=r[1], recipient=r[2], subject=r[3], attempts=r[4], last_error=r[5],
