@@ -23,6 +23,7 @@ from engine.clock import from_us
 from engine.errors import MCRError
 from engine.i18n import t
 from engine.rules_cli import rules_app
+from engine.sql import hot_only, with_archive
 from engine.tables import print_table
 
 app = typer.Typer(help="mcr — MCR/ITR 客户关系流程引擎", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -237,15 +238,16 @@ def instances_show(instance_id: int, as_json: bool = typer.Option(False, "--json
                      "updated_us, ended_us FROM flow_instance WHERE id = :i", {"i": instance_id})
         if row is None:
             raise UnknownInstance(t("engine.unknown_instance", id=instance_id))
-        hist = tx.all("SELECT at_us, actor, event, from_state, to_state, payload, client_event_id, version "
-                      "FROM flow_history WHERE instance_id = :i ORDER BY id", {"i": instance_id})
-        tms = tx.all("SELECT id, name, event, status, due_us, note FROM timer WHERE instance_id = :i ORDER BY id",
-                     {"i": instance_id})
+        hist = tx.all(with_archive("SELECT id, at_us, actor, event, from_state, to_state, payload, client_event_id, "
+                                   "version FROM {flow_history} WHERE instance_id = :i") + " ORDER BY id",
+                      {"i": instance_id})
+        tms = tx.all(with_archive("SELECT id, name, event, status, due_us, note FROM {timer} WHERE instance_id = :i")
+                     + " ORDER BY id", {"i": instance_id})
     out = {"id": row[0], "flow": row[1], "flow_version": row[2], "state": row[3], "version": row[4], "subject": row[5],
            "calendar": row[6], "locale": row[7], "data": json.loads(row[8]), "created": _ts(row[9]),
            "updated": _ts(row[10]), "ended": _ts(row[11]),
-           "history": [{"at": _ts(h[0]), "actor": h[1], "event": h[2], "from": h[3], "to": h[4],
-                        "payload": json.loads(h[5]), "client_event_id": h[6], "version": h[7]} for h in hist],
+           "history": [{"at": _ts(h[1]), "actor": h[2], "event": h[3], "from": h[4], "to": h[5],
+                        "payload": json.loads(h[6]), "client_event_id": h[7], "version": h[8]} for h in hist],
            "timers": [{"id": x[0], "name": x[1], "event": x[2], "status": x[3], "due": _ts(x[4]), "note": x[5]}
                       for x in tms]}
     if as_json:
@@ -307,8 +309,10 @@ def timers_list(status: Optional[str] = typer.Option("pending", "--status", help
     db = _db()
     where = "" if status in (None, "all") else "WHERE status = :status"
     with db.read() as tx:
-        rows = tx.all(f"SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM timer {where} "
-                      "ORDER BY due_us LIMIT :limit", {"status": status, "limit": limit})
+        select = "SELECT id, instance_id, name, event, status, due_us, claimed_by, note FROM {timer} " + where
+        # Pending timers are never archived: the default listing stays on the hot partial index.
+        rows = tx.all((hot_only(select) if status == "pending" else with_archive(select))
+                      + " ORDER BY due_us, id LIMIT :limit", {"status": status, "limit": limit})
     items = [{"id": r[0], "instance": r[1], "name": r[2], "event": r[3], "status": r[4], "due": _ts(r[5]),
               "claimed_by": r[6], "note": r[7]} for r in rows]
     if as_json:
@@ -607,7 +611,8 @@ def _register_plugins() -> None:
 
     from engine import plugins
 
-    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli", "engine.simulate_cli"):
+    for module in ("engine.auth.cli", "engine.masterdata.cli", "engine.replay_cli", "engine.simulate_cli",
+                   "engine.archive_cli"):
         importlib.import_module(module).register(app)
     for plugin in plugins.plugins():
         if plugin.cli:

@@ -41,6 +41,7 @@ from engine.db import Database
 from engine.errors import MCRError
 from engine.i18n import t
 from engine.mailers import Mailer, one_line
+from engine.sql import hot_only, with_archive
 
 log = logging.getLogger("mcr.mail")
 
@@ -123,7 +124,7 @@ RETRY_FAILED_OUTBOX_ONE = RETRY_FAILED_OUTBOX + " AND id = :id"
 SELECT_OUTBOX_VIEW = """
 SELECT id, status, recipient, subject, attempts, last_error, created_us, sent_us, next_attempt_us,
        instance_id, template, channel, target
-FROM outbox
+FROM {outbox}
 """
 
 # When the scheduler should next wake up for mail.
@@ -423,12 +424,14 @@ def list_outbox(db: Database, status: str | None = None, limit: int = 50) -> lis
     """The newest outbox rows, optionally only those with `status` (pending, sent, failed)."""
     if status is not None and status not in OUTBOX_STATUSES:
         raise UnknownOutboxStatus(t("engine.outbox.unknown_status", status=status, allowed=", ".join(OUTBOX_STATUSES)))
-    query = SELECT_OUTBOX_VIEW
     params: dict[str, Any] = {"limit": limit}
+    where = ""
     if status is not None:
-        query += " WHERE status = :status"
+        where = " WHERE status = :status"
         params["status"] = status
-    query += " ORDER BY id DESC LIMIT :limit"
+    # Sent mail of archived instances (mcr archive) is listed too; pending and failed mail is never archived.
+    select = SELECT_OUTBOX_VIEW + where
+    query = (with_archive(select) if status in (None, "sent") else hot_only(select)) + " ORDER BY id DESC LIMIT :limit"
     with db.read() as tx:
         rows = tx.all(query, params)
     return [OutboxView(id=r[0], status=r[1], recipient=r[2], subject=r[3], attempts=r[4], last_error=r[5],

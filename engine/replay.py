@@ -32,6 +32,7 @@ import yaml
 
 from engine.clock import FakeClock, from_us
 from engine.errors import MCRError, Problem, ProblemsError, TransitionRefused
+from engine.sql import with_archive
 from engine.yamlsrc import LineDict, YamlSyntaxError, load_yaml
 
 COMMANDS: dict[str, Callable[..., Any]] = {}
@@ -325,11 +326,13 @@ def _jsonable(value: Any) -> Any:
 def _outcome(ctx: ReplayContext, raw: dict[str, Any]) -> dict[str, Any]:
     with ctx.db.read() as tx:
         insts = tx.all("SELECT id, flow, flow_version, state, version, subject, data FROM flow_instance ORDER BY id")
-        hist = tx.all("SELECT instance_id, at_us, actor, event, from_state, to_state FROM flow_history ORDER BY id")
-        mails = tx.all("SELECT id, instance_id, template, locale, recipient, subject, created_us, dedupe_key "
-                       "FROM outbox ORDER BY id")
+        hist = tx.all(with_archive("SELECT instance_id, at_us, actor, event, from_state, to_state, id "
+                                   "FROM {flow_history}") + " ORDER BY id")
+        mails = tx.all(with_archive("SELECT id, instance_id, template, locale, recipient, subject, created_us, dedupe_key "
+                                    "FROM {outbox}") + " ORDER BY id")
         refusals = tx.all("SELECT instance_id, at_us, actor, event, code, message FROM flow_refusal ORDER BY id")
-        timers = tx.all("SELECT instance_id, name, status, due_us, note FROM timer WHERE status = 'skipped' ORDER BY id")
+        timers = tx.all(with_archive("SELECT instance_id, name, status, due_us, note, id FROM {timer} "
+                                     "WHERE status = 'skipped'") + " ORDER BY id")
     by_inst: dict[int, list[dict[str, Any]]] = {}
     for h in hist:
         by_inst.setdefault(h[0], []).append({"at": ctx.local(from_us(h[1])), "actor": h[2], "event": h[3],

@@ -6,6 +6,27 @@ translated for psycopg by engine.db. Instants are integer microseconds (UTC).
 
 from __future__ import annotations
 
+# --- hot and archived rows ---------------------------------------------------------------------
+
+# `mcr archive` (engine/archive.py) moves the history, timers and sent mail of closed instances to
+# `<table>_archive` (same columns, ids kept). The one way to read such rows wherever they are:
+ARCHIVED_TABLES = ("flow_history", "timer", "outbox")
+
+
+def with_archive(select: str) -> str:
+    """`select`, whose archived tables are written in braces (`FROM {flow_history} h WHERE …`), run on
+    the hot tables UNION ALL on their archives. Add ORDER BY / LIMIT after it: they then apply to
+    both halves, and each half still walks its own indexes."""
+    archived = select.format(**{name: f"{name}_archive" for name in ARCHIVED_TABLES})
+    return f"{hot_only(select)}\nUNION ALL\n{archived}"
+
+
+def hot_only(select: str) -> str:
+    """The same `select` on the hot tables alone: for rows that are never archived (pending timers,
+    unsent mail), so the query keeps to the hot tables' partial indexes."""
+    return select.format(**{name: name for name in ARCHIVED_TABLES})
+
+
 # --- instances ---------------------------------------------------------------------------------
 
 # Start an instance. ON CONFLICT DO NOTHING + the partial unique index on (flow, subject) make a
@@ -47,10 +68,10 @@ VALUES (:instance_id, :now, :actor, :event, :from_state, :to_state, :payload, :c
         :version)
 """
 
-# A client event id (or a timer firing, `timer:<id>`) already applied: answer with its result.
-SELECT_CLIENT_EVENT = """
-SELECT instance_id, from_state, to_state, version FROM flow_history WHERE client_event_id = :cid
-"""
+# A client event id (or a timer firing, `timer:<id>`) already applied: answer with its result —
+# also when its instance has been archived since (a client retrying a long-closed issue).
+SELECT_CLIENT_EVENT = with_archive(
+    "SELECT instance_id, from_state, to_state, version FROM {flow_history} WHERE client_event_id = :cid")
 
 # --- timers ------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -144,6 +144,8 @@ class Outbox(SQLModel, table=True):
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
         Index("ix_outbox_pending", "next_attempt_us",
               sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+        # What `mcr archive` checks (no unsent mail) and moves, per instance.
+        Index("ix_outbox_instance", "instance_id"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -194,3 +196,34 @@ class Refusal(SQLModel, table=True):
     event: str = Field(sa_column=Column(Text, nullable=False))
     code: str = Field(sa_column=Column(Text, nullable=False))
     message: str = Field(sa_column=Column(Text, nullable=False))
+
+
+# --- archive -----------------------------------------------------------------------------------
+# `mcr archive` (engine/archive.py) moves the per-event rows of closed instances here: the same
+# columns as the hot table (ids kept) plus when they moved. The hot tables' partial indexes and
+# unique keys stay small; readers see both through `engine.sql.with_archive`. The instance row
+# itself stays in flow_instance (the families' tables reference it), marked in `instance_archive`.
+
+def _archive_of(hot: Table, *indexes: tuple[str, tuple[str, ...], bool]) -> Table:
+    columns = [Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False)
+               for c in hot.columns]
+    name = f"{hot.name}_archive"
+    return Table(name, SQLModel.metadata, *columns, Column("archived_us", BigInteger, nullable=False),
+                 *(Index(f"{'uq' if unique else 'ix'}_{name}_{label}", *cols, unique=unique)
+                   for label, cols, unique in indexes))
+
+
+FLOW_HISTORY_ARCHIVE = _archive_of(FlowHistory.__table__,  # type: ignore[attr-defined]
+                                   ("instance", ("instance_id", "id"), False),
+                                   ("client_event_id", ("client_event_id",), True))
+TIMER_ARCHIVE = _archive_of(Timer.__table__, ("instance", ("instance_id",), False))  # type: ignore[attr-defined]
+OUTBOX_ARCHIVE = _archive_of(Outbox.__table__, ("instance", ("instance_id",), False))  # type: ignore[attr-defined]
+
+
+class InstanceArchive(SQLModel, table=True):
+    """An instance whose history, timers and sent mail live in the archive tables (one row per instance)."""
+
+    __tablename__ = "instance_archive"
+
+    instance_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    archived_us: int = Field(sa_column=_us())

@@ -21,6 +21,7 @@ from engine.db import Tx
 from engine.errors import MCRError
 from engine.masterdata import service
 from engine.paths import safe_join
+from engine.sql import with_archive
 from engine.masterdata.read import MasterData
 from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, start_and_kick
 from flows.planning.dates import kit_schedule
@@ -265,8 +266,8 @@ def _step_id(client_event_id: Optional[str], event: str) -> Optional[str]:
 def _applied(runtime: Any, client_event_id: str) -> bool:
     ids = {f"c{i}": _step_id(client_event_id, e) for i, e in enumerate([s[1] for s in KIT_STEPS] + ["request_review"])}
     with runtime.db.read() as tx:
-        return tx.one(f"SELECT 1 FROM flow_history WHERE client_event_id IN ({', '.join(':' + k for k in ids)})",
-                      ids) is not None
+        return tx.one(with_archive(f"SELECT 1 FROM {{flow_history}} WHERE client_event_id IN "
+                                   f"({', '.join(':' + k for k in ids)})"), ids) is not None
 
 
 def apply_submission(runtime: Any, inst: InstanceRef, parsed: ParsedKit, *, principal: Principal,

@@ -26,6 +26,7 @@ from engine.auth import Principal
 from engine.clock import to_us
 from engine.errors import ActionNotPermitted, ImportRejected, MCRError
 from engine.instances import InstanceView, load_instance, read_instance
+from engine.sql import with_archive
 from flows.planning import rights
 from engine.steps import one_transaction
 from flows.planning.kit import KIT_FLOW, KitRefused, budget_rollup
@@ -432,7 +433,8 @@ class SectionSubmitted:
 
 def _applied(rt: Any, client_event_id: str) -> bool:
     with rt.db.read() as tx:
-        return tx.one("SELECT 1 FROM flow_history WHERE client_event_id = :c", {"c": client_event_id}) is not None
+        return tx.one(with_archive("SELECT 1 FROM {flow_history} WHERE client_event_id = :c"),
+                      {"c": client_event_id}) is not None
 
 
 def submit_section(rt: Any, instance_id: int, section: str, *, principal: Principal,

@@ -32,6 +32,7 @@ from engine.auth import Principal
 from engine.clock import from_us, to_us
 from engine.errors import MCRError, NotPermitted, TransitionRefused
 from engine.masterdata.read import MasterData
+from engine.sql import with_archive
 from flows.planning.kit import KIT_FLOW, OPEN_STATES, kit_subject, teams_due_a_kit
 from flows.planning.rules import kit_tiers, load_planning_rules
 
@@ -57,7 +58,8 @@ class UnknownLaunch(MCRError):
 # (flow, subject) key from each team, so no instance data is decoded.
 KIT_ROWS = """
 SELECT fi.id, fi.state, t.code, t.name, o.code, o.name, r.code, r.name,
-       (SELECT MIN(tm.due_us) FROM timer tm WHERE tm.instance_id = fi.id AND tm.name = 'overdue') AS deadline_us
+       (SELECT MIN(tm.due_us) FROM (""" + with_archive(
+    "SELECT due_us FROM {timer} WHERE instance_id = fi.id AND name = 'overdue'") + """) tm) AS deadline_us
 FROM org_unit t
 JOIN flow_instance fi ON fi.flow = 'planning_kit' AND fi.subject = 'kit:' || t.code || ':' || :year
 LEFT JOIN org_unit o ON o.code = t.parent_code
