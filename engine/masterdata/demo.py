@@ -87,21 +87,27 @@ class DemoResult(BaseModel):
 class _Names:
     """Unique Chinese names from one random stream."""
 
+    _POOL = len(set(_SURNAMES)) * len(set(_GIVEN))
+
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used: set[str] = set()
+        self.suffix: dict[str, int] = {}  # next free number per name, once the pool is exhausted
 
     def __call__(self) -> str:
-        for _ in range(1000):
-            name = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
-            if name not in self.used:
-                self.used.add(name)
-                return name
-        # the pool is exhausted only for very large demos: disambiguate like HR systems do
+        # Until the pool of surname × given name runs out, draw until unused (few draws); after
+        # that every draw would fail, so go straight to the HR-style number (王伟2, 王伟3 …).
+        if len(self.used) < self._POOL:
+            for _ in range(1000):
+                name = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
+                if name not in self.used:
+                    self.used.add(name)
+                    return name
         name = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
-        suffix = 2
+        suffix = self.suffix.get(name, 2)
         while f"{name}{suffix}" in self.used:
             suffix += 1
+        self.suffix[name] = suffix + 1
         self.used.add(f"{name}{suffix}")
         return f"{name}{suffix}"
 
