@@ -132,3 +132,221 @@ def timers_part(root: Path, *, pending: int = 1_000_000, due: int = 1000, repeat
     return {"pending_timers": pending + due, "due": due, "fired": fired_counts, "mails": outbox,
             "pending_after": still, "claim_ms": spread(claim, 2), "fire_ms": spread(fire), "total_ms": spread(total),
             "fired_per_s": spread([due / (t / 1000) for t in total]), "load_avg": load_average()}
+
+
+# ---------------------------------------------------------------------------------------------- care
+
+
+CARE_DAY = "2027-03-10"  # a Wednesday with no festival: the everyday scan (festival days list every contact)
+
+
+def seed_care(db: Any, contacts: int, *, day: str = CARE_DAY, seed: int = 7, per_owner: int = 500) -> dict[str, int]:
+    """`contacts` key contacts in bulk (SQLAlchemy Core executemany, 20,000 rows a statement batch),
+    10 per customer in a tier pyramid, `per_owner` per account manager under 1 supervisor per 10,
+    each with a last visit spread over its cadence (so about 1/cadence fall due each day and a few
+    are overdue), S/A customers' first contacts paired with a sponsor who met them lately."""
+    import random
+    from datetime import date
+
+    from sqlalchemy import insert
+
+    from engine.masterdata.models import Contact, Customer, Employee, OrgUnit, SponsorPairing
+    from flows.planning.models import Visit
+
+    rng = random.Random(seed)
+    today = date.fromisoformat(day)
+    cadence = {"S": 7, "A": 14, "B": 30}
+    owners = max(2, contacts // per_owner)
+    sups = max(1, owners // 10)
+    n_cust = max(1, contacts // 10)
+
+    def batches(rows: Any, size: int = 20_000) -> Any:
+        out: list[dict[str, Any]] = []
+        for r in rows:
+            out.append(r)
+            if len(out) == size:
+                yield out
+                out = []
+        if out:
+            yield out
+
+    def tier_of(i: int) -> str:
+        k = i % 100
+        return "S" if k < 3 else "A" if k < 13 else "B" if k < 43 else "C"
+
+    with db.engine.begin() as conn:
+        conn.execute(insert(OrgUnit.__table__), [{"code": "HQ", "kind": "hq", "name": "总部", "calendar": "CN",  # type: ignore[attr-defined]
+                                                   "timezone": "Asia/Shanghai"}])
+        emps = [{"emp_no": "S0000", "name": "总裁", "email": "s0000@x.example", "unit_code": "HQ",
+                 "supervisor_emp_no": None, "locale": "zh-CN", "roles": "supervisor,sponsor"}]
+        emps += [{"emp_no": f"S{i + 1:04d}", "name": f"主管{i + 1}", "email": f"s{i + 1:04d}@x.example", "unit_code": "HQ",
+                  "supervisor_emp_no": "S0000", "locale": "zh-CN", "roles": "supervisor,sponsor"} for i in range(sups)]
+        emps += [{"emp_no": f"E{i:06d}", "name": f"经理{i}", "email": f"e{i:06d}@x.example", "unit_code": "HQ",
+                  "supervisor_emp_no": f"S{i % sups + 1:04d}", "locale": "zh-CN", "roles": "account_manager"}
+                 for i in range(owners)]
+        conn.execute(insert(Employee.__table__), emps)  # type: ignore[attr-defined]
+        for part in batches({"code": f"C{i:07d}", "name": f"客户{i}", "tier": tier_of(i), "office_code": "HQ",
+                             "owner_emp_no": f"E{i % owners:06d}", "backup_emp_no": f"E{(i + 1) % owners:06d}",
+                             "locked_competitors": "[]",
+                             "key_events": f'[{{"month": {rng.randint(1, 12)}, "day": {rng.randint(1, 28)}, '
+                                           f'"title": "年度采购大会"}}]'} for i in range(n_cust)):
+            conn.execute(insert(Customer.__table__), part)  # type: ignore[attr-defined]
+
+        def contact_rows() -> Any:
+            for i in range(contacts):
+                cust = i // 10 if i // 10 < n_cust else i % n_cust
+                born = date(rng.randint(1962, 1992), 1, 1) + timedelta(days=rng.randrange(365))
+                yield {"code": f"C{cust:07d}-K{i % 10:02d}" if i // 10 < n_cust else f"C{cust:07d}-X{i:07d}",
+                       "customer_code": f"C{cust:07d}", "name": f"联系人{i}", "title": "总经理", "birthday": born,
+                       "decision_roles": "decider", "is_coach": False, "has_veto": False, "rising_star": False,
+                       "owner_emp_no": f"E{(cust + i % 3) % owners:06d}"}
+        for part in batches(contact_rows()):
+            conn.execute(insert(Contact.__table__), part)  # type: ignore[attr-defined]
+
+        def visit_rows() -> Any:
+            for i in range(contacts):
+                cust = i // 10 if i // 10 < n_cust else i % n_cust
+                days = cadence.get(tier_of(cust))
+                if days is None:
+                    continue
+                ago = 1 + int(rng.random() * days * 1.05)  # ~5 % overdue, a few of them past the escalation
+                code = f"C{cust:07d}-K{i % 10:02d}" if i // 10 < n_cust else f"C{cust:07d}-X{i:07d}"
+                yield {"contact_code": code, "emp_no": f"E{(cust + i % 3) % owners:06d}", "kind": "visit",
+                       "visit_date": today - timedelta(days=ago), "actor": "seed", "at_us": 0}
+        for part in batches(visit_rows()):
+            conn.execute(insert(Visit.__table__), part)  # type: ignore[attr-defined]
+        pairs = [{"sponsor_emp_no": f"S{c % sups + 1:04d}", "contact_code": f"C{c:07d}-K00",
+                  "cadence": "monthly" if tier_of(c) == "S" else "bimonthly", "accepted": True}
+                 for c in range(min(n_cust, max(1, contacts // 10))) if tier_of(c) in ("S", "A")]
+        if pairs:
+            conn.execute(insert(SponsorPairing.__table__), pairs)  # type: ignore[attr-defined]
+            conn.execute(insert(Visit.__table__), [  # type: ignore[attr-defined]
+                {"contact_code": p["contact_code"], "emp_no": p["sponsor_emp_no"], "kind": "sponsor_meeting",
+                 "visit_date": today - timedelta(days=1 + rng.randrange(31)), "actor": "seed", "at_us": 0}
+                for p in pairs])
+    return {"contacts": contacts, "customers": n_cust, "owners": owners, "sponsor_pairings": len(pairs)}
+
+
+def care_child(url: str, contacts: int, *, chunk: int, seed_only: bool = False, scan_only: bool = False,
+               day: str = CARE_DAY) -> dict[str, Any]:
+    """In a fresh process: the scan over the seeded database — RSS before, after and at peak."""
+    import gc
+    from datetime import date
+
+    from engine.db import Database
+
+    db = Database(url)
+    out: dict[str, Any] = {}
+    if not scan_only:
+        db.upgrade()
+        t0 = wall_time()
+        out["seed"] = seed_care(db, contacts, day=day)
+        out["seed_s"] = round(wall_time() - t0, 1)
+        if seed_only:
+            return out
+    from flows.planning.care import care_items, run_care_scan
+    from flows.planning.sample import planning_runtime
+
+    from engine.clock import FakeClock as _Fake
+
+    clock = _Fake(datetime.fromisoformat(f"{day}T07:00:00+08:00"))
+    rt = planning_runtime(db, clock, sample=False)
+    gc.collect()
+    before = rss_mb()
+    t0 = wall_time()
+    with db.session() as session:
+        items = care_items(session, date.fromisoformat(day), tz=rt.calendars.get(None).tz, brief=False, chunk=chunk)
+    out["find_s"] = round(wall_time() - t0, 2)
+    out["items"] = len(items)
+    del items
+    gc.collect()
+    t0 = wall_time()
+    report = run_care_scan(rt, date.fromisoformat(day))
+    out["scan_s"] = round(wall_time() - t0, 2)
+    out.update(people=report.people, reminders=report.items, mails=report.mails)
+    gc.collect()
+    out.update(rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_rss_mb())
+    db.dispose()
+    return out
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "engine.bench_scale", *args], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {' '.join(args)} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def care_part(root: Path, *, contacts: int = 1_000_000, small: int = 100_000, chunk: int = 5000,
+              repeat: int = 3) -> dict[str, Any]:
+    """Seed once per size (SQLite files), then scan each `repeat` times in fresh processes: the first
+    scan sends the digests, the later ones find the same reminders and send nothing new."""
+    out: dict[str, Any] = {"chunk": chunk, "load_avg_before": load_average()}
+    for size in (small, contacts):
+        url = f"sqlite:///{root / f'care{size}.db'}"
+        seeded = _child(["care", url, str(size), "--chunk", str(chunk), "--seed-only"])
+        runs = [_child(["care", url, str(size), "--chunk", str(chunk), "--scan-only"]) for _ in range(repeat)]
+        out[str(size)] = {"seed": seeded["seed"], "seed_s": seeded["seed_s"],
+                          "find_s": spread([r["find_s"] for r in runs], 2),
+                          "scan_s": spread([r["scan_s"] for r in runs], 2),
+                          "first_scan": {k: runs[0][k] for k in ("items", "people", "reminders", "mails", "scan_s")},
+                          "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
+                          "rss_growth_mb": spread([r["rss_after_mb"] - r["rss_before_mb"] for r in runs])}
+    out["load_avg_after"] = load_average()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- demo
+
+
+def demo_child(url: str, customers: int) -> dict[str, Any]:
+    """In a fresh process: `generate_demo` for `customers` on a new database."""
+    from engine.db import Database
+    from engine.masterdata.demo import generate_demo
+
+    db = Database(url)
+    db.upgrade()
+    clock = FakeClock(datetime(2026, 11, 26, 1, 0, tzinfo=timezone.utc))
+    before = rss_mb()
+    t0 = wall_time()
+    with db.session() as session:
+        result = generate_demo(session, customers=customers, seed=1, clock=clock)
+    took = wall_time() - t0
+    db.dispose()
+    return {"s": round(took, 2), "customers": result.customers, "contacts": result.contacts,
+            "inserted": result.inserted, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb()}
+
+
+def demo_part(root: Path, *, customers: int = 50_000, repeat: int = 3) -> dict[str, Any]:
+    runs = []
+    for r in range(repeat):
+        path = root / f"demo{r}.db"
+        runs.append(_child(["demo", f"sqlite:///{path}", str(customers)]))
+        path.unlink()
+    return {"customers": customers, "contacts": runs[0]["contacts"], "rows": runs[0]["inserted"],
+            "s": spread([r["s"] for r in runs], 2), "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
+            "load_avg": load_average()}
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Child processes of the suite (peak RSS is per process): `python -m engine.bench_scale care URL N`."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="engine.bench_scale")
+    ap.add_argument("kind", choices=("care", "demo"))
+    ap.add_argument("url")
+    ap.add_argument("size", type=int)
+    ap.add_argument("--chunk", type=int, default=5000)
+    ap.add_argument("--seed-only", action="store_true")
+    ap.add_argument("--scan-only", action="store_true")
+    a = ap.parse_args(argv)
+    if a.kind == "care":
+        result = care_child(a.url, a.size, chunk=a.chunk, seed_only=a.seed_only, scan_only=a.scan_only)
+    else:
+        result = demo_child(a.url, a.size)
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
