@@ -329,6 +329,29 @@ def demo_part(root: Path, *, customers: int = 50_000, repeat: int = 3) -> dict[s
             "load_avg": load_average()}
 
 
+# ---------------------------------------------------------------------------------------------- the suite
+
+
+def run_scale_bench(*, parts: tuple[str, ...] = ("timers", "care", "demo"), timers: int = 1_000_000,
+                    due: int = 1000, contacts: int = 1_000_000, customers: int = 50_000, chunk: int = 5000,
+                    repeat: int = 3, workdir: Path | None = None) -> dict[str, Any]:
+    """The parts asked for, each with medians and ranges over `repeat` runs; prints nothing."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown part(s) {sorted(unknown)}: use {', '.join(PARTS)}")
+    result: dict[str, Any] = {"suite": "scale", "cpus": os.cpu_count(), "load_avg": load_average()}
+    with tempfile.TemporaryDirectory(prefix="mcr-scale-", dir=workdir) as tmp:
+        root = Path(tmp)
+        if "timers" in parts:
+            result["timers"] = timers_part(root, pending=timers, due=due, repeat=repeat)
+        if "care" in parts:
+            result["care"] = care_part(root, contacts=contacts, small=max(1, contacts // 10), chunk=chunk,
+                                       repeat=repeat)
+        if "demo" in parts:
+            result["demo"] = demo_part(root, customers=customers, repeat=repeat)
+    return result
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Child processes of the suite (peak RSS is per process): `python -m engine.bench_scale care URL N`."""
     import argparse

@@ -535,15 +535,24 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir"),
           kit_via: str = typer.Option("form", "--kit-via", help="flows suite: the planning kit through its page's "
-                                      "service (form) or as a downloaded and uploaded workbook (workbook)")) -> None:
+                                      "service (form) or as a downloaded and uploaded workbook (workbook)"),
+          parts: str = typer.Option("timers,care,demo", "--parts", help="scale suite: timers, care, demo"),
+          contacts: int = typer.Option(1_000_000, "--contacts", help="scale suite: key contacts for the care scan"),
+          customers: int = typer.Option(50_000, "--customers", help="scale suite: demo customers")) -> None:
     """Benchmark against a baseline measured in the same run; prints JSON."""
     if suite == "flows":
         from engine.bench_flows import run_flows_bench
 
         _echo_json(run_flows_bench(repeat=repeat, synchronous=synchronous, workdir=workdir, kit_via=kit_via))
         return
+    if suite == "scale":  # the scale figures (docs/performance.md): timers, care scan, demo data
+        from engine.bench_scale import run_scale_bench
+
+        _echo_json(run_scale_bench(parts=tuple(p.strip() for p in parts.split(",") if p.strip()), timers=timers,
+                                   contacts=contacts, customers=customers, repeat=repeat, workdir=workdir))
+        return
     if suite != "engine":
-        raise typer.BadParameter(f"--suite {suite}: use engine or flows")
+        raise typer.BadParameter(f"--suite {suite}: use engine, flows or scale")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,
