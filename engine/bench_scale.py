@@ -175,17 +175,17 @@ def seed_care(db: Any, contacts: int, *, day: str = CARE_DAY, seed: int = 7, per
         return "S" if k < 3 else "A" if k < 13 else "B" if k < 43 else "C"
 
     with db.engine.begin() as conn:
-        conn.execute(insert(OrgUnit.__table__), [{"code": "HQ", "kind": "hq", "name": "总部", "calendar": "CN",  # type: ignore[attr-defined]
+        conn.execute(insert(OrgUnit.__table__), [{"code": "SCALE", "kind": "hq", "name": "规模基准总部", "calendar": "CN",  # type: ignore[attr-defined]
                                                    "timezone": "Asia/Shanghai"}])
-        emps = [{"emp_no": "S0000", "name": "总裁", "email": "s0000@x.example", "unit_code": "HQ",
+        emps = [{"emp_no": "S0000", "name": "总裁", "email": "s0000@x.example", "unit_code": "SCALE",
                  "supervisor_emp_no": None, "locale": "zh-CN", "roles": "supervisor,sponsor"}]
-        emps += [{"emp_no": f"S{i + 1:04d}", "name": f"主管{i + 1}", "email": f"s{i + 1:04d}@x.example", "unit_code": "HQ",
+        emps += [{"emp_no": f"S{i + 1:04d}", "name": f"主管{i + 1}", "email": f"s{i + 1:04d}@x.example", "unit_code": "SCALE",
                   "supervisor_emp_no": "S0000", "locale": "zh-CN", "roles": "supervisor,sponsor"} for i in range(sups)]
-        emps += [{"emp_no": f"E{i:06d}", "name": f"经理{i}", "email": f"e{i:06d}@x.example", "unit_code": "HQ",
+        emps += [{"emp_no": f"E{i:06d}", "name": f"经理{i}", "email": f"e{i:06d}@x.example", "unit_code": "SCALE",
                   "supervisor_emp_no": f"S{i % sups + 1:04d}", "locale": "zh-CN", "roles": "account_manager"}
                  for i in range(owners)]
         conn.execute(insert(Employee.__table__), emps)  # type: ignore[attr-defined]
-        for part in batches({"code": f"C{i:07d}", "name": f"客户{i}", "tier": tier_of(i), "office_code": "HQ",
+        for part in batches({"code": f"C{i:07d}", "name": f"客户{i}", "tier": tier_of(i), "office_code": "SCALE",
                              "owner_emp_no": f"E{i % owners:06d}", "backup_emp_no": f"E{(i + 1) % owners:06d}",
                              "locked_competitors": "[]",
                              "key_events": f'[{{"month": {rng.randint(1, 12)}, "day": {rng.randint(1, 28)}, '
