@@ -1299,14 +1299,16 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
             result.count("unchanged")
             continue
         revision = (previous.revision + 1) if previous else 1
-        session.add(Assessment(contact_code=key[0], year=key[1], revision=revision, actor=ctx.actor, source=ctx.source,
-                               recorded_us=to_us(ctx.clock.now()), **values))
+        # a new revision is a new row either way: batched like every insert (no ORM object per row)
+        _insert(ctx, Assessment, {"contact_code": key[0], "year": key[1], "revision": revision, "actor": ctx.actor,
+                                  "source": ctx.source, "recorded_us": to_us(ctx.clock.now()), **values})
         result.count("updated" if previous else "inserted")
         changed = ({f: [getattr(previous, f), values[f]] for f in ASSESSMENT_FIELDS if getattr(previous, f) != values[f]}
                    if previous else {})
-        audit.record(session, ctx.clock, actor=ctx.actor, action="update" if previous else "insert",
-                     entity="assessment", key=f"{key[0]}/{key[1]}", source=ctx.source, row=row.number,
-                     revision=revision, **({"changed": changed} if changed else {}))
+        _insert(ctx, AuditEntry, audit.entry_values(
+            ctx.clock, actor=ctx.actor, action="update" if previous else "insert", entity="assessment",
+            key=f"{key[0]}/{key[1]}", source=ctx.source, row=row.number, revision=revision,
+            **({"changed": changed} if changed else {})))
     _flush(ctx)
     return result
 
