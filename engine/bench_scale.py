@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from engine.clock import FakeClock, to_us, wall_time
+from engine.clock import FakeClock, SystemClock, to_us, wall_time
 
 PARTS = ("timers", "care", "demo", "workers")
 
@@ -329,12 +329,215 @@ def demo_part(root: Path, *, customers: int = 50_000, repeat: int = 3) -> dict[s
             "load_avg": load_average()}
 
 
+# ---------------------------------------------------------------------------------------------- workers (PostgreSQL)
+
+
+def _pg_database(pg_url: str, name: str) -> str:
+    """A fresh database `name` on the server of `pg_url` (dropped first if left over); its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url.replace("postgresql://", "postgresql+psycopg://", 1) if pg_url.startswith("postgresql://")
+                   else pg_url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False).replace("postgresql+psycopg://",
+                                                                                "postgresql://", 1)
+
+
+def _seed_due(url: str, root: Path, n: int) -> None:
+    """`n` instances of the scale flow waiting on their timer (due in an hour, moved to now later)."""
+    from engine.calendar import builtin_registry
+    from engine.db import Database
+    from engine.definition import load_definitions
+    from engine.runtime import Runtime
+
+    db = Database(url)
+    db.upgrade()
+    rt = Runtime(db, load_definitions(flow_dir(root)), clock=FakeClock(SystemClock().now()),
+                 calendars=builtin_registry(), worker_id="seed")
+    rt.register_definitions()
+    for i in range(n):
+        rt.start("scale", {"owner": f"owner{i}@example.com"}, actor="bench")
+    db.dispose()
+
+
+def _drain_window(url: str, n: int, due_us: int, timeout: float) -> dict[str, Any]:
+    """Wait until the `n` timers due at `due_us` have fired; events/s from the first firing to the last."""
+    import time
+
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            fired, first, last = conn.execute("SELECT COUNT(*), MIN(done_us), MAX(done_us) FROM timer WHERE "
+                                              "status = 'fired' AND due_us = %s", (due_us,)).fetchone()  # type: ignore[misc]
+            if fired >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        per_worker = dict(conn.execute("SELECT claimed_by, COUNT(*) FROM timer WHERE status = 'fired' AND due_us = %s "
+                                       "GROUP BY claimed_by", (due_us,)).fetchall())
+        history = conn.execute("SELECT COUNT(*) FROM flow_history WHERE event = 'remind'").fetchone()[0]  # type: ignore[index]
+        mails = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]  # type: ignore[index]
+    # first firing → last firing: neither a worker's start-up nor the wake-up latency counts
+    took = max((last or 0) - (first or 0), 1) / 1e6
+    return {"fired": fired, "seconds": round(took, 2), "events_per_s": round(fired / took, 1),
+            "per_worker": sorted(per_worker.values(), reverse=True), "history_rows": history, "outbox_rows": mails}
+
+
+def _engine_drain(pg_url: str, root: Path, n: int, workers: int, *, lead_s: float = 3.0,
+                  timeout: float = 600) -> dict[str, Any]:
+    """`workers` real `mcr worker` processes on one fresh database drain `n` timers due at once."""
+    import time
+
+    url = _pg_database(pg_url, "mcr_scale_bench")
+    _seed_due(url, root, n)
+    env = {**os.environ, "MCR_DATABASE_URL": url, "MCR_FLOWS_DIR": str(flow_dir(root)), "MCR_RESCAN_S": "1",
+           "MCR_MAIL_DIR": str(root / "mail"), "MCR_LOG_LEVEL": "WARNING"}
+    mcr = str(Path(sys.executable).with_name("mcr"))
+    logs = [root / f"worker{k}.log" for k in range(workers)]
+    procs = [subprocess.Popen([mcr, "worker"], env={**env, "MCR_LOCALE": "en"}, stdout=subprocess.DEVNULL,
+                              stderr=log.open("w", encoding="utf-8")) for log in logs]
+    try:
+        started = time.monotonic()
+        while not all("mcr is running" in log.read_text(encoding="utf-8") for log in logs):  # schedulers up
+            if time.monotonic() - started > 120 or any(p.poll() is not None for p in procs):
+                raise RuntimeError("a worker did not start: " + " | ".join(log.read_text(encoding="utf-8")[-300:]
+                                                                           for log in logs))
+            time.sleep(0.2)
+        import psycopg
+
+        due_us = to_us(SystemClock().now()) + int(lead_s * 1e6)
+        load = load_average()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE timer SET due_us = %s WHERE status = 'pending'", (due_us,))
+        out = _drain_window(url, n, due_us, timeout)
+        out["load_avg"] = load
+        return out
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        time.sleep(0.5)
+
+
+RAW_SQL = {  # the rows one timer firing writes, by hand (what the engine's step writes for this flow)
+    "claim": "UPDATE timer SET claimed_by = %(w)s, claimed_until_us = %(lease)s WHERE id IN (SELECT id FROM timer "
+             "WHERE status = 'pending' AND due_us <= %(now)s AND (claimed_until_us IS NULL OR claimed_until_us < %(now)s) "
+             "ORDER BY due_us LIMIT 500 FOR UPDATE SKIP LOCKED) RETURNING id",
+    "timer": "SELECT instance_id, name, event, status FROM timer WHERE id = %(id)s FOR UPDATE",
+    "finish": "UPDATE timer SET status = 'fired', done_us = %(now)s, claimed_until_us = NULL WHERE id = %(id)s",
+    "load": "SELECT state, version, data FROM flow_instance WHERE id = %(i)s FOR UPDATE",
+    "update": "UPDATE flow_instance SET state = 'reminded', version = %(v)s, data = %(d)s, updated_us = %(now)s "
+              "WHERE id = %(i)s AND version = %(old)s",
+    "history": "INSERT INTO flow_history (instance_id, at_us, actor, event, from_state, to_state, payload, version) "
+               "VALUES (%(i)s, %(now)s, 'timer:t', 'remind', %(s)s, 'reminded', '{}', %(v)s)",
+    "arm": "INSERT INTO timer (instance_id, timer_key, name, event, state, due_us, catch_up, status) "
+           "VALUES (%(i)s, %(k)s, 't', 'remind', 'reminded', %(due)s, 'fire_late', 'pending')",
+    "mail": "INSERT INTO outbox (instance_id, template, locale, recipient, subject, body, status, attempts, "
+            "next_attempt_us, created_us) VALUES (%(i)s, 'note', 'zh-CN', %(to)s, %(subj)s, %(body)s, 'pending', 0, "
+            "%(now)s, %(now)s)",
+}
+
+
+def raw_worker(url: str, name: str) -> None:
+    """One raw psycopg process: claim 500 with SKIP LOCKED, fire each in its own transaction."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        while True:
+            now = to_us(SystemClock().now())
+            with conn.transaction():
+                ids = [r[0] for r in conn.execute(RAW_SQL["claim"], {"w": name, "now": now,
+                                                                    "lease": now + 60_000_000}).fetchall()]
+            if not ids:
+                return
+            for tid in sorted(ids):
+                now = to_us(SystemClock().now())
+                with conn.transaction():
+                    iid, _n, _e, status = conn.execute(RAW_SQL["timer"], {"id": tid}).fetchone()  # type: ignore[misc]
+                    if status != "pending":
+                        continue
+                    conn.execute(RAW_SQL["finish"], {"id": tid, "now": now})
+                    state, version, data = conn.execute(RAW_SQL["load"], {"i": iid}).fetchone()  # type: ignore[misc]
+                    owner = json.loads(data)["owner"]
+                    conn.execute(RAW_SQL["update"], {"v": version + 1, "d": data, "now": now, "i": iid, "old": version})
+                    conn.execute(RAW_SQL["history"], {"i": iid, "now": now, "s": state, "v": version + 1})
+                    conn.execute(RAW_SQL["arm"], {"i": iid, "k": f"{iid}:{version + 1}:t:0",
+                                                  "due": now + 7 * 86_400_000_000})
+                    conn.execute(RAW_SQL["mail"], {"i": iid, "to": owner, "now": now, "subj": f"提醒 #{iid}",
+                                                   "body": f"{owner}：实例 {iid} 的提醒（reminded）。"})
+
+
+def _raw_drain(pg_url: str, root: Path, n: int, workers: int, *, lead_s: float = 1.0) -> dict[str, Any]:
+    """The same rows written by `workers` raw psycopg processes (no engine)."""
+    import time
+
+    url = _pg_database(pg_url, "mcr_scale_bench")
+    _seed_due(url, root, n)
+    import psycopg
+
+    due_us = to_us(SystemClock().now()) + int(lead_s * 1e6)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE timer SET due_us = %s WHERE status = 'pending'", (due_us,))
+    time.sleep(lead_s)
+    load = load_average()
+    procs = [subprocess.Popen([sys.executable, "-c", f"from engine.bench_scale import raw_worker; "
+                                                     f"raw_worker({url!r}, 'raw{k}')"]) for k in range(workers)]
+    for p in procs:
+        p.wait()
+    out = _drain_window(url, n, due_us, 5)
+    out["load_avg"] = load
+    return out
+
+
+def workers_part(root: Path, pg_url: str, *, timers: int = 5000, repeat: int = 3,
+                 counts: tuple[int, ...] = (1, 4)) -> dict[str, Any]:
+    """Engine workers vs raw psycopg, 1 and 4 processes each, in turns (so load hits both alike)."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(repeat):
+        for k in counts:
+            runs.setdefault(f"mcr_{k}", []).append(_engine_drain(pg_url, root, timers, k))
+            runs.setdefault(f"raw_{k}", []).append(_raw_drain(pg_url, root, timers, k))
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(pg_url.replace("postgresql://", "postgresql+psycopg://", 1)),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "mcr_scale_bench" WITH (FORCE)'))
+    admin.dispose()
+    out: dict[str, Any] = {"timers": timers, "cpus": os.cpu_count()}
+    for name, found in runs.items():
+        out[name] = {"events_per_s": spread([r["events_per_s"] for r in found]),
+                     "fired": [r["fired"] for r in found], "per_worker": found[-1]["per_worker"],
+                     "load_avg": [r["load_avg"][0] for r in found]}
+    for k in counts:
+        out[f"ratio_mcr_vs_raw_{k}"] = round(out[f"mcr_{k}"]["events_per_s"]["median"]
+                                             / out[f"raw_{k}"]["events_per_s"]["median"], 3)
+    if len(counts) > 1:
+        out["speedup_mcr"] = round(out[f"mcr_{counts[-1]}"]["events_per_s"]["median"]
+                                   / out[f"mcr_{counts[0]}"]["events_per_s"]["median"], 2)
+        out["speedup_raw"] = round(out[f"raw_{counts[-1]}"]["events_per_s"]["median"]
+                                   / out[f"raw_{counts[0]}"]["events_per_s"]["median"], 2)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- the suite
 
 
 def run_scale_bench(*, parts: tuple[str, ...] = ("timers", "care", "demo"), timers: int = 1_000_000,
                     due: int = 1000, contacts: int = 1_000_000, customers: int = 50_000, chunk: int = 5000,
-                    repeat: int = 3, workdir: Path | None = None) -> dict[str, Any]:
+                    repeat: int = 3, workdir: Path | None = None, pg_url: Optional[str] = None,
+                    worker_timers: int = 5000) -> dict[str, Any]:
     """The parts asked for, each with medians and ranges over `repeat` runs; prints nothing."""
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -349,6 +552,10 @@ def run_scale_bench(*, parts: tuple[str, ...] = ("timers", "care", "demo"), time
                                        repeat=repeat)
         if "demo" in parts:
             result["demo"] = demo_part(root, customers=customers, repeat=repeat)
+        if "workers" in parts:
+            if not pg_url:
+                raise ValueError("the workers part needs a PostgreSQL server: --pg-url postgresql://…")
+            result["workers"] = workers_part(root, pg_url, timers=worker_timers, repeat=repeat)
     return result
 
 

@@ -536,9 +536,12 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           workdir: Optional[Path] = typer.Option(None, "--workdir"),
           kit_via: str = typer.Option("form", "--kit-via", help="flows suite: the planning kit through its page's "
                                       "service (form) or as a downloaded and uploaded workbook (workbook)"),
-          parts: str = typer.Option("timers,care,demo", "--parts", help="scale suite: timers, care, demo"),
+          parts: str = typer.Option("timers,care,demo", "--parts", help="scale suite: timers, care, demo, workers"),
           contacts: int = typer.Option(1_000_000, "--contacts", help="scale suite: key contacts for the care scan"),
-          customers: int = typer.Option(50_000, "--customers", help="scale suite: demo customers")) -> None:
+          customers: int = typer.Option(50_000, "--customers", help="scale suite: demo customers"),
+          pg_url: Optional[str] = typer.Option(None, "--pg-url", help="scale suite, workers part: a PostgreSQL "
+                                               "server (a database mcr_scale_bench is created and dropped)"),
+          worker_timers: int = typer.Option(5000, "--worker-timers", help="scale suite: timers the workers drain")) -> None:
     """Benchmark against a baseline measured in the same run; prints JSON."""
     if suite == "flows":
         from engine.bench_flows import run_flows_bench
@@ -549,7 +552,8 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
         from engine.bench_scale import run_scale_bench
 
         _echo_json(run_scale_bench(parts=tuple(p.strip() for p in parts.split(",") if p.strip()), timers=timers,
-                                   contacts=contacts, customers=customers, repeat=repeat, workdir=workdir))
+                                   contacts=contacts, customers=customers, repeat=repeat, workdir=workdir,
+                                   pg_url=pg_url, worker_timers=worker_timers))
         return
     if suite != "engine":
         raise typer.BadParameter(f"--suite {suite}: use engine, flows or scale")
