@@ -138,6 +138,7 @@ def timers_part(root: Path, *, pending: int = 1_000_000, due: int = 1000, repeat
 
 
 CARE_DAY = "2027-03-10"  # a Wednesday with no festival: the everyday scan (festival days list every contact)
+QUIET_DAY = "2027-01-20"  # before every seeded visit: nothing due, the scan's read alone
 
 
 def seed_care(db: Any, contacts: int, *, day: str = CARE_DAY, seed: int = 7, per_owner: int = 500) -> dict[str, int]:
@@ -228,9 +229,11 @@ def seed_care(db: Any, contacts: int, *, day: str = CARE_DAY, seed: int = 7, per
 
 
 def care_child(url: str, contacts: int, *, chunk: int, seed_only: bool = False, scan_only: bool = False,
-               day: str = CARE_DAY) -> dict[str, Any]:
-    """In a fresh process: the scan over the seeded database — RSS before, after and at peak."""
+               find_only: bool = False, day: str = CARE_DAY) -> dict[str, Any]:
+    """In a fresh process: the scan over the seeded database — wall and CPU time, RSS before, after
+    and at peak. `find_only`: only the read that finds the reminders (no digests)."""
     import gc
+    import time
     from datetime import date
 
     from engine.db import Database
@@ -240,7 +243,7 @@ def care_child(url: str, contacts: int, *, chunk: int, seed_only: bool = False, 
     if not scan_only:
         db.upgrade()
         t0 = wall_time()
-        out["seed"] = seed_care(db, contacts, day=day)
+        out["seed"] = seed_care(db, contacts)
         out["seed_s"] = round(wall_time() - t0, 1)
         if seed_only:
             return out
@@ -253,16 +256,20 @@ def care_child(url: str, contacts: int, *, chunk: int, seed_only: bool = False, 
     rt = planning_runtime(db, clock, sample=False)
     gc.collect()
     before = rss_mb()
-    t0 = wall_time()
+    t0, c0 = wall_time(), time.process_time()
     with db.session() as session:
         items = care_items(session, date.fromisoformat(day), tz=rt.calendars.get(None).tz, brief=False, chunk=chunk)
-    out["find_s"] = round(wall_time() - t0, 2)
+    out["find_s"], out["find_cpu_s"] = round(wall_time() - t0, 2), round(time.process_time() - c0, 2)
     out["items"] = len(items)
+    out["rss_after_find_mb"] = rss_mb()
     del items
     gc.collect()
-    t0 = wall_time()
+    if find_only:
+        out.update(rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_rss_mb())
+        return out
+    t0, c0 = wall_time(), time.process_time()
     report = run_care_scan(rt, date.fromisoformat(day))
-    out["scan_s"] = round(wall_time() - t0, 2)
+    out["scan_s"], out["scan_cpu_s"] = round(wall_time() - t0, 2), round(time.process_time() - c0, 2)
     out.update(people=report.people, reminders=report.items, mails=report.mails)
     gc.collect()
     out.update(rss_before_mb=before, rss_after_mb=rss_mb(), peak_rss_mb=peak_rss_mb())
@@ -287,12 +294,21 @@ def care_part(root: Path, *, contacts: int = 1_000_000, small: int = 100_000, ch
         url = f"sqlite:///{root / f'care{size}.db'}"
         seeded = _child(["care", url, str(size), "--chunk", str(chunk), "--seed-only"])
         runs = [_child(["care", url, str(size), "--chunk", str(chunk), "--scan-only"]) for _ in range(repeat)]
+        # a day before the seeded visits: nothing is due, so what the read holds is the read itself
+        quiet = [_child(["care", url, str(size), "--chunk", str(chunk), "--scan-only", "--find-only",
+                         "--day", QUIET_DAY]) for _ in range(repeat)]
         out[str(size)] = {"seed": seeded["seed"], "seed_s": seeded["seed_s"],
                           "find_s": spread([r["find_s"] for r in runs], 2),
+                          "find_cpu_s": spread([r["find_cpu_s"] for r in runs], 2),
                           "scan_s": spread([r["scan_s"] for r in runs], 2),
+                          "scan_cpu_s": spread([r["scan_cpu_s"] for r in runs], 2),
                           "first_scan": {k: runs[0][k] for k in ("items", "people", "reminders", "mails", "scan_s")},
                           "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
-                          "rss_growth_mb": spread([r["rss_after_mb"] - r["rss_before_mb"] for r in runs])}
+                          "rss_growth_mb": spread([r["rss_after_mb"] - r["rss_before_mb"] for r in runs]),
+                          "quiet_day": {"items": quiet[0]["items"], "find_s": spread([r["find_s"] for r in quiet], 2),
+                                        "peak_rss_mb": spread([r["peak_rss_mb"] for r in quiet]),
+                                        "rss_growth_mb": spread([r["rss_after_find_mb"] - r["rss_before_mb"]
+                                                                 for r in quiet])}}
     out["load_avg_after"] = load_average()
     return out
 
@@ -302,6 +318,8 @@ def care_part(root: Path, *, contacts: int = 1_000_000, small: int = 100_000, ch
 
 def demo_child(url: str, customers: int) -> dict[str, Any]:
     """In a fresh process: `generate_demo` for `customers` on a new database."""
+    import time
+
     from engine.db import Database
     from engine.masterdata.demo import generate_demo
 
@@ -309,12 +327,12 @@ def demo_child(url: str, customers: int) -> dict[str, Any]:
     db.upgrade()
     clock = FakeClock(datetime(2026, 11, 26, 1, 0, tzinfo=timezone.utc))
     before = rss_mb()
-    t0 = wall_time()
+    t0, c0 = wall_time(), time.process_time()
     with db.session() as session:
         result = generate_demo(session, customers=customers, seed=1, clock=clock)
-    took = wall_time() - t0
+    took, cpu = wall_time() - t0, time.process_time() - c0
     db.dispose()
-    return {"s": round(took, 2), "customers": result.customers, "contacts": result.contacts,
+    return {"s": round(took, 2), "cpu_s": round(cpu, 2), "customers": result.customers, "contacts": result.contacts,
             "inserted": result.inserted, "rss_before_mb": before, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -325,7 +343,7 @@ def demo_part(root: Path, *, customers: int = 50_000, repeat: int = 3) -> dict[s
         runs.append(_child(["demo", f"sqlite:///{path}", str(customers)]))
         path.unlink()
     return {"customers": customers, "contacts": runs[0]["contacts"], "rows": runs[0]["inserted"],
-            "s": spread([r["s"] for r in runs], 2), "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
+            "s": spread([r["s"] for r in runs], 2), "cpu_s": spread([r["cpu_s"] for r in runs], 2), "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
             "load_avg": load_average()}
 
 
@@ -570,9 +588,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--chunk", type=int, default=5000)
     ap.add_argument("--seed-only", action="store_true")
     ap.add_argument("--scan-only", action="store_true")
+    ap.add_argument("--find-only", action="store_true")
+    ap.add_argument("--day", default=CARE_DAY)
     a = ap.parse_args(argv)
     if a.kind == "care":
-        result = care_child(a.url, a.size, chunk=a.chunk, seed_only=a.seed_only, scan_only=a.scan_only)
+        result = care_child(a.url, a.size, chunk=a.chunk, seed_only=a.seed_only, scan_only=a.scan_only,
+                            find_only=a.find_only, day=a.day)
     else:
         result = demo_child(a.url, a.size)
     print(json.dumps(result, ensure_ascii=False))
