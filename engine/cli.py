@@ -551,9 +551,12 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
     if suite == "scale":  # the scale figures (docs/performance.md): timers, care scan, demo data
         from engine.bench_scale import run_scale_bench
 
-        _echo_json(run_scale_bench(parts=tuple(p.strip() for p in parts.split(",") if p.strip()), timers=timers,
-                                   contacts=contacts, customers=customers, repeat=repeat, workdir=workdir,
-                                   pg_url=pg_url, worker_timers=worker_timers))
+        try:
+            _echo_json(run_scale_bench(parts=tuple(p.strip() for p in parts.split(",") if p.strip()), timers=timers,
+                                       contacts=contacts, customers=customers, repeat=repeat, workdir=workdir,
+                                       pg_url=pg_url, worker_timers=worker_timers))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
         return
     if suite != "engine":
         raise typer.BadParameter(f"--suite {suite}: use engine, flows or scale")
