@@ -733,11 +733,22 @@ class ParsedRows:
     def __init__(self, table: Table, bound: dict[int, Col], ctx: Context, problems: Problems) -> None:
         self.table, self.bound, self.ctx, self.problems = table, bound, ctx, problems
         self._recorded = False
+        # A table built in memory (demo data, samples) already holds every cell: its parsed rows are
+        # kept after the first pass instead of parsed again (half the parsing; files still stream).
+        self._kept: Optional[list[Row]] = [] if isinstance(table.rows, list) else None
 
     def __iter__(self) -> Iterator[Row]:
+        if self._recorded and self._kept is not None:
+            yield from self._kept
+            return
         sink = None if self._recorded else self.problems
+        if self._kept is not None:
+            self._kept = []  # a pass broken off early is parsed again in full
         for number, cells in self.table.rows:
-            yield _parse_row(number, cells, self.bound, self.ctx, sink)
+            row = _parse_row(number, cells, self.bound, self.ctx, sink)
+            if self._kept is not None:
+                self._kept.append(row)
+            yield row
         self._recorded = True
 
 
