@@ -68,15 +68,19 @@ def _name(people: dict[str, Any], emp: Optional[str]) -> str:
     return f"{people[emp].name}({emp})" if emp and emp in people else (emp or "-")
 
 
-def _audit_days(session: Session, entity: str, tz: Any, keys: Optional[tuple[str, str]] = None) -> dict[str, date]:
+def _audit_days(session: Session, entity: str, tz: Any, span: Optional[tuple[str, str]] = None,
+                keys: Optional[list[str]] = None) -> dict[str, date]:
     """The local day each record of `entity` entered master data (the start of its visit clock if
-    it was never visited), in one query; only keys between `keys` = (first, last) when given."""
+    it was never visited), in one query; only keys between `span` = (first, last), or only `keys`
+    (at most 500), when given."""
     from engine.masterdata.models import AuditEntry
 
     q = (select(AuditEntry.entity_key, func.min(AuditEntry.at_us))
          .where(AuditEntry.entity == entity, AuditEntry.action == "insert"))
+    if span is not None:
+        q = q.where(col(AuditEntry.entity_key).between(*span))
     if keys is not None:
-        q = q.where(col(AuditEntry.entity_key).between(*keys))
+        q = q.where(col(AuditEntry.entity_key).in_(keys))
     rows = session.exec(q.group_by(AuditEntry.entity_key)).all()
     return {key: datetime.fromtimestamp(us / 1e6, tz=timezone.utc).astimezone(tz).date() for key, us in rows if us}
 
@@ -240,15 +244,20 @@ def _sponsor_items(session: Session, day: date, care: CareRules, tz: Any, people
                    new_starts: dict[str, date] | None) -> list[tuple[str, int, list[CareItem]]]:
     """Sponsor meetings (monthly / bimonthly) of one chunk's pairings: the sponsor and the owner are
     reminded when one is overdue, the owner's supervisor after the grace."""
-    codes = sorted({p.contact_code for p in pairings})
+    span = (min(p.contact_code for p in pairings), max(p.contact_code for p in pairings))
     last_meeting = {(s, c): d for s, c, d in session.exec(
         select(Visit.emp_no, Visit.contact_code, func.max(Visit.visit_date))
-        .where(Visit.kind == "sponsor_meeting", col(Visit.contact_code).in_(codes))
+        .where(Visit.kind == "sponsor_meeting", col(Visit.contact_code).between(*span))
         .group_by(Visit.emp_no, Visit.contact_code)).all()}
-    keys = [f"{p.sponsor_emp_no}/{p.contact_code}" for p in pairings]
-    paired_on = _audit_days(session, "sponsor_pairing", tz, (min(keys), max(keys)))
-    starts = {k: as_date(v) for k, v in session.exec(select(CadenceStart.cadence_key, CadenceStart.started).where(
-        col(CadenceStart.cadence_key).in_([f"sponsor:{p.sponsor_emp_no}:{p.contact_code}" for p in pairings])))}
+    paired_on: dict[str, date] = {}
+    starts: dict[str, date] = {}
+    for i in range(0, len(pairings), 500):  # by key (a pairing's key sorts by sponsor, not by contact)
+        part = pairings[i:i + 500]
+        paired_on.update(_audit_days(session, "sponsor_pairing", tz,
+                                     keys=[f"{p.sponsor_emp_no}/{p.contact_code}" for p in part]))
+        starts.update({k: as_date(v) for k, v in session.exec(  # type: ignore[misc]
+            select(CadenceStart.cadence_key, CadenceStart.started).where(
+                col(CadenceStart.cadence_key).in_([f"sponsor:{p.sponsor_emp_no}:{p.contact_code}" for p in part])))})
     out: list[tuple[str, int, list[CareItem]]] = []
     for p in pairings:
         c = contacts.get(p.contact_code)
