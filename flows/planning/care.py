@@ -413,7 +413,10 @@ def norm_managers(session: Session, care: CareRules, tiers: Any) -> dict[str, in
     """Who owes the weekly visit norm and how many visits: the owners/backups (rules `visit_norm.who`)
     of customers of the norm's tiers, with the highest `manager_visits_per_week` among their customers."""
     owed: dict[str, int] = {}
-    for cust in session.exec(select(Customer).where(col(Customer.tier).in_(care.visit_norm.tiers))):
+    # three columns streamed (a server-side cursor on PostgreSQL), not every general customer as an object
+    q = (select(Customer.tier, Customer.owner_emp_no, Customer.backup_emp_no)
+         .where(col(Customer.tier).in_(care.visit_norm.tiers)).execution_options(yield_per=5000))
+    for cust in session.connection().execute(q):
         norm = tiers.policy(cust.tier).manager_visits_per_week
         if not norm:
             continue
