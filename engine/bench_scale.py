@@ -24,7 +24,7 @@ import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from engine.clock import FakeClock, SystemClock, to_us, wall_time
 
