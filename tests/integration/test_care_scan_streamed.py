@@ -56,7 +56,8 @@ def test_the_streamed_scan_finds_the_same_reminders_and_clock_starts_as_the_whol
             assert _canon(streamed) == _canon(old), day
             assert new_streamed == new_old, day
             found += len(streamed)
-    kinds = {i.kind for d in DAYS for i in care_items(rt.db.session(), d, tz=tz, brief=False)}
+    with rt.db.session() as session:
+        kinds = {i.kind for d in DAYS for i in care_items(session, d, tz=tz, brief=False)}
     assert found > 100 and {"birthday", "festival", "visit", "visit_escalation", "sponsor", "key_event",
                                   "rotation"} <= kinds
 
