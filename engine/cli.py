@@ -570,13 +570,19 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
           synchronous: str = typer.Option("FULL", "--synchronous"),
           suite: str = typer.Option("engine", "--suite", help="engine (the hot path vs raw sqlite3), flows "
                                     "(the shipped flows through their services, at 1,000 and 100,000 issues), "
-                                    "concurrency (16 clients, group commit vs one event per transaction) or peers (the ITR life cycle "
-                                    "on mcr and on other workflow libraries)"),
+                                    "concurrency (16 clients, group commit vs one event per transaction), peers (the ITR life cycle "
+                                    "on mcr and on other workflow libraries) or scale (timers, care scan, demo data, workers)"),
           issues: int = typer.Option(40, "--issues", help="peers suite: ITR life cycles per system and repetition"),
           repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir"),
           kit_via: str = typer.Option("form", "--kit-via", help="flows suite: the planning kit through its page's "
-                                      "service (form) or as a downloaded and uploaded workbook (workbook)")) -> None:
+                                      "service (form) or as a downloaded and uploaded workbook (workbook)"),
+          parts: str = typer.Option("timers,care,demo", "--parts", help="scale suite: timers, care, demo, workers"),
+          contacts: int = typer.Option(1_000_000, "--contacts", help="scale suite: key contacts for the care scan"),
+          customers: int = typer.Option(50_000, "--customers", help="scale suite: demo customers"),
+          pg_url: Optional[str] = typer.Option(None, "--pg-url", help="scale suite, workers part: a PostgreSQL "
+                                               "server (a database mcr_scale_bench is created and dropped)"),
+          worker_timers: int = typer.Option(5000, "--worker-timers", help="scale suite: timers the workers drain")) -> None:
     """Benchmark against a baseline measured in the same run; prints JSON."""
     if suite == "flows":
         from engine.bench_flows import run_flows_bench
@@ -594,8 +600,18 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
 
         _echo_json(run_peers_bench(issues=issues, repeat=repeat, synchronous=synchronous, workdir=workdir))
         return
+    if suite == "scale":  # the scale figures (docs/performance.md): timers, care scan, demo data
+        from engine.bench_scale import run_scale_bench
+
+        try:
+            _echo_json(run_scale_bench(parts=tuple(p.strip() for p in parts.split(",") if p.strip()), timers=timers,
+                                       contacts=contacts, customers=customers, repeat=repeat, workdir=workdir,
+                                       pg_url=pg_url, worker_timers=worker_timers))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        return
     if suite != "engine":
-        raise typer.BadParameter(f"--suite {suite}: use engine, flows, concurrency or peers")
+        raise typer.BadParameter(f"--suite {suite}: use engine, flows, concurrency, peers or scale")
     from engine.bench import run_bench
 
     _echo_json(run_bench(events=events, instances=instances, timers=timers, rss_events=rss_events,

@@ -87,21 +87,27 @@ class DemoResult(BaseModel):
 class _Names:
     """Unique Chinese names from one random stream."""
 
+    _POOL = len(set(_SURNAMES)) * len(set(_GIVEN))
+
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used: set[str] = set()
+        self.suffix: dict[str, int] = {}  # next free number per name, once the pool is exhausted
 
     def __call__(self) -> str:
-        for _ in range(1000):
-            name = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
-            if name not in self.used:
-                self.used.add(name)
-                return name
-        # the pool is exhausted only for very large demos: disambiguate like HR systems do
+        # Until the pool of surname × given name runs out, draw until unused (few draws); after
+        # that every draw would fail, so go straight to the HR-style number (王伟2, 王伟3 …).
+        if len(self.used) < self._POOL:
+            for _ in range(1000):
+                name = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
+                if name not in self.used:
+                    self.used.add(name)
+                    return name
         name = self.rng.choice(_SURNAMES) + self.rng.choice(_GIVEN)
-        suffix = 2
+        suffix = self.suffix.get(name, 2)
         while f"{name}{suffix}" in self.used:
             suffix += 1
+        self.suffix[name] = suffix + 1
         self.used.add(f"{name}{suffix}")
         return f"{name}{suffix}"
 
@@ -258,16 +264,8 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
                 row["competitor_support"] = "; ".join(f"{c}:{rng.choice(scale)}" for c in locked)
                 assessment_rows.append(row)
 
-    # ---------------------------------------------------------------- write through the importer
-    results: list[ImportResult] = []
-    for kind, records in (("org", units + people), ("customers", customer_rows), ("contacts", contact_rows),
-                          ("sponsors", sponsor_rows), ("projects", project_rows), ("assessments", assessment_rows)):
-        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
-        results.append(import_table(session, kind, _table(kind, clean), clock=clock, principal=_DEMO, rules=rules,
-                                    tiers=tiers))
-    session.commit()
-
     # ---------------------------------------------------------------- marketing activities for the big customers
+    activity_rows: list[dict[str, Any]] = []
     for cust in customer_rows:
         if cust["tier"] not in ("S", "A"):
             continue
@@ -275,11 +273,24 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
         decision = date.fromisoformat(project["decision_date"])
         kind = rng.choice(list(ActivityType)[:-1])
         contacts = by_customer[cust["code"]]
-        service.plan_activity(session, code=f"A-{cust['code']}-1", type=kind.value,
-                              title=f"{cust['name']}{_ACTIVITY_TITLE[kind]}", customer_code=cust["code"],
-                              project_code=project["code"], activity_date=decision - timedelta(days=rng.randint(20, 50)),
-                              budget=rng.randint(2, 40) * 10_000, inviter_emp_no=cust["owner_emp_no"],
-                              invitees=[c["code"] for c in contacts[:rng.randint(1, 3)]], principal=_DEMO, clock=clock)
+        activity_rows.append({
+            "code": f"A-{cust['code']}-1", "type": kind.value, "title": f"{cust['name']}{_ACTIVITY_TITLE[kind]}",
+            "customer_code": cust["code"], "project_code": project["code"],
+            "activity_date": (decision - timedelta(days=rng.randint(20, 50))).isoformat(),
+            "budget": rng.randint(2, 40) * 10_000, "inviter_emp_no": cust["owner_emp_no"],
+            "invitees": "; ".join(c["code"] for c in contacts[:rng.randint(1, 3)]), "status": "planned"})
+
+    # ---------------------------------------------------------------- write through the importer
+    # Every table in one import each (multi-row INSERTs), the activities too: one transaction for
+    # the lot instead of a commit per activity.
+    results: list[ImportResult] = []
+    for kind, records in (("org", units + people), ("customers", customer_rows), ("contacts", contact_rows),
+                          ("sponsors", sponsor_rows), ("projects", project_rows), ("assessments", assessment_rows),
+                          ("activities", activity_rows)):
+        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
+        results.append(import_table(session, kind, _table(kind, clean), clock=clock, principal=_DEMO, rules=rules,
+                                    tiers=tiers))
+    session.commit()
 
     counts = service.master_data_counts(session)
     return DemoResult(units=counts["units"], employees=counts["employees"], customers=counts["customers"],

@@ -733,11 +733,22 @@ class ParsedRows:
     def __init__(self, table: Table, bound: dict[int, Col], ctx: Context, problems: Problems) -> None:
         self.table, self.bound, self.ctx, self.problems = table, bound, ctx, problems
         self._recorded = False
+        # A table built in memory (demo data, samples) already holds every cell: its parsed rows are
+        # kept after the first pass instead of parsed again (half the parsing; files still stream).
+        self._kept: Optional[list[Row]] = [] if isinstance(table.rows, list) else None
 
     def __iter__(self) -> Iterator[Row]:
+        if self._recorded and self._kept is not None:
+            yield from self._kept
+            return
         sink = None if self._recorded else self.problems
+        if self._kept is not None:
+            self._kept = []  # a pass broken off early is parsed again in full
         for number, cells in self.table.rows:
-            yield _parse_row(number, cells, self.bound, self.ctx, sink)
+            row = _parse_row(number, cells, self.bound, self.ctx, sink)
+            if self._kept is not None:
+                self._kept.append(row)
+            yield row
         self._recorded = True
 
 
@@ -1299,14 +1310,16 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
             result.count("unchanged")
             continue
         revision = (previous.revision + 1) if previous else 1
-        session.add(Assessment(contact_code=key[0], year=key[1], revision=revision, actor=ctx.actor, source=ctx.source,
-                               recorded_us=to_us(ctx.clock.now()), **values))
+        # a new revision is a new row either way: batched like every insert (no ORM object per row)
+        _insert(ctx, Assessment, {"contact_code": key[0], "year": key[1], "revision": revision, "actor": ctx.actor,
+                                  "source": ctx.source, "recorded_us": to_us(ctx.clock.now()), **values})
         result.count("updated" if previous else "inserted")
         changed = ({f: [getattr(previous, f), values[f]] for f in ASSESSMENT_FIELDS if getattr(previous, f) != values[f]}
                    if previous else {})
-        audit.record(session, ctx.clock, actor=ctx.actor, action="update" if previous else "insert",
-                     entity="assessment", key=f"{key[0]}/{key[1]}", source=ctx.source, row=row.number,
-                     revision=revision, **({"changed": changed} if changed else {}))
+        _insert(ctx, AuditEntry, audit.entry_values(
+            ctx.clock, actor=ctx.actor, action="update" if previous else "insert", entity="assessment",
+            key=f"{key[0]}/{key[1]}", source=ctx.source, row=row.number, revision=revision,
+            **({"changed": changed} if changed else {})))
     _flush(ctx)
     return result
 

@@ -445,16 +445,20 @@ class MasterData:
 
     def audit_since(self, entity: str, key: str, emp_no: str, tz: Any = timezone.utc) -> Optional[date]:
         """The local day the audit log first shows `emp_no` as owner of the record (insert or owner change)."""
-        since: Optional[date] = None
-        for action, at_us, detail in self.tx.all(SELECT_AUDIT_OF_RECORD, {"entity": entity, "key": key}):
-            day = datetime.fromtimestamp(at_us / 1e6, tz=timezone.utc).astimezone(tz).date()
-            if action == "insert" and since is None:
-                since = day
-            elif action == "owner_change":
-                changed = json.loads(detail or "{}").get("changed", {}).get("owner_emp_no")
-                if changed and changed[1] == emp_no:
-                    since = day
-        return since
+        return _owner_since(self.tx.all(SELECT_AUDIT_OF_RECORD, {"entity": entity, "key": key}), emp_no, tz)
+
+    def audit_since_many(self, entity: str, owners: dict[str, str], tz: Any = timezone.utc) -> dict[str, Optional[date]]:
+        """`audit_since` for many records at once ({key: emp_no}), `_IN_CHUNK` keys per query."""
+        rows: dict[str, list[Any]] = {k: [] for k in owners}
+        keys = sorted(owners)
+        for i in range(0, len(keys), _IN_CHUNK):
+            part = keys[i:i + _IN_CHUNK]
+            names = ", ".join(f":k{j}" for j in range(len(part)))
+            for key, action, at_us, detail in self.tx.all(
+                    f"SELECT entity_key, action, at_us, detail FROM masterdata_audit WHERE entity = :entity "
+                    f"AND entity_key IN ({names}) ORDER BY id", {"entity": entity, **{f"k{j}": k for j, k in enumerate(part)}}):
+                rows[key].append((action, at_us, detail))
+        return {k: _owner_since(found, owners[k], tz) for k, found in rows.items()}
 
     # ---------------------------------------------------------------------------- projects and activities
 
@@ -472,3 +476,18 @@ class MasterData:
 
     def invitees(self, activity_code: str) -> list[str]:
         return [r[0] for r in self.tx.all(SELECT_INVITEES, {"a": activity_code})]
+
+
+def _owner_since(rows: Any, emp_no: str, tz: Any) -> Optional[date]:
+    """Fold one record's audit rows (action, at_us, detail), oldest first, into the day `emp_no`
+    became its owner: the insert, or the last owner change to them."""
+    since: Optional[date] = None
+    for action, at_us, detail in rows:
+        day = datetime.fromtimestamp(at_us / 1e6, tz=timezone.utc).astimezone(tz).date()
+        if action == "insert" and since is None:
+            since = day
+        elif action == "owner_change":
+            changed = json.loads(detail or "{}").get("changed", {}).get("owner_emp_no")
+            if changed and changed[1] == emp_no:
+                since = day
+    return since

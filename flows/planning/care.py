@@ -20,7 +20,7 @@ import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -68,21 +68,80 @@ def _name(people: dict[str, Any], emp: Optional[str]) -> str:
     return f"{people[emp].name}({emp})" if emp and emp in people else (emp or "-")
 
 
-def _audit_days(session: Session, entity: str, tz: Any) -> dict[str, date]:
+def _audit_days(session: Session, entity: str, tz: Any, span: Optional[tuple[str, str]] = None,
+                keys: Optional[list[str]] = None) -> dict[str, date]:
     """The local day each record of `entity` entered master data (the start of its visit clock if
-    it was never visited), in one query."""
+    it was never visited), in one query; only keys between `span` = (first, last), or only `keys`
+    (at most 500), when given."""
     from engine.masterdata.models import AuditEntry
 
-    rows = session.exec(select(AuditEntry.entity_key, func.min(AuditEntry.at_us))
-                        .where(AuditEntry.entity == entity, AuditEntry.action == "insert")
-                        .group_by(AuditEntry.entity_key)).all()
+    q = (select(AuditEntry.entity_key, func.min(AuditEntry.at_us))
+         .where(AuditEntry.entity == entity, AuditEntry.action == "insert"))
+    if span is not None:
+        q = q.where(col(AuditEntry.entity_key).between(*span))
+    if keys is not None:
+        q = q.where(col(AuditEntry.entity_key).in_(keys))
+    rows = session.exec(q.group_by(AuditEntry.entity_key)).all()
     return {key: datetime.fromtimestamp(us / 1e6, tz=timezone.utc).astimezone(tz).date() for key, us in rows if us}
+
+
+SCAN_CHUNK = 5000  # contacts per read of the daily scan: its memory is bounded by this, not by the contacts
+
+
+def _contact_chunks(session: Session, chunk: int) -> Iterator[list[Any]]:
+    """All contacts with their customer's tier, name and key events, `chunk` at a time in code order
+    (keyset pagination on the unique code: each read is an index range, whatever the table's size)."""
+    q = (select(Contact.code, Contact.name, Contact.customer_code, Contact.owner_emp_no, Contact.birthday,
+                Contact.title, Contact.visit_pbc, Customer.tier, Customer.name.label("customer_name"),  # type: ignore[attr-defined]
+                Customer.key_events)
+         .select_from(Contact).join(Customer, col(Customer.code) == col(Contact.customer_code), isouter=True)
+         .order_by(col(Contact.code)).limit(chunk))
+    after: Optional[str] = None
+    while True:
+        # Core rows through the session's connection: no ORM row processing for a million rows
+        rows = session.connection().execute(q if after is None else q.where(col(Contact.code) > after)).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        after = rows[-1].code
+
+
+def _customer_chunks(session: Session, chunk: int) -> Iterator[list[Any]]:
+    """All customers, `chunk` at a time in id order (keyset pagination)."""
+    q = (select(Customer.id, Customer.code, Customer.name, Customer.tier, Customer.owner_emp_no, Customer.key_events)
+         .order_by(col(Customer.id)).limit(chunk))
+    after: Optional[int] = None
+    while True:
+        rows = session.connection().execute(q if after is None else q.where(col(Customer.id) > after)).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        after = rows[-1].id
+
+
+@dataclass
+class _Cust:
+    """The customer fields the reminders, briefs and coming dates read."""
+
+    code: str
+    name: str
+    tier: str
+    key_events: Optional[str]
 
 
 def care_items(session: Session, day: date, *, care: CareRules | None = None,
                festivals: FestivalRules | None = None, tz: Any = None,
-               new_starts: dict[str, date] | None = None, brief: bool = True) -> list[CareItem]:
+               new_starts: dict[str, date] | None = None, brief: bool = True,
+               chunk: int = SCAN_CHUNK) -> list[CareItem]:
     """Every care reminder due on `day` (the scan day, in time zone `tz`), for every person; reads only.
+
+    Streams: contacts are read `chunk` at a time with what decides their reminders (last visit,
+    entry day, clock start, sponsor pairings) read for that chunk only, and customers likewise — the
+    memory held is one chunk plus the reminders found, whatever the number of contacts.
 
     The visit clocks this scan would start (never-visited contacts and pairings seen for the first
     time) are put in `new_starts` when given — the scan records them (`care_cadence_start`)."""
@@ -93,133 +152,182 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     tiers = load_tier_rules()
     tier_days = {t: tiers.policy(t).key_contact_visit_days for t in ("S", "A", "B", "C")}
     people = {e.emp_no: e for e in session.exec(select(Employee))}
-    customers = {c.code: c for c in session.exec(select(Customer))}
-    contacts = session.exec(select(Contact).order_by(col(Contact.code))).all()
-    pairings = session.exec(select(SponsorPairing).order_by(col(SponsorPairing.sponsor_emp_no))).all()
-    sponsors_of: dict[str, list[SponsorPairing]] = defaultdict(list)
-    for p in pairings:
-        sponsors_of[p.contact_code].append(p)
-    items: list[CareItem] = []
-    cared = [c for c in contacts if customers.get(c.customer_code) and customers[c.customer_code].tier in care.tiers]
-
-    # ---------------------------------------------------------------- birthdays (the day before, by default)
+    cared_tiers = set(care.tiers)
     target = day + timedelta(days=care.birthday_days_before)
-    for c in cared:
-        if c.birthday is None or birthday_in_year(c.birthday, target.year, leap) != target:
-            continue
-        cust = customers[c.customer_code]
-        items.append(CareItem(
-            f"birthday:{c.code}:{target.isoformat()}", "birthday", c.owner_emp_no, target.isoformat(),
-            contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
-            sponsors=[_name(people, p.sponsor_emp_no) + ("" if p.accepted else "*") for p in sponsors_of[c.code]],
-            extra={"born": c.birthday.isoformat(), "title": c.title}))
+    fests = festivals_to_remind(day, festivals)
+    names_by_owner: dict[str, list[str]] = defaultdict(list)
+    birthdays: list[CareItem] = []
+    visits: list[CareItem] = []
+    sponsor_items: list[tuple[str, int, list[CareItem]]] = []  # (sponsor, pairing id, items): the old order
+    briefs: dict[str, dict[str, Any]] = {}
+    escalate_after = care.visits.escalate_after_days
 
+    for rows in _contact_chunks(session, chunk):
+        span = (rows[0].code, rows[-1].code)
+        pairings = session.exec(select(SponsorPairing).where(col(SponsorPairing.contact_code).between(*span))
+                                .order_by(col(SponsorPairing.sponsor_emp_no), col(SponsorPairing.id))).all()
+        sponsors_of: dict[str, list[SponsorPairing]] = defaultdict(list)
+        for p in pairings:
+            sponsors_of[p.contact_code].append(p)
+        last_visit = dict(session.connection().execute(  # type: ignore[arg-type]
+            select(Visit.contact_code, func.max(Visit.visit_date))
+            .where(Visit.kind == "visit", col(Visit.contact_code).between(*span)).group_by(Visit.contact_code)).all())
+        entered = _audit_days(session, "contact", tz, span)
+        starts = _cadence_starts(session, (f"visit:{span[0]}", f"visit:{span[1]}"))
+
+        for c in rows:
+            if c.tier is None:  # no such customer: no care
+                continue
+            # ---------------------------------------------------- birthdays (the day before, by default)
+            if c.tier in cared_tiers:
+                if fests:
+                    names_by_owner[c.owner_emp_no].append(c.name)
+                if c.birthday is not None and birthday_in_year(as_date(c.birthday), target.year, leap) == target:
+                    birthdays.append(CareItem(
+                        f"birthday:{c.code}:{target.isoformat()}", "birthday", c.owner_emp_no, target.isoformat(),
+                        contact=c.code, contact_name=c.name, customer=c.customer_code, customer_name=c.customer_name,
+                        sponsors=[_name(people, p.sponsor_emp_no) + ("" if p.accepted else "*")
+                                  for p in sponsors_of.get(c.code, ())],
+                        extra={"born": as_date(c.birthday).isoformat(), "title": c.title}))
+            # ---------------------------------------------------- follow-up visits (a visit resets the clock)
+            days = contact_cadence(c, c.tier, care, tier_days)
+            if not days:
+                continue
+            visited = last_visit.get(c.code)
+            last = as_date(visited) or _clock_start(f"visit:{c.code}", entered.get(c.code), days, day, starts, new_starts)
+            st = visit_status(last, days, day, escalate_after)
+            if not st.remind_owner:  # escalation comes later than the owner's reminder
+                continue
+            extra = {"last": last.isoformat(), "cadence": days, "visited": visited is not None}
+            cust = _Cust(c.customer_code, c.customer_name, c.tier, c.key_events)
+            if brief and cust.code not in briefs:
+                briefs[cust.code] = _customer_brief(session, cust, care)  # type: ignore[arg-type]
+            visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit", c.owner_emp_no, st.due.isoformat(),
+                                   contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
+                                   overdue_days=st.overdue_days,
+                                   extra={**extra, **({"brief": {**briefs[cust.code],
+                                                                 "dates": _coming_dates(c, cust, day, care, leap)}}  # type: ignore[arg-type]
+                                                      if brief else {})}))
+            owner = people.get(c.owner_emp_no)
+            if st.escalate and owner is not None and owner.supervisor_emp_no:
+                visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit_escalation",
+                                       owner.supervisor_emp_no, st.due.isoformat(), contact=c.code,
+                                       contact_name=c.name, customer=cust.code, customer_name=cust.name,
+                                       owner=owner.emp_no, owner_name=owner.name, overdue_days=st.overdue_days,
+                                       extra=extra))
+        if pairings:
+            sponsor_items.extend(_sponsor_items(session, day, care, tz, people, {c.code: c for c in rows}, pairings,
+                                                new_starts))
+
+    items = birthdays
     # ---------------------------------------------------------------- festivals and company dates
-    for fest in festivals_to_remind(day, festivals):
-        by_owner: dict[str, list[str]] = defaultdict(list)
-        for c in cared:
-            by_owner[c.owner_emp_no].append(c.name)
-        for owner, names in sorted(by_owner.items()):
+    for fest in fests:
+        for owner, names in sorted(names_by_owner.items()):
             items.append(CareItem(f"festival:{fest.name}:{fest.day.isoformat()}", "festival", owner,
                                   fest.day.isoformat(), title=fest.zh, contacts=names,
                                   extra={"en": fest.en, "kind": fest.kind}))
+    # ---------------------------------------------------------------- customers' annual key events and rotation
+    key_events, rotations = _customer_items(session, day, care, tz, people)
+    items.extend(key_events)
+    items.extend(visits)
+    for _sponsor, _id, found in sorted(sponsor_items, key=lambda s: (s[0], s[1])):
+        items.extend(found)
+    # ---------------------------------------------------------------- weekly visit norm (拜访量) of general customers' managers
+    norm_starts = _cadence_starts(session, ("norm:", "norm:\uffff"))
+    items.extend(_visit_norm_items(session, day, care, tiers, people, norm_starts, new_starts))
+    items.extend(rotations)
+    return items
 
-    # ---------------------------------------------------------------- customers' annual key events
-    ahead = day + timedelta(days=care.key_event_days_before)
-    for cust in customers.values():
-        if cust.tier not in care.tiers:
-            continue
-        for ev in json.loads(cust.key_events or "[]"):
-            if not ev.get("day"):
-                continue
-            try:
-                when = date(ahead.year, int(ev["month"]), int(ev["day"]))
-            except ValueError:
-                continue
-            if when == ahead:
-                items.append(CareItem(f"key_event:{cust.code}:{when.isoformat()}:{ev.get('title', '')}", "key_event",
-                                      cust.owner_emp_no, when.isoformat(), title=str(ev.get("title", "")),
-                                      customer=cust.code, customer_name=cust.name))
 
-    # ---------------------------------------------------------------- follow-up visits (a visit resets the clock)
-    last_visit = dict(session.exec(select(Visit.contact_code, func.max(Visit.visit_date))
-                                   .where(Visit.kind == "visit").group_by(Visit.contact_code)).all())
-    entered = _audit_days(session, "contact", tz)
-    starts = _cadence_starts(session)
-    briefs: dict[str, dict[str, Any]] = {}
-    for c in contacts:
-        cust = customers.get(c.customer_code)
-        days = contact_cadence(c, cust.tier, care, tier_days) if cust else None
-        if not days:
-            continue
-        last = as_date(last_visit.get(c.code)) or \
-            _clock_start(f"visit:{c.code}", entered.get(c.code), days, day, starts, new_starts)
-        st = visit_status(last, days, day, care.visits.escalate_after_days)
-        extra = {"last": last.isoformat(), "cadence": days, "visited": c.code in last_visit}
-        if st.remind_owner:
-            if brief and cust.code not in briefs:
-                briefs[cust.code] = _customer_brief(session, cust, care)
-            items.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit", c.owner_emp_no, st.due.isoformat(),
-                                  contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
-                                  overdue_days=st.overdue_days,
-                                  extra={**extra, **({"brief": {**briefs[cust.code],
-                                                                "dates": _coming_dates(c, cust, day, care, leap)}}
-                                                     if brief else {})}))
-        owner = people.get(c.owner_emp_no)
-        if st.escalate and owner is not None and owner.supervisor_emp_no:
-            items.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit_escalation", owner.supervisor_emp_no,
-                                  st.due.isoformat(), contact=c.code, contact_name=c.name, customer=cust.code,
-                                  customer_name=cust.name, owner=owner.emp_no, owner_name=owner.name,
-                                  overdue_days=st.overdue_days, extra=extra))
-
-    # ---------------------------------------------------------------- sponsor meetings (monthly / bimonthly)
+def _sponsor_items(session: Session, day: date, care: CareRules, tz: Any, people: dict[str, Any],
+                   contacts: dict[str, Any], pairings: list[SponsorPairing],
+                   new_starts: dict[str, date] | None) -> list[tuple[str, int, list[CareItem]]]:
+    """Sponsor meetings (monthly / bimonthly) of one chunk's pairings: the sponsor and the owner are
+    reminded when one is overdue, the owner's supervisor after the grace."""
+    span = (min(p.contact_code for p in pairings), max(p.contact_code for p in pairings))
     last_meeting = {(s, c): d for s, c, d in session.exec(
         select(Visit.emp_no, Visit.contact_code, func.max(Visit.visit_date))
-        .where(Visit.kind == "sponsor_meeting").group_by(Visit.emp_no, Visit.contact_code)).all()}
-    by_code = {c.code: c for c in contacts}
-    paired_on = _audit_days(session, "sponsor_pairing", tz)
+        .where(Visit.kind == "sponsor_meeting", col(Visit.contact_code).between(*span))
+        .group_by(Visit.emp_no, Visit.contact_code)).all()}
+    paired_on: dict[str, date] = {}
+    starts: dict[str, date] = {}
+    for i in range(0, len(pairings), 500):  # by key (a pairing's key sorts by sponsor, not by contact)
+        part = pairings[i:i + 500]
+        paired_on.update(_audit_days(session, "sponsor_pairing", tz,
+                                     keys=[f"{p.sponsor_emp_no}/{p.contact_code}" for p in part]))
+        starts.update({k: as_date(v) for k, v in session.exec(  # type: ignore[misc]
+            select(CadenceStart.cadence_key, CadenceStart.started).where(
+                col(CadenceStart.cadence_key).in_([f"sponsor:{p.sponsor_emp_no}:{p.contact_code}" for p in part])))})
+    out: list[tuple[str, int, list[CareItem]]] = []
     for p in pairings:
-        c = by_code.get(p.contact_code)
+        c = contacts.get(p.contact_code)
         days = care.visits.sponsor_days.get(p.cadence)  # type: ignore[call-overload]
         if not p.accepted or c is None or not days:
             continue
         last = as_date(last_meeting.get((p.sponsor_emp_no, c.code))) or \
             _clock_start(f"sponsor:{p.sponsor_emp_no}:{c.code}", paired_on.get(f"{p.sponsor_emp_no}/{c.code}"), days,
-                         day, starts, new_starts)
+                         day, starts, new_starts)  # type: ignore[arg-type]
         st = visit_status(last, days, day, care.visits.escalate_after_days)
-        cust = customers.get(c.customer_code)
         common = dict(contact=c.code, contact_name=c.name, customer=c.customer_code,
-                      customer_name=cust.name if cust else None, overdue_days=st.overdue_days,
+                      customer_name=c.customer_name, overdue_days=st.overdue_days,
                       sponsors=[_name(people, p.sponsor_emp_no)], extra={"last": last.isoformat(), "cadence": p.cadence})
         key = f"sponsor:{p.sponsor_emp_no}:{c.code}:{st.due.isoformat()}"
+        found: list[CareItem] = []
         if st.remind_owner:
             for who in {p.sponsor_emp_no, c.owner_emp_no}:
-                items.append(CareItem(key, "sponsor", who, st.due.isoformat(), **common))  # type: ignore[arg-type]
+                found.append(CareItem(key, "sponsor", who, st.due.isoformat(), **common))  # type: ignore[arg-type]
         owner = people.get(c.owner_emp_no)
         if st.escalate and owner is not None and owner.supervisor_emp_no:
-            items.append(CareItem(key, "sponsor_escalation", owner.supervisor_emp_no, st.due.isoformat(),
+            found.append(CareItem(key, "sponsor_escalation", owner.supervisor_emp_no, st.due.isoformat(),
                                   owner=owner.emp_no, owner_name=owner.name, **common))  # type: ignore[arg-type]
+        if found:
+            out.append((p.sponsor_emp_no, p.id or 0, found))
+    return out
 
-    # ---------------------------------------------------------------- weekly visit norm (拜访量) of general customers' managers
-    items.extend(_visit_norm_items(session, day, care, tiers, people, starts, new_starts))
 
-    # ---------------------------------------------------------------- rotation: 4 years on one customer, a quarter ahead
-    known = {(cv.customer_code, cv.emp_no): cv.since for cv in session.exec(select(Coverage))}
-    for cust in customers.values():
-        emp = people.get(cust.owner_emp_no)
-        if emp is None or not emp.supervisor_emp_no:
+def _customer_items(session: Session, day: date, care: CareRules, tz: Any,
+                    people: dict[str, Any]) -> tuple[list[CareItem], list[CareItem]]:
+    """Customers' annual key events, and rotation (4 years on one customer, flagged a quarter
+    ahead), read customer by customer in chunks."""
+    ahead = day + timedelta(days=care.key_event_days_before)
+    md = MasterData.of_session(session)
+    events: list[CareItem] = []
+    rotations: list[CareItem] = []
+    for rows in _customer_chunks(session, 500):  # 500: the bound on IN (...) parameters
+        for cust in rows:
+            if cust.tier not in care.tiers:
+                continue
+            for ev in json.loads(cust.key_events or "[]"):
+                if not ev.get("day"):
+                    continue
+                try:
+                    when = date(ahead.year, int(ev["month"]), int(ev["day"]))
+                except ValueError:
+                    continue
+                if when == ahead:
+                    events.append(CareItem(f"key_event:{cust.code}:{when.isoformat()}:{ev.get('title', '')}",
+                                           "key_event", cust.owner_emp_no, when.isoformat(),
+                                           title=str(ev.get("title", "")), customer=cust.code,
+                                           customer_name=cust.name))
+        flagged = [c for c in rows if (e := people.get(c.owner_emp_no)) is not None and e.supervisor_emp_no]
+        if not flagged:
             continue
-        since = known.get((cust.code, emp.emp_no)) or \
-            MasterData.of_session(session).audit_since("customer", cust.code, emp.emp_no, tz)
-        if since is None:
-            continue
-        end, flag = rotation_flag_day(since, care.rotation.years, care.rotation.flag_days_ahead)
-        if day >= flag:
-            items.append(CareItem(f"rotation:{emp.emp_no}:{cust.code}:{since.isoformat()}", "rotation",
-                                  emp.supervisor_emp_no, end.isoformat(), customer=cust.code, customer_name=cust.name,
-                                  owner=emp.emp_no, owner_name=emp.name,
-                                  extra={"since": since.isoformat(), "years": care.rotation.years}))
-    return items
+        known = {(cv.customer_code, cv.emp_no): cv.since for cv in session.exec(
+            select(Coverage).where(col(Coverage.customer_code).in_([c.code for c in flagged])))}
+        unknown = {c.code: c.owner_emp_no for c in flagged if (c.code, c.owner_emp_no) not in known}
+        audited = md.audit_since_many("customer", unknown, tz) if unknown else {}
+        for cust in flagged:
+            emp = people[cust.owner_emp_no]
+            since = known.get((cust.code, emp.emp_no)) or audited.get(cust.code)
+            if since is None:
+                continue
+            end, flag = rotation_flag_day(since, care.rotation.years, care.rotation.flag_days_ahead)
+            if day >= flag:
+                rotations.append(CareItem(f"rotation:{emp.emp_no}:{cust.code}:{since.isoformat()}", "rotation",
+                                          emp.supervisor_emp_no, end.isoformat(), customer=cust.code,
+                                          customer_name=cust.name, owner=emp.emp_no, owner_name=emp.name,
+                                          extra={"since": since.isoformat(), "years": care.rotation.years}))
+    return events, rotations
 
 
 def contact_cadence(contact: Any, tier: str, care: CareRules, tier_days: dict[str, int | None]) -> int | None:
@@ -241,8 +349,12 @@ def pbc_commitment(value: Optional[str]) -> Optional[dict[str, int]]:
     return {"visits": int(data["visits"]), "days": int(data["days"])}
 
 
-def _cadence_starts(session: Session) -> dict[str, date]:
-    return {k: as_date(v) for k, v in session.exec(select(CadenceStart.cadence_key, CadenceStart.started))}  # type: ignore[misc]
+def _cadence_starts(session: Session, keys: Optional[tuple[str, str]] = None) -> dict[str, date]:
+    """Recorded clock starts, all or those with keys between `keys` = (first, last)."""
+    q = select(CadenceStart.cadence_key, CadenceStart.started)
+    if keys is not None:
+        q = q.where(col(CadenceStart.cadence_key).between(*keys))
+    return {k: as_date(v) for k, v in session.exec(q)}  # type: ignore[misc]
 
 
 def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts: dict[str, date],
@@ -301,7 +413,10 @@ def norm_managers(session: Session, care: CareRules, tiers: Any) -> dict[str, in
     """Who owes the weekly visit norm and how many visits: the owners/backups (rules `visit_norm.who`)
     of customers of the norm's tiers, with the highest `manager_visits_per_week` among their customers."""
     owed: dict[str, int] = {}
-    for cust in session.exec(select(Customer).where(col(Customer.tier).in_(care.visit_norm.tiers))):
+    # three columns streamed (a server-side cursor on PostgreSQL), not every general customer as an object
+    q = (select(Customer.tier, Customer.owner_emp_no, Customer.backup_emp_no)
+         .where(col(Customer.tier).in_(care.visit_norm.tiers)).execution_options(yield_per=5000))
+    for cust in session.connection().execute(q):
         norm = tiers.policy(cust.tier).manager_visits_per_week
         if not norm:
             continue
@@ -388,8 +503,7 @@ def run_care_scan(runtime: Any, day: date, *, actor: str = "system") -> ScanRepo
             tx.many("INSERT INTO care_cadence_start (cadence_key, started, at_us) VALUES (:k, :d, :now) "
                     "ON CONFLICT DO NOTHING", [{"k": k, "d": d.isoformat(), "now": to_us(runtime.clock.now())}
                                                for k, d in sorted(starts.items())])
-    with runtime.db.read() as tx:  # items reminded before are left out here (and, race-safe, in the step)
-        done = {(r[0], r[1]) for r in tx.all("SELECT item_key, recipient_emp_no FROM care_reminder")} if items else set()
+    done = _reminded_before(runtime, {i.key for i in items})
     per_person: dict[str, list[CareItem]] = defaultdict(list)
     for item in items:
         if (item.key, item.recipient) not in done:
@@ -412,6 +526,21 @@ def run_care_scan(runtime: Any, day: date, *, actor: str = "system") -> ScanRepo
             report.items += new
             report.mails += 1 if new else 0
     return report
+
+
+def _reminded_before(runtime: Any, keys: set[str]) -> set[tuple[str, str]]:
+    """(item key, recipient) of these items already in a digest — looked up by key, never the whole
+    reminder history. They are left out here; the step leaves them out again, race-safe."""
+    done: set[tuple[str, str]] = set()
+    ordered = sorted(keys)
+    with runtime.db.read() as tx:
+        for i in range(0, len(ordered), 500):  # the bound on IN (...) parameters
+            part = ordered[i:i + 500]
+            names = ", ".join(f":k{j}" for j in range(len(part)))
+            done.update((r[0], r[1]) for r in tx.all(
+                f"SELECT item_key, recipient_emp_no FROM care_reminder WHERE item_key IN ({names})",
+                {f"k{j}": k for j, k in enumerate(part)}))
+    return done
 
 
 def _count_reminders(runtime: Any, emp: str, day: date) -> int:
