@@ -44,13 +44,17 @@ transitions:
 BENCH_TEMPLATE = "Subject: 实例 #{{ instance.id }} 状态 {{ instance.state }}\n\n{{ data.owner }}：状态已更新为 {{ instance.state }}。\n"
 
 
-def _flow_dir(root: Path) -> Path:
-    d = root / "benchflow"
-    (d / "templates").mkdir(parents=True, exist_ok=True)
-    (d / "bench.yaml").write_text(BENCH_FLOW, encoding="utf-8")
+def write_flow_dir(folder: Path, flow_yaml: str, note_template: str) -> Path:
+    """A benchmark's flow folder: one flow file and its `note` mail template in both languages."""
+    (folder / "templates").mkdir(parents=True, exist_ok=True)
+    (folder / "flow.yaml").write_text(flow_yaml, encoding="utf-8")
     for loc in ("zh-CN", "en"):
-        (d / "templates" / f"note.{loc}.j2").write_text(BENCH_TEMPLATE, encoding="utf-8")
-    return d
+        (folder / "templates" / f"note.{loc}.j2").write_text(note_template, encoding="utf-8")
+    return folder
+
+
+def _flow_dir(root: Path) -> Path:
+    return write_flow_dir(root / "benchflow", BENCH_FLOW, BENCH_TEMPLATE)
 
 
 def _rss_kb() -> int:

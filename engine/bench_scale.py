@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from engine.bench import write_flow_dir
 from engine.clock import FakeClock, SystemClock, to_us, wall_time
 
 PARTS = ("timers", "care", "demo", "workers")
@@ -53,12 +54,7 @@ SCALE_TEMPLATE = "Subject: 提醒 #{{ instance.id }}\n\n{{ data.owner }}：实�
 
 
 def flow_dir(root: Path) -> Path:
-    d = root / "scaleflow"
-    (d / "templates").mkdir(parents=True, exist_ok=True)
-    (d / "scale.yaml").write_text(SCALE_FLOW, encoding="utf-8")
-    for loc in ("zh-CN", "en"):
-        (d / "templates" / f"note.{loc}.j2").write_text(SCALE_TEMPLATE, encoding="utf-8")
-    return d
+    return write_flow_dir(root / "scaleflow", SCALE_FLOW, SCALE_TEMPLATE)
 
 
 def load_average() -> list[float]:
