@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -68,7 +67,10 @@ def spread(values: list[float], digits: int = 1) -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This program's peak RSS since it started (VmHWM). Not ru_maxrss: Linux keeps that across exec,
+    so a child would report its parent's size at fork time if the parent was larger."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024, 1)
 
 
 def rss_mb() -> float:
