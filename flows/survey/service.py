@@ -246,13 +246,17 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
     return out
 
 
-def sync_closed_projects(rt: Runtime, *, principal: Principal = _SYSTEM) -> list[ProjectDecision]:
-    """Draw every closed project of master data that has no decision yet (e.g. closed by an import)."""
+def undecided_closed_projects(rt: Runtime) -> list[str]:
+    """Projects closed in master data without a sampling decision yet (e.g. closed by an import)."""
     with rt.db.read() as tx:
-        codes = [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
-                                      "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
-                                      {"t": True})]
-    return [project_closed(rt, code, principal=principal) for code in codes]
+        return [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
+                                     "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
+                                     {"t": True})]
+
+
+def sync_closed_projects(rt: Runtime, *, principal: Principal = _SYSTEM) -> list[ProjectDecision]:
+    """Draw every closed project of master data that has no decision yet (the daily sweep's work, at once)."""
+    return [project_closed(rt, code, principal=principal) for code in undecided_closed_projects(rt)]
 
 
 def _project_instance(rt: Runtime, project_code: str) -> int:
