@@ -3,7 +3,8 @@
 * `survey_sweep_closed_projects` (daily): a project closed in master data without the project-closed
   event — closed by an import, a sync, a direct edit — has no sampling decision; each such project is
   decided now through `service.project_closed`, the event's own path, one work item per project
-  (one Prefect task with retries under `mcr-launch`). The decision is unique per project
+  (one Prefect task with retries under `mcr-launch`); the very first sweep logs the projects closed
+  by then as history instead (no flood of callbacks over old data). The decision is unique per project
   (survey_project_draw), so a project decided by the event, or by a concurrent sweep, is never
   decided twice.
 * `survey_annual_request` (yearly, on `annual.launch`): opens the year's annual_survey instance (what
@@ -18,6 +19,7 @@ from typing import Any
 
 from engine.batch import DirectRunner
 from engine.i18n import t
+from engine.launches import launch_name
 from engine.masterdata.read import MasterData
 from engine.registry import launcher
 from flows.survey import service
@@ -29,11 +31,25 @@ def _runner(ctx: Any) -> Any:
     return ctx.runner or DirectRunner()
 
 
+def _swept_before(ctx: Any) -> bool:
+    with ctx.runtime.db.read() as tx:
+        return tx.one("SELECT 1 FROM launch_run WHERE launch = :l AND status = 'done'",
+                      {"l": launch_name(ctx.flow, ctx.launch)}) is not None
+
+
 @launcher("survey_sweep_closed_projects")
 def sweep_closed_projects(ctx: Any) -> int:
-    """Decide every undecided closed project; the number decided now."""
+    """Decide every undecided closed project; the number decided now.
+
+    The first sweep ever takes the projects closed by then as history (logged, reason `history`, not
+    called back): an install over years of closed projects must not call every one of them back
+    (the event path is unchanged: `mcr survey project-closed` still decides any project)."""
     rt = ctx.runtime
-    batch = _runner(ctx).each("survey sweep", service.undecided_closed_projects(rt),
+    codes = service.undecided_closed_projects(rt)
+    if not _swept_before(ctx):
+        service.record_history(rt, codes)
+        return 0
+    batch = _runner(ctx).each("survey sweep", codes,
                               lambda code: service.project_closed(rt, code),
                               describe=lambda d: d.summary())
     batch.raise_failures()

@@ -51,17 +51,22 @@ def draws(db: Database) -> dict[str, tuple[int, str]]:
 
 def test_the_daily_sweep_decides_projects_closed_without_the_event_once(rt: Runtime, db: Database,
                                                                          clock: FakeClock) -> None:
+    close_in_master_data(db, "P-OF30")  # closed before the sweep ever ran: history, never called back
+    clock.set(datetime(2026, 11, 27, 6, 30, 5, tzinfo=SH))  # the first sweep, rules/survey.yaml: day 06:30
+    assert [(o.status, o.started) for o in run_due_launches(rt, only={SWEEP})] == [("done", 0)]
+    assert service.project_closed(rt, "P-OF30").reason == "history"
+
     by_event = service.project_closed(rt, "P-REG")  # the event's own path decided this one already
     close_in_master_data(db, "P-REG", "P-CO", "P-OF01", "P-OF02", "P-OF03")
     before = draws(db)
-    clock.set(datetime(2026, 11, 27, 6, 30, 5, tzinfo=SH))  # the next sweep, rules/survey.yaml: day 06:30
+    clock.set(datetime(2026, 11, 28, 6, 30, 5, tzinfo=SH))  # the next sweep
 
     outcomes = run_due_launches(rt, only={SWEEP})
 
     assert [(o.launch, o.period_key, o.status, o.started) for o in outcomes] == [
-        (SWEEP, "2026-11-27T06:30", "done", 4)]
+        (SWEEP, "2026-11-28T06:30", "done", 4)]
     after = draws(db)
-    assert sorted(after) == ["P-CO", "P-OF01", "P-OF02", "P-OF03", "P-REG"]
+    assert sorted(after) == ["P-CO", "P-OF01", "P-OF02", "P-OF03", "P-OF30", "P-REG"]
     assert after["P-REG"] == before["P-REG"]  # not decided again
     assert service.project_closed(rt, "P-REG").instance == by_event.instance
     with db.read() as tx:  # each drawn project has its one callback; the company-level one is always drawn
@@ -77,7 +82,7 @@ def test_the_daily_sweep_decides_projects_closed_without_the_event_once(rt: Runt
     again = service.project_closed(rt, "P-OF04")
     assert again.duplicate and (again.selected, again.draw) == (first.selected, first.draw)
     after = draws(db)
-    clock.set(datetime(2026, 11, 28, 6, 30, 5, tzinfo=SH))
+    clock.set(datetime(2026, 11, 29, 6, 30, 5, tzinfo=SH))
     assert [(o.status, o.started) for o in run_due_launches(rt, only={SWEEP})] == [("done", 0)]
     assert draws(db) == after
 
