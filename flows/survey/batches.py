@@ -45,6 +45,7 @@ def sweep_closed_projects(ctx: Any) -> int:
     called back): an install over years of closed projects must not call every one of them back
     (the event path is unchanged: `mcr survey project-closed` still decides any project)."""
     rt = ctx.runtime
+    service._rules(rt)  # a schedule of the wrong kind fails the launch with the rules file's line, not runs on
     codes = service.undecided_closed_projects(rt)
     if not _swept_before(ctx):
         service.record_history(rt, codes)
@@ -87,6 +88,7 @@ def request_team(rt: Any, instance: int, year: int, team: str) -> str:
 def annual_request(ctx: Any) -> int:
     """Open the year's survey and ask every team in scope; the number of teams asked now."""
     rt = ctx.runtime
+    service._rules(rt)  # as in the sweep: validated before anything is done
     year = survey_year(ctx)
     found = service._instance(rt, service.ANNUAL_FLOW, f"annual:{year}")
     if found is not None and found[1] == "closed":  # closed early by hand: nobody is asked any more
