@@ -145,3 +145,13 @@ def test_the_launch_schedule_is_read_from_the_rules_file() -> None:
     every = {ln.name: (ln.recurrence.kind, ln.recurrence.text) for ln in defn.launches}
     assert every == {"closed_project_sweep": ("daily", "day 06:30 Asia/Shanghai"),
                      "annual_request": ("yearly", "1 Sep 09:00 Asia/Shanghai")}
+
+
+def test_a_launch_naming_a_missing_rules_value_is_refused_with_its_line(tmp_path: Any) -> None:
+    from engine.errors import MCRError
+
+    text = (ROOT / "flows" / "survey" / "survey_batches.yaml").read_text(encoding="utf-8")
+    (tmp_path / "survey_batches.yaml").write_text(text.replace("rules.survey.annual.launch", "rules.survey.annual.start"),
+                                                  encoding="utf-8")
+    with pytest.raises(MCRError, match=r"survey_batches\.yaml:\d+: launch 'annual_request': unknown rules path"):
+        load_definitions(tmp_path)
