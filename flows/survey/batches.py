@@ -43,7 +43,7 @@ def sweep_closed_projects(ctx: Any) -> int:
 
     The first sweep ever takes the projects closed by then as history (logged, reason `history`, not
     called back): an install over years of closed projects must not call every one of them back
-    (the event path is unchanged: `mcr survey project-closed` still decides any project)."""
+    (`mcr survey project-closed --all-closed` before the first sweep draws them instead)."""
     rt = ctx.runtime
     service._rules(rt)  # a schedule of the wrong kind fails the launch with the rules file's line, not runs on
     codes = service.undecided_closed_projects(rt)
