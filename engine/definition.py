@@ -373,7 +373,9 @@ def _check(defn: FlowDefinition, raw: Any, path: str, reg: Registry) -> list[Pro
 
     for ln in defn.launches:
         try:
-            ln._every = parse_recurrence(ln.every)
+            # `every: rules.survey.annual.launch` takes the schedule from today's rules files: read when the
+            # definitions load (a changed date applies at the next start / `mcr deploy`).
+            ln._every = parse_recurrence(timer_text(ln.every, rules_value) if has_rules_ref(ln.every) else ln.every)
         except TimeSpecError as exc:
             bad(ln.line, f"launch '{ln.name}': {exc}")
         if ln.launcher not in reg.launchers:

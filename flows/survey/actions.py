@@ -427,6 +427,28 @@ def remind_missing_lists(ctx: Any) -> None:
     ctx.data["reminded_at"] = _local(ctx, ctx.now)
 
 
+@action("request_sample_lists")
+def request_sample_lists(ctx: Any) -> None:
+    """The yearly launch asks one team (payload `team`) for the lists of its in-scope customers that have none."""
+    policy = rules(ctx).annual
+    year, team = _year(ctx), str(ctx.payload["team"])
+    have = {r[0] for r in ctx.tx.all("SELECT customer_code FROM survey_sample WHERE year = :y", {"y": year})}
+    asked = []
+    for c in MasterData(ctx.tx).customers_with_tiers(list(policy.tiers)):
+        if c.team_code != team or c.code in have:
+            continue
+        owner = MasterData(ctx.tx).person(c.owner_emp_no)
+        if owner is None or not owner.email:
+            continue
+        size = policy.required_size(c.annual_revenue_usd)
+        split = {lv: round(policy.levels[lv] * size) for lv in CONTACT_LEVELS}
+        ctx.mail("sample_list_request", owner.email, locale=owner.locale,
+                 dedupe_key=f"sample-request:{year}:{c.code}", customer={"code": c.code, "name": c.name},
+                 year=year, size=size, split=split, remind_every=policy.remind_every)
+        asked.append(c.code)
+    ctx.data.setdefault("requested", {})[team] = {"at": _local(ctx, ctx.now), "customers": asked}
+
+
 @action("close_year")
 def close_year(ctx: Any) -> None:
     ctx.data.update(closed_by=ctx.actor, closed_at=_local(ctx, ctx.now))

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.rules import load_rules
-from engine.timespec import Duration, TimeSpecError, parse_duration
+from engine.timespec import Duration, TimeSpecError, parse_duration, parse_recurrence
 from engine.rules import hhmm as _hhmm, duration_text as _duration
 
 PROJECT_LEVELS: tuple[str, ...] = ("company", "region", "office")
@@ -29,6 +29,17 @@ PHASES: tuple[str, ...] = ("pre_sale", "in_sale", "after_sale")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _recurrence(value: object, kind: str, example: str) -> str:
+    """A launch schedule (`every:` of flows/survey/survey_batches.yaml) that recurs as `kind` says."""
+    try:
+        parsed = parse_recurrence(str(value))
+    except TimeSpecError as exc:
+        raise ValueError(f"{exc}; e.g. {example}") from None
+    if parsed.kind != kind:
+        raise ValueError(f"'{value}' runs {parsed.kind}, this launch runs {kind}; e.g. {example}")
+    return str(value)
 
 
 
@@ -58,6 +69,14 @@ class ProjectCallbackRules(_Strict):
     low_score_below: int = Field(default=3, ge=1, le=6)
     contact_preference: list[Literal["senior", "middle", "base"]] = ["senior", "middle", "base"]
     improvement: ImprovementIssue = ImprovementIssue()
+    # The daily sweep (launch survey_batches:closed_project_sweep) that decides every project closed in
+    # master data without the project-closed event; read when the flow definitions are loaded.
+    sweep: str = "day 06:30 Asia/Shanghai"
+
+    @field_validator("sweep")
+    @classmethod
+    def _daily(cls, value: object) -> str:
+        return _recurrence(value, "daily", "day 06:30 Asia/Shanghai")
 
     @field_validator("due", "remind_before", "remind_after")
     @classmethod
@@ -142,6 +161,14 @@ class AnnualSurveyRules(_Strict):
     methods: list[Literal["face_to_face", "phone", "questionnaire"]] = ["face_to_face", "phone", "questionnaire"]
     remind_every: str = "5 business days"
     improvement_below: float = Field(default=3, ge=1, le=6)
+    # The yearly launch (survey_batches:annual_request) that opens the year's survey and asks every team
+    # with in-scope customers for its lists; read when the flow definitions are loaded.
+    launch: str = "1 Sep 09:00 Asia/Shanghai"
+
+    @field_validator("launch")
+    @classmethod
+    def _yearly(cls, value: object) -> str:
+        return _recurrence(value, "yearly", "1 Sep 09:00 Asia/Shanghai")
 
     @field_validator("remind_every")
     @classmethod

@@ -33,7 +33,8 @@ SAMPLED = "sampled"
 QUOTA_KEPT = "quota_kept"
 NOT_SAMPLED = "not_sampled"
 NO_CONTACT = "no_contact"
-REASONS = (BIG_PROJECT, SAMPLED, QUOTA_KEPT, NOT_SAMPLED, NO_CONTACT)
+HISTORY = "history"  # closed before the daily sweep first ran: history, not called back (flows/survey/batches.py)
+REASONS = (BIG_PROJECT, SAMPLED, QUOTA_KEPT, NOT_SAMPLED, NO_CONTACT, HISTORY)
 
 
 def draw_value(seed: int, project_code: str) -> float:

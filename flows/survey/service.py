@@ -246,13 +246,38 @@ def project_closed(rt: Runtime, project_code: str, *, principal: Principal = _SY
     return out
 
 
-def sync_closed_projects(rt: Runtime, *, principal: Principal = _SYSTEM) -> list[ProjectDecision]:
-    """Draw every closed project of master data that has no decision yet (e.g. closed by an import)."""
+def undecided_closed_projects(rt: Runtime) -> list[str]:
+    """Projects closed in master data without a sampling decision yet (e.g. closed by an import)."""
     with rt.db.read() as tx:
-        codes = [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
-                                      "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
-                                      {"t": True})]
-    return [project_closed(rt, code, principal=principal) for code in codes]
+        return [r[0] for r in tx.all("SELECT p.code FROM project p LEFT JOIN survey_project_draw d "
+                                     "ON d.project_code = p.code WHERE p.closed = :t AND d.id IS NULL ORDER BY p.code",
+                                     {"t": True})]
+
+
+def record_history(rt: Runtime, codes: list[str], *, principal: Principal = _SYSTEM) -> int:
+    """Log these closed projects as history — not called back, outside every period's share — in one
+    transaction (the first sweep's baseline); a project decided meanwhile keeps its decision."""
+    policy = _rules(rt).project_callback
+    now_us = to_us(rt.clock.now())
+    done = 0
+    with rt.db.tx() as tx:
+        md = MasterData(tx)
+        for code in codes:
+            project = md.project(code)
+            if project is None:
+                continue
+            cur = tx.execute(_INSERT_DRAW, {
+                "project": code, "customer": project.customer_code, "level": project.level, "selected": False,
+                "reason": sampling.HISTORY, "seed": policy.seed, "rate": policy.sample_rate,
+                "draw": sampling.draw_value(policy.seed, code), "now": now_us, "actor": principal.actor,
+                "period": None, "coverage_done": None, "coverage_base": None})
+            done += cur.rowcount
+    return done
+
+
+def sync_closed_projects(rt: Runtime, *, principal: Principal = _SYSTEM) -> list[ProjectDecision]:
+    """Draw every closed project of master data that has no decision yet (the daily sweep's work, at once)."""
+    return [project_closed(rt, code, principal=principal) for code in undecided_closed_projects(rt)]
 
 
 def _project_instance(rt: Runtime, project_code: str) -> int:

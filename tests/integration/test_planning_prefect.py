@@ -120,3 +120,34 @@ def test_a_prefect_task_is_retried_and_a_failing_item_fails_alone(harness: None,
     assert out.results == [10, 20] and out.failures == {"3": "RuntimeError: always broken"}
     assert tries == {1: 1, 2: 2, 3: 2}
     assert ("2", "running", 2) in states and ("2", "completed", None) in states and ("3", "failed", None) in states
+
+
+@pytest.mark.slow
+def test_the_survey_batches_run_as_mcr_launch_flows_with_a_task_per_team(harness: None, sqlite_db: Database) -> None:
+    """The yearly survey request (flows/survey/survey_batches.yaml) the way `mcr serve` runs it on 1 Sep:
+    one `mcr-launch` flow run, one task per team, once per year (the steps: test_survey_batches.py)."""
+    from engine.app import build_runtime
+    from engine.prefect_local import LocalPrefect
+    from flows.survey.fixtures import insert_org, standard_org
+    from prefect.client.orchestration import get_client
+
+    name = "survey_batches:annual_request"
+    clock = FakeClock(datetime(2027, 8, 31, 9, 0, tzinfo=SH))
+    runtime = build_runtime(sqlite_db, clock=clock, migrate=False)
+    insert_org(sqlite_db, standard_org())
+    clock.set(datetime(2027, 9, 1, 9, 0, 5, tzinfo=SH))
+    local = LocalPrefect(runtime)
+    local._warm_up()
+    assert local.failed is None
+
+    def flow_runs() -> int:
+        with get_client(sync_client=True) as client:
+            return sum(1 for r in client.read_flow_runs() if r.name == name)
+
+    outcomes = run_due_launches(runtime, only={name}, run=local.run)
+    assert [(o.launch, o.status, o.started) for o in outcomes] == [(name, "done", 2)]  # teams T1 and T2
+    assert flow_runs() == 1
+    assert run_due_launches(runtime, only={name}, run=local.run) == []
+    assert flow_runs() == 1
+    with runtime.db.read() as tx:
+        assert tx.all("SELECT COUNT(*) FROM outbox WHERE template = 'sample_list_request'") == [(2,)]
