@@ -59,7 +59,9 @@ def keys_used_in_python(source: str, filename: str) -> Iterator[tuple[str, int, 
             if name in LOOKUPS and isinstance(first, ast.BinOp) and isinstance(first.left, ast.Constant) \
                     and isinstance(first.left.value, str):  # t("md.w_" + entity)
                 yield filename, node.lineno, "prefix", first.left.value
-            if name == "label" and node.args and isinstance(node.args[0], ast.Constant):
+            # engine.i18n's label("survey.level", …), not SQLAlchemy's column.label("customer_name")
+            if name == "label" and isinstance(node.func, ast.Name) and node.args \
+                    and isinstance(node.args[0], ast.Constant):
                 yield filename, node.lineno, "prefix", f"{node.args[0].value}."
             if name in NOT_KEYS:
                 continue
