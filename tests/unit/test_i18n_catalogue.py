@@ -60,7 +60,9 @@ def keys_used_in_python(source: str, filename: str) -> Iterator[tuple[str, int, 
                     and isinstance(first.left.value, str):  # t("md.w_" + entity)
                 yield filename, node.lineno, "prefix", first.left.value
             # engine.i18n's label("survey.level", …), not SQLAlchemy's column.label("customer_name")
-            if name == "label" and isinstance(node.func, ast.Name) and node.args \
+            i18n_call = isinstance(node.func, ast.Name) or (isinstance(node.func, ast.Attribute) and isinstance(
+                node.func.value, ast.Name) and node.func.value.id == "i18n")
+            if name == "label" and i18n_call and node.args \
                     and isinstance(node.args[0], ast.Constant):
                 yield filename, node.lineno, "prefix", f"{node.args[0].value}."
             if name in NOT_KEYS:
