@@ -275,6 +275,8 @@ _SEPARATORS = re.compile(r"[;；,，、|\n]+")
 
 def cell_text(value: Any) -> str:
     """A cell as text: Excel's numeric 10023.0 becomes '10023', a date its ISO form."""
+    if type(value) is str:
+        return value.strip()  # most cells: no need to ask the other types first
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
@@ -826,7 +828,7 @@ def _columns(bound: dict[int, Col], *, typed: bool) -> list[_Bound]:
 
 def _parse_row(number: int, cells: list[Any] | dict[str, Any], columns: list[_Bound], ctx: Context,
                problems: Optional[Problems]) -> Row:
-    """A file row's cells (a list) or a program's record (field → value, a `Records` table)."""
+    """A file row's cells (a list) or a program's record (field → value, of a `records_table`)."""
     row = Row(number, {})
     limits = ctx.rules.limits
     record = isinstance(cells, dict)
@@ -835,16 +837,19 @@ def _parse_row(number: int, cells: list[Any] | dict[str, Any], columns: list[_Bo
             raw = cells.get(where)  # type: ignore[union-attr]
         else:
             raw = cells[where] if where < len(cells) else None
-        if isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
-            reason: Optional[str] = t("md.too_long", n=len(raw), limit=limits.max_name_chars, key="max_name_chars")
-        elif isinstance(raw, str) and len(raw) > limits.max_text_chars:
-            reason = t("md.too_long", n=len(raw), limit=limits.max_text_chars, key="max_text_chars")
-        elif raw is None:
-            reason = t("md.required") if column.required else None
-            if reason is None:
+        reason: Optional[str] = None
+        if isinstance(raw, str):
+            size = len(raw)
+            if column.field == "name" and size > limits.max_name_chars:
+                reason = t("md.too_long", n=size, limit=limits.max_name_chars, key="max_name_chars")
+            elif size > limits.max_text_chars:
+                reason = t("md.too_long", n=size, limit=limits.max_text_chars, key="max_text_chars")
+        if reason is None and raw is None:
+            if not column.required:
                 row.values[column.field] = empty
                 continue
-        else:
+            reason = t("md.required")
+        elif reason is None:
             try:
                 row.values[column.field] = parse(raw, ctx)
                 continue
