@@ -178,14 +178,15 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
     n_b = round(customers * 0.30)
     tier_list = (["S"] * n_s + ["A"] * n_a + ["B"] * n_b + ["C"] * customers)[:customers]
     customer_rows: list[dict[str, Any]] = []
-    used_names: set[str] = set()
+    next_branch: dict[str, int] = {}  # per name: how many customers bear it so far (the next branch number)
     for i, tier in enumerate(tier_list):
         team = teams[rng.randrange(len(teams))] if i >= len(teams) else teams[i % len(teams)]
         base = f"{team['city']}{rng.choice(team['endings'])}"
-        cname, k = base, 2
-        while cname in used_names:
-            cname, k = f"{base}（第{k}分公司）", k + 1
-        used_names.add(cname)
+        k = next_branch.get(base, 1)
+        next_branch[base] = k + 1
+        # the first is the name itself, later ones its branches 2, 3 … (names never collide across bases:
+        # a city + an ending never ends in a branch number)
+        cname = base if k == 1 else f"{base}（第{k}分公司）"
         owner, backup = rng.sample(team["managers"], 2)
         revenue = {"S": (200, 800), "A": (50, 200), "B": (10, 50), "C": (1, 10)}[tier]
         n_comp = 2 if tier in ("S", "A", "B") else rng.randint(0, 1)
