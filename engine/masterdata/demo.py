@@ -66,6 +66,7 @@ _EVIDENCE = ("参加公司参观并认可我司方案", "主动介绍内部决�
              "邀请我司参与规划研讨", "多次参加技术交流会", "在竞争对手交流中保持中立", "拒绝出席我司活动",
              "向我司反馈竞争对手报价信息", "推荐我司进入短名单")
 _PHASES = ("线索", "机会点", "标前引导", "投标", "谈判")
+_DIMENSIONS = tuple((d.value, f"{d.value}_evidence") for d in Dimension)
 _EVENT_TITLES = ("年度采购大会", "预算编制", "年度供应商大会", "战略规划研讨", "网络大修期", "年中经营分析会")
 
 
@@ -261,11 +262,11 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
             for contact in contacts:
                 row: dict[str, Any] = {"contact_code": contact["code"], "year": year - 1,
                                        "assessor_emp_no": contact["owner_emp_no"]}
-                for dim in Dimension:
-                    if dim is Dimension.competitor_stance and tier == "B":
+                for dim, evidence in _DIMENSIONS:
+                    if dim == Dimension.competitor_stance.value and tier == "B":
                         continue  # not every dimension applies to every contact
-                    row[dim.value] = rng.choice(scale)
-                    row[f"{dim.value}_evidence"] = rng.choice(_EVIDENCE)
+                    row[dim] = rng.choice(scale)
+                    row[evidence] = rng.choice(_EVIDENCE)
                 row["support_us"] = rng.choice(scale)
                 row["competitor_support"] = {c: rng.choice(scale) for c in locked}
                 assessment_rows.append(row)

@@ -921,9 +921,14 @@ def _diff(obj: SQLModel, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {k: (getattr(obj, k), v) for k, v in values.items() if getattr(obj, k) != v}
 
 
-def _model_values(model: type[SQLModel], row: Row, *, drop: Iterable[str] = ()) -> dict[str, Any]:
-    fields = set(model.model_fields) - {"id"} - set(drop)
+def _model_values(model: type[SQLModel], row: Row, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    fields = _FIELDS.get((model, drop))
+    if fields is None:  # once per model, not once per row
+        fields = _FIELDS[(model, drop)] = frozenset(model.model_fields) - {"id"} - set(drop)
     return {k: v for k, v in row.values.items() if k in fields}
+
+
+_FIELDS: dict[tuple[type, tuple[str, ...]], frozenset[str]] = {}
 
 
 # New rows are written with one multi-row INSERT per model and BATCH rows (SQLAlchemy Core), not
@@ -1344,6 +1349,7 @@ def _import_contacts(ctx: Context, table: Table) -> ImportResult:
 # ============================================================================================ assessments
 
 
+_EVIDENCE_OF = tuple((d.value, f"{d.value}_evidence") for d in Dimension)  # Enum lookups cost, per row
 ASSESSMENT_FIELDS: tuple[str, ...] = tuple(
     [f for d in Dimension for f in (d.value, f"{d.value}_evidence")] + ["support_us", "competitor_support",
                                                                           "assessor_emp_no"])
@@ -1365,9 +1371,8 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
             continue
         values = _assessment_snapshot(row, latest.get((contact, row.get("year"))))
         if ctx.rules.assessment_requires_evidence:
-            for dim in Dimension:
-                if values[dim.value] is not None and not values[f"{dim.value}_evidence"] and dim.value not in row.bad:
-                    evidence_col = f"{dim.value}_evidence"
+            for dim, evidence_col in _EVIDENCE_OF:
+                if values[dim] is not None and not values[evidence_col] and dim not in row.bad:
                     problems.cell(row, evidence_col, t("md.evidence_required", col=problems.header_of.get(evidence_col)))
         support = json.loads(values["competitor_support"] or "{}")
         if support and contact in contacts:
