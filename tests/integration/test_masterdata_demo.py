@@ -181,3 +181,22 @@ def test_demo_data_for_a_seed_is_unchanged(db: Database, clock: FakeClock) -> No
     with db.session() as s:
         generate_demo(s, customers=200, seed=1, clock=clock)
     assert _table_digests(db) == DEMO_200_SEED_1
+
+
+def test_typed_records_are_checked_like_the_cells_of_a_file(db: Database, clock: FakeClock) -> None:
+    from engine.masterdata.importer import import_table, records_table
+
+    records = [
+        {"kind": "hq", "code": "HQ", "name": "公司总部"},
+        {"kind": "region", "code": "bad code!", "name": "地区部", "parent_code": "HQ"},   # not a code
+        {"kind": "galaxy", "code": "R2", "name": "银河", "parent_code": "HQ"},              # no such kind
+        {"kind": "employee", "code": "E1", "name": "王伟", "unit_code": "HQ", "email": "e1@demo.example.com",
+         "locale": 7},                                                                       # typed, but no locale
+        {"kind": "region", "code": "R3", "name": "长" * 500, "parent_code": "HQ"},          # over the length limit
+    ]
+    with db.session() as s, pytest.raises(ImportRejected) as refused:
+        import_table(s, "org", records_table("demo:org", "org", records), clock=clock,
+                     principal=Principal.engine("demo"))
+    assert sorted({p.line for p in refused.value.problems}) == [3, 4, 5, 6]
+    with db.session() as s:
+        assert s.exec(select(OrgUnit)).all() == []  # nothing written
