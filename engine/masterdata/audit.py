@@ -48,7 +48,11 @@ def entry_values(clock: Clock, *, actor: str, action: str, entity: str, key: str
                  **detail: Any) -> dict[str, Any]:
     """The columns of one audit row, for a caller that writes many at once (the importer)."""
     return {"at_us": to_us(clock.now()), "actor": actor, "action": action, "entity": entity, "entity_key": key,
-            "allowed": allowed, "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)}
+            "allowed": allowed, "detail": _DETAIL.encode(detail)}
+
+
+# json.dumps with options builds an encoder per call; an import writes an audit row per record.
+_DETAIL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
 
 
 def changed_fields(changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:

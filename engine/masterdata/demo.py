@@ -19,8 +19,7 @@ from sqlmodel import Session
 from engine.auth.principal import Principal
 from engine.clock import Clock
 from engine.masterdata import service
-from engine.masterdata.importer import ImportResult, Table, import_table
-from engine.masterdata.layouts import LAYOUTS
+from engine.masterdata.importer import ImportResult, import_table, records_table
 from engine.i18n import t
 from engine.masterdata.models import ActivityType, Dimension
 from engine.masterdata.settings import MasterDataRules, load_masterdata_rules
@@ -67,6 +66,7 @@ _EVIDENCE = ("参加公司参观并认可我司方案", "主动介绍内部决�
              "邀请我司参与规划研讨", "多次参加技术交流会", "在竞争对手交流中保持中立", "拒绝出席我司活动",
              "向我司反馈竞争对手报价信息", "推荐我司进入短名单")
 _PHASES = ("线索", "机会点", "标前引导", "投标", "谈判")
+_DIMENSIONS = tuple((d.value, f"{d.value}_evidence") for d in Dimension)
 _EVENT_TITLES = ("年度采购大会", "预算编制", "年度供应商大会", "战略规划研讨", "网络大修期", "年中经营分析会")
 
 
@@ -112,12 +112,6 @@ class _Names:
         return f"{name}{suffix}"
 
 
-def _table(kind: str, records: list[dict[str, Any]]) -> Table:
-    layout = [c for c in LAYOUTS[kind] if any(c.field in r for r in records)]
-    rows = [(i + 2, [r.get(c.field) for c in layout]) for i, r in enumerate(records)]
-    return Table(f"demo:{kind}", [c.header_en for c in layout], 1, rows)
-
-
 def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, clock: Clock,
                   rules: MasterDataRules | None = None, tiers: TierRules | None = None) -> DemoResult:
     """Create (or confirm) the demo organisation and `customers` customers; commits."""
@@ -126,6 +120,13 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
     rng = random.Random(seed)
     name = _Names(rng)
     year = clock.now().year
+    results: list[ImportResult] = []
+
+    def write(kind: str, records: list[dict[str, Any]]) -> None:
+        # Each table goes through the importer as soon as it is drawn (typed records: validated like
+        # a file, not written out as text and parsed back), so no more than a table is held at once.
+        results.append(import_table(session, kind, records_table(f"demo:{kind}", kind, records), clock=clock,
+                                    principal=_DEMO, rules=rules, tiers=tiers))
 
     # ---------------------------------------------------------------- organisation
     units: list[dict[str, Any]] = [{"kind": "hq", "code": "HQ", "name": "公司总部", "calendar": "CN",
@@ -170,20 +171,23 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
                 teams.append({"code": team_code, "office": office_code, "region": region_code, "city": city,
                               "industry": industry, "endings": endings, "head": team_head, "managers": managers})
 
+    write("org", units + people)
+
     # ---------------------------------------------------------------- customers, in a tier pyramid
     n_s = max(1, round(customers * 0.03))
     n_a = max(1, round(customers * 0.10))
     n_b = round(customers * 0.30)
     tier_list = (["S"] * n_s + ["A"] * n_a + ["B"] * n_b + ["C"] * customers)[:customers]
     customer_rows: list[dict[str, Any]] = []
-    used_names: set[str] = set()
+    next_branch: dict[str, int] = {}  # per name: how many customers bear it so far (the next branch number)
     for i, tier in enumerate(tier_list):
         team = teams[rng.randrange(len(teams))] if i >= len(teams) else teams[i % len(teams)]
         base = f"{team['city']}{rng.choice(team['endings'])}"
-        cname, k = base, 2
-        while cname in used_names:
-            cname, k = f"{base}（第{k}分公司）", k + 1
-        used_names.add(cname)
+        k = next_branch.get(base, 1)
+        next_branch[base] = k + 1
+        # the first is the name itself, later ones its branches 2, 3 … (names never collide across bases:
+        # a city + an ending never ends in a branch number)
+        cname = base if k == 1 else f"{base}（第{k}分公司）"
         owner, backup = rng.sample(team["managers"], 2)
         revenue = {"S": (200, 800), "A": (50, 200), "B": (10, 50), "C": (1, 10)}[tier]
         n_comp = 2 if tier in ("S", "A", "B") else rng.randint(0, 1)
@@ -197,6 +201,8 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
             "key_events": "; ".join(f"{mo:02d}-{rng.randint(1, 28):02d} {rng.choice(_EVENT_TITLES)}" for mo in events),
             "_team": team,
         })
+
+    write("customers", customer_rows)
 
     # ---------------------------------------------------------------- key contacts
     contact_rows: list[dict[str, Any]] = []
@@ -212,18 +218,19 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
             backup = cust["backup_emp_no"] if cust["backup_emp_no"] != owner else cust["owner_emp_no"]
             row = {
                 "code": f"{cust['code']}-K{j + 1:02d}", "customer_code": cust["code"], "name": name(), "title": title,
-                "level": level, "gender": rng.choice(("male", "male", "female")), "birthday": born.isoformat(),
+                "level": level, "gender": rng.choice(("male", "male", "female")), "birthday": born,
                 "education": rng.choice(_EDUCATION), "phone": f"138{rng.randrange(10**8):08d}",
                 "hobbies": "、".join(rng.sample(_HOBBIES, 2)), "taboos": rng.choice(_TABOOS) or None,
                 "career_history": f"{born.year + 24}年入职；{born.year + 35}年任{title}",
-                "decision_roles": roles, "is_coach": "yes" if rng.random() < 0.1 else "no",
-                "has_veto": "yes" if j == 0 else "no", "rising_star": "yes" if level == "base" and rng.random() < 0.3
-                else "no", "owner_emp_no": owner, "backup_emp_no": backup,
+                "decision_roles": roles, "is_coach": rng.random() < 0.1,
+                "has_veto": j == 0, "rising_star": level == "base" and rng.random() < 0.3,
+                "owner_emp_no": owner, "backup_emp_no": backup,
             }
             if rules.store_sensitive:
                 row.update(family=rng.choice(_FAMILY), pain_points_personal=rng.choice(_PAIN_PERSONAL),
                            pain_points_career=rng.choice(_PAIN_CAREER))
             contact_rows.append(row)
+    write("contacts", contact_rows)
 
     # ---------------------------------------------------------------- sponsors, projects, assessments
     by_customer: dict[str, list[dict[str, Any]]] = {}
@@ -239,10 +246,10 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
             sponsor = region_heads[team["region"]] if tier == "S" else office_heads[team["office"]]
             sponsor_rows.append({"sponsor_emp_no": sponsor, "contact_code": contacts[0]["code"],
                                  "cadence": "monthly" if tier == "S" else "bimonthly",
-                                 "accepted": "yes" if rng.random() < 0.9 else "no"})
+                                 "accepted": rng.random() < 0.9})
             if tier == "S":
                 sponsor_rows.append({"sponsor_emp_no": ceo, "contact_code": contacts[1]["code"], "cadence": "bimonthly",
-                                     "accepted": "yes"})
+                                     "accepted": True})
         if tier in ("S", "A", "B"):
             levels = {"S": ("company", "region"), "A": ("region", "office"), "B": ("office",)}[tier]
             for p in range(1 if tier == "B" else 2):
@@ -250,47 +257,46 @@ def generate_demo(session: Session, customers: int = 200, seed: int = 1, *, cloc
                 project_rows.append({
                     "code": f"P-{cust['code']}-{p + 1}", "name": f"{cust['name']}{rng.choice(('核心网扩容', '数据中心', '5G专网', '云化改造', '骨干网升级', '灾备中心'))}项目",
                     "customer_code": cust["code"], "level": levels[p % len(levels)], "phase": rng.choice(_PHASES),
-                    "decision_date": decision.isoformat(), "team_code": team["code"], "closed": "no"})
+                    "decision_date": decision, "team_code": team["code"], "closed": False})
             locked = [x.strip() for x in cust["locked_competitors"].split(";") if x.strip()]
             for contact in contacts:
                 row: dict[str, Any] = {"contact_code": contact["code"], "year": year - 1,
                                        "assessor_emp_no": contact["owner_emp_no"]}
-                for dim in Dimension:
-                    if dim is Dimension.competitor_stance and tier == "B":
+                for dim, evidence in _DIMENSIONS:
+                    if dim == Dimension.competitor_stance.value and tier == "B":
                         continue  # not every dimension applies to every contact
-                    row[dim.value] = rng.choice(scale)
-                    row[f"{dim.value}_evidence"] = rng.choice(_EVIDENCE)
+                    row[dim] = rng.choice(scale)
+                    row[evidence] = rng.choice(_EVIDENCE)
                 row["support_us"] = rng.choice(scale)
-                row["competitor_support"] = "; ".join(f"{c}:{rng.choice(scale)}" for c in locked)
+                row["competitor_support"] = {c: rng.choice(scale) for c in locked}
                 assessment_rows.append(row)
 
+    write("sponsors", sponsor_rows)
+    write("projects", project_rows)
+    write("assessments", assessment_rows)
+    del assessment_rows, sponsor_rows
+
     # ---------------------------------------------------------------- marketing activities for the big customers
+    first_project: dict[str, dict[str, Any]] = {}
+    for p in project_rows:
+        first_project.setdefault(p["customer_code"], p)
     activity_rows: list[dict[str, Any]] = []
     for cust in customer_rows:
         if cust["tier"] not in ("S", "A"):
             continue
-        project = next(p for p in project_rows if p["customer_code"] == cust["code"])
-        decision = date.fromisoformat(project["decision_date"])
+        project = first_project[cust["code"]]
+        decision = project["decision_date"]
         kind = rng.choice(list(ActivityType)[:-1])
         contacts = by_customer[cust["code"]]
         activity_rows.append({
             "code": f"A-{cust['code']}-1", "type": kind.value, "title": f"{cust['name']}{_ACTIVITY_TITLE[kind]}",
             "customer_code": cust["code"], "project_code": project["code"],
-            "activity_date": (decision - timedelta(days=rng.randint(20, 50))).isoformat(),
+            "activity_date": decision - timedelta(days=rng.randint(20, 50)),
             "budget": rng.randint(2, 40) * 10_000, "inviter_emp_no": cust["owner_emp_no"],
             "invitees": "; ".join(c["code"] for c in contacts[:rng.randint(1, 3)]), "status": "planned"})
 
-    # ---------------------------------------------------------------- write through the importer
-    # Every table in one import each (multi-row INSERTs), the activities too: one transaction for
-    # the lot instead of a commit per activity.
-    results: list[ImportResult] = []
-    for kind, records in (("org", units + people), ("customers", customer_rows), ("contacts", contact_rows),
-                          ("sponsors", sponsor_rows), ("projects", project_rows), ("assessments", assessment_rows),
-                          ("activities", activity_rows)):
-        clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
-        results.append(import_table(session, kind, _table(kind, clean), clock=clock, principal=_DEMO, rules=rules,
-                                    tiers=tiers))
-    session.commit()
+    write("activities", activity_rows)
+    session.commit()  # one transaction for the lot
 
     counts = service.master_data_counts(session)
     return DemoResult(units=counts["units"], employees=counts["employees"], customers=counts["customers"],

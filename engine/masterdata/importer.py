@@ -60,7 +60,17 @@ class Table:
     source: str
     headers: list[str]
     header_row: int
-    rows: Sequence[tuple[int, list[Any]]]  # a list, or FileRows streaming from the file
+    rows: Sequence[tuple[int, Any]]  # a list, or FileRows streaming from the file
+    typed: bool = False  # rows are records (field → typed value) of a program, not cells of a file
+
+
+def records_table(source: str, kind: str, records: list[dict[str, Any]]) -> Table:
+    """A program's records as a table for `import_table`, validated like a file but without writing
+    every value out as text to parse it back: the columns are the layout's fields the records use
+    (other keys are ignored), a value may be text as in a file or already typed (a date, an int, a
+    bool …, see `_TYPED`). Row numbers count from 2, as if under a header row."""
+    layout = [c for c in LAYOUTS[kind] if any(c.field in r for r in records)]
+    return Table(source, [c.header_en for c in layout], 1, [(i + 2, r) for i, r in enumerate(records)], typed=True)
 
 
 def _reject(source: str, problems: list[Problem]) -> ImportRejected:
@@ -265,6 +275,8 @@ _SEPARATORS = re.compile(r"[;；,，、|\n]+")
 
 def cell_text(value: Any) -> str:
     """A cell as text: Excel's numeric 10023.0 becomes '10023', a date its ISO form."""
+    if type(value) is str:
+        return value.strip()  # most cells: no need to ask the other types first
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
@@ -413,6 +425,13 @@ class Context:
     tiers: TierRules
     source: str = ""
     pending: dict[type, list[dict[str, Any]]] = field(default_factory=dict)  # rows awaiting one multi-row INSERT
+    # Looked up once per import, not once per cell (400,000 rows × several codes each).
+    code_re: re.Pattern[str] = field(init=False)
+    scores: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.code_re = re.compile(self.rules.code_pattern)
+        self.scores = frozenset(self.rules.scores)
 
     @property
     def actor(self) -> str:
@@ -422,6 +441,7 @@ class Context:
     @property
     def today(self) -> date:
         return self.clock.now().date()
+
 
 
 def _scale_text(rules: MasterDataRules) -> str:
@@ -585,14 +605,18 @@ def _credit(value: Any) -> str:
 def _code(value: Any, ctx: "Context") -> str:
     # Codes become file names (kit workbooks, exports): refused here, where they enter.
     text = cell_text(value)
-    if not re.fullmatch(ctx.rules.code_pattern, text):
+    if not ctx.code_re.fullmatch(text):
         raise BadValue(t("md.bad_code", value=text, pattern=ctx.rules.code_pattern))
     return text
 
 
-def _multi(value: Any, table: dict[str, str], order: list[str]) -> str:
+def _multi(value: Any, table: dict[str, str], order: tuple[str, ...]) -> str:
     picked = {_choice(word, table) for word in _words(value)}
     return ",".join(v for v in order if v in picked)
+
+
+_ROLE_ORDER = tuple(r.value for r in Role)
+_DECISION_ORDER = tuple(r.value for r in DecisionRole)
 
 
 # parser name -> (parse non-empty cell, value of an empty cell)
@@ -609,11 +633,11 @@ _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "score": (lambda v, c: parse_score(v, c.rules), None),
     "year": (_year, None),
     "locale": (lambda v, c: _choice(v, _LOCALE), "zh-CN"),
-    "roles": (lambda v, c: _multi(v, _ROLE, [r.value for r in Role]), ""),
+    "roles": (lambda v, c: _multi(v, _ROLE, _ROLE_ORDER), ""),
     "org_kind": (lambda v, c: _choice(v, _ORG_KIND), None),
     "gender": (lambda v, c: _choice(v, _GENDER), None),
     "contact_level": (lambda v, c: _choice(v, _LEVEL), None),
-    "decision_roles": (lambda v, c: _multi(v, _DECISION, [r.value for r in DecisionRole]), ""),
+    "decision_roles": (lambda v, c: _multi(v, _DECISION, _DECISION_ORDER), ""),
     "competitors": (lambda v, c: _competitors(v, c.rules), "[]"),
     "key_events": (lambda v, c: _key_events(v), "[]"),
     "visit_pbc": (lambda v, c: parse_visit_pbc(v), None),
@@ -625,6 +649,39 @@ _PARSERS: dict[str, tuple[Callable[[Any, Context], Any], Any]] = {
     "activity_status": (lambda v, c: _choice(v, _ACTIVITY_STATUS), "planned"),
     "code_list": (lambda v, c: _words(v), []),
     "month": (lambda v, c: parse_month(v), None),
+}
+
+
+# Typed values — a program's records (the demo generator), never a file's cells — are checked, not
+# parsed: a value already in the form its parser returns is accepted when valid for the column;
+# anything else, every other string included, goes through the one parser above. So a record can
+# hold nothing a file could not, and yields the same row as the file with that value written out.
+_NAME_BREAK = re.compile(r"[;；,，、|\n:：=]")  # what would split or end a name in a list cell
+
+
+def _plain_name(name: Any) -> bool:
+    return type(name) is str and bool(name) and name == name.strip() and not _NAME_BREAK.search(name)
+
+
+def _typed_choice(table: dict[str, str]) -> Callable[[Any, Context], Any]:
+    canonical = frozenset(table.values())
+    return lambda v, c: v if type(v) is str and v in canonical else _choice(v, table)
+
+
+def _typed_competitor_support(value: Any, ctx: Context) -> str:
+    if (type(value) is dict and all(_plain_name(n) for n in value)
+            and all(type(s) is int and s in ctx.scores for s in value.values())):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _competitor_support(value if isinstance(value, str) else cell_text(value), ctx.rules)
+
+
+_TYPED: dict[str, Callable[[Any, Context], Any]] = {
+    "bool": lambda v, c: v if type(v) is bool else _bool(v),
+    "score": lambda v, c: v if type(v) is int and v in c.scores else parse_score(v, c.rules),
+    "competitor_support": _typed_competitor_support,
+    **{name: _typed_choice(table) for name, table in (
+        ("locale", _LOCALE), ("org_kind", _ORG_KIND), ("gender", _GENDER), ("contact_level", _LEVEL),
+        ("cadence", _CADENCE), ("project_level", _PROJECT_LEVEL), ("activity_status", _ACTIVITY_STATUS))},
 }
 
 
@@ -744,31 +801,55 @@ class ParsedRows:
         sink = None if self._recorded else self.problems
         if self._kept is not None:
             self._kept = []  # a pass broken off early is parsed again in full
+        columns = _columns(self.bound, typed=self.table.typed)
         for number, cells in self.table.rows:
-            row = _parse_row(number, cells, self.bound, self.ctx, sink)
+            row = _parse_row(number, cells, columns, self.ctx, sink)
             if self._kept is not None:
                 self._kept.append(row)
             yield row
         self._recorded = True
 
 
-def _parse_row(number: int, cells: list[Any], bound: dict[int, Col], ctx: Context,
+# One bound column, resolved once per pass: where its cell is (position in a file row, field of a
+# record), how it parses, what an empty cell means.
+_Bound = tuple[Any, Col, Callable[[Any, Context], Any], Any]
+
+
+def _columns(bound: dict[int, Col], *, typed: bool) -> list[_Bound]:
+    out: list[_Bound] = []
+    for position, column in bound.items():
+        parse, empty = _PARSERS[column.parser]
+        if typed:
+            out.append((column.field, column, _TYPED.get(column.parser, parse), empty))
+        else:
+            out.append((position, column, parse, empty))
+    return out
+
+
+def _parse_row(number: int, cells: list[Any] | dict[str, Any], columns: list[_Bound], ctx: Context,
                problems: Optional[Problems]) -> Row:
+    """A file row's cells (a list) or a program's record (field → value, of a `records_table`)."""
     row = Row(number, {})
     limits = ctx.rules.limits
-    for position, column in bound.items():
-        raw = cells[position] if position < len(cells) else None
-        parse, empty = _PARSERS[column.parser]
-        if isinstance(raw, str) and column.field == "name" and len(raw) > limits.max_name_chars:
-            reason: Optional[str] = t("md.too_long", n=len(raw), limit=limits.max_name_chars, key="max_name_chars")
-        elif isinstance(raw, str) and len(raw) > limits.max_text_chars:
-            reason = t("md.too_long", n=len(raw), limit=limits.max_text_chars, key="max_text_chars")
-        elif raw is None:
-            reason = t("md.required") if column.required else None
-            if reason is None:
+    record = isinstance(cells, dict)
+    for where, column, parse, empty in columns:
+        if record:
+            raw = cells.get(where)  # type: ignore[union-attr]
+        else:
+            raw = cells[where] if where < len(cells) else None
+        reason: Optional[str] = None
+        if isinstance(raw, str):
+            size = len(raw)
+            if column.field == "name" and size > limits.max_name_chars:
+                reason = t("md.too_long", n=size, limit=limits.max_name_chars, key="max_name_chars")
+            elif size > limits.max_text_chars:
+                reason = t("md.too_long", n=size, limit=limits.max_text_chars, key="max_text_chars")
+        if reason is None and raw is None:
+            if not column.required:
                 row.values[column.field] = empty
                 continue
-        else:
+            reason = t("md.required")
+        elif reason is None:
             try:
                 row.values[column.field] = parse(raw, ctx)
                 continue
@@ -840,9 +921,14 @@ def _diff(obj: SQLModel, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {k: (getattr(obj, k), v) for k, v in values.items() if getattr(obj, k) != v}
 
 
-def _model_values(model: type[SQLModel], row: Row, *, drop: Iterable[str] = ()) -> dict[str, Any]:
-    fields = set(model.model_fields) - {"id"} - set(drop)
+def _model_values(model: type[SQLModel], row: Row, *, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    fields = _FIELDS.get((model, drop))
+    if fields is None:  # once per model, not once per row
+        fields = _FIELDS[(model, drop)] = frozenset(model.model_fields) - {"id"} - set(drop)
     return {k: v for k, v in row.values.items() if k in fields}
+
+
+_FIELDS: dict[tuple[type, tuple[str, ...]], frozenset[str]] = {}
 
 
 # New rows are written with one multi-row INSERT per model and BATCH rows (SQLAlchemy Core), not
@@ -1263,6 +1349,7 @@ def _import_contacts(ctx: Context, table: Table) -> ImportResult:
 # ============================================================================================ assessments
 
 
+_EVIDENCE_OF = tuple((d.value, f"{d.value}_evidence") for d in Dimension)  # Enum lookups cost, per row
 ASSESSMENT_FIELDS: tuple[str, ...] = tuple(
     [f for d in Dimension for f in (d.value, f"{d.value}_evidence")] + ["support_us", "competitor_support",
                                                                           "assessor_emp_no"])
@@ -1284,9 +1371,8 @@ def _import_assessments(ctx: Context, table: Table) -> ImportResult:
             continue
         values = _assessment_snapshot(row, latest.get((contact, row.get("year"))))
         if ctx.rules.assessment_requires_evidence:
-            for dim in Dimension:
-                if values[dim.value] is not None and not values[f"{dim.value}_evidence"] and dim.value not in row.bad:
-                    evidence_col = f"{dim.value}_evidence"
+            for dim, evidence_col in _EVIDENCE_OF:
+                if values[dim] is not None and not values[evidence_col] and dim not in row.bad:
                     problems.cell(row, evidence_col, t("md.evidence_required", col=problems.header_of.get(evidence_col)))
         support = json.loads(values["competitor_support"] or "{}")
         if support and contact in contacts:
