@@ -423,12 +423,14 @@ class Runtime:
                               now=self.clock.now(), principal=principal)
 
     def send_in(self, tx: Tx, instance_id: int, event: str, *, actor: str, payload: dict[str, Any] | None = None,
-                principal: Principal | None = None, internal: bool = False) -> StepResult:
+                principal: Principal | None = None, internal: bool = False,
+                client_event_id: str | None = None) -> StepResult:
         """Apply `event` inside the caller's open transaction (e.g. the first step of an instance just
         started with `start_in`), so both commit together. A refusal raises and is not logged here:
         the caller decides (roll back, or record it with `record_refusal`). Call `wake(result)` after
-        the commit."""
-        return self._step(tx, instance_id, event, actor=actor, payload=payload or {}, client_event_id=None,
+        the commit. `client_event_id` makes it idempotent as in `send`: a repeat returns the first
+        step's result (`duplicate=True`) and applies nothing."""
+        return self._step(tx, instance_id, event, actor=actor, payload=payload or {}, client_event_id=client_event_id,
                           expected_version=None, now=self.clock.now(), principal=principal, internal=internal)
 
     def wake(self, result: StepResult) -> None:

@@ -109,6 +109,7 @@ def test_switched_on_assessment_checks_name_the_customer_and_the_level(rt: Any, 
         "kit:\n  coach_levels: [senior, middle]\n  org_relationship_min: partner\n  general_relationship_min: medium\n"
         "  min_info_channels: 2\n", encoding="utf-8")
     monkeypatch.setenv("MCR_RULES_DIR", str(rules))
+    rt.register_rules()  # the kit's checks read the registered rules, as on a running system after `mcr rules register`
     kit = issue_kit(rt, "T-SZ-OP", 2027).instance_id
     team = principal_of(rt, "E101")
     row = {"customer_code": "C001", "contact_code": "K001", "support_us": "3", "org_relationship": "伙伴",
