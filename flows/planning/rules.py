@@ -406,13 +406,13 @@ def kit_tiers(rules: PlanningRules, directory: Path | None = None, *, tiers: Any
     return (tiers if tiers is not None else tier_rules(directory)).with_planning_kit()  # type: ignore[no-any-return]
 
 
-class KitRules(NamedTuple):
+class KitRuleSet(NamedTuple):
     planning: PlanningRules
     tiers: list[str]
     masterdata: Any  # engine.masterdata.settings.MasterDataRules
 
 
-def registered_kit_rules(rt: Any) -> KitRules:
+def registered_kit_rules(rt: Any) -> KitRuleSet:
     """What a kit service call checks against: the runtime's registered rules (`rt.current_rules()`, each
     file validated once per process) — as the ITR and survey services do — not the files re-read and
     re-hashed at every call. A rules change applies once registered (`mcr rules register`, or start-up)."""
@@ -421,5 +421,5 @@ def registered_kit_rules(rt: Any) -> KitRules:
 
     pinned = rt.current_rules()
     planning = pinned.get("planning.yaml", PlanningRules)
-    return KitRules(planning, kit_tiers(planning, tiers=pinned.get("tiers.yaml", TierRules)),
+    return KitRuleSet(planning, kit_tiers(planning, tiers=pinned.get("tiers.yaml", TierRules)),
                     pinned.get("masterdata.yaml", MasterDataRules))
