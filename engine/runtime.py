@@ -423,12 +423,14 @@ class Runtime:
                               now=self.clock.now(), principal=principal)
 
     def send_in(self, tx: Tx, instance_id: int, event: str, *, actor: str, payload: dict[str, Any] | None = None,
-                principal: Principal | None = None, internal: bool = False) -> StepResult:
+                principal: Principal | None = None, internal: bool = False,
+                client_event_id: str | None = None) -> StepResult:
         """Apply `event` inside the caller's open transaction (e.g. the first step of an instance just
         started with `start_in`), so both commit together. A refusal raises and is not logged here:
         the caller decides (roll back, or record it with `record_refusal`). Call `wake(result)` after
-        the commit."""
-        return self._step(tx, instance_id, event, actor=actor, payload=payload or {}, client_event_id=None,
+        the commit. `client_event_id` makes it idempotent as in `send`: a repeat returns the first
+        step's result (`duplicate=True`) and applies nothing."""
+        return self._step(tx, instance_id, event, actor=actor, payload=payload or {}, client_event_id=client_event_id,
                           expected_version=None, now=self.clock.now(), principal=principal, internal=internal)
 
     def wake(self, result: StepResult) -> None:
@@ -602,16 +604,20 @@ class Runtime:
         if not specs:
             return
         rows: list[dict[str, Any]] = []
+        fired: set[str] | None = None  # the instance's fired timers, read once when a `once` timer first asks
         for spec in specs:
             if spec.when is not None and not spec.when.holds(ctx.data):
                 continue  # not wanted for this instance: no row at all
+            if spec.once and fired is None:
+                fired = self._fired_names(tx, ctx)
+            done = fired if spec.once and fired is not None else set()
             if spec.each is None:
-                if not (spec.once and self._fired_before(tx, ctx, spec.name)):
+                if spec.name not in done:
                     rows.append(self._timer_row(ctx, state.name, spec, ctx.now,
                                                 f"{ctx.instance_id}:{entry_version}:{spec.name}:0"))
                 continue
             for name, _item, row in self._list_rows(ctx, state.name, spec, ctx.now, entry_version):
-                if not (spec.once and self._fired_before(tx, ctx, name)):
+                if name not in done:
                     rows.append(row)
         if not rows:
             return
@@ -622,9 +628,10 @@ class Runtime:
         self._note_due(ctx, [r["due_us"] for r in rows if r["status"] == "pending"])
 
     @staticmethod
-    def _fired_before(tx: Tx, ctx: StepContext, name: str) -> bool:
-        return tx.one("SELECT 1 FROM timer WHERE instance_id = :i AND name = :n AND status = 'fired'",
-                      {"i": ctx.instance_id, "n": name}) is not None
+    def _fired_names(tx: Tx, ctx: StepContext) -> set[str]:
+        """The names of the instance's timers that have fired: a `once` timer among them is not armed again."""
+        return {r[0] for r in tx.all("SELECT DISTINCT name FROM timer WHERE instance_id = :i AND status = 'fired'",
+                                     {"i": ctx.instance_id})}
 
     def _each_items(self, ctx: StepContext, spec: CompiledTimer) -> list[Any]:
         items = ctx.rules.value(spec.each) if spec.each else []

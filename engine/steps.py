@@ -7,10 +7,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
-from engine import sql
 from engine.db import Tx
 from engine.errors import MCRError
-from engine.runtime import StepResult
 
 
 class OneTransaction:
@@ -37,20 +35,9 @@ class OneTransaction:
     def send(self, instance_id: int, event: str, *, actor: str, payload: Optional[dict[str, Any]] = None,
              principal: Any = None, internal: bool = False, client_event_id: Optional[str] = None) -> Any:
         """`Runtime.send_in`, idempotent by `client_event_id` like `Runtime.send`; None when refused."""
-        def step() -> Any:
-            if client_event_id is not None:
-                seen = self.tx.one(sql.SELECT_CLIENT_EVENT, {"cid": client_event_id})
-                if seen is not None:
-                    return StepResult(seen[0], seen[1], seen[2], seen[3], duplicate=True)
-            res = self.runtime.send_in(self.tx, instance_id, event, actor=actor, payload=payload,
-                                       principal=principal, internal=internal)
-            if client_event_id is not None:
-                # `send_in` takes no client_event_id: the step's own history row gets it here, in the step's
-                # transaction (the unique index refuses a second use, as `send` would).
-                self.tx.execute("UPDATE flow_history SET client_event_id = :cid WHERE instance_id = :i AND version = :v",
-                                {"cid": client_event_id, "i": res.instance_id, "v": res.version})
-            return res
-        return self._step(instance_id, actor, event, step)
+        return self._step(instance_id, actor, event, lambda: self.runtime.send_in(
+            self.tx, instance_id, event, actor=actor, payload=payload, principal=principal, internal=internal,
+            client_event_id=client_event_id))
 
     def _step(self, instance_id: Optional[int], actor: str, event: str, work: Any) -> Any:
         if self.failed is not None:

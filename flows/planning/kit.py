@@ -26,7 +26,7 @@ from engine.masterdata.read import MasterData
 from flows.planning.common import InstanceRef, find_instance, instances, kit_dir, start_and_kick
 from flows.planning.dates import kit_schedule
 from engine import i18n
-from flows.planning.rules import PlanningRules, kit_tiers, load_planning_rules
+from flows.planning.rules import PlanningRules, kit_tiers, load_planning_rules, registered_kit_rules
 from flows.planning.workbook import (OBJECTIVES_SHEET, PLAN_SHEET, ASSESSMENT_SHEET, ParsedKit, kit_content,
                                      parse_kit, write_kit_workbook)
 from flows.planning.rules import masterdata_rules as load_masterdata_rules
@@ -91,7 +91,9 @@ def issue_kit(runtime: Any, team: str, year: int, *, rules: PlanningRules | None
     existing = find_instance(runtime.db, KIT_FLOW, subject)
     if existing is not None and existing.state != "preparing":
         return IssueOutcome(team, year, "already", existing.id, existing.data.get("kit_path"))
-    rules = rules or load_planning_rules()
+    if rules is None:
+        registered = registered_kit_rules(runtime)
+        rules, tiers = registered.planning, (tiers if tiers is not None else registered.tiers)
     tiers = list(tiers) if tiers is not None else kit_tiers(rules)
     with runtime.db.read() as tx:  # the master-data port on a plain read transaction (no ORM session)
         md = MasterData(tx)

@@ -30,7 +30,7 @@ from engine.sql import with_archive
 from flows.planning import rights
 from engine.steps import one_transaction
 from flows.planning.kit import KIT_FLOW, KitRefused, budget_rollup
-from flows.planning.rules import kit_tiers, load_planning_rules, masterdata_rules
+from flows.planning.rules import registered_kit_rules
 from flows.planning.workbook import (ASSESSMENT_COLS, COLUMNS, DIMENSIONS, OBJECTIVE_COLS, PLAN_COLS, SECTIONS,
                                      SHEET_OF_SECTION, KCol, KitContent, ParsedKit, SheetProblem, _text, kit_content,
                                      load_reference, raw_from_rows, read_kit_workbook, validate_kit)
@@ -199,10 +199,10 @@ def list_kits(rt: Any, *, principal: Principal, year: Optional[int] = None) -> l
 
 
 def _content(rt: Any, data: dict[str, Any]) -> KitContent:
-    rules = load_planning_rules()
+    rules = registered_kit_rules(rt)
     with rt.db.session() as session:
         return kit_content(session, str(data["team"]), str(data.get("team_name") or ""), int(data["year"]),
-                           kit_tiers(rules), masterdata_rules())
+                           rules.tiers, rules.masterdata)
 
 
 def _drafts(rt: Any, instance_id: int) -> dict[str, dict[str, Any]]:
@@ -243,17 +243,14 @@ def prefilled_rows(content: KitContent, section: str) -> list[dict[str, Any]]:
     return []
 
 
-def _form_rows(content: KitContent, section: str, draft: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _form_rows(content: KitContent, section: str, draft: list[dict[str, Any]], md_rules: Any) -> list[dict[str, Any]]:
     base = prefilled_rows(content, section)
     if section == "assessment":
         rows = _overlay(base, draft, "contact_code")
     elif section == "objectives":
         rows = _overlay(base, draft, "customer_code")
     else:
-        from engine.masterdata.settings import load_masterdata_rules
-
         # A workbook's 活动类型 is Chinese text, the API's the code: the form's choice is the code.
-        md_rules = load_masterdata_rules()
         rows = [{**r, "activity_type": md_rules.parse_activity_type(str(r.get("activity_type") or ""))
                  or r.get("activity_type")} for r in draft]
     return rows
@@ -280,6 +277,7 @@ def kit_view(rt: Any, instance_id: int, *, principal: Principal,
     inst, may_edit = _kit(rt, instance_id, principal)
     data = inst.data
     content = _content(rt, data)
+    md = registered_kit_rules(rt).masterdata
     drafts = _drafts(rt, inst.id)
     can_edit = inst.state in SECTION_WAITS_IN.values() and may_edit
     can_review = inst.state == "supervisor_review" and rights.reviews_kit(principal, data)
@@ -289,7 +287,7 @@ def kit_view(rt: Any, instance_id: int, *, principal: Principal,
         status = _section_status(inst.state, section) if inst.state != "preparing" else "later"
         draft = drafts.get(section, {})
         given = (posted or {}).get(section)
-        rows = _form_rows(content, section, given if given is not None else draft.get("rows") or [])
+        rows = _form_rows(content, section, given if given is not None else draft.get("rows") or [], md)
         editable = can_edit and status in ("open", "later")  # a later section may be drafted ahead
         if section == "plan" and editable:
             rows += [{} for _ in range(PLAN_BLANK_ROWS)]
@@ -303,7 +301,6 @@ def kit_view(rt: Any, instance_id: int, *, principal: Principal,
             draft_saved_at=_iso(rt, draft.get("updated_us")), draft_by=draft.get("actor"),
             submitted=(data.get("sections") or {}).get(section), sent_back=back))
     en = principal.locale == "en"
-    md = masterdata_rules()
     return KitView(
         inst.id, str(data["team"]), str(data.get("team_name") or ""), int(data["year"]), data.get("office"),
         data.get("office_name"), data.get("region"), inst.state, data.get("deadline"), data.get("supervisor"),
@@ -353,9 +350,9 @@ def check_rows(rt: Any, data: dict[str, Any], section: str, rows: list[dict[str,
     (None, every problem — each with its sheet/row/column and its form field)."""
     team, year = str(data["team"]), int(data["year"])
     raw = raw_from_rows({section: rows}, team=team, year=year, file=file)
-    rules = load_planning_rules()
+    rules = registered_kit_rules(rt)
     with rt.db.read() as tx:
-        ref = load_reference(tx, raw, team, year, kit_tiers(rules), masterdata_rules(), rules.kit)
+        ref = load_reference(tx, raw, team, year, rules.tiers, rules.masterdata, rules.planning.kit)
     try:
         return validate_kit(raw, ref), []
     except ImportRejected as exc:
@@ -516,9 +513,9 @@ def upload_workbook(rt: Any, instance_id: int, file: Path, *, principal: Princip
     raw = read_kit_workbook(file, wanted)
     raw.file = label
     raw.problems.file = label
-    rules = load_planning_rules()
+    rules = registered_kit_rules(rt)
     with rt.db.session() as session:
-        ref = load_reference(session, raw, team, year, kit_tiers(rules), masterdata_rules(), rules.kit)
+        ref = load_reference(session, raw, team, year, rules.tiers, rules.masterdata, rules.planning.kit)
     parsed = validate_kit(raw, ref)  # ImportRejected: every problem, nothing saved
     done, skipped = [], []
     for s in SECTIONS:

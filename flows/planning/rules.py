@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Optional, TypeVar
+from typing import Any, Literal, NamedTuple, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -398,8 +398,28 @@ def masterdata_rules(directory: Path | None = None) -> Any:
     return _load("masterdata.yaml", MasterDataRules, directory)
 
 
-def kit_tiers(rules: PlanningRules, directory: Path | None = None) -> list[str]:
-    """The tiers that earn a kit: planning.yaml `kit.tiers`, else tiers.yaml's planning_kit tiers."""
+def kit_tiers(rules: PlanningRules, directory: Path | None = None, *, tiers: Any = None) -> list[str]:
+    """The tiers that earn a kit: planning.yaml `kit.tiers`, else tiers.yaml's planning_kit tiers (`tiers`,
+    a TierRules already at hand, or the file)."""
     if rules.kit.tiers:
         return list(rules.kit.tiers)
-    return tier_rules(directory).with_planning_kit()  # type: ignore[no-any-return]
+    return (tiers if tiers is not None else tier_rules(directory)).with_planning_kit()  # type: ignore[no-any-return]
+
+
+class KitRuleSet(NamedTuple):
+    planning: PlanningRules
+    tiers: list[str]
+    masterdata: Any  # engine.masterdata.settings.MasterDataRules
+
+
+def registered_kit_rules(rt: Any) -> KitRuleSet:
+    """What a kit service call checks against: the runtime's registered rules (`rt.current_rules()`, each
+    file validated once per process) — as the ITR and survey services do — not the files re-read and
+    re-hashed at every call. A rules change applies once registered (`mcr rules register`, or start-up)."""
+    from engine.masterdata.settings import MasterDataRules
+    from engine.masterdata.tiers import TierRules
+
+    pinned = rt.current_rules()
+    planning = pinned.get("planning.yaml", PlanningRules)
+    return KitRuleSet(planning, kit_tiers(planning, tiers=pinned.get("tiers.yaml", TierRules)),
+                    pinned.get("masterdata.yaml", MasterDataRules))

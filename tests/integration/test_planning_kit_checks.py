@@ -7,14 +7,17 @@ result by the rules."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from engine.clock import FakeClock
 from engine.db import Database
 from engine.errors import ActionFailed, ImportRejected
+from engine.rules import rules_dir
 from engine.instances import take_action
 from flows.planning import kit_service as ks
 from flows.planning.common import find_instance
@@ -104,11 +107,13 @@ def test_a_workbook_upload_is_checked_the_same_way(rt: Any, db: Database, tmp_pa
 def test_switched_on_assessment_checks_name_the_customer_and_the_level(rt: Any, db: Database, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "planning.yaml").write_text(
-        "kit:\n  coach_levels: [senior, middle]\n  org_relationship_min: partner\n  general_relationship_min: medium\n"
-        "  min_info_channels: 2\n", encoding="utf-8")
+    shutil.copytree(rules_dir(), rules)  # the shipped rules, with the kit's assessment checks switched on
+    planning = yaml.safe_load((rules / "planning.yaml").read_text(encoding="utf-8"))
+    planning["kit"].update({"coach_levels": ["senior", "middle"], "org_relationship_min": "partner",
+                            "general_relationship_min": "medium", "min_info_channels": 2})
+    (rules / "planning.yaml").write_text(yaml.safe_dump(planning, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("MCR_RULES_DIR", str(rules))
+    rt.register_rules()  # the kit's checks read the registered rules, as on a running system after `mcr rules register`
     kit = issue_kit(rt, "T-SZ-OP", 2027).instance_id
     team = principal_of(rt, "E101")
     row = {"customer_code": "C001", "contact_code": "K001", "support_us": "3", "org_relationship": "伙伴",

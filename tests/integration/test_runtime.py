@@ -121,6 +121,38 @@ def test_same_client_event_id_is_applied_at_most_once(rt: Runtime, db: Database)
     assert version == 2 and hist == 2 and data.count("hello") == 1
 
 
+def test_send_in_with_a_client_event_id_applies_once_and_a_repeat_gets_the_first_answer(rt: Runtime,
+                                                                                        db: Database) -> None:
+    iid = rt.start("ticket", {}, actor="alice").instance_id
+    with db.tx() as tx:
+        first = rt.send_in(tx, iid, "note", actor="alice", payload={"text": "hello"}, client_event_id="c-in")
+    with db.tx() as tx:  # a retry in a transaction of its own
+        again = rt.send_in(tx, iid, "note", actor="alice", payload={"text": "hello"}, client_event_id="c-in")
+    # the same id through `send` (a page retried over the other door) is the same event
+    via_send = rt.send(iid, "note", actor="alice", payload={"text": "hello"}, client_event_id="c-in")
+    assert not first.duplicate and again.duplicate and via_send.duplicate
+    assert (again.instance_id, again.from_state, again.to_state, again.version) == \
+        (first.instance_id, first.from_state, first.to_state, first.version) == \
+        (via_send.instance_id, via_send.from_state, via_send.to_state, via_send.version)
+    (_, version, data), hist, _, _ = snapshot(db, iid)
+    assert version == 2 and hist == 2 and data.count("hello") == 1
+    with db.read() as tx:  # written with the step's own history row
+        assert tx.one("SELECT version FROM flow_history WHERE client_event_id = 'c-in'")[0] == 2
+
+
+def test_one_transaction_sends_a_client_event_id_once_even_twice_in_the_same_action(rt: Runtime,
+                                                                                    db: Database) -> None:
+    from engine.steps import one_transaction
+
+    iid = rt.start("ticket", {}, actor="alice").instance_id
+    with one_transaction(rt) as steps:
+        first = steps.send(iid, "note", actor="alice", payload={"text": "hi"}, client_event_id="c-ot")
+        again = steps.send(iid, "note", actor="alice", payload={"text": "hi"}, client_event_id="c-ot")
+    assert not first.duplicate and again.duplicate and again.version == first.version == 2
+    (_, version, data), hist, _, _ = snapshot(db, iid)
+    assert version == 2 and hist == 2 and data.count("hi") == 1
+
+
 def test_start_with_same_subject_returns_existing_instance(rt: Runtime, db: Database) -> None:
     a = rt.start("ticket", {}, actor="x", subject="team:T1:2027")
     b = rt.start("ticket", {}, actor="x", subject="team:T1:2027")
