@@ -389,7 +389,8 @@ def add_briefs(session: Session, items: list[CareItem], day: date, *, care: Care
          .select_from(Contact).join(Customer, col(Customer.code) == col(Contact.customer_code)))
     contacts: dict[str, Any] = {}
     for i in range(0, len(codes), 500):  # the bound on IN (...) parameters
-        contacts.update((r.code, r) for r in session.connection().execute(q.where(col(Contact.code).in_(codes[i:i + 500]))))
+        part = q.where(col(Contact.code).in_(codes[i:i + 500]))
+        contacts.update((r.code, r) for r in session.connection().execute(part))
     briefs: dict[str, dict[str, Any]] = {}
     for item in visits:
         c = contacts.get(item.contact or "")
