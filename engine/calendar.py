@@ -20,6 +20,7 @@ instants it needs. It accepts aware datetimes only — a naive one is refused wi
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -631,7 +632,24 @@ def load_calendars(directory: Path) -> CalendarRegistry:
     files = sorted(directory.glob("*.yaml"))
     if not files:
         raise CalendarError(f"{directory}: no *.yaml calendar files")
+    # Keyed by the folder and every file's bytes: an edited, added or removed file is read afresh,
+    # an unchanged folder costs a hash instead of a YAML parse of every file (≈27 ms, paid by each
+    # visit logged). The registry is never changed after it is built, so sharing it is safe.
+    key = (str(directory.resolve()), tuple((p.name, hashlib.sha256(p.read_bytes()).digest()) for p in files))
+    hit = _loaded.get(key)
+    if hit is None:
+        hit = _read_calendars(directory, files)
+        if len(_loaded) >= _LOADED_MAX:  # tests build many folders: keep the newest few
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = hit
+    return hit
 
+
+_loaded: dict[tuple[str, tuple[tuple[str, bytes], ...]], CalendarRegistry] = {}
+_LOADED_MAX = 16
+
+
+def _read_calendars(directory: Path, files: list[Path]) -> CalendarRegistry:
     problems: list[Problem] = []
     specs: list[tuple[Path, Any, _CalendarFile]] = []
     overrides: list[tuple[Path, Any, _OverridesFile]] = []

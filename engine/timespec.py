@@ -23,7 +23,7 @@ import calendar as _cal
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal, Protocol
+from typing import Any, Iterator, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -304,21 +304,47 @@ class Recurrence:
         }[self.kind]
         return datetime.combine(d, self.at_time, self.tz).astimezone(timezone.utc) if ok else None
 
+    def _days(self, d: date, step: int) -> Iterator[date]:
+        """The days `_occurrence_on` accepts, from `d` on (step 1) or back (step -1), in that order —
+        straight to each (a launch loop asks every launch at every clock move: walking a year day by
+        day for a yearly one was most of the simulation's launch time)."""
+        if self.kind == "daily":
+            while True:
+                yield d
+                d += timedelta(days=step)
+        if self.kind == "weekly":
+            d += timedelta(days=(self.weekday - d.weekday()) % 7 if step > 0 else -((d.weekday() - self.weekday) % 7))
+            while True:
+                yield d
+                d += timedelta(days=7 * step)
+        year, month = d.year, d.month
+        while True:
+            if self.kind == "yearly":
+                cand = _clamped(year, self.month, self.day)
+                year += step
+            else:
+                cand = _clamped(year, month, self.day)
+                year, month = (year + (month + step - 1) // 12, (month + step - 1) % 12 + 1)
+            if (self.kind != "quarterly" or cand.month in (1, 4, 7, 10)) and (cand >= d if step > 0 else cand <= d):
+                yield cand
+
     def previous(self, at: datetime) -> datetime | None:
         """The latest occurrence at or before `at` (within ~13 months), or None."""
         d = at.astimezone(self.tz).date()
-        for i in range(0, 400):
-            occ = self._occurrence_on(d - timedelta(days=i))
-            if occ is not None and occ <= at:
+        for day in self._days(d, -1):
+            if (d - day).days >= 400:
+                return None
+            occ = datetime.combine(day, self.at_time, self.tz).astimezone(timezone.utc)
+            if occ <= at:
                 return occ
-        return None
+        raise AssertionError("unreachable")
 
     def next(self, after: datetime) -> datetime:
         """The first occurrence strictly after `after`."""
         d = after.astimezone(self.tz).date()
-        for i in range(0, 800):
-            occ = self._occurrence_on(d + timedelta(days=i))
-            if occ is not None and occ > after:
+        for day in self._days(d, 1):
+            occ = datetime.combine(day, self.at_time, self.tz).astimezone(timezone.utc)
+            if occ > after:
                 return occ
         raise AssertionError("unreachable")
 

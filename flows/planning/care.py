@@ -200,13 +200,10 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
                 continue
             extra = {"last": last.isoformat(), "cadence": days, "visited": visited is not None}
             cust = _Cust(c.customer_code, c.customer_name, c.tier, c.key_events)
-            if brief and cust.code not in briefs:
-                briefs[cust.code] = _customer_brief(session, cust, care)  # type: ignore[arg-type]
             visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit", c.owner_emp_no, st.due.isoformat(),
                                    contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
                                    overdue_days=st.overdue_days,
-                                   extra={**extra, **({"brief": {**briefs[cust.code],
-                                                                 "dates": _coming_dates(c, cust, day, care, leap)}}  # type: ignore[arg-type]
+                                   extra={**extra, **({"brief": _visit_brief(session, briefs, c, cust, day, care, leap)}
                                                       if brief else {})}))
             owner = people.get(c.owner_emp_no)
             if st.escalate and owner is not None and owner.supervisor_emp_no:
@@ -370,6 +367,38 @@ def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts
     return start
 
 
+def _visit_brief(session: Session, briefs: dict[str, dict[str, Any]], contact: Any, cust: _Cust, day: date,
+                 care: CareRules, leap: Any) -> dict[str, Any]:
+    """A visit reminder's pre-visit brief: the customer's ITR part (read once per customer and scan,
+    kept in `briefs`) and the contact's coming dates."""
+    if cust.code not in briefs:
+        briefs[cust.code] = _customer_brief(session, cust, care)  # type: ignore[arg-type]
+    return {**briefs[cust.code], "dates": _coming_dates(contact, cust, day, care, leap)}  # type: ignore[arg-type]
+
+
+def add_briefs(session: Session, items: list[CareItem], day: date, *, care: CareRules | None = None) -> None:
+    """Give each visit reminder of `items` (from `care_items(..., brief=False)`) the brief
+    `care_items` would have given it. The scan briefs only the reminders it is about to send: an
+    overdue contact is seen again every day until visited, and its brief (an ITR read) is wanted once."""
+    care = care or load_care_rules()
+    leap = load_masterdata_rules().leap_day_birthdays
+    visits = [i for i in items if i.kind == "visit" and i.contact and "brief" not in i.extra]
+    codes = sorted({i.contact for i in visits if i.contact})
+    q = (select(Contact.code, Contact.name, Contact.birthday, Customer.code.label("customer_code"),  # type: ignore[attr-defined]
+                Customer.name.label("customer_name"), Customer.tier, Customer.key_events)  # type: ignore[attr-defined]
+         .select_from(Contact).join(Customer, col(Customer.code) == col(Contact.customer_code)))
+    contacts: dict[str, Any] = {}
+    for i in range(0, len(codes), 500):  # the bound on IN (...) parameters
+        part = q.where(col(Contact.code).in_(codes[i:i + 500]))
+        contacts.update((r.code, r) for r in session.connection().execute(part))
+    briefs: dict[str, dict[str, Any]] = {}
+    for item in visits:
+        c = contacts.get(item.contact or "")
+        if c is not None:
+            cust = _Cust(c.customer_code, c.customer_name, c.tier, c.key_events)
+            item.extra["brief"] = _visit_brief(session, briefs, c, cust, day, care, leap)
+
+
 def _customer_brief(session: Session, cust: Customer, care: CareRules) -> dict[str, Any]:
     """The ITR part of the pre-visit brief, through the ITR family's public service (None if absent)."""
     from engine import plugins
@@ -496,18 +525,20 @@ def run_care_scan(runtime: Any, day: date, *, actor: str = "system") -> ScanRepo
     """Find `day`'s reminders and send each person ONE digest (nothing already reminded, nothing twice)."""
     starts: dict[str, date] = {}
     with runtime.db.session() as session:
-        items = care_items(session, day, tz=runtime.calendars.get(None).tz, new_starts=starts)
-        people = {e.emp_no: e for e in session.exec(select(Employee))}
+        items = care_items(session, day, tz=runtime.calendars.get(None).tz, new_starts=starts, brief=False)
+        done = _reminded_before(runtime, {i.key for i in items})
+        items = [i for i in items if (i.key, i.recipient) not in done]
+        add_briefs(session, items, day)
+        people = {e.emp_no: e for e in session.exec(select(Employee.emp_no, Employee.name, Employee.email,
+                                                            Employee.locale))}
     if starts:  # the clocks this first sight started; a concurrent scan recording the same is harmless
         with runtime.db.tx() as tx:
             tx.many("INSERT INTO care_cadence_start (cadence_key, started, at_us) VALUES (:k, :d, :now) "
                     "ON CONFLICT DO NOTHING", [{"k": k, "d": d.isoformat(), "now": to_us(runtime.clock.now())}
                                                for k, d in sorted(starts.items())])
-    done = _reminded_before(runtime, {i.key for i in items})
     per_person: dict[str, list[CareItem]] = defaultdict(list)
     for item in items:
-        if (item.key, item.recipient) not in done:
-            per_person[item.recipient].append(item)
+        per_person[item.recipient].append(item)
     report = ScanReport(day.isoformat())
     for emp, mine in sorted(per_person.items()):
         person = people.get(emp)

@@ -211,7 +211,10 @@ def watch_win_rates(runtime: Any, *, actor: str = "system", runner: BatchRunner 
     tiers = load_tier_rules()
     watched = [code for code in ("S", "A", "B", "C") if tiers.policy(code).win_rate_monitored]
     with runtime.db.session() as session:
-        codes = [c.code for c in session.exec(select(Customer).where(col(Customer.tier).in_(watched)))]
+        # Only customers with a win rate recorded: the others have nothing to compare (check_win_rate
+        # would open a session and read two tables to find that out, customer by customer, weekly).
+        codes = list(session.exec(select(Customer.code).where(col(Customer.tier).in_(watched),
+                                                              col(Customer.code).in_(select(WinRate.customer_code)))))
     batch = (runner or DirectRunner()).each(
         "win-rate", codes, lambda code: check_win_rate(runtime, code, actor=actor),
         describe=lambda iid: i18n.t("engine.batch.nothing_new") if iid is None else started_text((iid, True)))

@@ -17,7 +17,7 @@ from sqlalchemy import event
 from engine.bench_scale import seed_care
 from engine.clock import FakeClock
 from engine.db import Database
-from flows.planning.care import _contact_chunks, care_items, run_care_scan
+from flows.planning.care import _contact_chunks, add_briefs, care_items, run_care_scan
 from flows.planning.sample import planning_runtime
 from tests.support.care_reference import care_items_before_streaming
 
@@ -60,6 +60,21 @@ def test_the_streamed_scan_finds_the_same_reminders_and_clock_starts_as_the_whol
         kinds = {i.kind for d in DAYS for i in care_items(session, d, tz=tz, brief=False)}
     assert found > 100 and {"birthday", "festival", "visit", "visit_escalation", "sponsor", "key_event",
                                   "rotation"} <= kinds
+
+
+def test_briefs_added_after_the_scan_are_the_briefs_the_scan_gives(rt: Any) -> None:
+    """The daily scan briefs only the reminders it sends (`add_briefs`): each must get exactly the
+    brief — open issues, callbacks, coming dates — that `care_items(brief=True)` gives it."""
+    tz = rt.calendars.get(None).tz
+    day = DAYS[-1]
+    with rt.db.session() as session:
+        briefed = care_items(session, day, tz=tz)
+        later = care_items(session, day, tz=tz, brief=False, chunk=7)
+        assert _canon(later) != _canon(briefed)
+        add_briefs(session, later, day)
+    assert _canon(later) == _canon(briefed)
+    assert sum(1 for i in later if "brief" in i.extra and i.extra["brief"]["dates"]) > 0
+    assert all("brief" in i.extra for i in later if i.kind == "visit")
 
 
 def test_the_scan_reads_contacts_one_bounded_chunk_at_a_time(rt: Any, db: Database) -> None:

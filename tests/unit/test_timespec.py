@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import random
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -89,3 +91,27 @@ def test_recurrence_kinds(text: str, after: datetime, expected: datetime) -> Non
 def test_bad_recurrences_are_refused(text: str) -> None:
     with pytest.raises(TimeSpecError):
         parse_recurrence(text)
+
+
+def _walk(r: Any, at: datetime, step: int, limit: int) -> datetime | None:
+    """The day-by-day walk `previous`/`next` jump over: every day `_occurrence_on` is asked."""
+    d = at.astimezone(r.tz).date()
+    for i in range(limit):
+        occ = r._occurrence_on(d + timedelta(days=step * i))
+        if occ is not None and (occ <= at if step < 0 else occ > at):
+            return occ
+    return None
+
+
+@pytest.mark.parametrize("text", ["day 07:00 Asia/Shanghai", "monday 09:00 Asia/Shanghai", "sunday 23:30 America/New_York",
+                                  "month 31 08:00 Europe/Berlin", "quarter 31 00:00 Asia/Shanghai",
+                                  "29 Feb 10:00 UTC", "31 Mar 02:30 Europe/Berlin"])
+def test_recurrence_jumps_to_the_occurrences_a_day_by_day_walk_finds(text: str) -> None:
+    r = parse_recurrence(text)
+    rng = random.Random(text)
+    for _ in range(300):
+        at = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(60 * 24 * 365 * 5))
+        if rng.random() < 0.3:  # exactly on an occurrence: previous includes it, next does not
+            at = r.next(at)
+        assert r.previous(at) == _walk(r, at, -1, 400), at
+        assert r.next(at) == _walk(r, at, 1, 800), at
