@@ -13,7 +13,7 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import delete, insert, update
 
@@ -403,22 +403,29 @@ def _open_improvements(ctx: Any, year: int, customers: list[str]) -> list[int]:
     return opened
 
 
-@action("remind_missing_lists")
-def remind_missing_lists(ctx: Any) -> None:
-    """Teams whose in-scope customer has no accepted list for the year get a reminder (once a day)."""
-    policy = rules(ctx).annual
-    year = _year(ctx)
+def _customers_without_a_list(ctx: Any, policy: Any, year: int,
+                              team: str | None = None) -> Iterator[tuple[Any, Any, int, dict[str, int]]]:
+    """In-scope customers (of `team`, or all) with no sample list for `year` and an owner to mail:
+    (customer, owner, list size, split by contact level)."""
     have = {r[0] for r in ctx.tx.all("SELECT customer_code FROM survey_sample WHERE year = :y", {"y": year})}
-    today = ctx.now.astimezone(ctx.calendar.tz).date().isoformat()
-    missing = []
     for c in MasterData(ctx.tx).customers_with_tiers(list(policy.tiers)):
-        if c.code in have:
+        if c.code in have or (team is not None and c.team_code != team):
             continue
         owner = MasterData(ctx.tx).person(c.owner_emp_no)
         if owner is None or not owner.email:
             continue
         size = policy.required_size(c.annual_revenue_usd)
-        split = {lv: round(policy.levels[lv] * size) for lv in CONTACT_LEVELS}
+        yield c, owner, size, {lv: round(policy.levels[lv] * size) for lv in CONTACT_LEVELS}
+
+
+@action("remind_missing_lists")
+def remind_missing_lists(ctx: Any) -> None:
+    """Teams whose in-scope customer has no accepted list for the year get a reminder (once a day)."""
+    policy = rules(ctx).annual
+    year = _year(ctx)
+    today = ctx.now.astimezone(ctx.calendar.tz).date().isoformat()
+    missing = []
+    for c, owner, size, split in _customers_without_a_list(ctx, policy, year):
         ctx.mail("sample_list_reminder", owner.email, locale=owner.locale,
                  dedupe_key=f"sample-reminder:{year}:{c.code}:{today}", customer={"code": c.code, "name": c.name},
                  year=year, size=size, split=split)
@@ -432,16 +439,8 @@ def request_sample_lists(ctx: Any) -> None:
     """The yearly launch asks one team (payload `team`) for the lists of its in-scope customers that have none."""
     policy = rules(ctx).annual
     year, team = _year(ctx), str(ctx.payload["team"])
-    have = {r[0] for r in ctx.tx.all("SELECT customer_code FROM survey_sample WHERE year = :y", {"y": year})}
     asked = []
-    for c in MasterData(ctx.tx).customers_with_tiers(list(policy.tiers)):
-        if c.team_code != team or c.code in have:
-            continue
-        owner = MasterData(ctx.tx).person(c.owner_emp_no)
-        if owner is None or not owner.email:
-            continue
-        size = policy.required_size(c.annual_revenue_usd)
-        split = {lv: round(policy.levels[lv] * size) for lv in CONTACT_LEVELS}
+    for c, owner, size, split in _customers_without_a_list(ctx, policy, year, team):
         ctx.mail("sample_list_request", owner.email, locale=owner.locale,
                  dedupe_key=f"sample-request:{year}:{c.code}", customer={"code": c.code, "name": c.name},
                  year=year, size=size, split=split, remind_every=policy.remind_every)
