@@ -97,17 +97,40 @@ def sqlalchemy_engine(path: Path, synchronous: str) -> Any:
     return engine
 
 
-class CoreStore:
+class _TextReads:
+    """The reads both SQLAlchemy peers write as text(): each statement built once, run on the peer's
+    connection or session (`_runner`)."""
+
+    _text: dict[str, Any]
+
+    def _runner(self) -> Any:
+        raise NotImplementedError
+
+    def _q(self, sql: str) -> Any:
+        from sqlalchemy import text
+
+        q = self._text.get(sql)
+        if q is None:
+            q = self._text[sql] = text(sql)
+        return q
+
+    def one(self, sql: str, params: dict[str, Any]) -> Any:
+        return self._runner().execute(self._q(sql), params).fetchone()
+
+    def all(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        return self._runner().execute(self._q(sql), params).fetchall()
+
+
+class CoreStore(_TextReads):
     """SQLAlchemy Core as its documentation has it: statements built once on mcr's Table objects and
     executed with parameters (so the compiled form comes from SQLAlchemy's cache), reads as text()."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        from sqlalchemy import and_, bindparam, insert, text, update
+        from sqlalchemy import and_, bindparam, insert, update
 
         self.engine = sqlalchemy_engine(path, synchronous)
         self.t = {name: cls.__table__ for name, cls in _tables().items()}
-        self._text: dict[str, Any] = {}
-        self._mk = text
+        self._text = {}
         self._insert = {name: insert(t) for name, t in self.t.items()}
         self._update: dict[tuple[str, ...], Any] = {}
         self._bindparam, self._upd = bindparam, update
@@ -125,17 +148,8 @@ class CoreStore:
             self.conn = conn
             yield self
 
-    def _q(self, sql: str) -> Any:
-        q = self._text.get(sql)
-        if q is None:
-            q = self._text[sql] = self._mk(sql)
-        return q
-
-    def one(self, sql: str, params: dict[str, Any]) -> Any:
-        return self.conn.execute(self._q(sql), params).fetchone()
-
-    def all(self, sql: str, params: dict[str, Any]) -> list[Any]:
-        return self.conn.execute(self._q(sql), params).fetchall()
+    def _runner(self) -> Any:
+        return self.conn
 
     def insert(self, table: str, values: dict[str, Any], *, want_id: bool = False) -> Optional[int]:
         result = self.conn.execute(self._insert[table], values)
@@ -160,18 +174,15 @@ class CoreStore:
         self.engine.dispose()
 
 
-class OrmStore:
+class OrmStore(_TextReads):
     """SQLModel sessions: rows are model objects added to the session, the issue row loaded and changed;
     the counters and the timer cancel are bulk UPDATEs (what a SQLModel user writes for n = n + 1),
     without the session synchronisation none of their rows needs."""
 
     def __init__(self, path: Path, synchronous: str) -> None:
-        from sqlalchemy import text
-
         self.engine = sqlalchemy_engine(path, synchronous)
         self.models = _tables()
-        self._text: dict[str, Any] = {}
-        self._mk = text
+        self._text = {}
         self.session: Any = None
 
     @contextmanager
@@ -182,17 +193,8 @@ class OrmStore:
             self.session = session
             yield self
 
-    def _q(self, sql: str) -> Any:
-        q = self._text.get(sql)
-        if q is None:
-            q = self._text[sql] = self._mk(sql)
-        return q
-
-    def one(self, sql: str, params: dict[str, Any]) -> Any:
-        return self.session.execute(self._q(sql), params).fetchone()
-
-    def all(self, sql: str, params: dict[str, Any]) -> list[Any]:
-        return self.session.execute(self._q(sql), params).fetchall()
+    def _runner(self) -> Any:
+        return self.session
 
     def get(self, table: str, key: int) -> Any:
         return self.session.get(self.models[table], key)
