@@ -239,8 +239,14 @@ class Database:
         try:
             if not self.is_pg:
                 tx.cur.execute("BEGIN IMMEDIATE")
+            # A failed COMMIT (a deferred constraint, disk full) can leave SQLite's transaction open:
+            # it is rolled back like a failed step, or this thread's next BEGIN would fail.
             try:
                 yield tx
+                if self.is_pg:
+                    dbapi.commit()
+                else:
+                    tx.cur.execute("COMMIT")
             except BaseException:
                 if self.is_pg:
                     if not dbapi.closed:
@@ -248,21 +254,6 @@ class Database:
                 else:
                     _sqlite_rollback(tx)
                 raise
-            else:
-                try:
-                    if self.is_pg:
-                        dbapi.commit()
-                    else:
-                        tx.cur.execute("COMMIT")
-                except BaseException:
-                    # A failed COMMIT (a deferred constraint, disk full) can leave SQLite's
-                    # transaction open: end it, or this thread's next BEGIN would fail.
-                    if self.is_pg:
-                        if not dbapi.closed:
-                            dbapi.rollback()
-                    else:
-                        _sqlite_rollback(tx)
-                    raise
         finally:
             self._local.depth = 0
             tx.cur.close()
