@@ -83,6 +83,20 @@ class Tx:
         self.cur.execute(str(compiled), params)
         return self.cur
 
+    @contextmanager
+    def savepoint(self, name: str = "mcr_step") -> Iterator[None]:
+        """The block's writes undone alone if it raises (the exception goes on), kept if it does not:
+        how several steps share one transaction without a refused one rolling back its neighbours
+        (group commit, one transaction per user action, a start and its first step)."""
+        self.cur.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.cur.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.cur.execute(f"RELEASE SAVEPOINT {name}")
+
     def insert_row(self, table: str, values: dict[str, Any], *, returning: str | None = None) -> Any:
         """INSERT one row into a known table (column names are code, never input); the statement text
         is cached, so a step's domain rows cost no SQLAlchemy compile (≈1 ms each on the hot path)."""

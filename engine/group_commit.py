@@ -149,18 +149,15 @@ class GroupCommitter:
         try:
             with self.db.tx() as tx:
                 for m in group:
-                    tx.execute(f"SAVEPOINT {_SAVEPOINT}")
                     try:
-                        m.result = m.context.run(m.work, tx)
-                    except Exception as exc:
                         # Undo this step only; if even that fails the transaction is unusable and
                         # the outer handler fails the whole group.
-                        tx.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-                        tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                        with tx.savepoint(_SAVEPOINT):
+                            m.result = m.context.run(m.work, tx)
+                    except Exception as exc:
                         m.error = exc
                         m.done = True
                         continue
-                    tx.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
                     ok.append(m)
         except Exception as exc:
             fault = fault_from(exc, self.db.safe_url)

@@ -23,6 +23,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from engine import orphan_guard
 from engine.launches import LaunchOutcome, has_run, launch_name, run_launch
 
 log = logging.getLogger("mcr.prefect")
@@ -70,6 +71,9 @@ class LocalPrefect:
 
         server = SubprocessASGIServer()
         server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+        if server.server_process is not None:
+            # A `kill -9` of this process skips Prefect's atexit stop: the guard stops the API then.
+            orphan_guard.guard(server.server_process.pid)
         return server.api_url
 
     def run(self, runtime: Any, defn: Any, spec: Any, occurrence: datetime, *, skip: bool = False,

@@ -42,15 +42,12 @@ class OneTransaction:
     def _step(self, instance_id: Optional[int], actor: str, event: str, work: Any) -> Any:
         if self.failed is not None:
             return None
-        self.tx.execute("SAVEPOINT planning_step")
         try:
-            res = work()
+            with self.tx.savepoint():
+                res = work()
         except Exception as exc:
-            self.tx.execute("ROLLBACK TO SAVEPOINT planning_step")
-            self.tx.execute("RELEASE SAVEPOINT planning_step")
             self.failed = (instance_id, actor, event, exc)
             return None
-        self.tx.execute("RELEASE SAVEPOINT planning_step")
         self.done.append(res)
         return res
 

@@ -141,14 +141,12 @@ def _start_callback_in(rt: Runtime, tx: Any, project_code: str, data: dict[str, 
     started = rt.start_in(tx, PROJECT_FLOW, data, actor=actor, subject=f"project:{project_code}")
     out = _Started(started.instance_id, started.to_state, started)
     if started.to_state == "opened":
-        tx.execute("SAVEPOINT survey_schedule")
         try:
-            kicked = rt.send_in(tx, started.instance_id, "schedule", actor=actor, internal=True)
+            with tx.savepoint():
+                kicked = rt.send_in(tx, started.instance_id, "schedule", actor=actor, internal=True)
         except MCRError as exc:
-            tx.execute("ROLLBACK TO SAVEPOINT survey_schedule")
             out.refused = exc
         else:
-            tx.execute("RELEASE SAVEPOINT survey_schedule")
             out.state, out.wake = kicked.to_state, kicked
     tx.execute("UPDATE survey_project_draw SET instance_id = :i WHERE project_code = :p AND instance_id IS NULL",
                {"i": started.instance_id, "p": project_code})

@@ -1,7 +1,8 @@
 """`mcr worker` runs its launches as Prefect flow runs: Prefect's local API starts once in the
 background while the engine already works, the 1 December launch becomes an `mcr-launch` flow run with
 a task per team, and each progress line is printed once. (The deployed path, on a Prefect server with
-process workers, is test_prefect_server_launch.py.) About 30–45 s, most of it Prefect's API start."""
+process workers, is test_prefect_server_launch.py.) Then the worker is killed with SIGKILL and its
+Prefect API must stop too (engine/orphan_guard.py). About 30–45 s, most of it Prefect's API start."""
 
 from __future__ import annotations
 
@@ -24,8 +25,32 @@ SH = timezone(timedelta(hours=8))
 OCCURRENCE = datetime(2026, 12, 1, 9, 0, tzinfo=SH)
 
 
+def _children(pid: int, needle: str) -> list[int]:
+    """This machine's processes whose parent is `pid` and whose command line contains `needle`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and needle in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status waits for a parent
+
+
 @pytest.mark.slow
-def test_mcr_worker_runs_the_annual_launch_as_a_prefect_flow_and_prints_each_line_once(tmp_path: Path) -> None:
+def test_mcr_worker_runs_the_annual_launch_as_a_prefect_flow_and_prints_each_line_once_and_its_api_dies_with_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'mcr.db'}"
     db = Database(url)
     db.upgrade()
@@ -48,10 +73,20 @@ def test_mcr_worker_runs_the_annual_launch_as_a_prefect_flow_and_prints_each_lin
             done = done if done is not None and done[0] != "running" else None
             time.sleep(0.5)
         assert done == ("done", 2), log.read_text(errors="replace")[-4000:]
+        api = _children(proc.pid, "uvicorn")
+        assert len(api) == 1, _children(proc.pid, "")
+        os.kill(proc.pid, signal.SIGKILL)  # no atexit, no signal handler: only the guard can stop the API now
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(api[0]):
+            time.sleep(0.2)
+        assert not _alive(api[0]), "Prefect's local API outlived the killed worker"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # as Ctrl+C or a service manager: Prefect's API child too
-        try:
+        try:  # whatever of the group is left (all of it if an assertion failed first)
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(20)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
