@@ -27,8 +27,8 @@ SELECT_UNIT_LINKS = "SELECT code, parent_code FROM org_unit"
 SELECT_PERSON = "SELECT emp_no, name, email, unit_code, locale, roles, supervisor_emp_no FROM employee"
 SELECT_CUSTOMER = ("SELECT code, name, tier, office_code, team_code, owner_emp_no, backup_emp_no, "
                    "annual_revenue_usd, industry FROM customer")
-SELECT_CONTACT = ("SELECT code, customer_code, name, title, level, phone, email, owner_emp_no, backup_emp_no "
-                  "FROM contact")
+SELECT_CONTACT = ("SELECT code, customer_code, name, title, level, phone, email, owner_emp_no, backup_emp_no, "
+                  "visit_pbc FROM contact")
 SELECT_PROJECT = "SELECT code, name, customer_code, level, team_code, closed FROM project"
 SELECT_ACTIVITY = ("SELECT code, type, title, customer_code, project_code, activity_date, inviter_emp_no, status, "
                    "budget FROM marketing_activity")
@@ -103,6 +103,7 @@ class Contact:
     email: Optional[str]
     owner_emp_no: str
     backup_emp_no: Optional[str] = None
+    visit_pbc: Optional[str] = None  # the card's PBC visit commitment, JSON as the importer stores it
 
 
 @dataclass(frozen=True)

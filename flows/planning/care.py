@@ -639,40 +639,44 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
         raise MCRError(i18n.t("planning.visit_future", date=on.isoformat(), today=today.isoformat()))
     care = load_care_rules()
     tiers = load_tier_rules()
-    with db.session() as session:
-        c = session.exec(select(Contact).where(Contact.code == contact)).first()
+    # One transaction for the checks and the row: what was checked is what the visit is recorded
+    # against, and a second click finds the first (one visit per contact, visitor, kind and day).
+    with db.tx() as tx:
+        md = MasterData(tx)
+        c = md.contact(contact)
         if c is None:
             raise MCRError(i18n.t("planning.unknown_contact_cli", value=contact))
-        if session.exec(select(Employee).where(Employee.emp_no == by)).first() is None:
+        if md.person(by) is None:
             raise MCRError(i18n.t("planning.outside_org", value=by))
-        people = {c.owner_emp_no, c.backup_emp_no} | set(
-            session.exec(select(SponsorPairing.sponsor_emp_no).where(SponsorPairing.contact_code == contact)))
+        sponsors = dict(tx.all("SELECT sponsor_emp_no, cadence FROM sponsor_pairing WHERE contact_code = :c",
+                               {"c": contact}))
+        people = {c.owner_emp_no, c.backup_emp_no} | set(sponsors)
         people.discard(None)
         # the logger is one of them or above one of them, and logs their own visit or a subordinate's
-        if not (principal.is_engine or (any(principal.covers(p) for p in people) and principal.covers(by))):
+        allowed = principal.is_engine or (any(principal.covers(p) for p in people) and principal.covers(by))
+        cadence: Optional[int] = None
+        duplicate = False
+        if allowed:
+            if kind == "sponsor_meeting":
+                if by not in sponsors:
+                    raise MCRError(i18n.t("planning.not_sponsor", emp=by, contact=contact))
+                cadence = care.visits.sponsor_days.get(sponsors[by])  # type: ignore[call-overload]
+            else:
+                cust = md.customer(c.customer_code)
+                cadence = contact_cadence(c, cust.tier, care, {t: tiers.policy(t).key_contact_visit_days
+                                                              for t in ("S", "A", "B", "C")}) if cust else None
+            duplicate = tx.one("SELECT id FROM care_visit WHERE contact_code = :c AND emp_no = :e AND kind = :k "
+                               "AND visit_date = :d", {"c": contact, "e": by, "k": kind, "d": on.isoformat()}) is not None
+            if not duplicate:
+                tx.insert_row("care_visit", {"contact_code": contact, "emp_no": by, "kind": kind,
+                                             "visit_date": on.isoformat(), "note": note, "place": place,
+                                             "actor": principal.actor, "at_us": to_us(clock.now())})
+    if not allowed:
+        with db.session() as session:
             audit.record(session, clock, actor=principal.actor, action="visit_log", entity="contact", key=contact,
                          allowed=False)
             session.commit()
-            raise NotPermitted(i18n.t("planning.not_visit_logger", actor=principal.actor, contact=contact))
-        cadence: Optional[int]
-        if kind == "sponsor_meeting":
-            pairing = session.exec(select(SponsorPairing).where(SponsorPairing.contact_code == contact,
-                                                                SponsorPairing.sponsor_emp_no == by)).first()
-            if pairing is None:
-                raise MCRError(i18n.t("planning.not_sponsor", emp=by, contact=contact))
-            cadence = care.visits.sponsor_days.get(pairing.cadence)  # type: ignore[call-overload]
-        else:
-            cust = session.exec(select(Customer).where(Customer.code == c.customer_code)).first()
-            cadence = contact_cadence(c, cust.tier, care, {t: tiers.policy(t).key_contact_visit_days
-                                                          for t in ("S", "A", "B", "C")}) if cust else None
-        # One visit per contact, visitor, kind and day: a second click (or the digest link opened
-        # twice) finds the first and records nothing more.
-        duplicate = session.exec(select(Visit.id).where(Visit.contact_code == contact, Visit.emp_no == by,
-                                                        Visit.kind == kind, Visit.visit_date == on)).first() is not None
-        if not duplicate:
-            session.add(Visit(contact_code=contact, emp_no=by, kind=kind, visit_date=on, note=note, place=place,
-                              actor=principal.actor, at_us=to_us(clock.now())))
-            session.commit()
+        raise NotPermitted(i18n.t("planning.not_visit_logger", actor=principal.actor, contact=contact))
     due = (on + timedelta(days=cadence)).isoformat() if cadence else "-"
     return {"contact": contact, "by": by, "date": on.isoformat(), "kind": kind, "place": place, "next_due": due,
             "duplicate": duplicate,
