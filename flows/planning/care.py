@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterator, Optional
 
@@ -33,7 +33,7 @@ from engine.masterdata import audit
 from engine.masterdata.models import Contact, Customer, Employee, SponsorPairing
 from engine.registry import action, launcher
 from engine.masterdata.read import MasterData, as_date
-from flows.planning.common import start_and_kick
+from flows.planning.common import Kick, start_and_kick_many
 from flows.planning.dates import (birthday_in_year, cadence_days_for, festivals_to_remind, rotation_flag_day,
                                   visit_status)
 from engine import i18n
@@ -539,24 +539,40 @@ def run_care_scan(runtime: Any, day: date, *, actor: str = "system") -> ScanRepo
     per_person: dict[str, list[CareItem]] = defaultdict(list)
     for item in items:
         per_person[item.recipient].append(item)
+    kicks = [Kick(f"care:{emp}:{day.isoformat()}", {"emp": emp, "emp_name": person.name, "email": person.email,
+                                                   "day": day.isoformat(), "locale": person.locale},
+                  {"items": [_as_payload(i) for i in mine]}, person.locale)
+             for emp, mine in sorted(per_person.items()) if (person := people.get(emp)) is not None]
+    done = start_and_kick_many(runtime, "care_digest", kicks, event="deliver", actor=actor)
     report = ScanReport(day.isoformat())
-    for emp, mine in sorted(per_person.items()):
-        person = people.get(emp)
-        if person is None:
-            continue
-        before = _count_reminders(runtime, emp, day)
-        iid, kicked = start_and_kick(
-            runtime, "care_digest", {"emp": emp, "emp_name": person.name, "email": person.email, "day": day.isoformat(),
-                                     "locale": person.locale},
-            subject=f"care:{emp}:{day.isoformat()}", event="deliver", actor=actor, locale=person.locale,
-            payload={"items": [asdict(i) for i in mine]})
-        report.digests.append(iid)
-        if kicked:
-            report.people += 1
-            new = _count_reminders(runtime, emp, day) - before
-            report.items += new
-            report.mails += 1 if new else 0
+    report.digests = [done[k.subject][0] for k in kicks]
+    kicked = [iid for iid, now in done.values() if now]
+    report.people = len(kicked)
+    for n in _reminders_of(runtime, kicked).values():
+        report.items += n
+        report.mails += 1
     return report
+
+
+_ITEM_FIELDS = tuple(f.name for f in fields(CareItem))
+
+
+def _as_payload(item: CareItem) -> dict[str, Any]:
+    # not dataclasses.asdict: it deep-copies every brief, and the payload is only serialised
+    return {name: getattr(item, name) for name in _ITEM_FIELDS}
+
+
+def _reminders_of(runtime: Any, digests: list[int]) -> dict[int, int]:
+    """The reminders each digest recorded ({digest instance: count}; a digest with none is left out)."""
+    found: dict[int, int] = {}
+    with runtime.db.read() as tx:
+        for i in range(0, len(digests), 500):  # the bound on IN (...) parameters
+            part = digests[i:i + 500]
+            names = ", ".join(f":d{j}" for j in range(len(part)))
+            found.update((int(r[0]), int(r[1])) for r in tx.all(
+                f"SELECT digest_instance_id, COUNT(*) FROM care_reminder WHERE digest_instance_id IN ({names}) "
+                "GROUP BY digest_instance_id", {f"d{j}": d for j, d in enumerate(part)}))
+    return found
 
 
 def _reminded_before(runtime: Any, keys: set[str]) -> set[tuple[str, str]]:
@@ -572,12 +588,6 @@ def _reminded_before(runtime: Any, keys: set[str]) -> set[tuple[str, str]]:
                 f"SELECT item_key, recipient_emp_no FROM care_reminder WHERE item_key IN ({names})",
                 {f"k{j}": k for j, k in enumerate(part)}))
     return done
-
-
-def _count_reminders(runtime: Any, emp: str, day: date) -> int:
-    with runtime.db.read() as tx:
-        return int(tx.one("SELECT COUNT(*) FROM care_reminder WHERE recipient_emp_no = :e AND digest_day = :d",
-                          {"e": emp, "d": day.isoformat()})[0])
 
 
 @launcher("care_daily_scan")

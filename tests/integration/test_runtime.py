@@ -153,6 +153,28 @@ def test_one_transaction_sends_a_client_event_id_once_even_twice_in_the_same_act
     assert version == 2 and hist == 2 and data.count("hi") == 1
 
 
+def test_one_transaction_stops_at_a_refused_step_but_a_batch_keeps_going_and_both_log_the_refusal(
+        rt: Runtime, db: Database) -> None:
+    """One user action (default): the steps after a refused one are not sent. A batch (`keep_going`, the
+    day's care digests): the refused step alone is undone, the others commit; both record the refusal
+    and raise it after the commit."""
+    from engine.steps import one_transaction
+
+    for keep_going, expected_third in ((False, 1), (True, 2)):
+        a, b, c = (rt.start("ticket", {}, actor="alice").instance_id for _ in range(3))
+        with pytest.raises(EventNotAllowed):
+            with one_transaction(rt, keep_going=keep_going) as steps:
+                steps.send(a, "note", actor="alice", payload={"text": "one"})
+                steps.send(b, "close", actor="mallory")  # not allowed in 'new'
+                steps.send(c, "note", actor="alice", payload={"text": "three"})
+        assert snapshot(db, a)[0][1] == 2, keep_going
+        assert snapshot(db, b)[0][1] == 1 and snapshot(db, b)[1] == 1, keep_going
+        assert snapshot(db, c)[0][1] == expected_third, keep_going
+        with db.read() as tx:
+            assert tx.one("SELECT code, actor FROM flow_refusal WHERE instance_id = :i", {"i": b}) == (
+                "not_allowed", "mallory")
+
+
 def test_start_with_same_subject_returns_existing_instance(rt: Runtime, db: Database) -> None:
     a = rt.start("ticket", {}, actor="x", subject="team:T1:2027")
     b = rt.start("ticket", {}, actor="x", subject="team:T1:2027")
