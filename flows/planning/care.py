@@ -632,9 +632,11 @@ PLACES = ("office", "private")  # 办公室拜访 / 私人拜访 (SPEC §3: a pl
 
 
 def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: date, kind: str = "visit",
-              note: Optional[str] = None, by: Optional[str] = None, place: Optional[str] = None) -> dict[str, Any]:
+              note: Optional[str] = None, by: Optional[str] = None, place: Optional[str] = None,
+              tz: Any = None) -> dict[str, Any]:
     """`mcr care visit log`: record a visit (or sponsor meeting) made by `by` (default: the principal),
-    at the customer's office or in private (`place`); the cadence clock restarts from it.
+    at the customer's office or in private (`place`); the cadence clock restarts from it. `tz`: the
+    company's zone for "today" — a runtime's `calendars.get(None).tz`; else read from the rules.
 
     Only the contact's owner, backup owner, a paired sponsor, or a supervisor above one of them logs
     it (`NotPermitted`, audited); the visitor must be one of those people too.
@@ -644,7 +646,7 @@ def log_visit(db: Any, clock: Any, contact: str, *, principal: Principal, on: da
         raise MCRError(i18n.t("planning.bad_visit_kind", value=kind))
     if place is not None and place not in PLACES:
         raise MCRError(i18n.t("care.bad_place", value=place, choices=", ".join(PLACES)))
-    today = clock.now().astimezone(org_tz()).date()
+    today = clock.now().astimezone(tz or org_tz()).date()
     if on > today:
         raise MCRError(i18n.t("planning.visit_future", date=on.isoformat(), today=today.isoformat()))
     care = load_care_rules()

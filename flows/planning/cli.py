@@ -387,7 +387,8 @@ def visit_log(contact: str, as_emp: Optional[str] = AS,
 
     rt = _runtime()
     out = log_visit(rt.db, rt.clock, contact, principal=_who(rt, as_emp, "care visit log"), by=by,
-                    on=_date(on, "--date") or _today(rt), kind=kind, note=note, place=place)
+                    on=_date(on, "--date") or _today(rt), kind=kind, note=note, place=place,
+                    tz=rt.calendars.get(None).tz)
     typer.echo(out["message"])
 
 

@@ -275,6 +275,7 @@ def cmd_visit(ctx: ReplayContext, actor: str | None, args: dict[str, Any]) -> An
     from flows.planning.care import log_visit
 
     out = log_visit(ctx.db, ctx.clock, args["contact"], principal=_who(ctx, actor), by=args.get("by"),
+                    tz=ctx.runtime.calendars.get(None).tz,
                     on=_d(args.get("date")) or _today(ctx), kind=args.get("kind", "visit"), note=args.get("note"),
                     place=args.get("place"))
     return {"next_due": out["next_due"], "duplicate": out["duplicate"]}

@@ -146,7 +146,8 @@ def _visit(sim: Any, contact: str, owner: str) -> None:
 
     rng = sim.rng(FAMILY)
     log_visit(sim.db, sim.clock, contact, principal=sim.principal(owner), on=sim.today(),
-              kind="visit", place=rng.choice(("office", "office", "private")), note="例行拜访")
+              kind="visit", place=rng.choice(("office", "office", "private")), note="例行拜访",
+              tz=sim.runtime.calendars.get(None).tz)
 
 
 def _fill_kit(sim: Any, iid: int) -> None:

@@ -72,6 +72,7 @@ async def log_visit_post(request: Request, contact: str, rt: Runtime, principal:
     form = await form_of(request)
     on = _day(form.get("date")) or rt.clock.now().astimezone(rt.calendars.get(None).tz).date()
     log_visit(rt.db, rt.clock, contact, principal=principal, on=on, kind="visit", place=opt(form.get("place")),
+              tz=rt.calendars.get(None).tz,
               note=opt(form.get("note")))
     return see_other(f"/care/visit/{contact}?done=logged")
 
