@@ -46,7 +46,8 @@ class _Mcr:
 
         self.name = name
         self.path = root / f"{name}.db"
-        self.committer: Any = None
+        self.committer: Any = None  # the GroupCommitter of a concurrent run, when grouping is on
+        self.drivers: list[_ClientDrive] = []
         if copy_of is not None:
             shutil.copyfile(copy_of.path, self.path)  # WAL checkpointed: the file holds everything
             self.db = Database(f"sqlite:///{self.path}")
@@ -88,7 +89,8 @@ class _Mcr:
             self.committer = rt.group_commit = GroupCommitter(self.db)
         else:
             rt.group_commit = None
-        # Signing in is not measured: the principals already loaded are shared (frozen, read-only).
+        # Signing in is not what is measured: the principals loaded while warming are shared (frozen,
+        # read-only); one met for the first time is loaded by the thread that needs it, outside its laps.
         self.drivers = [_ClientDrive(rt, self.org, self.drive.workdir, self.drive._principals)
                         for _ in range(clients.n)]
 
@@ -221,7 +223,7 @@ class _PeerClients:
         self.runs = []
 
     def close(self) -> None:
-        pass
+        """Nothing left: each thread's peer was closed in its own thread (`stop_clients`)."""
 
 
 class _ClientThreads:
