@@ -572,7 +572,11 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
                                     "(the shipped flows through their services, at 1,000 and 100,000 issues), "
                                     "concurrency (16 clients, group commit vs one event per transaction), peers (the ITR life cycle "
                                     "on mcr and on other workflow libraries) or scale (timers, care scan, demo data, workers)"),
-          issues: int = typer.Option(40, "--issues", help="peers suite: ITR life cycles per system and repetition"),
+          issues: int = typer.Option(40, "--issues", help="peers suite: ITR life cycles per system and repetition "
+                                                     "(split over the --clients)"),
+          clients: int = typer.Option(1, "--clients", help="peers suite: client threads driving each system at "
+                                      "once, each on its own issues (1: one client; above 1, mcr with group commit "
+                                      "as `mcr serve` runs it, and once more without)"),
           repeat: int = typer.Option(3, "--repeat", help="repetitions; medians and ranges are reported"),
           workdir: Optional[Path] = typer.Option(None, "--workdir"),
           kit_via: str = typer.Option("form", "--kit-via", help="flows suite: the planning kit through its page's "
@@ -598,7 +602,10 @@ def bench(events: int = typer.Option(20000, "--events"), instances: int = typer.
     if suite == "peers":
         from engine.bench_peers import run_peers_bench
 
-        _echo_json(run_peers_bench(issues=issues, repeat=repeat, synchronous=synchronous, workdir=workdir))
+        if clients < 1:
+            raise typer.BadParameter(f"--clients {clients}: at least 1")
+        _echo_json(run_peers_bench(issues=issues, repeat=repeat, synchronous=synchronous, workdir=workdir,
+                                   clients=clients))
         return
     if suite == "scale":  # the scale figures (docs/performance.md): timers, care scan, demo data
         from engine.bench_scale import run_scale_bench

@@ -11,6 +11,9 @@ from typing import Any, Iterator, Optional
 
 COUNTER = ("UPDATE itr_counter SET n = n + :by WHERE metric = :m AND unit_code = :u AND start_us <= :now "
            "AND end_us > :now")
+# Several client threads (`--clients`): a writer that finds the lock taken waits in SQLite's busy
+# handler, as mcr's connections do (engine.db.busy_timeout_ms, 30 s by default), rather than fail.
+BUSY_TIMEOUT_MS = 30_000
 CANCEL = "UPDATE timer SET status = 'cancelled', done_us = :now, note = :note WHERE instance_id = :i AND status = 'pending'"
 
 
@@ -32,7 +35,8 @@ class SqliteStore:
 
     def __init__(self, path: Path, synchronous: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=5000", "foreign_keys=ON"):
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", f"busy_timeout={BUSY_TIMEOUT_MS}",
+                       "foreign_keys=ON"):
             self.conn.execute(f"PRAGMA {pragma}")
         self.cur = self.conn.cursor()
         self._sql: dict[tuple[Any, ...], str] = {}
@@ -87,7 +91,8 @@ def sqlalchemy_engine(path: Path, synchronous: str) -> Any:
     @event.listens_for(engine, "connect")
     def _connect(dbapi: Any, _record: Any) -> None:
         dbapi.isolation_level = None  # we BEGIN ourselves (the stdlib driver would defer it to the first write)
-        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "busy_timeout=5000", "foreign_keys=ON"):
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", f"busy_timeout={BUSY_TIMEOUT_MS}",
+                       "foreign_keys=ON"):
             dbapi.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
