@@ -170,6 +170,7 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     people = md.person_names()
     cared_tiers = set(care.tiers)
     target = day + timedelta(days=care.birthday_days_before)
+    target_s = target.isoformat()
     fests = festivals_to_remind(day, festivals)
     names_by_owner: dict[str, list[str]] = defaultdict(list)
     birthdays: list[CareItem] = []
@@ -177,6 +178,7 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     sponsor_items: list[tuple[str, int, list[CareItem]]] = []  # (sponsor, pairing id, items): the old order
     briefs: dict[str, dict[str, Any]] = {}
     escalate_after = care.visits.escalate_after_days
+    cadences: dict[tuple[str, Optional[str]], Optional[int]] = {}  # (tier, PBC) → days: a handful of pairs
 
     for rows in _contact_chunks(session, chunk):
         span = {"first": rows[0].code, "last": rows[-1].code}
@@ -189,40 +191,47 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         starts = _starts_between(md.tx, f"visit:{span['first']}", f"visit:{span['last']}")
 
         for c in rows:
-            if c.tier is None:  # no such customer: no care
+            code, name, customer_code, owner_emp, born, title, visit_pbc, tier, customer_name, key_events = c
+            if tier is None:  # no such customer: no care
                 continue
             # ---------------------------------------------------- birthdays (the day before, by default)
-            if c.tier in cared_tiers:
+            if tier in cared_tiers:
                 if fests:
-                    names_by_owner[c.owner_emp_no].append(c.name)
-                if c.birthday is not None and birthday_in_year(as_date(c.birthday), target.year, leap) == target:
+                    names_by_owner[owner_emp].append(name)
+                if born is not None and birthday_in_year(as_date(born), target.year, leap) == target:
                     birthdays.append(CareItem(
-                        f"birthday:{c.code}:{target.isoformat()}", "birthday", c.owner_emp_no, target.isoformat(),
-                        contact=c.code, contact_name=c.name, customer=c.customer_code, customer_name=c.customer_name,
+                        f"birthday:{code}:{target_s}", "birthday", owner_emp, target_s,
+                        contact=code, contact_name=name, customer=customer_code, customer_name=customer_name,
                         sponsors=[_name(people, p.sponsor_emp_no) + ("" if p.accepted else "*")
-                                  for p in sponsors_of.get(c.code, ())],
-                        extra={"born": as_date(c.birthday).isoformat(), "title": c.title}))
+                                  for p in sponsors_of.get(code, ())],
+                        extra={"born": as_date(born).isoformat(), "title": title}))  # type: ignore[union-attr]
             # ---------------------------------------------------- follow-up visits (a visit resets the clock)
-            days = contact_cadence(c, c.tier, care, tier_days)
+            shape = (tier, visit_pbc)
+            if shape in cadences:
+                days = cadences[shape]
+            else:
+                days = cadences[shape] = contact_cadence(c, tier, care, tier_days)
             if not days:
                 continue
-            visited = last_visit.get(c.code)
-            last = as_date(visited) or _clock_start(f"visit:{c.code}", entered.get(c.code), days, day, starts, new_starts)
+            visited = last_visit.get(code)
+            last = as_date(visited) or _clock_start(f"visit:{code}", entered.get(code), days, day, starts, new_starts)
             st = visit_status(last, days, day, escalate_after)
             if not st.remind_owner:  # escalation comes later than the owner's reminder
                 continue
+            due = st.due.isoformat()
+            key = f"visit:{code}:{due}"
             extra = {"last": last.isoformat(), "cadence": days, "visited": visited is not None}
-            cust = _Cust(c.customer_code, c.customer_name, c.tier, c.key_events)
-            visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit", c.owner_emp_no, st.due.isoformat(),
-                                   contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
-                                   overdue_days=st.overdue_days,
-                                   extra={**extra, **({"brief": _visit_brief(session, briefs, c, cust, day, care, leap)}
-                                                      if brief else {})}))
-            owner = people.get(c.owner_emp_no)
+            mine = dict(extra)  # the owner's own: a brief is added to it, never to the escalation's
+            if brief:
+                mine["brief"] = _visit_brief(session, briefs, c, _Cust(customer_code, customer_name, tier, key_events),
+                                             day, care, leap)
+            visits.append(CareItem(key, "visit", owner_emp, due, contact=code, contact_name=name,
+                                   customer=customer_code, customer_name=customer_name,
+                                   overdue_days=st.overdue_days, extra=mine))
+            owner = people.get(owner_emp)
             if st.escalate and owner is not None and owner.supervisor_emp_no:
-                visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit_escalation",
-                                       owner.supervisor_emp_no, st.due.isoformat(), contact=c.code,
-                                       contact_name=c.name, customer=cust.code, customer_name=cust.name,
+                visits.append(CareItem(key, "visit_escalation", owner.supervisor_emp_no, due, contact=code,
+                                       contact_name=name, customer=customer_code, customer_name=customer_name,
                                        owner=owner.emp_no, owner_name=owner.name, overdue_days=st.overdue_days,
                                        extra=extra))
         if pairings:
