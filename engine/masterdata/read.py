@@ -481,6 +481,11 @@ class MasterData:
                    keys: Optional[Sequence[str]] = None) -> dict[str, date]:
         """The local day each record of `entity` entered master data (its first insert in the audit
         log), in one query; only keys between `span` = (first, last), or only `keys` (at most 500)."""
+        return {key: local_day(us, tz) for key, us in self.entry_us(entity, span, keys).items() if us}
+
+    def entry_us(self, entity: str, span: Optional[tuple[str, str]] = None,
+                 keys: Optional[Sequence[str]] = None) -> dict[str, Optional[int]]:
+        """`entry_days` as the instants (µs since the epoch): for a caller that needs the day of few of them."""
         sql, params = SELECT_ENTRY_DAYS, {"entity": entity}
         if span is not None:
             sql += " AND entity_key BETWEEN :first AND :last"
@@ -491,8 +496,7 @@ class MasterData:
             marks, key_params = _marks("k", list(keys))
             sql += f" AND entity_key IN ({marks})"
             params.update(key_params)
-        rows = self.tx.all(sql + " GROUP BY entity_key", params)
-        return {key: datetime.fromtimestamp(us / 1e6, tz=timezone.utc).astimezone(tz).date() for key, us in rows if us}
+        return dict(self.tx.all(sql + " GROUP BY entity_key", params))
 
     def all_customers(self) -> list[Customer]:
         return [Customer(*r) for r in self.tx.all(SELECT_ALL_CUSTOMERS)]
@@ -559,6 +563,11 @@ class MasterData:
 
     def invitees(self, activity_code: str) -> list[str]:
         return [r[0] for r in self.tx.all(SELECT_INVITEES, {"a": activity_code})]
+
+
+def local_day(us: int, tz: Any) -> date:
+    """The day in time zone `tz` of an instant stored as µs since the epoch."""
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).astimezone(tz).date()
 
 
 def _owner_since(rows: Any, emp_no: str, tz: Any) -> Optional[date]:

@@ -33,7 +33,7 @@ from engine.masterdata import audit
 from engine.masterdata.models import Contact, Customer, Employee, SponsorPairing
 from engine.registry import action, launcher
 from engine.db import Tx
-from engine.masterdata.read import MasterData, Pairing, as_date
+from engine.masterdata.read import MasterData, Pairing, as_date, local_day
 from flows.planning.common import start_and_kick
 from flows.planning.dates import (birthday_in_year, cadence_days_for, festivals_to_remind, rotation_flag_day,
                                   visit_status)
@@ -187,7 +187,7 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
         for p in pairings:
             sponsors_of[p.contact_code].append(p)
         last_visit = dict(md.tx.all(_LAST_VISITS, span))
-        entered = md.entry_days("contact", tz, (span["first"], span["last"]))
+        entered = md.entry_us("contact", (span["first"], span["last"]))  # the day of the few never visited
         starts = _starts_between(md.tx, f"visit:{span['first']}", f"visit:{span['last']}")
 
         for c in rows:
@@ -214,7 +214,8 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
             if not days:
                 continue
             visited = last_visit.get(code)
-            last = as_date(visited) or _clock_start(f"visit:{code}", entered.get(code), days, day, starts, new_starts)
+            last = as_date(visited) or _clock_start(f"visit:{code}", _day(entered.get(code), tz), days, day, starts,
+                                                    new_starts)
             st = visit_status(last, days, day, escalate_after)
             if not st.remind_owner:  # escalation comes later than the owner's reminder
                 continue
@@ -266,12 +267,12 @@ def _sponsor_items(md: MasterData, day: date, care: CareRules, tz: Any, people: 
     span = {"first": min(p.contact_code for p in pairings), "last": max(p.contact_code for p in pairings)}
     last_meeting = {(s, c): d for s, c, d in md.tx.all(_LAST_MEETINGS, span)}
     paired_on: dict[str, date] = {}
-    starts: dict[str, date] = {}
+    starts: dict[str, Any] = {}
     for i in range(0, len(pairings), 500):  # by key (a pairing's key sorts by sponsor, not by contact)
         part = pairings[i:i + 500]
         paired_on.update(md.entry_days("sponsor_pairing", tz, keys=[f"{p.sponsor_emp_no}/{p.contact_code}" for p in part]))
         sql, params = _in(_CADENCE_STARTS_OF, [f"sponsor:{p.sponsor_emp_no}:{p.contact_code}" for p in part])
-        starts.update({k: as_date(v) for k, v in md.tx.all(sql, params)})  # type: ignore[misc]
+        starts.update(md.tx.all(sql, params))
     out: list[tuple[str, int, list[CareItem]]] = []
     for p in pairings:
         c = contacts.get(p.contact_code)
@@ -370,17 +371,22 @@ def _cadence_starts(session: Session, keys: Optional[tuple[str, str]] = None) ->
     return _starts_between(tx, *keys)
 
 
-def _starts_between(tx: Tx, first: str, last: str) -> dict[str, date]:
-    return {k: as_date(v) for k, v in tx.all(_CADENCE_STARTS_BETWEEN, {"first": first, "last": last})}  # type: ignore[misc]
+def _starts_between(tx: Tx, first: str, last: str) -> dict[str, Any]:
+    """Recorded clock starts with keys in [first, last], as stored (`_clock_start` reads the few it needs)."""
+    return dict(tx.all(_CADENCE_STARTS_BETWEEN, {"first": first, "last": last}))
 
 
-def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts: dict[str, date],
+def _day(us: Optional[int], tz: Any) -> Optional[date]:
+    return local_day(us, tz) if us else None
+
+
+def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts: dict[str, Any],
                  new_starts: dict[str, date] | None) -> date:
     """Where a never-visited contact's (or pairing's) visit clock starts: as recorded by the first
     scan that saw it; else its import day when that is less than one period ago, else today — so a
     first scan over old data finds nothing overdue (no flood on the first day, issue 14)."""
     if key in starts:
-        return starts[key]
+        return as_date(starts[key])  # type: ignore[return-value]
     start = entered if entered is not None and entered + timedelta(days=days) >= day else day
     if new_starts is not None:
         new_starts[key] = start
@@ -483,13 +489,13 @@ def visits_between(session: Session, start: date, end: date, emps: Optional[set[
 
 
 def _visit_norm_items(session: Session, day: date, care: CareRules, tiers: Any, people: dict[str, Any],
-                      starts: dict[str, date], new_starts: dict[str, date] | None) -> list[CareItem]:
+                      starts: dict[str, Any], new_starts: dict[str, date] | None) -> list[CareItem]:
     """On the reminder weekday, managers still short of the week's norm; on Monday, last week's
     shortfalls to their supervisors (exactly the norm is enough)."""
     owed = norm_managers(session, care, tiers)
     # A week is judged only when the norm was known from its Monday on: the first scan that sees a
     # manager starts their clock, so a first day mid-week asks nothing of the week before.
-    since = {emp: starts.get(f"norm:{emp}") or _clock_start(f"norm:{emp}", None, 7, day, starts, new_starts)
+    since = {emp: as_date(starts.get(f"norm:{emp}")) or _clock_start(f"norm:{emp}", None, 7, day, starts, new_starts)
              for emp in owed}
     weekday = day.isoweekday()
     if not owed or weekday not in (care.visit_norm.remind_weekday, 1):
