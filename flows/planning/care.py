@@ -366,9 +366,8 @@ def pbc_commitment(value: Optional[str]) -> Optional[dict[str, int]]:
 def _cadence_starts(session: Session, keys: Optional[tuple[str, str]] = None) -> dict[str, date]:
     """Recorded clock starts, all or those with keys between `keys` = (first, last)."""
     tx = MasterData.of_session(session).tx
-    if keys is None:
-        return {k: as_date(v) for k, v in tx.all(_CADENCE_STARTS)}  # type: ignore[misc]
-    return _starts_between(tx, *keys)
+    rows = tx.all(_CADENCE_STARTS) if keys is None else _starts_between(tx, *keys).items()
+    return {k: as_date(v) for k, v in rows}  # type: ignore[misc]
 
 
 def _starts_between(tx: Tx, first: str, last: str) -> dict[str, Any]:
