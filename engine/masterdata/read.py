@@ -204,6 +204,8 @@ def _marks(prefix: str, values: list[str]) -> tuple[str, dict[str, str]]:
 
 def as_date(value: Any) -> Optional[date]:
     """A date from a raw driver value (SQLite gives text, PostgreSQL a date)."""
+    if value.__class__ is str:  # SQLite's, the care scan's every contact: the common case first
+        return date.fromisoformat(value[:10])
     if value is None or isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, datetime):
@@ -541,9 +543,11 @@ class MasterData:
         for i in range(0, len(keys), _IN_CHUNK):
             part = keys[i:i + _IN_CHUNK]
             names = ", ".join(f":k{j}" for j in range(len(part)))
+            # only the two actions `_owner_since` folds: a record's edits are not read at all
             for key, action, at_us, detail in self.tx.all(
                     f"SELECT entity_key, action, at_us, detail FROM masterdata_audit WHERE entity = :entity "
-                    f"AND entity_key IN ({names}) ORDER BY id", {"entity": entity, **{f"k{j}": k for j, k in enumerate(part)}}):
+                    f"AND action IN ('insert', 'owner_change') AND entity_key IN ({names}) ORDER BY id",
+                    {"entity": entity, **{f"k{j}": k for j, k in enumerate(part)}}):
                 rows[key].append((action, at_us, detail))
         return {k: _owner_since(found, owners[k], tz) for k, found in rows.items()}
 
@@ -574,12 +578,11 @@ def _owner_since(rows: Any, emp_no: str, tz: Any) -> Optional[date]:
     """Fold one record's audit rows (action, at_us, detail), oldest first, into the day `emp_no`
     became its owner: the insert, or the last owner change to them."""
     since: Optional[date] = None
-    for action, at_us, detail in rows:
-        day = datetime.fromtimestamp(at_us / 1e6, tz=timezone.utc).astimezone(tz).date()
+    for action, at_us, detail in rows:  # a row's day only when it decides (the daily care scan folds every customer)
         if action == "insert" and since is None:
-            since = day
+            since = local_day(at_us, tz)
         elif action == "owner_change":
             changed = json.loads(detail or "{}").get("changed", {}).get("owner_emp_no")
             if changed and changed[1] == emp_no:
-                since = day
+                since = local_day(at_us, tz)
     return since
