@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 from engine.db import Tx
 
@@ -43,6 +43,12 @@ SELECT_ASSESSMENTS_OF_CUSTOMER = (
     "a.decision_support, a.competitor_stance FROM contact_assessment a JOIN contact k ON k.code = a.contact_code "
     "WHERE k.customer_code = :c ORDER BY a.contact_code, a.year, a.revision")
 SELECT_ALL_CUSTOMERS = SELECT_CUSTOMER + " ORDER BY code"
+# The daily care scan's reads (flows/planning/care.py): only the columns it uses, as plain tuples.
+SELECT_PERSON_NAMES = "SELECT emp_no, name, supervisor_emp_no FROM employee"
+SELECT_CUSTOMER_LINES = "SELECT id, code, name, tier, owner_emp_no, backup_emp_no, key_events FROM customer"
+SELECT_PAIRINGS_BETWEEN = ("SELECT id, sponsor_emp_no, contact_code, cadence, accepted FROM sponsor_pairing "
+                           "WHERE contact_code BETWEEN :first AND :last ORDER BY sponsor_emp_no, id")
+SELECT_ENTRY_DAYS = "SELECT entity_key, MIN(at_us) FROM masterdata_audit WHERE entity = :entity AND action = 'insert'"
 SELECT_AUDIT_OF_RECORD = ("SELECT action, at_us, detail FROM masterdata_audit "
                           "WHERE entity = :entity AND entity_key = :key ORDER BY id")
 
@@ -152,6 +158,36 @@ class Team:
         return self.head.locale if self.head else "zh-CN"
 
 
+class PersonName(NamedTuple):
+    """An employee as a reminder names them and escalates past them (three columns, no role parsing)."""
+
+    emp_no: str
+    name: str
+    supervisor_emp_no: Optional[str]
+
+
+class CustomerLine(NamedTuple):
+    """A customer as the care scan walks them: owner, backup, tier and key-event calendar (JSON)."""
+
+    id: int
+    code: str
+    name: str
+    tier: str
+    owner_emp_no: str
+    backup_emp_no: Optional[str]
+    key_events: Optional[str]
+
+
+class Pairing(NamedTuple):
+    """A sponsor pairing (赞助人配对) as the care scan reads it."""
+
+    id: int
+    sponsor_emp_no: str
+    contact_code: str
+    cadence: str
+    accepted: bool
+
+
 def _person(row: Any) -> Person:
     return Person(row[0], row[1], row[2], row[3], row[4] or "zh-CN",
                   frozenset(r for r in (row[5] or "").split(",") if r), row[6])
@@ -168,6 +204,8 @@ def _marks(prefix: str, values: list[str]) -> tuple[str, dict[str, str]]:
 
 def as_date(value: Any) -> Optional[date]:
     """A date from a raw driver value (SQLite gives text, PostgreSQL a date)."""
+    if value.__class__ is str:  # SQLite's, the care scan's every contact: the common case first
+        return date.fromisoformat(value[:10])
     if value is None or isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, datetime):
@@ -278,6 +316,10 @@ class MasterData:
             return None
         row = self.tx.one(SELECT_PERSON + " WHERE email = :m", {"m": email.strip().lower()})
         return _person(row) if row else None
+
+    def person_names(self) -> dict[str, PersonName]:
+        """Every employee's name and supervisor by employee number, in one read."""
+        return {r[0]: PersonName(r[0], r[1], r[2]) for r in self.tx.all(SELECT_PERSON_NAMES)}
 
     def supervisor(self, emp_no: Optional[str]) -> Person | None:
         """The direct supervisor (主管) of an employee, if any."""
@@ -412,6 +454,52 @@ class MasterData:
         rows = self.tx.all(SELECT_CONTACT + " WHERE customer_code = :c ORDER BY code", {"c": customer_code})
         return [Contact(*r) for r in rows]
 
+    def customer_pages(self, chunk: int, tiers: Optional[Sequence[str]] = None) -> Iterator[list[CustomerLine]]:
+        """All customers (of `tiers` when given), `chunk` at a time in id order: keyset pagination,
+        so the memory held is one page whatever the number of customers."""
+        conds: list[str] = []
+        params: dict[str, Any] = {"n": chunk}
+        if tiers is not None:
+            if not tiers:
+                return
+            marks, tier_params = _marks("t", sorted(set(tiers)))
+            conds.append(f"tier IN ({marks})")
+            params.update(tier_params)
+        first = SELECT_CUSTOMER_LINES + "".join(f" WHERE {c}" for c in conds) + " ORDER BY id LIMIT :n"
+        later = SELECT_CUSTOMER_LINES + " WHERE " + " AND ".join(["id > :after", *conds]) + " ORDER BY id LIMIT :n"
+        rows = self.tx.all(first, params)
+        while rows:
+            yield [CustomerLine(*r) for r in rows]
+            if len(rows) < chunk:
+                return
+            rows = self.tx.all(later, {**params, "after": rows[-1][0]})
+
+    def pairings_between(self, first: str, last: str) -> list[Pairing]:
+        """The sponsor pairings of the contacts with codes in [first, last], by sponsor then id."""
+        return [Pairing(r[0], r[1], r[2], r[3], bool(r[4]))
+                for r in self.tx.all(SELECT_PAIRINGS_BETWEEN, {"first": first, "last": last})]
+
+    def entry_days(self, entity: str, tz: Any, span: Optional[tuple[str, str]] = None,
+                   keys: Optional[Sequence[str]] = None) -> dict[str, date]:
+        """The local day each record of `entity` entered master data (its first insert in the audit
+        log), in one query; only keys between `span` = (first, last), or only `keys` (at most 500)."""
+        return {key: local_day(us, tz) for key, us in self.entry_us(entity, span, keys).items() if us}
+
+    def entry_us(self, entity: str, span: Optional[tuple[str, str]] = None,
+                 keys: Optional[Sequence[str]] = None) -> dict[str, Optional[int]]:
+        """`entry_days` as the instants (µs since the epoch): for a caller that needs the day of few of them."""
+        sql, params = SELECT_ENTRY_DAYS, {"entity": entity}
+        if span is not None:
+            sql += " AND entity_key BETWEEN :first AND :last"
+            params.update(first=span[0], last=span[1])
+        if keys is not None:
+            if not keys:
+                return {}
+            marks, key_params = _marks("k", list(keys))
+            sql += f" AND entity_key IN ({marks})"
+            params.update(key_params)
+        return dict(self.tx.all(sql + " GROUP BY entity_key", params))
+
     def all_customers(self) -> list[Customer]:
         return [Customer(*r) for r in self.tx.all(SELECT_ALL_CUSTOMERS)]
 
@@ -455,9 +543,11 @@ class MasterData:
         for i in range(0, len(keys), _IN_CHUNK):
             part = keys[i:i + _IN_CHUNK]
             names = ", ".join(f":k{j}" for j in range(len(part)))
+            # only the two actions `_owner_since` folds: a record's edits are not read at all
             for key, action, at_us, detail in self.tx.all(
                     f"SELECT entity_key, action, at_us, detail FROM masterdata_audit WHERE entity = :entity "
-                    f"AND entity_key IN ({names}) ORDER BY id", {"entity": entity, **{f"k{j}": k for j, k in enumerate(part)}}):
+                    f"AND action IN ('insert', 'owner_change') AND entity_key IN ({names}) ORDER BY id",
+                    {"entity": entity, **{f"k{j}": k for j, k in enumerate(part)}}):
                 rows[key].append((action, at_us, detail))
         return {k: _owner_since(found, owners[k], tz) for k, found in rows.items()}
 
@@ -479,16 +569,20 @@ class MasterData:
         return [r[0] for r in self.tx.all(SELECT_INVITEES, {"a": activity_code})]
 
 
+def local_day(us: int, tz: Any) -> date:
+    """The day in time zone `tz` of an instant stored as µs since the epoch."""
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).astimezone(tz).date()
+
+
 def _owner_since(rows: Any, emp_no: str, tz: Any) -> Optional[date]:
     """Fold one record's audit rows (action, at_us, detail), oldest first, into the day `emp_no`
     became its owner: the insert, or the last owner change to them."""
     since: Optional[date] = None
-    for action, at_us, detail in rows:
-        day = datetime.fromtimestamp(at_us / 1e6, tz=timezone.utc).astimezone(tz).date()
+    for action, at_us, detail in rows:  # a row's day only when it decides (the daily care scan folds every customer)
         if action == "insert" and since is None:
-            since = day
+            since = local_day(at_us, tz)
         elif action == "owner_change":
             changed = json.loads(detail or "{}").get("changed", {}).get("owner_emp_no")
             if changed and changed[1] == emp_no:
-                since = day
+                since = local_day(at_us, tz)
     return since

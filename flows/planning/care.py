@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterator, Optional
+from datetime import date, timedelta
+from typing import Any, Iterator, NamedTuple, Optional
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from engine.auth.principal import Principal
@@ -32,12 +32,13 @@ from engine.errors import MCRError, NotPermitted
 from engine.masterdata import audit
 from engine.masterdata.models import Contact, Customer, Employee, SponsorPairing
 from engine.registry import action, launcher
-from engine.masterdata.read import MasterData, as_date
+from engine.db import Tx
+from engine.masterdata.read import MasterData, Pairing, as_date, local_day
 from flows.planning.common import Kick, start_and_kick_many
 from flows.planning.dates import (birthday_in_year, cadence_days_for, festivals_to_remind, rotation_flag_day,
                                   visit_status)
 from engine import i18n
-from flows.planning.models import CadenceStart, Coverage, Visit
+from flows.planning.models import Coverage, Visit
 from flows.planning.rules import CareRules, FestivalRules, load_care_rules, load_festival_rules
 from flows.planning.rules import masterdata_rules as load_masterdata_rules
 from flows.planning.rules import tier_rules as load_tier_rules
@@ -73,16 +74,51 @@ def _audit_days(session: Session, entity: str, tz: Any, span: Optional[tuple[str
     """The local day each record of `entity` entered master data (the start of its visit clock if
     it was never visited), in one query; only keys between `span` = (first, last), or only `keys`
     (at most 500), when given."""
-    from engine.masterdata.models import AuditEntry
+    return MasterData.of_session(session).entry_days(entity, tz, span, keys)
 
-    q = (select(AuditEntry.entity_key, func.min(AuditEntry.at_us))
-         .where(AuditEntry.entity == entity, AuditEntry.action == "insert"))
-    if span is not None:
-        q = q.where(col(AuditEntry.entity_key).between(*span))
-    if keys is not None:
-        q = q.where(col(AuditEntry.entity_key).in_(keys))
-    rows = session.exec(q.group_by(AuditEntry.entity_key)).all()
-    return {key: datetime.fromtimestamp(us / 1e6, tz=timezone.utc).astimezone(tz).date() for key, us in rows if us}
+
+# The scan's reads, as SQL text written once: a SQLAlchemy statement built and compiled per call,
+# and an ORM or typed row per result, cost more than the scan's own work at a company's size.
+# Dates are passed and compared as ISO text (how SQLite stores them; PostgreSQL casts the literal).
+_SCAN_CONTACTS = ("SELECT c.code, c.name, c.customer_code, c.owner_emp_no, c.birthday, c.title, c.visit_pbc, "
+                  "cu.tier, cu.name AS customer_name, cu.key_events FROM contact c")
+# The contact pages go through the session's connection (not the raw cursor): one read per 5,000
+# contacts, and the statement events see them (the bounded-read test counts them).
+_CONTACT_FIRST_PAGE = text(_SCAN_CONTACTS + " LEFT OUTER JOIN customer cu ON cu.code = c.customer_code "
+                                            "ORDER BY c.code LIMIT :n")
+_CONTACT_NEXT_PAGE = text(_SCAN_CONTACTS + " LEFT OUTER JOIN customer cu ON cu.code = c.customer_code "
+                                           "WHERE c.code > :after ORDER BY c.code LIMIT :n")
+_BRIEF_CONTACTS = _SCAN_CONTACTS + " JOIN customer cu ON cu.code = c.customer_code WHERE c.code IN ({marks})"
+_LAST_VISITS = ("SELECT contact_code, MAX(visit_date) FROM care_visit WHERE kind = 'visit' "
+                "AND contact_code BETWEEN :first AND :last GROUP BY contact_code")
+_LAST_MEETINGS = ("SELECT emp_no, contact_code, MAX(visit_date) FROM care_visit WHERE kind = 'sponsor_meeting' "
+                  "AND contact_code BETWEEN :first AND :last GROUP BY emp_no, contact_code")
+_VISITS_PER_EMP = ("SELECT emp_no, COUNT(*) FROM care_visit WHERE kind = 'visit' AND visit_date >= :start "
+                   "AND visit_date <= :end GROUP BY emp_no")
+_CADENCE_STARTS = "SELECT cadence_key, started FROM care_cadence_start"
+_CADENCE_STARTS_BETWEEN = _CADENCE_STARTS + " WHERE cadence_key BETWEEN :first AND :last"
+_CADENCE_STARTS_OF = _CADENCE_STARTS + " WHERE cadence_key IN ({marks})"
+_COVERAGE_OF = "SELECT customer_code, emp_no, since FROM care_coverage WHERE customer_code IN ({marks})"
+
+
+class _ScanContact(NamedTuple):
+    """A row of `_SCAN_CONTACTS`: a contact with its customer's tier, name and key events."""
+
+    code: str
+    name: str
+    customer_code: str
+    owner_emp_no: str
+    birthday: Any  # text on SQLite, a date on PostgreSQL: read with `as_date`
+    title: Optional[str]
+    visit_pbc: Optional[str]
+    tier: Optional[str]
+    customer_name: Optional[str]
+    key_events: Optional[str]
+
+
+def _in(sql: str, values: list[str]) -> tuple[str, dict[str, str]]:
+    """`sql` with its `{marks}` filled for `values` (at most 500 per statement) and the parameters."""
+    return sql.format(marks=", ".join(f":v{i}" for i in range(len(values)))), {f"v{i}": v for i, v in enumerate(values)}
 
 
 SCAN_CHUNK = 5000  # contacts per read of the daily scan: its memory is bounded by this, not by the contacts
@@ -91,36 +127,14 @@ SCAN_CHUNK = 5000  # contacts per read of the daily scan: its memory is bounded 
 def _contact_chunks(session: Session, chunk: int) -> Iterator[list[Any]]:
     """All contacts with their customer's tier, name and key events, `chunk` at a time in code order
     (keyset pagination on the unique code: each read is an index range, whatever the table's size)."""
-    q = (select(Contact.code, Contact.name, Contact.customer_code, Contact.owner_emp_no, Contact.birthday,
-                Contact.title, Contact.visit_pbc, Customer.tier, Customer.name.label("customer_name"),  # type: ignore[attr-defined]
-                Customer.key_events)
-         .select_from(Contact).join(Customer, col(Customer.code) == col(Contact.customer_code), isouter=True)
-         .order_by(col(Contact.code)).limit(chunk))
-    after: Optional[str] = None
-    while True:
-        # Core rows through the session's connection: no ORM row processing for a million rows
-        rows = session.connection().execute(q if after is None else q.where(col(Contact.code) > after)).all()
-        if not rows:
-            return
+    conn = session.connection()
+    # untyped rows (a date is text on SQLite: `as_date` reads both), no ORM row processing for a million rows
+    rows = conn.execute(_CONTACT_FIRST_PAGE, {"n": chunk}).all()
+    while rows:
         yield rows
         if len(rows) < chunk:
             return
-        after = rows[-1].code
-
-
-def _customer_chunks(session: Session, chunk: int) -> Iterator[list[Any]]:
-    """All customers, `chunk` at a time in id order (keyset pagination)."""
-    q = (select(Customer.id, Customer.code, Customer.name, Customer.tier, Customer.owner_emp_no, Customer.key_events)
-         .order_by(col(Customer.id)).limit(chunk))
-    after: Optional[int] = None
-    while True:
-        rows = session.connection().execute(q if after is None else q.where(col(Customer.id) > after)).all()
-        if not rows:
-            return
-        yield rows
-        if len(rows) < chunk:
-            return
-        after = rows[-1].id
+        rows = conn.execute(_CONTACT_NEXT_PAGE, {"after": rows[-1].code, "n": chunk}).all()
 
 
 @dataclass
@@ -151,9 +165,12 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     leap = load_masterdata_rules().leap_day_birthdays
     tiers = load_tier_rules()
     tier_days = {t: tiers.policy(t).key_contact_visit_days for t in ("S", "A", "B", "C")}
-    people = {e.emp_no: e for e in session.exec(select(Employee))}
+    session.flush()  # the reads below are raw, and see what the session holds only once it is flushed
+    md = MasterData.of_session(session)
+    people = md.person_names()
     cared_tiers = set(care.tiers)
     target = day + timedelta(days=care.birthday_days_before)
+    target_s = target.isoformat()
     fests = festivals_to_remind(day, festivals)
     names_by_owner: dict[str, list[str]] = defaultdict(list)
     birthdays: list[CareItem] = []
@@ -161,59 +178,65 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
     sponsor_items: list[tuple[str, int, list[CareItem]]] = []  # (sponsor, pairing id, items): the old order
     briefs: dict[str, dict[str, Any]] = {}
     escalate_after = care.visits.escalate_after_days
+    cadences: dict[tuple[str, Optional[str]], Optional[int]] = {}  # (tier, PBC) → days: a handful of pairs
 
     for rows in _contact_chunks(session, chunk):
-        span = (rows[0].code, rows[-1].code)
-        pairings = session.exec(select(SponsorPairing).where(col(SponsorPairing.contact_code).between(*span))
-                                .order_by(col(SponsorPairing.sponsor_emp_no), col(SponsorPairing.id))).all()
-        sponsors_of: dict[str, list[SponsorPairing]] = defaultdict(list)
+        span = {"first": rows[0].code, "last": rows[-1].code}
+        pairings = md.pairings_between(span["first"], span["last"])
+        sponsors_of: dict[str, list[Pairing]] = defaultdict(list)
         for p in pairings:
             sponsors_of[p.contact_code].append(p)
-        last_visit = dict(session.connection().execute(  # type: ignore[arg-type]
-            select(Visit.contact_code, func.max(Visit.visit_date))
-            .where(Visit.kind == "visit", col(Visit.contact_code).between(*span)).group_by(Visit.contact_code)).all())
-        entered = _audit_days(session, "contact", tz, span)
-        starts = _cadence_starts(session, (f"visit:{span[0]}", f"visit:{span[1]}"))
+        last_visit = dict(md.tx.all(_LAST_VISITS, span))
+        entered = md.entry_us("contact", (span["first"], span["last"]))  # the day of the few never visited
+        starts = _starts_between(md.tx, f"visit:{span['first']}", f"visit:{span['last']}")
 
         for c in rows:
-            if c.tier is None:  # no such customer: no care
+            code, name, customer_code, owner_emp, born, title, visit_pbc, tier, customer_name, key_events = c
+            if tier is None:  # no such customer: no care
                 continue
             # ---------------------------------------------------- birthdays (the day before, by default)
-            if c.tier in cared_tiers:
+            if tier in cared_tiers:
                 if fests:
-                    names_by_owner[c.owner_emp_no].append(c.name)
-                if c.birthday is not None and birthday_in_year(as_date(c.birthday), target.year, leap) == target:
+                    names_by_owner[owner_emp].append(name)
+                if born is not None and birthday_in_year(as_date(born), target.year, leap) == target:
                     birthdays.append(CareItem(
-                        f"birthday:{c.code}:{target.isoformat()}", "birthday", c.owner_emp_no, target.isoformat(),
-                        contact=c.code, contact_name=c.name, customer=c.customer_code, customer_name=c.customer_name,
+                        f"birthday:{code}:{target_s}", "birthday", owner_emp, target_s,
+                        contact=code, contact_name=name, customer=customer_code, customer_name=customer_name,
                         sponsors=[_name(people, p.sponsor_emp_no) + ("" if p.accepted else "*")
-                                  for p in sponsors_of.get(c.code, ())],
-                        extra={"born": as_date(c.birthday).isoformat(), "title": c.title}))
+                                  for p in sponsors_of.get(code, ())],
+                        extra={"born": as_date(born).isoformat(), "title": title}))  # type: ignore[union-attr]
             # ---------------------------------------------------- follow-up visits (a visit resets the clock)
-            days = contact_cadence(c, c.tier, care, tier_days)
+            shape = (tier, visit_pbc)
+            if shape in cadences:
+                days = cadences[shape]
+            else:
+                days = cadences[shape] = contact_cadence(c, tier, care, tier_days)
             if not days:
                 continue
-            visited = last_visit.get(c.code)
-            last = as_date(visited) or _clock_start(f"visit:{c.code}", entered.get(c.code), days, day, starts, new_starts)
+            visited = last_visit.get(code)
+            last = as_date(visited) or _clock_start(f"visit:{code}", _day(entered.get(code), tz), days, day, starts,
+                                                    new_starts)
             st = visit_status(last, days, day, escalate_after)
             if not st.remind_owner:  # escalation comes later than the owner's reminder
                 continue
+            due = st.due.isoformat()
+            key = f"visit:{code}:{due}"
             extra = {"last": last.isoformat(), "cadence": days, "visited": visited is not None}
-            cust = _Cust(c.customer_code, c.customer_name, c.tier, c.key_events)
-            visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit", c.owner_emp_no, st.due.isoformat(),
-                                   contact=c.code, contact_name=c.name, customer=cust.code, customer_name=cust.name,
-                                   overdue_days=st.overdue_days,
-                                   extra={**extra, **({"brief": _visit_brief(session, briefs, c, cust, day, care, leap)}
-                                                      if brief else {})}))
-            owner = people.get(c.owner_emp_no)
+            mine = dict(extra)  # the owner's own: a brief is added to it, never to the escalation's
+            if brief:
+                mine["brief"] = _visit_brief(session, briefs, c, _Cust(customer_code, customer_name, tier, key_events),
+                                             day, care, leap)
+            visits.append(CareItem(key, "visit", owner_emp, due, contact=code, contact_name=name,
+                                   customer=customer_code, customer_name=customer_name,
+                                   overdue_days=st.overdue_days, extra=mine))
+            owner = people.get(owner_emp)
             if st.escalate and owner is not None and owner.supervisor_emp_no:
-                visits.append(CareItem(f"visit:{c.code}:{st.due.isoformat()}", "visit_escalation",
-                                       owner.supervisor_emp_no, st.due.isoformat(), contact=c.code,
-                                       contact_name=c.name, customer=cust.code, customer_name=cust.name,
+                visits.append(CareItem(key, "visit_escalation", owner.supervisor_emp_no, due, contact=code,
+                                       contact_name=name, customer=customer_code, customer_name=customer_name,
                                        owner=owner.emp_no, owner_name=owner.name, overdue_days=st.overdue_days,
                                        extra=extra))
         if pairings:
-            sponsor_items.extend(_sponsor_items(session, day, care, tz, people, {c.code: c for c in rows}, pairings,
+            sponsor_items.extend(_sponsor_items(md, day, care, tz, people, {c.code: c for c in rows}, pairings,
                                                 new_starts))
 
     items = birthdays
@@ -224,37 +247,32 @@ def care_items(session: Session, day: date, *, care: CareRules | None = None,
                                   fest.day.isoformat(), title=fest.zh, contacts=names,
                                   extra={"en": fest.en, "kind": fest.kind}))
     # ---------------------------------------------------------------- customers' annual key events and rotation
-    key_events, rotations = _customer_items(session, day, care, tz, people)
+    key_events, rotations = _customer_items(md, day, care, tz, people)
     items.extend(key_events)
     items.extend(visits)
     for _sponsor, _id, found in sorted(sponsor_items, key=lambda s: (s[0], s[1])):
         items.extend(found)
     # ---------------------------------------------------------------- weekly visit norm (拜访量) of general customers' managers
-    norm_starts = _cadence_starts(session, ("norm:", "norm:\uffff"))
+    norm_starts = _starts_between(md.tx, "norm:", "norm:\uffff")
     items.extend(_visit_norm_items(session, day, care, tiers, people, norm_starts, new_starts))
     items.extend(rotations)
     return items
 
 
-def _sponsor_items(session: Session, day: date, care: CareRules, tz: Any, people: dict[str, Any],
-                   contacts: dict[str, Any], pairings: list[SponsorPairing],
+def _sponsor_items(md: MasterData, day: date, care: CareRules, tz: Any, people: dict[str, Any],
+                   contacts: dict[str, Any], pairings: list[Pairing],
                    new_starts: dict[str, date] | None) -> list[tuple[str, int, list[CareItem]]]:
     """Sponsor meetings (monthly / bimonthly) of one chunk's pairings: the sponsor and the owner are
     reminded when one is overdue, the owner's supervisor after the grace."""
-    span = (min(p.contact_code for p in pairings), max(p.contact_code for p in pairings))
-    last_meeting = {(s, c): d for s, c, d in session.exec(
-        select(Visit.emp_no, Visit.contact_code, func.max(Visit.visit_date))
-        .where(Visit.kind == "sponsor_meeting", col(Visit.contact_code).between(*span))
-        .group_by(Visit.emp_no, Visit.contact_code)).all()}
+    span = {"first": min(p.contact_code for p in pairings), "last": max(p.contact_code for p in pairings)}
+    last_meeting = {(s, c): d for s, c, d in md.tx.all(_LAST_MEETINGS, span)}
     paired_on: dict[str, date] = {}
-    starts: dict[str, date] = {}
+    starts: dict[str, Any] = {}
     for i in range(0, len(pairings), 500):  # by key (a pairing's key sorts by sponsor, not by contact)
         part = pairings[i:i + 500]
-        paired_on.update(_audit_days(session, "sponsor_pairing", tz,
-                                     keys=[f"{p.sponsor_emp_no}/{p.contact_code}" for p in part]))
-        starts.update({k: as_date(v) for k, v in session.exec(  # type: ignore[misc]
-            select(CadenceStart.cadence_key, CadenceStart.started).where(
-                col(CadenceStart.cadence_key).in_([f"sponsor:{p.sponsor_emp_no}:{p.contact_code}" for p in part])))})
+        paired_on.update(md.entry_days("sponsor_pairing", tz, keys=[f"{p.sponsor_emp_no}/{p.contact_code}" for p in part]))
+        sql, params = _in(_CADENCE_STARTS_OF, [f"sponsor:{p.sponsor_emp_no}:{p.contact_code}" for p in part])
+        starts.update(md.tx.all(sql, params))
     out: list[tuple[str, int, list[CareItem]]] = []
     for p in pairings:
         c = contacts.get(p.contact_code)
@@ -282,15 +300,14 @@ def _sponsor_items(session: Session, day: date, care: CareRules, tz: Any, people
     return out
 
 
-def _customer_items(session: Session, day: date, care: CareRules, tz: Any,
+def _customer_items(md: MasterData, day: date, care: CareRules, tz: Any,
                     people: dict[str, Any]) -> tuple[list[CareItem], list[CareItem]]:
     """Customers' annual key events, and rotation (4 years on one customer, flagged a quarter
     ahead), read customer by customer in chunks."""
     ahead = day + timedelta(days=care.key_event_days_before)
-    md = MasterData.of_session(session)
     events: list[CareItem] = []
     rotations: list[CareItem] = []
-    for rows in _customer_chunks(session, 500):  # 500: the bound on IN (...) parameters
+    for rows in md.customer_pages(500):  # 500: the bound on IN (...) parameters
         for cust in rows:
             if cust.tier not in care.tiers:
                 continue
@@ -309,8 +326,8 @@ def _customer_items(session: Session, day: date, care: CareRules, tz: Any,
         flagged = [c for c in rows if (e := people.get(c.owner_emp_no)) is not None and e.supervisor_emp_no]
         if not flagged:
             continue
-        known = {(cv.customer_code, cv.emp_no): cv.since for cv in session.exec(
-            select(Coverage).where(col(Coverage.customer_code).in_([c.code for c in flagged])))}
+        sql, params = _in(_COVERAGE_OF, [c.code for c in flagged])
+        known = {(code, emp): as_date(since) for code, emp, since in md.tx.all(sql, params)}
         unknown = {c.code: c.owner_emp_no for c in flagged if (c.code, c.owner_emp_no) not in known}
         audited = md.audit_since_many("customer", unknown, tz) if unknown else {}
         for cust in flagged:
@@ -348,19 +365,27 @@ def pbc_commitment(value: Optional[str]) -> Optional[dict[str, int]]:
 
 def _cadence_starts(session: Session, keys: Optional[tuple[str, str]] = None) -> dict[str, date]:
     """Recorded clock starts, all or those with keys between `keys` = (first, last)."""
-    q = select(CadenceStart.cadence_key, CadenceStart.started)
-    if keys is not None:
-        q = q.where(col(CadenceStart.cadence_key).between(*keys))
-    return {k: as_date(v) for k, v in session.exec(q)}  # type: ignore[misc]
+    tx = MasterData.of_session(session).tx
+    rows = tx.all(_CADENCE_STARTS) if keys is None else _starts_between(tx, *keys).items()
+    return {k: as_date(v) for k, v in rows}  # type: ignore[misc]
 
 
-def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts: dict[str, date],
+def _starts_between(tx: Tx, first: str, last: str) -> dict[str, Any]:
+    """Recorded clock starts with keys in [first, last], as stored (`_clock_start` reads the few it needs)."""
+    return dict(tx.all(_CADENCE_STARTS_BETWEEN, {"first": first, "last": last}))
+
+
+def _day(us: Optional[int], tz: Any) -> Optional[date]:
+    return local_day(us, tz) if us else None
+
+
+def _clock_start(key: str, entered: Optional[date], days: int, day: date, starts: dict[str, Any],
                  new_starts: dict[str, date] | None) -> date:
     """Where a never-visited contact's (or pairing's) visit clock starts: as recorded by the first
     scan that saw it; else its import day when that is less than one period ago, else today — so a
     first scan over old data finds nothing overdue (no flood on the first day, issue 14)."""
     if key in starts:
-        return starts[key]
+        return as_date(starts[key])  # type: ignore[return-value]
     start = entered if entered is not None and entered + timedelta(days=days) >= day else day
     if new_starts is not None:
         new_starts[key] = start
@@ -384,13 +409,10 @@ def add_briefs(session: Session, items: list[CareItem], day: date, *, care: Care
     leap = load_masterdata_rules().leap_day_birthdays
     visits = [i for i in items if i.kind == "visit" and i.contact and "brief" not in i.extra]
     codes = sorted({i.contact for i in visits if i.contact})
-    q = (select(Contact.code, Contact.name, Contact.birthday, Customer.code.label("customer_code"),  # type: ignore[attr-defined]
-                Customer.name.label("customer_name"), Customer.tier, Customer.key_events)  # type: ignore[attr-defined]
-         .select_from(Contact).join(Customer, col(Customer.code) == col(Contact.customer_code)))
+    tx = MasterData.of_session(session).tx
     contacts: dict[str, Any] = {}
     for i in range(0, len(codes), 500):  # the bound on IN (...) parameters
-        part = q.where(col(Contact.code).in_(codes[i:i + 500]))
-        contacts.update((r.code, r) for r in session.connection().execute(part))
+        contacts.update((r[0], _ScanContact(*r)) for r in tx.all(*_in(_BRIEF_CONTACTS, codes[i:i + 500])))
     briefs: dict[str, dict[str, Any]] = {}
     for item in visits:
         c = contacts.get(item.contact or "")
@@ -416,9 +438,10 @@ def _coming_dates(contact: Any, cust: Customer, day: date, care: CareRules, leap
     """The contact's birthday and the customer's key events within `brief.days_ahead` days."""
     end = day + timedelta(days=care.brief.days_ahead)
     out: list[dict[str, str]] = []
-    if contact.birthday is not None:
+    born = as_date(contact.birthday)  # a raw row's date is text on SQLite
+    if born is not None:
         for year in (day.year, day.year + 1):
-            when = birthday_in_year(contact.birthday, year, leap)
+            when = birthday_in_year(born, year, leap)
             if day <= when <= end:
                 out.append({"kind": "birthday", "day": when.isoformat(), "title": contact.name})
     for ev in json.loads(cust.key_events or "[]"):
@@ -442,36 +465,36 @@ def norm_managers(session: Session, care: CareRules, tiers: Any) -> dict[str, in
     """Who owes the weekly visit norm and how many visits: the owners/backups (rules `visit_norm.who`)
     of customers of the norm's tiers, with the highest `manager_visits_per_week` among their customers."""
     owed: dict[str, int] = {}
-    # three columns streamed (a server-side cursor on PostgreSQL), not every general customer as an object
-    q = (select(Customer.tier, Customer.owner_emp_no, Customer.backup_emp_no)
-         .where(col(Customer.tier).in_(care.visit_norm.tiers)).execution_options(yield_per=5000))
-    for cust in session.connection().execute(q):
-        norm = tiers.policy(cust.tier).manager_visits_per_week
-        if not norm:
-            continue
-        for role in care.visit_norm.who:
-            emp = cust.owner_emp_no if role == "owner" else cust.backup_emp_no
-            if emp:
-                owed[emp] = max(owed.get(emp, 0), norm)
+    norms: dict[str, Any] = {}
+    # keyset pages of the general customers, not every one as an object
+    for page in MasterData.of_session(session).customer_pages(5000, tiers=list(care.visit_norm.tiers)):
+        for cust in page:
+            if cust.tier not in norms:
+                norms[cust.tier] = tiers.policy(cust.tier).manager_visits_per_week
+            norm = norms[cust.tier]
+            if not norm:
+                continue
+            for role in care.visit_norm.who:
+                emp = cust.owner_emp_no if role == "owner" else cust.backup_emp_no
+                if emp:
+                    owed[emp] = max(owed.get(emp, 0), norm)
     return owed
 
 
 def visits_between(session: Session, start: date, end: date, emps: Optional[set[str]] = None) -> dict[str, int]:
     """Customer visits (kind visit) logged per employee with a visit date in [start, end]."""
-    q = select(Visit.emp_no, func.count()).where(Visit.kind == "visit", col(Visit.visit_date) >= start,
-                                                 col(Visit.visit_date) <= end).group_by(Visit.emp_no)
-    rows = dict(session.exec(q).all())
-    return {k: int(v) for k, v in rows.items() if emps is None or k in emps}
+    rows = MasterData.of_session(session).tx.all(_VISITS_PER_EMP, {"start": start.isoformat(), "end": end.isoformat()})
+    return {k: int(v) for k, v in rows if emps is None or k in emps}
 
 
 def _visit_norm_items(session: Session, day: date, care: CareRules, tiers: Any, people: dict[str, Any],
-                      starts: dict[str, date], new_starts: dict[str, date] | None) -> list[CareItem]:
+                      starts: dict[str, Any], new_starts: dict[str, date] | None) -> list[CareItem]:
     """On the reminder weekday, managers still short of the week's norm; on Monday, last week's
     shortfalls to their supervisors (exactly the norm is enough)."""
     owed = norm_managers(session, care, tiers)
     # A week is judged only when the norm was known from its Monday on: the first scan that sees a
     # manager starts their clock, so a first day mid-week asks nothing of the week before.
-    since = {emp: starts.get(f"norm:{emp}") or _clock_start(f"norm:{emp}", None, 7, day, starts, new_starts)
+    since = {emp: as_date(starts.get(f"norm:{emp}")) or _clock_start(f"norm:{emp}", None, 7, day, starts, new_starts)
              for emp in owed}
     weekday = day.isoweekday()
     if not owed or weekday not in (care.visit_norm.remind_weekday, 1):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar as _cal
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from lunardate import LunarDate
 
@@ -171,8 +171,10 @@ def visit_due(last: date, cadence_days: int) -> date:
     return last + timedelta(days=cadence_days)
 
 
-@dataclass(frozen=True)
-class VisitStatus:
+class VisitStatus(NamedTuple):
+    """Immutable; a tuple because the daily care scan asks it of every contact (a frozen dataclass
+    cost more to build than the question)."""
+
     due: date
     overdue_days: int  # 0 = not overdue (due today or later)
     remind_owner: bool

@@ -165,3 +165,44 @@ def test_the_port_on_a_session_reads_the_sessions_own_transaction(org: Database)
         s.rollback()
     with org.read() as tx:
         assert MasterData(tx).person("E9") is None
+
+
+def test_customer_pages_walk_every_customer_once_in_id_order_and_only_the_tiers_asked(md: MasterData) -> None:
+    assert [[c.code for c in page] for page in md.customer_pages(1)] == [["C1"], ["C2"]]
+    assert [[c.code for c in page] for page in md.customer_pages(5)] == [["C1", "C2"]]
+    assert [[(c.code, c.tier, c.owner_emp_no, c.backup_emp_no) for c in page]
+            for page in md.customer_pages(1, tiers=["B", "C"])] == [[("C2", "B", "E7", None)]]
+    assert list(md.customer_pages(1, tiers=[])) == []
+
+
+def test_the_care_scans_names_pairings_and_entry_days(org: Database) -> None:
+    from engine.masterdata.models import SponsorPairing
+
+    with org.session() as s:
+        s.add(SponsorPairing(sponsor_emp_no="E3", contact_code="K2", cadence="monthly", accepted=True))
+        s.add(SponsorPairing(sponsor_emp_no="E1", contact_code="K3", cadence="bimonthly", accepted=False))
+        s.add(SponsorPairing(sponsor_emp_no="E1", contact_code="K1", cadence="monthly", accepted=True))
+        s.add(AuditEntry(at_us=1_767_614_400_000_000, actor="E1", action="insert", entity="contact", entity_key="K2"))
+        s.add(AuditEntry(at_us=1_767_700_800_000_000, actor="E1", action="update", entity="contact", entity_key="K2"))
+        s.commit()
+    with org.read() as tx:
+        md = MasterData(tx)
+        names = md.person_names()
+        assert names["E6"] == ("E6", "E6名", "E5") and names["E1"].supervisor_emp_no is None and len(names) == 8
+        # by sponsor, then id; only the contacts in the range
+        assert [(p.sponsor_emp_no, p.contact_code, p.accepted) for p in md.pairings_between("K1", "K3")] == [
+            ("E1", "K3", False), ("E1", "K1", True), ("E3", "K2", True)]
+        assert [p.contact_code for p in md.pairings_between("K2", "K3")] == ["K3", "K2"]
+        # the first insert, as a local day (UTC noon 2026-01-05 is the same day in Shanghai)
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo("Asia/Shanghai")
+        assert md.entry_days("contact", tz, ("K1", "K3")) == {"K2": date(2026, 1, 5)}
+        assert md.entry_days("customer", tz, keys=["C1", "C2"]) == {"C1": date(2026, 1, 5)}
+        assert md.entry_days("customer", tz, keys=[]) == {} and md.entry_us("contact", ("K3", "K9")) == {}
+
+
+def test_many_owners_since_agree_with_one_at_a_time(md: MasterData) -> None:
+    assert md.audit_since_many("customer", {"C1": "E6", "C2": "E7"}) == {
+        "C1": md.audit_since("customer", "C1", "E6"), "C2": None}
+    assert md.audit_since_many("customer", {"C1": "E5"}) == {"C1": date(2026, 1, 5)}
