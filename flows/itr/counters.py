@@ -226,6 +226,14 @@ def seed_cells(tx: Any, cells: list[Cell]) -> int:
     wanted = list(dict.fromkeys(cells))
     seeded, _ = _read_cells(tx, wanted, [])
     missing = [c for c in wanted if c not in seeded]
+    if missing and tx.is_pg:
+        # A step counts into the rows that exist when it runs its UPDATE. On PostgreSQL, one that wrote
+        # its row and ran that UPDATE before these rows existed, but commits after our scan, would be
+        # missed for good: this lock waits for every such step to commit (our scans then see its row)
+        # and makes steps that have not counted yet wait for our rows. SQLite writers are serial already.
+        tx.execute("LOCK TABLE itr_counter IN SHARE ROW EXCLUSIVE MODE")
+        seeded, _ = _read_cells(tx, missing, [])  # another launch may have made some meanwhile
+        missing = [c for c in missing if c not in seeded]
     for unit, s, e in missing:
         _seed_report(tx, unit, s, e)
     return len(missing)

@@ -309,3 +309,36 @@ def test_reviews_keep_their_windows_counter_rows_make_only_the_new_week_and_equa
     for published in later.values():
         assert published["report"] == _fresh(rt, db, published["report"], published["kind"])
     assert kept <= _cells(db)
+
+
+def test_a_step_in_flight_while_its_window_is_made_is_counted_on_postgresql(rt: Runtime, db: Database,
+                                                                            clock: FakeClock) -> None:
+    import threading
+    import time
+
+    from engine.clock import to_us
+    from flows.itr import counters
+    from flows.itr.policy import week_bounds, week_of
+    from tests.integration.test_itr_service import SHANGHAI
+
+    if not db.is_pg:
+        pytest.skip("SQLite writers are serial: no step is in flight while a window's rows are made")
+    cell = ("OFF-SZ", *(to_us(b) for b in week_bounds(week_of(clock.now(), SHANGHAI), SHANGHAI)))
+    seeder = threading.Thread(target=lambda: _seed(db, cell))
+    with db.tx():  # a step in flight: its issue written and counted (into no row yet), not committed
+        open_issue(rt)
+        seeder.start()  # makes the week's rows meanwhile, from its own connection
+        time.sleep(1.0)
+    seeder.join()
+    with db.tx() as tx:
+        kept = counters.report_cells(tx, [cell])[cell]
+        tx.execute("DELETE FROM itr_counter WHERE metric LIKE 'r:%'")
+        assert kept == counters.report_cells(tx, [cell])[cell]
+        assert sum(kept["valid"].values()) == 1
+
+
+def _seed(db: Database, cell: tuple[str, int, int]) -> None:
+    from flows.itr import counters
+
+    with db.tx() as tx:
+        counters.seed_cells(tx, [cell])
