@@ -103,8 +103,9 @@ def decision_recorded(tx: Any, issue_id: int, office: str, at_us: int, required:
 # unit over a report window (an ISO week or a calendar month in the unit's zone): `r:<figure>:<type>`.
 # Most figures are counted at the issue's office; `rvalid` at the issue's region and `qesc` at the unit
 # whose quota the escalation used. A unit's rows for a window are made together on the first read
-# (one grouped scan per figure, zeros included, then the `r:seeded` mark) and kept exact afterwards
-# by the writers below, each called in the step's own transaction with the instant it concerns.
+# (one grouped scan per figure, zeros included, then the `r:seeded` mark), in a write transaction so
+# that they are kept, and kept exact afterwards by the writers below, each called in the step's own
+# transaction with the instant it concerns.
 
 REPORT_TYPES = tuple(TYPES)
 
@@ -153,7 +154,7 @@ _SEEDED = "r:seeded"
 
 def report_figures(tx: Any, units: list[str], start_us: int, end_us: int) -> dict[str, dict[str, dict[str, int]]]:
     """unit -> figure -> type -> n over [start_us, end_us), from the counter rows (made on first read)."""
-    found = report_windows(tx, units, [(start_us, end_us)])
+    found = report_cells(tx, [(u, start_us, end_us) for u in units])
     return {u: found[(u, start_us, end_us)] for u in units}
 
 
@@ -167,12 +168,6 @@ class WindowsMissing(Exception):
     def __init__(self, cells: list[Cell]) -> None:
         super().__init__(cells)
         self.cells = cells
-
-
-def report_windows(tx: Any, units: list[str], windows: list[tuple[int, int]], *, create: bool = True
-                   ) -> dict[Cell, dict[str, dict[str, int]]]:
-    """(unit, start_us, end_us) -> figure -> type -> n for every unit and window (see `report_cells`)."""
-    return report_cells(tx, [(u, s, e) for u in units for s, e in windows], create=create)
 
 
 # metric -> (figure, type) of a report row; `None` for any other counter
