@@ -103,8 +103,9 @@ def decision_recorded(tx: Any, issue_id: int, office: str, at_us: int, required:
 # unit over a report window (an ISO week or a calendar month in the unit's zone): `r:<figure>:<type>`.
 # Most figures are counted at the issue's office; `rvalid` at the issue's region and `qesc` at the unit
 # whose quota the escalation used. A unit's rows for a window are made together on the first read
-# (one grouped scan per figure, zeros included, then the `r:seeded` mark) and kept exact afterwards
-# by the writers below, each called in the step's own transaction with the instant it concerns.
+# (one grouped scan per figure, zeros included, then the `r:seeded` mark), in a write transaction so
+# that they are kept, and kept exact afterwards by the writers below, each called in the step's own
+# transaction with the instant it concerns.
 
 REPORT_TYPES = tuple(TYPES)
 
@@ -153,54 +154,108 @@ _SEEDED = "r:seeded"
 
 def report_figures(tx: Any, units: list[str], start_us: int, end_us: int) -> dict[str, dict[str, dict[str, int]]]:
     """unit -> figure -> type -> n over [start_us, end_us), from the counter rows (made on first read)."""
-    found = report_windows(tx, units, [(start_us, end_us)])
+    found = report_cells(tx, [(u, start_us, end_us) for u in units])
     return {u: found[(u, start_us, end_us)] for u in units}
+
+
+Cell = tuple[str, int, int]  # (unit, start_us, end_us): one unit's report rows over one window
 
 
 class WindowsMissing(Exception):
     """A window's report rows do not exist yet and the caller holds a read-only transaction: read
-    again in a write transaction (flows/itr/service.py `report` does)."""
+    again in a write transaction (`reports.read_report` does)."""
+
+    def __init__(self, cells: list[Cell]) -> None:
+        super().__init__(cells)
+        self.cells = cells
 
 
-def report_windows(tx: Any, units: list[str], windows: list[tuple[int, int]], *, create: bool = True
-                   ) -> dict[tuple[str, int, int], dict[str, dict[str, int]]]:
-    """(unit, start_us, end_us) -> figure -> type -> n for every unit and window, in one read of the
-    counter rows (a unit's rows of a window never read before are made first, by one scan each;
-    with `create=False` that raises `WindowsMissing` instead)."""
-    def read() -> dict[tuple[str, int, int], dict[str, dict[str, int]]]:
-        um = ", ".join(f":u{i}" for i in range(len(units))) or "NULL"
-        sm = ", ".join(f":s{i}" for i in range(len(windows))) or "NULL"
-        params: dict[str, Any] = {**{f"u{i}": u for i, u in enumerate(units)},
-                                  **{f"s{i}": w[0] for i, w in enumerate(windows)}}
-        wanted = set(windows)
-        out: dict[tuple[str, int, int], dict[str, dict[str, int]]] = {}
-        for unit, s, e, metric, n in tx.all(f"SELECT unit_code, start_us, end_us, metric, n FROM itr_counter "
-                                            f"WHERE unit_code IN ({um}) AND start_us IN ({sm})", params):
-            if (int(s), int(e)) not in wanted:
-                continue
-            figures = out.setdefault((str(unit), int(s), int(e)), {})
-            parts = str(metric).split(":")
-            if metric == _SEEDED:
-                figures.setdefault("", {})
-            elif len(parts) == 3 and parts[0] == "r" and parts[1] in _REPORT_SCANS:
-                figures.setdefault(parts[1], {})[parts[2]] = int(n)
-        return out
+# metric -> (figure, type) of a report row; `None` for any other counter
+_PARSED: dict[str, Optional[tuple[str, str]]] = {}
 
-    found = read()
-    missing = [(u, s, e) for u in units for s, e in windows if "" not in found.get((u, s, e), {})]
-    if missing and not create:
-        raise WindowsMissing(missing)
+
+def _parse(metric: str) -> Optional[tuple[str, str]]:
+    try:
+        return _PARSED[metric]
+    except KeyError:
+        parts = metric.split(":")
+        got = (parts[1], parts[2]) if len(parts) == 3 and parts[0] == "r" and parts[1] in _REPORT_SCANS else None
+        _PARSED[metric] = got
+        return got
+
+
+def _read_cells(tx: Any, cells: list[Cell], types: Optional[list[str]]
+                ) -> tuple[set[Cell], dict[Cell, dict[str, dict[str, int]]]]:
+    """The cells among `cells` whose rows exist (their `r:seeded` mark), and their figures of `types`
+    (None: every type; []: the marks alone) — one indexed read, the rows of other types left in the table."""
+    units = sorted({c[0] for c in cells})
+    starts = sorted({c[1] for c in cells})
+    metrics = [_SEEDED] + ([f"r:{f}:{ty}" for f in REPORT_FIGURES for ty in types] if types is not None else [])
+    params: dict[str, Any] = {**{f"u{i}": u for i, u in enumerate(units)},
+                              **{f"s{i}": s for i, s in enumerate(starts)}}
+    where = (f"unit_code IN ({', '.join(f':u{i}' for i in range(len(units))) or 'NULL'}) "
+             f"AND start_us IN ({', '.join(f':s{i}' for i in range(len(starts))) or 'NULL'})")
+    if types is not None:
+        params.update({f"m{i}": m for i, m in enumerate(metrics)})
+        where += f" AND metric IN ({', '.join(f':m{i}' for i in range(len(metrics)))})"
+    asked = set(cells)
+    seeded: set[Cell] = set()
+    out: dict[Cell, dict[str, dict[str, int]]] = {}
+    for unit, s, e, metric, n in tx.all(f"SELECT unit_code, start_us, end_us, metric, n FROM itr_counter WHERE {where}",
+                                        params):
+        key = (str(unit), int(s), int(e))
+        if key not in asked:  # e.g. a month that starts on the Monday of a trend week
+            continue
+        if metric == _SEEDED:
+            seeded.add(key)
+            continue
+        got = _parse(str(metric))
+        if got is not None:
+            out.setdefault(key, {}).setdefault(got[0], {})[got[1]] = int(n)
+    return seeded, out
+
+
+def seed_cells(tx: Any, cells: list[Cell]) -> int:
+    """In a write transaction: make the rows of each cell that has none yet (one scan per figure, then
+    kept exact by the writers); the number of cells made."""
+    wanted = list(dict.fromkeys(cells))
+    seeded, _ = _read_cells(tx, wanted, [])
+    missing = [c for c in wanted if c not in seeded]
+    if missing and tx.is_pg:
+        # A step counts into the rows that exist when it runs its UPDATE. On PostgreSQL, one that wrote
+        # its row and ran that UPDATE before these rows existed, but commits after our scan, would be
+        # missed for good: this lock waits for every such step to commit (our scans then see its row)
+        # and makes steps that have not counted yet wait for our rows. SQLite writers are serial already.
+        tx.execute("LOCK TABLE itr_counter IN SHARE ROW EXCLUSIVE MODE")
+        seeded, _ = _read_cells(tx, missing, [])  # another launch may have made some meanwhile
+        missing = [c for c in missing if c not in seeded]
     for unit, s, e in missing:
         _seed_report(tx, unit, s, e)
+    return len(missing)
+
+
+def report_cells(tx: Any, cells: list[Cell], *, create: bool = True, types: Optional[list[str]] = None
+                 ) -> dict[Cell, dict[str, dict[str, int]]]:
+    """(unit, start_us, end_us) -> figure -> type -> n for every cell asked, in one read of the counter
+    rows (of `types` alone when given: the others read as 0). A cell never read before has its rows
+    made first and kept: later reads (next week's review, the report page) find them. With
+    `create=False` (a read-only transaction, whose writes would be thrown away) a missing cell
+    raises `WindowsMissing` instead."""
+    wanted = list(dict.fromkeys(cells))  # a weekly report's period is also its last trend week
+    seeded, found = _read_cells(tx, wanted, types)
+    missing = [c for c in wanted if c not in seeded]
+    if missing and not create:
+        raise WindowsMissing(missing)
     if missing:
-        found = read()
+        seed_cells(tx, missing)
+        seeded, found = _read_cells(tx, wanted, types)
     return {key: {f: {ty: figs.get(f, {}).get(ty, 0) for ty in REPORT_TYPES} for f in REPORT_FIGURES}
-            for key, figs in ((k, found.get(k, {})) for k in ((u, s, e) for u in units for s, e in windows))}
+            for key, figs in ((k, found.get(k, {})) for k in wanted)}
 
 
 def _seed_report(tx: Any, unit: str, start_us: int, end_us: int) -> None:
     p = {"u": unit, "s": start_us, "e": end_us, "yes": True, "no": False}
-    rows = []  # one executemany: a report's first read seeds ~20 windows of ~70 rows each
+    rows = []  # one executemany: a window's ~20 figures of ~5 types each
     for figure, scan in _REPORT_SCANS.items():
         found = {str(r[0]): int(r[1] or 0) for r in tx.all(scan, p)}
         rows.extend({"m": f"r:{figure}:{ty}", "u": unit, "s": start_us, "e": end_us, "n": found.get(ty, 0)}

@@ -11,7 +11,7 @@ what it measures.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from pydantic import BaseModel
 
@@ -196,6 +196,49 @@ def _by_type(figs: dict[str, dict[str, dict[str, int]]], units: list[str], figur
     return {ty: n for ty, n in sorted(out.items()) if n}
 
 
+_Plan = tuple[Unit, Any, datetime, datetime, str, list[str], list[Unit], list[str], list[tuple[int, int]]]
+
+
+def _plan(tx: Any, runtime: Any, md: MasterData, period: str, unit_code: str, kind: Optional[str]) -> Optional[_Plan]:
+    """What a report of `unit_code` reads: the unit, its zone, the period, its offices and regions, the
+    trend weeks and the windows (the period first, then the trend weeks); None for no such unit."""
+    unit = md.unit(unit_code)
+    if unit is None or unit.kind not in ("office", "region", "hq"):
+        return None
+    tz = unit_tz(tx, runtime, unit.code)
+    start, end, kind = period_bounds(period, tz, kind)
+    offices = [u.code for u in md.units_of_kind("office", under=unit.code)] if unit.kind != "office" else [unit.code]
+    regions = [r for r in ([md.region_of(unit.code)] if unit.kind == "office" else
+                           [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
+               if r is not None]
+    weeks_of_trend = _trend_weeks(period, kind, end, tz)
+    windows = [(to_us(start), to_us(end))] + [(to_us(s), to_us(e)) for s, e in
+                                                (week_bounds(w, tz) for w in weeks_of_trend)]
+    return unit, tz, start, end, kind, offices, regions, weeks_of_trend, windows
+
+
+def _cells(plan: _Plan) -> list[counters.Cell]:
+    """The counter cells a report reads: every unit's period; the trend weeks of the offices alone
+    (the regions' figures, rvalid and qesc, count for the period only)."""
+    _u, _tz, _s, _e, _k, offices, regions, _w, windows = plan
+    return ([(u, *windows[0]) for u in offices + [r.code for r in regions]] +
+            [(o, *w) for w in windows[1:] for o in offices])
+
+
+def prepare_reports(tx: Any, runtime: Any, *, period: str, kind: str, unit_codes: list[str]) -> int:
+    """In a write transaction: make the counter rows of every window the reports of `unit_codes` over
+    `period` will read that has none yet (a review launch does it once for all its units, so each
+    report is then read in a read-only transaction); the number of cells made. A unit that is no
+    office, region or HQ is left to `build_report` to refuse."""
+    md = MasterData(tx)
+    cells: list[counters.Cell] = []
+    for code in unit_codes:
+        plan = _plan(tx, runtime, md, period, code, kind)
+        if plan is not None:
+            cells.extend(_cells(plan))
+    return counters.seed_cells(tx, cells)
+
+
 def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_code: str, now: datetime,
                  kind: Optional[str] = None, types: Optional[list[str]] = None, create: bool = True) -> ItrReport:
     """The figures of one unit and period (`create=False`: in a read-only transaction, raise
@@ -203,22 +246,14 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
     (flows/itr/counters.py, kept by the flow's own steps): index look-ups, whatever the number of issues;
     the "open now" figures read the open issues alone (partial index)."""
     md = MasterData(tx)
-    unit = md.unit(unit_code)
-    if unit is None or unit.kind not in ("office", "region", "hq"):
+    plan = _plan(tx, runtime, md, period, unit_code, kind)
+    if plan is None:
         raise ItrUsageError(t("itr.report_unit", code=unit_code, kind="office / region / hq"))
-    tz = unit_tz(tx, runtime, unit.code)
-    start, end, kind = period_bounds(period, tz, kind)
-    offices = [u.code for u in md.units_of_kind("office", under=unit.code)] if unit.kind != "office" else [unit.code]
-    regions = [r for r in ([md.region_of(unit.code)] if unit.kind == "office" else
-                           [unit] if unit.kind == "region" else md.units_of_kind("region", under=unit.code))
-               if r is not None]
+    unit, tz, start, end, kind, offices, regions, weeks_of_trend, windows = plan
     sel = sorted(types) if types else list(TYPES)
-    # The period's and the trend weeks' counter rows in one read.
-    weeks_of_trend = _trend_weeks(period, kind, end, tz)
-    windows = [(to_us(start), to_us(end))] + [(to_us(s), to_us(e)) for s, e in
-                                                (week_bounds(w, tz) for w in weeks_of_trend)]
     units = offices + [r.code for r in regions]
-    every = counters.report_windows(tx, units, windows, create=create)
+    # The period's and the trend weeks' counter rows of the selected types in one read.
+    every = counters.report_cells(tx, _cells(plan), create=create, types=sel)
     figs = {u: every[(u, *windows[0])] for u in units}
 
     def total(figure: str) -> int:
@@ -277,6 +312,21 @@ def build_report(tx: Any, runtime: Any, rules: ItrRules, *, period: str, unit_co
         overdue_open=sum(1 for r in open_rows if r[1] is not None and int(r[1]) < to_us(now)),
         weekly_shortfalls=short, negative_scores=negative,
         trend=_trend(tx, weeks_of_trend, windows[1:], every, offices, sel))
+
+
+T = TypeVar("T")
+
+
+def read_report(db: Any, build: Callable[[Any, bool], T]) -> T:
+    """`build(tx, create)` in a read-only transaction, the usual case (every window's counter rows
+    exist); when a window is read for the first time, again in a write transaction that makes its
+    rows and keeps them — in the read-only one they would be thrown away and made again at every read."""
+    try:
+        with db.read() as tx:
+            return build(tx, False)
+    except counters.WindowsMissing:
+        with db.tx() as tx:
+            return build(tx, True)
 
 
 def _trend_weeks(period: str, kind: str, end: datetime, tz: Any) -> list[str]:

@@ -1,20 +1,21 @@
 """The scheduled ITR reviews (flows/itr/itr_review.yaml): weekly office review, monthly region/HQ review.
 
 A launcher runs outside any step: it runs the weekly valid-issue check, builds each report with
-read-only queries, then starts one `itr_review` instance per unit and period (its subject makes a
-second start a no-op) and publishes it, which mails the report through the outbox. Units that
-never recorded an issue are not reviewed: ITR is not in use there (yet), and an empty review
-would only be noise.
+read-only queries (in a write transaction when a window's counter rows do not exist yet: they are
+made once and kept, so a week's reviews make only the week just ended), then starts one
+`itr_review` instance per unit and period (its subject makes a second start a no-op) and
+publishes it, which mails the report through the outbox. Units that never recorded an issue are
+not reviewed: ITR is not in use there (yet), and an empty review would only be noise.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from engine.i18n import t
 from engine.masterdata.read import MasterData, Person, Unit
 from flows.itr.policy import previous_month, previous_week
-from flows.itr.reports import ItrReport, build_report, run_weekly_check
+from flows.itr.reports import ItrReport, build_report, prepare_reports, read_report, run_weekly_check
 from flows.itr.rules import ItrRules
 
 ACTOR = "launcher:itr_review"
@@ -33,11 +34,10 @@ def _publish(runtime: Any, *, kind: str, period: str, unit: Unit, report: ItrRep
     return 0 if res.duplicate else 1
 
 
-def _units_with_issues(runtime: Any) -> tuple[list[str], list[str], list[str]]:
-    with runtime.db.read() as tx:
-        offices = sorted(r[0] for r in tx.all("SELECT DISTINCT office_code FROM itr_issue"))
-        regions = sorted({r[0] for r in tx.all("SELECT DISTINCT region_code FROM itr_issue") if r[0]})
-        hqs = sorted({hq.code for hq in (MasterData(tx).hq_of(o) for o in offices) if hq is not None})
+def _units_with_issues(tx: Any) -> tuple[list[str], list[str], list[str]]:
+    offices = sorted(r[0] for r in tx.all("SELECT DISTINCT office_code FROM itr_issue"))
+    regions = sorted({r[0] for r in tx.all("SELECT DISTINCT region_code FROM itr_issue") if r[0]})
+    hqs = sorted({hq.code for hq in (MasterData(tx).hq_of(o) for o in offices) if hq is not None})
     return offices, regions, hqs
 
 
@@ -51,14 +51,19 @@ def run_weekly_review(lctx: Any) -> int:
     now = runtime.clock.now()
     with runtime.db.tx() as tx:
         run_weekly_check(tx, runtime, rules, week, now)
-    offices, _, _ = _units_with_issues(runtime)
+        offices, _, _ = _units_with_issues(tx)
+        # The windows without counter rows yet (in a running system, the week just ended: the trend
+        # weeks were made by earlier reviews) are made here, for every office in one transaction,
+        # and kept: each review then reads in a read-only transaction.
+        prepare_reports(tx, runtime, period=week, kind="week", unit_codes=offices)
 
     def review(code: str) -> int:
-        with runtime.db.read() as tx:
-            unit = MasterData(tx).unit(code)
-            report = build_report(tx, runtime, rules, period=week, unit_code=code, now=now, kind="week",
-                                  types=rules.reviews.weekly_types)
-            recipients = MasterData(tx).heads(code, rules.reviews.weekly_roles)
+        def read(tx: Any, create: bool) -> tuple[Optional[Unit], ItrReport, list[Person]]:
+            md = MasterData(tx)
+            return (md.unit(code), build_report(tx, runtime, rules, period=week, unit_code=code, now=now, kind="week",
+                                                types=rules.reviews.weekly_types, create=create),
+                    md.heads(code, rules.reviews.weekly_roles))
+        unit, report, recipients = read_report(runtime.db, read)
         if unit is None:
             return 0
         return _publish(runtime, kind="weekly", period=week, unit=unit, report=report, recipients=recipients)
@@ -73,15 +78,19 @@ def run_monthly_review(lctx: Any) -> int:
         return 0
     month = previous_month(lctx.occurrence, lctx.launch.recurrence.tz)
     now = runtime.clock.now()
-    _, regions, hqs = _units_with_issues(runtime)
+    with runtime.db.tx() as tx:  # the month's counter rows, once for every unit (see run_weekly_review)
+        _, regions, hqs = _units_with_issues(tx)
+        prepare_reports(tx, runtime, period=month, kind="month", unit_codes=regions + hqs)
 
     def review(item: tuple[str, Any]) -> int:
         code, roles = item
-        with runtime.db.read() as tx:
-            unit = MasterData(tx).unit(code)
-            report = build_report(tx, runtime, rules, period=month, unit_code=code, now=now, kind="month",
-                                  types=rules.reviews.monthly_types)
-            recipients = MasterData(tx).heads(code, roles)
+
+        def read(tx: Any, create: bool) -> tuple[Optional[Unit], ItrReport, list[Person]]:
+            md = MasterData(tx)
+            return (md.unit(code), build_report(tx, runtime, rules, period=month, unit_code=code, now=now,
+                                                kind="month", types=rules.reviews.monthly_types, create=create),
+                    md.heads(code, roles))
+        unit, report, recipients = read_report(runtime.db, read)
         if unit is None:
             return 0
         return _publish(runtime, kind="monthly", period=month, unit=unit, report=report, recipients=recipients)

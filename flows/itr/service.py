@@ -34,8 +34,7 @@ from flows.itr.errors import (InvalidIssueInput, IssueNotVisible, IssueStateRefu
 from flows.itr.intake import prepare, record
 from flows.itr.models import (Callback, CallbackDecision, CaseEntry, Dispatch, Escalation, Issue, QaCase,
                               WeeklyScore)
-from flows.itr.counters import WindowsMissing
-from flows.itr.reports import ItrReport, WeeklyCheck, build_report, run_weekly_check
+from flows.itr.reports import ItrReport, WeeklyCheck, build_report, read_report, run_weekly_check
 from flows.itr.rules import TYPES, ItrRules
 from flows.itr.search import search as _search, upsert_entry
 
@@ -516,12 +515,7 @@ def report(rt: Any, *, principal: Principal, week: Optional[str] = None, month: 
     args: dict[str, Any] = dict(period=str(week or month), unit_code=code, now=now or rt.clock.now(),
                                 kind="week" if week else "month", types=types)
     rules = rt.current_rules().get("itr.yaml", ItrRules)
-    try:
-        with rt.db.read() as tx:  # the usual case: every window's counter rows exist
-            return build_report(tx, rt, rules, create=False, **args)
-    except WindowsMissing:
-        with rt.db.tx() as tx:  # a window's first read makes its rows
-            return build_report(tx, rt, rules, **args)
+    return read_report(rt.db, lambda tx, create: build_report(tx, rt, rules, create=create, **args))
 
 
 # ---------------------------------------------------------------------------------------------- reads

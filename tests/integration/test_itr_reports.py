@@ -238,3 +238,107 @@ def test_flow_pages_draw_every_flow_with_counts_for_overseers_only(rt: Runtime) 
     assert other.status_code == 200 and '<pre class="mermaid">' in other.text
     assert "data-state=" not in other.text and "data-flow-total" not in signed_in(rt, "SZ-AM1").get("/flows").text
     assert qa.get("/flows/no_such_flow").status_code == 404
+
+
+class _Undo(Exception):
+    """Raised to roll a recomputation back: it must leave the kept counter rows as they were."""
+
+
+def _fresh(rt: Runtime, db: Database, published: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The report the review published, recomputed from the rows alone: every report counter row
+    deleted, the windows scanned again, then all of it rolled back."""
+    from datetime import datetime
+
+    from flows.itr.reports import build_report
+    from flows.itr.rules import ItrRules
+
+    rules = rt.current_rules().get("itr.yaml", ItrRules)
+    types = rules.reviews.weekly_types if kind == "weekly" else rules.reviews.monthly_types
+    got: dict[str, Any] = {}
+    with pytest.raises(_Undo):
+        with db.tx() as tx:
+            tx.execute("DELETE FROM itr_counter WHERE metric LIKE 'r:%'")
+            got = build_report(tx, rt, rules, period=published["period"], unit_code=published["unit"],
+                               now=datetime.fromisoformat(published["generated_at"]),
+                               kind="week" if kind == "weekly" else "month", types=types).model_dump(mode="json")
+            raise _Undo
+    return got
+
+
+def _reviews(db: Database) -> dict[str, dict[str, Any]]:
+    with db.read() as tx:
+        return {str(s): json.loads(d) for s, d in tx.all("SELECT subject, data FROM flow_instance "
+                                                          "WHERE flow = 'itr_review'")}
+
+
+def _cells(db: Database) -> set[tuple[str, int, int]]:
+    with db.read() as tx:
+        return {(str(u), int(s), int(e)) for u, s, e in tx.all("SELECT unit_code, start_us, end_us FROM itr_counter "
+                                                              "WHERE metric = 'r:seeded'")}
+
+
+def test_reviews_keep_their_windows_counter_rows_make_only_the_new_week_and_equal_a_fresh_scan(
+        rt: Runtime, db: Database, clock: FakeClock) -> None:
+    from engine.clock import to_us
+    from flows.itr.policy import week_bounds
+    from tests.integration.test_itr_service import SHANGHAI
+
+    from engine.launches import run_due_launches
+
+    life_cycle(rt, clock)
+    clock.set(at("2026-11-30 09:00"))
+    run_due_launches(rt)  # the weekly review of 2026-W48
+    first = _reviews(db)
+    assert first and all(s.startswith("weekly:2026-W48:") for s in first)
+    for published in first.values():
+        assert published["report"] == _fresh(rt, db, published["report"], published["kind"])
+    kept = _cells(db)
+    w48 = tuple(to_us(b) for b in week_bounds("2026-W48", SHANGHAI))
+    assert ("OFF-SZ", *w48) in kept and ("R-SOUTH", *w48) in kept  # the office's and its region's week
+    assert len({c for c in kept if c[0] == "OFF-SZ"}) == 8  # the office's trend weeks, W41..W48
+
+    clock.set(at("2026-12-02 10:00"))
+    to_handling(rt, type="non_technical", title="发票抬头错误")
+    clock.set(at("2026-12-07 09:00"))
+    run_due_launches(rt, only={"itr_review:weekly_office_review"})  # 2026-W49
+    w49 = tuple(to_us(b) for b in week_bounds("2026-W49", SHANGHAI))
+    assert _cells(db) - kept == {("OFF-SZ", *w49), ("R-SOUTH", *w49)}  # the week just ended alone
+    run_due_launches(rt)  # the monthly review of 2026-11 too
+    later = {s: r for s, r in _reviews(db).items() if s not in first}
+    assert {s.split(":")[0] for s in later} == {"weekly", "monthly"}
+    for published in later.values():
+        assert published["report"] == _fresh(rt, db, published["report"], published["kind"])
+    assert kept <= _cells(db)
+
+
+def test_a_step_in_flight_while_its_window_is_made_is_counted_on_postgresql(rt: Runtime, db: Database,
+                                                                            clock: FakeClock) -> None:
+    import threading
+    import time
+
+    from engine.clock import to_us
+    from flows.itr import counters
+    from flows.itr.policy import week_bounds, week_of
+    from tests.integration.test_itr_service import SHANGHAI
+
+    if not db.is_pg:
+        pytest.skip("SQLite writers are serial: no step is in flight while a window's rows are made")
+    cell = ("OFF-SZ", *(to_us(b) for b in week_bounds(week_of(clock.now(), SHANGHAI), SHANGHAI)))
+    seeder = threading.Thread(target=lambda: _seed(db, cell))
+    with db.tx():  # a step in flight: its issue written and counted (into no row yet), not committed
+        open_issue(rt)
+        seeder.start()  # makes the week's rows meanwhile, from its own connection
+        time.sleep(1.0)
+    seeder.join()
+    with db.tx() as tx:
+        kept = counters.report_cells(tx, [cell])[cell]
+        tx.execute("DELETE FROM itr_counter WHERE metric LIKE 'r:%'")
+        assert kept == counters.report_cells(tx, [cell])[cell]
+        assert sum(kept["valid"].values()) == 1
+
+
+def _seed(db: Database, cell: tuple[str, int, int]) -> None:
+    from flows.itr import counters
+
+    with db.tx() as tx:
+        counters.seed_cells(tx, [cell])
