@@ -223,17 +223,18 @@ class _Drive:
                      title="基站告警", description="光模块温度告警")
         # The dispatch's answer names the handler (what the page shows next): no second read for it.
         handler = call(service.dispatch, self.rt, issue.id, principal=self._as(f"{office}-HL")).handler
-        call(service.accept, self.rt, issue.id, principal=self._as(handler))
+        call(service.accept, self.rt, issue.id, principal=self._as(handler), answer=False)  # as the page: no answer read
         try:
             esc = call(service.escalate, self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
                        note="需要仲裁")
         except EscalationQuotaExceeded:  # a long run at 1,000 issues fills the office's quota: the override path
             esc = call(service.escalate, self.rt, issue.id, principal=self._as(handler), reason="arbitration_needed",
                        note="需要仲裁", override_by=f"{office}-SUP", override_why="客户要求仲裁")
-        call(service.resolve, self.rt, issue.id, principal=self._as(esc.handler or f"{region}-H1"), solution="更换光模块")
+        call(service.resolve, self.rt, issue.id, principal=self._as(esc.handler or f"{region}-H1"), solution="更换光模块",
+             answer=False)
         closed = call(service.close, self.rt, issue.id, principal=self._as(f"{office}-HL"))
         if closed.state == "callback_pending":
-            call(service.record_callback, self.rt, issue.id, principal=self._as(f"{office}-CC"), score=4)
+            call(service.record_callback, self.rt, issue.id, principal=self._as(f"{office}-CC"), score=4, answer=False)
 
     laps: Optional[list[float]] = None  # wall seconds of each service call, when a suite asks (bench_peers)
 

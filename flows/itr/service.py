@@ -293,78 +293,88 @@ def open_issue_in(ctx: Any, **fields: Any) -> int:
 
 
 def dispatch(rt: Any, issue_id: Any, *, principal: Principal, queue: Optional[str] = None,
-             handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
+             handler: Optional[str] = None, client_event_id: Optional[str] = None,
+             answer: bool = True) -> Optional[IssueView]:
     """分派 by type to the owning queue (or the named queue / handler)."""
     _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, queue: Optional[str] = None,
-               handler: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
+               handler: Optional[str] = None, client_event_id: Optional[str] = None,
+               answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "redispatch", principal=principal,
           payload={"queue": queue, "handler": handler, "reason": reason}, client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
-def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
+def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None,
+           answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "accept", principal=principal, client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str,
-           client_event_id: Optional[str] = None) -> IssueView:
+           client_event_id: Optional[str] = None,
+           answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason}, client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def note(rt: Any, issue_id: Any, *, principal: Principal, text: str,
-         client_event_id: Optional[str] = None) -> IssueView:
+         client_event_id: Optional[str] = None,
+         answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "note", principal=principal, payload={"text": text}, client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str,
-                  client_event_id: Optional[str] = None) -> IssueView:
+                  client_event_id: Optional[str] = None,
+                  answer: bool = True) -> Optional[IssueView]:
     """重大事故: names the customer-care representative; hourly progress reports start."""
     _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case: Optional[str] = None,
-            add_to_library: bool = False, client_event_id: Optional[str] = None) -> IssueView:
+            add_to_library: bool = False, client_event_id: Optional[str] = None,
+            answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "resolve", principal=principal,
           payload={"solution": solution, "case": case, "add_to_library": add_to_library},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[str], note: Optional[str] = None,
              override_by: Optional[str] = None, override_why: Optional[str] = None,
-             client_event_id: Optional[str] = None) -> EscalationView:
+             client_event_id: Optional[str] = None,
+             answer: bool = True) -> Optional[EscalationView]:
     """升级 with one of the allowed reasons; past the quota only with an override (who, why), flagged for QA."""
     payload = {"reason": reason, "note": note, "override_by": override_by, "override_why": override_why}
     # A refusal past the quota is kept as an itr_escalation row by the error itself (on_refused).
     _send(rt, issue_id, "escalate", principal=principal, client_event_id=client_event_id, payload=payload)
-    return escalations(rt, issue_id=int(issue_id), principal=Principal.engine())[-1]
+    return escalations(rt, issue_id=int(issue_id), principal=Principal.engine())[-1] if answer else None
 
 
 # ---------------------------------------------------------------------------------------------- close, callback, QA
 
 
-def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None) -> IssueView:
+def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None,
+          answer: bool = True) -> Optional[IssueView]:
     """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
     _send(rt, issue_id, "close", principal=principal, client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any = None, reached: bool = True,
-                    note: Optional[str] = None, client_event_id: Optional[str] = None) -> IssueView:
+                    note: Optional[str] = None, client_event_id: Optional[str] = None,
+                    answer: bool = True) -> Optional[IssueView]:
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
     _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id)
+    return _acted(rt, issue_id) if answer else None
 
 
 QA_DECISIONS = {"low_score": ("close", "reopen"), "escalation_override": ("justified", "unjustified")}
@@ -697,7 +707,10 @@ def _issue(rt: Any, issue_id: Any, reader: Optional[_IssueReader]) -> Optional[I
 
 
 def _acted(rt: Any, issue_id: Any) -> IssueView:
-    """The issue as it is after the principal's own step (they may have handed it on: no read check)."""
+    """The issue as it is after the principal's own step (they may have handed it on: no read check).
+
+    Every action answers with it unless called with `answer=False`: the web page redirects to the
+    issue and reads it there, so reading it here too (a read transaction, seven queries) is waste."""
     view = _issue(rt, issue_id, None)
     assert view is not None
     return view

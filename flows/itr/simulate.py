@@ -82,7 +82,7 @@ def _accept(sim: Any, issue: int, handler: str, submitter: str, office: str) -> 
     view = _current(sim, issue, submitter)
     if view.state == "dispatched":
         handler = view.handler or handler
-        service.accept(sim.runtime, issue, principal=sim.principal(handler))
+        service.accept(sim.runtime, issue, principal=sim.principal(handler), answer=False)
     elif view.state not in ("handling", "escalated_region", "escalated_hq"):
         return
     if view.state == "dispatched" and rng.random() < 0.1:
@@ -96,7 +96,7 @@ def _escalate(sim: Any, issue: int, handler: str, submitter: str, office: str) -
     try:
         if _current(sim, issue, submitter).state == "handling":
             service.escalate(sim.runtime, issue, principal=sim.principal(handler), reason="arbitration_needed",
-                             note="需要上级仲裁")
+                             note="需要上级仲裁", answer=False)
     finally:  # refused by the quota or not, the issue still has to be resolved by someone
         sim.at(sim.later(sim.now(), rng, hours=16), FAMILY, lambda: _resolve(sim, issue, submitter, office))
 
@@ -107,8 +107,9 @@ def _resolve(sim: Any, issue: int, submitter: str, office: str) -> None:
     if view.state not in ("dispatched", "handling", "escalated_region", "escalated_hq") or not view.handler:
         return
     if view.state == "dispatched":  # redispatched by its time limit and not taken yet: the handler takes it now
-        service.accept(sim.runtime, issue, principal=sim.principal(view.handler))
-    service.resolve(sim.runtime, issue, principal=sim.principal(view.handler), solution=rng.choice(_SOLUTIONS))
+        service.accept(sim.runtime, issue, principal=sim.principal(view.handler), answer=False)
+    service.resolve(sim.runtime, issue, principal=sim.principal(view.handler), solution=rng.choice(_SOLUTIONS),
+                    answer=False)
     sim.at(sim.later(sim.now(), rng, hours=6), FAMILY, lambda: _close(sim, issue, submitter, office))
 
 
@@ -119,4 +120,5 @@ def _close(sim: Any, issue: int, submitter: str, office: str) -> None:
     if view.state == "callback_pending" and agent:
         score = rng.choice((5, 5, 4, 4, 4, 3, 2))
         sim.at(sim.later(sim.now(), rng, hours=8), FAMILY,
-               lambda: service.record_callback(sim.runtime, issue, principal=sim.principal(agent), score=score))
+               lambda: service.record_callback(sim.runtime, issue, principal=sim.principal(agent), score=score,
+                                               answer=False))

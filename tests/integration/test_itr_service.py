@@ -176,6 +176,18 @@ def test_only_the_handler_accepts(rt: Runtime, db: Database) -> None:
     assert snapshot(db) == before
 
 
+def test_an_action_without_an_answer_applies_the_same_step_and_returns_nothing(rt: Runtime, db: Database) -> None:
+    """`answer=False` (the web page, which redirects and reads the issue there) skips only the view read."""
+    issue = open_issue(rt)
+    assert service.dispatch(rt, issue.id, principal=principal_of(rt, "SZ-HL"), answer=False) is None
+    handler = service.get_issue(rt, issue.id, principal=ENGINE).handler
+    assert service.accept(rt, issue.id, principal=principal_of(rt, handler), answer=False) is None
+    view = service.get_issue(rt, issue.id, principal=ENGINE)
+    assert view.state == "handling" and view.handler == handler
+    with pytest.raises(NotHandler):  # refusals still raise, answer or not
+        service.resolve(rt, issue.id, principal=principal_of(rt, "SZ-HL"), solution="x", answer=False)
+
+
 # ---------------------------------------------------------------------------------------------- escalation
 
 

@@ -144,7 +144,8 @@ async def open_issue(request: Request, rt: Runtime, principal: PagePrincipal) ->
     view = svc.open_issue(rt, principal=principal, client_event_id=form.get("client_event_id"),
                           **{k: v for k, v in fields.items() if v is not None})
     if view.state == "received":
-        svc.dispatch(rt, view.id, principal=principal, client_event_id=f"{form.get('client_event_id')}:dispatch")
+        svc.dispatch(rt, view.id, principal=principal, client_event_id=f"{form.get('client_event_id')}:dispatch",
+                     answer=False)
     return see_other(f"/issues/{view.id}")
 
 
@@ -185,7 +186,8 @@ async def issue_action(request: Request, issue_id: int, action: str, rt: Runtime
     """One form per action; each calls the one service function that does it."""
     form = await form_of(request)
     svc = _itr()
-    common = {"principal": principal, "client_event_id": form.get("client_event_id")}
+    # The page redirects to the issue and reads it there: the actions need not answer with it.
+    common = {"principal": principal, "client_event_id": form.get("client_event_id"), "answer": False}
     if action == "dispatch":
         svc.dispatch(rt, issue_id, **common)
     elif action == "accept":
