@@ -34,6 +34,21 @@ def _publish(runtime: Any, *, kind: str, period: str, unit: Unit, report: ItrRep
     return 0 if res.duplicate else 1
 
 
+def _review(runtime: Any, rules: ItrRules, code: str, roles: Any, *, period: str, kind: str, now: Any,
+            types: Any) -> int:
+    """One unit's review: its report and recipients read (read-only unless a window is new), then published."""
+    def read(tx: Any, create: bool) -> tuple[Optional[Unit], ItrReport, list[Person]]:
+        md = MasterData(tx)
+        return (md.unit(code), build_report(tx, runtime, rules, period=period, unit_code=code, now=now, kind=kind,
+                                            types=types, create=create),
+                md.heads(code, roles))
+    unit, report, recipients = read_report(runtime.db, read)
+    if unit is None:
+        return 0
+    return _publish(runtime, kind="weekly" if kind == "week" else "monthly", period=period, unit=unit, report=report,
+                    recipients=recipients)
+
+
 def _units_with_issues(tx: Any) -> tuple[list[str], list[str], list[str]]:
     offices = sorted(r[0] for r in tx.all("SELECT DISTINCT office_code FROM itr_issue"))
     regions = sorted({r[0] for r in tx.all("SELECT DISTINCT region_code FROM itr_issue") if r[0]})
@@ -58,15 +73,8 @@ def run_weekly_review(lctx: Any) -> int:
         prepare_reports(tx, runtime, period=week, kind="week", unit_codes=offices)
 
     def review(code: str) -> int:
-        def read(tx: Any, create: bool) -> tuple[Optional[Unit], ItrReport, list[Person]]:
-            md = MasterData(tx)
-            return (md.unit(code), build_report(tx, runtime, rules, period=week, unit_code=code, now=now, kind="week",
-                                                types=rules.reviews.weekly_types, create=create),
-                    md.heads(code, rules.reviews.weekly_roles))
-        unit, report, recipients = read_report(runtime.db, read)
-        if unit is None:
-            return 0
-        return _publish(runtime, kind="weekly", period=week, unit=unit, report=report, recipients=recipients)
+        return _review(runtime, rules, code, rules.reviews.weekly_roles, period=week, kind="week", now=now,
+                       types=rules.reviews.weekly_types)
     return _each(lctx, "itr-weekly-review", offices, review)
 
 
@@ -84,16 +92,8 @@ def run_monthly_review(lctx: Any) -> int:
 
     def review(item: tuple[str, Any]) -> int:
         code, roles = item
-
-        def read(tx: Any, create: bool) -> tuple[Optional[Unit], ItrReport, list[Person]]:
-            md = MasterData(tx)
-            return (md.unit(code), build_report(tx, runtime, rules, period=month, unit_code=code, now=now,
-                                                kind="month", types=rules.reviews.monthly_types, create=create),
-                    md.heads(code, roles))
-        unit, report, recipients = read_report(runtime.db, read)
-        if unit is None:
-            return 0
-        return _publish(runtime, kind="monthly", period=month, unit=unit, report=report, recipients=recipients)
+        return _review(runtime, rules, code, roles, period=month, kind="month", now=now,
+                       types=rules.reviews.monthly_types)
     units = [(r, rules.reviews.region_roles) for r in regions] + [(h, rules.reviews.hq_roles) for h in hqs]
     return _each(lctx, "itr-monthly-review", units, review, key=lambda u: u[0])
 
