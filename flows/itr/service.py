@@ -298,7 +298,7 @@ def dispatch(rt: Any, issue_id: Any, *, principal: Principal, queue: Optional[st
     """分派 by type to the owning queue (or the named queue / handler)."""
     _send(rt, issue_id, "dispatch", principal=principal, payload={"queue": queue, "handler": handler},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, queue: Optional[str] = None,
@@ -306,27 +306,27 @@ def redispatch(rt: Any, issue_id: Any, *, principal: Principal, reason: str, que
                answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "redispatch", principal=principal,
           payload={"queue": queue, "handler": handler, "reason": reason}, client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def accept(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Optional[str] = None,
            answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "accept", principal=principal, client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def reject(rt: Any, issue_id: Any, *, principal: Principal, reason: str,
            client_event_id: Optional[str] = None,
            answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "reject", principal=principal, payload={"reason": reason}, client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def note(rt: Any, issue_id: Any, *, principal: Principal, text: str,
          client_event_id: Optional[str] = None,
          answer: bool = True) -> Optional[IssueView]:
     _send(rt, issue_id, "note", principal=principal, payload={"text": text}, client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str,
@@ -335,7 +335,7 @@ def declare_major(rt: Any, issue_id: Any, *, principal: Principal, care_rep: str
     """重大事故: names the customer-care representative; hourly progress reports start."""
     _send(rt, issue_id, "declare_major", principal=principal, payload={"care_rep": care_rep},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case: Optional[str] = None,
@@ -344,7 +344,7 @@ def resolve(rt: Any, issue_id: Any, *, principal: Principal, solution: str, case
     _send(rt, issue_id, "resolve", principal=principal,
           payload={"solution": solution, "case": case, "add_to_library": add_to_library},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def escalate(rt: Any, issue_id: Any, *, principal: Principal, reason: Optional[str], note: Optional[str] = None,
@@ -365,7 +365,7 @@ def close(rt: Any, issue_id: Any, *, principal: Principal, client_event_id: Opti
           answer: bool = True) -> Optional[IssueView]:
     """关闭 — only the submitter; the callback policy decides whether a callback comes first."""
     _send(rt, issue_id, "close", principal=principal, client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any = None, reached: bool = True,
@@ -374,7 +374,7 @@ def record_callback(rt: Any, issue_id: Any, *, principal: Principal, score: Any 
     """回访 result: score 1–5 (≥ 3 closes, < 3 opens a QA retrospective), or not reached."""
     _send(rt, issue_id, "callback", principal=principal, payload={"score": score, "reached": reached, "note": note},
           client_event_id=client_event_id)
-    return _acted(rt, issue_id) if answer else None
+    return _acted(rt, issue_id, answer)
 
 
 QA_DECISIONS = {"low_score": ("close", "reopen"), "escalation_override": ("justified", "unjustified")}
@@ -706,11 +706,13 @@ def _issue(rt: Any, issue_id: Any, reader: Optional[_IssueReader]) -> Optional[I
         return _issue_view(rt, tx, found[0], SimpleNamespace(state=inst[0], data=inst[1]), detail=True)
 
 
-def _acted(rt: Any, issue_id: Any) -> IssueView:
+def _acted(rt: Any, issue_id: Any, answer: bool = True) -> Optional[IssueView]:
     """The issue as it is after the principal's own step (they may have handed it on: no read check).
 
-    Every action answers with it unless called with `answer=False`: the web page redirects to the
-    issue and reads it there, so reading it here too (a read transaction, seven queries) is waste."""
+    Every action answers with it unless called with `answer=False` (then None): the web page redirects
+    to the issue and reads it there, so reading it here too (a read transaction, seven queries) is waste."""
+    if not answer:
+        return None
     view = _issue(rt, issue_id, None)
     assert view is not None
     return view
